@@ -1,0 +1,356 @@
+#include "cmd-common.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static capture_t *volatile running_capture;
+static volatile sig_atomic_t stop_requested;
+
+void cmd_capture_args_init(struct cmd_capture_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->progress = true;
+}
+
+int cmd_parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s)
+        return -1;
+    switch (*end) {
+    case 'k': case 'K': v <<= 10; end++; break;
+    case 'm': case 'M': v <<= 20; end++; break;
+    case 'g': case 'G': v <<= 30; end++; break;
+    default: break;
+    }
+    if (*end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_u32(const char *opt, const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || end == s || *end || v == 0 || v > UINT32_MAX) {
+        fprintf(stderr, "smsguard: %s: '%s' is not a positive number\n", opt, s);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
+int cmd_capture_option(struct cmd_capture_args *a, int opt, const char *arg)
+{
+    switch (opt) {
+    case 'r': a->opts.file = arg; return 1;
+    case 'i': a->opts.iface = arg; return 1;
+    case 'c': {
+        char *end;
+        a->count = strtoll(arg, &end, 10);
+        if (*end || a->count <= 0) {
+            fprintf(stderr, "smsguard: -c: '%s' is not a positive count\n", arg);
+            return -1;
+        }
+        return 1;
+    }
+    case CMD_OPT_PORT: {
+        uint32_t p;
+        if (parse_u32("--port", arg, &p) != 0 || p > 65535) {
+            fprintf(stderr, "smsguard: --port: bad port '%s'\n", arg);
+            return -1;
+        }
+        if (a->n_ports == CMD_MAX_PORTS) {
+            fprintf(stderr, "smsguard: --port: at most %d ports\n", CMD_MAX_PORTS);
+            return -1;
+        }
+        a->ports[a->n_ports++] = (uint16_t)p;
+        return 1;
+    }
+    default: return 0;
+    }
+}
+
+static int parse_charset(const char *s, uint8_t *out)
+{
+    if (strcmp(s, "gsm") == 0) *out = SMS_CS_GSM;
+    else if (strcmp(s, "latin1") == 0) *out = SMS_CS_LATIN1;
+    else if (strcmp(s, "ascii") == 0) *out = SMS_CS_ASCII;
+    else {
+        fprintf(stderr, "smsguard: unknown charset '%s' (gsm, latin1, ascii)\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_msgid_format(const char *s, enum decoder_msgid_format *out)
+{
+    if (strcmp(s, "auto") == 0) *out = DECODER_MSGID_AUTO;
+    else if (strcmp(s, "same") == 0) *out = DECODER_MSGID_SAME;
+    else if (strcmp(s, "hex-dec") == 0) *out = DECODER_MSGID_HEX_DEC;
+    else if (strcmp(s, "dec-hex") == 0) *out = DECODER_MSGID_DEC_HEX;
+    else {
+        fprintf(stderr, "smsguard: unknown message id format '%s' (auto, same, hex-dec, dec-hex)\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* "10.0.0.1:2775", "10.0.0.1", "[2001:db8::1]:2775" -> endpoint, port 0 = any. */
+static int parse_endpoint(const char *s, struct sg_endpoint *ep)
+{
+    char host[64];
+    const char *port = NULL;
+    memset(ep, 0, sizeof *ep);
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || (size_t)(close - s - 1) >= sizeof host)
+            return -1;
+        memcpy(host, s + 1, (size_t)(close - s - 1));
+        host[close - s - 1] = '\0';
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1])
+            return -1;
+        if (inet_pton(AF_INET6, host, ep->addr) != 1)
+            return -1;
+    } else {
+        const char *colon = strchr(s, ':');
+        size_t n = colon ? (size_t)(colon - s) : strlen(s);
+        if (n >= sizeof host)
+            return -1;
+        memcpy(host, s, n);
+        host[n] = '\0';
+        if (colon)
+            port = colon + 1;
+        uint8_t v4[4];
+        if (inet_pton(AF_INET, host, v4) != 1)
+            return -1;
+        ep->addr[10] = ep->addr[11] = 0xFF;
+        memcpy(ep->addr + 12, v4, 4);
+        ep->is_v4 = 1;
+    }
+    if (port) {
+        char *end;
+        unsigned long p = strtoul(port, &end, 10);
+        if (*end || p == 0 || p > 65535)
+            return -1;
+        ep->port = (uint16_t)p;
+    }
+    return 0;
+}
+
+static int parse_link(struct decoder_config *c, const char *arg)
+{
+    if (c->n_links == DECODER_MAX_LINK_CONFIGS) {
+        fprintf(stderr, "smsguard: --link: at most %d links\n", DECODER_MAX_LINK_CONFIGS);
+        return -1;
+    }
+    const char *eq = strchr(arg, '=');
+    char addr[96];
+    if (!eq || (size_t)(eq - arg) >= sizeof addr) {
+        fprintf(stderr, "smsguard: --link: expected ADDR[:PORT]=OPTS, got '%s'\n", arg);
+        return -1;
+    }
+    memcpy(addr, arg, (size_t)(eq - arg));
+    addr[eq - arg] = '\0';
+    struct decoder_link_config *l = &c->links[c->n_links];
+    l->text = c->text;
+    l->msgid_format = c->msgid_format;
+    if (parse_endpoint(addr, &l->smsc) != 0) {
+        fprintf(stderr, "smsguard: --link: bad address '%s'\n", addr);
+        return -1;
+    }
+    char opts[256];
+    snprintf(opts, sizeof opts, "%s", eq + 1);
+    char *save = NULL;
+    for (char *tok = strtok_r(opts, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (strncmp(tok, "dc0=", 4) == 0) {
+            if (parse_charset(tok + 4, &l->text.dc0_charset) != 0)
+                return -1;
+        } else if (strcmp(tok, "gsm-packed") == 0) {
+            l->text.gsm_packing = SMS_GSM_PACKED;
+        } else if (strcmp(tok, "dc1-gsm") == 0) {
+            l->text.dc1_gsm = 1;
+        } else if (strncmp(tok, "msgid=", 6) == 0) {
+            if (parse_msgid_format(tok + 6, &l->msgid_format) != 0)
+                return -1;
+        } else {
+            fprintf(stderr, "smsguard: --link: unknown option '%s'\n", tok);
+            return -1;
+        }
+    }
+    c->n_links++;
+    return 0;
+}
+
+int cmd_decoder_option(struct decoder_config *c, int opt, const char *arg)
+{
+    uint64_t v;
+    switch (opt) {
+    case CMD_OPT_DC0: return parse_charset(arg, &c->text.dc0_charset) == 0 ? 1 : -1;
+    case CMD_OPT_GSM_PACKED: c->text.gsm_packing = SMS_GSM_PACKED; return 1;
+    case CMD_OPT_DC1_GSM: c->text.dc1_gsm = 1; return 1;
+    case CMD_OPT_MSGID_FORMAT: return parse_msgid_format(arg, &c->msgid_format) == 0 ? 1 : -1;
+    case CMD_OPT_LINK: return parse_link(c, arg) == 0 ? 1 : -1;
+    case CMD_OPT_MAX_FLOWS: return parse_u32("--max-flows", arg, &c->stream.max_flows) == 0 ? 1 : -1;
+    case CMD_OPT_MAX_MULTIPART:
+        return parse_u32("--max-multipart", arg, &c->concat.max_messages) == 0 ? 1 : -1;
+    case CMD_OPT_MEMCAP:
+        if (cmd_parse_size(arg, &v) != 0 || v < 65536) {
+            fprintf(stderr, "smsguard: --memcap: '%s' is not a size of at least 64K\n", arg);
+            return -1;
+        }
+        c->stream.max_buffered_bytes = v;
+        return 1;
+    default: return 0;
+    }
+}
+
+int cmd_capture_args_finish(struct cmd_capture_args *a, struct decoder_config *c, int argc,
+                            char **argv, int optind_)
+{
+    if (!a->opts.file == !a->opts.iface) {
+        fprintf(stderr, "smsguard: give exactly one of -r FILE and -i IFACE\n");
+        return -1;
+    }
+    size_t n = 0;
+    a->bpf[0] = '\0';
+    for (int i = optind_; i < argc; i++) {
+        int w = snprintf(a->bpf + n, sizeof a->bpf - n, "%s%s", n ? " " : "", argv[i]);
+        if (w < 0 || (size_t)w >= sizeof a->bpf - n) {
+            fprintf(stderr, "smsguard: BPF expression too long\n");
+            return -1;
+        }
+        n += (size_t)w;
+    }
+    a->opts.bpf = n ? a->bpf : NULL;
+    c->stream.ports = a->n_ports ? a->ports : NULL;
+    c->stream.n_ports = a->n_ports;
+    return 0;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+    capture_t *c = running_capture;
+    if (c)
+        capture_break(c);
+}
+
+void cmd_capture_stop(void) { on_signal(0); }
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int cmd_capture_run(struct cmd_capture_args *a, decoder_t *d, struct cmd_run_result *r)
+{
+    memset(r, 0, sizeof *r);
+    char err[512];
+    capture_t *cap = NULL;
+    int rc = capture_open(&cap, &a->opts, err, sizeof err);
+    if (rc != 0) {
+        fprintf(stderr, "smsguard: %s: %s\n", a->opts.file ? a->opts.file : a->opts.iface, err);
+        return 1;
+    }
+    stop_requested = 0;
+    running_capture = cap;
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+
+    bool progress = a->progress && a->opts.file && isatty(STDERR_FILENO);
+    double start = now_s(), next_progress = start + 0.5;
+    struct capture_pkt pkt;
+    int status = 0;
+    while (!stop_requested) {
+        int n = capture_next(cap, &pkt);
+        if (n == SG_EAGAIN)
+            continue;
+        if (n == 0)
+            break;
+        if (n < 0) {
+            fprintf(stderr, "smsguard: %s: read error: %s\n",
+                    a->opts.file ? a->opts.file : a->opts.iface, capture_error(cap));
+            status = 1;
+            break;
+        }
+        decoder_feed(d, &pkt);
+        r->packets++;
+        if (a->count && r->packets >= (uint64_t)a->count)
+            break;
+        /* Checking the clock every 4096 packets keeps the syscall off the
+         * per-packet path. */
+        if (progress && (r->packets & 4095) == 0) {
+            double t = now_s();
+            uint64_t pos, size;
+            if (t >= next_progress && capture_progress(cap, &pos, &size) == 0 && size) {
+                fprintf(stderr, "\r%5.1f%%  %llu packets  %.0f packets/s ", 100.0 * (double)pos / (double)size,
+                        (unsigned long long)r->packets, (double)r->packets / (t - start));
+                next_progress = t + 0.5;
+            }
+        }
+    }
+    if (progress)
+        fputs("\r\033[K", stderr);
+    r->seconds = now_s() - start;
+    r->interrupted = stop_requested;
+    capture_get_stats(cap, &r->cap);
+    running_capture = NULL;
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    capture_free(cap);
+    return status;
+}
+
+void cmd_print_summary(FILE *f, const char *cmd, const struct cmd_capture_args *a,
+                       const struct cmd_run_result *r, const struct decoder_stats *s)
+{
+    double secs = r->seconds > 0 ? r->seconds : 1e-9;
+    fprintf(f, "smsguard %s: %s%s\n", cmd, a->opts.file ? a->opts.file : a->opts.iface,
+            r->interrupted ? " (interrupted)" : "");
+    fprintf(f, "  packets   %llu read in %.3f s (%.0f/s), %llu not TCP, %llu malformed",
+            (unsigned long long)r->packets, r->seconds, (double)r->packets / secs,
+            (unsigned long long)s->non_tcp, (unsigned long long)s->packet_errors);
+    if (r->cap.have_kernel_stats)
+        fprintf(f, ", %llu dropped by the kernel", (unsigned long long)r->cap.kernel_drops);
+    fputc('\n', f);
+    fprintf(f, "  stream    %llu flows, %llu gaps (%llu bytes), %llu resyncs, %llu bytes not SMPP, "
+               "%llu retransmitted bytes, %llu out-of-order segments\n",
+            (unsigned long long)s->stream.flows_created, (unsigned long long)s->stream.gaps,
+            (unsigned long long)s->stream.gap_bytes, (unsigned long long)s->stream.resyncs,
+            (unsigned long long)s->stream.not_smpp_bytes, (unsigned long long)s->stream.retrans_bytes,
+            (unsigned long long)s->stream.ooo_segments);
+    fprintf(f, "  pdus      %llu decoded, %llu malformed, %llu responses unmatched, %llu requests unanswered\n",
+            (unsigned long long)s->pdus, (unsigned long long)s->pdu_errors,
+            (unsigned long long)s->responses_unmatched, (unsigned long long)s->requests_unanswered);
+    fprintf(f, "  messages  %llu (%.0f/s), %llu incomplete, %llu multipart parts, %llu duplicate parts, "
+               "%llu bad UDH\n",
+            (unsigned long long)s->messages, (double)s->messages / secs,
+            (unsigned long long)s->messages_incomplete, (unsigned long long)s->concat.parts,
+            (unsigned long long)s->concat.duplicates, (unsigned long long)s->udh_errors);
+    fprintf(f, "  receipts  %llu, %llu tied to their submit\n", (unsigned long long)s->receipts,
+            (unsigned long long)s->receipts_tied);
+    fprintf(f, "  evicted   %llu flows, %llu multipart, %llu sessions, %llu requests, %llu held messages, "
+               "%llu receipt ties; %llu bytes dropped at the memcap\n",
+            (unsigned long long)s->stream.flows_evicted, (unsigned long long)s->concat.evicted_count,
+            (unsigned long long)s->sessions_evicted, (unsigned long long)s->requests_evicted,
+            (unsigned long long)s->messages_evicted, (unsigned long long)s->ties_evicted,
+            (unsigned long long)s->stream.memcap_drops);
+}

@@ -1,0 +1,94 @@
+/* What the packet-reading sub-commands (decode, replay, run) share: the
+ * tcpdump-style capture options, the decoder's bounds and per-link text
+ * options, the read loop with its progress line and signal handling, and
+ * the summary. */
+#ifndef SG_CMD_COMMON_H
+#define SG_CMD_COMMON_H
+
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "capture.h"
+#include "decoder.h"
+
+#define CMD_MAX_PORTS 32
+
+struct cmd_capture_args {
+    struct capture_opts opts;
+    long long count;        /* -c: stop after this many packets; 0 = all */
+    bool progress;          /* progress line on stderr when it is a terminal */
+    char bpf[4096];
+    uint16_t ports[CMD_MAX_PORTS];
+    size_t n_ports;
+};
+
+struct cmd_run_result {
+    double seconds;
+    uint64_t packets;
+    struct capture_stats cap;
+    int interrupted;
+};
+
+/* Long options shared by the packet-reading commands; option values above
+ * 2000 are reserved for them. */
+enum {
+    CMD_OPT_PORT = 2001,
+    CMD_OPT_DC0,
+    CMD_OPT_GSM_PACKED,
+    CMD_OPT_DC1_GSM,
+    CMD_OPT_MSGID_FORMAT,
+    CMD_OPT_LINK,
+    CMD_OPT_MAX_FLOWS,
+    CMD_OPT_MEMCAP,
+    CMD_OPT_MAX_MULTIPART,
+};
+
+#define CMD_COMMON_CAPTURE_LONGOPTS \
+    {"port", required_argument, NULL, CMD_OPT_PORT}
+
+#define CMD_COMMON_DECODER_LONGOPTS \
+    {"dc0", required_argument, NULL, CMD_OPT_DC0}, \
+    {"gsm-packed", no_argument, NULL, CMD_OPT_GSM_PACKED}, \
+    {"dc1-gsm", no_argument, NULL, CMD_OPT_DC1_GSM}, \
+    {"msgid-format", required_argument, NULL, CMD_OPT_MSGID_FORMAT}, \
+    {"link", required_argument, NULL, CMD_OPT_LINK}, \
+    {"max-flows", required_argument, NULL, CMD_OPT_MAX_FLOWS}, \
+    {"memcap", required_argument, NULL, CMD_OPT_MEMCAP}, \
+    {"max-multipart", required_argument, NULL, CMD_OPT_MAX_MULTIPART}
+
+#define CMD_COMMON_DECODER_HELP \
+    "  --dc0 CHARSET      what data_coding 0 means: gsm (default), latin1, ascii\n" \
+    "  --gsm-packed       GSM 03.38 text is packed septets (default: unpacked)\n" \
+    "  --dc1-gsm          data_coding 1 carries GSM 03.38 octets (node-smpp habit)\n" \
+    "  --msgid-format F   how receipts write the submit_sm_resp message_id:\n" \
+    "                     auto (default), same, hex-dec, dec-hex\n" \
+    "  --link ADDR[:PORT]=OPTS  per-SMSC settings, OPTS a comma list of\n" \
+    "                     dc0=CHARSET, gsm-packed, dc1-gsm, msgid=F (repeatable)\n" \
+    "  --max-flows N      TCP flows tracked (default 262144)\n" \
+    "  --memcap BYTES     reassembly buffer cap, K/M/G suffixes (default 256M)\n" \
+    "  --max-multipart N  partial multipart messages held (default 65536)\n"
+
+void cmd_capture_args_init(struct cmd_capture_args *a);
+/* Handles -r, -i, -c, --port.  1 handled, 0 not ours, -1 bad value
+ * (reported). */
+int cmd_capture_option(struct cmd_capture_args *a, int opt, const char *arg);
+/* Handles the CMD_COMMON_DECODER_LONGOPTS.  1, 0 or -1 as above. */
+int cmd_decoder_option(struct decoder_config *c, int opt, const char *arg);
+/* Joins the remaining arguments into the BPF expression, checks that a
+ * source was given and copies the port list into the decoder config. */
+int cmd_capture_args_finish(struct cmd_capture_args *a, struct decoder_config *c, int argc,
+                            char **argv, int optind_);
+/* Opens the capture and feeds every packet to the decoder until the end,
+ * -c packets, or SIGINT/SIGTERM.  0, or 1 when the capture failed (the
+ * error is printed).  Does not flush the decoder. */
+int cmd_capture_run(struct cmd_capture_args *a, decoder_t *d, struct cmd_run_result *r);
+/* Ends the current cmd_capture_run() from a signal handler. */
+void cmd_capture_stop(void);
+/* The human-readable summary on stderr. */
+void cmd_print_summary(FILE *f, const char *cmd, const struct cmd_capture_args *a,
+                       const struct cmd_run_result *r, const struct decoder_stats *s);
+/* Parses "123", "64K", "256M", "2G". */
+int cmd_parse_size(const char *s, uint64_t *out);
+
+#endif

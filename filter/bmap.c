@@ -1,0 +1,221 @@
+#include "bmap.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define NIL UINT32_MAX
+
+/* Entries live in a slot array; the probe table holds slot indices.  Slots
+ * form a doubly linked list in recency order (head = oldest) and a free
+ * list threaded through `next`. */
+struct slot {
+    uint64_t key;
+    uint32_t prev, next;
+    uint32_t probe; /* index of this slot in the probe table */
+};
+
+struct bmap {
+    uint32_t capacity, count, probe_mask;
+    size_t value_size;
+    struct slot *slots;
+    unsigned char *values;
+    uint32_t *probe; /* slot index or NIL */
+    uint32_t head, tail, free_head;
+    uint64_t evictions;
+    bmap_evict_fn on_evict;
+    void *ctx;
+};
+
+static inline uint32_t mix(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (uint32_t)k;
+}
+
+static inline void *value_of(const bmap_t *m, uint32_t s)
+{
+    return m->values + (size_t)s * m->value_size;
+}
+
+bmap_t *bmap_new(uint32_t capacity, size_t value_size, bmap_evict_fn on_evict, void *ctx)
+{
+    if (capacity == 0 || capacity > (1u << 30))
+        return NULL;
+    bmap_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    uint32_t psize = 2;
+    while (psize < capacity * 2u)
+        psize <<= 1;
+    m->capacity = capacity;
+    m->probe_mask = psize - 1;
+    m->value_size = value_size ? value_size : 1;
+    m->slots = malloc((size_t)capacity * sizeof *m->slots);
+    m->values = calloc(capacity, m->value_size);
+    m->probe = malloc((size_t)psize * sizeof *m->probe);
+    if (!m->slots || !m->values || !m->probe) {
+        bmap_free(m);
+        return NULL;
+    }
+    memset(m->probe, 0xFF, (size_t)psize * sizeof *m->probe);
+    for (uint32_t i = 0; i < capacity; i++)
+        m->slots[i].next = i + 1 < capacity ? i + 1 : NIL;
+    m->free_head = 0;
+    m->head = m->tail = NIL;
+    m->on_evict = on_evict;
+    m->ctx = ctx;
+    return m;
+}
+
+void bmap_free(bmap_t *m)
+{
+    if (!m)
+        return;
+    free(m->slots);
+    free(m->values);
+    free(m->probe);
+    free(m);
+}
+
+static void list_unlink(bmap_t *m, uint32_t s)
+{
+    struct slot *e = &m->slots[s];
+    if (e->prev != NIL) m->slots[e->prev].next = e->next; else m->head = e->next;
+    if (e->next != NIL) m->slots[e->next].prev = e->prev; else m->tail = e->prev;
+}
+
+static void list_append(bmap_t *m, uint32_t s)
+{
+    struct slot *e = &m->slots[s];
+    e->prev = m->tail;
+    e->next = NIL;
+    if (m->tail != NIL) m->slots[m->tail].next = s; else m->head = s;
+    m->tail = s;
+}
+
+/* Probe position of key, or NIL. */
+static uint32_t find(const bmap_t *m, uint64_t key)
+{
+    uint32_t i = mix(key) & m->probe_mask;
+    for (;;) {
+        uint32_t s = m->probe[i];
+        if (s == NIL)
+            return NIL;
+        if (m->slots[s].key == key)
+            return i;
+        i = (i + 1) & m->probe_mask;
+    }
+}
+
+/* Deletes probe position i with backward-shift, keeping every remaining key
+ * reachable from its home position without tombstones. */
+static void probe_delete(bmap_t *m, uint32_t i)
+{
+    uint32_t j = i;
+    for (;;) {
+        j = (j + 1) & m->probe_mask;
+        uint32_t s = m->probe[j];
+        if (s == NIL)
+            break;
+        uint32_t home = mix(m->slots[s].key) & m->probe_mask;
+        /* Move s back to i unless its home lies cyclically in (i, j]. */
+        int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!in_range) {
+            m->probe[i] = s;
+            m->slots[s].probe = i;
+            i = j;
+        }
+    }
+    m->probe[i] = NIL;
+}
+
+static void release(bmap_t *m, uint32_t probe_pos)
+{
+    uint32_t s = m->probe[probe_pos];
+    probe_delete(m, probe_pos);
+    list_unlink(m, s);
+    m->slots[s].next = m->free_head;
+    m->free_head = s;
+    m->count--;
+}
+
+void *bmap_get(bmap_t *m, uint64_t key)
+{
+    uint32_t i = find(m, key);
+    if (i == NIL)
+        return NULL;
+    uint32_t s = m->probe[i];
+    if (m->tail != s) {
+        list_unlink(m, s);
+        list_append(m, s);
+    }
+    return value_of(m, s);
+}
+
+void *bmap_put(bmap_t *m, uint64_t key, int *created)
+{
+    void *v = bmap_get(m, key);
+    if (v) {
+        if (created)
+            *created = 0;
+        return v;
+    }
+    if (m->count == m->capacity) {
+        uint32_t old = m->head;
+        m->evictions++;
+        if (m->on_evict)
+            m->on_evict(m->ctx, m->slots[old].key, value_of(m, old));
+        release(m, m->slots[old].probe);
+    }
+    uint32_t s = m->free_head;
+    m->free_head = m->slots[s].next;
+    m->slots[s].key = key;
+    uint32_t i = mix(key) & m->probe_mask;
+    while (m->probe[i] != NIL)
+        i = (i + 1) & m->probe_mask;
+    m->probe[i] = s;
+    m->slots[s].probe = i;
+    list_append(m, s);
+    m->count++;
+    v = value_of(m, s);
+    memset(v, 0, m->value_size);
+    if (created)
+        *created = 1;
+    return v;
+}
+
+int bmap_remove(bmap_t *m, uint64_t key)
+{
+    uint32_t i = find(m, key);
+    if (i == NIL)
+        return 0;
+    release(m, i);
+    return 1;
+}
+
+uint32_t bmap_count(const bmap_t *m) { return m->count; }
+uint32_t bmap_capacity(const bmap_t *m) { return m->capacity; }
+uint64_t bmap_evictions(const bmap_t *m) { return m->evictions; }
+
+void *bmap_oldest(bmap_t *m, uint64_t *key)
+{
+    if (m->head == NIL)
+        return NULL;
+    if (key)
+        *key = m->slots[m->head].key;
+    return value_of(m, m->head);
+}
+
+void bmap_foreach(bmap_t *m, void (*fn)(void *ctx, uint64_t key, void *value), void *ctx)
+{
+    for (uint32_t s = m->head; s != NIL; s = m->slots[s].next)
+        fn(ctx, m->slots[s].key, value_of(m, s));
+}
+
+size_t bmap_memory(const bmap_t *m)
+{
+    return sizeof *m + (size_t)m->capacity * (sizeof(struct slot) + m->value_size) +
+           ((size_t)m->probe_mask + 1) * sizeof(uint32_t);
+}

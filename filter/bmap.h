@@ -1,0 +1,49 @@
+/* A bounded map from 64-bit keys to fixed-size values, with LRU eviction.
+ *
+ * Every table the decoder keys by traffic (sessions, requests awaiting their
+ * response, submits awaiting their receipt) is one of these: capacity is
+ * fixed at creation, all memory is allocated then, and inserting into a full
+ * map evicts the least recently used entry, handing it to the caller first so
+ * the eviction can be counted and reported.  Keys are either exact (packed
+ * identifiers) or 64-bit hashes of a longer key (XXH3); at a million entries
+ * the chance of any hash collision is about 3e-8, which the callers accept
+ * and document.
+ *
+ * Work bound: every operation is O(1) expected (linear probing at load <= 0.5).
+ * Not thread-safe: one map per thread.
+ */
+#ifndef SG_BMAP_H
+#define SG_BMAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bmap bmap_t;
+
+/* Called with an entry about to be evicted to make room (not on remove). */
+typedef void (*bmap_evict_fn)(void *ctx, uint64_t key, void *value);
+
+/* capacity: most entries held; value_size: bytes per value (zeroed on put). */
+bmap_t *bmap_new(uint32_t capacity, size_t value_size, bmap_evict_fn on_evict, void *ctx);
+void bmap_free(bmap_t *m);
+
+/* The value for key, or NULL.  A hit makes the entry most recently used. */
+void *bmap_get(bmap_t *m, uint64_t key);
+/* The value for key, inserted zeroed if absent (*created set to 1); evicts
+ * the least recently used entry when full.  Never fails once created. */
+void *bmap_put(bmap_t *m, uint64_t key, int *created);
+/* Removes key if present; returns 1 if it was. */
+int bmap_remove(bmap_t *m, uint64_t key);
+
+uint32_t bmap_count(const bmap_t *m);
+uint32_t bmap_capacity(const bmap_t *m);
+uint64_t bmap_evictions(const bmap_t *m);
+
+/* The least recently used entry (to expire by age), or NULL when empty. */
+void *bmap_oldest(bmap_t *m, uint64_t *key);
+/* Calls fn on every entry, oldest first; fn must not modify the map. */
+void bmap_foreach(bmap_t *m, void (*fn)(void *ctx, uint64_t key, void *value), void *ctx);
+/* Bytes allocated by the map (for memory reports). */
+size_t bmap_memory(const bmap_t *m);
+
+#endif

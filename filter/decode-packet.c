@@ -1,0 +1,265 @@
+#include "decode-packet.h"
+
+#include <string.h>
+
+/* EtherTypes (IEEE registry) and IP protocol numbers (IANA). */
+#define ETH_P_IPV4 0x0800u
+#define ETH_P_IPV6 0x86DDu
+#define ETH_P_8021Q 0x8100u
+#define ETH_P_8021AD 0x88A8u
+#define ETH_P_QINQ_OLD 0x9100u
+#define IPPROTO_HOPOPTS_ 0
+#define IPPROTO_TCP_ 6
+#define IPPROTO_ROUTING_ 43
+#define IPPROTO_FRAGMENT_ 44
+#define IPPROTO_AH_ 51
+#define IPPROTO_NONE_ 59
+#define IPPROTO_DSTOPTS_ 60
+/* BSD loopback address families: AF_INET is 2 everywhere, AF_INET6 is 24
+ * (NetBSD/OpenBSD), 28 (FreeBSD) or 30 (macOS). */
+#define BSD_AF_INET 2u
+
+/* More VLAN tags than this is not a real frame (QinQ uses two). */
+#define MAX_VLAN_TAGS 8
+/* IPv6 extension header chain bound; real packets carry one or two. */
+#define MAX_IPV6_EXT 8
+
+static _Thread_local const char *last_reason;
+
+static int fail(struct pkt_tcp *out, int rc, enum pkt_skip skip, const char *why)
+{
+    out->skip = (uint8_t)skip;
+    out->reason = why;
+    last_reason = why;
+    return rc;
+}
+
+const char *pkt_decode_reason(void) { return last_reason ? last_reason : "ok"; }
+
+static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int decode_tcp(const uint8_t *p, size_t len, struct pkt_tcp *out)
+{
+    if (len < 20)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "TCP header truncated");
+    size_t doff = (size_t)(p[12] >> 4) * 4;
+    if (doff < 20)
+        return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "TCP data offset below 5");
+    if (doff > len)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "TCP options truncated");
+    out->src.port = be16(p);
+    out->dst.port = be16(p + 2);
+    out->seq = be32(p + 4);
+    out->ack = be32(p + 8);
+    out->flags = p[13];
+    out->payload_len = len - doff;
+    out->payload = out->payload_len ? p + doff : NULL;
+    out->skip = PKT_SKIP_NONE;
+    out->reason = NULL;
+    last_reason = NULL;
+    return 0;
+}
+
+/* RFC 791 §3.1. */
+static int decode_ipv4(const uint8_t *p, size_t caplen, struct pkt_tcp *out)
+{
+    if (caplen < 20)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv4 header truncated");
+    if (p[0] >> 4 != 4)
+        return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "IPv4 version is not 4");
+    size_t ihl = (size_t)(p[0] & 0x0F) * 4;
+    if (ihl < 20)
+        return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "IPv4 header length below 5");
+    if (ihl > caplen)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv4 options truncated");
+    size_t total = be16(p + 2);
+    /* Linux captures of TSO/GSO packets carry total length 0: the frame is
+     * the packet. */
+    if (total == 0)
+        total = caplen;
+    if (total < ihl)
+        return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "IPv4 total length below header length");
+    if (total > caplen)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv4 packet truncated (snap length?)");
+    memset(out->src.addr, 0, 10);
+    memset(out->dst.addr, 0, 10);
+    out->src.addr[10] = out->src.addr[11] = 0xFF;
+    out->dst.addr[10] = out->dst.addr[11] = 0xFF;
+    memcpy(out->src.addr + 12, p + 12, 4);
+    memcpy(out->dst.addr + 12, p + 16, 4);
+    out->src.is_v4 = out->dst.is_v4 = 1;
+    uint16_t frag = be16(p + 6);
+    if (frag & 0x3FFF) /* MF set or a non-zero offset */
+        return fail(out, SG_ENOTSUP, PKT_SKIP_FRAGMENT, "IPv4 fragment");
+    if (p[9] != IPPROTO_TCP_)
+        return fail(out, SG_ENOTSUP, PKT_SKIP_NOT_TCP, "IPv4 payload is not TCP");
+    /* Anything past total is Ethernet padding. */
+    return decode_tcp(p + ihl, total - ihl, out);
+}
+
+/* RFC 8200 §3-4. */
+static int decode_ipv6(const uint8_t *p, size_t caplen, struct pkt_tcp *out)
+{
+    if (caplen < 40)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv6 header truncated");
+    if (p[0] >> 4 != 6)
+        return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "IPv6 version is not 6");
+    memcpy(out->src.addr, p + 8, 16);
+    memcpy(out->dst.addr, p + 24, 16);
+    out->src.is_v4 = out->dst.is_v4 = 0;
+    size_t plen = be16(p + 4);
+    if (plen == 0) /* jumbogram (RFC 2675) or TSO: cannot be SMPP-sized */
+        return fail(out, SG_ENOTSUP, PKT_SKIP_NOT_TCP, "IPv6 jumbo payload");
+    if (40 + plen > caplen)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv6 packet truncated (snap length?)");
+    const uint8_t *q = p + 40;
+    size_t left = plen;
+    unsigned nh = p[6];
+    for (int i = 0; i <= MAX_IPV6_EXT; i++) {
+        size_t hl;
+        switch (nh) {
+        case IPPROTO_TCP_:
+            return decode_tcp(q, left, out);
+        case IPPROTO_HOPOPTS_:
+        case IPPROTO_ROUTING_:
+        case IPPROTO_DSTOPTS_:
+            if (left < 8)
+                return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv6 extension header truncated");
+            hl = ((size_t)q[1] + 1) * 8;
+            break;
+        case IPPROTO_AH_: /* RFC 4302 §2.2: length in 4-octet units minus 2 */
+            if (left < 8)
+                return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv6 AH truncated");
+            hl = ((size_t)q[1] + 2) * 4;
+            break;
+        case IPPROTO_FRAGMENT_:
+            return fail(out, SG_ENOTSUP, PKT_SKIP_FRAGMENT, "IPv6 fragment");
+        case IPPROTO_NONE_:
+            return fail(out, SG_ENOTSUP, PKT_SKIP_NOT_TCP, "IPv6 no next header");
+        default:
+            return fail(out, SG_ENOTSUP, PKT_SKIP_NOT_TCP, "IPv6 payload is not TCP");
+        }
+        if (hl > left)
+            return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv6 extension header truncated");
+        nh = q[0];
+        q += hl;
+        left -= hl;
+    }
+    return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "too many IPv6 extension headers");
+}
+
+static int decode_ip_by_version(const uint8_t *p, size_t len, struct pkt_tcp *out)
+{
+    if (len < 1)
+        return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "empty IP packet");
+    switch (p[0] >> 4) {
+    case 4: return decode_ipv4(p, len, out);
+    case 6: return decode_ipv6(p, len, out);
+    default: return fail(out, SG_ENOTSUP, PKT_SKIP_NOT_IP, "IP version is neither 4 nor 6");
+    }
+}
+
+/* type is an EtherType and p the bytes after it; VLAN tags (IEEE 802.1Q
+ * §9.6: TCI then the next EtherType) may follow. */
+static int decode_ethertype(unsigned type, const uint8_t *p, size_t len, struct pkt_tcp *out)
+{
+    int tags = 0;
+    while (type == ETH_P_8021Q || type == ETH_P_8021AD || type == ETH_P_QINQ_OLD) {
+        if (++tags > MAX_VLAN_TAGS)
+            return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "too many VLAN tags");
+        if (len < 4)
+            return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "VLAN tag truncated");
+        uint16_t vid = be16(p) & 0x0FFF;
+        if (tags == 1)
+            out->vlan = vid;
+        out->vlan_inner = vid;
+        type = be16(p + 2);
+        p += 4;
+        len -= 4;
+    }
+    if (type == ETH_P_IPV4)
+        return decode_ipv4(p, len, out);
+    if (type == ETH_P_IPV6)
+        return decode_ipv6(p, len, out);
+    return fail(out, SG_ENOTSUP, PKT_SKIP_NOT_IP, "EtherType is not IPv4 or IPv6");
+}
+
+int pkt_decode(int dlt, const uint8_t *frame, size_t caplen, struct pkt_tcp *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!frame)
+        caplen = 0;
+    switch (dlt) {
+    case PKT_DLT_EN10MB:
+        if (caplen < 14)
+            return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "Ethernet header truncated");
+        return decode_ethertype(be16(frame + 12), frame + 14, caplen - 14, out);
+    case PKT_DLT_LINUX_SLL: /* 16 bytes, protocol last */
+        if (caplen < 16)
+            return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "Linux cooked header truncated");
+        return decode_ethertype(be16(frame + 14), frame + 16, caplen - 16, out);
+    case PKT_DLT_LINUX_SLL2: /* 20 bytes, protocol first */
+        if (caplen < 20)
+            return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "Linux cooked v2 header truncated");
+        return decode_ethertype(be16(frame), frame + 20, caplen - 20, out);
+    case PKT_DLT_RAW:
+    case PKT_DLT_RAW_OPENBSD:
+    case PKT_LINKTYPE_RAW:
+        return decode_ip_by_version(frame, caplen, out);
+    case PKT_DLT_IPV4:
+        return decode_ipv4(frame, caplen, out);
+    case PKT_DLT_IPV6:
+        return decode_ipv6(frame, caplen, out);
+    case PKT_DLT_NULL:
+    case PKT_DLT_LOOP: {
+        /* DLT_NULL is in the capturing host's byte order, DLT_LOOP in
+         * network order, and files travel: accept both.  Family values are
+         * below 256, so exactly one end byte is non-zero. */
+        if (caplen < 4)
+            return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "loopback header truncated");
+        unsigned fam;
+        if (frame[1] == 0 && frame[2] == 0 && frame[3] == 0)
+            fam = frame[0];
+        else if (frame[0] == 0 && frame[1] == 0 && frame[2] == 0)
+            fam = frame[3];
+        else
+            return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "loopback address family out of range");
+        if (fam == BSD_AF_INET)
+            return decode_ipv4(frame + 4, caplen - 4, out);
+        if (fam == 24 || fam == 28 || fam == 30)
+            return decode_ipv6(frame + 4, caplen - 4, out);
+        return fail(out, SG_ENOTSUP, PKT_SKIP_NOT_IP, "loopback family is not IPv4 or IPv6");
+    }
+    default:
+        return fail(out, SG_ENOTSUP, PKT_SKIP_LINKTYPE, "unsupported link type");
+    }
+}
+
+void pkt_decode_count(struct pkt_decode_stats *s, int rc, const struct pkt_tcp *p)
+{
+    s->frames++;
+    if (p->vlan || p->vlan_inner)
+        s->vlan_tagged++;
+    if (rc == 0) {
+        s->tcp++;
+        if (p->src.is_v4)
+            s->ipv4++;
+        else
+            s->ipv6++;
+        return;
+    }
+    if (p->skip > PKT_SKIP_NONE && p->skip < PKT_SKIP__COUNT)
+        s->skipped[p->skip]++;
+}
+
+const char *pkt_skip_name(int skip)
+{
+    static const char *const names[PKT_SKIP__COUNT] = {
+        "none", "linktype", "not-ip", "not-tcp", "fragment", "truncated", "malformed",
+    };
+    return skip >= 0 && skip < PKT_SKIP__COUNT ? names[skip] : "unknown";
+}

@@ -1,0 +1,930 @@
+#include "decoder.h"
+
+#include <stdlib.h>
+#include <string.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
+
+#include "bmap.h"
+#include "smpp-receipt.h"
+
+/* Bounds of what one pending message keeps inline.  Longer texts (message_payload, many
+ * parts) move to a heap buffer, charged to max_text_bytes. */
+#define ADDR_CAP 66          /* v5.0 allows 65-octet addresses + NUL */
+#define ACCOUNT_CAP 17       /* system_id: 16 octets + NUL (v3.4 §5.2.1) */
+#define MSGID_CAP 66         /* message_id: 65 octets + NUL (v3.4 §5.2.23) */
+#define TEXT_INLINE 1024
+
+/* SMPP command ids used by the pairing logic (v3.4 §5.1.2.1). */
+enum {
+    CMD_BIND_RECEIVER = 0x00000001u,
+    CMD_BIND_TRANSMITTER = 0x00000002u,
+    CMD_SUBMIT_SM = 0x00000004u,
+    CMD_DELIVER_SM = 0x00000005u,
+    CMD_BIND_TRANSCEIVER = 0x00000009u,
+    CMD_SUBMIT_MULTI = 0x00000021u,
+    CMD_DATA_SM = 0x00000103u,
+};
+
+struct session {
+    uint8_t esme_dir_known, esme_dir;
+    uint8_t account_known;
+    char account[ACCOUNT_CAP];
+};
+
+/* Where a message came from: kept with each request that carries one, so
+ * that a multipart message completed later (by its last part, a timeout or
+ * an eviction) still knows its origin. */
+struct message_origin {
+    struct sg_endpoint esme, smsc;
+    char account[ACCOUNT_CAP];
+    uint32_t command_id;
+    uint8_t mobile_originated;
+    uint8_t source_ton, source_npi, dest_ton, dest_npi, esm_class;
+    uint16_t n_destinations;
+};
+
+struct pending_request {
+    uint32_t command_id;
+    sg_time_us ts;
+    uint64_t message_uid;  /* 0 until its (multipart) message is complete */
+    uint8_t carries_message;
+    uint8_t resp_seen;
+    uint32_t status;
+    char message_id[MSGID_CAP];
+    struct message_origin origin;
+};
+
+struct pending_message {
+    struct decoder_message m;  /* pointers fixed up at emission */
+    sg_time_us created;
+    unsigned waiting;          /* responses still expected */
+    struct sg_endpoint esme, smsc;
+    char account[ACCOUNT_CAP];
+    char source_addr[ADDR_CAP], destination_addr[ADDR_CAP];
+    char message_id[MSGID_CAP];
+    char *text;                /* inline_text or heap */
+    size_t text_len;
+    char inline_text[TEXT_INLINE];
+};
+
+struct receipt_tie {
+    uint64_t message_uid;
+    sg_time_us submit_ts;
+};
+
+struct decoder {
+    struct decoder_config cfg;
+    struct decoder_sink sink;
+    stream_table_t *stream;
+    sms_concat_t *concat;
+    bmap_t *sessions, *requests, *messages, *ties;
+    struct decoder_stats st;
+    struct pkt_decode_stats pkt_stats;
+    uint64_t next_uid;
+    uint64_t frame;
+    sg_time_us now, last_expire;
+    /* Scratch for the PDU currently being handled. */
+    struct smpp_pdu pdu;
+    const struct stream_flow_info *cur_flow;
+    char *text_buf;
+    size_t text_cap;
+};
+
+void decoder_config_default(struct decoder_config *c)
+{
+    memset(c, 0, sizeof *c);
+    stream_config_default(&c->stream);
+    c->concat.max_messages = 1u << 16;
+    c->concat.max_bytes = 64u << 20;
+    c->concat.timeout_s = 120;
+    c->text.dc0_charset = SMS_CS_GSM;
+    c->text.gsm_packing = SMS_GSM_UNPACKED;
+    c->msgid_format = DECODER_MSGID_AUTO;
+    c->max_sessions = 1u << 16;
+    c->max_pending_requests = 1u << 18;
+    c->request_timeout_s = 60;
+    c->max_pending_messages = 1u << 16;
+    c->response_wait_s = 10;
+    c->max_receipt_ties = 1u << 20;
+    c->receipt_tie_ttl_s = 3 * 24 * 3600;
+}
+
+static const struct decoder_link_config *link_config(const decoder_t *d, const struct sg_endpoint *smsc)
+{
+    for (unsigned i = 0; i < d->cfg.n_links; i++) {
+        const struct decoder_link_config *l = &d->cfg.links[i];
+        if (memcmp(l->smsc.addr, smsc->addr, 16) == 0 && (l->smsc.port == 0 || l->smsc.port == smsc->port))
+            return l;
+    }
+    return NULL;
+}
+
+static const struct sms_text_opts *text_opts(const decoder_t *d, const struct sg_endpoint *smsc)
+{
+    const struct decoder_link_config *l = smsc ? link_config(d, smsc) : NULL;
+    return l ? &l->text : &d->cfg.text;
+}
+
+static void report_error(decoder_t *d, enum decoder_error_kind kind, const struct stream_flow_info *f,
+                         uint64_t offset, const char *reason)
+{
+    if (!d->sink.error)
+        return;
+    struct decoder_error e = {.kind = kind, .flow = f, .ts = d->now, .offset = offset,
+                              .frame = d->frame, .reason = reason};
+    d->sink.error(d->sink.ctx, &e);
+}
+
+static void copy_view(char *dst, size_t cap, struct sg_view v)
+{
+    size_t n = v.len < cap - 1 ? v.len : cap - 1;
+    if (n)
+        memcpy(dst, v.p, n);
+    dst[n] = '\0';
+}
+
+static uint64_t request_key(uint64_t flow_id, unsigned dir, uint32_t seq)
+{
+    uint64_t k[2] = {flow_id << 1 | dir, seq};
+    return XXH3_64bits(k, sizeof k);
+}
+
+/* Decodes user data to UTF-8 into d->text_buf.  Returns 1 with *text set, 0
+ * for binary data (no text). */
+static int decode_text(decoder_t *d, uint8_t dc, const struct sms_text_opts *o, const uint8_t *ud,
+                       size_t len, unsigned fill_bits, const char **text, size_t *text_len)
+{
+    enum sms_charset cs = sms_charset_of(dc, o);
+    size_t need = SMS_TEXT_DECODE_CAP(len);
+    if (need > d->text_cap) {
+        char *nb = realloc(d->text_buf, need);
+        if (!nb)
+            return 0;
+        d->text_buf = nb;
+        d->text_cap = need;
+    }
+    unsigned bad = 0;
+    size_t n = 0;
+    int rc = sms_text_decode(cs, o, ud, len, fill_bits, d->text_buf, d->text_cap, &n, &bad);
+    if (rc == SG_ENOTSUP)
+        return 0;
+    if (bad)
+        d->st.text_errors++;
+    *text = d->text_buf;
+    *text_len = n;
+    return 1;
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static void message_release(struct pending_message *pm)
+{
+    if (pm->text && pm->text != pm->inline_text)
+        free(pm->text);
+    pm->text = NULL;
+}
+
+static void message_emit(decoder_t *d, struct pending_message *pm)
+{
+    struct decoder_message *m = &pm->m;
+    m->esme = &pm->esme;
+    m->smsc = &pm->smsc;
+    m->account = pm->account[0] ? pm->account : NULL;
+    m->source_addr = (struct sg_view){(const uint8_t *)pm->source_addr, strlen(pm->source_addr)};
+    m->destination_addr = (struct sg_view){(const uint8_t *)pm->destination_addr, strlen(pm->destination_addr)};
+    m->message_id = pm->message_id[0] ? pm->message_id : NULL;
+    if (m->text) {
+        m->text = pm->text;
+        m->text_len = pm->text_len;
+        m->ud = NULL;
+        m->ud_len = 0;
+    } else {
+        m->ud = (const uint8_t *)pm->text;
+        m->ud_len = pm->text_len;
+    }
+    d->st.messages++;
+    if (!m->complete)
+        d->st.messages_incomplete++;
+    if (d->sink.message)
+        d->sink.message(d->sink.ctx, m);
+    message_release(pm);
+}
+
+static void on_message_evicted(void *ctx, uint64_t key, void *value)
+{
+    decoder_t *d = ctx;
+    (void)key;
+    d->st.messages_evicted++;
+    message_emit(d, value);
+}
+
+/* Records a response on a message: the first part's message_id, the first
+ * error status. */
+static void message_apply_response(struct pending_message *pm, const struct pending_request *rq, int first_part)
+{
+    pm->m.response_seen = true;
+    if (rq->status && !pm->m.command_status)
+        pm->m.command_status = rq->status;
+    if ((first_part || !pm->message_id[0]) && rq->message_id[0])
+        memcpy(pm->message_id, rq->message_id, sizeof pm->message_id);
+}
+
+/* ---- receipt ties ------------------------------------------------------ */
+
+static uint64_t tie_key(const struct sg_endpoint *smsc, char tag, const char *id, size_t len)
+{
+    XXH3_state_t st;
+    XXH3_64bits_reset(&st);
+    XXH3_64bits_update(&st, smsc->addr, 16);
+    XXH3_64bits_update(&st, &smsc->port, sizeof smsc->port);
+    XXH3_64bits_update(&st, &tag, 1);
+    XXH3_64bits_update(&st, id, len);
+    return XXH3_64bits_digest(&st);
+}
+
+/* Parses id as an unsigned number in base 10 or 16; 0 if it is not one or
+ * does not fit in 64 bits. */
+static int parse_number(const char *id, size_t len, int base, uint64_t *out)
+{
+    if (len == 0 || len > (base == 16 ? 16u : 19u))
+        return 0;
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = id[i];
+        int dgt;
+        if (c >= '0' && c <= '9') dgt = c - '0';
+        else if (base == 16 && c >= 'a' && c <= 'f') dgt = c - 'a' + 10;
+        else if (base == 16 && c >= 'A' && c <= 'F') dgt = c - 'A' + 10;
+        else return 0;
+        v = v * (uint64_t)base + (uint64_t)dgt;
+    }
+    *out = v;
+    return 1;
+}
+
+static uint64_t tie_key_text(const struct sg_endpoint *smsc, const char *id, size_t len)
+{
+    char low[MSGID_CAP];
+    size_t n = len < sizeof low ? len : sizeof low;
+    for (size_t i = 0; i < n; i++)
+        low[i] = (char)(id[i] >= 'A' && id[i] <= 'Z' ? id[i] + 32 : id[i]);
+    return tie_key(smsc, 't', low, n);
+}
+
+static uint64_t tie_key_number(const struct sg_endpoint *smsc, uint64_t v)
+{
+    return tie_key(smsc, 'n', (const char *)&v, sizeof v);
+}
+
+static enum decoder_msgid_format msgid_format(const decoder_t *d, const struct sg_endpoint *smsc)
+{
+    const struct decoder_link_config *l = link_config(d, smsc);
+    return l ? l->msgid_format : d->cfg.msgid_format;
+}
+
+static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t uid, sg_time_us ts)
+{
+    size_t len = strlen(id);
+    enum decoder_msgid_format f = msgid_format(d, smsc);
+    uint64_t v;
+    uint64_t keys[2];
+    unsigned n = 0;
+    if (f == DECODER_MSGID_SAME || f == DECODER_MSGID_AUTO)
+        keys[n++] = tie_key_text(smsc, id, len);
+    if ((f == DECODER_MSGID_HEX_DEC || f == DECODER_MSGID_AUTO) && parse_number(id, len, 16, &v))
+        keys[n++] = tie_key_number(smsc, v);
+    else if (f == DECODER_MSGID_DEC_HEX && parse_number(id, len, 10, &v))
+        keys[n++] = tie_key_number(smsc, v);
+    for (unsigned i = 0; i < n; i++) {
+        struct receipt_tie *t = bmap_put(d->ties, keys[i], NULL);
+        t->message_uid = uid;
+        t->submit_ts = ts;
+    }
+}
+
+static struct receipt_tie *tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, const char *id)
+{
+    size_t len = strlen(id);
+    enum decoder_msgid_format f = msgid_format(d, smsc);
+    struct receipt_tie *t = NULL;
+    uint64_t v;
+    if (f == DECODER_MSGID_SAME || f == DECODER_MSGID_AUTO)
+        t = bmap_get(d->ties, tie_key_text(smsc, id, len));
+    if (!t && (f == DECODER_MSGID_HEX_DEC || f == DECODER_MSGID_AUTO) && parse_number(id, len, 10, &v))
+        t = bmap_get(d->ties, tie_key_number(smsc, v));
+    if (!t && f == DECODER_MSGID_DEC_HEX && parse_number(id, len, 16, &v))
+        t = bmap_get(d->ties, tie_key_number(smsc, v));
+    if (t && d->now > t->submit_ts + (sg_time_us)d->cfg.receipt_tie_ttl_s * 1000000u)
+        return NULL;
+    return t;
+}
+
+static void on_tie_evicted(void *ctx, uint64_t key, void *value)
+{
+    decoder_t *d = ctx;
+    (void)key; (void)value;
+    d->st.ties_evicted++;
+}
+
+/* ---- requests and responses ---------------------------------------------- */
+
+static void on_request_evicted(void *ctx, uint64_t key, void *value)
+{
+    decoder_t *d = ctx;
+    (void)key; (void)value;
+    d->st.requests_evicted++;
+}
+
+static void on_session_evicted(void *ctx, uint64_t key, void *value)
+{
+    decoder_t *d = ctx;
+    (void)key; (void)value;
+    d->st.sessions_evicted++;
+}
+
+static struct pending_message *message_new(decoder_t *d, const struct message_origin *o,
+                                           struct sg_view src, struct sg_view dst, uint8_t dc)
+{
+    uint64_t uid = ++d->next_uid;
+    struct pending_message *pm = bmap_put(d->messages, uid, NULL);
+    pm->created = d->now;
+    pm->text = pm->inline_text;
+    pm->m.uid = uid;
+    pm->m.ts = d->now;
+    pm->m.last_ts = d->now;
+    pm->m.data_coding = dc;
+    copy_view(pm->source_addr, sizeof pm->source_addr, src);
+    copy_view(pm->destination_addr, sizeof pm->destination_addr, dst);
+    if (o) {
+        pm->esme = o->esme;
+        pm->smsc = o->smsc;
+        memcpy(pm->account, o->account, sizeof pm->account);
+        pm->m.command_id = o->command_id;
+        pm->m.mobile_originated = o->mobile_originated;
+        pm->m.source_addr_ton = o->source_ton;
+        pm->m.source_addr_npi = o->source_npi;
+        pm->m.dest_addr_ton = o->dest_ton;
+        pm->m.dest_addr_npi = o->dest_npi;
+        pm->m.esm_class = o->esm_class;
+        pm->m.n_destinations = o->n_destinations;
+    }
+    return pm;
+}
+
+static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t dc,
+                             const struct sms_text_opts *o, const uint8_t *ud, size_t len,
+                             unsigned fill_bits)
+{
+    const char *text;
+    size_t n;
+    const void *src;
+    if (decode_text(d, dc, o, ud, len, fill_bits, &text, &n)) {
+        pm->m.text = "";  /* "has text"; pointed at pm->text at emission */
+        src = text;
+    } else {
+        pm->m.text = NULL;
+        src = ud;
+        n = len;
+    }
+    if (n > sizeof pm->inline_text) {
+        char *h = malloc(n);
+        if (h)
+            pm->text = h;
+        else
+            n = sizeof pm->inline_text;
+    }
+    if (n)
+        memcpy(pm->text, src, n);
+    pm->text_len = n;
+}
+
+/* Pairs the message with the responses of its requests (cookies), then
+ * emits it at once if every response is already in, else leaves it waiting. */
+static void message_attach(decoder_t *d, struct pending_message *pm, const uint64_t *cookies,
+                           const uint8_t *seqs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pending_request *rq = bmap_get(d->requests, cookies[i]);
+        if (!rq)
+            continue;  /* evicted: its response can no longer be paired */
+        if (rq->resp_seen) {
+            message_apply_response(pm, rq, seqs ? seqs[i] == 1 : i == 0);
+            if (rq->status == 0 && rq->message_id[0])
+                tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
+            bmap_remove(d->requests, cookies[i]);
+        } else {
+            rq->message_uid = pm->m.uid;
+            pm->waiting++;
+        }
+    }
+    if (pm->waiting == 0) {
+        uint64_t uid = pm->m.uid;
+        message_emit(d, pm);
+        bmap_remove(d->messages, uid);
+    }
+}
+
+static void on_concat_message(void *ctx, const struct sms_message_out *mo)
+{
+    decoder_t *d = ctx;
+    /* The origin is that of any part whose request is still known. */
+    const struct message_origin *origin = NULL;
+    for (size_t i = 0; i < mo->n_cookies && !origin; i++) {
+        struct pending_request *rq = bmap_get(d->requests, mo->cookies[i]);
+        if (rq)
+            origin = &rq->origin;
+    }
+    struct message_origin copy;
+    if (origin) {
+        copy = *origin;  /* message_new may evict the request it points into */
+        origin = &copy;
+    }
+    struct pending_message *pm = message_new(d, origin, mo->src, mo->dst, mo->data_coding);
+    pm->m.ts = mo->first_ts;
+    pm->m.last_ts = mo->last_ts;
+    pm->m.parts = mo->total;
+    pm->m.parts_received = mo->received;
+    pm->m.complete = mo->complete && !mo->truncated;
+    struct sms_text_opts o = *text_opts(d, origin ? &origin->smsc : NULL);
+    if (mo->gsm_unpacked)
+        o.gsm_packing = SMS_GSM_UNPACKED;
+    message_set_text(d, pm, mo->data_coding, &o, mo->ud, mo->ud_len, 0);
+    message_attach(d, pm, mo->cookies, mo->seqs, mo->n_cookies);
+}
+
+/* ---- PDU handling ------------------------------------------------------------ */
+
+static struct session *session_of(decoder_t *d, uint64_t flow_id, int create)
+{
+    if (!create)
+        return bmap_get(d->sessions, flow_id);
+    return bmap_put(d->sessions, flow_id, NULL);
+}
+
+static int is_bind(uint32_t id)
+{
+    return id == CMD_BIND_RECEIVER || id == CMD_BIND_TRANSMITTER || id == CMD_BIND_TRANSCEIVER;
+}
+
+/* Which direction of the flow is the ESME's, learnt from the PDUs only one
+ * side sends (v3.4 §2.3: binds, submits from the ESME; deliver_sm from the
+ * SMSC). */
+static void learn_roles(struct session *s, const struct stream_flow_info *f, uint32_t id)
+{
+    int esme_sends = is_bind(id) || id == CMD_SUBMIT_SM || id == CMD_SUBMIT_MULTI ||
+                     id == (CMD_DELIVER_SM | SMPP_RESP_BIT) || id == 0x00000003u /* query_sm */ ||
+                     id == 0x00000007u /* replace_sm */ || id == 0x00000008u /* cancel_sm */;
+    int smsc_sends = id == CMD_DELIVER_SM || id == (CMD_SUBMIT_SM | SMPP_RESP_BIT) ||
+                     id == 0x00000102u /* alert_notification */ || id == 0x0000000Bu /* outbind */ ||
+                     (smpp_is_response(id) && is_bind(id & ~SMPP_RESP_BIT));
+    if (esme_sends) {
+        s->esme_dir = f->dir;
+        s->esme_dir_known = 1;
+    } else if (smsc_sends) {
+        s->esme_dir = (uint8_t)!f->dir;
+        s->esme_dir_known = 1;
+    }
+}
+
+static void fill_origin(decoder_t *d, struct message_origin *o, const struct session *s,
+                        const struct stream_flow_info *f, const struct smpp_pdu *p, int mo)
+{
+    memset(o, 0, sizeof *o);
+    o->esme = mo ? *f->dst : *f->src;
+    o->smsc = mo ? *f->src : *f->dst;
+    if (s && s->account_known)
+        memcpy(o->account, s->account, sizeof o->account);
+    o->command_id = p->command_id;
+    o->mobile_originated = (uint8_t)mo;
+    o->source_ton = p->source_addr_ton;
+    o->source_npi = p->source_addr_npi;
+    o->dest_ton = p->dest_addr_ton;
+    o->dest_npi = p->dest_addr_npi;
+    o->esm_class = p->esm_class;
+    o->n_destinations = p->command_id == CMD_SUBMIT_MULTI ? p->number_of_dests : 1;
+    (void)d;
+}
+
+static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, const struct smpp_pdu *p,
+                           const uint8_t *ud, size_t ud_len)
+{
+    struct smpp_receipt r;
+    memset(&r, 0, sizeof r);
+    int have_text = smpp_receipt_parse(ud, ud_len, &r) == 0;
+    char id[MSGID_CAP];
+    if (p->tlv.receipted_message_id.len)
+        copy_view(id, sizeof id, p->tlv.receipted_message_id);
+    else if (have_text && r.id.len)
+        copy_view(id, sizeof id, r.id);
+    else
+        id[0] = '\0';
+    struct decoder_receipt e = {
+        .ts = d->now, .esme = f->dst, .smsc = f->src,
+        .message_id = id[0] ? id : NULL,
+        .stat = r.stat, .err = r.err, .submit_date = r.submit_date, .done_date = r.done_date,
+        .sub = r.sub, .dlvrd = r.dlvrd,
+        .message_state = p->tlv.message_state,
+        .source_addr = p->source_addr, .destination_addr = p->destination_addr,
+    };
+    if (id[0]) {
+        struct receipt_tie *t = tie_lookup(d, f->src, id);
+        if (t) {
+            e.tied = true;
+            e.message_uid = t->message_uid;
+            e.submit_ts = t->submit_ts;
+            d->st.receipts_tied++;
+        }
+    }
+    d->st.receipts++;
+    if (d->sink.receipt)
+        d->sink.receipt(d->sink.ctx, &e);
+}
+
+/* A request that carries a short message: submit_sm, submit_multi, data_sm
+ * and deliver_sm (v3.4 §4.4-4.7). */
+static void handle_message_request(decoder_t *d, const struct stream_flow_info *f,
+                                   const struct smpp_pdu *p, struct session *s)
+{
+    int mo = p->command_id == CMD_DELIVER_SM ||
+             (p->command_id == CMD_DATA_SM && s && s->esme_dir_known && s->esme_dir != f->dir);
+    const struct sg_endpoint *smsc = mo ? f->src : f->dst;
+    const struct sms_text_opts *o = text_opts(d, smsc);
+
+    /* message_payload replaces short_message when present (v3.4 §5.3.2.32). */
+    const uint8_t *ud = p->short_message.p;
+    size_t ud_len = p->short_message.len;
+    if (p->tlv.message_payload.p) {
+        ud = p->tlv.message_payload.p;
+        ud_len = p->tlv.message_payload.len;
+    }
+    struct sms_udh udh;
+    memset(&udh, 0, sizeof udh);
+    int has_udh = 0;
+    if (smpp_esm_has_udhi(p->esm_class) && ud_len > 0) {
+        size_t off = 0;
+        const char *why = NULL;
+        if (sms_udh_parse(ud, ud_len, &udh, &off, &why) == 0) {
+            has_udh = 1;
+        } else {
+            d->st.udh_errors++;
+            report_error(d, DECODER_ERR_UDH, f, off, why ? why : "bad user data header");
+        }
+    }
+    const uint8_t *body = has_udh ? ud + udh.udhl : ud;
+    size_t body_len = has_udh ? ud_len - udh.udhl : ud_len;
+    unsigned fill = has_udh ? sms_udh_fill_bits(udh.udhl) : 0;
+
+    if (smpp_esm_is_receipt(p->esm_class)) {
+        handle_receipt(d, f, p, body, body_len);
+        return;
+    }
+
+    /* Track the request for its response. */
+    uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
+    struct pending_request *rq = bmap_put(d->requests, key, NULL);
+    rq->command_id = p->command_id;
+    rq->ts = d->now;
+    rq->carries_message = 1;
+    fill_origin(d, &rq->origin, s, f, p, mo);
+
+    /* Concatenation: UDH IEI 0x00/0x08 or the SAR TLVs (v3.4 §5.3.2.22-24). */
+    int multipart = 0;
+    struct sms_part part = {0};
+    if (has_udh && udh.concat && udh.total > 1) {
+        multipart = 1;
+        part.ref = udh.ref;
+        part.total = udh.total;
+        part.seq = udh.seq;
+    } else if (p->tlv.sar_msg_ref_num >= 0 && p->tlv.sar_total_segments > 1 && p->tlv.sar_segment_seqnum >= 1) {
+        multipart = 1;
+        part.ref = (uint16_t)p->tlv.sar_msg_ref_num;
+        part.total = (uint8_t)p->tlv.sar_total_segments;
+        part.seq = (uint8_t)p->tlv.sar_segment_seqnum;
+    }
+    if (multipart) {
+        uint64_t scope[2] = {f->flow_id, f->dir};
+        part.link = XXH3_64bits(scope, sizeof scope);
+        part.src = p->source_addr;
+        part.dst = p->destination_addr;
+        part.data_coding = p->data_coding;
+        part.gsm_packed = o->gsm_packing == SMS_GSM_PACKED &&
+                          sms_charset_of(p->data_coding, o) == SMS_CS_GSM;
+        part.ud = body;
+        part.ud_len = body_len;
+        part.fill_bits = fill;
+        part.ts = d->now;
+        part.cookie = key;
+        sms_concat_add(d->concat, &part);  /* may complete: on_concat_message */
+        return;
+    }
+    struct message_origin origin = rq->origin;
+    struct pending_message *pm = message_new(d, &origin, p->source_addr, p->destination_addr, p->data_coding);
+    pm->m.parts = 1;
+    pm->m.parts_received = 1;
+    pm->m.complete = true;
+    message_set_text(d, pm, p->data_coding, o, body, body_len, fill);
+    uint8_t one = 1;
+    message_attach(d, pm, &key, &one, 1);
+}
+
+static void handle_response(decoder_t *d, const struct stream_flow_info *f, const struct smpp_pdu *p)
+{
+    uint64_t key = request_key(f->flow_id, (unsigned)!f->dir, p->sequence_number);
+    struct pending_request *rq = bmap_get(d->requests, key);
+    if (!rq) {
+        d->st.responses_unmatched++;
+        return;
+    }
+    if (!rq->carries_message) {
+        bmap_remove(d->requests, key);
+        return;
+    }
+    rq->resp_seen = 1;
+    rq->status = p->command_status;
+    if (p->message_id.len)
+        copy_view(rq->message_id, sizeof rq->message_id, p->message_id);
+    if (rq->message_uid == 0)
+        return;  /* multipart still incomplete: message_attach reads it later */
+    struct pending_message *pm = bmap_get(d->messages, rq->message_uid);
+    if (pm) {
+        message_apply_response(pm, rq, pm->message_id[0] == '\0');
+        if (rq->status == 0 && rq->message_id[0])
+            tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
+        if (pm->waiting > 0 && --pm->waiting == 0) {
+            uint64_t uid = pm->m.uid;
+            message_emit(d, pm);
+            bmap_remove(d->messages, uid);
+        }
+    } else if (rq->status == 0 && rq->message_id[0]) {
+        /* The message was already emitted (waited too long): still tie it. */
+        tie_insert(d, &rq->origin.smsc, rq->message_id, rq->message_uid, rq->ts);
+    }
+    bmap_remove(d->requests, key);
+}
+
+static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, const uint8_t *buf,
+                   size_t len, uint64_t offset)
+{
+    decoder_t *d = ctx;
+    struct smpp_pdu *p = &d->pdu;
+    struct smpp_error err = {0};
+    d->now = ts;
+    int rc = smpp_decode(buf, len, p, &err);
+    if (rc != 0) {
+        d->st.pdu_errors++;
+        report_error(d, DECODER_ERR_PDU, f, offset + err.offset, err.reason ? err.reason : sg_strerror(rc));
+        if (rc == SG_ETRUNC && len < SMPP_HEADER_LEN)
+            return;
+        /* The header is valid: responses still pair, binds still name the
+         * account; a broken body carries no message. */
+    }
+    d->st.pdus++;
+    uint32_t id = p->command_id;
+    struct session *s = session_of(d, f->flow_id, 1);
+    learn_roles(s, f, id);
+
+    if (d->sink.pdu) {
+        struct decoder_pdu e = {.flow = f, .ts = ts, .offset = offset, .raw = buf, .raw_len = len, .pdu = p};
+        struct sms_udh udh;
+        if (rc == 0 && (p->short_message.len || p->tlv.message_payload.p)) {
+            const uint8_t *ud = p->tlv.message_payload.p ? p->tlv.message_payload.p : p->short_message.p;
+            size_t ud_len = p->tlv.message_payload.p ? p->tlv.message_payload.len : p->short_message.len;
+            unsigned fill = 0;
+            if (smpp_esm_has_udhi(p->esm_class)) {
+                size_t off;
+                const char *why;
+                if (sms_udh_parse(ud, ud_len, &udh, &off, &why) == 0) {
+                    e.udh = &udh;
+                    ud += udh.udhl;
+                    ud_len -= udh.udhl;
+                    fill = sms_udh_fill_bits(udh.udhl);
+                }
+            }
+            const struct sg_endpoint *smsc = id == CMD_DELIVER_SM ? f->src : f->dst;
+            if (!decode_text(d, p->data_coding, text_opts(d, smsc), ud, ud_len, fill, &e.text, &e.text_len))
+                e.text_binary = true;
+        }
+        d->sink.pdu(d->sink.ctx, &e);
+    }
+    if (rc != 0)
+        return;
+
+    if (is_bind(id)) {
+        copy_view(s->account, sizeof s->account, p->system_id);
+        s->account_known = p->system_id.len > 0;
+    } else if (smpp_is_response(id) && is_bind(id & ~SMPP_RESP_BIT) && p->command_status != 0) {
+        s->account_known = 0;  /* the bind failed: this session has no account */
+    }
+
+    if (id == CMD_SUBMIT_SM || id == CMD_SUBMIT_MULTI || id == CMD_DELIVER_SM || id == CMD_DATA_SM) {
+        handle_message_request(d, f, p, s);
+    } else if (smpp_is_response(id) && id != SMPP_RESP_BIT) {
+        handle_response(d, f, p);
+    } else if (id == SMPP_RESP_BIT) {
+        /* generic_nack answers a request it could not parse (v3.4 §4.3). */
+        handle_response(d, f, p);
+    } else {
+        uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
+        struct pending_request *rq = bmap_put(d->requests, key, NULL);
+        rq->command_id = id;
+        rq->ts = ts;
+    }
+}
+
+static void on_stream_event(void *ctx, const struct stream_flow_info *f, sg_time_us ts,
+                            enum stream_event ev, uint64_t offset, uint64_t bytes, const char *reason)
+{
+    decoder_t *d = ctx;
+    const char *why;
+    switch (ev) {
+    case STREAM_EV_GAP: why = "gap in TCP stream: bytes never captured"; break;
+    case STREAM_EV_NOT_SMPP: why = "stream does not frame as SMPP: ignored"; break;
+    case STREAM_EV_OVERSIZE: why = "PDU longer than the per-flow buffer: skipped"; break;
+    default: return; /* resyncs, FIN, RST, timeouts are flow life, counted in the stream stats */
+    }
+    d->now = ts;
+    (void)bytes;
+    report_error(d, DECODER_ERR_STREAM, f, offset, reason ? reason : why);
+}
+
+static void on_flow_end(void *ctx, uint64_t flow_id)
+{
+    decoder_t *d = ctx;
+    bmap_remove(d->sessions, flow_id);
+}
+
+decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink *sink)
+{
+    decoder_t *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->cfg = *c;
+    if (sink)
+        d->sink = *sink;
+    struct stream_sink ss = {.ctx = d, .pdu = on_pdu, .event = on_stream_event, .flow_end = on_flow_end};
+    struct sms_concat_sink cs = {.ctx = d, .message = on_concat_message};
+    d->stream = stream_new(&c->stream, &ss);
+    d->concat = sms_concat_new(&c->concat, &cs);
+    d->sessions = bmap_new(c->max_sessions, sizeof(struct session), on_session_evicted, d);
+    d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), on_request_evicted, d);
+    d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), on_message_evicted, d);
+    d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), on_tie_evicted, d);
+    d->text_cap = 4096;
+    d->text_buf = malloc(d->text_cap);
+    if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->text_buf) {
+        decoder_free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void release_message(void *ctx, uint64_t key, void *value)
+{
+    (void)ctx; (void)key;
+    message_release(value);
+}
+
+void decoder_free(decoder_t *d)
+{
+    if (!d)
+        return;
+    if (d->messages)
+        bmap_foreach(d->messages, release_message, NULL);
+    stream_free(d->stream);
+    sms_concat_free(d->concat);
+    bmap_free(d->sessions);
+    bmap_free(d->requests);
+    bmap_free(d->messages);
+    bmap_free(d->ties);
+    free(d->text_buf);
+    free(d);
+}
+
+/* Gives up on what waited too long in packet time: messages whose
+ * responses never came, requests never answered.  Runs once per second of
+ * packet time; each pass stops at the first entry still young, so its
+ * cost is proportional to what expires. */
+static void expire(decoder_t *d)
+{
+    sg_time_us now = d->now;
+    uint64_t key;
+    struct pending_message *pm;
+    sg_time_us wait = (sg_time_us)d->cfg.response_wait_s * 1000000u;
+    while ((pm = bmap_oldest(d->messages, &key)) != NULL && pm->created + wait < now) {
+        message_emit(d, pm);
+        bmap_remove(d->messages, key);
+    }
+    struct pending_request *rq;
+    sg_time_us rto = (sg_time_us)d->cfg.request_timeout_s * 1000000u;
+    while ((rq = bmap_oldest(d->requests, &key)) != NULL && rq->ts + rto < now) {
+        if (!rq->resp_seen)
+            d->st.requests_unanswered++;
+        bmap_remove(d->requests, key);
+    }
+    stream_expire(d->stream, now);
+    sms_concat_expire(d->concat, now);
+}
+
+int decoder_feed(decoder_t *d, const struct capture_pkt *pkt)
+{
+    struct pkt_tcp seg;
+    d->frame++;
+    d->st.packets++;
+    if (pkt->ts > d->now)
+        d->now = pkt->ts;
+    int rc = pkt_decode(pkt->dlt, pkt->data, pkt->caplen, &seg);
+    pkt_decode_count(&d->pkt_stats, rc, &seg);
+    if (rc == 0) {
+        stream_feed(d->stream, &seg, pkt->ts);
+    } else if (rc == SG_ENOTSUP) {
+        d->st.non_tcp++;
+    } else {
+        d->st.packet_errors++;
+        report_error(d, DECODER_ERR_PACKET, NULL, 0, seg.reason ? seg.reason : sg_strerror(rc));
+    }
+    if (d->now >= d->last_expire + 1000000u) {
+        d->last_expire = d->now;
+        expire(d);
+    }
+    return 0;
+}
+
+static void emit_all_messages(decoder_t *d)
+{
+    uint64_t key;
+    struct pending_message *pm;
+    while ((pm = bmap_oldest(d->messages, &key)) != NULL) {
+        message_emit(d, pm);
+        bmap_remove(d->messages, key);
+    }
+}
+
+void decoder_flush(decoder_t *d)
+{
+    stream_flush(d->stream);
+    sms_concat_flush(d->concat);
+    emit_all_messages(d);
+    uint64_t key;
+    struct pending_request *rq;
+    while ((rq = bmap_oldest(d->requests, &key)) != NULL) {
+        if (!rq->resp_seen)
+            d->st.requests_unanswered++;
+        bmap_remove(d->requests, key);
+    }
+}
+
+void decoder_get_stats(const decoder_t *d, struct decoder_stats *s)
+{
+    *s = d->st;
+    stream_get_stats(d->stream, &s->stream);
+    sms_concat_get_stats(d->concat, &s->concat);
+}
+
+void decoder_stats_write_json(const struct decoder_stats *s, jw_t *w)
+{
+    jw_kuint(w, "packets", s->packets);
+    jw_kuint(w, "packet_errors", s->packet_errors);
+    jw_kuint(w, "non_tcp", s->non_tcp);
+    jw_kuint(w, "pdus", s->pdus);
+    jw_kuint(w, "pdu_errors", s->pdu_errors);
+    jw_kuint(w, "messages", s->messages);
+    jw_kuint(w, "messages_incomplete", s->messages_incomplete);
+    jw_kuint(w, "receipts", s->receipts);
+    jw_kuint(w, "receipts_tied", s->receipts_tied);
+    jw_kuint(w, "requests_unanswered", s->requests_unanswered);
+    jw_kuint(w, "responses_unmatched", s->responses_unmatched);
+    jw_kuint(w, "udh_errors", s->udh_errors);
+    jw_kuint(w, "text_errors", s->text_errors);
+    jw_key(w, "evicted");
+    jw_obj_begin(w);
+    jw_kuint(w, "sessions", s->sessions_evicted);
+    jw_kuint(w, "requests", s->requests_evicted);
+    jw_kuint(w, "messages", s->messages_evicted);
+    jw_kuint(w, "receipt_ties", s->ties_evicted);
+    jw_kuint(w, "flows", s->stream.flows_evicted);
+    jw_kuint(w, "multipart", s->concat.evicted_count);
+    jw_obj_end(w);
+    jw_key(w, "stream");
+    jw_obj_begin(w);
+    jw_kuint(w, "segments", s->stream.segments);
+    jw_kuint(w, "bytes", s->stream.bytes);
+    jw_kuint(w, "flows_created", s->stream.flows_created);
+    jw_kuint(w, "flows_timed_out", s->stream.flows_timed_out);
+    jw_kuint(w, "gaps", s->stream.gaps);
+    jw_kuint(w, "gap_bytes", s->stream.gap_bytes);
+    jw_kuint(w, "resyncs", s->stream.resyncs);
+    jw_kuint(w, "retransmitted_bytes", s->stream.retrans_bytes);
+    jw_kuint(w, "out_of_order_segments", s->stream.ooo_segments);
+    jw_kuint(w, "memcap_drops", s->stream.memcap_drops);
+    jw_kuint(w, "not_smpp_bytes", s->stream.not_smpp_bytes);
+    jw_obj_end(w);
+    jw_key(w, "multipart");
+    jw_obj_begin(w);
+    jw_kuint(w, "parts", s->concat.parts);
+    jw_kuint(w, "complete", s->concat.messages_complete);
+    jw_kuint(w, "incomplete", s->concat.messages_incomplete);
+    jw_kuint(w, "duplicates", s->concat.duplicates);
+    jw_kuint(w, "timed_out", s->concat.timed_out);
+    jw_obj_end(w);
+}

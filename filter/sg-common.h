@@ -1,0 +1,66 @@
+/* Types and error codes shared by every module of the engine.
+ *
+ * Errors: functions return int, 0 on success or a negative code: either
+ * -errno for a system error or one of the SG_E* codes below (all below
+ * -1000 so they never collide with errno values).  sg_strerror() names both.
+ */
+#ifndef SG_COMMON_H
+#define SG_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    SG_OK = 0,
+    SG_EINVAL = -1001,    /* malformed input */
+    SG_ETRUNC = -1002,    /* input ends before a field does */
+    SG_ENOSPC = -1003,    /* a bounded table or buffer is full */
+    SG_ENOTSUP = -1004,   /* valid but not handled (e.g. a non-TCP packet) */
+    SG_ENOTFOUND = -1005, /* lookup missed */
+    SG_EPARSE = -1006,    /* a configuration or rule file does not parse */
+    SG_ECOMPILE = -1007,  /* a rule set does not compile */
+    SG_EDB = -1008,       /* the store failed */
+    SG_EEXIST = -1009,    /* conflicting entry */
+    SG_EAGAIN = -1010,    /* incomplete: more input needed */
+};
+
+/* Message for an SG_E* code or a -errno value; never NULL. */
+const char *sg_strerror(int err);
+
+/* A borrowed view into someone else's bytes (usually the reassembled PDU
+ * buffer).  Not NUL-terminated. */
+struct sg_view {
+    const uint8_t *p;
+    size_t len;
+};
+
+/* A transport endpoint.  IPv4 addresses are stored as IPv4-mapped IPv6
+ * (::ffff:a.b.c.d) so that every table has one key format. */
+struct sg_endpoint {
+    uint8_t addr[16];
+    uint16_t port;
+    uint8_t is_v4;
+};
+
+/* Writes "a.b.c.d:port" or "[v6]:port" into buf (at least
+ * SG_ENDPOINT_STRLEN bytes). */
+#define SG_ENDPOINT_STRLEN 56
+void sg_endpoint_format(const struct sg_endpoint *ep, char *buf, size_t cap);
+
+/* Time is carried as microseconds since the Unix epoch (packet time). */
+typedef uint64_t sg_time_us;
+
+/* ALWAYS()/NEVER() mark states that cannot happen (SQLite's habit): they
+ * assert in debug builds and let release builds recover. */
+#ifdef NDEBUG
+#define SG_ALWAYS(x) (x)
+#define SG_NEVER(x) (x)
+#else
+#include <assert.h>
+#define SG_ALWAYS(x) ((x) ? 1 : (assert(0), 0))
+#define SG_NEVER(x) ((x) ? (assert(0), 1) : 0)
+#endif
+
+#define SG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif

@@ -1,0 +1,575 @@
+/* SMPP v3.4 / v5.0 PDU decoder, expanded from smpp-pdu.def and smpp-tlv.def.
+ *
+ * The decoder is table-driven: each PDU is a list of (field, max) in wire
+ * order and one loop walks it, so adding a PDU is one entry in the .def file
+ * and the decoder, struct and JSON dumper follow.  Nothing is copied: every
+ * string is a view into the caller's buffer. */
+#include "smpp.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ---- tables expanded from the .def files -------------------------------- */
+
+enum field_kind { K_CSTR, K_INT1, K_SMLEN, K_SM, K_NDEST, K_NUNS };
+
+static const uint8_t field_kind[SMPP_FID__COUNT] = {
+#define SMPP_WANT_FIELDS
+#define SMPP_FIELD(name, kind) [SMPP_FID_##name] = K_##kind,
+#include "smpp-pdu.def"
+#undef SMPP_WANT_FIELDS
+};
+
+static const char *const field_name[SMPP_FID__COUNT] = {
+#define SMPP_WANT_FIELDS
+#define SMPP_FIELD(name, kind) [SMPP_FID_##name] = #name,
+#include "smpp-pdu.def"
+#undef SMPP_WANT_FIELDS
+};
+
+/* Offset of each field's member in struct smpp_pdu (a view for CSTR/SM, a
+ * uint8_t for the rest). */
+static const uint16_t field_off[SMPP_FID__COUNT] = {
+#define SMPP_WANT_FIELDS
+#define SMPP_FIELD(name, kind) [SMPP_FID_##name] = offsetof(struct smpp_pdu, name),
+#include "smpp-pdu.def"
+#undef SMPP_WANT_FIELDS
+};
+
+struct field_spec {
+    uint8_t fid;
+    uint8_t max; /* C-octet string maximum including the NUL; 0 for integers */
+};
+
+#define SMPP_PF_SHORT_OK 1u
+#define FID_END 0xFFu
+
+/* One field list per PDU, closed by FID_END so that empty bodies are arrays
+ * too. */
+#define SMPP_WANT_PDUS
+#define SMPP_PDU(name, id, flags) static const struct field_spec body_##name[] = {
+#define SMPP_F(field, max) {SMPP_FID_##field, max},
+#define SMPP_PDU_END(name) {FID_END, 0}};
+#include "smpp-pdu.def"
+#undef SMPP_WANT_PDUS
+
+struct pdu_desc {
+    uint32_t id;
+    uint8_t flags;
+    const char *name;
+    const struct field_spec *body;
+};
+
+enum pdu_index {
+#define SMPP_WANT_PDUS
+#define SMPP_PDU(name, id, flags) PDU_IDX_##name,
+#include "smpp-pdu.def"
+#undef SMPP_WANT_PDUS
+    PDU_IDX__COUNT
+};
+
+static const struct pdu_desc pdu_descs[PDU_IDX__COUNT] = {
+#define SMPP_WANT_PDUS
+#define SMPP_PDU(name, id, flags) [PDU_IDX_##name] = {id, flags, #name, body_##name},
+#include "smpp-pdu.def"
+#undef SMPP_WANT_PDUS
+};
+
+static const struct pdu_desc *pdu_desc_find(uint32_t id)
+{
+    switch (id) {
+#define SMPP_WANT_PDUS
+#define SMPP_PDU(name, id, flags) case id: return &pdu_descs[PDU_IDX_##name];
+#include "smpp-pdu.def"
+#undef SMPP_WANT_PDUS
+    default:
+        return NULL;
+    }
+}
+
+const char *smpp_command_name(uint32_t command_id)
+{
+    const struct pdu_desc *d = pdu_desc_find(command_id);
+    return d ? d->name : NULL;
+}
+
+enum tlv_type { T_INT1 = 1, T_INT2, T_INT4, T_CSTR, T_OCTETS };
+
+struct tlv_desc {
+    const char *name;
+    uint8_t type;
+};
+
+/* Returns NULL for vendor and unknown tags. */
+static const struct tlv_desc *tlv_desc_find(uint16_t tag)
+{
+    switch (tag) {
+#define SMPP_TLV(tag, name, type)                              \
+    case tag: {                                                \
+        static const struct tlv_desc d_##name = {#name, T_##type}; \
+        return &d_##name;                                      \
+    }
+#include "smpp-tlv.def"
+    default:
+        return NULL;
+    }
+}
+
+const char *smpp_tlv_name(uint16_t tag)
+{
+    const struct tlv_desc *d = tlv_desc_find(tag);
+    return d ? d->name : NULL;
+}
+
+/* v3.4 §5.1.3 and v5.0 §4.7.6. */
+const char *smpp_status_name(uint32_t s)
+{
+    switch (s) {
+    case 0x00: return "ESME_ROK";
+    case 0x01: return "ESME_RINVMSGLEN";
+    case 0x02: return "ESME_RINVCMDLEN";
+    case 0x03: return "ESME_RINVCMDID";
+    case 0x04: return "ESME_RINVBNDSTS";
+    case 0x05: return "ESME_RALYBND";
+    case 0x06: return "ESME_RINVPRTFLG";
+    case 0x07: return "ESME_RINVREGDLVFLG";
+    case 0x08: return "ESME_RSYSERR";
+    case 0x0A: return "ESME_RINVSRCADR";
+    case 0x0B: return "ESME_RINVDSTADR";
+    case 0x0C: return "ESME_RINVMSGID";
+    case 0x0D: return "ESME_RBINDFAIL";
+    case 0x0E: return "ESME_RINVPASWD";
+    case 0x0F: return "ESME_RINVSYSID";
+    case 0x11: return "ESME_RCANCELFAIL";
+    case 0x13: return "ESME_RREPLACEFAIL";
+    case 0x14: return "ESME_RMSGQFUL";
+    case 0x15: return "ESME_RINVSERTYP";
+    case 0x33: return "ESME_RINVNUMDESTS";
+    case 0x34: return "ESME_RINVDLNAME";
+    case 0x40: return "ESME_RINVDESTFLAG";
+    case 0x42: return "ESME_RINVSUBREP";
+    case 0x43: return "ESME_RINVESMCLASS";
+    case 0x44: return "ESME_RCNTSUBDL";
+    case 0x45: return "ESME_RSUBMITFAIL";
+    case 0x48: return "ESME_RINVSRCTON";
+    case 0x49: return "ESME_RINVSRCNPI";
+    case 0x50: return "ESME_RINVDSTTON";
+    case 0x51: return "ESME_RINVDSTNPI";
+    case 0x53: return "ESME_RINVSYSTYP";
+    case 0x54: return "ESME_RINVREPFLAG";
+    case 0x55: return "ESME_RINVNUMMSGS";
+    case 0x58: return "ESME_RTHROTTLED";
+    case 0x61: return "ESME_RINVSCHED";
+    case 0x62: return "ESME_RINVEXPIRY";
+    case 0x63: return "ESME_RINVDFTMSGID";
+    case 0x64: return "ESME_RX_T_APPN";
+    case 0x65: return "ESME_RX_P_APPN";
+    case 0x66: return "ESME_RX_R_APPN";
+    case 0x67: return "ESME_RQUERYFAIL";
+    case 0xC0: return "ESME_RINVOPTPARSTREAM";
+    case 0xC1: return "ESME_ROPTPARNOTALLWD";
+    case 0xC2: return "ESME_RINVPARLEN";
+    case 0xC3: return "ESME_RMISSINGOPTPARAM";
+    case 0xC4: return "ESME_RINVOPTPARAMVAL";
+    case 0xFE: return "ESME_RDELIVERYFAILURE";
+    case 0xFF: return "ESME_RUNKNOWNERR";
+    case 0x100: return "ESME_RSERTYPUNAUTH";
+    case 0x101: return "ESME_RPROHIBITED";
+    case 0x102: return "ESME_RSERTYPUNAVAIL";
+    case 0x103: return "ESME_RSERTYPDENIED";
+    case 0x104: return "ESME_RINVDCS";
+    case 0x105: return "ESME_RINVSRCADDRSUBUNIT";
+    case 0x106: return "ESME_RINVDSTADDRSUBUNIT";
+    case 0x107: return "ESME_RINVBCASTFREQINT";
+    case 0x108: return "ESME_RINVBCASTALIAS_NAME";
+    case 0x109: return "ESME_RINVBCASTAREAFMT";
+    case 0x10A: return "ESME_RINVNUMBCAST_AREAS";
+    case 0x10B: return "ESME_RINVBCASTCNTTYPE";
+    case 0x10C: return "ESME_RINVBCASTMSGCLASS";
+    case 0x10D: return "ESME_RBCASTFAIL";
+    case 0x10E: return "ESME_RBCASTQUERYFAIL";
+    case 0x10F: return "ESME_RBCASTCANCELFAIL";
+    case 0x110: return "ESME_RINVBCAST_REP";
+    case 0x111: return "ESME_RINVBCASTSRVGRP";
+    case 0x112: return "ESME_RINVBCASTCHANIND";
+    default: return NULL;
+    }
+}
+
+const char *smpp_message_state_name(int state)
+{
+    static const char *const names[] = {
+        "SCHEDULED", "ENROUTE", "DELIVERED", "EXPIRED", "DELETED",
+        "UNDELIVERABLE", "ACCEPTED", "UNKNOWN", "REJECTED", "SKIPPED",
+    };
+    return state >= 0 && (size_t)state < SG_ARRAY_LEN(names) ? names[state] : NULL;
+}
+
+const struct smpp_tlv *smpp_tlv_find(const struct smpp_pdu *pdu, uint16_t tag)
+{
+    for (unsigned i = 0; i < pdu->n_tlvs; i++)
+        if (pdu->tlvs[i].tag == tag)
+            return &pdu->tlvs[i];
+    return NULL;
+}
+
+/* ---- decoding ------------------------------------------------------------ */
+
+/* Records the first problem only: later ones are usually consequences. */
+static void set_err(struct smpp_error *err, int *rc, int code, size_t off, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void set_err(struct smpp_error *err, int *rc, int code, size_t off, const char *fmt, ...)
+{
+    if (*rc != 0)
+        return;
+    *rc = code;
+    if (!err)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->buf_, sizeof(err->buf_), fmt, ap);
+    va_end(ap);
+    err->offset = off;
+    err->reason = err->buf_;
+}
+
+/* A C-octet string of at most max octets including the NUL (v3.4 §3.1). */
+static int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned max, const char *name,
+                    struct sg_view *v, struct smpp_error *err, int *rc)
+{
+    size_t avail = end - *pos;
+    size_t lim = avail < max ? avail : max;
+    const uint8_t *nul = memchr(buf + *pos, 0, lim);
+    if (!nul) {
+        set_err(err, rc, avail < max ? SG_ETRUNC : SG_EINVAL, *pos, "missing NUL in %s (max %u)",
+                name, max);
+        return -1;
+    }
+    v->p = buf + *pos;
+    v->len = (size_t)(nul - (buf + *pos));
+    *pos += v->len + 1;
+    return 0;
+}
+
+static int get_u8(const uint8_t *buf, size_t *pos, size_t end, const char *name, uint8_t *v,
+                  struct smpp_error *err, int *rc)
+{
+    if (*pos >= end) {
+        set_err(err, rc, SG_ETRUNC, *pos, "PDU ends before %s", name);
+        return -1;
+    }
+    *v = buf[(*pos)++];
+    return 0;
+}
+
+/* submit_multi destinations (v3.4 §4.5.1.1, §5.2.25). */
+static int get_dests(const uint8_t *buf, size_t *pos, size_t end, struct smpp_pdu *out,
+                     struct smpp_error *err, int *rc)
+{
+    /* Bound: number_of_dests <= 255, each entry consumes >= 2 octets. */
+    for (unsigned i = 0; i < out->number_of_dests; i++) {
+        struct smpp_dest *d = &out->dests[i];
+        size_t at = *pos;
+        if (get_u8(buf, pos, end, "dest_flag", &d->dest_flag, err, rc))
+            return -1;
+        if (d->dest_flag == 1) {
+            if (get_u8(buf, pos, end, "dest_addr_ton", &d->ton, err, rc) ||
+                get_u8(buf, pos, end, "dest_addr_npi", &d->npi, err, rc) ||
+                get_cstr(buf, pos, end, 21, "destination_addr", &d->addr, err, rc))
+                return -1;
+        } else if (d->dest_flag == 2) {
+            d->ton = d->npi = 0;
+            if (get_cstr(buf, pos, end, 21, "dl_name", &d->addr, err, rc))
+                return -1;
+        } else {
+            set_err(err, rc, SG_EINVAL, at, "dest_flag %u invalid in destination %u", d->dest_flag,
+                    i + 1);
+            return -1;
+        }
+        out->n_dests = (uint8_t)(i + 1);
+    }
+    return 0;
+}
+
+/* submit_multi_resp unsuccess_sme entries (v3.4 §4.5.2, §5.2.25). */
+static int get_unsuccess(const uint8_t *buf, size_t *pos, size_t end, struct smpp_pdu *out,
+                         struct smpp_error *err, int *rc)
+{
+    for (unsigned i = 0; i < out->no_unsuccess; i++) {
+        struct smpp_unsuccess *u = &out->unsuccess[i];
+        if (get_u8(buf, pos, end, "dest_addr_ton", &u->ton, err, rc) ||
+            get_u8(buf, pos, end, "dest_addr_npi", &u->npi, err, rc) ||
+            get_cstr(buf, pos, end, 21, "destination_addr", &u->addr, err, rc))
+            return -1;
+        if (end - *pos < 4) {
+            set_err(err, rc, SG_ETRUNC, *pos, "PDU ends inside error_status_code");
+            return -1;
+        }
+        u->error_status_code = smpp_be32(buf + *pos);
+        *pos += 4;
+        out->n_unsuccess = (uint8_t)(i + 1);
+    }
+    return 0;
+}
+
+static uint32_t be_n(const uint8_t *p, unsigned n)
+{
+    uint32_t v = 0;
+    for (unsigned i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+/* Fills the hot TLVs; tlv_off is the TLV's offset for error reports. */
+static void take_tlv(struct smpp_pdu *out, uint16_t tag, uint16_t len, const uint8_t *val,
+                     size_t tlv_off, struct smpp_error *err, int *rc)
+{
+    const struct tlv_desc *d = tlv_desc_find(tag);
+    if (!d)
+        return;
+    int32_t iv = -1;
+    if (d->type == T_INT1 || d->type == T_INT2 || d->type == T_INT4) {
+        if (len == 0 || len > 4) {
+            set_err(err, rc, SG_EINVAL, tlv_off, "TLV %s (0x%04x) length %u invalid for an integer",
+                    d->name, tag, len);
+            return;
+        }
+        uint32_t u = be_n(val, len);
+        iv = u > INT32_MAX ? INT32_MAX : (int32_t)u;
+    }
+    struct smpp_hot_tlvs *h = &out->tlv;
+    switch (tag) {
+    case SMPP_TLV_message_payload: h->message_payload = (struct sg_view){val, len}; break;
+    case SMPP_TLV_receipted_message_id: {
+        /* v3.4 §5.3.2.12: C-octet string; many SMSCs leave the NUL out. */
+        const uint8_t *nul = len ? memchr(val, 0, len) : NULL;
+        h->receipted_message_id = (struct sg_view){val, nul ? (size_t)(nul - val) : len};
+        break;
+    }
+    case SMPP_TLV_network_error_code: h->network_error_code = (struct sg_view){val, len}; break;
+    case SMPP_TLV_message_state: h->message_state = iv; break;
+    case SMPP_TLV_sar_msg_ref_num: h->sar_msg_ref_num = iv; break;
+    case SMPP_TLV_sar_total_segments: h->sar_total_segments = iv; break;
+    case SMPP_TLV_sar_segment_seqnum: h->sar_segment_seqnum = iv; break;
+    case SMPP_TLV_user_message_reference: h->user_message_reference = iv; break;
+    case SMPP_TLV_source_port: h->source_port = iv; break;
+    case SMPP_TLV_destination_port: h->destination_port = iv; break;
+    case SMPP_TLV_sc_interface_version: h->sc_interface_version = iv; break;
+    case SMPP_TLV_payload_type: h->payload_type = iv; break;
+    case SMPP_TLV_more_messages_to_send: h->more_messages_to_send = iv; break;
+    default: break;
+    }
+}
+
+int smpp_decode(const uint8_t *buf, size_t len, struct smpp_pdu *out, struct smpp_error *err)
+{
+    int rc = 0;
+
+    /* Clear everything before tlvs[]: header, presence, fields, counts and hot
+     * TLVs (a few hundred bytes); the big arrays are only valid up to their
+     * counts. */
+    memset(out, 0, offsetof(struct smpp_pdu, tlvs));
+    out->tlv.message_state = out->tlv.sar_msg_ref_num = out->tlv.sar_total_segments = -1;
+    out->tlv.sar_segment_seqnum = out->tlv.user_message_reference = -1;
+    out->tlv.source_port = out->tlv.destination_port = out->tlv.sc_interface_version = -1;
+    out->tlv.payload_type = out->tlv.more_messages_to_send = -1;
+
+    if (len < SMPP_HEADER_LEN) {
+        set_err(err, &rc, SG_ETRUNC, len, "PDU of %zu bytes shorter than the 16-byte header", len);
+        return rc;
+    }
+    out->command_length = smpp_be32(buf);
+    out->command_id = smpp_be32(buf + 4);
+    out->command_status = smpp_be32(buf + 8);
+    out->sequence_number = smpp_be32(buf + 12);
+
+    /* v3.4 §3.2: command_length counts the whole PDU, header included. */
+    if (out->command_length < SMPP_HEADER_LEN) {
+        set_err(err, &rc, SG_EINVAL, 0, "command_length %u below header size", out->command_length);
+        return rc;
+    }
+    size_t end = len;
+    if (out->command_length > len)
+        set_err(err, &rc, SG_ETRUNC, len, "command_length %u exceeds the %zu bytes available",
+                out->command_length, len);
+    else if (out->command_length < len) {
+        set_err(err, &rc, SG_EINVAL, out->command_length,
+                "command_length %u leaves %zu trailing bytes", out->command_length,
+                len - out->command_length);
+        end = out->command_length;
+    }
+
+    const struct pdu_desc *d = pdu_desc_find(out->command_id);
+    if (!d) {
+        set_err(err, &rc, SG_EINVAL, 4, "unknown command_id 0x%08x", out->command_id);
+        return rc;
+    }
+
+    size_t pos = SMPP_HEADER_LEN;
+    const struct field_spec *f = d->body;
+    for (; f->fid != FID_END; f++) {
+        if (pos == end && (d->flags & SMPP_PF_SHORT_OK))
+            break; /* v3.4 §4.4.2: body omitted after an error */
+        unsigned fid = f->fid;
+        const char *name = field_name[fid];
+        uint8_t *member = (uint8_t *)out + field_off[fid];
+        switch (field_kind[fid]) {
+        case K_CSTR:
+            if (get_cstr(buf, &pos, end, f->max, name, (struct sg_view *)(void *)member, err, &rc))
+                return rc;
+            break;
+        case K_INT1:
+        case K_SMLEN:
+        case K_NDEST:
+        case K_NUNS:
+            if (get_u8(buf, &pos, end, name, member, err, &rc))
+                return rc;
+            break;
+        case K_SM: {
+            /* v3.4 §5.2.21-22: sm_length octets, 0..254. */
+            size_t n = out->sm_length;
+            if (n > end - pos) {
+                set_err(err, &rc, SG_ETRUNC, pos - 1, "sm_length %zu exceeds remaining %zu bytes", n,
+                        end - pos);
+                return rc;
+            }
+            if (n > f->max)
+                set_err(err, &rc, SG_EINVAL, pos - 1, "sm_length %zu above %u", n, f->max);
+            out->short_message = (struct sg_view){buf + pos, n};
+            pos += n;
+            break;
+        }
+        }
+        out->present |= (uint64_t)1 << fid;
+        if (field_kind[fid] == K_NDEST) {
+            if (get_dests(buf, &pos, end, out, err, &rc))
+                return rc;
+        } else if (field_kind[fid] == K_NUNS) {
+            if (get_unsuccess(buf, &pos, end, out, err, &rc))
+                return rc;
+        }
+    }
+    if (SMPP_HAS(out, message_state))
+        out->tlv.message_state = out->message_state; /* query_sm_resp */
+
+    /* TLVs (v3.4 §3.2.4, §5.3.1): whatever follows the mandatory fields.
+     * Bound: each TLV consumes >= 4 octets of the PDU. */
+    while (pos < end) {
+        if (end - pos < 4) {
+            set_err(err, &rc, SG_ETRUNC, pos, "%zu stray bytes after the last field at offset %zu",
+                    end - pos, pos);
+            break;
+        }
+        uint16_t tag = smpp_be16(buf + pos);
+        uint16_t tlen = smpp_be16(buf + pos + 2);
+        if (tlen > end - pos - 4) {
+            set_err(err, &rc, SG_ETRUNC, pos, "TLV 0x%04x length %u runs past end of PDU at offset %zu",
+                    tag, tlen, pos);
+            break;
+        }
+        if (out->n_tlvs < SMPP_MAX_TLVS)
+            out->tlvs[out->n_tlvs++] = (struct smpp_tlv){tag, tlen, buf + pos + 4};
+        else
+            set_err(err, &rc, SG_EINVAL, pos, "more than %d TLVs", SMPP_MAX_TLVS);
+        take_tlv(out, tag, tlen, buf + pos + 4, pos, err, &rc);
+        pos += 4u + tlen;
+    }
+    return rc;
+}
+
+/* ---- JSON ----------------------------------------------------------------- */
+
+void smpp_pdu_write_json(const struct smpp_pdu *pdu, jw_t *w)
+{
+    jw_kuint(w, "command_length", pdu->command_length);
+    jw_kuint(w, "command_id", pdu->command_id);
+    jw_kuint(w, "command_status", pdu->command_status);
+    jw_kuint(w, "sequence_number", pdu->sequence_number);
+
+    const struct pdu_desc *d = pdu_desc_find(pdu->command_id);
+    for (const struct field_spec *f = d ? d->body : NULL; f && f->fid != FID_END; f++) {
+        unsigned fid = f->fid;
+        if (!(pdu->present >> fid & 1u))
+            continue;
+        const uint8_t *member = (const uint8_t *)pdu + field_off[fid];
+        const struct sg_view *v = (const struct sg_view *)(const void *)member;
+        switch (field_kind[fid]) {
+        case K_CSTR:
+            if (fid == SMPP_FID_password)
+                jw_kuint(w, "password_len", v->len); /* never log credentials */
+            else
+                jw_kstrn(w, field_name[fid], (const char *)v->p, v->len);
+            break;
+        case K_SM:
+            jw_khex(w, field_name[fid], v->p, v->len);
+            break;
+        case K_INT1:
+        case K_SMLEN:
+            jw_kuint(w, field_name[fid], *member);
+            break;
+        case K_NDEST:
+            jw_kuint(w, field_name[fid], *member);
+            jw_key(w, "dests");
+            jw_arr_begin(w);
+            for (unsigned i = 0; i < pdu->n_dests; i++) {
+                const struct smpp_dest *dd = &pdu->dests[i];
+                jw_obj_begin(w);
+                jw_kuint(w, "dest_flag", dd->dest_flag);
+                if (dd->dest_flag == 1) {
+                    jw_kuint(w, "dest_addr_ton", dd->ton);
+                    jw_kuint(w, "dest_addr_npi", dd->npi);
+                    jw_kstrn(w, "destination_addr", (const char *)dd->addr.p, dd->addr.len);
+                } else {
+                    jw_kstrn(w, "dl_name", (const char *)dd->addr.p, dd->addr.len);
+                }
+                jw_obj_end(w);
+            }
+            jw_arr_end(w);
+            break;
+        case K_NUNS:
+            jw_kuint(w, field_name[fid], *member);
+            jw_key(w, "unsuccess_sme");
+            jw_arr_begin(w);
+            for (unsigned i = 0; i < pdu->n_unsuccess; i++) {
+                const struct smpp_unsuccess *u = &pdu->unsuccess[i];
+                jw_obj_begin(w);
+                jw_kuint(w, "dest_addr_ton", u->ton);
+                jw_kuint(w, "dest_addr_npi", u->npi);
+                jw_kstrn(w, "destination_addr", (const char *)u->addr.p, u->addr.len);
+                jw_kuint(w, "error_status_code", u->error_status_code);
+                jw_obj_end(w);
+            }
+            jw_arr_end(w);
+            break;
+        }
+    }
+
+    if (pdu->n_tlvs == 0)
+        return;
+    jw_key(w, "tlvs");
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < pdu->n_tlvs; i++) {
+        const struct smpp_tlv *t = &pdu->tlvs[i];
+        const struct tlv_desc *td = tlv_desc_find(t->tag);
+        jw_obj_begin(w);
+        jw_kuint(w, "tag", t->tag);
+        jw_key(w, "name");
+        if (td)
+            jw_str(w, td->name);
+        else
+            jw_null(w);
+        jw_kuint(w, "len", t->len);
+        if (td && (td->type == T_INT1 || td->type == T_INT2 || td->type == T_INT4) && t->len >= 1 &&
+            t->len <= 4) {
+            jw_kuint(w, "value", be_n(t->value, t->len));
+        } else if (td && td->type == T_CSTR) {
+            const uint8_t *nul = t->len ? memchr(t->value, 0, t->len) : NULL;
+            jw_kstrn(w, "value", (const char *)t->value, nul ? (size_t)(nul - t->value) : t->len);
+        } else {
+            jw_khex(w, "value", t->value, t->len);
+        }
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}

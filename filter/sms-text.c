@@ -1,0 +1,504 @@
+/* SMS text decoding to UTF-8 (see sms-text.h for the contract and
+ * docs/text-and-multipart.md for the table sources). */
+#include "sms-text.h"
+
+#include <string.h>
+
+#define GSM_ESC 0x1Bu
+#define UNI_REPL 0xFFFDu
+
+/* TS 23.038 §6.2.1 default alphabet, mapped as Unicode's GSM0338.TXT does
+ * (0x09 is U+00E7 small c cedilla: the spec's table shows a capital, the
+ * Unicode note explains why the lowercase is meant).  0x1B is the escape and
+ * never looked up here. */
+static const uint16_t gsm_default[128] = {
+    0x0040, 0x00A3, 0x0024, 0x00A5, 0x00E8, 0x00E9, 0x00F9, 0x00EC, /* 0x00 @ £ $ ¥ è é ù ì */
+    0x00F2, 0x00E7, 0x000A, 0x00D8, 0x00F8, 0x000D, 0x00C5, 0x00E5, /* 0x08 ò ç LF Ø ø CR Å å */
+    0x0394, 0x005F, 0x03A6, 0x0393, 0x039B, 0x03A9, 0x03A0, 0x03A8, /* 0x10 Δ _ Φ Γ Λ Ω Π Ψ */
+    0x03A3, 0x0398, 0x039E, 0x00A0, 0x00C6, 0x00E6, 0x00DF, 0x00C9, /* 0x18 Σ Θ Ξ ESC Æ æ ß É */
+    0x0020, 0x0021, 0x0022, 0x0023, 0x00A4, 0x0025, 0x0026, 0x0027, /* 0x20   ! " # ¤ % & ' */
+    0x0028, 0x0029, 0x002A, 0x002B, 0x002C, 0x002D, 0x002E, 0x002F, /* 0x28 ( ) * + , - . / */
+    0x0030, 0x0031, 0x0032, 0x0033, 0x0034, 0x0035, 0x0036, 0x0037, /* 0x30 0-7 */
+    0x0038, 0x0039, 0x003A, 0x003B, 0x003C, 0x003D, 0x003E, 0x003F, /* 0x38 8 9 : ; < = > ? */
+    0x00A1, 0x0041, 0x0042, 0x0043, 0x0044, 0x0045, 0x0046, 0x0047, /* 0x40 ¡ A-G */
+    0x0048, 0x0049, 0x004A, 0x004B, 0x004C, 0x004D, 0x004E, 0x004F, /* 0x48 H-O */
+    0x0050, 0x0051, 0x0052, 0x0053, 0x0054, 0x0055, 0x0056, 0x0057, /* 0x50 P-W */
+    0x0058, 0x0059, 0x005A, 0x00C4, 0x00D6, 0x00D1, 0x00DC, 0x00A7, /* 0x58 X Y Z Ä Ö Ñ Ü § */
+    0x00BF, 0x0061, 0x0062, 0x0063, 0x0064, 0x0065, 0x0066, 0x0067, /* 0x60 ¿ a-g */
+    0x0068, 0x0069, 0x006A, 0x006B, 0x006C, 0x006D, 0x006E, 0x006F, /* 0x68 h-o */
+    0x0070, 0x0071, 0x0072, 0x0073, 0x0074, 0x0075, 0x0076, 0x0077, /* 0x70 p-w */
+    0x0078, 0x0079, 0x007A, 0x00E4, 0x00F6, 0x00F1, 0x00FC, 0x00E0, /* 0x78 x y z ä ö ñ ü à */
+};
+
+/* TS 23.038 §6.2.1.1 default extension table: the code after 0x1B. */
+static const struct {
+    uint8_t code;
+    uint16_t cp;
+} gsm_ext[] = {
+    {0x0A, 0x000C}, /* form feed (page break) */
+    {0x14, 0x005E}, /* ^ */
+    {0x28, 0x007B}, /* { */
+    {0x29, 0x007D}, /* } */
+    {0x2F, 0x005C}, /* backslash */
+    {0x3C, 0x005B}, /* [ */
+    {0x3D, 0x007E}, /* ~ */
+    {0x3E, 0x005D}, /* ] */
+    {0x40, 0x007C}, /* | */
+    {0x65, 0x20AC}, /* € */
+};
+
+static uint32_t gsm_ext_lookup(uint8_t code)
+{
+    for (size_t i = 0; i < SG_ARRAY_LEN(gsm_ext); i++)
+        if (gsm_ext[i].code == code)
+            return gsm_ext[i].cp;
+    return 0;
+}
+
+/* ISO-8859-8 (Hebrew) 0xA0-0xFF; 0 marks an unassigned code. */
+static const uint16_t iso8859_8_hi[96] = {
+    0x00A0, 0,      0x00A2, 0x00A3, 0x00A4, 0x00A5, 0x00A6, 0x00A7, /* 0xA0 */
+    0x00A8, 0x00A9, 0x00D7, 0x00AB, 0x00AC, 0x00AD, 0x00AE, 0x00AF, /* 0xA8 */
+    0x00B0, 0x00B1, 0x00B2, 0x00B3, 0x00B4, 0x00B5, 0x00B6, 0x00B7, /* 0xB0 */
+    0x00B8, 0x00B9, 0x00F7, 0x00BB, 0x00BC, 0x00BD, 0x00BE, 0,      /* 0xB8 */
+    0,      0,      0,      0,      0,      0,      0,      0,      /* 0xC0 */
+    0,      0,      0,      0,      0,      0,      0,      0,      /* 0xC8 */
+    0,      0,      0,      0,      0,      0,      0,      0,      /* 0xD0 */
+    0,      0,      0,      0,      0,      0,      0,      0x2017, /* 0xD8 */
+    0x05D0, 0x05D1, 0x05D2, 0x05D3, 0x05D4, 0x05D5, 0x05D6, 0x05D7, /* 0xE0 alef.. */
+    0x05D8, 0x05D9, 0x05DA, 0x05DB, 0x05DC, 0x05DD, 0x05DE, 0x05DF, /* 0xE8 */
+    0x05E0, 0x05E1, 0x05E2, 0x05E3, 0x05E4, 0x05E5, 0x05E6, 0x05E7, /* 0xF0 */
+    0x05E8, 0x05E9, 0x05EA, 0,      0,      0x200E, 0x200F, 0,      /* 0xF8 ..tav LRM RLM */
+};
+
+/* ISO-8859-5: 0xA1-0xFF are Cyrillic U+0401.. except three symbols. */
+static uint32_t iso8859_5(uint8_t b)
+{
+    if (b < 0xA1)
+        return b;
+    if (b == 0xAD)
+        return 0x00AD; /* soft hyphen */
+    if (b == 0xF0)
+        return 0x2116; /* numero sign */
+    if (b == 0xFD)
+        return 0x00A7; /* section sign */
+    return 0x0360u + b; /* 0xA1 -> U+0401 ... 0xFF -> U+045F */
+}
+
+/* Bounded UTF-8 writer: a character is written whole or not at all, and the
+ * NUL always fits. */
+struct wr {
+    char *out;
+    size_t cap, len;
+    unsigned bad;
+    int full;
+};
+
+static void wr_put(struct wr *w, uint32_t cp)
+{
+    uint8_t b[4];
+    size_t n;
+    if (w->full)
+        return;
+    if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        cp = UNI_REPL;
+    if (cp == UNI_REPL)
+        w->bad++;
+    if (cp < 0x80) {
+        b[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (uint8_t)(0xC0 | cp >> 6);
+        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (uint8_t)(0xE0 | cp >> 12);
+        b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (uint8_t)(0xF0 | cp >> 18);
+        b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+        b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        b[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    if (w->len + n + 1 > w->cap) {
+        if (cp == UNI_REPL)
+            w->bad--; /* not written, not counted */
+        w->full = 1;
+        return;
+    }
+    memcpy(w->out + w->len, b, n);
+    w->len += n;
+}
+
+/* Septet i of a packed stream (LSB first, after fill bits).  The caller
+ * guarantees fill + 7*i + 7 <= 8*len. */
+static uint8_t packed_septet(const uint8_t *in, size_t len, unsigned fill, size_t i)
+{
+    size_t bit = fill + 7 * i;
+    size_t byte = bit / 8;
+    unsigned shift = (unsigned)(bit % 8);
+    unsigned v = in[byte] >> shift;
+    if (shift > 1 && byte + 1 < len)
+        v |= (unsigned)in[byte + 1] << (8 - shift);
+    return (uint8_t)(v & 0x7F);
+}
+
+/* Number of text septets in a packed stream, padding dropped (see
+ * sms_gsm_unpack in the header). */
+static size_t packed_count(const uint8_t *in, size_t len, unsigned fill)
+{
+    if (len == 0 || len * 8 < fill)
+        return 0;
+    size_t bits = len * 8 - fill;
+    size_t n = bits / 7;
+    if (n > 0 && bits % 7 == 0) {
+        uint8_t last = packed_septet(in, len, fill, n - 1);
+        if (last == 0x0D || last == 0x00)
+            n--;
+    }
+    return n;
+}
+
+int sms_gsm_unpack(const uint8_t *in, size_t len, unsigned fill_bits, uint8_t *septets,
+                   size_t cap, size_t *n)
+{
+    if (n)
+        *n = 0;
+    if (fill_bits > 6)
+        return SG_EINVAL;
+    size_t total = packed_count(in, len, fill_bits);
+    size_t k = total < cap ? total : cap;
+    for (size_t i = 0; i < k; i++)
+        septets[i] = packed_septet(in, len, fill_bits, i);
+    if (n)
+        *n = k;
+    return k < total ? SG_ENOSPC : 0;
+}
+
+int sms_gsm_pack(const uint8_t *septets, size_t n, unsigned fill_bits, uint8_t *out, size_t cap,
+                 size_t *outlen)
+{
+    if (outlen)
+        *outlen = 0;
+    if (fill_bits > 6)
+        return SG_EINVAL;
+    size_t bits = fill_bits + 7 * n;
+    size_t need = (bits + 7) / 8;
+    if (need > cap)
+        return SG_ENOSPC;
+    memset(out, 0, need);
+    for (size_t i = 0; i < n; i++) {
+        if (septets[i] > 0x7F)
+            return SG_EINVAL;
+        size_t bit = fill_bits + 7 * i;
+        unsigned shift = (unsigned)(bit % 8);
+        out[bit / 8] |= (uint8_t)(septets[i] << shift);
+        if (shift > 1)
+            out[bit / 8 + 1] |= (uint8_t)(septets[i] >> (8 - shift));
+    }
+    if (outlen)
+        *outlen = need;
+    return 0;
+}
+
+/* GSM decode over a septet source: packed (in, len, fill) or unpacked. */
+static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, unsigned fill)
+{
+    size_t n = packed ? packed_count(in, len, fill) : len;
+    for (size_t i = 0; i < n && !w->full; i++) {
+        uint8_t s = packed ? packed_septet(in, len, fill, i) : in[i];
+        if (s > 0x7F) { /* unpacked only: an octet that is no septet */
+            wr_put(w, UNI_REPL);
+            continue;
+        }
+        if (s != GSM_ESC) {
+            wr_put(w, gsm_default[s]);
+            continue;
+        }
+        if (i + 1 >= n) { /* dangling escape: a lost part or a broken encoder */
+            wr_put(w, UNI_REPL);
+            break;
+        }
+        uint8_t c = packed ? packed_septet(in, len, fill, i + 1) : in[i + 1];
+        i++;
+        uint32_t cp = c <= 0x7F ? gsm_ext_lookup(c) : 0;
+        if (cp) {
+            wr_put(w, cp);
+        } else {
+            /* §6.2.1.1: an unknown extension code is shown as the default
+             * character; we also count it, since no correct encoder sends
+             * it (ESC ESC included).  A non-septet octet is just bad. */
+            wr_put(w, UNI_REPL);
+            if (c <= 0x7F && c != GSM_ESC)
+                wr_put(w, gsm_default[c]);
+        }
+    }
+}
+
+static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
+{
+    size_t i = 0;
+    while (i + 1 < len && !w->full) {
+        uint32_t u = (uint32_t)in[i] << 8 | in[i + 1];
+        i += 2;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            if (i + 1 < len) {
+                uint32_t l = (uint32_t)in[i] << 8 | in[i + 1];
+                if (l >= 0xDC00 && l <= 0xDFFF) {
+                    i += 2;
+                    wr_put(w, 0x10000 + ((u - 0xD800) << 10) + (l - 0xDC00));
+                    continue;
+                }
+            }
+            wr_put(w, UNI_REPL); /* high surrogate without its low half */
+        } else if (u >= 0xDC00 && u <= 0xDFFF) {
+            wr_put(w, UNI_REPL); /* low surrogate alone */
+        } else {
+            wr_put(w, u);
+        }
+    }
+    if (i < len && !w->full)
+        wr_put(w, UNI_REPL); /* odd trailing octet */
+}
+
+enum sms_charset sms_charset_of(uint8_t dc, const struct sms_text_opts *o)
+{
+    /* SMPP v3.4 §5.2.19 gives 0x00-0x0E SMPP meanings that override the
+     * TS 23.038 general coding group for those values. */
+    switch (dc) {
+    case 0x00:
+        if (o && o->dc0_charset <= SMS_CS_HEBREW)
+            return (enum sms_charset)o->dc0_charset;
+        return SMS_CS_GSM;
+    case 0x01:
+        return o && o->dc1_gsm ? SMS_CS_GSM : SMS_CS_ASCII;
+    case 0x02:
+    case 0x04:
+        return SMS_CS_BINARY;
+    case 0x03:
+        return SMS_CS_LATIN1;
+    case 0x06:
+        return SMS_CS_CYRILLIC;
+    case 0x07:
+        return SMS_CS_HEBREW;
+    case 0x08:
+        return SMS_CS_UCS2;
+    case 0x05: /* JIS X 0208 */
+    case 0x09: /* pictogram */
+    case 0x0A: /* ISO-2022-JP */
+    case 0x0B:
+    case 0x0C: /* reserved */
+    case 0x0D: /* extended Kanji JIS X 0212 */
+    case 0x0E: /* KS C 5601 */
+        return SMS_CS_UNSUPPORTED;
+    default:
+        break;
+    }
+    if (dc < 0x80) {
+        /* TS 23.038 §4 general data coding (00xx) and automatic deletion
+         * (01xx) groups: bit 5 = compressed, bits 3-2 = alphabet. */
+        if (dc & 0x20)
+            return SMS_CS_UNSUPPORTED; /* compressed (TS 23.042) */
+        switch ((dc >> 2) & 3) {
+        case 0:
+            return SMS_CS_GSM;
+        case 1:
+            return SMS_CS_BINARY;
+        case 2:
+            return SMS_CS_UCS2;
+        default:
+            return SMS_CS_UNSUPPORTED;
+        }
+    }
+    if (dc < 0xC0)
+        return SMS_CS_UNSUPPORTED; /* reserved coding groups 1000-1011 */
+    if (dc < 0xE0)
+        return SMS_CS_GSM; /* message waiting: discard / store, GSM 7-bit */
+    if (dc < 0xF0)
+        return SMS_CS_UCS2; /* message waiting: store, UCS2 */
+    /* 1111: data coding / message class; bit 2: 0 GSM 7-bit, 1 8-bit data */
+    return (dc & 0x04) ? SMS_CS_BINARY : SMS_CS_GSM;
+}
+
+const char *sms_charset_name(enum sms_charset cs)
+{
+    switch (cs) {
+    case SMS_CS_GSM: return "gsm";
+    case SMS_CS_ASCII: return "ascii";
+    case SMS_CS_LATIN1: return "latin1";
+    case SMS_CS_CYRILLIC: return "iso-8859-5";
+    case SMS_CS_HEBREW: return "iso-8859-8";
+    case SMS_CS_UCS2: return "ucs2";
+    case SMS_CS_BINARY: return "binary";
+    case SMS_CS_UNSUPPORTED: return "unsupported";
+    }
+    return "unknown";
+}
+
+int sms_text_decode(enum sms_charset cs, const struct sms_text_opts *o, const uint8_t *ud,
+                    size_t len, unsigned fill_bits, char *out, size_t cap, size_t *outlen,
+                    unsigned *bad)
+{
+    struct wr w = {out, cap, 0, 0, 0};
+    int rc = 0;
+    if (outlen)
+        *outlen = 0;
+    if (cap == 0)
+        return len ? SG_ENOSPC : 0;
+    out[0] = '\0';
+    if (!ud)
+        len = 0;
+    switch (cs) {
+    case SMS_CS_GSM: {
+        int packed = o && o->gsm_packing == SMS_GSM_PACKED;
+        if (packed && fill_bits > 6)
+            return SG_EINVAL;
+        decode_gsm(&w, ud, len, packed, fill_bits);
+        break;
+    }
+    case SMS_CS_ASCII:
+        for (size_t i = 0; i < len && !w.full; i++)
+            wr_put(&w, ud[i] < 0x80 ? ud[i] : UNI_REPL);
+        break;
+    case SMS_CS_LATIN1:
+        for (size_t i = 0; i < len && !w.full; i++)
+            wr_put(&w, ud[i]);
+        break;
+    case SMS_CS_CYRILLIC:
+        for (size_t i = 0; i < len && !w.full; i++)
+            wr_put(&w, iso8859_5(ud[i]));
+        break;
+    case SMS_CS_HEBREW:
+        for (size_t i = 0; i < len && !w.full; i++) {
+            uint32_t cp = ud[i] < 0xA0 ? ud[i] : iso8859_8_hi[ud[i] - 0xA0];
+            wr_put(&w, cp ? cp : UNI_REPL);
+        }
+        break;
+    case SMS_CS_UCS2:
+        decode_utf16be(&w, ud, len);
+        break;
+    default:
+        return SG_ENOTSUP;
+    }
+    out[w.len] = '\0';
+    if (w.full)
+        rc = SG_ENOSPC;
+    if (outlen)
+        *outlen = w.len;
+    if (bad)
+        *bad += w.bad;
+    return rc;
+}
+
+/* --- encoders (tests, generator) --- */
+
+/* Next code point of UTF-8 at s[*i..len); -1 on an invalid sequence
+ * (overlong, surrogate, > U+10FFFF, truncated). */
+static int32_t utf8_next(const uint8_t *s, size_t len, size_t *i)
+{
+    uint8_t b = s[*i];
+    uint32_t cp;
+    size_t n;
+    if (b < 0x80) {
+        (*i)++;
+        return b;
+    } else if ((b & 0xE0) == 0xC0) {
+        cp = b & 0x1F;
+        n = 1;
+    } else if ((b & 0xF0) == 0xE0) {
+        cp = b & 0x0F;
+        n = 2;
+    } else if ((b & 0xF8) == 0xF0) {
+        cp = b & 0x07;
+        n = 3;
+    } else {
+        return -1;
+    }
+    if (*i + n >= len)
+        return -1; /* truncated */
+    for (size_t k = 1; k <= n; k++) {
+        uint8_t c = s[*i + k];
+        if ((c & 0xC0) != 0x80)
+            return -1;
+        cp = cp << 6 | (c & 0x3F);
+    }
+    static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+        return -1;
+    *i += n + 1;
+    return (int32_t)cp;
+}
+
+int sms_gsm_encode(const char *utf8, size_t len, uint8_t *out, size_t cap, size_t *outlen)
+{
+    const uint8_t *s = (const uint8_t *)utf8;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        size_t at = i;
+        int32_t cp = utf8_next(s, len, &i);
+        int code = -1, ext = 0;
+        if (cp == 0x00C7) /* capital C cedilla: GSM has only 0x09 */
+            cp = 0x00E7;
+        for (int k = 0; cp >= 0 && k < 128 && code < 0; k++)
+            if (k != GSM_ESC && gsm_default[k] == (uint32_t)cp)
+                code = k;
+        for (size_t k = 0; cp >= 0 && code < 0 && k < SG_ARRAY_LEN(gsm_ext); k++)
+            if (gsm_ext[k].cp == (uint32_t)cp) {
+                code = gsm_ext[k].code;
+                ext = 1;
+            }
+        if (code < 0) {
+            if (outlen)
+                *outlen = at;
+            return SG_EINVAL;
+        }
+        if (o + (size_t)ext + 1 > cap) {
+            if (outlen)
+                *outlen = o;
+            return SG_ENOSPC;
+        }
+        if (ext)
+            out[o++] = GSM_ESC;
+        out[o++] = (uint8_t)code;
+    }
+    if (outlen)
+        *outlen = o;
+    return 0;
+}
+
+int sms_ucs2_encode(const char *utf8, size_t len, uint8_t *out, size_t cap, size_t *outlen)
+{
+    const uint8_t *s = (const uint8_t *)utf8;
+    size_t i = 0, o = 0;
+    while (i < len) {
+        int32_t cp = utf8_next(s, len, &i);
+        if (cp < 0) {
+            if (outlen)
+                *outlen = o;
+            return SG_EINVAL;
+        }
+        size_t need = cp >= 0x10000 ? 4 : 2;
+        if (o + need > cap) {
+            if (outlen)
+                *outlen = o;
+            return SG_ENOSPC;
+        }
+        if (cp >= 0x10000) {
+            uint32_t v = (uint32_t)cp - 0x10000;
+            uint32_t hi = 0xD800 + (v >> 10), lo = 0xDC00 + (v & 0x3FF);
+            out[o++] = (uint8_t)(hi >> 8);
+            out[o++] = (uint8_t)hi;
+            out[o++] = (uint8_t)(lo >> 8);
+            out[o++] = (uint8_t)lo;
+        } else {
+            out[o++] = (uint8_t)(cp >> 8);
+            out[o++] = (uint8_t)cp;
+        }
+    }
+    if (outlen)
+        *outlen = o;
+    return 0;
+}

@@ -1,0 +1,984 @@
+#include "stream-tcp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "smpp-frame.h"
+
+/* Out-of-order ranges kept per direction.  Real reordering leaves one or two
+ * holes; a segment that would need more is dropped (ooo_dropped) and comes
+ * back as a retransmission or ends up in a gap. */
+#define DIR_RANGES 6
+/* Size of the buffers kept in the table-wide pool: most PDUs that straddle
+ * segments (submit_sm with a 160-character text, bursts of responses) fit. */
+#define POOL_CHUNK 4096u
+#define POOL_MAX 1024u
+#define NONE UINT32_MAX
+
+enum dir_state { DS_HUNT = 0, DS_SYNC, DS_DEAD };
+
+struct range {
+    uint32_t s, e; /* [s, e) relative to buf[0] */
+};
+
+/* One direction.  Bytes before base_seq are consumed (delivered or skipped);
+ * buf[0..clen) are the next bytes in order, not yet a whole PDU; r[] hold
+ * out-of-order data further on, sorted, disjoint, non-adjacent, s > clen. */
+struct dir {
+    uint8_t *buf;
+    uint32_t cap, clen;
+    uint32_t base_seq;
+    uint32_t skip;    /* bytes still to discard (rest of a PDU we cannot hold) */
+    uint32_t fin_seq;
+    uint8_t nr, state, has_seq, fin, closed;
+    uint64_t base_off; /* stream offset of buf[0] */
+    uint64_t hunted;   /* bytes skipped in the current hunt */
+    sg_time_us hole_ts; /* when the first out-of-order range was stored */
+    struct range r[DIR_RANGES];
+};
+
+struct flow {
+    uint64_t hash;
+    uint32_t lru_prev, lru_next; /* free list uses lru_next */
+    uint8_t in_use, dead;
+    sg_time_us last_ts;
+    uint64_t id;
+    uint64_t pdus;
+    struct sg_endpoint ep[2]; /* ep[0] = source of direction 0 */
+    struct dir d[2];
+};
+
+struct stream_table {
+    struct flow *flows;
+    uint32_t *slots; /* open addressing, linear probing; flow index + 1, 0 = empty */
+    uint32_t mask;
+    uint32_t lru_head, lru_tail, free_head;
+    uint32_t nflows;
+    uint64_t next_id;
+    struct stream_config cfg;
+    uint16_t *ports;
+    struct stream_sink sink;
+    uint8_t **pool;
+    uint32_t npool, pool_max;
+    struct stream_stats st;
+};
+
+void stream_config_default(struct stream_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->max_flows = 131072;
+    c->max_buffered_bytes = 256u * 1024 * 1024;
+    c->max_flow_buffer = 256u * 1024;
+    c->ooo_window = 65536;
+    c->idle_timeout_s = 300;
+    c->gap_timeout_ms = 2000;
+    c->not_smpp_after = 2 * SMPP_MAX_PDU_LEN;
+}
+
+const char *stream_event_name(enum stream_event ev)
+{
+    switch (ev) {
+    case STREAM_EV_GAP: return "gap";
+    case STREAM_EV_RESYNC: return "resync";
+    case STREAM_EV_NOT_SMPP: return "not-smpp";
+    case STREAM_EV_OVERSIZE: return "oversize";
+    case STREAM_EV_FIN: return "fin";
+    case STREAM_EV_RST: return "rst";
+    case STREAM_EV_EVICTED: return "evicted";
+    case STREAM_EV_TIMEOUT: return "timeout";
+    }
+    return "unknown";
+}
+
+static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+static void info_of(const struct flow *f, int di, struct stream_flow_info *fi)
+{
+    fi->flow_id = f->id;
+    fi->dir = (uint8_t)di;
+    fi->src = &f->ep[di];
+    fi->dst = &f->ep[!di];
+}
+
+static void emit(stream_table_t *t, const struct flow *f, int di, sg_time_us ts,
+                 enum stream_event ev, uint64_t off, uint64_t bytes, const char *why)
+{
+    if (!t->sink.event)
+        return;
+    struct stream_flow_info fi;
+    info_of(f, di, &fi);
+    t->sink.event(t->sink.ctx, &fi, ts, ev, off, bytes, why);
+}
+
+static void deliver(stream_table_t *t, struct flow *f, int di, sg_time_us ts, const uint8_t *p,
+                    uint32_t len, uint64_t off)
+{
+    t->st.pdus++;
+    t->st.pdu_bytes += len;
+    f->pdus++;
+    if (!t->sink.pdu)
+        return;
+    struct stream_flow_info fi;
+    info_of(f, di, &fi);
+    t->sink.pdu(t->sink.ctx, &fi, ts, p, len, off);
+}
+
+/* ---- buffers: pooled, capped ---------------------------------------------- */
+
+static void charge(stream_table_t *t, int64_t delta)
+{
+    t->st.buffered_bytes = (uint64_t)((int64_t)t->st.buffered_bytes + delta);
+    if (t->st.buffered_bytes > t->st.buffered_peak)
+        t->st.buffered_peak = t->st.buffered_bytes;
+}
+
+static void dir_release(stream_table_t *t, struct dir *d)
+{
+    if (!d->buf)
+        return;
+    if (d->cap == POOL_CHUNK && t->npool < t->pool_max) {
+        t->pool[t->npool++] = d->buf; /* stays charged: it is still allocated */
+    } else {
+        free(d->buf);
+        charge(t, -(int64_t)d->cap);
+    }
+    d->buf = NULL;
+    d->cap = 0;
+}
+
+/* Makes buf hold at least need bytes.  Fails (SG_ENOSPC) beyond
+ * max_flow_buffer or when the memcap would be exceeded (after giving back
+ * pooled buffers); the caller counts what it drops. */
+static int dir_reserve(stream_table_t *t, struct dir *d, uint32_t need)
+{
+    if (need <= d->cap)
+        return 0;
+    if (need > t->cfg.max_flow_buffer)
+        return SG_ENOSPC;
+    uint32_t first = min_u32(POOL_CHUNK, t->cfg.max_flow_buffer);
+    uint32_t ncap = d->cap ? d->cap : first;
+    while (ncap < need)
+        ncap = ncap > t->cfg.max_flow_buffer / 2 ? t->cfg.max_flow_buffer : ncap * 2;
+    if (!d->buf && ncap == POOL_CHUNK && t->npool) {
+        d->buf = t->pool[--t->npool];
+        d->cap = ncap;
+        return 0;
+    }
+    while (t->st.buffered_bytes - d->cap + ncap > t->cfg.max_buffered_bytes && t->npool) {
+        free(t->pool[--t->npool]);
+        charge(t, -(int64_t)POOL_CHUNK);
+    }
+    if (t->st.buffered_bytes - d->cap + ncap > t->cfg.max_buffered_bytes) {
+        t->st.memcap_drops++;
+        return SG_ENOSPC;
+    }
+    uint8_t *nb = realloc(d->buf, ncap);
+    if (!nb) {
+        t->st.memcap_drops++;
+        return SG_ENOSPC;
+    }
+    charge(t, (int64_t)ncap - (int64_t)d->cap);
+    d->buf = nb;
+    d->cap = ncap;
+    return 0;
+}
+
+/* ---- SMPP framing over a run of in-order bytes ----------------------------- */
+
+static void flow_mark_dead(stream_table_t *t, struct flow *f, int di, sg_time_us ts, uint64_t off);
+
+/* Cheap test that p[0..5] could begin an SMPP header: command_length below
+ * 128 KiB and a command_id of the form 0x(00|80)0000xx or 0x(00|80)0001xx. */
+static int header_prefilter(const uint8_t *p)
+{
+    return p[0] == 0 && p[1] <= 1 && (p[4] & 0x7F) == 0 && p[5] == 0 && p[6] <= 1;
+}
+
+/* Delivers the PDUs found in p[0..n) (stream offset off0) and returns how
+ * many bytes were consumed (delivered, skipped or hunted over).  What is
+ * left is one incomplete PDU (length checked), an incomplete header, or up
+ * to 15 bytes that may start a header.  Work: O(n). */
+static size_t parse_run(stream_table_t *t, struct flow *f, int di, const uint8_t *p, size_t n,
+                        uint64_t off0, sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    size_t pos = 0;
+    while (pos < n && !f->dead) {
+        if (d->skip) {
+            uint32_t s = (uint32_t)(n - pos < d->skip ? n - pos : d->skip);
+            pos += s;
+            d->skip -= s;
+            continue;
+        }
+        if (d->state == DS_SYNC) {
+            uint32_t len = 0;
+            enum smpp_frame_verdict v = smpp_frame_check(p + pos, n - pos, 0, &len);
+            if (v == SMPP_FRAME_NEED_MORE)
+                break;
+            if (v == SMPP_FRAME_OK) {
+                if (n - pos >= len) {
+                    deliver(t, f, di, ts, p + pos, len, off0 + pos);
+                    pos += len;
+                    continue;
+                }
+                if (len > t->cfg.max_flow_buffer) {
+                    /* Known boundary, too long to hold: skip it, stay in sync. */
+                    t->st.oversize++;
+                    emit(t, f, di, ts, STREAM_EV_OVERSIZE, off0 + pos, len,
+                         "PDU longer than max_flow_buffer skipped");
+                    t->st.partial_dropped += len;
+                    d->skip = len;
+                    continue;
+                }
+                break; /* incomplete; the caller buffers it */
+            }
+            /* Framing lost where a header had to be. */
+            if (smpp_command_known(smpp_be32(p + pos + 4)) && smpp_be32(p + pos) > SMPP_MAX_PDU_LEN) {
+                t->st.oversize++;
+                emit(t, f, di, ts, STREAM_EV_OVERSIZE, off0 + pos, smpp_be32(p + pos),
+                     "command_length above SMPP_MAX_PDU_LEN");
+            }
+            t->st.sync_lost++;
+            d->state = DS_HUNT;
+            d->hunted = 0;
+            continue;
+        }
+        if (d->state != DS_HUNT)
+            break;
+        /* Hunt: a strict header, confirmed by the next header when that is
+         * in these bytes too. */
+        size_t k, found = 0;
+        for (k = pos; k + SMPP_HEADER_LEN <= n; k++) {
+            uint32_t len, len2;
+            if (!header_prefilter(p + k) ||
+                smpp_frame_check(p + k, n - k, 1, &len) != SMPP_FRAME_OK)
+                continue;
+            if (k + len + SMPP_HEADER_LEN <= n &&
+                smpp_frame_check(p + k + len, n - k - len, 1, &len2) != SMPP_FRAME_OK)
+                continue;
+            found = 1;
+            break;
+        }
+        if (found) {
+            d->hunted += k - pos;
+            t->st.hunt_bytes += k - pos;
+            if (d->hunted) {
+                t->st.resyncs++;
+                emit(t, f, di, ts, STREAM_EV_RESYNC, off0 + k, d->hunted, "SMPP header found");
+            }
+            d->hunted = 0;
+            d->state = DS_SYNC;
+            pos = k;
+            continue;
+        }
+        size_t keep = n - pos > SMPP_HEADER_LEN - 1 ? n - (SMPP_HEADER_LEN - 1) : pos;
+        d->hunted += keep - pos;
+        t->st.hunt_bytes += keep - pos;
+        pos = keep;
+        if (f->pdus == 0 && d->hunted >= t->cfg.not_smpp_after)
+            flow_mark_dead(t, f, di, ts, off0 + pos);
+        break;
+    }
+    return pos;
+}
+
+/* Drops c consumed bytes from the front of the buffer. */
+static void dir_compact(stream_table_t *t, struct dir *d, uint32_t c)
+{
+    if (c) {
+        uint32_t end = d->nr ? d->r[d->nr - 1].e : d->clen;
+        memmove(d->buf, d->buf + c, end - c);
+        for (int i = 0; i < d->nr; i++) {
+            d->r[i].s -= c;
+            d->r[i].e -= c;
+        }
+        d->clen -= c;
+        d->base_seq += c;
+        d->base_off += c;
+    }
+    if (d->clen == 0 && d->nr == 0)
+        dir_release(t, d);
+}
+
+/* Moves out-of-order ranges that now touch the in-order data into it. */
+static void dir_absorb(struct dir *d)
+{
+    while (d->nr && d->r[0].s <= d->clen) {
+        if (d->r[0].e > d->clen)
+            d->clen = d->r[0].e;
+        memmove(d->r, d->r + 1, (size_t)(d->nr - 1) * sizeof d->r[0]);
+        d->nr--;
+    }
+}
+
+static void dir_process_buf(stream_table_t *t, struct flow *f, int di, sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    size_t c = d->clen ? parse_run(t, f, di, d->buf, d->clen, d->base_off, ts) : 0;
+    if (f->dead)
+        return;
+    dir_compact(t, d, (uint32_t)c);
+}
+
+/* Gives up on everything before target (relative to buf[0], >= clen): the
+ * incomplete data buffered and the bytes never seen.  Framing stays known
+ * when the skipped span ends inside the PDU whose header we hold; otherwise
+ * the direction hunts.  Then delivers what follows. */
+static void dir_skip_to(stream_table_t *t, struct flow *f, int di, uint32_t target, sg_time_us ts,
+                        const char *why)
+{
+    struct dir *d = &f->d[di];
+    if (target < d->clen)
+        target = d->clen;
+    uint32_t hole = target - d->clen;
+    t->st.gaps++;
+    t->st.gap_bytes += hole;
+    emit(t, f, di, ts, STREAM_EV_GAP, d->base_off + d->clen, hole, why);
+    uint64_t boundary = UINT64_MAX;
+    if (d->state == DS_SYNC) {
+        if (d->skip)
+            boundary = d->skip;
+        else if (d->clen >= SMPP_HEADER_LEN)
+            boundary = smpp_be32(d->buf);
+    }
+    if (d->state == DS_SYNC)
+        t->st.partial_dropped += d->clen;
+    else
+        t->st.hunt_bytes += d->clen;
+    if (boundary != UINT64_MAX && boundary >= target) {
+        d->skip = (uint32_t)(boundary - target);
+    } else {
+        d->skip = 0;
+        if (d->state == DS_SYNC)
+            d->hunted = 0;
+        d->state = DS_HUNT;
+    }
+    /* Ranges wholly before target are lost too; one across it is cut. */
+    int k = 0;
+    for (int i = 0; i < d->nr; i++) {
+        if (d->r[i].e <= target)
+            continue;
+        struct range r = d->r[i];
+        if (r.s < target)
+            r.s = target;
+        d->r[k++] = r;
+    }
+    d->nr = (uint8_t)k;
+    uint32_t end = d->nr ? d->r[d->nr - 1].e : target;
+    if (end > target)
+        memmove(d->buf, d->buf + target, end - target);
+    for (int i = 0; i < d->nr; i++) {
+        d->r[i].s -= target;
+        d->r[i].e -= target;
+    }
+    d->clen = 0;
+    d->base_seq += target;
+    d->base_off += target;
+    d->hole_ts = ts;
+    dir_absorb(d);
+    dir_process_buf(t, f, di, ts);
+}
+
+/* Copies data into buf at s, but only into bytes not already held (the
+ * first copy of a byte wins).  The caller reserved s + n. */
+static void dir_write_new(stream_table_t *t, struct dir *d, uint32_t s, const uint8_t *data,
+                          uint32_t n)
+{
+    uint32_t e = s + n, at = s, covered = 0;
+    for (int i = 0; i <= d->nr && at < e; i++) {
+        uint32_t hs = i < d->nr ? d->r[i].s : UINT32_MAX; /* next held range */
+        uint32_t he = i < d->nr ? d->r[i].e : UINT32_MAX;
+        if (he <= at)
+            continue;
+        uint32_t stop = hs < e ? hs : e;
+        if (stop > at) {
+            memcpy(d->buf + at, data + (at - s), stop - at);
+            t->st.copied_bytes += stop - at;
+            at = stop;
+        }
+        if (at < e && at >= hs) {
+            uint32_t skip_to = he < e ? he : e;
+            covered += skip_to - at;
+            at = skip_to;
+        }
+    }
+    if (covered) {
+        t->st.overlaps++;
+        t->st.overlap_bytes += covered;
+    }
+}
+
+static int ranges_merge(const struct range *r, int nr, uint32_t s, uint32_t e, struct range *out)
+{
+    int n = 0, placed = 0;
+    for (int i = 0; i < nr; i++) {
+        if (r[i].e < s) {
+            out[n++] = r[i];
+        } else if (r[i].s > e) {
+            if (!placed) {
+                out[n++] = (struct range){s, e};
+                placed = 1;
+            }
+            out[n++] = r[i];
+        } else {
+            if (r[i].s < s)
+                s = r[i].s;
+            if (r[i].e > e)
+                e = r[i].e;
+        }
+    }
+    if (!placed)
+        out[n++] = (struct range){s, e};
+    return n;
+}
+
+static void dir_store_ooo(stream_table_t *t, struct dir *d, uint32_t o, const uint8_t *data,
+                          uint32_t n, sg_time_us ts)
+{
+    struct range merged[DIR_RANGES + 1];
+    t->st.ooo_segments++;
+    int nm = ranges_merge(d->r, d->nr, o, o + n, merged);
+    if (nm > DIR_RANGES || dir_reserve(t, d, o + n) != 0) {
+        t->st.ooo_dropped++;
+        return;
+    }
+    if (d->nr == 0)
+        d->hole_ts = ts;
+    dir_write_new(t, d, o, data, n);
+    memcpy(d->r, merged, (size_t)nm * sizeof merged[0]);
+    d->nr = (uint8_t)nm;
+}
+
+/* In-order bytes at the end of buf that we cannot store (memcap): lost, as
+ * if never seen. */
+static void dir_drop_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t *data,
+                             uint32_t n, sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    if (d->clen == 0 && d->nr == 0) {
+        /* Straight from the segment: the header, if whole, tells where the
+         * next PDU starts. */
+        uint32_t len;
+        t->st.gaps++;
+        t->st.gap_bytes += n;
+        emit(t, f, di, ts, STREAM_EV_GAP, d->base_off, n, "memcap: PDU dropped");
+        if (d->state == DS_SYNC && smpp_frame_check(data, n, 0, &len) == SMPP_FRAME_OK && len > n) {
+            d->skip = len - n;
+            t->st.partial_dropped += n;
+        } else {
+            if (d->state == DS_SYNC)
+                d->hunted = 0;
+            d->state = DS_HUNT;
+        }
+        d->base_seq += n;
+        d->base_off += n;
+        return;
+    }
+    dir_skip_to(t, f, di, d->clen + n, ts, "memcap: data dropped");
+}
+
+static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t *data, uint32_t n,
+                        sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    if (d->nr == 0) {
+        /* Complete a pending PDU with just the bytes it needs. */
+        while (d->clen && n && d->state == DS_SYNC && !d->skip) {
+            uint32_t want = d->clen < SMPP_HEADER_LEN ? SMPP_HEADER_LEN - d->clen
+                                                      : smpp_be32(d->buf) - d->clen;
+            uint32_t take = min_u32(want, n);
+            if (dir_reserve(t, d, d->clen + take) != 0) {
+                dir_drop_inorder(t, f, di, data, take, ts);
+                if (f->dead)
+                    return;
+            } else {
+                memcpy(d->buf + d->clen, data, take);
+                d->clen += take;
+                t->st.copied_bytes += take;
+                dir_process_buf(t, f, di, ts);
+                if (f->dead)
+                    return;
+            }
+            data += take;
+            n -= take;
+        }
+        if (!n)
+            return;
+        if (d->clen == 0) {
+            /* Fast path: PDUs straight from the segment, no copy. */
+            size_t c = parse_run(t, f, di, data, n, d->base_off, ts);
+            if (f->dead)
+                return;
+            d->base_seq += (uint32_t)c;
+            d->base_off += c;
+            data += c;
+            n -= (uint32_t)c;
+            if (!n)
+                return;
+            if (dir_reserve(t, d, n) != 0) {
+                dir_drop_inorder(t, f, di, data, n, ts);
+                return;
+            }
+            memcpy(d->buf, data, n);
+            d->clen = n;
+            t->st.copied_bytes += n;
+            return;
+        }
+    }
+    /* General path: through the buffer, in chunks it can hold. */
+    while (n) {
+        uint32_t room = t->cfg.max_flow_buffer - d->clen;
+        uint32_t take = min_u32(n, room);
+        if (SG_NEVER(take == 0) || dir_reserve(t, d, d->clen + take) != 0) {
+            dir_drop_inorder(t, f, di, data, take ? take : n, ts);
+            if (f->dead || !take)
+                return;
+        } else {
+            dir_write_new(t, d, d->clen, data, take);
+            d->clen += take;
+            dir_absorb(d);
+            dir_process_buf(t, f, di, ts);
+            if (f->dead)
+                return;
+        }
+        data += take;
+        n -= take;
+    }
+}
+
+/* One segment's payload for direction di; seq is the sequence number of
+ * data[0]. */
+static void dir_data(stream_table_t *t, struct flow *f, int di, uint32_t seq, const uint8_t *data,
+                     size_t len, sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    /* Bounded: each round either returns or skips the first hole (nr
+     * shrinks) or reaches the segment (it becomes in order). */
+    for (int round = 0; round < DIR_RANGES + 2 && len && !f->dead; round++) {
+        int64_t off = (int32_t)(seq - d->base_seq); /* RFC 9293 §3.4 modular compare */
+        if (off < 0) {
+            uint64_t back = (uint64_t)(-off);
+            if (back >= len) {
+                t->st.retrans_bytes += len;
+                return;
+            }
+            t->st.retrans_bytes += back;
+            data += back;
+            len -= back;
+            seq += (uint32_t)back;
+            off = 0;
+        }
+        if ((uint64_t)off < d->clen) {
+            uint64_t dup = d->clen - (uint64_t)off;
+            if (dup > len)
+                dup = len;
+            t->st.retrans_bytes += dup;
+            data += dup;
+            len -= dup;
+            seq += (uint32_t)dup;
+            off += (int64_t)dup;
+            if (!len)
+                return;
+        }
+        if ((uint64_t)off == d->clen) {
+            dir_inorder(t, f, di, data, (uint32_t)len, ts);
+            return;
+        }
+        uint64_t ahead = (uint64_t)off - d->clen;
+        if (ahead + len <= t->cfg.ooo_window) {
+            dir_store_ooo(t, d, (uint32_t)off, data, (uint32_t)len, ts);
+            return;
+        }
+        /* Window overflow: the hole will not be filled in time. */
+        dir_skip_to(t, f, di, d->nr ? d->r[0].s : (uint32_t)off, ts, "out-of-order window overflow");
+    }
+}
+
+/* ---- flows: table, LRU ---------------------------------------------------- */
+
+static int ep_cmp(const struct sg_endpoint *a, const struct sg_endpoint *b)
+{
+    int c = memcmp(a->addr, b->addr, 16);
+    if (c)
+        return c;
+    return (int)a->port - (int)b->port;
+}
+
+static int ep_eq(const struct sg_endpoint *a, const struct sg_endpoint *b)
+{
+    return a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
+}
+
+/* Both directions hash alike: the key is the two endpoints in a fixed order. */
+static uint64_t flow_hash(const struct sg_endpoint *a, const struct sg_endpoint *b)
+{
+    uint8_t key[36];
+    if (ep_cmp(a, b) > 0) {
+        const struct sg_endpoint *x = a;
+        a = b;
+        b = x;
+    }
+    memcpy(key, a->addr, 16);
+    key[16] = (uint8_t)(a->port >> 8);
+    key[17] = (uint8_t)a->port;
+    memcpy(key + 18, b->addr, 16);
+    key[34] = (uint8_t)(b->port >> 8);
+    key[35] = (uint8_t)b->port;
+    return XXH3_64bits(key, sizeof key);
+}
+
+static void lru_unlink(stream_table_t *t, uint32_t i)
+{
+    struct flow *f = &t->flows[i];
+    if (f->lru_prev != NONE)
+        t->flows[f->lru_prev].lru_next = f->lru_next;
+    else
+        t->lru_head = f->lru_next;
+    if (f->lru_next != NONE)
+        t->flows[f->lru_next].lru_prev = f->lru_prev;
+    else
+        t->lru_tail = f->lru_prev;
+    f->lru_prev = f->lru_next = NONE;
+}
+
+static void lru_push(stream_table_t *t, uint32_t i)
+{
+    struct flow *f = &t->flows[i];
+    f->lru_prev = NONE;
+    f->lru_next = t->lru_head;
+    if (t->lru_head != NONE)
+        t->flows[t->lru_head].lru_prev = i;
+    t->lru_head = i;
+    if (t->lru_tail == NONE)
+        t->lru_tail = i;
+}
+
+static uint32_t flow_find(const stream_table_t *t, const struct pkt_tcp *s, uint64_t h, int *di)
+{
+    for (uint32_t i = (uint32_t)h & t->mask;; i = (i + 1) & t->mask) {
+        uint32_t v = t->slots[i];
+        if (!v)
+            return NONE;
+        const struct flow *f = &t->flows[v - 1];
+        if (f->hash != h)
+            continue;
+        if (ep_eq(&f->ep[0], &s->src) && ep_eq(&f->ep[1], &s->dst)) {
+            *di = 0;
+            return v - 1;
+        }
+        if (ep_eq(&f->ep[0], &s->dst) && ep_eq(&f->ep[1], &s->src)) {
+            *di = 1;
+            return v - 1;
+        }
+    }
+}
+
+/* Backward-shift deletion keeps probe chains intact without tombstones. */
+static void slot_delete(stream_table_t *t, uint32_t idx)
+{
+    uint32_t i = (uint32_t)t->flows[idx].hash & t->mask;
+    while (t->slots[i] != idx + 1)
+        i = (i + 1) & t->mask;
+    for (uint32_t j = i;;) {
+        j = (j + 1) & t->mask;
+        uint32_t v = t->slots[j];
+        if (!v)
+            break;
+        uint32_t k = (uint32_t)t->flows[v - 1].hash & t->mask;
+        if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+            continue;
+        t->slots[i] = v;
+        i = j;
+    }
+    t->slots[i] = 0;
+}
+
+static void dir_finish(stream_table_t *t, struct flow *f, int di, sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    for (int i = 0; i < DIR_RANGES + 1 && d->nr && !f->dead; i++)
+        dir_skip_to(t, f, di, d->r[0].s, ts, "flow ended before the hole was filled");
+    if (!f->dead && d->clen) {
+        if (d->state == DS_SYNC) {
+            t->st.partial_dropped += d->clen;
+            emit(t, f, di, ts, STREAM_EV_GAP, d->base_off + d->clen, 0, "flow ended inside a PDU");
+        } else {
+            t->st.hunt_bytes += d->clen;
+        }
+        d->clen = 0;
+    }
+    d->nr = 0;
+    d->clen = 0;
+    dir_release(t, d);
+}
+
+static void flow_mark_dead(stream_table_t *t, struct flow *f, int di, sg_time_us ts, uint64_t off)
+{
+    f->dead = 1;
+    t->st.flows_not_smpp++;
+    t->st.not_smpp_bytes += f->d[di].hunted;
+    emit(t, f, di, ts, STREAM_EV_NOT_SMPP, off, f->d[di].hunted, "no SMPP header found");
+    for (int i = 0; i < 2; i++) {
+        f->d[i].state = DS_DEAD;
+        f->d[i].clen = 0;
+        f->d[i].nr = 0;
+        dir_release(t, &f->d[i]);
+    }
+}
+
+/* Ends a flow: what is deliverable is delivered, then ev (if >= 0), then
+ * flow_end. */
+static void flow_remove(stream_table_t *t, uint32_t idx, int ev, sg_time_us ts)
+{
+    struct flow *f = &t->flows[idx];
+    for (int i = 0; i < 2; i++)
+        dir_finish(t, f, i, ts);
+    if (ev >= 0)
+        emit(t, f, 0, ts, (enum stream_event)ev, f->d[0].base_off + f->d[0].clen, 0,
+             ev == STREAM_EV_EVICTED ? "flow table full"
+             : ev == STREAM_EV_TIMEOUT ? "idle timeout"
+                                       : "reset");
+    if (t->sink.flow_end)
+        t->sink.flow_end(t->sink.ctx, f->id);
+    for (int i = 0; i < 2; i++)
+        dir_release(t, &f->d[i]);
+    slot_delete(t, idx);
+    lru_unlink(t, idx);
+    f->in_use = 0;
+    f->lru_next = t->free_head;
+    t->free_head = idx;
+    t->nflows--;
+}
+
+static uint32_t flow_create(stream_table_t *t, const struct pkt_tcp *s, uint64_t h, sg_time_us ts)
+{
+    if (t->free_head == NONE) {
+        t->st.flows_evicted++;
+        flow_remove(t, t->lru_tail, STREAM_EV_EVICTED, ts);
+    }
+    uint32_t idx = t->free_head;
+    struct flow *f = &t->flows[idx];
+    t->free_head = f->lru_next;
+    memset(f, 0, sizeof *f);
+    f->hash = h;
+    f->in_use = 1;
+    f->id = t->next_id++;
+    f->ep[0] = s->src;
+    f->ep[1] = s->dst;
+    f->last_ts = ts;
+    uint32_t i = (uint32_t)h & t->mask;
+    while (t->slots[i])
+        i = (i + 1) & t->mask;
+    t->slots[i] = idx + 1;
+    f->lru_prev = f->lru_next = NONE;
+    lru_push(t, idx);
+    t->nflows++;
+    t->st.flows_created++;
+    return idx;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+stream_table_t *stream_new(const struct stream_config *c, const struct stream_sink *sink)
+{
+    if (!c || c->max_flows == 0 || c->max_flows > (1u << 30))
+        return NULL;
+    stream_table_t *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->cfg = *c;
+    if (t->cfg.max_flow_buffer < 2 * SMPP_HEADER_LEN)
+        t->cfg.max_flow_buffer = 2 * SMPP_HEADER_LEN;
+    if (t->cfg.not_smpp_after == 0)
+        t->cfg.not_smpp_after = 2 * SMPP_MAX_PDU_LEN;
+    if (sink)
+        t->sink = *sink;
+    uint64_t cap = 16;
+    while (cap < 2ull * c->max_flows)
+        cap *= 2;
+    t->mask = (uint32_t)(cap - 1);
+    t->flows = calloc(c->max_flows, sizeof *t->flows);
+    t->slots = calloc(cap, sizeof *t->slots);
+    t->pool_max = (uint32_t)(c->max_buffered_bytes / POOL_CHUNK / 8);
+    if (t->pool_max > POOL_MAX)
+        t->pool_max = POOL_MAX;
+    t->pool = calloc(t->pool_max ? t->pool_max : 1, sizeof *t->pool);
+    if (c->n_ports) {
+        t->ports = malloc(c->n_ports * sizeof *t->ports);
+        if (t->ports)
+            memcpy(t->ports, c->ports, c->n_ports * sizeof *t->ports);
+    }
+    t->cfg.ports = t->ports;
+    if (!t->flows || !t->slots || !t->pool || (c->n_ports && !t->ports)) {
+        stream_free(t);
+        return NULL;
+    }
+    for (uint32_t i = 0; i < c->max_flows; i++)
+        t->flows[i].lru_next = i + 1 < c->max_flows ? i + 1 : NONE;
+    t->free_head = 0;
+    t->lru_head = t->lru_tail = NONE;
+    t->next_id = 1;
+    t->st.table_bytes = (uint64_t)c->max_flows * sizeof *t->flows + cap * sizeof *t->slots;
+    return t;
+}
+
+static int port_wanted(const stream_table_t *t, const struct pkt_tcp *s)
+{
+    if (!t->cfg.n_ports)
+        return 1;
+    for (size_t i = 0; i < t->cfg.n_ports; i++)
+        if (t->ports[i] == s->src.port || t->ports[i] == s->dst.port)
+            return 1;
+    return 0;
+}
+
+static int dir_data_seen(const struct dir *d) { return d->base_off || d->clen || d->nr; }
+
+static void dir_check_close(stream_table_t *t, struct flow *f, int di, sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    if (!d->fin || d->closed || (int32_t)(d->base_seq + d->clen - d->fin_seq) < 0)
+        return;
+    d->closed = 1;
+    uint64_t off = d->base_off + d->clen;
+    dir_finish(t, f, di, ts);
+    emit(t, f, di, ts, STREAM_EV_FIN, off, 0, "FIN");
+}
+
+int stream_feed(stream_table_t *t, const struct pkt_tcp *s, sg_time_us ts)
+{
+    t->st.segments++;
+    t->st.bytes += s->payload_len;
+    if (!port_wanted(t, s)) {
+        t->st.port_ignored++;
+        return SG_ENOTSUP;
+    }
+    uint64_t h = flow_hash(&s->src, &s->dst);
+    int di = 0;
+again:;
+    uint32_t idx = flow_find(t, s, h, &di);
+    if (idx == NONE) {
+        /* Only data or a SYN opens a flow: a stray ACK, FIN or RST does not. */
+        if ((s->flags & TH_RST) || (!s->payload_len && !(s->flags & TH_SYN)))
+            return 0;
+        idx = flow_create(t, s, h, ts);
+        di = 0;
+    }
+    struct flow *f = &t->flows[idx];
+    struct dir *d = &f->d[di];
+    if (f->lru_prev != NONE) {
+        lru_unlink(t, idx);
+        lru_push(t, idx);
+    }
+    f->last_ts = ts;
+
+    if (f->dead) {
+        t->st.not_smpp_bytes += s->payload_len;
+        if (s->flags & TH_FIN)
+            d->fin = 1;
+        if ((s->flags & TH_RST) || (f->d[0].fin && f->d[1].fin)) {
+            t->st.flows_closed++;
+            flow_remove(t, idx, -1, ts);
+        }
+        return 0;
+    }
+
+    uint32_t seq = s->seq;
+    if (s->flags & TH_SYN) {
+        seq++; /* the SYN occupies one sequence number */
+        if (d->has_seq && dir_data_seen(d) && seq != d->base_seq) {
+            /* A new connection reusing the endpoints. */
+            t->st.flows_closed++;
+            flow_remove(t, idx, -1, ts);
+            goto again;
+        }
+        if (!dir_data_seen(d)) {
+            d->base_seq = seq;
+            d->has_seq = 1;
+            d->state = DS_SYNC;
+        }
+    } else if (!d->has_seq) {
+        d->base_seq = seq; /* picked up mid-stream: hunt for a header */
+        d->has_seq = 1;
+        d->state = DS_HUNT;
+    }
+
+    /* Holes left open too long (a segment that never arrives). */
+    for (int i = 0; i < 2 && !f->dead; i++) {
+        struct dir *x = &f->d[i];
+        if (x->nr && ts >= x->hole_ts + (sg_time_us)t->cfg.gap_timeout_ms * 1000u)
+            dir_skip_to(t, f, i, x->r[0].s, ts, "hole timed out");
+    }
+    if (s->payload_len && !f->dead && !d->closed)
+        dir_data(t, f, di, seq, s->payload, s->payload_len, ts);
+    if (f->dead)
+        return 0;
+
+    if (s->flags & TH_RST) {
+        t->st.flows_reset++;
+        emit(t, f, di, ts, STREAM_EV_RST, d->base_off + d->clen, 0, "RST");
+        flow_remove(t, idx, -1, ts);
+        return 0;
+    }
+    if ((s->flags & TH_FIN) && !d->fin) {
+        d->fin = 1;
+        d->fin_seq = seq + (uint32_t)s->payload_len;
+    }
+    dir_check_close(t, f, 0, ts);
+    dir_check_close(t, f, 1, ts);
+    if (f->d[di].closed && (f->d[!di].closed || !f->d[!di].has_seq)) {
+        t->st.flows_closed++;
+        flow_remove(t, idx, -1, ts);
+    }
+    return 0;
+}
+
+void stream_expire(stream_table_t *t, sg_time_us now)
+{
+    sg_time_us idle = (sg_time_us)t->cfg.idle_timeout_s * 1000000u;
+    while (t->lru_tail != NONE) {
+        struct flow *f = &t->flows[t->lru_tail];
+        if (f->last_ts + idle > now)
+            break;
+        t->st.flows_timed_out++;
+        flow_remove(t, t->lru_tail, STREAM_EV_TIMEOUT, now);
+    }
+}
+
+void stream_flush(stream_table_t *t)
+{
+    while (t->lru_tail != NONE) {
+        struct flow *f = &t->flows[t->lru_tail];
+        flow_remove(t, t->lru_tail, -1, f->last_ts);
+    }
+}
+
+void stream_get_stats(const stream_table_t *t, struct stream_stats *s)
+{
+    *s = t->st;
+    s->flows_active = t->nflows;
+}
+
+void stream_free(stream_table_t *t)
+{
+    if (!t)
+        return;
+    if (t->flows) {
+        for (uint32_t i = 0; i < t->cfg.max_flows; i++)
+            if (t->flows[i].in_use)
+                for (int k = 0; k < 2; k++)
+                    free(t->flows[i].d[k].buf);
+    }
+    for (uint32_t i = 0; i < t->npool; i++)
+        free(t->pool[i]);
+    free(t->pool);
+    free(t->flows);
+    free(t->slots);
+    free(t->ports);
+    free(t);
+}

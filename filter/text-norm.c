@@ -1,0 +1,615 @@
+/* Text normalisation: see text-norm.h for the pipeline and its guarantees. */
+#include "text-norm.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <utf8proc.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+struct norm_ctx {
+    size_t cap;          /* code points in cp[] and mark[] */
+    int32_t *cp;         /* decomposed / composed text */
+    int32_t *tmp;        /* second code point buffer (token pass) */
+    uint8_t *cls;        /* per code point class, CL_* */
+    uint8_t *bytes;      /* input copy with invalid UTF-8 dropped */
+    size_t bytes_cap;
+};
+
+/* Classes of a code point for tokenising. */
+enum { CL_OTHER = 0, CL_SPACE = 1, CL_LETTER = 2, CL_DIGIT = 3, CL_FIXED = 4 };
+
+norm_ctx_t *norm_ctx_new(size_t cap_cp)
+{
+    norm_ctx_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->cap = cap_cp ? cap_cp : NORM_DEFAULT_CAP;
+    c->bytes_cap = c->cap * 4;
+    c->cp = malloc(c->cap * sizeof *c->cp);
+    c->tmp = malloc(c->cap * sizeof *c->tmp);
+    c->cls = malloc(c->cap);
+    c->bytes = malloc(c->bytes_cap);
+    if (!c->cp || !c->tmp || !c->cls || !c->bytes) {
+        norm_ctx_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void norm_ctx_free(norm_ctx_t *c)
+{
+    if (!c)
+        return;
+    free(c->cp);
+    free(c->tmp);
+    free(c->cls);
+    free(c->bytes);
+    free(c);
+}
+
+/* ---- confusable tables -------------------------------------------------
+ * Chosen from Unicode's confusables.txt (UTS #39), restricted to the lower
+ * case forms that survive case folding and to look-alikes seen in Russian
+ * and English SMS spam.  Lower-case в н м т к only resemble Latin in upper
+ * case (В Н М Т К), but case folding has already erased that, so they are
+ * mapped too. */
+struct cmap {
+    int32_t from, to;
+};
+
+/* Cyrillic and Greek -> Latin: applied to tokens spelled in Latin. */
+static const struct cmap to_latin[] = {
+    {0x0430, 'a'}, {0x0432, 'b'}, {0x0435, 'e'}, {0x0451, 'e'}, {0x043A, 'k'},
+    {0x043C, 'm'}, {0x043D, 'h'}, {0x043E, 'o'}, {0x0440, 'p'}, {0x0441, 'c'},
+    {0x0442, 't'}, {0x0443, 'y'}, {0x0445, 'x'}, {0x0456, 'i'}, {0x0457, 'i'},
+    {0x0458, 'j'}, {0x0455, 's'}, {0x04BB, 'h'}, {0x0501, 'd'}, {0x051B, 'q'},
+    {0x051D, 'w'}, {0x04CF, 'l'}, {0x0261, 'g'}, {0x0131, 'i'},
+    /* Greek */
+    {0x03B1, 'a'}, {0x03B5, 'e'}, {0x03B9, 'i'}, {0x03BA, 'k'}, {0x03BD, 'v'},
+    {0x03BF, 'o'}, {0x03C1, 'p'}, {0x03C4, 't'}, {0x03C5, 'u'}, {0x03C7, 'x'},
+};
+
+/* Latin -> Cyrillic: applied to tokens spelled in Cyrillic. */
+static const struct cmap to_cyrillic[] = {
+    {'a', 0x0430}, {'b', 0x0432}, {'c', 0x0441}, {'e', 0x0435}, {'h', 0x043D},
+    {'k', 0x043A}, {'m', 0x043C}, {'o', 0x043E}, {'p', 0x0440}, {'t', 0x0442},
+    {'x', 0x0445}, {'y', 0x0443}, {0x0451, 0x0435}, /* ё -> е */
+};
+
+/* Digits that stand for letters inside a word. */
+static const struct cmap digit_latin[] = {{'0', 'o'}, {'1', 'i'}, {'3', 'e'}, {'5', 's'}};
+static const struct cmap digit_cyr[] = {{'0', 0x043E}, {'3', 0x0437}, {'4', 0x0447}, {'6', 0x0431}};
+
+static int32_t cmap_get(const struct cmap *m, size_t n, int32_t c)
+{
+    for (size_t i = 0; i < n; i++)
+        if (m[i].from == c)
+            return m[i].to;
+    return -1;
+}
+
+static int is_cyrillic(int32_t c)
+{
+    return (c >= 0x0400 && c <= 0x052F) || (c >= 0x1C80 && c <= 0x1C8F) ||
+           (c >= 0x2DE0 && c <= 0x2DFF) || (c >= 0xA640 && c <= 0xA69F);
+}
+
+static int is_latin(int32_t c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= 0x00C0 && c <= 0x024F) ||
+           (c >= 0x1E00 && c <= 0x1EFF);
+}
+
+/* Folds the letters and digits at the marked positions of cp[from..to) (one
+ * word) to one script, 1:1 in code points.  mark[i] != 0 means position i
+ * belongs to the word (pattern mode leaves regex syntax unmarked). */
+static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
+{
+    size_t cyr_only = 0, lat_only = 0, letters = 0, digits = 0;
+    for (size_t i = from; i < to; i++) {
+        if (!mark[i])
+            continue;
+        int32_t c = cp[i];
+        if (c >= '0' && c <= '9') {
+            digits++;
+            continue;
+        }
+        letters++;
+        if (is_cyrillic(c) && cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c) < 0)
+            cyr_only++;
+        else if (is_latin(c) && cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c) < 0)
+            lat_only++;
+    }
+    if (letters == 0)
+        return; /* a number: never touched (amounts, codes, phone numbers) */
+    int cyr = cyr_only > lat_only;
+    /* "fr33", "w1n": look-alike digits inside a word; "150p", "b4" stay */
+    int fold_digits = letters >= 2 && letters >= digits;
+    for (size_t i = from; i < to; i++) {
+        if (!mark[i])
+            continue;
+        int32_t c = cp[i], r;
+        if (c >= '0' && c <= '9') {
+            if (!fold_digits)
+                continue;
+            r = cyr ? cmap_get(digit_cyr, SG_ARRAY_LEN(digit_cyr), c)
+                    : cmap_get(digit_latin, SG_ARRAY_LEN(digit_latin), c);
+        } else {
+            r = cyr ? cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c)
+                    : cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c);
+        }
+        if (r >= 0)
+            cp[i] = r;
+    }
+}
+
+static uint8_t classify(int32_t c)
+{
+    if (c == ' ')
+        return CL_SPACE;
+    if (c >= '0' && c <= '9')
+        return CL_DIGIT;
+    if (c < 0x80)
+        return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') ? CL_LETTER : (c < 0x21 ? CL_SPACE : CL_OTHER);
+    switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO:
+        return CL_LETTER;
+    case UTF8PROC_CATEGORY_ND:
+        return CL_LETTER; /* non-ASCII digits: part of words, never folded */
+    case UTF8PROC_CATEGORY_ZS: case UTF8PROC_CATEGORY_ZL: case UTF8PROC_CATEGORY_ZP:
+        return CL_SPACE;
+    default:
+        return CL_OTHER;
+    }
+}
+
+/* Drops invalid UTF-8 from in into c->bytes (at most bytes_cap); returns the
+ * length and sets *trunc when the input did not fit. */
+static size_t clean_utf8(norm_ctx_t *c, const uint8_t *in, size_t len, int *trunc)
+{
+    size_t o = 0, i = 0;
+    while (i < len) {
+        int32_t cp;
+        utf8proc_ssize_t n = utf8proc_iterate(in + i, (utf8proc_ssize_t)(len - i), &cp);
+        if (n <= 0) {
+            i++; /* one bad byte: drop it and resynchronise */
+            continue;
+        }
+        if (o + (size_t)n > c->bytes_cap) {
+            *trunc = 1;
+            break;
+        }
+        memcpy(c->bytes + o, in + i, (size_t)n);
+        o += (size_t)n;
+        i += (size_t)n;
+    }
+    return o;
+}
+
+/* NFKC + case fold + ignorable removal into c->cp; returns the number of
+ * code points (>= 0) and sets *trunc when a prefix had to be used. */
+static size_t nfkc_fold(norm_ctx_t *c, size_t blen, int *trunc)
+{
+    const utf8proc_option_t opt = UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
+                                  UTF8PROC_LUMP | UTF8PROC_DECOMPOSE | UTF8PROC_STABLE;
+    utf8proc_ssize_t n;
+    /* Expansion may exceed the buffer: retry on a shorter prefix, cut on a
+     * character boundary.  At most a few rounds (each halves the input). */
+    for (;;) {
+        n = utf8proc_decompose(c->bytes, (utf8proc_ssize_t)blen, c->cp,
+                               (utf8proc_ssize_t)c->cap, opt);
+        if (n < 0)
+            return 0; /* cannot happen on cleaned input; treat as empty */
+        if ((size_t)n <= c->cap)
+            break;
+        *trunc = 1;
+        blen /= 2;
+        while (blen > 0 && (c->bytes[blen] & 0xC0) == 0x80)
+            blen--;
+    }
+    n = utf8proc_normalize_utf32(c->cp, n, UTF8PROC_COMPOSE | UTF8PROC_STABLE | UTF8PROC_STRIPCC);
+    return n < 0 ? 0 : (size_t)n;
+}
+
+/* Step 3: drop format/control characters and leftover combining marks,
+ * make other white space a plain space.  In place; returns new length. */
+static size_t strip_and_classify(norm_ctx_t *c, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t cp = c->cp[i];
+        if (cp >= 0x80) {
+            switch (utf8proc_category(cp)) {
+            case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CS:
+            case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_MN:
+            case UTF8PROC_CATEGORY_ME:
+                continue; /* zero-width, bidi, strike-through overlays ... */
+            default:
+                break;
+            }
+        } else if (cp < 0x20 || cp == 0x7F) {
+            cp = ' ';
+        }
+        uint8_t k = classify(cp);
+        c->cp[o] = k == CL_SPACE ? ' ' : cp;
+        c->cls[o] = k;
+        o++;
+    }
+    return o;
+}
+
+/* Step 4: padding collapse.  Finds runs t0 s t1 s t2 ... of single-character
+ * tokens (letter or digit, at least two letters overall) separated by the
+ * same 1..3-character non-alphanumeric separator s, at least three tokens,
+ * and removes the separators.  O(n): each position is visited a bounded
+ * number of times.  Result in c->tmp / cls rebuilt; returns new length. */
+static size_t collapse_padding(norm_ctx_t *c, size_t n)
+{
+#define ALNUM(i) (c->cls[i] == CL_LETTER || c->cls[i] == CL_DIGIT)
+    size_t o = 0, i = 0;
+    int32_t *out = c->tmp;
+    while (i < n) {
+        /* single-character token at i? */
+        int single = ALNUM(i) && (i == 0 || !ALNUM(i - 1)) && (i + 1 >= n || !ALNUM(i + 1));
+        if (single && i + 1 < n) {
+            /* separator after it */
+            size_t s = i + 1, sl = 0;
+            while (s + sl < n && !ALNUM(s + sl) && sl < 4)
+                sl++;
+            if (sl >= 1 && sl <= 3 && s + sl < n) {
+                /* walk the run */
+                size_t count = 1, letters = c->cls[i] == CL_LETTER, j = i, end = i + 1;
+                for (;;) {
+                    size_t sep = j + 1;
+                    size_t nx = sep + sl;
+                    if (nx >= n)
+                        break;
+                    int same = 1;
+                    for (size_t k = 0; k < sl; k++)
+                        if (ALNUM(sep + k) || c->cp[sep + k] != c->cp[s + k]) {
+                            same = 0;
+                            break;
+                        }
+                    if (!same || !ALNUM(nx) || (nx + 1 < n && ALNUM(nx + 1)))
+                        break;
+                    count++;
+                    letters += c->cls[nx] == CL_LETTER;
+                    j = nx;
+                    end = nx + 1;
+                }
+                if (count >= 3 && letters >= 2) {
+                    for (size_t k = i; k < end; k += 1 + sl) {
+                        out[o] = c->cp[k];
+                        c->cls[o] = c->cls[k]; /* o <= k: safe in place */
+                        o++;
+                    }
+                    i = end;
+                    continue;
+                }
+            }
+        }
+        out[o] = c->cp[i];
+        c->cls[o] = c->cls[i];
+        o++;
+        i++;
+    }
+    memcpy(c->cp, out, o * sizeof *out);
+    return o;
+#undef ALNUM
+}
+
+/* Step 5 for text: every token (run of letters and digits) is one word. */
+static void fold_tokens(norm_ctx_t *c, size_t n)
+{
+    uint8_t *mark = (uint8_t *)c->tmp; /* tmp is free now; n <= cap bytes */
+    for (size_t i = 0; i < n; i++)
+        mark[i] = c->cls[i] == CL_LETTER || c->cls[i] == CL_DIGIT;
+    size_t i = 0;
+    while (i < n) {
+        if (!mark[i]) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < n && mark[j])
+            j++;
+        fold_word(c->cp, mark, i, j);
+        i = j;
+    }
+}
+
+/* Encodes cp[0..n) as UTF-8 with space runs collapsed and trimmed. */
+static int encode_out(const int32_t *cp, size_t n, char *out, size_t cap, size_t *outlen,
+                      int collapse_space)
+{
+    size_t o = 0;
+    int rc = 0, pending_space = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t c = cp[i];
+        if (collapse_space && c == ' ') {
+            pending_space = o > 0;
+            continue;
+        }
+        uint8_t buf[8];
+        utf8proc_ssize_t k = utf8proc_encode_char(c, buf);
+        if (k <= 0)
+            continue;
+        size_t need = (size_t)k + (size_t)pending_space;
+        if (o + need + 1 > cap) {
+            rc = SG_ENOSPC;
+            break;
+        }
+        if (pending_space)
+            out[o++] = ' ';
+        pending_space = 0;
+        memcpy(out + o, buf, (size_t)k);
+        o += (size_t)k;
+    }
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    return rc;
+}
+
+/* ---- pattern mode ------------------------------------------------------ */
+
+/* Marks the positions of a regex that are text (letters and digits outside
+ * escapes, classes, counted repeats and group options) and assigns word
+ * numbers: a word is broken by white space, `.`, escapes (\s \b \W ...)
+ * and literal punctuation, but not by ( | ) ? * + or {m,n}, so that
+ * /кредит(ы|ов)?/ is one word spelled in Cyrillic, as "кредитов" is in text.
+ * Letters everywhere are lower-cased. */
+static size_t pattern_fold(norm_ctx_t *c, size_t n)
+{
+    int32_t *cp = c->cp;
+    uint8_t *mark = c->cls; /* reuse: 1 = foldable text */
+    uint32_t *word = (uint32_t *)c->tmp;
+    uint32_t w = 1;
+    size_t i = 0;
+    for (size_t k = 0; k < n; k++) {
+        mark[k] = 0;
+        word[k] = 0;
+        if (cp[k] >= 0x80 || ((cp[k] | 0x20) >= 'a' && (cp[k] | 0x20) <= 'z'))
+            cp[k] = utf8proc_tolower(cp[k]);
+    }
+    while (i < n) {
+        int32_t ch = cp[i];
+        if (ch == '\\') {
+            i += 2;
+            if (i - 1 < n && i < n && cp[i] == '{' &&
+                (cp[i - 1] == 'x' || cp[i - 1] == 'p' || cp[i - 1] == 'P' || cp[i - 1] == 'N' ||
+                 cp[i - 1] == 'o')) {
+                while (i < n && cp[i] != '}')
+                    i++;
+                i++;
+            }
+            w++;
+            continue;
+        }
+        if (ch == '[') {
+            i++;
+            if (i < n && cp[i] == '^')
+                i++;
+            if (i < n && cp[i] == ']')
+                i++;
+            while (i < n && cp[i] != ']') {
+                if (cp[i] == '\\')
+                    i++;
+                i++;
+            }
+            i++;
+            continue; /* classes join: no word break */
+        }
+        if (ch == '{') {
+            size_t j = i + 1;
+            while (j < n && ((cp[j] >= '0' && cp[j] <= '9') || cp[j] == ','))
+                j++;
+            if (j < n && cp[j] == '}' && j > i + 1) {
+                i = j + 1;
+                continue;
+            }
+            w++;
+            i++;
+            continue;
+        }
+        if (ch == '(' && i + 1 < n && cp[i + 1] == '?') {
+            i += 2;
+            while (i < n && cp[i] != ':' && cp[i] != ')' && cp[i] != '(')
+                i++;
+            continue;
+        }
+        if (ch == '(' || ch == ')' || ch == '|' || ch == '?' || ch == '*' || ch == '+') {
+            i++;
+            continue;
+        }
+        uint8_t k = classify(ch);
+        if (k == CL_LETTER || k == CL_DIGIT) {
+            mark[i] = 1;
+            word[i] = w;
+        } else {
+            w++;
+        }
+        i++;
+    }
+    /* fold each word: positions with the same word number */
+    size_t a = 0;
+    while (a < n) {
+        if (!mark[a]) {
+            a++;
+            continue;
+        }
+        uint32_t id = word[a];
+        size_t b = a, last = a;
+        while (b < n) {
+            if (mark[b] && word[b] != id)
+                break;
+            if (mark[b])
+                last = b;
+            b++;
+        }
+        fold_word(cp, mark, a, last + 1);
+        a = last + 1;
+    }
+    return n;
+}
+
+int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap, size_t *outlen,
+              unsigned flags)
+{
+    if (!c || (!utf8 && len) || !out || cap == 0)
+        return SG_EINVAL;
+    int trunc = 0;
+    size_t blen = clean_utf8(c, (const uint8_t *)utf8, len, &trunc);
+    size_t n;
+    if (flags & NORM_PATTERN) {
+        /* decode only: a regex must keep its syntax characters */
+        n = 0;
+        size_t i = 0;
+        while (i < blen && n < c->cap) {
+            int32_t cp;
+            utf8proc_ssize_t k = utf8proc_iterate(c->bytes + i, (utf8proc_ssize_t)(blen - i), &cp);
+            if (k <= 0)
+                break;
+            c->cp[n++] = cp;
+            i += (size_t)k;
+        }
+        if (i < blen)
+            trunc = 1;
+        if (!(flags & NORM_NO_CONFUSABLE))
+            pattern_fold(c, n);
+        else
+            for (size_t k = 0; k < n; k++)
+                c->cp[k] = utf8proc_tolower(c->cp[k]);
+        int rc = encode_out(c->cp, n, out, cap, outlen, 0);
+        return rc ? rc : (trunc ? SG_ENOSPC : 0);
+    }
+    n = nfkc_fold(c, blen, &trunc);
+    n = strip_and_classify(c, n);
+    if (!(flags & NORM_NO_PADDING))
+        n = collapse_padding(c, n);
+    if (!(flags & NORM_NO_CONFUSABLE))
+        fold_tokens(c, n);
+    int rc = encode_out(c->cp, n, out, cap, outlen, 1);
+    return rc ? rc : (trunc ? SG_ENOSPC : 0);
+}
+
+int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap, size_t *outlen)
+{
+    if (!c || (!utf8 && len) || !out || cap == 0)
+        return SG_EINVAL;
+    int trunc = 0;
+    size_t blen = clean_utf8(c, (const uint8_t *)utf8, len, &trunc);
+    size_t n = nfkc_fold(c, blen, &trunc);
+    size_t o = 0, letters = 0;
+    /* keep letters and digits; '|' and '!' stand for i/l */
+    for (size_t i = 0; i < n; i++) {
+        int32_t cp = c->cp[i];
+        if (cp == '|' || cp == '!')
+            cp = 'i';
+        uint8_t k = classify(cp);
+        if (k != CL_LETTER && k != CL_DIGIT)
+            continue;
+        int32_t r = cmap_get(to_latin, SG_ARRAY_LEN(to_latin), cp);
+        if (r >= 0)
+            cp = r;
+        if (k == CL_LETTER)
+            letters++;
+        c->cp[o++] = cp;
+    }
+    if (letters) {
+        size_t w = 0;
+        for (size_t i = 0; i < o; i++) {
+            int32_t cp = c->cp[i];
+            switch (cp) {
+            case '0': case 'q': cp = 'o'; break;
+            case '1': case 'l': cp = 'i'; break;
+            case '3': cp = 'e'; break;
+            case '5': cp = 's'; break;
+            case '8': cp = 'b'; break;
+            default: break;
+            }
+            if (i + 1 < o && cp == 'r' && c->cp[i + 1] == 'n') {
+                cp = 'm';
+                i++;
+            } else if (i + 1 < o && cp == 'v' && c->cp[i + 1] == 'v') {
+                cp = 'w';
+                i++;
+            }
+            c->cp[w++] = cp;
+        }
+        o = w;
+    }
+    int rc = encode_out(c->cp, o, out, cap, outlen, 0);
+    return rc ? rc : (trunc ? SG_ENOSPC : 0);
+}
+
+uint64_t norm_fingerprint(const char *s, size_t len)
+{
+    /* Hash in chunks through a small stack buffer so no allocation and no
+     * digit of the original ever reaches the hash state. */
+    XXH3_state_t st;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    char buf[256];
+    size_t o = 0;
+    int in_digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch >= '0' && ch <= '9') {
+            if (in_digits)
+                continue;
+            in_digits = 1;
+            ch = '#';
+        } else {
+            in_digits = 0;
+        }
+        buf[o++] = ch;
+        if (o == sizeof buf) {
+            XXH3_64bits_update(&st, buf, o);
+            o = 0;
+        }
+    }
+    if (o)
+        XXH3_64bits_update(&st, buf, o);
+    return XXH3_64bits_digest(&st);
+}
+
+size_t norm_redact_digits(const char *s, size_t len, char *out, size_t cap)
+{
+    if (!out || cap == 0)
+        return 0;
+    size_t o = 0;
+    int in_digits = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = s[i];
+        if (ch >= '0' && ch <= '9') {
+            if (in_digits)
+                continue;
+            in_digits = 1;
+            ch = '#';
+        } else {
+            in_digits = 0;
+        }
+        if (o + 1 >= cap)
+            break;
+        out[o++] = ch;
+    }
+    /* do not end inside a multi-byte character */
+    if (o > 0 && ((unsigned char)out[o - 1] & 0x80)) {
+        size_t k = o;
+        while (k > 0 && ((unsigned char)out[k - 1] & 0xC0) == 0x80)
+            k--;
+        /* k-1 is the lead byte (if any) */
+        if (k > 0) {
+            unsigned char lead = (unsigned char)out[k - 1];
+            size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+            if (o - (k - 1) < need)
+                o = k - 1;
+        }
+    }
+    out[o] = '\0';
+    return o;
+}

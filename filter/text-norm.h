@@ -1,0 +1,110 @@
+/* Text normalisation for content matching, sender look-alike detection and
+ * content fingerprints.
+ *
+ * norm_text() turns decoded UTF-8 message text into the form every content
+ * rule on field `text` is matched against (docs/rules.md, "Normalised text").
+ * The steps, in order:
+ *
+ *   1. invalid UTF-8 bytes are dropped (a spammer must not split a word with
+ *      a stray byte; Hyperscan's UTF-8 mode also needs valid input);
+ *   2. Unicode NFKC and full case folding (utf8proc), Cyrillic included:
+ *      "ЗАЙМ" -> "займ", full-width "ＦＲＥＥ" -> "free", "ﬁ" -> "fi";
+ *   3. format and control characters (general category Cf/Cc: zero-width
+ *      space/joiners, soft hyphen, bidi marks, BOM) are removed; other
+ *      white space (tabs, newlines, NBSP, ...) becomes a space;
+ *   4. padding collapse: a run of at least three single-letter tokens with
+ *      the same one-to-three-character separator between them is joined:
+ *      "з а й м" -> "займ", "w-i-n" -> "win", "f.r.e.e" -> "free";
+ *   5. confusable folding, per token (a maximal run of letters and digits):
+ *      a token with more Cyrillic-only letters than Latin-only letters is
+ *      spelled in Cyrillic (Latin look-alikes and the digits 0 3 4 6 become
+ *      о з ч б); every other token that contains a letter is spelled in
+ *      Latin (Cyrillic look-alikes become Latin, and in a token with more
+ *      letters than digits 0 1 3 5 become o i e s).  So "зaйм" (Latin a)
+ *      and "займ" both read "займ"; "frее" (Cyrillic е) and "fr33" read
+ *      "free".  The direction is per word, not global, so rule writers
+ *      write natural Russian and English and literals are normalised by
+ *      this same function at compile time;
+ *   6. runs of white space become one space; leading/trailing space goes.
+ *
+ * The output is always valid UTF-8 and never longer than NORM_MAX_EXPANSION
+ * times the input (NFKC of some characters expands).
+ *
+ * Memory: no allocation per call.  A norm_ctx holds the code point work
+ * buffers, sized once at creation; one context per thread (not reentrant).
+ * Work bound: O(len) for input up to the context capacity.
+ */
+#ifndef SG_TEXT_NORM_H
+#define SG_TEXT_NORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg-common.h"
+
+/* Worst-case growth of output bytes over input bytes: NFKC of a single code
+ * point expands to at most 18 code points (U+FDFA), each up to 4 bytes, but
+ * only from a 3-byte input; a caller sizing `out` as 4*len + 16 is safe for
+ * all text met in practice, and a short buffer is reported, never overrun. */
+#define NORM_MAX_EXPANSION 4
+
+/* Default capacity of a context in code points: a 255-part concatenated
+ * SMS is at most 255 * 160 = 40,800 characters. */
+#define NORM_DEFAULT_CAP 65536
+
+/* Flags for norm_text(). 0 = the full pipeline above. */
+enum {
+    NORM_NO_PADDING = 1u << 0,   /* skip step 4 */
+    NORM_NO_CONFUSABLE = 1u << 1,/* skip step 5 */
+    NORM_PATTERN = 1u << 2,      /* input is a Hyperscan regex: see below */
+};
+
+typedef struct norm_ctx norm_ctx_t;
+
+/* Creates a context able to normalise texts of up to cap_cp code points
+ * (0 = NORM_DEFAULT_CAP).  Returns NULL on allocation failure. */
+norm_ctx_t *norm_ctx_new(size_t cap_cp);
+void norm_ctx_free(norm_ctx_t *ctx);
+
+/* Normalises utf8[0..len) into out (capacity cap bytes), NUL-terminated;
+ * *outlen (may be NULL) gets the length without the NUL.
+ * Returns 0, or SG_ENOSPC when the input exceeds the context capacity or
+ * out is too small: the output then holds the normalised prefix (still
+ * valid UTF-8, NUL-terminated, usable for matching) and *outlen its length.
+ * SG_EINVAL only for NULL arguments or cap == 0.
+ *
+ * NORM_PATTERN: utf8 is a regex for field `text`.  Letters are case-folded
+ * and tokens outside escapes (\x, \x{..}, \p{..}), character classes
+ * [...] and counted repeats {m,n} are confusable-folded exactly as in text,
+ * so a regex meets text spelled the way it was written; no padding
+ * collapse, no NFKC, white space kept as written.  */
+int norm_text(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t cap,
+              size_t *outlen, unsigned flags);
+
+/* Look-alike skeleton of a sender ID (source_addr), a comparison key for
+ * telling a sender that merely looks like a protected one: NFKC + case fold,
+ * everything but letters and digits removed, Cyrillic/Greek look-alikes to
+ * Latin, and, when the ID holds any letter, look-alike glyphs folded to one
+ * representative: 0 q -> o, 1 l | -> i, 3 -> e, 5 -> s, 8 -> b, "rn" -> m,
+ * "vv" -> w.  "QIWI", "QlWI", "QIWl", "0IWI", "QIW1" and "QІWІ" (Cyrillic
+ * І) all give "oiwi" (so the key is not meant to be read).  A purely numeric
+ * sender (short code, MSISDN, optional leading '+') keeps its digits:
+ * "+7494" -> "7494".  Output NUL-terminated into out (cap bytes; 64 is
+ * plenty for an SMPP address, at most 21 octets).
+ * Returns 0, SG_ENOSPC (truncated), SG_EINVAL. */
+int norm_sender(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t cap,
+                size_t *outlen);
+
+/* 64-bit content fingerprint of normalised text (the output of norm_text):
+ * XXH3-64 of the text with every run of ASCII digits replaced by one '#',
+ * so two messages that differ only in a code, an amount or a number share a
+ * fingerprint and no digit of a one-time code can be recovered from it.
+ * Stateless, no allocation, O(len). */
+uint64_t norm_fingerprint(const char *normalised, size_t len);
+
+/* Writes a copy of utf8 with every run of ASCII digits replaced by `#`
+ * (the redacted snippet stored in the message log), at most cap-1 bytes,
+ * cut on a UTF-8 boundary, NUL-terminated.  Returns the length written. */
+size_t norm_redact_digits(const char *utf8, size_t len, char *out, size_t cap);
+
+#endif

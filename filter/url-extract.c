@@ -1,0 +1,548 @@
+#include "url-extract.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <utf8proc.h>
+#include <xxhash.h>
+
+/* ---- TLDs accepted for bare host names -------------------------------
+ * Not the whole root zone: the TLDs met in SMS spam and ham of our
+ * markets.  A bare word with another TLD is not taken for a domain (text
+ * like "Ok.so" or "v.2" must not become a host); URLs with a scheme or
+ * "www." are accepted whatever their TLD.  Two-letter TLDs that are also
+ * common words glued to a full stop in chat ("is", "so", "do", "no", "be",
+ * "in", "it", "at", "to") are left out on purpose; "me" stays (t.me). */
+static const char *const tlds[] = {
+    "com", "net", "org", "info", "biz", "ru", "su", "\xd1\x80\xd1\x84" /* рф */,
+    "xn--p1ai", "ua", "by", "kz", "uz", "kg", "tj", "am", "ge", "az", "md", "tm",
+    "lv", "lt", "ee", "fi", "se", "dk", "pl", "cz", "sk", "de", "fr", "es", "pt",
+    "nl", "eu", "ch", "uk", "us", "ca", "au", "jp", "cn", "kr", "vn", "br", "mx",
+    "tr", "il", "ae", "me", "io", "co", "cc", "tk", "ml", "ga", "cf", "gq", "ly",
+    "gl", "gd", "gg", "ws", "tv", "fm", "pw", "xyz", "top", "club", "online",
+    "site", "website", "store", "shop", "app", "link", "click", "live", "life",
+    "pro", "win", "bid", "loan", "loans", "men", "work", "vip", "fun", "space",
+    "tech", "icu", "buzz", "rest", "fit", "cam", "monster", "cyou", "sbs", "cfd",
+    "today", "world", "email", "mobi", "name", "asia", "money", "cash", "bank",
+    "finance", "credit", "casino", "bet", "games", "page", "dev", "one", "ltd",
+    "gift", "promo", "sale", "help", "support", "services", "digital", "network",
+    "center", "group", "ink", "wiki", "gs", "ai", "tw", "hk", "sg",
+};
+
+int url_tld_known(const char *tld, size_t len)
+{
+    for (size_t i = 0; i < SG_ARRAY_LEN(tlds); i++)
+        if (strlen(tlds[i]) == len && memcmp(tlds[i], tld, len) == 0)
+            return 1;
+    return 0;
+}
+
+long url_next_parent(const char *host, size_t len, size_t off)
+{
+    const char *dot = off < len ? memchr(host + off, '.', len - off) : NULL;
+    if (!dot || (size_t)(dot - host) + 1 >= len)
+        return -1;
+    return (long)(dot - host) + 1;
+}
+
+/* ---- scanning ---------------------------------------------------------- */
+
+static int lc(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
+
+/* Decodes the code point at p (at most n bytes); returns its byte length,
+ * or 0 for an invalid sequence.  *cp gets the code point. */
+static size_t cp_at(const char *p, size_t n, int32_t *cp)
+{
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)p, (utf8proc_ssize_t)n, cp);
+    return k > 0 ? (size_t)k : 0;
+}
+
+/* A character that may appear inside a DNS label as spammers write them:
+ * ASCII letters, digits, '-', '_' (not valid in host names but browsers
+ * and SMS clients linkify it), and non-ASCII letters, digits and marks
+ * (IDN labels).  Returns the byte length of the character, 0 if not. */
+static size_t label_char(const char *p, size_t n)
+{
+    unsigned char c = (unsigned char)p[0];
+    if (c < 0x80)
+        return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                c == '-' || c == '_')
+                   ? 1
+                   : 0;
+    int32_t cp;
+    size_t k = cp_at(p, n, &cp);
+    if (!k)
+        return 0;
+    switch (utf8proc_category(cp)) {
+    case UTF8PROC_CATEGORY_LU: case UTF8PROC_CATEGORY_LL: case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM: case UTF8PROC_CATEGORY_LO: case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC: case UTF8PROC_CATEGORY_ND:
+        return k;
+    default:
+        return 0;
+    }
+}
+
+/* A label separator at p: ".", or one of the defanged dots "[.]" "(.)"
+ * "{.}" "[dot]" "(dot)".  Returns its byte length (0: none); *defanged set
+ * for the obfuscated forms. */
+static size_t sep_at(const char *p, size_t n, int *defanged)
+{
+    if (n >= 1 && p[0] == '.')
+        return 1;
+    if (n >= 3 && p[1] == '.' &&
+        ((p[0] == '[' && p[2] == ']') || (p[0] == '(' && p[2] == ')') ||
+         (p[0] == '{' && p[2] == '}'))) {
+        *defanged = 1;
+        return 3;
+    }
+    if (n >= 5 && (p[0] == '[' || p[0] == '(') && lc(p[1]) == 'd' && lc(p[2]) == 'o' &&
+        lc(p[3]) == 't' && (p[4] == ']' || p[4] == ')')) {
+        *defanged = 1;
+        return 5;
+    }
+    return 0;
+}
+
+/* Appends the character at p (k bytes) lower-cased to host; returns 0 or
+ * -1 when it does not fit. */
+static int host_put(struct url_hit *h, const char *p, size_t k)
+{
+    uint8_t enc[4];
+    const uint8_t *src = (const uint8_t *)p;
+    if (k == 1) {
+        enc[0] = (uint8_t)lc((unsigned char)p[0]);
+        src = enc;
+    } else {
+        int32_t cp;
+        if (cp_at(p, k, &cp) == k) {
+            utf8proc_ssize_t m = utf8proc_encode_char(utf8proc_tolower(cp), enc);
+            if (m > 0) {
+                src = enc;
+                k = (size_t)m;
+            }
+        }
+    }
+    if (h->host_len + k + 1 > URL_HOST_MAX)
+        return -1;
+    memcpy(h->host + h->host_len, src, k);
+    h->host_len += k;
+    h->host[h->host_len] = '\0';
+    return 0;
+}
+
+/* Parses a host name at text[i..len) into h->host.  Stops at the first
+ * character that is neither a label character nor a separator followed by
+ * one.  Returns the end offset; *labels gets the label count and
+ * *last_label the offset in h->host where the last label starts. */
+static size_t parse_host(const char *text, size_t len, size_t i, struct url_hit *h,
+                         unsigned *labels, size_t *last_label, int *too_long)
+{
+    h->host_len = 0;
+    h->host[0] = '\0';
+    *labels = 0;
+    *last_label = 0;
+    *too_long = 0;
+    for (;;) {
+        size_t start = i, k;
+        *last_label = h->host_len;
+        /* Bound: each iteration consumes input; the host buffer caps the
+         * work at URL_HOST_MAX characters per candidate. */
+        while (i < len && (k = label_char(text + i, len - i)) != 0) {
+            if (host_put(h, text + i, k) != 0) {
+                *too_long = 1;
+                return i;
+            }
+            i += k;
+        }
+        if (i == start)
+            break;
+        (*labels)++;
+        int defanged = 0;
+        size_t s = sep_at(text + i, len - i, &defanged);
+        if (!s || i + s >= len || !label_char(text + i + s, len - i - s))
+            break;
+        if (defanged)
+            h->flags |= URL_F_DEFANGED;
+        if (host_put(h, ".", 1) != 0) {
+            *too_long = 1;
+            return i;
+        }
+        i += s;
+    }
+    /* A trailing hyphen or underscore is punctuation, not part of a label. */
+    while (h->host_len && (h->host[h->host_len - 1] == '-' || h->host[h->host_len - 1] == '_')) {
+        h->host[--h->host_len] = '\0';
+        i--;
+    }
+    return i;
+}
+
+/* 1 if the character before text[i] continues a host (a label character
+ * or a dot), so text[i] cannot start one. */
+static int prev_joins(const char *text, size_t i)
+{
+    size_t j = i - 1;
+    /* Back over at most three UTF-8 continuation bytes. */
+    for (int k = 0; k < 3 && j > 0 && ((unsigned char)text[j] & 0xC0) == 0x80; k++)
+        j--;
+    return text[i - 1] == '.' || label_char(text + j, i - j) != 0;
+}
+
+static int is_ipv4(const char *h, size_t n)
+{
+    unsigned dots = 0, digits = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (h[i] == '.') {
+            if (!digits)
+                return 0;
+            dots++;
+            digits = 0;
+        } else if (h[i] >= '0' && h[i] <= '9') {
+            if (++digits > 3)
+                return 0;
+        } else {
+            return 0;
+        }
+    }
+    return dots == 3 && digits;
+}
+
+/* Matches a scheme at text[i..]: http, https and the defanged hxxp, hxxps,
+ * h**p, h**ps, hXXp, with ":", "[:]" and up to two spaces before "//".
+ * Returns the offset after "//" or 0. */
+static size_t scheme_at(const char *text, size_t len, size_t i, int *defanged)
+{
+    size_t j = i;
+    if (j + 4 > len || lc(text[j]) != 'h')
+        return 0;
+    char a = (char)lc(text[j + 1]), b = (char)lc(text[j + 2]);
+    if (a == 't' && b == 't')
+        *defanged = 0;
+    else if ((a == 'x' && b == 'x') || (a == '*' && b == '*'))
+        *defanged = 1;
+    else
+        return 0;
+    if (lc(text[j + 3]) != 'p')
+        return 0;
+    j += 4;
+    if (j < len && lc(text[j]) == 's')
+        j++;
+    for (int sp = 0; sp < 2 && j < len && text[j] == ' '; sp++)
+        j++;
+    if (j < len && text[j] == ':')
+        j++;
+    else if (j + 3 <= len && memcmp(text + j, "[:]", 3) == 0) {
+        j += 3;
+        *defanged = 1;
+    } else
+        return 0;
+    for (int sp = 0; sp < 2 && j < len && text[j] == ' '; sp++)
+        j++;
+    if (j + 2 <= len && text[j] == '/' && text[j + 1] == '/')
+        return j + 2;
+    if (j + 4 <= len && memcmp(text + j, "\\/\\/", 4) == 0) {
+        *defanged = 1;
+        return j + 4;
+    }
+    return 0;
+}
+
+static int is_space_or_end(const char *text, size_t len, size_t i)
+{
+    if (i >= len)
+        return 1;
+    unsigned char c = (unsigned char)text[i];
+    return c <= ' ' || c == '<' || c == '>' || c == '"' || c == '\x7f';
+}
+
+/* End of the URL's path part: up to white space, minus trailing
+ * punctuation ("see qiwi.xyz/login." ends before the dot). */
+static size_t path_end(const char *text, size_t len, size_t i)
+{
+    size_t bound = i + 2048 < len ? i + 2048 : len;
+    while (i < bound && !is_space_or_end(text, len, i))
+        i++;
+    while (i > 0 && strchr(".,;:!?)]}'", text[i - 1]))
+        i--;
+    return i;
+}
+
+static int seen(const struct url_hit *out, size_t n, const struct url_hit *h)
+{
+    for (size_t k = 0; k < n; k++)
+        if (out[k].host_len == h->host_len && memcmp(out[k].host, h->host, h->host_len) == 0)
+            return 1;
+    return 0;
+}
+
+size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max)
+{
+    size_t n = 0, i = 0;
+    if (!text || !out)
+        return 0;
+    /* One pass; each candidate either yields a hit and resumes after its
+     * span, or resumes after the host characters it examined, so the work
+     * is O(len) overall. */
+    while (i < len && n < max) {
+        int boundary = i == 0 || !prev_joins(text, i);
+        if (!boundary || !label_char(text + i, len - i)) {
+            i++;
+            continue;
+        }
+        struct url_hit *h = &out[n];
+        memset(h, 0, offsetof(struct url_hit, host));
+        h->off = i;
+        int defanged = 0;
+        size_t hs = scheme_at(text, len, i, &defanged);
+        unsigned labels;
+        size_t last, e;
+        int too_long;
+        if (hs) {
+            h->flags |= URL_F_SCHEME | (defanged ? URL_F_DEFANGED : 0);
+            /* Authority ends at '/', '?', '#' or white space; a user part
+             * before '@' is skipped (RFC 3986 §3.2.1). */
+            size_t a = hs, at = 0;
+            while (a < len && a < hs + 512 && !is_space_or_end(text, len, a) &&
+                   text[a] != '/' && text[a] != '?' && text[a] != '#') {
+                if (text[a] == '@')
+                    at = a + 1;
+                a++;
+            }
+            if (at) {
+                h->flags |= URL_F_USERINFO;
+                hs = at;
+            }
+            e = parse_host(text, len, hs, h, &labels, &last, &too_long);
+            if (too_long || labels < 2) {
+                i = e > i ? e : i + 1;
+                continue;
+            }
+        } else {
+            e = parse_host(text, len, i, h, &labels, &last, &too_long);
+            int www = h->host_len > 4 && memcmp(h->host, "www.", 4) == 0;
+            if (too_long || labels < 2 ||
+                !(www ? labels >= 3 : url_tld_known(h->host + last, h->host_len - last))) {
+                i = e > i ? e : i + 1;
+                continue;
+            }
+        }
+        if (is_ipv4(h->host, h->host_len))
+            h->flags |= URL_F_IP;
+        /* A bare "1.2.3.4" has no known TLD and never gets here; with a
+         * scheme it is a host. */
+        size_t end = path_end(text, len, e);
+        if (end < e)
+            end = e;
+        h->len = end - i;
+        if (!seen(out, n, h))
+            n++;
+        i = end > i ? end : i + 1;
+    }
+    return n;
+}
+
+/* ---- domain sets -------------------------------------------------------- */
+
+struct domain_set {
+    struct domain_entry *v;
+    size_t n, cap;
+    uint32_t *slots;    /* index+1 into v, 0 = empty; open addressing */
+    uint64_t *hashes;   /* parallel to slots */
+    size_t mask;
+    int sealed;
+};
+
+domain_set_t *domain_set_new(void)
+{
+    return calloc(1, sizeof(domain_set_t));
+}
+
+void domain_set_free(domain_set_t *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free((char *)s->v[i].domain);
+    free(s->v);
+    free(s->slots);
+    free(s->hashes);
+    free(s);
+}
+
+int domain_set_add(domain_set_t *s, const char *domain, int score, unsigned line)
+{
+    if (!s || !domain || s->sealed)
+        return SG_EINVAL;
+    size_t n = strlen(domain);
+    while (n && domain[n - 1] == '.')
+        n--;
+    while (n && domain[0] == '.') {
+        domain++;
+        n--;
+    }
+    if (n == 0 || n >= URL_HOST_MAX)
+        return SG_EINVAL;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)domain[i] <= ' ' || domain[i] == '/')
+            return SG_EINVAL;
+    if (s->n >= DOMAIN_SET_MAX)
+        return SG_ENOSPC;
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        struct domain_entry *nv = realloc(s->v, nc * sizeof *nv);
+        if (!nv)
+            return -ENOMEM;
+        s->v = nv;
+        s->cap = nc;
+    }
+    /* Lower-case through the same routine as the extractor so a list entry
+     * written "СБЕРБАНК.РФ" meets the extracted "сбербанк.рф". */
+    struct url_hit tmp;
+    tmp.host_len = 0;
+    for (size_t i = 0; i < n;) {
+        int32_t cp;
+        size_t k = (unsigned char)domain[i] < 0x80 ? 1 : cp_at(domain + i, n - i, &cp);
+        if (!k)
+            return SG_EINVAL;
+        if (host_put(&tmp, domain + i, k) != 0)
+            return SG_EINVAL;
+        i += k;
+    }
+    char *copy = malloc(tmp.host_len + 1);
+    if (!copy)
+        return -ENOMEM;
+    memcpy(copy, tmp.host, tmp.host_len + 1);
+    s->v[s->n++] = (struct domain_entry){copy, score, line};
+    return 0;
+}
+
+static int set_lookup(const domain_set_t *s, const char *d, size_t n, uint64_t h)
+{
+    for (size_t i = h & s->mask;; i = (i + 1) & s->mask) {
+        uint32_t k = s->slots[i];
+        if (!k)
+            return -1;
+        const struct domain_entry *e = &s->v[k - 1];
+        if (s->hashes[i] == h && strlen(e->domain) == n && memcmp(e->domain, d, n) == 0)
+            return (int)(k - 1);
+    }
+}
+
+int domain_set_seal(domain_set_t *s)
+{
+    if (!s || s->sealed)
+        return SG_EINVAL;
+    size_t size = 16;
+    while (size < s->n * 2)
+        size <<= 1;
+    s->slots = calloc(size, sizeof *s->slots);
+    s->hashes = calloc(size, sizeof *s->hashes);
+    if (!s->slots || !s->hashes)
+        return -ENOMEM;
+    s->mask = size - 1;
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        struct domain_entry e = s->v[i];
+        size_t len = strlen(e.domain);
+        uint64_t h = XXH3_64bits(e.domain, len);
+        int dup = set_lookup(s, e.domain, len, h);
+        if (dup >= 0) {
+            if (e.score > s->v[dup].score)
+                s->v[dup].score = e.score;
+            free((char *)e.domain);
+            continue;
+        }
+        s->v[kept] = e;
+        size_t j = h & s->mask;
+        while (s->slots[j])
+            j = (j + 1) & s->mask;
+        s->slots[j] = (uint32_t)kept + 1;
+        s->hashes[j] = h;
+        kept++;
+    }
+    s->n = kept;
+    s->sealed = 1;
+    return 0;
+}
+
+size_t domain_set_count(const domain_set_t *s) { return s ? s->n : 0; }
+
+const struct domain_entry *domain_set_match(const domain_set_t *s, const char *host, size_t len)
+{
+    if (!s || !s->sealed || !host || s->n == 0)
+        return NULL;
+    /* Most specific first: host, then each parent; at most one lookup per
+     * label (<= 128 for a 256-byte host). */
+    for (long off = 0; off >= 0; off = url_next_parent(host, len, (size_t)off)) {
+        const char *d = host + off;
+        size_t n = len - (size_t)off;
+        int k = set_lookup(s, d, n, XXH3_64bits(d, n));
+        if (k >= 0)
+            return &s->v[k];
+    }
+    return NULL;
+}
+
+int domain_set_load(domain_set_t *s, const char *path, int default_score, char *err,
+                    size_t errcap)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        int rc = -errno;
+        if (err)
+            snprintf(err, errcap, "%s: %s", path, strerror(-rc));
+        return rc;
+    }
+    char line[1024];
+    unsigned lineno = 0;
+    int rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t L = strlen(line);
+        if (L == sizeof line - 1 && line[L - 1] != '\n') {
+            if (err)
+                snprintf(err, errcap, "%s:%u: line too long", path, lineno);
+            rc = SG_EPARSE;
+            break;
+        }
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *save = NULL;
+        char *dom = strtok_r(line, " \t\r\n", &save);
+        if (!dom)
+            continue;
+        char *sc = strtok_r(NULL, " \t\r\n", &save);
+        int score = default_score;
+        if (sc) {
+            char *endp;
+            long v = strtol(sc, &endp, 10);
+            if (*endp || v < -1000 || v > 1000) {
+                if (err)
+                    snprintf(err, errcap, "%s:%u: bad score '%s'", path, lineno, sc);
+                rc = SG_EPARSE;
+                break;
+            }
+            score = (int)v;
+        }
+        if (strtok_r(NULL, " \t\r\n", &save)) {
+            if (err)
+                snprintf(err, errcap, "%s:%u: trailing text after the score", path, lineno);
+            rc = SG_EPARSE;
+            break;
+        }
+        int r = domain_set_add(s, dom, score, lineno);
+        if (r != 0) {
+            if (err)
+                snprintf(err, errcap, "%s:%u: bad domain '%s': %s", path, lineno, dom,
+                         sg_strerror(r));
+            rc = r == SG_EINVAL ? SG_EPARSE : r;
+            break;
+        }
+    }
+    fclose(f);
+    return rc;
+}

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs everything smsguard needs to build, run and test, from Debian 12's
+# packages.  Idempotent; run as root.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+pkgs=(
+  build-essential cmake pkg-config clang libclang-rt-14-dev
+  libpcap-dev libhyperscan-dev libsqlite3-dev libmicrohttpd-dev
+  libjansson-dev libutf8proc-dev libxxhash-dev
+  sqlite3 tshark python3 ca-certificates
+)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  # tshark asks whether non-root users may capture; answer before installing.
+  echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

@@ -1,0 +1,123 @@
+/* The message-log writer: the packet path hands rows to a bounded ring and
+ * never waits on SQLite; one writer thread drains the ring in transactions
+ * of up to batch_max rows, on its own connection (synchronous=NORMAL).
+ *
+ * Producer side (msglog_submit, msglog_update_*): copies the row into a
+ * fixed-size ring slot (strings truncated to the bounds below, at a UTF-8
+ * boundary), no allocation, no system call, no lock unless
+ * multi_producer is set.  When the ring is full the row is dropped and
+ * counted (SG_ENOSPC): judging never stalls behind the disk.
+ *
+ * Threads: by default ONE producer thread (lock-free single-producer /
+ * single-consumer ring).  Set cfg.multi_producer when several threads
+ * submit; producers then take a short mutex around the slot copy.
+ *
+ * Ordering: updates travel through the same ring as the rows, so an update
+ * is applied after the row it refers to (FIFO).  An update whose row was
+ * dropped or pruned changes nothing.
+ */
+#ifndef SG_MSGLOG_H
+#define SG_MSGLOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg-common.h"
+
+typedef struct msglog msglog_t;
+
+/* Column bounds (bytes, without NUL).  SMPP v3.4 §5.2: system_id 16,
+ * addresses 21 (v5.0 allows 65 for some), message_id 65. */
+#define MSGLOG_ACCOUNT_MAX 32
+#define MSGLOG_ADDR_MAX 64
+#define MSGLOG_IP_MAX 46
+#define MSGLOG_ACTION_MAX 8
+#define MSGLOG_REASONS_MAX 512
+#define MSGLOG_FP_MAX 32
+#define MSGLOG_SNIPPET_MAX 160
+#define MSGLOG_MSGID_MAX 65
+#define MSGLOG_STAT_MAX 8
+
+struct msglog_config {
+    size_t queue_capacity;   /* ring slots, rounded up to a power of two;
+                                0 = 65536 (about 80 MB) */
+    size_t batch_max;        /* rows per transaction; 0 = 10000 */
+    int multi_producer;      /* see above */
+    int64_t retention_days;  /* prune rows older than this (packet time of
+                                the newest row); 0 = keep */
+    int64_t max_rows;        /* keep at most this many rows; 0 = no bound */
+    int prune_every_s;       /* how often the writer prunes; 0 = 60 */
+};
+
+/* One logical message.  Pointers are borrowed for the call only (the
+ * submit copies); NULL means empty.  snippet is redacted again by the
+ * writer side (every digit run masked) whatever the caller did. */
+struct msglog_row {
+    int64_t ts_us;             /* packet time */
+    const char *account;       /* SMPP system_id of the bind */
+    const char *source_addr;
+    int source_ton;
+    const char *dest_addr;     /* normalised msisdn */
+    const char *src_ip;        /* text form */
+    const char *action;        /* "allow" / "flag" / "block" */
+    int score;
+    const char *reasons;       /* JSON array text */
+    const char *fingerprint;   /* hex */
+    const char *snippet;       /* text; redacted on copy */
+    size_t snippet_len;        /* bytes; 0 = strlen(snippet) */
+    int parts;
+    const char *message_id;    /* known already (e.g. from a receipt-less
+                                  log); usually NULL */
+    int enforced;              /* 1 = the inline proxy really stopped it */
+};
+
+/* Opens its own connection to db_path (which must already carry the schema:
+ * open it once with store_open first) and starts the writer thread.
+ * Returns NULL and a message in errbuf (at least 256 bytes) on failure. */
+msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg,
+                     char *errbuf);
+/* Flushes everything queued, stops the thread, closes.  NULL is a no-op. */
+void msglog_free(msglog_t *m);
+
+/* Queues a row.  *link_out (may be NULL) receives the row's id in the
+ * message_log table, assigned here so that responses can refer to the row
+ * before it is written; a dropped row's link refers to nothing.
+ * 0, or SG_ENOSPC (counted in dropped) when the ring is full. */
+int msglog_submit(msglog_t *m, const struct msglog_row *row, int64_t *link_out);
+
+/* The SMSC answered the submit (submit_sm_resp): sets message_id (the first
+ * one, for multipart) and smsc_status (a non-zero status sticks: one
+ * rejected part makes the message rejected). */
+int msglog_update_response(msglog_t *m, int64_t link, const char *message_id,
+                           uint32_t command_status, int64_t ts_us);
+/* A delivery receipt for message_id (account may be NULL = any account):
+ * stat "DELIVRD"/"UNDELIV"/"EXPIRED"/..., err the receipt's err field. */
+int msglog_update_receipt(msglog_t *m, const char *message_id,
+                          const char *account, const char *stat,
+                          const char *err, int64_t ts_us);
+
+/* Blocks until every entry queued before the call is committed (or failed
+ * and counted).  For SIGTERM and the end of a replay.  0 or SG_EDB if a
+ * batch failed since the last flush. */
+int msglog_flush(msglog_t *m);
+
+struct msglog_stats {
+    uint64_t submitted;  /* rows + updates accepted into the ring */
+    uint64_t queued;     /* in the ring now */
+    uint64_t written;    /* rows committed */
+    uint64_t updates;    /* updates applied (matched a row or not) */
+    uint64_t dropped;    /* refused: ring full */
+    uint64_t batches;    /* transactions committed */
+    uint64_t failed;     /* entries lost to a failed transaction */
+    uint64_t pruned;     /* rows deleted by retention */
+};
+/* Safe from any thread. */
+void msglog_get_stats(msglog_t *m, struct msglog_stats *out);
+
+/* Masks every digit run in UTF-8 text: each ASCII digit, full-width digit
+ * (U+FF10..FF19) and Arabic-Indic digit (U+0660..0669, U+06F0..06F9) becomes
+ * '#', so a one-time code never reaches the database in clear.  Writes at
+ * most cap-1 bytes and a NUL; returns the length written. */
+size_t msglog_redact(const char *in, size_t len, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,267 @@
+/* sms-text: data_coding mapping and decoding to UTF-8, with real vectors. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sms-text.h"
+#include "sms-udh.h"
+#include "testutil.h"
+
+static const struct sms_text_opts unpacked = {SMS_CS_GSM, SMS_GSM_UNPACKED, 0};
+static const struct sms_text_opts packed = {SMS_CS_GSM, SMS_GSM_PACKED, 0};
+
+/* Decodes hex in charset cs and checks the UTF-8 and the bad count. */
+static void check_decode(const char *what, enum sms_charset cs, const struct sms_text_opts *o,
+                         const char *hex, unsigned fill, const char *want, unsigned want_bad)
+{
+    uint8_t in[512];
+    char out[2048];
+    long n = test_unhex(hex, in, sizeof in);
+    CHECK_MSG(n >= 0, "%s: bad hex", what);
+    if (n < 0)
+        return;
+    size_t outlen = 99;
+    unsigned bad = 0;
+    int rc = sms_text_decode(cs, o, in, (size_t)n, fill, out, sizeof out, &outlen, &bad);
+    CHECK_MSG(rc == 0, "%s: rc %d", what, rc);
+    CHECK_MSG(strcmp(out, want) == 0, "%s: got \"%s\" want \"%s\"", what, out, want);
+    CHECK_MSG(outlen == strlen(want), "%s: outlen %zu", what, outlen);
+    CHECK_MSG(bad == want_bad, "%s: bad %u want %u", what, bad, want_bad);
+}
+
+static void test_charset_of(void)
+{
+    struct sms_text_opts o = {0};
+    CHECK_EQ_INT(sms_charset_of(0x00, NULL), SMS_CS_GSM);
+    CHECK_EQ_INT(sms_charset_of(0x00, &o), SMS_CS_GSM);
+    o.dc0_charset = SMS_CS_LATIN1;
+    CHECK_EQ_INT(sms_charset_of(0x00, &o), SMS_CS_LATIN1);
+    o.dc0_charset = SMS_CS_ASCII;
+    CHECK_EQ_INT(sms_charset_of(0x00, &o), SMS_CS_ASCII);
+    CHECK_EQ_INT(sms_charset_of(0x01, NULL), SMS_CS_ASCII);
+    o.dc1_gsm = 1; /* node-smpp */
+    CHECK_EQ_INT(sms_charset_of(0x01, &o), SMS_CS_GSM);
+    CHECK_EQ_INT(sms_charset_of(0x02, NULL), SMS_CS_BINARY);
+    CHECK_EQ_INT(sms_charset_of(0x03, NULL), SMS_CS_LATIN1);
+    CHECK_EQ_INT(sms_charset_of(0x04, NULL), SMS_CS_BINARY);
+    CHECK_EQ_INT(sms_charset_of(0x05, NULL), SMS_CS_UNSUPPORTED);
+    CHECK_EQ_INT(sms_charset_of(0x06, NULL), SMS_CS_CYRILLIC);
+    CHECK_EQ_INT(sms_charset_of(0x07, NULL), SMS_CS_HEBREW);
+    CHECK_EQ_INT(sms_charset_of(0x08, NULL), SMS_CS_UCS2);
+    CHECK_EQ_INT(sms_charset_of(0x09, NULL), SMS_CS_UNSUPPORTED);
+    CHECK_EQ_INT(sms_charset_of(0x0E, NULL), SMS_CS_UNSUPPORTED);
+    /* TS 23.038 §4 general group with message class (bit 4) */
+    CHECK_EQ_INT(sms_charset_of(0x10, NULL), SMS_CS_GSM);  /* flash, GSM */
+    CHECK_EQ_INT(sms_charset_of(0x14, NULL), SMS_CS_BINARY);
+    CHECK_EQ_INT(sms_charset_of(0x18, NULL), SMS_CS_UCS2); /* flash, UCS2 */
+    CHECK_EQ_INT(sms_charset_of(0x1C, NULL), SMS_CS_UNSUPPORTED);
+    CHECK_EQ_INT(sms_charset_of(0x30, NULL), SMS_CS_UNSUPPORTED); /* compressed */
+    CHECK_EQ_INT(sms_charset_of(0x48, NULL), SMS_CS_UCS2);  /* auto-deletion group */
+    CHECK_EQ_INT(sms_charset_of(0x90, NULL), SMS_CS_UNSUPPORTED);
+    CHECK_EQ_INT(sms_charset_of(0xC0, NULL), SMS_CS_GSM);
+    CHECK_EQ_INT(sms_charset_of(0xD8, NULL), SMS_CS_GSM);
+    CHECK_EQ_INT(sms_charset_of(0xE8, NULL), SMS_CS_UCS2);
+    /* 0xF0-0xFF message class group: bit 2 selects 8-bit data */
+    CHECK_EQ_INT(sms_charset_of(0xF0, NULL), SMS_CS_GSM);
+    CHECK_EQ_INT(sms_charset_of(0xF1, NULL), SMS_CS_GSM);
+    CHECK_EQ_INT(sms_charset_of(0xF3, NULL), SMS_CS_GSM);
+    CHECK_EQ_INT(sms_charset_of(0xF4, NULL), SMS_CS_BINARY);
+    CHECK_EQ_INT(sms_charset_of(0xF5, NULL), SMS_CS_BINARY); /* class 1 8-bit: WAP push, OTA */
+    CHECK_EQ_INT(sms_charset_of(0xF6, NULL), SMS_CS_BINARY);
+    CHECK_EQ_STR(sms_charset_name(SMS_CS_UCS2), "ucs2");
+}
+
+static void test_gsm(void)
+{
+    /* TS 23.038 §6.2.1 table spot checks and the whole extension table */
+    check_decode("gsm @£$_", SMS_CS_GSM, &unpacked, "00 01 02 11", 0, "@£$_", 0);
+    check_decode("gsm 0x09 0x24 0x40 0x60 0x7F", SMS_CS_GSM, &unpacked, "09 24 40 60 7F", 0,
+                 "ç¤¡¿à", 0);
+    check_decode("gsm greek", SMS_CS_GSM, &unpacked, "10 12 13 14 15 16 17 18 19 1A", 0,
+                 "ΔΦΓΛΩΠΨΣΘΞ", 0);
+    check_decode("gsm ÄÖÑÜ§ äöñü", SMS_CS_GSM, &unpacked, "5B 5C 5D 5E 5F 7B 7C 7D 7E", 0,
+                 "ÄÖÑÜ§äöñü", 0);
+    check_decode("gsm euro", SMS_CS_GSM, &unpacked, "1B 65", 0, "€", 0);
+    check_decode("gsm extension table", SMS_CS_GSM, &unpacked,
+                 "1B14 1B28 1B29 1B2F 1B3C 1B3D 1B3E 1B40 1B0A", 0, "^{}\\[~]|\f", 0);
+    check_decode("gsm dangling escape", SMS_CS_GSM, &unpacked, "41 1B", 0, "A\xEF\xBF\xBD", 1);
+    check_decode("gsm unknown escape", SMS_CS_GSM, &unpacked, "1B 41 42", 0, "\xEF\xBF\xBD" "AB", 1);
+    check_decode("gsm octet > 0x7F", SMS_CS_GSM, &unpacked, "41 80 42", 0, "A\xEF\xBF\xBD" "B", 1);
+    check_decode("gsm empty", SMS_CS_GSM, &unpacked, "", 0, "", 0);
+
+    /* packed (TS 23.038 §6.1.2.1.1): the classic vectors */
+    check_decode("packed hello", SMS_CS_GSM, &packed, "E8 32 9B FD 06", 0, "hello", 0);
+    check_decode("packed hellohello", SMS_CS_GSM, &packed, "E8 32 9B FD 46 97 D9 EC 37", 0,
+                 "hellohello", 0);
+    /* after a 6-octet UDH (05 00 03 CC 02 01): one fill bit */
+    CHECK_EQ_INT(sms_udh_fill_bits(6), 1);
+    CHECK_EQ_INT(sms_udh_fill_bits(7), 0);
+    CHECK_EQ_INT(sms_udh_fill_bits(1), 6);
+    check_decode("packed hello fill 1", SMS_CS_GSM, &packed, "D0 65 36 FB 0D", 1, "hello", 0);
+    /* 7 characters in 7 octets leave 7 zero bits: padding, not '@' */
+    check_decode("packed 7 chars zero pad", SMS_CS_GSM, &packed, "31 D9 8C 56 B3 DD 00", 0,
+                 "1234567", 0);
+    /* ... and §6.1.2.3.1's CR padding (CR = 0x0D in the top 7 bits) */
+    check_decode("packed 7 chars CR pad", SMS_CS_GSM, &packed, "31 D9 8C 56 B3 DD 1A", 0,
+                 "1234567", 0);
+    /* an escape across the packing */
+    {
+        uint8_t sept[64], pk[64], back[64];
+        size_t n, pn, bn;
+        CHECK_EQ_INT(sms_gsm_encode("Price: 5€ {ok}", strlen("Price: 5€ {ok}"), sept, sizeof sept, &n), 0);
+        for (unsigned fill = 0; fill <= 6; fill++) {
+            CHECK_EQ_INT(sms_gsm_pack(sept, n, fill, pk, sizeof pk, &pn), 0);
+            CHECK_EQ_INT(sms_gsm_unpack(pk, pn, fill, back, sizeof back, &bn), 0);
+            CHECK(bn == n && memcmp(back, sept, n) == 0);
+            char out[128];
+            size_t ol;
+            CHECK_EQ_INT(sms_text_decode(SMS_CS_GSM, &packed, pk, pn, fill, out, sizeof out, &ol, NULL), 0);
+            CHECK_EQ_STR(out, "Price: 5€ {ok}");
+        }
+        CHECK_EQ_INT(sms_gsm_unpack(pk, pn, 7, back, sizeof back, &bn), SG_EINVAL);
+        CHECK_EQ_INT(sms_text_decode(SMS_CS_GSM, &packed, pk, pn, 7, (char *)back, sizeof back, NULL, NULL), SG_EINVAL);
+    }
+    /* random septets round-trip through pack/unpack at every fill */
+    srand(7);
+    for (int iter = 0; iter < 2000; iter++) {
+        uint8_t sept[200], pk[200], back[240];
+        size_t n = (size_t)(rand() % 160), pn, bn;
+        for (size_t i = 0; i < n; i++)
+            sept[i] = (uint8_t)(rand() & 0x7F);
+        if (n)
+            sept[n - 1] |= 0x20; /* never the padding values 0x00/0x0D at the end */
+        unsigned fill = (unsigned)(rand() % 7);
+        CHECK_EQ_INT(sms_gsm_pack(sept, n, fill, pk, sizeof pk, &pn), 0);
+        CHECK_EQ_INT(sms_gsm_unpack(pk, pn, fill, back, sizeof back, &bn), 0);
+        CHECK(bn == n && memcmp(back, sept, n) == 0);
+    }
+}
+
+static void test_8bit(void)
+{
+    check_decode("ascii", SMS_CS_ASCII, NULL, "48 69 21 24 40", 0, "Hi!$@", 0);
+    check_decode("ascii high", SMS_CS_ASCII, NULL, "41 C3", 0, "A\xEF\xBF\xBD", 1);
+    check_decode("latin1", SMS_CS_LATIN1, NULL, "63 61 66 E9 20 A3 35", 0, "café £5", 0);
+    /* "Привет" in ISO-8859-5 */
+    check_decode("iso-8859-5", SMS_CS_CYRILLIC, NULL, "BF E0 D8 D2 D5 E2", 0, "Привет", 0);
+    check_decode("iso-8859-5 symbols", SMS_CS_CYRILLIC, NULL, "A1 F0 FD FF", 0, "Ё№§џ", 0);
+    /* "שלום" in ISO-8859-8; 0xA1 is unassigned */
+    check_decode("iso-8859-8", SMS_CS_HEBREW, NULL, "F9 EC E5 ED", 0, "שלום", 0);
+    check_decode("iso-8859-8 hole", SMS_CS_HEBREW, NULL, "A1", 0, "\xEF\xBF\xBD", 1);
+    /* NUL never reaches the output */
+    check_decode("latin1 NUL", SMS_CS_LATIN1, NULL, "41 00 42", 0, "A\xEF\xBF\xBD" "B", 1);
+}
+
+static void test_ucs2(void)
+{
+    check_decode("ucs2 Привет", SMS_CS_UCS2, NULL, "041F 0440 0438 0432 0435 0442", 0, "Привет", 0);
+    /* U+1F600 as a surrogate pair */
+    check_decode("ucs2 emoji", SMS_CS_UCS2, NULL, "0048 0069 D83D DE00", 0, "Hi😀", 0);
+    check_decode("ucs2 high alone", SMS_CS_UCS2, NULL, "D83D 0041", 0, "\xEF\xBF\xBD" "A", 1);
+    check_decode("ucs2 high at end", SMS_CS_UCS2, NULL, "0041 D83D", 0, "A\xEF\xBF\xBD", 1);
+    check_decode("ucs2 low alone", SMS_CS_UCS2, NULL, "DE00 0041", 0, "\xEF\xBF\xBD" "A", 1);
+    check_decode("ucs2 odd octet", SMS_CS_UCS2, NULL, "0041 00", 0, "A\xEF\xBF\xBD", 1);
+    check_decode("ucs2 U+0000", SMS_CS_UCS2, NULL, "0000", 0, "\xEF\xBF\xBD", 1);
+    /* the cloudhopper deliver_sm vector: dc 8 with octets 40 24 23 21 25 26 2F 3A */
+    check_decode("ucs2 cloudhopper", SMS_CS_UCS2, NULL, "4024 2321 2526 2F3A", 0,
+                 "\xE4\x80\xA4\xE2\x8C\xA1\xE2\x94\xA6\xE2\xBC\xBA", 0);
+}
+
+static void test_limits(void)
+{
+    uint8_t in[8] = {0x1B, 0x65, 0x1B, 0x65};
+    char out[8];
+    size_t ol = 99;
+    unsigned bad = 0;
+    /* "€€" needs 6 + NUL; cap 5 fits one € */
+    memset(out, 'x', sizeof out);
+    CHECK_EQ_INT(sms_text_decode(SMS_CS_GSM, NULL, in, 4, 0, out, 5, &ol, &bad), SG_ENOSPC);
+    CHECK_EQ_STR(out, "€");
+    CHECK_EQ_INT(ol, 3);
+    CHECK_EQ_INT(out[5], 'x'); /* nothing past cap */
+    CHECK_EQ_INT(sms_text_decode(SMS_CS_GSM, NULL, in, 4, 0, out, 1, &ol, &bad), SG_ENOSPC);
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(sms_text_decode(SMS_CS_GSM, NULL, in, 4, 0, out, 0, &ol, &bad), SG_ENOSPC);
+    /* binary and unsupported: the caller shows hex */
+    CHECK_EQ_INT(sms_text_decode(SMS_CS_BINARY, NULL, in, 4, 0, out, sizeof out, &ol, &bad), SG_ENOTSUP);
+    CHECK_EQ_STR(out, "");
+    CHECK_EQ_INT(sms_text_decode(SMS_CS_UNSUPPORTED, NULL, in, 4, 0, out, sizeof out, &ol, &bad), SG_ENOTSUP);
+    /* SMS_TEXT_DECODE_CAP suffices for the worst inputs of each charset */
+    uint8_t worst[140];
+    char big[SMS_TEXT_DECODE_CAP(140)];
+    memset(worst, 0xFF, sizeof worst);
+    for (int cs = SMS_CS_GSM; cs <= SMS_CS_UCS2; cs++)
+        for (int pk = 0; pk < 2; pk++) {
+            struct sms_text_opts o = {SMS_CS_GSM, (enum sms_gsm_packing)pk, 0};
+            CHECK_EQ_INT(sms_text_decode((enum sms_charset)cs, &o, worst, sizeof worst, 0, big,
+                                         sizeof big, NULL, NULL), 0);
+        }
+}
+
+static void test_encoders(void)
+{
+    uint8_t out[64];
+    size_t n;
+    CHECK_EQ_INT(sms_gsm_encode("@£$_{€}", strlen("@£$_{€}"), out, sizeof out, &n), 0);
+    uint8_t want[] = {0x00, 0x01, 0x02, 0x11, 0x1B, 0x28, 0x1B, 0x65, 0x1B, 0x29};
+    CHECK(n == sizeof want && memcmp(out, want, n) == 0);
+    CHECK_EQ_INT(sms_gsm_encode("AЖ", strlen("AЖ"), out, sizeof out, &n), SG_EINVAL);
+    CHECK_EQ_INT(n, 1); /* offset of the Ж */
+    CHECK_EQ_INT(sms_gsm_encode("A\xC3", 2, out, sizeof out, &n), SG_EINVAL);
+    CHECK_EQ_INT(sms_gsm_encode("€", 3, out, 1, &n), SG_ENOSPC);
+    CHECK_EQ_INT(sms_ucs2_encode("Пр😀", strlen("Пр😀"), out, sizeof out, &n), 0);
+    uint8_t w2[] = {0x04, 0x1F, 0x04, 0x40, 0xD8, 0x3D, 0xDE, 0x00};
+    CHECK(n == sizeof w2 && memcmp(out, w2, n) == 0);
+    CHECK_EQ_INT(sms_ucs2_encode("\xED\xA0\x80", 3, out, sizeof out, &n), SG_EINVAL); /* CESU surrogate */
+    CHECK_EQ_INT(sms_ucs2_encode("\xC0\xAF", 2, out, sizeof out, &n), SG_EINVAL);     /* overlong */
+    CHECK_EQ_INT(sms_ucs2_encode("😀", 4, out, 3, &n), SG_ENOSPC);
+}
+
+/* The node-smpp submit_sm from shared/data/vectors (id 38): esm_class 0x40,
+ * data_coding 1 (GSM octets, node-smpp's habit), UDH IEI 0x24 (Portuguese
+ * single shift) and text "tãst" in node-smpp's test.  We do not apply
+ * national language tables: the 0x7B decodes from the default table. */
+static void test_vector_38(void)
+{
+    FILE *f = fopen(test_shared_path("data/vectors/smpp-pdus.tsv"), "r");
+    CHECK_MSG(f != NULL, "cannot open smpp-pdus.tsv");
+    if (!f)
+        return;
+    char line[4096], hex[2048] = "";
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "38\t", 3) == 0) {
+            char *h = strrchr(line, '\t');
+            snprintf(hex, sizeof hex, "%s", h + 1);
+        }
+    fclose(f);
+    uint8_t pdu[1024];
+    long n = test_unhex(hex, pdu, sizeof pdu);
+    CHECK(n == 63);
+    if (n != 63)
+        return;
+    /* short_message is the last sm_length (pdu[n-9] == 8) octets */
+    CHECK_EQ_INT(pdu[n - 9], 8);
+    const uint8_t *sm = pdu + n - 8;
+    struct sms_udh u;
+    CHECK_EQ_INT(sms_udh_parse(sm, 8, &u, NULL, NULL), 0);
+    CHECK_EQ_INT(u.udhl, 4);
+    CHECK_EQ_INT(u.lang_single, 3);
+    CHECK_EQ_INT(u.concat, 0);
+    struct sms_text_opts o = {SMS_CS_GSM, SMS_GSM_UNPACKED, 1};
+    char out[64];
+    CHECK_EQ_INT(sms_text_decode(sms_charset_of(pdu[n - 11], &o), &o, sm + u.udhl, 8 - u.udhl, 0,
+                                 out, sizeof out, NULL, NULL), 0);
+    CHECK_EQ_STR(out, "täst");
+}
+
+int main(void)
+{
+    test_charset_of();
+    test_gsm();
+    test_8bit();
+    test_ucs2();
+    test_limits();
+    test_encoders();
+    test_vector_38();
+    return test_summary();
+}

@@ -1,0 +1,105 @@
+/* Unit tests for filter/text-norm: NFKC + case folding, invisible
+ * characters, padding collapse, confusable folding per word, sender
+ * skeletons, fingerprints and redaction. */
+#include <stdio.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "text-norm.h"
+
+static norm_ctx_t *ctx;
+
+static const char *nt(const char *in, unsigned flags)
+{
+    static char out[4096];
+    size_t n = 0;
+    int rc = norm_text(ctx, in, strlen(in), out, sizeof out, &n, flags);
+    CHECK_EQ_INT(rc, 0);
+    CHECK_EQ_INT(n, strlen(out));
+    return out;
+}
+
+static const char *ns(const char *in)
+{
+    static char out[64];
+    int rc = norm_sender(ctx, in, strlen(in), out, sizeof out, NULL);
+    CHECK_EQ_INT(rc, 0);
+    return out;
+}
+
+int main(void)
+{
+    ctx = norm_ctx_new(0);
+    CHECK(ctx != NULL);
+
+    /* case folding, Cyrillic included; NFKC */
+    CHECK_EQ_STR(nt("ЗАЙМ Без Отказа", 0), "займ без отказа");
+    CHECK_EQ_STR(nt("ＦＲＥＥ ｐｒｉｚｅ", 0), "free prize");
+    CHECK_EQ_STR(nt("\xF0\x9D\x90\x85\xF0\x9D\x90\x91\xF0\x9D\x90\x84\xF0\x9D\x90\x84", 0), "free"); /* math bold */
+    CHECK_EQ_STR(nt("Ёлка", 0), "елка");
+    /* invisible and control characters, white space runs */
+    CHECK_EQ_STR(nt("за\xE2\x80\x8Bйм", 0), "займ");             /* ZWSP */
+    CHECK_EQ_STR(nt("fr\xC2\xAD" "ee", 0), "free");                 /* soft hyphen */
+    CHECK_EQ_STR(nt("win\xE2\x80\x8D\xE2\x80\x8Cner", 0), "winner");
+    CHECK_EQ_STR(nt("  a\t\n\r  b\xC2\xA0\xC2\xA0" "c  ", NORM_NO_PADDING), "a b c");
+    CHECK_EQ_STR(nt("bad\xFF\xFEutf8", 0), "badutf8");
+    /* combining overlays used to disguise words */
+    CHECK_EQ_STR(nt("з\xCC\xB6а\xCC\xB6й\xCC\xB6м\xCC\xB6", 0), "займ");
+    /* padding collapse */
+    CHECK_EQ_STR(nt("З А Й М до 30000", 0), "займ до 30000");
+    CHECK_EQ_STR(nt("W-I-N a prize", 0), "win a prize");
+    CHECK_EQ_STR(nt("call F.R.E.E now", 0), "call free now");
+    CHECK_EQ_STR(nt("I am ok", 0), "i am ok");       /* two single letters: not padding */
+    CHECK_EQ_STR(nt("1 2 3 go", 0), "1 2 3 go");     /* digits alone: not padding */
+    /* confusables: mixed scripts fold per word */
+    CHECK_EQ_STR(nt("зaйм", 0), "займ");       /* Latin a in a Russian word */
+    CHECK_EQ_STR(nt("3AЙM", 0), "займ");       /* digit 3 and Latin A, M */
+    CHECK_EQ_STR(nt("frее", 0), "free");       /* Cyrillic е in an English word */
+    CHECK_EQ_STR(nt("fr33 c4sh", 0), "free c4sh");
+    CHECK_EQ_STR(nt("w1nner", 0), "winner");
+    CHECK_EQ_STR(nt("code 123456", 0), "code 123456"); /* numbers untouched */
+    CHECK_EQ_STR(nt("кредитов", 0), "кредитов");
+    /* patterns fold the same way as text */
+    CHECK_EQ_STR(nt("кредит(ы|ов)?\\s+без", NORM_PATTERN), "кредит(ы|ов)?\\s+без");
+    CHECK_EQ_STR(nt("ЗАЙМ.{0,20}БЕЗ\\s+ОТКАЗ", NORM_PATTERN), "займ.{0,20}без\\s+отказ");
+    CHECK_EQ_STR(nt("\\bFR[E3]E\\b", NORM_PATTERN), "\\bfr[e3]e\\b");
+    CHECK_EQ_STR(nt("\\x{41}Bc", NORM_PATTERN), "\\x{41}bc");
+
+    /* sender skeletons */
+    CHECK_EQ_STR(ns("QIWI"), "oiwi");
+    CHECK_EQ_STR(ns("QlWI"), "oiwi");
+    CHECK_EQ_STR(ns("QIWl"), "oiwi");
+    CHECK_EQ_STR(ns("0IWI"), "oiwi");
+    CHECK_EQ_STR(ns("QIW1"), "oiwi");
+    CHECK_EQ_STR(ns("Q\xD0\x86W\xD0\x86"), "oiwi");  /* Cyrillic І */
+    CHECK_EQ_STR(ns("Q.I.W.I"), "oiwi");
+    CHECK_EQ_STR(ns("Sberbank"), "sberbank");
+    CHECK(strcmp(ns("Sberbank"), ns("Sbеrbаnk")) == 0); /* Cyrillic е а */
+    CHECK_EQ_STR(ns("+7494"), "7494");
+    CHECK_EQ_STR(ns("900"), "900");
+
+    /* fingerprints: digits masked */
+    const char *a = "your code 123456", *b = "your code 987", *d = "your code abc";
+    CHECK(norm_fingerprint(a, strlen(a)) == norm_fingerprint(b, strlen(b)));
+    CHECK(norm_fingerprint(a, strlen(a)) != norm_fingerprint(d, strlen(d)));
+    char red[64];
+    CHECK_EQ_INT(norm_redact_digits(a, strlen(a), red, sizeof red), 11);
+    CHECK_EQ_STR(red, "your code #");
+    CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 2), 0); /* no cut character */
+    CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 3), 2);
+
+    /* short output buffer and capacity: ENOSPC with a valid prefix */
+    char small[8];
+    size_t n;
+    CHECK_EQ_INT(norm_text(ctx, "займ без отказа", strlen("займ без отказа"), small, sizeof small, &n, 0),
+                 SG_ENOSPC);
+    CHECK(n < sizeof small && small[n] == '\0');
+    norm_ctx_t *tiny = norm_ctx_new(4);
+    char o2[64];
+    CHECK_EQ_INT(norm_text(tiny, "abcdefgh", 8, o2, sizeof o2, &n, 0), SG_ENOSPC);
+    CHECK(n <= 4);
+    norm_ctx_free(tiny);
+    norm_ctx_free(NULL);
+    norm_ctx_free(ctx);
+    return test_summary();
+}
