@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "usage: smsguard rules check [--cache DIR] [PATH]\n"
             "       smsguard rules test [PATH]\n"
             "       smsguard rules eval [--rules PATH] [--threshold N] [--flag N]\n"
-            "                           [--show fp|fn|all] FILE.tsv\n"
+            "                           [--show fp|fn|all|ham] FILE.tsv\n"
             "\n"
             "PATH is a folder of *.rules files or one file (default: %s).\n"
             "check   parse and compile; print every error as file:line:col: message\n"
@@ -169,17 +169,13 @@ struct rule_stat {
     uint64_t spam, ham;
 };
 
-static int cmp_stat_idx(const void *a, const void *b, void *ctx);
-static struct rule_stat *g_stats; /* for qsort's comparator (single-threaded CLI) */
+/* qsort has no context argument in C11: the table is a file-level pointer
+ * (the CLI is single-threaded).  Most hits first. */
+static const struct rule_stat *g_stats;
 static int cmp_stat(const void *a, const void *b)
 {
-    return cmp_stat_idx(a, b, g_stats);
-}
-static int cmp_stat_idx(const void *a, const void *b, void *ctx)
-{
-    const struct rule_stat *st = ctx;
     uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    uint64_t tx = st[x].spam + st[x].ham, ty = st[y].spam + st[y].ham;
+    uint64_t tx = g_stats[x].spam + g_stats[x].ham, ty = g_stats[y].spam + g_stats[y].ham;
     if (tx != ty)
         return tx > ty ? -1 : 1;
     return x < y ? -1 : x > y;
@@ -195,7 +191,7 @@ static int cmd_eval(int argc, char **argv)
                                        {NULL, 0, NULL, 0}};
     const char *path = DEFAULT_RULES_DIR;
     int block_at = RULES_DEFAULT_BLOCK_SCORE, flag_at = RULES_DEFAULT_FLAG_SCORE;
-    int show_fp = 0, show_fn = 0;
+    int show_fp = 0, show_fn = 0, show_ham = 0;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "r:t:f:s:h", lo, NULL)) != -1) {
@@ -215,8 +211,9 @@ static int cmd_eval(int argc, char **argv)
         case 's':
             show_fp = !strcmp(optarg, "fp") || !strcmp(optarg, "all");
             show_fn = !strcmp(optarg, "fn") || !strcmp(optarg, "all");
-            if (!show_fp && !show_fn) {
-                fprintf(stderr, "smsguard rules eval: --show fp, fn or all\n");
+            show_ham = !strcmp(optarg, "ham");
+            if (!show_fp && !show_fn && !show_ham) {
+                fprintf(stderr, "smsguard rules eval: --show fp, fn, all or ham\n");
                 return 2;
             }
             break;
@@ -298,9 +295,10 @@ static int cmd_eval(int argc, char **argv)
             ham_blocked += a == RULES_ACTION_BLOCK;
             ham_flagged += a == RULES_ACTION_FLAG;
         }
-        if ((show_fp && !is_spam && a == RULES_ACTION_BLOCK) ||
+        if ((show_fp && !is_spam && a == RULES_ACTION_BLOCK) || (show_ham && !is_spam && h.n) ||
             (show_fn && is_spam && a != RULES_ACTION_BLOCK)) {
-            printf("%s %lu score=%d", is_spam ? "FN" : "FP", lineno, score);
+            printf("%s %lu score=%d", is_spam ? "FN" : a == RULES_ACTION_BLOCK ? "FP" : "HAM", lineno,
+                   score);
             for (uint32_t j = 0; j < h.n; j++)
                 printf(" %s", rules_db_rule_id(db, h.idx[j]));
             printf("\t%s\n", text);

@@ -49,6 +49,7 @@ struct pending_request {
     sg_time_us ts;
     uint64_t message_uid;  /* 0 until its (multipart) message is complete */
     uint8_t carries_message;
+    uint8_t part_seq;      /* 1 for a single message or the first part */
     uint8_t resp_seen;
     uint32_t status;
     char message_id[MSGID_CAP];
@@ -156,6 +157,18 @@ static int decode_text(decoder_t *d, uint8_t dc, const struct sms_text_opts *o, 
                        size_t len, unsigned fill_bits, const char **text, size_t *text_len)
 {
     enum sms_charset cs = sms_charset_of(dc, o);
+    /* IA5 text has no C0 controls but CR and LF; GSM 03.38 puts @ £ $ ¥ ...
+     * there.  A data_coding 1 message that holds them was written by a peer
+     * that labels GSM octets as IA5 (node-smpp, field notes), so decode it
+     * as GSM rather than print control characters. */
+    if (cs == SMS_CS_ASCII && dc == 1) {
+        for (size_t i = 0; i < len; i++) {
+            if (ud[i] < 0x20 && ud[i] != '\n' && ud[i] != '\r') {
+                cs = SMS_CS_GSM;
+                break;
+            }
+        }
+    }
     size_t need = SMS_TEXT_DECODE_CAP(len);
     if (need > d->text_cap) {
         char *nb = realloc(d->text_buf, need);
@@ -219,14 +232,14 @@ static void on_message_evicted(void *ctx, uint64_t key, void *value)
     message_emit(d, value);
 }
 
-/* Records a response on a message: the first part's message_id, the first
- * error status. */
-static void message_apply_response(struct pending_message *pm, const struct pending_request *rq, int first_part)
+/* Records a response on a message: the first error status, and the
+ * message_id of the first part (of another part until the first's comes). */
+static void message_apply_response(struct pending_message *pm, const struct pending_request *rq)
 {
     pm->m.response_seen = true;
     if (rq->status && !pm->m.command_status)
         pm->m.command_status = rq->status;
-    if ((first_part || !pm->message_id[0]) && rq->message_id[0])
+    if ((rq->part_seq == 1 || !pm->message_id[0]) && rq->message_id[0])
         memcpy(pm->message_id, rq->message_id, sizeof pm->message_id);
 }
 
@@ -409,7 +422,7 @@ static void message_attach(decoder_t *d, struct pending_message *pm, const uint6
         if (!rq)
             continue;  /* evicted: its response can no longer be paired */
         if (rq->resp_seen) {
-            message_apply_response(pm, rq, seqs ? seqs[i] == 1 : i == 0);
+            message_apply_response(pm, rq);
             if (rq->status == 0 && rq->message_id[0])
                 tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
             bmap_remove(d->requests, cookies[i]);
@@ -586,6 +599,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
     rq->command_id = p->command_id;
     rq->ts = d->now;
     rq->carries_message = 1;
+    rq->part_seq = 1;
     fill_origin(d, &rq->origin, s, f, p, mo);
 
     /* Concatenation: UDH IEI 0x00/0x08 or the SAR TLVs (v3.4 §5.3.2.22-24). */
@@ -615,6 +629,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
         part.fill_bits = fill;
         part.ts = d->now;
         part.cookie = key;
+        rq->part_seq = part.seq;
         sms_concat_add(d->concat, &part);  /* may complete: on_concat_message */
         return;
     }
@@ -648,7 +663,7 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
         return;  /* multipart still incomplete: message_attach reads it later */
     struct pending_message *pm = bmap_get(d->messages, rq->message_uid);
     if (pm) {
-        message_apply_response(pm, rq, pm->message_id[0] == '\0');
+        message_apply_response(pm, rq);
         if (rq->status == 0 && rq->message_id[0])
             tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
         if (pm->waiting > 0 && --pm->waiting == 0) {

@@ -102,6 +102,34 @@ static const struct rules_loc *expr_loc(const rules_set_t *set, const struct exp
     return &rules_set_rule(set, x->rule)->patterns[x->pat].loc;
 }
 
+/* Does the regex use \b or \B (outside a class)?  Escapes are skipped as
+ * pairs so "\\b" (a backslash then b) does not count. */
+static int has_word_boundary(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s[i] == '\\') {
+            if (s[i + 1] == 'b' || s[i + 1] == 'B')
+                return 1;
+            i++;
+        }
+    return 0;
+}
+
+/* Is a \b or \B written right next to a non-ASCII character, where it
+ * would silently never behave as the writer meant? */
+static int boundary_next_to_non_ascii(const char *s, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++)
+        if (s[i] == '\\') {
+            if ((s[i + 1] == 'b' || s[i + 1] == 'B') &&
+                ((i > 0 && (unsigned char)s[i - 1] >= 0x80) ||
+                 (i + 2 < n && (unsigned char)s[i + 2] >= 0x80)))
+                return 1;
+            i++;
+        }
+    return 0;
+}
+
 /* Turns every pattern of every compiled rule into an expression. */
 static int prepare(const rules_set_t *set, int include_disabled, struct exprs *out,
                    rules_diag_t *diag, int *errors)
@@ -153,7 +181,20 @@ static int prepare(const rules_set_t *set, int include_disabled, struct exprs *o
             if (pt->flags & RULES_PF_CASELESS || rule->field == RULES_FIELD_DOMAIN)
                 x.hsflags |= HS_FLAG_CASELESS;
             if (is_re) {
-                x.hsflags |= HS_FLAG_UTF8 | HS_FLAG_UCP;
+                /* Hyperscan refuses \b and \B in UCP mode: such a pattern
+                 * gets ASCII \w \d \s \b, and may not rely on \b next to
+                 * non-ASCII letters (it would never match there). */
+                int has_b = has_word_boundary(x.text, x.len);
+                if (has_b && boundary_next_to_non_ascii(x.text, x.len)) {
+                    rules_diag_add(diag, &pt->loc,
+                                   "rule %s: \\b and \\B see only ASCII word characters (a "
+                                   "Hyperscan limit); next to Cyrillic write (^|[^\\p{L}\\p{N}]) "
+                                   "or ([^\\p{L}\\p{N}]|$) instead", rule->id);
+                    ++*errors;
+                    free(x.text);
+                    continue;
+                }
+                x.hsflags |= HS_FLAG_UTF8 | (has_b ? 0 : HS_FLAG_UCP);
                 if (pt->flags & RULES_PF_DOTALL)
                     x.hsflags |= HS_FLAG_DOTALL;
                 if (pt->flags & RULES_PF_MULTILINE)

@@ -34,6 +34,10 @@ enum smpp_command {
 #undef SMPP_WANT_PDUS
 };
 
+/* SMPP_CMD(submit_sm_resp): the command id as a uint32_t, for use anywhere
+ * (arithmetic, printf, 64-bit comparisons). */
+#define SMPP_CMD(name) ((uint32_t)SMPP_CMD_##name)
+
 /* SMPP_TLV_message_payload = 0x0424, ... */
 enum smpp_tlv_tag {
 #define SMPP_TLV(tag, name, type) SMPP_TLV_##name = tag,

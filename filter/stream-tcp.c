@@ -340,11 +340,14 @@ static void dir_skip_to(stream_table_t *t, struct flow *f, int di, uint32_t targ
     t->st.gap_bytes += hole;
     emit(t, f, di, ts, STREAM_EV_GAP, d->base_off + d->clen, hole, why);
     uint64_t boundary = UINT64_MAX;
+    int counted = 0; /* a pending skip was counted in partial_dropped when set */
     if (d->state == DS_SYNC) {
-        if (d->skip)
+        if (d->skip) {
             boundary = d->skip;
-        else if (d->clen >= SMPP_HEADER_LEN)
+            counted = 1;
+        } else if (d->clen >= SMPP_HEADER_LEN) {
             boundary = smpp_be32(d->buf);
+        }
     }
     if (d->state == DS_SYNC)
         t->st.partial_dropped += d->clen;
@@ -352,6 +355,8 @@ static void dir_skip_to(stream_table_t *t, struct flow *f, int di, uint32_t targ
         t->st.hunt_bytes += d->clen;
     if (boundary != UINT64_MAX && boundary >= target) {
         d->skip = (uint32_t)(boundary - target);
+        if (!counted)
+            t->st.partial_dropped += d->skip;
     } else {
         d->skip = 0;
         if (d->state == DS_SYNC)
@@ -469,7 +474,7 @@ static void dir_drop_inorder(stream_table_t *t, struct flow *f, int di, const ui
         emit(t, f, di, ts, STREAM_EV_GAP, d->base_off, n, "memcap: PDU dropped");
         if (d->state == DS_SYNC && smpp_frame_check(data, n, 0, &len) == SMPP_FRAME_OK && len > n) {
             d->skip = len - n;
-            t->st.partial_dropped += n;
+            t->st.partial_dropped += len;
         } else {
             if (d->state == DS_SYNC)
                 d->hunted = 0;

@@ -125,24 +125,58 @@ static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
     if (letters == 0)
         return; /* a number: never touched (amounts, codes, phone numbers) */
     int cyr = cyr_only > lat_only;
-    /* "fr33", "w1n": look-alike digits inside a word; "150p", "b4" stay */
-    int fold_digits = letters >= 2 && letters >= digits;
-    for (size_t i = from; i < to; i++) {
-        if (!mark[i])
+    /* Digits stand for letters only where a number cannot be meant: a run
+     * between letters ("w1n"), a run ending a word of at least as many
+     * letters ("fr33"), and in a Cyrillic word a single leading digit
+     * ("3айм", Cyrillic З).  A run with a digit that resembles no letter is
+     * a number ("box95", "kl341"), and so is a leading run in a Latin word
+     * ("150ppm", "1st", "3pm"). */
+    size_t i = from;
+    size_t letters_before = 0;
+    while (i < to) {
+        if (!mark[i]) {
+            i++;
             continue;
-        int32_t c = cp[i], r;
-        if (c >= '0' && c <= '9') {
-            if (!fold_digits)
-                continue;
-            r = cyr ? cmap_get(digit_cyr, SG_ARRAY_LEN(digit_cyr), c)
-                    : cmap_get(digit_latin, SG_ARRAY_LEN(digit_latin), c);
-        } else {
-            r = cyr ? cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c)
-                    : cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c);
         }
-        if (r >= 0)
-            cp[i] = r;
+        int32_t c = cp[i];
+        if (!(c >= '0' && c <= '9')) {
+            int32_t r = cyr ? cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c)
+                            : cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c);
+            if (r >= 0)
+                cp[i] = r;
+            letters_before++;
+            i++;
+            continue;
+        }
+        size_t j = i, run = 0, lookalike = 1;
+        while (j < to && (!mark[j] || (cp[j] >= '0' && cp[j] <= '9'))) {
+            if (mark[j]) {
+                run++;
+                if ((cyr ? cmap_get(digit_cyr, SG_ARRAY_LEN(digit_cyr), cp[j])
+                         : cmap_get(digit_latin, SG_ARRAY_LEN(digit_latin), cp[j])) < 0)
+                    lookalike = 0;
+            }
+            j++;
+        }
+        size_t k = j;
+        while (k < to && !mark[k])
+            k++;
+        int letter_after = k < to;
+        int fold;
+        if (letters_before == 0)
+            fold = cyr && run == 1 && letter_after;
+        else if (letter_after)
+            fold = 1;
+        else
+            fold = letters_before >= 2 && run <= letters_before;
+        if (fold && lookalike)
+            for (size_t m = i; m < j; m++)
+                if (mark[m])
+                    cp[m] = cyr ? cmap_get(digit_cyr, SG_ARRAY_LEN(digit_cyr), cp[m])
+                                : cmap_get(digit_latin, SG_ARRAY_LEN(digit_latin), cp[m]);
+        i = j;
     }
+    (void)digits;
 }
 
 static uint8_t classify(int32_t c)
@@ -356,12 +390,27 @@ static int encode_out(const int32_t *cp, size_t n, char *out, size_t cap, size_t
 
 /* ---- pattern mode ------------------------------------------------------ */
 
-/* Marks the positions of a regex that are text (letters and digits outside
- * escapes, classes, counted repeats and group options) and assigns word
+/* Lower-cases the letters of a regex outside escapes and group options,
+ * marks the positions that are text (letters and digits outside escapes,
+ * classes, counted repeats and group options) and assigns word
  * numbers: a word is broken by white space, `.`, escapes (\s \b \W ...)
  * and literal punctuation, but not by ( | ) ? * + or {m,n}, so that
- * /кредит(ы|ов)?/ is one word spelled in Cyrillic, as "кредитов" is in text.
- * Letters everywhere are lower-cased. */
+ * /кредит(ы|ов)?/ is one word spelled in Cyrillic, as "кредитов" is in text. */
+/* Index just past the escape starting at cp[i] == '\\': two code points,
+ * or through the closing brace of \x{..} \p{..} \P{..} \N{..} \o{..}. */
+static size_t skip_escape(const int32_t *cp, size_t n, size_t i)
+{
+    i += 2;
+    if (i < n && cp[i] == '{' &&
+        (cp[i - 1] == 'x' || cp[i - 1] == 'p' || cp[i - 1] == 'P' || cp[i - 1] == 'N' ||
+         cp[i - 1] == 'o')) {
+        while (i < n && cp[i] != '}')
+            i++;
+        i++;
+    }
+    return i;
+}
+
 static size_t pattern_fold(norm_ctx_t *c, size_t n)
 {
     int32_t *cp = c->cp;
@@ -372,20 +421,11 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
     for (size_t k = 0; k < n; k++) {
         mark[k] = 0;
         word[k] = 0;
-        if (cp[k] >= 0x80 || ((cp[k] | 0x20) >= 'a' && (cp[k] | 0x20) <= 'z'))
-            cp[k] = utf8proc_tolower(cp[k]);
     }
     while (i < n) {
         int32_t ch = cp[i];
         if (ch == '\\') {
-            i += 2;
-            if (i - 1 < n && i < n && cp[i] == '{' &&
-                (cp[i - 1] == 'x' || cp[i - 1] == 'p' || cp[i - 1] == 'P' || cp[i - 1] == 'N' ||
-                 cp[i - 1] == 'o')) {
-                while (i < n && cp[i] != '}')
-                    i++;
-                i++;
-            }
+            i = skip_escape(cp, n, i);
             w++;
             continue;
         }
@@ -396,8 +436,11 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
             if (i < n && cp[i] == ']')
                 i++;
             while (i < n && cp[i] != ']') {
-                if (cp[i] == '\\')
-                    i++;
+                if (cp[i] == '\\') {
+                    i = skip_escape(cp, n, i); /* escapes keep their case: \p{L}, \D */
+                    continue;
+                }
+                cp[i] = utf8proc_tolower(cp[i]);
                 i++;
             }
             i++;
@@ -427,6 +470,7 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
         }
         uint8_t k = classify(ch);
         if (k == CL_LETTER || k == CL_DIGIT) {
+            cp[i] = utf8proc_tolower(ch);
             mark[i] = 1;
             word[i] = w;
         } else {

@@ -40,9 +40,13 @@ typedef struct msglog msglog_t;
 
 struct msglog_config {
     size_t queue_capacity;   /* ring slots, rounded up to a power of two;
-                                0 = 65536 (about 80 MB) */
+                                0 = 32768 (a slot is about 1 KB: 34 MB,
+                                160 ms of buffer at 200,000 rows/s) */
     size_t batch_max;        /* rows per transaction; 0 = 10000 */
     int multi_producer;      /* see above */
+    int block_when_full;     /* offline replay only: a full ring makes the
+                                producer wait for the writer instead of
+                                dropping (never set this on a live path) */
     int64_t retention_days;  /* prune rows older than this (packet time of
                                 the newest row); 0 = keep */
     int64_t max_rows;        /* keep at most this many rows; 0 = no bound */

@@ -270,8 +270,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                    " WHERE (?1 <> 0 OR (removed_at IS NULL AND " NOT_EXPIRED("?2") "))"
                    " AND (?3 = 0 OR id = ?3) AND (?4 IS NULL OR sender = ?4)"
                    " ORDER BY id DESC LIMIT ?5",
+    /* Live entries, and those cleared recently: the snapshot answers the
+     * grace-period question (lists_blacklist_cleared_within) too. */
     [ST_BL_ACTIVE] = "SELECT " BL_COLS " FROM blacklist"
-                     " WHERE cleared_at IS NULL AND " NOT_EXPIRED("?1") " ORDER BY id",
+                     " WHERE (cleared_at IS NULL AND " NOT_EXPIRED("?1") ")"
+                     " OR (cleared_at IS NOT NULL AND cleared_at >= ?2) ORDER BY id",
     [ST_BL_FIND_ACTIVE] = "SELECT id FROM blacklist WHERE kind = ?1 AND value = ?2"
                           " AND cleared_at IS NULL AND " NOT_EXPIRED("?3"),
     [ST_BL_INSERT] =
@@ -690,9 +693,9 @@ int store_open(store_t **out, const char *path, unsigned flags, char errbuf[STOR
             goto out;
         }
         if ((rc = migrate(s)) != 0) {
-            char tmp[STORE_ERRBUF_SIZE];
+            char tmp[STORE_ERRBUF_SIZE * 3];
             snprintf(tmp, sizeof tmp, "%s: %s", path, s->err);
-            memcpy(s->err, tmp, sizeof tmp);
+            snprintf(s->err, sizeof s->err, "%.*s", (int)sizeof s->err - 1, tmp);
             goto out;
         }
     } else {
@@ -910,6 +913,7 @@ int store_load_lists(store_t *s, int64_t now, lists_t **out)
             goto out_tx;
         }
         sqlite3_bind_int64(st, 1, now);
+        sqlite3_bind_int64(st, 2, now - STORE_CLEARED_LOOKBACK_S);
         WALK(s, st, b, read_bl_row, add_bl, l, "load blacklist");
         if (rc)
             goto out_tx;

@@ -58,6 +58,8 @@ int main(void)
     CHECK_EQ_STR(nt("fr33 c4sh", 0), "free c4sh");
     CHECK_EQ_STR(nt("w1nner", 0), "winner");
     CHECK_EQ_STR(nt("code 123456", 0), "code 123456"); /* numbers untouched */
+    CHECK_EQ_STR(nt("150ppm 1st 3pm box95qu kl341", 0), "150ppm 1st 3pm box95qu kl341");
+    CHECK_EQ_STR(nt("hell0 m0ney", 0), "hello money");
     CHECK_EQ_STR(nt("кредитов", 0), "кредитов");
     /* patterns fold the same way as text */
     CHECK_EQ_STR(nt("кредит(ы|ов)?\\s+без", NORM_PATTERN), "кредит(ы|ов)?\\s+без");

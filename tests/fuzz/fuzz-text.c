@@ -39,9 +39,8 @@ static void utf8_check(const char *s, size_t len)
     while (i < len) {
         uint8_t b = p[i];
         size_t n = b < 0x80 ? 0 : (b & 0xE0) == 0xC0 ? 1 : (b & 0xF0) == 0xE0 ? 2 : (b & 0xF8) == 0xF0 ? 3 : 9;
-        if (n == 9 || i + n >= len + (n == 0))
-            if (n != 0)
-                abort();
+        if (n == 9 || (n > 0 && i + n >= len))
+            abort();
         for (size_t k = 1; k <= n; k++)
             if ((p[i + k] & 0xC0) != 0x80)
                 abort();

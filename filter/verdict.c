@@ -1,0 +1,1068 @@
+/* The verdict engine: see verdict.h for objects and threads, and
+ * docs/verdict-engine.md for the order of judgement. */
+#include "verdict.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "msisdn.h"
+#include "rules-db.h"
+#include "text-norm.h"
+
+/* ---- reference-counted snapshot holders ---------------------------------- */
+
+enum holder_kind { H_LISTS = 0, H_RULES = 1, H_DOMAINS = 2, H_COUNT = 3 };
+
+struct holder {
+    atomic_int refs;
+    enum holder_kind kind;
+    void *a, *b; /* lists | rules db | (bad domains, shorteners) */
+};
+
+static struct holder *holder_new(enum holder_kind kind, void *a, void *b)
+{
+    struct holder *h = malloc(sizeof *h);
+    if (!h)
+        return NULL;
+    atomic_init(&h->refs, 1);
+    h->kind = kind;
+    h->a = a;
+    h->b = b;
+    return h;
+}
+
+static void holder_put(struct holder *h)
+{
+    if (!h || atomic_fetch_sub_explicit(&h->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    switch (h->kind) {
+    case H_LISTS: lists_free(h->a); break;
+    case H_RULES: rules_db_free(h->a); break;
+    case H_DOMAINS:
+        domain_set_free(h->a);
+        domain_set_free(h->b);
+        break;
+    default: break;
+    }
+    free(h);
+}
+
+/* ---- automatic blacklist overlay ------------------------------------------ */
+
+#define OV_WAYS 8
+
+struct ov_entry {
+    uint64_t h;
+    uint64_t seq;      /* event sequence number: retired once drained */
+    int64_t created, expires;
+    int kind;          /* -1 = empty */
+    char value[VERDICT_ID_MAX];
+};
+
+/* ---- counters ---------------------------------------------------------------- */
+
+struct counters {
+    atomic_uint_fast64_t messages, by_action[3], by_reason[VERDICT_R_COUNT], alerts,
+        shadow_hits, autobl_created, autobl_suppressed_grace, autobl_queue_dropped,
+        overlay_evictions, overlay_retired, volume_exempt_grace, lists_swaps, rules_swaps,
+        domains_swaps, norm_truncated, rule_hits_dropped;
+};
+
+#define COUNT(e, field) atomic_fetch_add_explicit(&(e)->c.field, 1, memory_order_relaxed)
+
+struct verdict_engine {
+    struct verdict_config cfg;
+
+    /* Snapshots: written under swap_mu, read by workers when gen moved. */
+    pthread_mutex_t swap_mu;
+    struct holder *h[H_COUNT];
+    atomic_uint_fast64_t gen;
+
+    pthread_mutex_t vol_mu;
+    volume_table_t *v_sender, *v_fp, *v_account;
+
+    /* Overlay and event queue share ov_mu: an automatic entry and its event
+     * are created together. */
+    pthread_mutex_t ov_mu;
+    atomic_uint ov_count;
+    struct ov_entry *ov;
+    size_t ov_bmask;
+    uint64_t ov_seq, drained_seq;
+    struct verdict_autobl *q;
+    uint64_t *q_seq;
+    size_t q_head, q_len, q_cap;
+
+    struct counters c;
+};
+
+struct verdict_worker {
+    verdict_engine_t *e;
+    uint64_t gen;
+    struct holder *h[H_COUNT];
+    rules_scratch_t *scratch;
+    norm_ctx_t *nc;
+    char *norm;
+    size_t norm_cap;
+    uint32_t hit_idx[256];
+    struct url_hit urls[8];
+    size_t n_urls;
+};
+
+/* ---- configuration ---------------------------------------------------------- */
+
+void verdict_config_default(struct verdict_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->flag_at = RULES_DEFAULT_FLAG_SCORE;
+    c->block_at = RULES_DEFAULT_BLOCK_SCORE;
+    c->lookalike_score = 0;
+    c->trust_unknown_account = 1;
+    c->domain_score = 5;
+    c->shortener_score = 2;
+    c->defanged_url_score = 3;
+    c->window_s = 600;
+    c->sender_max_recipients = 50;
+    c->fingerprint_max_recipients = 100;
+    c->account_max_recipients = 2000;
+    c->fingerprint_min_len = 40;
+    c->volume_action = VERDICT_BLOCK;
+    c->account_volume_action = VERDICT_FLAG;
+    c->auto_blacklist = 1;
+    c->auto_blacklist_ttl_s = 86400;
+    c->clear_grace_s = 86400;
+    c->sender_table_keys = 65536;
+    c->fingerprint_table_keys = 65536;
+    c->account_table_keys = 1024;
+    c->overlay_max = 4096;
+    c->autobl_queue_max = 4096;
+}
+
+static int config_check(const struct verdict_config *c, char *err, size_t errcap)
+{
+#define BAD(...) do { if (err) snprintf(err, errcap, __VA_ARGS__); return SG_EINVAL; } while (0)
+    if (c->block_at < c->flag_at)
+        BAD("block_at (%d) is below flag_at (%d)", c->block_at, c->flag_at);
+    if (c->lookalike_score < 0)
+        BAD("lookalike_score must be >= 0 (0 = block)");
+    if (c->window_s == 0)
+        BAD("window_s must be >= 1");
+    if (c->sender_max_recipients > VOLUME_MAX_THRESHOLD ||
+        c->fingerprint_max_recipients > VOLUME_MAX_THRESHOLD ||
+        c->account_max_recipients > VOLUME_MAX_THRESHOLD)
+        BAD("a *_max_recipients exceeds %u", VOLUME_MAX_THRESHOLD);
+    if ((unsigned)c->volume_action > VERDICT_BLOCK || (unsigned)c->account_volume_action > VERDICT_BLOCK)
+        BAD("volume_action / account_volume_action must be allow, flag or block");
+    if (c->auto_blacklist_ttl_s < 0 || c->clear_grace_s < 0)
+        BAD("auto_blacklist_ttl_s and clear_grace_s must be >= 0");
+    if (c->sender_table_keys == 0 || c->fingerprint_table_keys == 0 || c->account_table_keys == 0 ||
+        c->overlay_max == 0 || c->autobl_queue_max == 0)
+        BAD("table bounds must be >= 1");
+    return 0;
+#undef BAD
+}
+
+/* ---- engine ----------------------------------------------------------------- */
+
+verdict_engine_t *verdict_engine_new(const struct verdict_config *cfg, char *err, size_t errcap)
+{
+    struct verdict_config def;
+    if (!cfg) {
+        verdict_config_default(&def);
+        cfg = &def;
+    }
+    if (config_check(cfg, err, errcap) != 0)
+        return NULL;
+    verdict_engine_t *e = calloc(1, sizeof *e);
+    if (!e)
+        goto nomem;
+    e->cfg = *cfg;
+    pthread_mutex_init(&e->swap_mu, NULL);
+    pthread_mutex_init(&e->vol_mu, NULL);
+    pthread_mutex_init(&e->ov_mu, NULL);
+    atomic_init(&e->gen, 1);
+    atomic_init(&e->ov_count, 0);
+    if (cfg->sender_max_recipients &&
+        !(e->v_sender = volume_new(cfg->sender_table_keys, cfg->sender_max_recipients, cfg->window_s)))
+        goto nomem;
+    if (cfg->fingerprint_max_recipients &&
+        !(e->v_fp = volume_new(cfg->fingerprint_table_keys, cfg->fingerprint_max_recipients,
+                               cfg->window_s)))
+        goto nomem;
+    if (cfg->account_max_recipients &&
+        !(e->v_account = volume_new(cfg->account_table_keys, cfg->account_max_recipients,
+                                    cfg->window_s)))
+        goto nomem;
+    size_t nb = 1;
+    while (nb * OV_WAYS < cfg->overlay_max)
+        nb <<= 1;
+    e->ov_bmask = nb - 1;
+    e->ov = malloc(nb * OV_WAYS * sizeof *e->ov);
+    e->q = calloc(cfg->autobl_queue_max, sizeof *e->q);
+    e->q_seq = calloc(cfg->autobl_queue_max, sizeof *e->q_seq);
+    if (!e->ov || !e->q || !e->q_seq)
+        goto nomem;
+    for (size_t i = 0; i < nb * OV_WAYS; i++)
+        e->ov[i].kind = -1;
+    e->q_cap = cfg->autobl_queue_max;
+    return e;
+nomem:
+    if (err)
+        snprintf(err, errcap, "out of memory allocating the engine's tables");
+    verdict_engine_free(e);
+    return NULL;
+}
+
+void verdict_engine_free(verdict_engine_t *e)
+{
+    if (!e)
+        return;
+    for (int k = 0; k < H_COUNT; k++)
+        holder_put(e->h[k]);
+    volume_free(e->v_sender);
+    volume_free(e->v_fp);
+    volume_free(e->v_account);
+    free(e->ov);
+    free(e->q);
+    free(e->q_seq);
+    pthread_mutex_destroy(&e->swap_mu);
+    pthread_mutex_destroy(&e->vol_mu);
+    pthread_mutex_destroy(&e->ov_mu);
+    free(e);
+}
+
+const struct verdict_config *verdict_engine_config(const verdict_engine_t *e)
+{
+    return &e->cfg;
+}
+
+static int swap_in(verdict_engine_t *e, enum holder_kind k, void *a, void *b)
+{
+    struct holder *h = NULL, *old;
+    if (a || b) {
+        h = holder_new(k, a, b);
+        if (!h)
+            return -ENOMEM;
+    }
+    pthread_mutex_lock(&e->swap_mu);
+    old = e->h[k];
+    e->h[k] = h;
+    atomic_fetch_add_explicit(&e->gen, 1, memory_order_release);
+    pthread_mutex_unlock(&e->swap_mu);
+    holder_put(old); /* frees now only if no worker holds it */
+    return 0;
+}
+
+int verdict_engine_set_lists(verdict_engine_t *e, lists_t *l)
+{
+    if (!e)
+        return SG_EINVAL;
+    int rc = swap_in(e, H_LISTS, l, NULL);
+    if (rc) {
+        lists_free(l);
+        return rc;
+    }
+    COUNT(e, lists_swaps);
+    /* Retire the automatic entries whose events the front end has drained:
+     * the store has them now (so the snapshot blocks them), or an operator
+     * cleared them (and the clear must take effect). */
+    pthread_mutex_lock(&e->ov_mu);
+    size_t n = (e->ov_bmask + 1) * OV_WAYS;
+    for (size_t i = 0; i < n; i++) {
+        if (e->ov[i].kind >= 0 && e->ov[i].seq <= e->drained_seq) {
+            e->ov[i].kind = -1;
+            atomic_fetch_sub(&e->ov_count, 1);
+            COUNT(e, overlay_retired);
+        }
+    }
+    pthread_mutex_unlock(&e->ov_mu);
+    return 0;
+}
+
+int verdict_engine_set_rules(verdict_engine_t *e, rules_db_t *db)
+{
+    if (!e)
+        return SG_EINVAL;
+    int rc = swap_in(e, H_RULES, db, NULL);
+    if (rc) {
+        rules_db_free(db);
+        return rc;
+    }
+    COUNT(e, rules_swaps);
+    return 0;
+}
+
+int verdict_engine_set_domains(verdict_engine_t *e, domain_set_t *bad, domain_set_t *shorteners)
+{
+    if (!e)
+        return SG_EINVAL;
+    int rc = swap_in(e, H_DOMAINS, bad, shorteners);
+    if (rc) {
+        domain_set_free(bad);
+        domain_set_free(shorteners);
+        return rc;
+    }
+    COUNT(e, domains_swaps);
+    return 0;
+}
+
+static int load_one(const char *dir, const char *name, int score, domain_set_t **out, char *err,
+                    size_t errcap)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    domain_set_t *s = domain_set_new();
+    if (!s)
+        return -ENOMEM;
+    int rc = domain_set_load(s, path, score, err, errcap);
+    if (rc == -ENOENT)
+        rc = 0; /* a missing list is an empty one */
+    if (rc == 0)
+        rc = domain_set_seal(s);
+    if (rc) {
+        domain_set_free(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int verdict_engine_load_domains(verdict_engine_t *e, const char *dir, char *err, size_t errcap)
+{
+    domain_set_t *bad = NULL, *sh = NULL;
+    if (!e || !dir)
+        return SG_EINVAL;
+    int rc = load_one(dir, "domains.list", e->cfg.domain_score, &bad, err, errcap);
+    if (rc == 0)
+        rc = load_one(dir, "shorteners.list", e->cfg.shortener_score, &sh, err, errcap);
+    if (rc) {
+        domain_set_free(bad);
+        return rc;
+    }
+    return verdict_engine_set_domains(e, bad, sh);
+}
+
+/* ---- overlay ------------------------------------------------------------------ */
+
+static uint64_t ov_hash(int kind, const char *v, size_t n)
+{
+    return XXH3_64bits_withSeed(v, n, 0x5eed0000u + (uint64_t)kind);
+}
+
+/* 1 if an unexpired automatic entry for (kind, value) is in the overlay. */
+static int overlay_has(verdict_engine_t *e, int kind, const char *v, size_t n, int64_t now)
+{
+    if (atomic_load_explicit(&e->ov_count, memory_order_relaxed) == 0)
+        return 0;
+    uint64_t h = ov_hash(kind, v, n);
+    int hit = 0;
+    pthread_mutex_lock(&e->ov_mu);
+    struct ov_entry *b = &e->ov[(h & e->ov_bmask) * OV_WAYS];
+    for (unsigned w = 0; w < OV_WAYS; w++)
+        if (b[w].kind == kind && b[w].h == h && strlen(b[w].value) == n &&
+            memcmp(b[w].value, v, n) == 0 && (b[w].expires == 0 || b[w].expires > now)) {
+            hit = 1;
+            break;
+        }
+    pthread_mutex_unlock(&e->ov_mu);
+    return hit;
+}
+
+static void overlay_add(verdict_engine_t *e, int kind, const char *v, size_t n, int64_t now,
+                        const char *reason)
+{
+    if (n >= VERDICT_ID_MAX)
+        n = VERDICT_ID_MAX - 1;
+    uint64_t h = ov_hash(kind, v, n);
+    int64_t expires = e->cfg.auto_blacklist_ttl_s ? now + e->cfg.auto_blacklist_ttl_s : 0;
+    pthread_mutex_lock(&e->ov_mu);
+    struct ov_entry *b = &e->ov[(h & e->ov_bmask) * OV_WAYS], *slot = NULL;
+    /* Bound: 8 ways.  Prefer an empty or expired way, else evict the one
+     * that expires first (it would have lapsed soonest anyway). */
+    for (unsigned w = 0; w < OV_WAYS && !slot; w++)
+        if (b[w].kind < 0 || (b[w].expires && b[w].expires <= now))
+            slot = &b[w];
+    if (!slot) {
+        slot = &b[0];
+        for (unsigned w = 1; w < OV_WAYS; w++)
+            if (b[w].expires && (!slot->expires || b[w].expires < slot->expires))
+                slot = &b[w];
+        COUNT(e, overlay_evictions);
+    } else if (slot->kind < 0) {
+        atomic_fetch_add(&e->ov_count, 1);
+    }
+    slot->kind = kind;
+    slot->h = h;
+    slot->created = now;
+    slot->expires = expires;
+    slot->seq = ++e->ov_seq;
+    memcpy(slot->value, v, n);
+    slot->value[n] = '\0';
+    if (e->q_len < e->q_cap) {
+        size_t i = (e->q_head + e->q_len) % e->q_cap;
+        struct verdict_autobl *ev = &e->q[i];
+        ev->kind = (enum lists_bl_kind)kind;
+        memcpy(ev->value, slot->value, n + 1);
+        ev->created_at = now;
+        ev->expires_at = expires;
+        snprintf(ev->reason, sizeof ev->reason, "%s", reason);
+        e->q_seq[i] = slot->seq;
+        e->q_len++;
+    } else {
+        COUNT(e, autobl_queue_dropped);
+    }
+    pthread_mutex_unlock(&e->ov_mu);
+    COUNT(e, autobl_created);
+}
+
+size_t verdict_engine_drain_autobl(verdict_engine_t *e, struct verdict_autobl *out, size_t max)
+{
+    size_t n = 0;
+    if (!e || !out)
+        return 0;
+    pthread_mutex_lock(&e->ov_mu);
+    while (n < max && e->q_len) {
+        out[n++] = e->q[e->q_head];
+        e->drained_seq = e->q_seq[e->q_head];
+        e->q_head = (e->q_head + 1) % e->q_cap;
+        e->q_len--;
+    }
+    pthread_mutex_unlock(&e->ov_mu);
+    return n;
+}
+
+void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *s)
+{
+    memset(s, 0, sizeof *s);
+#define LD(f) atomic_load_explicit(&e->c.f, memory_order_relaxed)
+    s->messages = LD(messages);
+    for (int i = 0; i < 3; i++)
+        s->by_action[i] = LD(by_action[i]);
+    for (int i = 0; i < VERDICT_R_COUNT; i++)
+        s->by_reason[i] = LD(by_reason[i]);
+    s->alerts = LD(alerts);
+    s->shadow_hits = LD(shadow_hits);
+    s->autobl_created = LD(autobl_created);
+    s->autobl_suppressed_grace = LD(autobl_suppressed_grace);
+    s->autobl_queue_dropped = LD(autobl_queue_dropped);
+    s->overlay_evictions = LD(overlay_evictions);
+    s->overlay_retired = LD(overlay_retired);
+    s->volume_exempt_grace = LD(volume_exempt_grace);
+    s->lists_swaps = LD(lists_swaps);
+    s->rules_swaps = LD(rules_swaps);
+    s->domains_swaps = LD(domains_swaps);
+    s->norm_truncated = LD(norm_truncated);
+    s->rule_hits_dropped = LD(rule_hits_dropped);
+#undef LD
+    pthread_mutex_lock(&e->vol_mu);
+    volume_get_stats(e->v_sender, &s->vol_sender);
+    volume_get_stats(e->v_fp, &s->vol_fingerprint);
+    volume_get_stats(e->v_account, &s->vol_account);
+    pthread_mutex_unlock(&e->vol_mu);
+}
+
+/* ---- workers -------------------------------------------------------------------- */
+
+verdict_worker_t *verdict_worker_new(verdict_engine_t *e)
+{
+    if (!e)
+        return NULL;
+    verdict_worker_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return NULL;
+    w->e = e;
+    w->nc = norm_ctx_new(NORM_DEFAULT_CAP);
+    w->norm_cap = (size_t)NORM_DEFAULT_CAP * NORM_MAX_EXPANSION + 16;
+    w->norm = malloc(w->norm_cap);
+    if (!w->nc || !w->norm) {
+        verdict_worker_free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void verdict_worker_free(verdict_worker_t *w)
+{
+    if (!w)
+        return;
+    rules_scratch_free(w->scratch);
+    for (int k = 0; k < H_COUNT; k++)
+        holder_put(w->h[k]);
+    norm_ctx_free(w->nc);
+    free(w->norm);
+    free(w);
+}
+
+/* Picks up new snapshots when the generation moved (rare: a reload). */
+static void worker_refresh(verdict_worker_t *w)
+{
+    verdict_engine_t *e = w->e;
+    if (atomic_load_explicit(&e->gen, memory_order_acquire) == w->gen)
+        return;
+    struct holder *old[H_COUNT] = {0};
+    pthread_mutex_lock(&e->swap_mu);
+    for (int k = 0; k < H_COUNT; k++) {
+        if (w->h[k] == e->h[k])
+            continue;
+        old[k] = w->h[k];
+        w->h[k] = e->h[k];
+        if (w->h[k])
+            atomic_fetch_add_explicit(&w->h[k]->refs, 1, memory_order_relaxed);
+    }
+    w->gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
+    pthread_mutex_unlock(&e->swap_mu);
+    if (old[H_RULES] || (w->h[H_RULES] && !w->scratch)) {
+        /* Scratch belongs to one db: free it before the old db can go. */
+        rules_scratch_free(w->scratch);
+        w->scratch = w->h[H_RULES] ? rules_scratch_new(w->h[H_RULES]->a) : NULL;
+    }
+    for (int k = 0; k < H_COUNT; k++)
+        holder_put(old[k]);
+}
+
+/* ---- judging helpers ------------------------------------------------------------- */
+
+static int add_reason(struct verdict *v, enum verdict_reason_type t, const char *id, int score,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static int add_reason(struct verdict *v, enum verdict_reason_type t, const char *id, int score,
+                      const char *fmt, ...)
+{
+    if (v->n_reasons >= VERDICT_MAX_REASONS) {
+        v->reasons_dropped++;
+        return -1;
+    }
+    struct verdict_reason *r = &v->reasons[v->n_reasons];
+    r->type = t;
+    r->score = score;
+    snprintf(r->id, sizeof r->id, "%s", id ? id : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+    va_end(ap);
+    return (int)v->n_reasons++;
+}
+
+static enum verdict_action from_score(const struct verdict_config *c, int score)
+{
+    if (score >= c->block_at)
+        return VERDICT_BLOCK;
+    if (score >= c->flag_at)
+        return VERDICT_FLAG;
+    return VERDICT_ALLOW;
+}
+
+/* A forced action from a stage: the strongest wins; the first reason to
+ * force the strongest is the one that decided. */
+struct forced {
+    enum verdict_action action;
+    int reason;
+};
+
+static void force(struct forced *f, enum verdict_action a, int reason)
+{
+    if (a > f->action) {
+        f->action = a;
+        f->reason = reason;
+    }
+}
+
+/* Recipient key: the normalised MSISDN, or the digits as sent when it does
+ * not normalise (alphanumeric or over-long destination). */
+static size_t recipient_key(const verdict_engine_t *e, const struct sg_view *d, char *out, size_t cap)
+{
+    char buf[64];
+    size_t n = d->len < sizeof buf - 1 ? d->len : sizeof buf - 1;
+    memcpy(buf, d->p, n);
+    buf[n] = '\0';
+    int r = msisdn_normalise(buf, e->cfg.country_code, e->cfg.trunk_prefix, out, cap);
+    if (r > 0)
+        return (size_t)r;
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 1 < cap; i++)
+        if (buf[i] >= '0' && buf[i] <= '9')
+            out[o++] = buf[i];
+    if (o == 0) /* no digit at all: keep it as sent */
+        for (size_t i = 0; i < n && o + 1 < cap; i++)
+            out[o++] = buf[i];
+    out[o] = '\0';
+    return o;
+}
+
+/* Copies a view for printing in a detail line, bounded. */
+static const char *vstr(const struct sg_view *v, char *buf, size_t cap)
+{
+    size_t n = v->len < cap - 1 ? v->len : cap - 1;
+    if (n)
+        memcpy(buf, v->p, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+static void collect_urls(verdict_worker_t *w, const char *raw, size_t rawlen, const char *norm,
+                         size_t normlen)
+{
+    size_t max = SG_ARRAY_LEN(w->urls);
+    w->n_urls = url_extract(raw, rawlen, w->urls, max);
+    /* The normalised text also yields hosts spelled with look-alike or
+     * padded letters ("qіwі-secure.xyz" with Cyrillic і); add the new ones. */
+    struct url_hit more[4];
+    size_t m = url_extract(norm, normlen, more, SG_ARRAY_LEN(more));
+    for (size_t i = 0; i < m && w->n_urls < max; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < w->n_urls && !dup; j++)
+            dup = w->urls[j].host_len == more[i].host_len &&
+                  memcmp(w->urls[j].host, more[i].host, more[i].host_len) == 0;
+        if (!dup)
+            w->urls[w->n_urls++] = more[i];
+    }
+}
+
+/* ---- the judgement ----------------------------------------------------------------- */
+
+int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct verdict *v)
+{
+    if (!v)
+        return SG_EINVAL;
+    v->action = VERDICT_ALLOW;
+    v->score = 0;
+    v->n_reasons = 0;
+    v->reasons_dropped = 0;
+    v->decided_by = -1;
+    v->alert = 0;
+    v->verified = 0;
+    v->fingerprint = 0;
+    v->n_shadow = 0;
+    v->snippet[0] = '\0';
+    if (!w || !in)
+        return SG_EINVAL;
+
+    verdict_engine_t *e = w->e;
+    const struct verdict_config *cfg = &e->cfg;
+    worker_refresh(w);
+    const lists_t *L = w->h[H_LISTS] ? w->h[H_LISTS]->a : NULL;
+    const rules_db_t *db = w->h[H_RULES] && w->scratch ? w->h[H_RULES]->a : NULL;
+    const domain_set_t *bad = w->h[H_DOMAINS] ? w->h[H_DOMAINS]->a : NULL;
+    const domain_set_t *shorteners = w->h[H_DOMAINS] ? w->h[H_DOMAINS]->b : NULL;
+
+    const char *sender = (const char *)in->source_addr.p;
+    size_t sender_len = sender ? in->source_addr.len : 0;
+    if (!sender)
+        sender = "";
+    char skey[64];
+    size_t skey_len = lists_sender_key(sender, sender_len, skey, sizeof skey);
+    const int64_t now = in->now;
+    const uint32_t now_s = (uint32_t)(in->ts / 1000000u);
+    char sbuf[40], abuf[40];
+    const char *sender_p = vstr(&in->source_addr, sbuf, sizeof sbuf);
+    const char *account_p = vstr(&in->account, abuf, sizeof abuf);
+
+    /* Text: normalised once, used by the fingerprint, the rules, URLs. */
+    const char *text = in->text ? in->text : "";
+    size_t text_len = in->text ? in->text_len : 0;
+    int has_text = !in->is_binary && text_len > 0;
+    size_t normlen = 0;
+    w->norm[0] = '\0';
+    if (has_text) {
+        int r = norm_text(w->nc, text, text_len, w->norm, w->norm_cap, &normlen, 0);
+        if (r == SG_ENOSPC)
+            COUNT(e, norm_truncated);
+        else if (r != 0)
+            normlen = 0;
+        v->fingerprint = norm_fingerprint(w->norm, normlen);
+        norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
+    }
+    char fphex[17];
+    snprintf(fphex, sizeof fphex, "%016" PRIx64, v->fingerprint);
+
+    struct forced forced = {VERDICT_ALLOW, -1};
+    int wl_reason = -1;
+
+    /* 1. Verified whitelist and anti-spoofing. */
+    const struct lists_whitelist_entry *wl = NULL;
+    struct lists_origin origin = {(const char *)in->account.p, in->account.p ? in->account.len : 0,
+                                  in->src_ip};
+    enum lists_wl_result wr = lists_whitelist_check(L, sender, sender_len, in->source_ton, &origin,
+                                                    now, &wl);
+    if (wr == LISTS_WL_UNVERIFIABLE && !cfg->trust_unknown_account)
+        wr = LISTS_WL_SPOOFED;
+    if (wr == LISTS_WL_VERIFIED || wr == LISTS_WL_UNVERIFIABLE) {
+        char id[32];
+        snprintf(id, sizeof id, "wl-%" PRId64, wl->id);
+        v->verified = 1;
+        if (wr == LISTS_WL_VERIFIED) {
+            wl_reason = add_reason(v, VERDICT_R_WHITELIST, id, 0,
+                                   "verified sender %s (%s) from account %s",
+                                   wl->sender, wl->provider ? wl->provider : "?",
+                                   in->account.len ? account_p : "(any)");
+        } else {
+            wl_reason = add_reason(v, VERDICT_R_WHITELIST, id, 0,
+                                   "protected sender %s (%s): account unknown, origin not verified",
+                                   wl->sender, wl->provider ? wl->provider : "?");
+            v->alert = 1;
+        }
+    } else if (wr == LISTS_WL_SPOOFED) {
+        char id[32];
+        snprintf(id, sizeof id, "wl-%" PRId64, wl->id);
+        int r = add_reason(v, VERDICT_R_SPOOFING, id, 0,
+                           "protected sender %s (%s) from account %s, bound to %s%s%s",
+                           wl->sender, wl->provider ? wl->provider : "?",
+                           in->account.len ? account_p : "(unknown)",
+                           wl->account ? wl->account : "(any account)",
+                           wl->source_cidrs ? " " : "",
+                           wl->source_cidrs ? wl->source_cidrs : "");
+        force(&forced, VERDICT_BLOCK, r);
+        v->alert = 1;
+        goto decide;
+    } else if (sender_len) {
+        /* 2. Look-alike of a protected sender. */
+        char skel[64];
+        size_t sl = 0;
+        int r = norm_sender(w->nc, sender, sender_len, skel, sizeof skel, &sl);
+        const struct lists_whitelist_entry *la =
+            (r == 0 || r == SG_ENOSPC) && sl ? lists_lookalike_find(L, skel, sl, now) : NULL;
+        if (la) {
+            char id[32];
+            snprintf(id, sizeof id, "wl-%" PRId64, la->id);
+            int score = cfg->lookalike_score;
+            int ri = add_reason(v, VERDICT_R_LOOKALIKE, id, score,
+                                "sender %s looks like protected %s (%s)", sender_p, la->sender,
+                                la->provider ? la->provider : "?");
+            v->alert = 1;
+            if (score == 0) {
+                force(&forced, VERDICT_BLOCK, ri);
+                goto decide;
+            }
+            v->score += score;
+        }
+    }
+
+    /* 3. Exceptions: one sender to one subscriber. */
+    char rcpt[MSISDN_MAX + 48];
+    size_t rcpt_len = recipient_key(e, &in->dest_addr, rcpt, sizeof rcpt);
+    if (!v->verified) {
+        const struct lists_exception_entry *x =
+            lists_exception_find(L, sender, sender_len, rcpt, rcpt_len, now);
+        if (x) {
+            char id[32];
+            snprintf(id, sizeof id, "ex-%" PRId64, x->id);
+            int r = add_reason(v, VERDICT_R_EXCEPTION, id, 0,
+                               "sender %s allowed to this subscriber: %s%s%s", sender_p,
+                               x->reason ? x->reason : "", x->ticket ? ", ticket " : "",
+                               x->ticket ? x->ticket : "");
+            v->action = VERDICT_ALLOW;
+            v->decided_by = r;
+            v->score = 0;
+            goto done;
+        }
+    }
+
+    /* URLs: needed by the domain blacklist (4) and the domain lists (6). */
+    w->n_urls = 0;
+    if (has_text)
+        collect_urls(w, text, text_len, w->norm, normlen);
+
+    /* 4. Blacklist.  An automatic entry never applies to a verified sender;
+     * a manual one does. */
+    {
+        const struct lists_blacklist_entry *b = NULL;
+        const char *what = NULL, *val = NULL;
+        char hit_val[URL_HOST_MAX];
+        b = lists_blacklist_find(L, LISTS_BL_SENDER, sender, sender_len, now);
+        if (b && !(b->automatic && v->verified)) {
+            what = "sender";
+            val = sender_p;
+        } else
+            b = NULL;
+        if (!b && in->account.len) {
+            b = lists_blacklist_find(L, LISTS_BL_ACCOUNT, (const char *)in->account.p,
+                                     in->account.len, now);
+            if (b && !(b->automatic && v->verified)) {
+                what = "account";
+                val = account_p;
+            } else
+                b = NULL;
+        }
+        for (size_t u = 0; !b && u < w->n_urls; u++) {
+            const struct url_hit *h = &w->urls[u];
+            for (long off = 0; !b && off >= 0; off = url_next_parent(h->host, h->host_len, (size_t)off)) {
+                b = lists_blacklist_find(L, LISTS_BL_DOMAIN, h->host + off, h->host_len - (size_t)off, now);
+                if (b && b->automatic && v->verified)
+                    b = NULL;
+                if (b) {
+                    what = "domain";
+                    snprintf(hit_val, sizeof hit_val, "%s", h->host + off);
+                    val = hit_val;
+                }
+            }
+        }
+        if (!b && has_text) {
+            b = lists_blacklist_find(L, LISTS_BL_FINGERPRINT, fphex, 16, now);
+            if (b && !(b->automatic && v->verified)) {
+                what = "fingerprint";
+                val = fphex;
+            } else
+                b = NULL;
+        }
+        if (b) {
+            char id[32];
+            snprintf(id, sizeof id, "bl-%" PRId64, b->id);
+            int r = add_reason(v, VERDICT_R_BLACKLIST, id, 0, "%s %s blacklisted (%s): %s", what,
+                               val, b->automatic ? "automatic" : "manual",
+                               b->reason ? b->reason : "");
+            force(&forced, VERDICT_BLOCK, r);
+            goto decide;
+        }
+        if (!v->verified) {
+            int ov = 0;
+            if (overlay_has(e, LISTS_BL_SENDER, skey, skey_len, now)) {
+                what = "sender";
+                val = sender_p;
+                ov = 1;
+            } else if (has_text && overlay_has(e, LISTS_BL_FINGERPRINT, fphex, 16, now)) {
+                what = "fingerprint";
+                val = fphex;
+                ov = 1;
+            }
+            if (ov) {
+                int r = add_reason(v, VERDICT_R_BLACKLIST, "auto", 0,
+                                   "%s %s blacklisted (automatic, pending store)", what, val);
+                force(&forced, VERDICT_BLOCK, r);
+                goto decide;
+            }
+        }
+    }
+
+    /* 5. Content rules: normalised text, raw text, sender, domains. */
+    if (db && has_text) {
+        struct rules_hits hits = {w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
+        rules_scan(db, w->scratch, RULES_FIELD_TEXT, w->norm, normlen, &hits, NULL, NULL);
+        rules_scan(db, w->scratch, RULES_FIELD_RAW, text, text_len, &hits, NULL, NULL);
+        if (sender_len)
+            rules_scan(db, w->scratch, RULES_FIELD_SENDER, sender, sender_len, &hits, NULL, NULL);
+        for (size_t u = 0; u < w->n_urls; u++)
+            rules_scan(db, w->scratch, RULES_FIELD_DOMAIN, w->urls[u].host, w->urls[u].host_len,
+                       &hits, NULL, NULL);
+        if (hits.dropped)
+            COUNT(e, rule_hits_dropped);
+        for (uint32_t i = 0; i < hits.n; i++) {
+            uint32_t idx = hits.idx[i];
+            int dup = 0;
+            for (uint32_t j = 0; j < i && !dup; j++)
+                dup = hits.idx[j] == idx;
+            if (dup)
+                continue;
+            const char *rid = rules_db_rule_id(db, idx);
+            if (rules_db_rule_state(db, idx) == RULES_STATE_SHADOW) {
+                COUNT(e, shadow_hits);
+                if (v->n_shadow < VERDICT_MAX_SHADOW)
+                    snprintf(v->shadow[v->n_shadow++], VERDICT_ID_MAX, "%s", rid);
+                continue;
+            }
+            if (rules_db_rule_state(db, idx) != RULES_STATE_ENABLED)
+                continue;
+            int score = rules_db_rule_score(db, idx);
+            enum rules_action ra = rules_db_rule_action(db, idx);
+            const struct rules_rule *rr = rules_db_rule(db, idx);
+            int r = add_reason(v, VERDICT_R_RULE, rid, score, "%s: %s",
+                               rr ? rules_field_name(rr->field) : "?",
+                               rules_db_rule_name(db, idx));
+            v->score += score;
+            if (ra == RULES_ACTION_BLOCK)
+                force(&forced, VERDICT_BLOCK, r);
+            else if (ra == RULES_ACTION_FLAG)
+                force(&forced, VERDICT_FLAG, r);
+        }
+    }
+
+    /* 6. Domains: lists (domain and parents), shorteners, defanged URLs. */
+    {
+        int defanged = 0;
+        for (size_t u = 0; u < w->n_urls; u++) {
+            const struct url_hit *h = &w->urls[u];
+            const struct domain_entry *d = domain_set_match(bad, h->host, h->host_len);
+            if (d) {
+                add_reason(v, VERDICT_R_DOMAIN, d->domain, d->score, "URL host %s listed in domains.list:%u",
+                           h->host, d->line);
+                v->score += d->score;
+            } else if ((d = domain_set_match(shorteners, h->host, h->host_len)) != NULL) {
+                add_reason(v, VERDICT_R_DOMAIN, d->domain, d->score, "URL shortener %s", h->host);
+                v->score += d->score;
+            }
+            if (h->flags & (URL_F_DEFANGED | URL_F_USERINFO))
+                defanged = 1;
+        }
+        if (defanged && cfg->defanged_url_score) {
+            add_reason(v, VERDICT_R_DOMAIN, "obfuscated-url", cfg->defanged_url_score,
+                       "URL written to dodge filters (hxxp, [.] or user@host)");
+            v->score += cfg->defanged_url_score;
+        }
+    }
+
+    /* 7. Volume: distinct recipients per sender, fingerprint, account. */
+    {
+        int sender_grace = L && cfg->clear_grace_s &&
+                           lists_blacklist_cleared_within(L, LISTS_BL_SENDER, sender, sender_len, now,
+                                                          cfg->clear_grace_s) != NULL;
+        int fp_grace = L && cfg->clear_grace_s && has_text &&
+                       lists_blacklist_cleared_within(L, LISTS_BL_FINGERPRINT, fphex, 16, now,
+                                                      cfg->clear_grace_s) != NULL;
+        int count_fp = has_text && !v->verified && e->v_fp && normlen >= cfg->fingerprint_min_len;
+        uint64_t rh = XXH3_64bits(rcpt, rcpt_len);
+        unsigned n_sender = 0, n_fp = 0, n_acct = 0;
+        pthread_mutex_lock(&e->vol_mu);
+        if (e->v_sender && sender_len)
+            n_sender = volume_observe(e->v_sender, XXH3_64bits(skey, skey_len), rh, now_s);
+        if (count_fp)
+            n_fp = volume_observe(e->v_fp, v->fingerprint, rh, now_s);
+        if (e->v_account && in->account.len)
+            n_acct = volume_observe(e->v_account, XXH3_64bits(in->account.p, in->account.len), rh, now_s);
+        pthread_mutex_unlock(&e->vol_mu);
+
+        int t_sender = e->v_sender && n_sender > cfg->sender_max_recipients;
+        int t_fp = count_fp && n_fp > cfg->fingerprint_max_recipients;
+        int t_acct = e->v_account && n_acct > cfg->account_max_recipients && !v->verified;
+        if ((t_sender || t_fp || t_acct) && sender_grace) {
+            /* A cleared sender is exempt from volume rules during grace: a
+             * clear from the call centre must not be undone by the next
+             * burst of traffic. */
+            COUNT(e, volume_exempt_grace);
+            t_sender = t_fp = t_acct = 0;
+        }
+        if (t_fp && fp_grace) {
+            COUNT(e, volume_exempt_grace);
+            t_fp = 0;
+        }
+        if (t_sender) {
+            int r = add_reason(v, VERDICT_R_VOLUME, "volume-sender", 0,
+                               "sender %s reached more than %u distinct recipients in %u s%s",
+                               sender_p, cfg->sender_max_recipients, cfg->window_s,
+                               v->verified ? " (verified sender: not acted on)" : "");
+            if (v->verified) {
+                v->alert = 1;
+            } else {
+                force(&forced, cfg->volume_action, r);
+                if (cfg->auto_blacklist && cfg->volume_action == VERDICT_BLOCK) {
+                    char why[VERDICT_DETAIL_MAX];
+                    snprintf(why, sizeof why, "volume: more than %u recipients in %u s",
+                             cfg->sender_max_recipients, cfg->window_s);
+                    overlay_add(e, LISTS_BL_SENDER, skey, skey_len, now, why);
+                    v->alert = 1;
+                }
+            }
+        }
+        if (t_fp) {
+            int r = add_reason(v, VERDICT_R_VOLUME, "volume-fingerprint", 0,
+                               "text %s reached more than %u distinct recipients in %u s", fphex,
+                               cfg->fingerprint_max_recipients, cfg->window_s);
+            force(&forced, cfg->volume_action, r);
+            if (cfg->auto_blacklist && cfg->volume_action == VERDICT_BLOCK) {
+                char why[VERDICT_DETAIL_MAX];
+                snprintf(why, sizeof why, "volume: one text to more than %u recipients in %u s",
+                         cfg->fingerprint_max_recipients, cfg->window_s);
+                overlay_add(e, LISTS_BL_FINGERPRINT, fphex, 16, now, why);
+                v->alert = 1;
+            }
+        }
+        if (t_acct) {
+            int r = add_reason(v, VERDICT_R_VOLUME, "volume-account", 0,
+                               "account %s reached more than %u distinct recipients in %u s",
+                               account_p, cfg->account_max_recipients, cfg->window_s);
+            force(&forced, cfg->account_volume_action, r);
+        }
+        (void)fp_grace;
+    }
+
+decide:
+    /* 8. Score and action. */
+    {
+        enum verdict_action by_score = from_score(cfg, v->score);
+        enum verdict_action a = by_score > forced.action ? by_score : forced.action;
+        v->decided_by = forced.action >= by_score && forced.action > VERDICT_ALLOW ? forced.reason : -1;
+        if (v->verified && a != VERDICT_ALLOW) {
+            /* Verified: never blocked by content, domains or volume alone;
+             * a manual blacklist entry is the one thing that stops it, and
+             * that case left through stage 4 with forced set to block by a
+             * blacklist reason. */
+            int by_bl = forced.reason >= 0 && v->reasons[forced.reason].type == VERDICT_R_BLACKLIST;
+            if (!by_bl) {
+                if (a == VERDICT_BLOCK)
+                    v->alert = 1;
+                a = VERDICT_ALLOW;
+                v->decided_by = wl_reason;
+            }
+        } else if (v->verified) {
+            v->decided_by = wl_reason;
+        }
+        v->action = a;
+    }
+
+done:
+    COUNT(e, messages);
+    atomic_fetch_add_explicit(&e->c.by_action[v->action], 1, memory_order_relaxed);
+    {
+        unsigned seen = 0;
+        for (unsigned i = 0; i < v->n_reasons; i++)
+            if (!(seen & (1u << v->reasons[i].type))) {
+                seen |= 1u << v->reasons[i].type;
+                atomic_fetch_add_explicit(&e->c.by_reason[v->reasons[i].type], 1,
+                                          memory_order_relaxed);
+            }
+    }
+    if (v->alert)
+        COUNT(e, alerts);
+    return 0;
+}
+
+/* ---- output ----------------------------------------------------------------------- */
+
+static const char *const action_names[] = {"allow", "flag", "block"};
+static const char *const reason_names[] = {"whitelist", "spoofing", "lookalike", "exception",
+                                           "blacklist", "rule",     "domain",    "volume"};
+
+const char *verdict_action_name(enum verdict_action a)
+{
+    return (unsigned)a < SG_ARRAY_LEN(action_names) ? action_names[a] : "?";
+}
+
+const char *verdict_reason_name(enum verdict_reason_type t)
+{
+    return (unsigned)t < SG_ARRAY_LEN(reason_names) ? reason_names[t] : "?";
+}
+
+void verdict_write_json(const struct verdict *v, jw_t *w)
+{
+    jw_kstr(w, "action", verdict_action_name(v->action));
+    jw_kint(w, "score", v->score);
+    jw_key(w, "reasons");
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < v->n_reasons; i++) {
+        const struct verdict_reason *r = &v->reasons[i];
+        jw_obj_begin(w);
+        jw_kstr(w, "type", verdict_reason_name(r->type));
+        jw_kstr(w, "id", r->id);
+        jw_kstr(w, "detail", r->detail);
+        if (r->score)
+            jw_kint(w, "score", r->score);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+    jw_kbool(w, "alert", v->alert != 0);
+    char fp[17];
+    snprintf(fp, sizeof fp, "%016" PRIx64, v->fingerprint);
+    jw_kstr(w, "fingerprint", fp);
+    if (v->n_shadow) {
+        jw_key(w, "shadow");
+        jw_arr_begin(w);
+        for (unsigned i = 0; i < v->n_shadow; i++)
+            jw_str(w, v->shadow[i]);
+        jw_arr_end(w);
+    }
+}

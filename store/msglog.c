@@ -1,0 +1,619 @@
+/* The message-log writer.  See msglog.h for the contract.
+ *
+ * Ring: a single-producer / single-consumer array of fixed-size slots with
+ * two free-running 64-bit counters (head written only by the producer, tail
+ * only by the writer thread); the slot index is counter & mask.  The
+ * producer publishes a filled slot with a release store of head, the writer
+ * reads head with acquire, so the slot's bytes are visible before its index
+ * is.  The writer releases slots (tail) only after the transaction that
+ * used them committed, which lets it bind slot text with SQLITE_STATIC
+ * (no copy).  Work bound per submit: one slot copy, at most
+ * sizeof(struct slot) bytes.
+ *
+ * Waking: the producer never signals (no system call on the packet path);
+ * an idle writer sleeps IDLE_WAIT_MS at a time.  msglog_flush() and
+ * msglog_free() signal it.
+ */
+#include "msglog.h"
+#include "store.h"
+#include "store-int.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define IDLE_WAIT_MS 5
+#define DEFAULT_CAPACITY 32768
+#define DEFAULT_BATCH 10000
+#define CACHE_LINE 64
+
+enum slot_kind { SLOT_ROW = 1, SLOT_RESP = 2, SLOT_RECEIPT = 3 };
+
+struct slot {
+    int64_t id; /* row id (ROW, RESP) */
+    int64_t ts_us;
+    uint32_t status;
+    int32_t source_ton, score, parts;
+    uint8_t kind, enforced;
+    char account[MSGLOG_ACCOUNT_MAX + 1];
+    char source_addr[MSGLOG_ADDR_MAX + 1];
+    char dest_addr[MSGLOG_ADDR_MAX + 1];
+    char src_ip[MSGLOG_IP_MAX + 1];
+    char action[MSGLOG_ACTION_MAX + 1];
+    char fingerprint[MSGLOG_FP_MAX + 1];
+    char message_id[MSGLOG_MSGID_MAX + 1];
+    char stat[MSGLOG_STAT_MAX + 1];
+    char err[MSGLOG_STAT_MAX + 1];
+    char snippet[MSGLOG_SNIPPET_MAX + 1];
+    char reasons[MSGLOG_REASONS_MAX + 1];
+};
+
+enum { Q_INSERT, Q_RESP, Q_RECEIPT, Q_BEGIN, Q_COMMIT, Q_ROLLBACK, Q__COUNT };
+
+static const char *const q_sql[Q__COUNT] = {
+    [Q_INSERT] = "INSERT INTO message_log (id, ts, account, source_addr, source_ton, dest_addr,"
+                 " src_ip, action, score, reasons, fingerprint, snippet, parts, message_id,"
+                 " enforced) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13,"
+                 " ?14, ?15)",
+    /* First message_id wins (multipart: the first part's); a non-zero
+     * command_status sticks, so one rejected part marks the message. */
+    [Q_RESP] = "UPDATE message_log SET message_id = COALESCE(message_id, ?2),"
+               " smsc_status = CASE WHEN smsc_status IS NULL OR smsc_status = 0"
+               " THEN ?3 ELSE smsc_status END, smsc_resp_ts = ?4 WHERE id = ?1",
+    [Q_RECEIPT] = "UPDATE message_log SET receipt_stat = ?2, receipt_err = ?3, receipt_ts = ?4"
+                  " WHERE message_id = ?1 AND (?5 IS NULL OR account = ?5)",
+    [Q_BEGIN] = "BEGIN",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+};
+
+struct msglog {
+    /* Producer-side cache line: head and the producer's id counter. */
+    _Alignas(CACHE_LINE) _Atomic uint64_t head;
+    int64_t next_id;
+    /* Consumer-side. */
+    _Alignas(CACHE_LINE) _Atomic uint64_t tail;
+    _Atomic uint64_t committed; /* tail value whose rows are committed */
+
+    _Alignas(CACHE_LINE) struct slot *slots;
+    uint64_t cap, mask;
+    struct msglog_config cfg;
+    pthread_mutex_t prod_lock; /* only with cfg.multi_producer */
+
+    sqlite3 *db;
+    sqlite3_stmt *q[Q__COUNT];
+    pthread_t thread;
+    int thread_started;
+
+    pthread_mutex_t mu; /* guards stop, flush_waiters and the conds */
+    pthread_cond_t wake, done;
+    int stop, flush_waiters;
+    _Atomic int batch_failed;
+    int64_t newest_ts_us; /* writer thread only */
+
+    _Atomic uint64_t st_submitted, st_written, st_updates, st_dropped, st_batches, st_failed,
+        st_pruned;
+};
+
+/* ---- redaction and bounded copies ------------------------------------- */
+
+static size_t utf8_seq_len(unsigned char c)
+{
+    if (c < 0x80)
+        return 1;
+    if ((c & 0xE0) == 0xC0)
+        return 2;
+    if ((c & 0xF0) == 0xE0)
+        return 3;
+    if ((c & 0xF8) == 0xF0)
+        return 4;
+    return 1; /* stray continuation or invalid lead: copied as one byte */
+}
+
+size_t msglog_redact(const char *in, size_t len, char *out, size_t cap)
+{
+    size_t i = 0, o = 0;
+    const unsigned char *p = (const unsigned char *)in;
+
+    if (cap == 0)
+        return 0;
+    /* Bound: one pass over len input bytes. */
+    while (i < len && p[i]) {
+        size_t sl = utf8_seq_len(p[i]);
+        int digit = 0;
+        if (sl > len - i)
+            sl = len - i;
+        if (p[i] >= '0' && p[i] <= '9')
+            digit = 1;
+        else if (sl == 3 && p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x90 &&
+                 p[i + 2] <= 0x99)
+            digit = 1; /* U+FF10..FF19 full-width digits */
+        else if (sl == 2 && p[i] == 0xD9 && p[i + 1] >= 0xA0 && p[i + 1] <= 0xA9)
+            digit = 1; /* U+0660..0669 Arabic-Indic */
+        else if (sl == 2 && p[i] == 0xDB && p[i + 1] >= 0xB0 && p[i + 1] <= 0xB9)
+            digit = 1; /* U+06F0..06F9 Extended Arabic-Indic */
+        if (digit) {
+            if (o + 1 >= cap)
+                break;
+            out[o++] = '#';
+        } else {
+            if (o + sl >= cap)
+                break; /* never cut a character in half */
+            memcpy(out + o, p + i, sl);
+            o += sl;
+        }
+        i += sl;
+    }
+    out[o] = '\0';
+    return o;
+}
+
+/* Copies at most cap-1 bytes of s, cut back to a UTF-8 boundary. */
+static void copy_str(char *dst, size_t cap, const char *s)
+{
+    size_t n;
+    if (!s) {
+        dst[0] = '\0';
+        return;
+    }
+    n = strnlen(s, cap - 1);
+    if (s[n] != '\0')
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+            n--;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+}
+
+/* ---- ring, producer side ------------------------------------------------ */
+
+static struct slot *claim(msglog_t *m, uint64_t *h_out)
+{
+    uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&m->tail, memory_order_acquire);
+        if (h - t < m->cap)
+            break;
+        if (!m->cfg.block_when_full)
+            return NULL;
+        /* Offline replay only: wait for the writer to release slots. */
+        pthread_mutex_lock(&m->mu);
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->mu);
+        struct timespec ts = {0, 200 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    *h_out = h;
+    return &m->slots[h & m->mask];
+}
+
+static void publish(msglog_t *m, uint64_t h)
+{
+    atomic_store_explicit(&m->head, h + 1, memory_order_release);
+    atomic_fetch_add_explicit(&m->st_submitted, 1, memory_order_relaxed);
+}
+
+static void prod_lock(msglog_t *m)
+{
+    if (m->cfg.multi_producer)
+        pthread_mutex_lock(&m->prod_lock);
+}
+
+static void prod_unlock(msglog_t *m)
+{
+    if (m->cfg.multi_producer)
+        pthread_mutex_unlock(&m->prod_lock);
+}
+
+int msglog_submit(msglog_t *m, const struct msglog_row *row, int64_t *link_out)
+{
+    struct slot *sl;
+    uint64_t h;
+
+    if (link_out)
+        *link_out = 0;
+    if (!m || !row)
+        return SG_EINVAL;
+    prod_lock(m);
+    sl = claim(m, &h);
+    if (!sl) {
+        prod_unlock(m);
+        atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
+        return SG_ENOSPC;
+    }
+    sl->kind = SLOT_ROW;
+    sl->id = m->next_id++;
+    sl->ts_us = row->ts_us;
+    sl->source_ton = row->source_ton;
+    sl->score = row->score;
+    sl->parts = row->parts > 0 ? row->parts : 1;
+    sl->enforced = row->enforced ? 1 : 0;
+    sl->status = 0;
+    copy_str(sl->account, sizeof sl->account, row->account);
+    copy_str(sl->source_addr, sizeof sl->source_addr, row->source_addr);
+    copy_str(sl->dest_addr, sizeof sl->dest_addr, row->dest_addr);
+    copy_str(sl->src_ip, sizeof sl->src_ip, row->src_ip);
+    copy_str(sl->action, sizeof sl->action, row->action ? row->action : "allow");
+    copy_str(sl->reasons, sizeof sl->reasons, row->reasons);
+    copy_str(sl->fingerprint, sizeof sl->fingerprint, row->fingerprint);
+    copy_str(sl->message_id, sizeof sl->message_id, row->message_id);
+    if (row->snippet)
+        msglog_redact(row->snippet, row->snippet_len ? row->snippet_len : strlen(row->snippet),
+                      sl->snippet, sizeof sl->snippet);
+    else
+        sl->snippet[0] = '\0';
+    if (link_out)
+        *link_out = sl->id;
+    publish(m, h);
+    prod_unlock(m);
+    return 0;
+}
+
+int msglog_update_response(msglog_t *m, int64_t link, const char *message_id,
+                           uint32_t command_status, int64_t ts_us)
+{
+    struct slot *sl;
+    uint64_t h;
+
+    if (!m || link <= 0)
+        return SG_EINVAL;
+    prod_lock(m);
+    if (!(sl = claim(m, &h))) {
+        prod_unlock(m);
+        atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
+        return SG_ENOSPC;
+    }
+    sl->kind = SLOT_RESP;
+    sl->id = link;
+    sl->status = command_status;
+    sl->ts_us = ts_us;
+    copy_str(sl->message_id, sizeof sl->message_id, message_id);
+    publish(m, h);
+    prod_unlock(m);
+    return 0;
+}
+
+int msglog_update_receipt(msglog_t *m, const char *message_id, const char *account,
+                          const char *stat, const char *err, int64_t ts_us)
+{
+    struct slot *sl;
+    uint64_t h;
+
+    if (!m || !message_id || !*message_id)
+        return SG_EINVAL;
+    prod_lock(m);
+    if (!(sl = claim(m, &h))) {
+        prod_unlock(m);
+        atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
+        return SG_ENOSPC;
+    }
+    sl->kind = SLOT_RECEIPT;
+    sl->id = 0;
+    sl->ts_us = ts_us;
+    copy_str(sl->message_id, sizeof sl->message_id, message_id);
+    copy_str(sl->account, sizeof sl->account, account);
+    copy_str(sl->stat, sizeof sl->stat, stat);
+    copy_str(sl->err, sizeof sl->err, err);
+    publish(m, h);
+    prod_unlock(m);
+    return 0;
+}
+
+/* ---- writer thread ------------------------------------------------------ */
+
+static void bind_s(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v[0])
+        sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int run_q(msglog_t *m, int q)
+{
+    sqlite3_stmt *st = m->q[q];
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : SG_EDB;
+}
+
+/* Applies one slot inside the batch transaction.  A failing row (e.g. a
+ * constraint) aborts only its own statement, not the batch. */
+static int apply(msglog_t *m, const struct slot *sl)
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    switch (sl->kind) {
+    case SLOT_ROW:
+        st = m->q[Q_INSERT];
+        sqlite3_bind_int64(st, 1, sl->id);
+        sqlite3_bind_int64(st, 2, sl->ts_us);
+        bind_s(st, 3, sl->account);
+        bind_s(st, 4, sl->source_addr);
+        sqlite3_bind_int(st, 5, sl->source_ton);
+        bind_s(st, 6, sl->dest_addr);
+        bind_s(st, 7, sl->src_ip);
+        sqlite3_bind_text(st, 8, sl->action, -1, SQLITE_STATIC);
+        sqlite3_bind_int(st, 9, sl->score);
+        bind_s(st, 10, sl->reasons);
+        bind_s(st, 11, sl->fingerprint);
+        bind_s(st, 12, sl->snippet);
+        sqlite3_bind_int(st, 13, sl->parts);
+        bind_s(st, 14, sl->message_id);
+        sqlite3_bind_int(st, 15, sl->enforced);
+        if (sl->ts_us > m->newest_ts_us)
+            m->newest_ts_us = sl->ts_us;
+        break;
+    case SLOT_RESP:
+        st = m->q[Q_RESP];
+        sqlite3_bind_int64(st, 1, sl->id);
+        bind_s(st, 2, sl->message_id);
+        sqlite3_bind_int64(st, 3, sl->status);
+        sqlite3_bind_int64(st, 4, sl->ts_us);
+        break;
+    case SLOT_RECEIPT:
+        st = m->q[Q_RECEIPT];
+        sqlite3_bind_text(st, 1, sl->message_id, -1, SQLITE_STATIC);
+        bind_s(st, 2, sl->stat);
+        bind_s(st, 3, sl->err);
+        sqlite3_bind_int64(st, 4, sl->ts_us);
+        bind_s(st, 5, sl->account);
+        break;
+    default:
+        return SG_NEVER(1) ? SG_EINVAL : 0;
+    }
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return SG_EDB;
+    if (sl->kind == SLOT_ROW)
+        atomic_fetch_add_explicit(&m->st_written, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&m->st_updates, 1, memory_order_relaxed);
+    return 0;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
+
+static void maybe_prune(msglog_t *m, int64_t *last)
+{
+    int64_t now = mono_s(), n = 0, cutoff = 0;
+    if (!m->cfg.retention_days && !m->cfg.max_rows)
+        return;
+    if (now - *last < m->cfg.prune_every_s)
+        return;
+    *last = now;
+    /* Age is measured against the newest packet time logged, not the wall
+     * clock, so a replay of an old capture is not pruned away as it is
+     * written. */
+    if (m->cfg.retention_days && m->newest_ts_us)
+        cutoff = m->newest_ts_us - m->cfg.retention_days * 86400LL * 1000000LL;
+    if (store_sqlite_prune(m->db, cutoff, m->cfg.max_rows, &n) == 0)
+        atomic_fetch_add_explicit(&m->st_pruned, (uint64_t)n, memory_order_relaxed);
+}
+
+static void *writer_main(void *arg)
+{
+    msglog_t *m = arg;
+    int64_t last_prune = mono_s();
+
+    for (;;) {
+        uint64_t t = atomic_load_explicit(&m->tail, memory_order_relaxed);
+        uint64_t h = atomic_load_explicit(&m->head, memory_order_acquire);
+        if (h == t) {
+            maybe_prune(m, &last_prune);
+            pthread_mutex_lock(&m->mu);
+            if (m->stop) {
+                pthread_mutex_unlock(&m->mu);
+                /* Re-check: a producer may have published after our load. */
+                if (atomic_load_explicit(&m->head, memory_order_acquire) != t)
+                    continue;
+                break;
+            }
+            if (!m->flush_waiters) {
+                struct timespec ts;
+                clock_gettime(CLOCK_REALTIME, &ts);
+                ts.tv_nsec += IDLE_WAIT_MS * 1000000L;
+                if (ts.tv_nsec >= 1000000000L) {
+                    ts.tv_sec++;
+                    ts.tv_nsec -= 1000000000L;
+                }
+                pthread_cond_timedwait(&m->wake, &m->mu, &ts);
+            }
+            pthread_mutex_unlock(&m->mu);
+            continue;
+        }
+        uint64_t n = h - t;
+        if (n > m->cfg.batch_max)
+            n = m->cfg.batch_max;
+        uint64_t nfail = 0;
+        if (run_q(m, Q_BEGIN) != 0) {
+            nfail = n;
+        } else {
+            for (uint64_t i = 0; i < n; i++)
+                if (apply(m, &m->slots[(t + i) & m->mask]) != 0)
+                    nfail++;
+            if (run_q(m, Q_COMMIT) != 0) {
+                run_q(m, Q_ROLLBACK);
+                nfail = n;
+            } else {
+                atomic_fetch_add_explicit(&m->st_batches, 1, memory_order_relaxed);
+            }
+        }
+        if (nfail) {
+            atomic_fetch_add_explicit(&m->st_failed, nfail, memory_order_relaxed);
+            atomic_store(&m->batch_failed, 1);
+        }
+        atomic_store_explicit(&m->tail, t + n, memory_order_release);
+        atomic_store_explicit(&m->committed, t + n, memory_order_release);
+        pthread_mutex_lock(&m->mu);
+        if (m->flush_waiters)
+            pthread_cond_broadcast(&m->done);
+        pthread_mutex_unlock(&m->mu);
+        maybe_prune(m, &last_prune);
+    }
+    return NULL;
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static uint64_t round_pow2(uint64_t v)
+{
+    uint64_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char *errbuf)
+{
+    msglog_t *m = NULL;
+    store_t *s = NULL;
+    sqlite3_stmt *st = NULL;
+    char eb[STORE_ERRBUF_SIZE];
+
+    if (errbuf)
+        errbuf[0] = '\0';
+    /* Make sure the schema is there and current (migrations live in the
+     * store). */
+    if (store_open(&s, db_path, STORE_OPEN_CREATE, eb) != 0) {
+        if (errbuf)
+            snprintf(errbuf, 256, "%s", eb);
+        return NULL;
+    }
+    store_close(s);
+
+    m = aligned_alloc(CACHE_LINE, (sizeof *m + CACHE_LINE - 1) / CACHE_LINE * CACHE_LINE);
+    if (!m)
+        goto fail_oom;
+    memset(m, 0, sizeof *m);
+    if (cfg)
+        m->cfg = *cfg;
+    if (!m->cfg.queue_capacity)
+        m->cfg.queue_capacity = DEFAULT_CAPACITY;
+    if (!m->cfg.batch_max)
+        m->cfg.batch_max = DEFAULT_BATCH;
+    if (m->cfg.prune_every_s <= 0)
+        m->cfg.prune_every_s = 60;
+    m->cap = round_pow2(m->cfg.queue_capacity);
+    m->mask = m->cap - 1;
+    m->slots = calloc(m->cap, sizeof *m->slots);
+    if (!m->slots)
+        goto fail_oom;
+    pthread_mutex_init(&m->prod_lock, NULL);
+    pthread_mutex_init(&m->mu, NULL);
+    pthread_cond_init(&m->wake, NULL);
+    pthread_cond_init(&m->done, NULL);
+
+    if (sqlite3_open_v2(db_path, &m->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+            SQLITE_OK ||
+        store_sqlite_configure(m->db, "NORMAL") != 0)
+        goto fail_db;
+    /* A large page cache keeps the index pages hot; a larger WAL between
+     * checkpoints amortises them over more batches. */
+    sqlite3_exec(m->db, "PRAGMA cache_size = -65536", NULL, NULL, NULL);
+    sqlite3_exec(m->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL, NULL);
+    for (int i = 0; i < Q__COUNT; i++)
+        if (sqlite3_prepare_v3(m->db, q_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &m->q[i], NULL) !=
+            SQLITE_OK)
+            goto fail_db;
+    if (sqlite3_prepare_v2(m->db, "SELECT COALESCE(MAX(id), 0) FROM message_log", -1, &st,
+                           NULL) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_ROW)
+        goto fail_db;
+    m->next_id = sqlite3_column_int64(st, 0) + 1;
+    sqlite3_finalize(st);
+    st = NULL;
+
+    if (pthread_create(&m->thread, NULL, writer_main, m) != 0) {
+        if (errbuf)
+            snprintf(errbuf, 256, "%s: cannot start the message-log writer", db_path);
+        goto fail;
+    }
+    m->thread_started = 1;
+    return m;
+
+fail_db:
+    if (errbuf)
+        snprintf(errbuf, 256, "%s: message log: %s", db_path,
+                 m->db ? sqlite3_errmsg(m->db) : "cannot open");
+    sqlite3_finalize(st);
+    goto fail;
+fail_oom:
+    if (errbuf)
+        snprintf(errbuf, 256, "%s: message log: out of memory", db_path);
+fail:
+    msglog_free(m);
+    return NULL;
+}
+
+int msglog_flush(msglog_t *m)
+{
+    uint64_t target;
+    if (!m)
+        return 0;
+    prod_lock(m);
+    target = atomic_load_explicit(&m->head, memory_order_acquire);
+    prod_unlock(m);
+    pthread_mutex_lock(&m->mu);
+    m->flush_waiters++;
+    pthread_cond_signal(&m->wake);
+    while (atomic_load_explicit(&m->committed, memory_order_acquire) < target && m->thread_started)
+        pthread_cond_wait(&m->done, &m->mu);
+    m->flush_waiters--;
+    pthread_mutex_unlock(&m->mu);
+    return atomic_exchange(&m->batch_failed, 0) ? SG_EDB : 0;
+}
+
+void msglog_free(msglog_t *m)
+{
+    if (!m)
+        return;
+    if (m->thread_started) {
+        pthread_mutex_lock(&m->mu);
+        m->stop = 1;
+        pthread_cond_signal(&m->wake);
+        pthread_mutex_unlock(&m->mu);
+        pthread_join(m->thread, NULL); /* drains the ring before it exits */
+    }
+    for (int i = 0; i < Q__COUNT; i++)
+        sqlite3_finalize(m->q[i]);
+    if (m->db)
+        sqlite3_close(m->db);
+    if (m->slots) {
+        pthread_mutex_destroy(&m->prod_lock);
+        pthread_mutex_destroy(&m->mu);
+        pthread_cond_destroy(&m->wake);
+        pthread_cond_destroy(&m->done);
+    }
+    free(m->slots);
+    free(m);
+}
+
+void msglog_get_stats(msglog_t *m, struct msglog_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!m)
+        return;
+    out->submitted = atomic_load_explicit(&m->st_submitted, memory_order_relaxed);
+    uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&m->tail, memory_order_relaxed);
+    out->queued = h >= t ? h - t : 0;
+    out->written = atomic_load_explicit(&m->st_written, memory_order_relaxed);
+    out->updates = atomic_load_explicit(&m->st_updates, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&m->st_dropped, memory_order_relaxed);
+    out->batches = atomic_load_explicit(&m->st_batches, memory_order_relaxed);
+    out->failed = atomic_load_explicit(&m->st_failed, memory_order_relaxed);
+    out->pruned = atomic_load_explicit(&m->st_pruned, memory_order_relaxed);
+}

@@ -1,0 +1,649 @@
+/* TCP reassembly with SMPP framing: hand-built segments for every case the
+ * reassembler has to handle (stream-tcp.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smpp-frame.h"
+#include "stream-tcp.h"
+#include "testutil.h"
+
+#define MAXPDU 4096
+#define MAXREC 20000
+
+struct rec {
+    uint64_t flow;
+    uint8_t dir;
+    uint32_t len;
+    uint64_t off;
+    uint32_t cmd, seqno;
+    int zero_copy; /* delivered from the segment payload */
+};
+
+static struct rec recs[MAXREC];
+static int nrec;
+static int nev[16];
+static uint64_t ev_bytes[16];
+static int nend;
+static const uint8_t *cur_payload; /* segment being fed */
+static size_t cur_len;
+static uint8_t last_pdu[MAXPDU * 20];
+static size_t last_pdu_len;
+
+static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, const uint8_t *p,
+                   size_t len, uint64_t off)
+{
+    (void)ctx;
+    (void)ts;
+    if (nrec < MAXREC) {
+        struct rec *r = &recs[nrec++];
+        r->flow = f->flow_id;
+        r->dir = f->dir;
+        r->len = (uint32_t)len;
+        r->off = off;
+        r->cmd = smpp_be32(p + 4);
+        r->seqno = smpp_be32(p + 12);
+        r->zero_copy = cur_payload && p >= cur_payload && p + len <= cur_payload + cur_len;
+    }
+    CHECK_EQ_INT(smpp_be32(p), len);
+    if (len <= sizeof last_pdu) {
+        memcpy(last_pdu, p, len);
+        last_pdu_len = len;
+    }
+}
+
+static void on_event(void *ctx, const struct stream_flow_info *f, sg_time_us ts,
+                     enum stream_event ev, uint64_t off, uint64_t bytes, const char *why)
+{
+    (void)ctx;
+    (void)f;
+    (void)ts;
+    (void)off;
+    CHECK(why != NULL);
+    nev[ev]++;
+    ev_bytes[ev] += bytes;
+    if (getenv("SG_VERBOSE"))
+        fprintf(stderr, "  event %s off=%llu bytes=%llu %s\n", stream_event_name(ev),
+                (unsigned long long)off, (unsigned long long)bytes, why);
+}
+
+static void on_end(void *ctx, uint64_t id)
+{
+    (void)ctx;
+    (void)id;
+    nend++;
+}
+
+static const struct stream_sink sink = {NULL, on_pdu, on_event, on_end};
+
+static void reset(void)
+{
+    nrec = 0;
+    nend = 0;
+    memset(nev, 0, sizeof nev);
+    memset(ev_bytes, 0, sizeof ev_bytes);
+}
+
+static struct sg_endpoint ep(uint32_t ip, uint16_t port)
+{
+    struct sg_endpoint e;
+    memset(&e, 0, sizeof e);
+    e.addr[10] = e.addr[11] = 0xFF;
+    e.addr[12] = (uint8_t)(ip >> 24);
+    e.addr[13] = (uint8_t)(ip >> 16);
+    e.addr[14] = (uint8_t)(ip >> 8);
+    e.addr[15] = (uint8_t)ip;
+    e.port = port;
+    e.is_v4 = 1;
+    return e;
+}
+
+static const struct sg_endpoint *g_cli, *g_srv;
+static struct sg_endpoint cli_ep, srv_ep;
+
+/* Feeds a segment client -> server (dir 1 swaps). */
+static void seg(stream_table_t *t, int rev, uint32_t seq, uint8_t flags, const uint8_t *data,
+                size_t len, sg_time_us ts)
+{
+    struct pkt_tcp s;
+    memset(&s, 0, sizeof s);
+    s.src = rev ? *g_srv : *g_cli;
+    s.dst = rev ? *g_cli : *g_srv;
+    s.seq = seq;
+    s.flags = flags;
+    /* exact-size heap copy so ASan catches overreads */
+    uint8_t *copy = len ? malloc(len) : NULL;
+    if (len)
+        memcpy(copy, data, len);
+    s.payload = copy;
+    s.payload_len = len;
+    cur_payload = copy;
+    cur_len = len;
+    stream_feed(t, &s, ts);
+    cur_payload = NULL;
+    free(copy);
+}
+
+/* Writes a PDU: header + body of body bytes ('a'.. pattern, never a header). */
+static size_t mkpdu(uint8_t *p, uint32_t cmd, uint32_t seqno, uint32_t body)
+{
+    uint32_t len = 16 + body;
+    uint32_t v[4] = {len, cmd, 0, seqno};
+    for (int i = 0; i < 4; i++) {
+        p[i * 4] = (uint8_t)(v[i] >> 24);
+        p[i * 4 + 1] = (uint8_t)(v[i] >> 16);
+        p[i * 4 + 2] = (uint8_t)(v[i] >> 8);
+        p[i * 4 + 3] = (uint8_t)v[i];
+    }
+    for (uint32_t i = 0; i < body; i++)
+        p[16 + i] = (uint8_t)('a' + (seqno + i) % 26);
+    return len;
+}
+
+/* A stream of n PDUs: alternating submit_sm (body 40+7i) and enquire_link. */
+static size_t mkstream(uint8_t *p, int n, uint32_t first_seqno)
+{
+    size_t at = 0;
+    for (int i = 0; i < n; i++) {
+        if (i % 2 == 0)
+            at += mkpdu(p + at, 0x00000004, first_seqno + (uint32_t)i, 40 + 7 * (uint32_t)i);
+        else
+            at += mkpdu(p + at, 0x00000015, first_seqno + (uint32_t)i, 0);
+    }
+    return at;
+}
+
+static stream_table_t *table(uint32_t max_flows, uint64_t memcap, uint32_t flowbuf, uint32_t window)
+{
+    struct stream_config c;
+    stream_config_default(&c);
+    if (max_flows)
+        c.max_flows = max_flows;
+    if (memcap)
+        c.max_buffered_bytes = memcap;
+    if (flowbuf)
+        c.max_flow_buffer = flowbuf;
+    if (window)
+        c.ooo_window = window;
+    reset();
+    stream_table_t *t = stream_new(&c, &sink);
+    CHECK(t != NULL);
+    return t;
+}
+
+static void check_seqnos(int n, uint32_t first)
+{
+    CHECK_EQ_INT(nrec, n);
+    for (int i = 0; i < n && i < nrec; i++)
+        CHECK_MSG(recs[i].seqno == first + (uint32_t)i, "pdu %d has seqno %u, want %u", i,
+                  recs[i].seqno, first + (uint32_t)i);
+}
+
+static uint8_t buf[1 << 20];
+
+static void test_in_order(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    uint32_t isn = 1000;
+    seg(t, 0, isn, TH_SYN, NULL, 0, 1);
+    seg(t, 1, 5000, TH_SYN | TH_ACK, NULL, 0, 2);
+    uint8_t p[256];
+    uint32_t seq = isn + 1;
+    uint64_t off = 0;
+    for (uint32_t i = 0; i < 3; i++) {
+        size_t n = mkpdu(p, 4, 10 + i, 30 + i);
+        seg(t, 0, seq, TH_ACK | TH_PUSH, p, n, 10 + i);
+        CHECK_EQ_INT(recs[i].off, off);
+        seq += (uint32_t)n;
+        off += n;
+    }
+    size_t n = mkpdu(p, 0x80000004, 10, 9);
+    check_seqnos(3, 10);
+    seg(t, 1, 5001, TH_ACK, p, n, 20);
+    CHECK_EQ_INT(nrec, 4);
+    seg(t, 1, 5001, TH_ACK, p, n, 21); /* retransmitted response: not again */
+    CHECK_EQ_INT(nrec, 4);
+    CHECK_EQ_INT(recs[3].seqno, 10);
+    CHECK_EQ_INT(recs[3].dir, 1);
+    CHECK_EQ_INT(recs[3].cmd, 0x80000004);
+    CHECK_EQ_INT(recs[3].off, 0);
+    for (int i = 0; i < nrec; i++)
+        CHECK(recs[i].zero_copy);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.copied_bytes, 0);
+    CHECK_EQ_INT(st.pdus, 4);
+    CHECK_EQ_INT(st.flows_created, 1);
+    CHECK_EQ_INT(st.flows_active, 1);
+    CHECK_EQ_INT(nev[STREAM_EV_RESYNC], 0);
+    /* FIN both ways ends the flow */
+    seg(t, 0, seq, TH_FIN | TH_ACK, NULL, 0, 30);
+    CHECK_EQ_INT(nend, 0);
+    seg(t, 1, 5001 + (uint32_t)n, TH_FIN | TH_ACK, NULL, 0, 31);
+    CHECK_EQ_INT(nend, 1);
+    CHECK_EQ_INT(nev[STREAM_EV_FIN], 2);
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.flows_active, 0);
+    CHECK_EQ_INT(st.flows_closed, 1);
+    CHECK_EQ_INT(st.buffered_bytes, 0);
+    stream_free(t);
+}
+
+static void test_one_byte_segments(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 5, 100);
+    seg(t, 0, 7, TH_SYN, NULL, 0, 1);
+    for (size_t i = 0; i < n; i++)
+        seg(t, 0, 8 + (uint32_t)i, TH_ACK, buf + i, 1, 2);
+    check_seqnos(5, 100);
+    /* the last PDU delivered is byte-identical to what was sent */
+    size_t last_off = (size_t)recs[4].off;
+    CHECK_EQ_INT(last_pdu_len, n - last_off);
+    CHECK(memcmp(last_pdu, buf + last_off, last_pdu_len) == 0);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.copied_bytes, n);
+    CHECK_EQ_INT(st.buffered_bytes, st.buffered_peak > 0 ? st.buffered_bytes : 0);
+    stream_free(t);
+}
+
+static void test_three_in_one(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 3, 1);
+    seg(t, 0, 99, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 100, TH_ACK, buf, n, 2);
+    check_seqnos(3, 1);
+    for (int i = 0; i < nrec; i++)
+        CHECK_MSG(recs[i].zero_copy, "pdu %d copied", i);
+    /* 3 PDUs and a half: the half is buffered, completed by the next segment */
+    size_t m = mkstream(buf, 7, 50); /* the 7th is a submit_sm, 98 bytes */
+    size_t cut = m - 20;
+    seg(t, 0, 100 + (uint32_t)n, TH_ACK, buf, cut, 3);
+    CHECK_EQ_INT(nrec, 3 + 6);
+    seg(t, 0, 100 + (uint32_t)(n + cut), TH_ACK, buf + cut, 20, 4);
+    CHECK_EQ_INT(nrec, 3 + 7);
+    CHECK_EQ_INT(recs[9].seqno, 56);
+    CHECK(!recs[9].zero_copy);
+    CHECK(recs[8].zero_copy);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.copied_bytes, recs[9].len);
+    stream_free(t);
+}
+
+/* Splits the stream at the given cut points and feeds the pieces in order[]. */
+static void feed_pieces(stream_table_t *t, uint32_t seq0, const uint8_t *data, size_t n,
+                        const size_t *cuts, int ncut, const int *order, sg_time_us ts)
+{
+    size_t starts[64], ends[64];
+    int np = ncut + 1;
+    for (int i = 0; i < np; i++) {
+        starts[i] = i ? cuts[i - 1] : 0;
+        ends[i] = i < ncut ? cuts[i] : n;
+    }
+    for (int k = 0; k < np; k++) {
+        int i = order[k];
+        seg(t, 0, seq0 + (uint32_t)starts[i], TH_ACK, data + starts[i], ends[i] - starts[i], ts);
+    }
+}
+
+static void test_out_of_order(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 10, 1);
+    size_t cuts[] = {10, 50, 51, 120, 200, 260, 300};
+    int order[] = {1, 3, 2, 0, 5, 7, 4, 6};
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    feed_pieces(t, 1, buf, n, cuts, 7, order, 2);
+    check_seqnos(10, 1);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK(st.ooo_segments >= 4);
+    CHECK_EQ_INT(st.gaps, 0);
+    CHECK_EQ_INT(st.ooo_dropped, 0);
+    CHECK_EQ_INT(st.buffered_bytes <= st.buffered_peak, 1);
+    /* reversed order */
+    stream_free(t);
+    t = table(0, 0, 0, 0);
+    int rev[] = {7, 6, 5, 4, 3, 2, 1, 0};
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    feed_pieces(t, 1, buf, n, cuts, 7, rev, 2);
+    check_seqnos(10, 1);
+    stream_free(t);
+}
+
+static void test_retransmit_and_overlap(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 4, 1);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 1, TH_ACK, buf, 70, 2);
+    seg(t, 0, 1, TH_ACK, buf, 70, 3);             /* exact retransmission */
+    seg(t, 0, 1 + 30, TH_ACK, buf + 30, 80, 4);    /* overlaps old data */
+    seg(t, 0, 1, TH_ACK, buf, n, 5);               /* everything again */
+    check_seqnos(4, 1);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.retrans_bytes, 70 + 40 + 110);
+    stream_free(t);
+
+    /* Overlapping out-of-order segments with different contents: the
+     * first copy wins. */
+    t = table(0, 0, 0, 0);
+    uint8_t p[200];
+    size_t pl = mkpdu(p, 4, 77, 150);
+    uint8_t alt[200];
+    memcpy(alt, p, pl);
+    memset(alt + 100, 'Z', 100);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 1 + 80, TH_ACK, p + 80, 40, 2);      /* [80,120) original */
+    seg(t, 0, 1 + 100, TH_ACK, alt + 100, 66, 3);  /* [100,166) conflicting */
+    seg(t, 0, 1, TH_ACK, p, 80, 4);
+    CHECK_EQ_INT(nrec, 1);
+    CHECK_EQ_INT(last_pdu_len, pl);
+    CHECK(memcmp(last_pdu + 80, p + 80, 40) == 0); /* first copy kept */
+    CHECK(last_pdu[130] == 'Z');                   /* new bytes taken */
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.overlaps, 1);
+    CHECK_EQ_INT(st.overlap_bytes, 20);
+    stream_free(t);
+}
+
+static void test_mid_stream(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 6, 1);
+    /* capture starts 25 bytes into the first PDU; no SYN seen */
+    seg(t, 0, 5000025, TH_ACK, buf + 25, n - 25, 1);
+    check_seqnos(5, 2);
+    CHECK_EQ_INT(nev[STREAM_EV_RESYNC], 1);
+    CHECK_EQ_INT(ev_bytes[STREAM_EV_RESYNC], recs[0].off);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.resyncs, 1);
+    CHECK_EQ_INT(st.hunt_bytes, recs[0].off);
+    stream_free(t);
+
+    /* mid-stream, starting exactly at a PDU boundary: nothing skipped */
+    t = table(0, 0, 0, 0);
+    seg(t, 0, 123, TH_ACK, buf, n, 1);
+    check_seqnos(6, 1);
+    CHECK_EQ_INT(nev[STREAM_EV_RESYNC], 0);
+    stream_free(t);
+
+    /* mid-stream, the tail of a PDU arrives byte by byte */
+    t = table(0, 0, 0, 0);
+    for (size_t i = 30; i < n; i++)
+        seg(t, 0, 7000 + (uint32_t)i, TH_ACK, buf + i, 1, 1);
+    check_seqnos(5, 2);
+    stream_free(t);
+}
+
+static void test_gap(void)
+{
+    /* A segment never arrives; the window overflows; the hole is skipped
+     * and framing found again. */
+    stream_table_t *t = table(0, 0, 0, 256);
+    size_t n = mkstream(buf, 40, 1);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    size_t hole_s = 100, hole_e = 160;
+    seg(t, 0, 1, TH_ACK, buf, hole_s, 2);
+    int before = nrec;
+    for (size_t at = hole_e; at < n; at += 50) {
+        size_t len = n - at < 50 ? n - at : 50;
+        seg(t, 0, 1 + (uint32_t)at, TH_ACK, buf + at, len, 3);
+    }
+    CHECK_EQ_INT(nev[STREAM_EV_GAP], 1);
+    CHECK_EQ_INT(ev_bytes[STREAM_EV_GAP], hole_e - hole_s);
+    CHECK(nrec > before + 30);
+    /* after the gap, every delivered PDU is a real one, in order */
+    for (int i = 1; i < nrec; i++)
+        CHECK(recs[i].seqno > recs[i - 1].seqno);
+    CHECK_EQ_INT(recs[nrec - 1].seqno, 40);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.gaps, 1);
+    CHECK_EQ_INT(st.gap_bytes, hole_e - hole_s);
+    stream_free(t);
+
+    /* Hole inside one PDU: the header is known, so framing survives the gap
+     * without hunting (the damaged PDU is dropped). */
+    t = table(0, 0, 0, 0);
+    uint8_t p[1200];
+    size_t a = mkpdu(p, 4, 1, 500);
+    size_t b = mkpdu(p + a, 0x15, 2, 0);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 1, TH_ACK, p, 200, 2);
+    seg(t, 0, 1 + 300, TH_ACK, p + 300, a + b - 300, 3);
+    CHECK_EQ_INT(nrec, 0);
+    seg(t, 0, 1 + (uint32_t)(a + b), TH_ACK, NULL, 0, 4000000); /* 4 s later: hole timed out */
+    CHECK_EQ_INT(nev[STREAM_EV_GAP], 1);
+    CHECK_EQ_INT(ev_bytes[STREAM_EV_GAP], 100);
+    CHECK_EQ_INT(nrec, 1);
+    CHECK_EQ_INT(recs[0].seqno, 2);
+    CHECK_EQ_INT(nev[STREAM_EV_RESYNC], 0);
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.resyncs, 0);
+    CHECK_EQ_INT(st.partial_dropped, 200 + (a - 300));
+    stream_free(t);
+}
+
+static void test_wraparound(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 12, 1);
+    uint32_t isn = 0xFFFFFF00u;
+    seg(t, 0, isn, TH_SYN, NULL, 0, 1);
+    size_t cuts[] = {100, 200, 256, 300, 400};
+    int order[] = {0, 2, 1, 3, 5, 4};
+    feed_pieces(t, isn + 1, buf, n, cuts, 5, order, 2);
+    check_seqnos(12, 1);
+    uint64_t off = 0;
+    for (int i = 0; i < nrec; i++) {
+        CHECK_EQ_INT(recs[i].off, off);
+        off += recs[i].len;
+    }
+    stream_free(t);
+}
+
+static void test_rst(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 2, 1);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 1, TH_ACK, buf, n - 10, 2);
+    seg(t, 1, 900, TH_RST, NULL, 0, 3);
+    CHECK_EQ_INT(nrec, 1);
+    CHECK_EQ_INT(nev[STREAM_EV_RST], 1);
+    CHECK_EQ_INT(nend, 1);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.flows_active, 0);
+    CHECK_EQ_INT(st.flows_reset, 1);
+    CHECK_EQ_INT(st.buffered_bytes, st.buffered_peak ? st.buffered_bytes : 0);
+    CHECK_EQ_INT(st.partial_dropped, n - 10 - recs[0].len);
+    /* a RST for an unknown flow creates nothing */
+    seg(t, 0, 5, TH_RST, NULL, 0, 4);
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.flows_created, 1);
+    stream_free(t);
+}
+
+/* Many flows, a small table and a small memcap: flows are evicted (counted),
+ * buffered memory never exceeds the cap. */
+static void test_eviction_memcap(void)
+{
+    const uint64_t memcap = 64 * 1024;
+    stream_table_t *t = table(64, memcap, 8192, 4096);
+    uint8_t p[3000];
+    size_t pl = mkpdu(p, 4, 1, 2900);
+    const int flows = 1000000;
+    for (int i = 0; i < flows; i++) {
+        struct sg_endpoint c = ep(0x0A000000u + (uint32_t)i, (uint16_t)(1024 + i % 50000));
+        g_cli = &c;
+        g_srv = &srv_ep;
+        /* half a PDU, so that each flow wants a buffer */
+        seg(t, 0, 1000, TH_ACK, p, i % 16 == 0 ? pl / 2 : 16, (sg_time_us)i);
+    }
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.flows_created, flows);
+    CHECK_EQ_INT(st.flows_evicted, flows - 64);
+    CHECK_EQ_INT(st.flows_active, 64);
+    CHECK_EQ_INT(nev[STREAM_EV_EVICTED], flows - 64);
+    CHECK_EQ_INT(nend, flows - 64);
+    CHECK_MSG(st.buffered_peak <= memcap, "peak %llu", (unsigned long long)st.buffered_peak);
+    CHECK(st.buffered_bytes <= memcap);
+    CHECK(st.memcap_drops > 0);
+    CHECK(st.table_bytes > 0);
+    stream_flush(t);
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(nend, flows);
+    CHECK_EQ_INT(st.flows_active, 0);
+    stream_free(t);
+    g_cli = &cli_ep;
+    g_srv = &srv_ep;
+
+    /* memcap hit on one flow: its PDU is dropped, framing kept, the next
+     * PDU delivered */
+    t = table(0, 3 * 4096, 0, 0);
+    struct sg_endpoint c2 = ep(0x0B000001u, 4000), c3 = ep(0x0B000002u, 4000),
+                       c4 = ep(0x0B000003u, 4000), c5 = ep(0x0B000004u, 4000);
+    const struct sg_endpoint *cs[4] = {&c2, &c3, &c4, &c5};
+    for (int i = 0; i < 4; i++) {
+        g_cli = cs[i];
+        seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+        seg(t, 0, 1, TH_ACK, p, 1000, 2); /* each needs a 4 KiB buffer: the 4th fails */
+    }
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.memcap_drops, 1);
+    CHECK(st.buffered_peak <= 3 * 4096);
+    g_cli = &c5;
+    uint8_t q[64];
+    size_t ql = mkpdu(q, 0x15, 9, 0);
+    seg(t, 0, 1 + 1000, TH_ACK, p + 1000, pl - 1000, 3);
+    seg(t, 0, 1 + (uint32_t)pl, TH_ACK, q, ql, 4);
+    CHECK_EQ_INT(nrec, 1);
+    CHECK_EQ_INT(recs[0].seqno, 9);
+    CHECK_EQ_INT(nev[STREAM_EV_RESYNC], 0);
+    stream_free(t);
+    g_cli = &cli_ep;
+}
+
+static void test_not_smpp(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    static uint8_t http[8192];
+    for (size_t i = 0; i < sizeof http; i++)
+        http[i] = (uint8_t)("GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n"[i % 38]);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    uint32_t seq = 1;
+    for (int i = 0; i < 40; i++) {
+        seg(t, 0, seq, TH_ACK, http, sizeof http, 2);
+        seq += sizeof http;
+    }
+    CHECK_EQ_INT(nrec, 0);
+    CHECK_EQ_INT(nev[STREAM_EV_NOT_SMPP], 1);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.flows_not_smpp, 1);
+    CHECK(st.not_smpp_bytes >= 2 * SMPP_MAX_PDU_LEN);
+    CHECK_EQ_INT(st.buffered_bytes, st.buffered_peak ? st.buffered_bytes : 0);
+    uint64_t before = st.hunt_bytes;
+    seg(t, 0, seq, TH_ACK, http, sizeof http, 3);
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.hunt_bytes, before); /* ignored cheaply: not even hunted */
+    stream_free(t);
+}
+
+static void test_oversize(void)
+{
+    stream_table_t *t = table(0, 0, 1024, 0);
+    uint8_t p[4096];
+    size_t a = mkpdu(p, 4, 1, 1984); /* 2000 bytes > max_flow_buffer */
+    size_t b = mkpdu(p + a, 0x15, 2, 0);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    /* whole in one segment: delivered without buffering */
+    seg(t, 0, 1, TH_ACK, p, a + b, 2);
+    CHECK_EQ_INT(nrec, 2);
+    /* straddling: cannot buffer, skipped, framing kept */
+    uint32_t seq = 1 + (uint32_t)(a + b);
+    seg(t, 0, seq, TH_ACK, p, 700, 3);
+    seg(t, 0, seq + 700, TH_ACK, p + 700, a + b - 700, 4);
+    CHECK_EQ_INT(nrec, 3);
+    CHECK_EQ_INT(recs[2].seqno, 2);
+    CHECK_EQ_INT(nev[STREAM_EV_OVERSIZE], 1);
+    /* a known command with command_length above SMPP_MAX_PDU_LEN */
+    uint8_t big[32];
+    mkpdu(big, 4, 3, 1);
+    big[0] = 0x7F;
+    seq += (uint32_t)(a + b);
+    seg(t, 0, seq, TH_ACK, big, 17, 5);
+    CHECK_EQ_INT(nev[STREAM_EV_OVERSIZE], 2);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.oversize, 2);
+    CHECK(st.buffered_peak <= 1024);
+    stream_free(t);
+}
+
+static void test_ports_and_timeout(void)
+{
+    struct stream_config c;
+    stream_config_default(&c);
+    uint16_t ports[] = {2775};
+    c.ports = ports;
+    c.n_ports = 1;
+    c.idle_timeout_s = 10;
+    reset();
+    stream_table_t *t = stream_new(&c, &sink);
+    size_t n = mkstream(buf, 2, 1);
+    struct sg_endpoint s2775 = ep(0x0A000001u, 2775), s80 = ep(0x0A000001u, 80);
+    g_srv = &s80;
+    seg(t, 0, 1, TH_ACK, buf, n, 1000000);
+    CHECK_EQ_INT(nrec, 0);
+    g_srv = &s2775;
+    seg(t, 1, 1, TH_ACK, buf, n, 1000000); /* server -> client: dir 0 is the first seen */
+    CHECK_EQ_INT(nrec, 2);
+    CHECK_EQ_INT(recs[0].dir, 0);
+    seg(t, 0, 1, TH_ACK, buf, n - 5, 2000000);
+    CHECK_EQ_INT(recs[2].dir, 1);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.port_ignored, 1);
+    stream_expire(t, 5000000);
+    CHECK_EQ_INT(nend, 0);
+    stream_expire(t, 13000000);
+    CHECK_EQ_INT(nend, 1);
+    CHECK_EQ_INT(nev[STREAM_EV_TIMEOUT], 1);
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.flows_timed_out, 1);
+    CHECK_EQ_INT(st.flows_active, 0);
+    stream_free(t);
+    g_srv = &srv_ep;
+}
+
+int main(void)
+{
+    cli_ep = ep(0xC0A80001u, 40000);
+    srv_ep = ep(0xC0A80002u, 2775);
+    g_cli = &cli_ep;
+    g_srv = &srv_ep;
+    test_in_order();
+    test_one_byte_segments();
+    test_three_in_one();
+    test_out_of_order();
+    test_retransmit_and_overlap();
+    test_mid_stream();
+    test_gap();
+    test_wraparound();
+    test_rst();
+    test_eviction_memcap();
+    test_not_smpp();
+    test_oversize();
+    test_ports_and_timeout();
+    stream_free(NULL);
+    return test_summary();
+}

@@ -1,0 +1,157 @@
+/* URL and bare-domain extraction (filter/url-extract.h): spellings seen in
+ * SMS spam, defanged forms, hosts that must not be found, domain lists
+ * matched on parents, and the shipped list files. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "url-extract.h"
+
+/* Extracts from s and returns the hosts joined by ' ' in buf. */
+static const char *hosts(const char *s, unsigned *flags_or)
+{
+    static char buf[1024];
+    struct url_hit h[8];
+    size_t n = url_extract(s, strlen(s), h, 8);
+    buf[0] = '\0';
+    if (flags_or)
+        *flags_or = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            strcat(buf, " ");
+        strcat(buf, h[i].host);
+        if (flags_or)
+            *flags_or |= h[i].flags;
+        /* the span must lie inside the text and start at the URL */
+        CHECK(h[i].off + h[i].len <= strlen(s));
+        CHECK(h[i].host_len == strlen(h[i].host));
+    }
+    return buf;
+}
+
+static void test_vectors(void)
+{
+    unsigned f;
+    CHECK_EQ_STR(hosts("Vash kod 1234. Ne soobshayte nikomu.", NULL), "");
+    CHECK_EQ_STR(hosts("Login: https://qiwi-secure.xyz/login?id=7", &f), "qiwi-secure.xyz");
+    CHECK(f & URL_F_SCHEME);
+    CHECK_EQ_STR(hosts("Podtverdite: qiwi-secure.xyz/login", &f), "qiwi-secure.xyz");
+    CHECK(!(f & URL_F_SCHEME));
+    CHECK_EQ_STR(hosts("go to WWW.Example.COM now", NULL), "www.example.com");
+    CHECK_EQ_STR(hosts("hxxp://evil[.]top/a", &f), "evil.top");
+    CHECK(f & URL_F_DEFANGED);
+    CHECK_EQ_STR(hosts("hxxps://bank(.)login(.)ru", &f), "bank.login.ru");
+    CHECK(f & URL_F_DEFANGED);
+    CHECK_EQ_STR(hosts("http://qiwi.com@phish.icu/x", &f), "phish.icu");
+    CHECK(f & URL_F_USERINFO);
+    CHECK_EQ_STR(hosts("see bit.ly/3xYz and t.me/joinchat", NULL), "bit.ly t.me");
+    CHECK_EQ_STR(hosts("(visit qiwi.com.)", NULL), "qiwi.com");
+    CHECK_EQ_STR(hosts("\xc2\xabpromo.site\xc2\xbb", NULL), "promo.site");
+    /* IDN host in Cyrillic, upper case folded */
+    CHECK_EQ_STR(hosts("\xd0\xa1\xd0\x90\xd0\x99\xd0\xa2.\xd0\xa0\xd0\xa4/x", NULL),
+                 "\xd1\x81\xd0\xb0\xd0\xb9\xd1\x82.\xd1\x80\xd1\x84");
+    CHECK_EQ_STR(hosts("http://192.168.1.10/pay", &f), "192.168.1.10");
+    CHECK(f & URL_F_IP);
+    /* not domains */
+    CHECK_EQ_STR(hosts("e.g. 1.50 rub, file.txt, v.2, Ok.so, i.e.", NULL), "");
+    CHECK_EQ_STR(hosts("user@mail", NULL), "");
+    CHECK_EQ_STR(hosts("http://", NULL), "");
+    CHECK_EQ_STR(hosts("http://localhost/", NULL), "");
+    /* duplicates once */
+    CHECK_EQ_STR(hosts("a.xyz a.xyz http://a.xyz", NULL), "a.xyz");
+    /* email domain */
+    CHECK_EQ_STR(hosts("pishite na help@qiwi-support.top", NULL), "qiwi-support.top");
+}
+
+static void test_bounds(void)
+{
+    /* a host longer than URL_HOST_MAX is skipped, not truncated into a
+     * wrong parent */
+    char big[2048];
+    memset(big, 'a', 600);
+    memcpy(big + 600, ".com", 5);
+    struct url_hit h[2];
+    CHECK_EQ_INT(url_extract(big, strlen(big), h, 2), 0);
+    /* max respected */
+    CHECK_EQ_INT(url_extract("a.ru b.ru c.ru d.ru", 19, h, 2), 2);
+    CHECK_EQ_INT(url_extract(NULL, 0, h, 2), 0);
+    /* truncated UTF-8 at the end does not read past */
+    CHECK_EQ_INT(url_extract("x.ru \xd0", 6, h, 2), 1);
+}
+
+static void test_parents(void)
+{
+    domain_set_t *s = domain_set_new();
+    CHECK(s != NULL);
+    CHECK_EQ_INT(domain_set_add(s, "Evil.XYZ.", 7, 0), 0);
+    CHECK_EQ_INT(domain_set_add(s, "login.evil.xyz", 9, 0), 0);
+    CHECK_EQ_INT(domain_set_add(s, "evil.xyz", 3, 0), 0); /* dup keeps 7 */
+    CHECK_EQ_INT(domain_set_add(s, "bad domain", 1, 0), SG_EINVAL);
+    CHECK_EQ_INT(domain_set_add(s, "", 1, 0), SG_EINVAL);
+    CHECK_EQ_INT(domain_set_seal(s), 0);
+    CHECK_EQ_INT(domain_set_count(s), 2);
+    const struct domain_entry *d = domain_set_match(s, "a.b.evil.xyz", 12);
+    CHECK(d && strcmp(d->domain, "evil.xyz") == 0 && d->score == 7);
+    d = domain_set_match(s, "x.login.evil.xyz", 16);
+    CHECK(d && strcmp(d->domain, "login.evil.xyz") == 0);
+    CHECK(domain_set_match(s, "notevil.xyz", 11) == NULL);
+    CHECK(domain_set_match(s, "xyz", 3) == NULL);
+    CHECK(domain_set_match(s, "evil.xyz.com", 12) == NULL);
+    domain_set_free(s);
+    domain_set_free(NULL);
+
+    CHECK_EQ_INT(url_next_parent("a.b.c", 5, 0), 2);
+    CHECK_EQ_INT(url_next_parent("a.b.c", 5, 2), 4);
+    CHECK_EQ_INT(url_next_parent("a.b.c", 5, 4), -1);
+    CHECK_EQ_INT(url_next_parent("a.", 2, 0), -1);
+}
+
+static void test_files(void)
+{
+    char err[256] = "";
+    domain_set_t *s = domain_set_new();
+    int rc = domain_set_load(s, test_source_path("rules/domains.list"), 5, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(domain_set_seal(s) == 0);
+    CHECK(domain_set_count(s) >= 10);
+    CHECK(domain_set_match(s, "qiwi-secure.xyz", 15) != NULL);
+    CHECK(domain_set_match(s, "qiwi.com", 8) == NULL);
+    CHECK(domain_set_match(s, "qiwi.ru", 7) == NULL);
+    domain_set_free(s);
+
+    s = domain_set_new();
+    rc = domain_set_load(s, test_source_path("rules/shorteners.list"), 2, err, sizeof err);
+    CHECK_MSG(rc == 0, "%s", err);
+    CHECK(domain_set_seal(s) == 0);
+    CHECK(domain_set_match(s, "bit.ly", 6) != NULL);
+    CHECK(domain_set_match(s, "clck.ru", 7) != NULL);
+    domain_set_free(s);
+
+    /* errors carry file:line */
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/test-url-%d.list", (int)getpid());
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs("# comment\n\ngood.com 3\nbad.com notanumber\n", f);
+        fclose(f);
+        s = domain_set_new();
+        rc = domain_set_load(s, path, 1, err, sizeof err);
+        CHECK_EQ_INT(rc, SG_EPARSE);
+        CHECK_MSG(strstr(err, ":4: bad score") != NULL, "%s", err);
+        domain_set_free(s);
+        remove(path);
+    }
+    s = domain_set_new();
+    CHECK(domain_set_load(s, "/nonexistent/x.list", 1, err, sizeof err) < 0);
+    domain_set_free(s);
+}
+
+int main(void)
+{
+    test_vectors();
+    test_bounds();
+    test_parents();
+    test_files();
+    return test_summary();
+}

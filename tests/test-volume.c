@@ -1,0 +1,118 @@
+/* Volume counters (filter/volume.h): exact distinct counts up to the
+ * threshold, the sliding window, the N+1 cap, eviction under a million
+ * keys with a fixed table, and its cost. */
+#include <stdio.h>
+#include <time.h>
+
+#include "testutil.h"
+#include "volume.h"
+
+static void test_distinct_and_trigger(void)
+{
+    volume_table_t *t = volume_new(64, 5, 60);
+    CHECK(t != NULL);
+    /* the same recipient again and again counts once */
+    for (int i = 0; i < 100; i++)
+        CHECK_EQ_INT(volume_observe(t, 42, 1000, 100), 1);
+    /* N = 5: recipients 2..5 stay at or below, the 6th (N+1) triggers */
+    for (uint64_t r = 1001; r <= 1004; r++)
+        CHECK(volume_observe(t, 42, r, 101) <= 5);
+    CHECK_EQ_INT(volume_observe(t, 42, 1005, 102), 6);
+    /* capped at N+1 however many more */
+    for (uint64_t r = 2000; r < 2100; r++)
+        CHECK_EQ_INT(volume_observe(t, 42, r, 103), 6);
+    struct volume_stats st;
+    volume_get_stats(t, &st);
+    CHECK(st.overwrites >= 99);
+    /* another key is independent */
+    CHECK_EQ_INT(volume_observe(t, 43, 1000, 103), 1);
+    CHECK_EQ_INT(volume_peek(t, 42, 103), 6);
+    CHECK_EQ_INT(volume_peek(t, 44, 103), 0);
+    volume_free(t);
+}
+
+static void test_window(void)
+{
+    volume_table_t *t = volume_new(64, 3, 10);
+    /* recipients at t = 0, 5, 9: all in (now-10, now] at now = 9 */
+    CHECK_EQ_INT(volume_observe(t, 7, 1, 0), 1);
+    CHECK_EQ_INT(volume_observe(t, 7, 2, 5), 2);
+    CHECK_EQ_INT(volume_observe(t, 7, 3, 9), 3);
+    /* at t = 10 the first left the window: 2, 3 and the new 4 */
+    CHECK_EQ_INT(volume_observe(t, 7, 4, 10), 3);
+    /* refreshing 2 at 14 keeps it; at 15 recipient 3 (t=9) is still in,
+     * at 19 it is out */
+    CHECK_EQ_INT(volume_observe(t, 7, 2, 14), 3);
+    CHECK_EQ_INT(volume_peek(t, 7, 19), 2);
+    /* a slow sender never triggers: 1 new recipient every 4 s, window 10,
+     * at most 3 in any window */
+    for (uint32_t s = 100; s < 1000; s += 4)
+        CHECK(volume_observe(t, 8, s, s) <= 3);
+    /* time going backwards is clamped, not a wrap-around */
+    CHECK_EQ_INT(volume_observe(t, 8, 5, 50), 4); /* 988, 992, 996 and 5 */
+    /* forget */
+    volume_forget(t, 7);
+    CHECK_EQ_INT(volume_peek(t, 7, 19), 0);
+    volume_free(t);
+}
+
+static void test_bad_args(void)
+{
+    CHECK(volume_new(0, 5, 10) == NULL);
+    CHECK(volume_new(10, 0, 10) == NULL);
+    CHECK(volume_new(10, 5, 0) == NULL);
+    CHECK(volume_new(10, VOLUME_MAX_THRESHOLD + 1, 10) == NULL);
+    volume_free(NULL);
+    CHECK_EQ_INT(volume_observe(NULL, 1, 1, 1), 0);
+    /* key 0 is usable */
+    volume_table_t *t = volume_new(8, 2, 10);
+    CHECK_EQ_INT(volume_observe(t, 0, 1, 1), 1);
+    CHECK_EQ_INT(volume_observe(t, 0, 2, 1), 2);
+    volume_free(t);
+}
+
+static void test_million_keys(void)
+{
+    const size_t keys = 4096;
+    volume_table_t *t = volume_new(keys, 50, 600);
+    struct volume_stats st;
+    volume_get_stats(t, &st);
+    CHECK(st.max_keys >= keys && st.max_keys < 2 * keys);
+    size_t bytes = st.bytes;
+    clock_t c0 = clock();
+    /* a million one-message senders, 10 per second: bounded table, every
+     * insert past the table size evicts and is counted */
+    for (uint64_t k = 1; k <= 1000000; k++)
+        volume_observe(t, k * 0x9E3779B97F4A7C15ull, k, (uint32_t)(k / 10));
+    double secs = (double)(clock() - c0) / CLOCKS_PER_SEC;
+    volume_get_stats(t, &st);
+    CHECK_EQ_INT(st.observations, 1000000);
+    CHECK_EQ_INT(st.keys_inserted, 1000000);
+    CHECK_EQ_INT(st.evictions, 1000000 - st.max_keys);
+    CHECK(st.evictions_live > 0); /* 6000 keys per window > 4096 slots */
+    CHECK_EQ_INT(st.bytes, bytes); /* no growth */
+    printf("1e6 keys into %zu slots: %.3f s, %llu evictions (%llu live), %zu bytes\n",
+           st.max_keys, secs, (unsigned long long)st.evictions,
+           (unsigned long long)st.evictions_live, st.bytes);
+    CHECK_MSG(secs < 2.0, "%.3f s", secs);
+    /* a heavy sender in the middle of that churn is still caught: it keeps
+     * its slot because its last activity is recent (LRU within a bucket) */
+    uint64_t spam = 0xdeadbeefull;
+    unsigned n = 0;
+    for (uint64_t r = 0; r < 60; r++) {
+        n = volume_observe(t, spam, r, 100000 + (uint32_t)r);
+        for (uint64_t k = 0; k < 200; k++)
+            volume_observe(t, (r * 1000 + k) * 0x2545F4914F6CDD1Dull + 7, k, 100000 + (uint32_t)r);
+    }
+    CHECK_EQ_INT(n, 51);
+    volume_free(t);
+}
+
+int main(void)
+{
+    test_distinct_and_trigger();
+    test_window();
+    test_bad_args();
+    test_million_keys();
+    return test_summary();
+}
