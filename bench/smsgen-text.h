@@ -133,21 +133,7 @@ static inline size_t utf8_put(uint32_t cp, char *out)
 
 enum { TXT_GSM, TXT_LATIN1, TXT_UCS2 };
 
-/* Which encodings can carry cps[0..n). */
-static int text_gsm_ok(const uint32_t *cps, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (gsm_code(cps[i]) == 0xFFFF)
-            return 0;
-    return 1;
-}
-static int text_latin1_ok(const uint32_t *cps, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (cps[i] > 0xFF)
-            return 0;
-    return 1;
-}
+/* Whether UCS-2 can carry cps[0..n): BMP, no surrogates. */
 static int text_ucs2_ok(const uint32_t *cps, size_t n)
 {
     for (size_t i = 0; i < n; i++)

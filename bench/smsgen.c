@@ -188,28 +188,52 @@ static inline void sb_mem(struct sbuf *b, const void *s, size_t n)
 }
 #define sb_lit(b, s) sb_mem((b), (s), sizeof(s) - 1)
 static inline void sb_str(struct sbuf *b, const char *s) { sb_mem(b, s, strlen(s)); }
+static const char dec_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                                "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                                "8081828384858687888990919293949596979899";
 static inline void sb_u64(struct sbuf *b, uint64_t v)
 {
+    sb_need(b, 20);
+    if (v < 10) { /* most fields: ton, npi, status, esm_class */
+        b->p[b->len++] = (char)('0' + v);
+        return;
+    }
     char t[24];
-    int n = 0;
-    do {
-        t[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    sb_need(b, (size_t)n);
-    while (n)
-        b->p[b->len++] = t[--n];
+    int n = 24;
+    while (v >= 100) {
+        n -= 2;
+        memcpy(t + n, dec_pairs + 2 * (v % 100), 2);
+        v /= 100;
+    }
+    if (v >= 10) {
+        n -= 2;
+        memcpy(t + n, dec_pairs + 2 * v, 2);
+    } else {
+        t[--n] = (char)('0' + v);
+    }
+    memcpy(b->p + b->len, t + n, (size_t)(24 - n));
+    b->len += (size_t)(24 - n);
 }
-static void sb_hex(struct sbuf *b, const uint8_t *p, size_t n)
+static char hex_pairs[512]; /* "000102...ff", filled at start */
+
+static void hex_init(void)
 {
     static const char hx[] = "0123456789abcdef";
-    sb_need(b, 2 * n + 2);
-    b->p[b->len++] = '"';
-    for (size_t i = 0; i < n; i++) {
-        b->p[b->len++] = hx[p[i] >> 4];
-        b->p[b->len++] = hx[p[i] & 15];
+    for (int i = 0; i < 256; i++) {
+        hex_pairs[2 * i] = hx[i >> 4];
+        hex_pairs[2 * i + 1] = hx[i & 15];
     }
-    b->p[b->len++] = '"';
+}
+
+static void sb_hex(struct sbuf *b, const uint8_t *p, size_t n)
+{
+    sb_need(b, 2 * n + 2);
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++, o += 2)
+        memcpy(o, hex_pairs + 2 * p[i], 2);
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
 }
 /* A JSON string (quotes included); s is UTF-8. */
 static void sb_jstr(struct sbuf *b, const char *s, size_t n)
@@ -218,6 +242,17 @@ static void sb_jstr(struct sbuf *b, const char *s, size_t n)
     sb_need(b, 6 * n + 2);
     b->p[b->len++] = '"';
     for (size_t i = 0; i < n; i++) {
+        /* Copy the run of bytes that need no escape in one go. */
+        size_t j = i;
+        while (j < n && (unsigned char)s[j] >= 0x20 && s[j] != '"' && s[j] != '\\')
+            j++;
+        if (j > i) {
+            memcpy(b->p + b->len, s + i, j - i);
+            b->len += j - i;
+            i = j;
+            if (i == n)
+                break;
+        }
         unsigned char c = (unsigned char)s[i];
         if (c == '"' || c == '\\') {
             b->p[b->len++] = '\\';
@@ -240,22 +275,24 @@ static inline void sb_jcstr(struct sbuf *b, const char *s)
     else
         sb_lit(b, "null");
 }
-/* ,"key": */
-static inline void sb_key(struct sbuf *b, const char *k)
+/* ,"key": with the key a string literal, so its length is a constant. */
+#define sb_key(b, k) sb_lit((b), ",\"" k "\":")
+#define sb_kv_u(b, k, v) do { sb_key((b), k); sb_u64((b), (v)); } while (0)
+/* For strings this program made up (addresses, ids, names): they hold no
+ * character JSON must escape, so they are quoted without a scan. */
+#define sb_kv_s(b, k, v) do { sb_key((b), k); sb_qstr((b), (v)); } while (0)
+static inline void sb_qstr(struct sbuf *b, const char *v)
 {
-    sb_lit(b, ",\"");
-    sb_str(b, k);
-    sb_lit(b, "\":");
-}
-static inline void sb_kv_u(struct sbuf *b, const char *k, uint64_t v)
-{
-    sb_key(b, k);
-    sb_u64(b, v);
-}
-static inline void sb_kv_s(struct sbuf *b, const char *k, const char *v)
-{
-    sb_key(b, k);
-    sb_jcstr(b, v);
+    if (!v) {
+        sb_lit(b, "null");
+        return;
+    }
+    size_t n = strlen(v);
+    sb_need(b, n + 2);
+    b->p[b->len++] = '"';
+    memcpy(b->p + b->len, v, n);
+    b->len += n;
+    b->p[b->len++] = '"';
 }
 
 /* ------------------------------------------------------------------ */
@@ -281,8 +318,9 @@ static const struct {
     {"ooo", SEG_OOO},         {"retrans", SEG_RETRANS},   {"overlap", SEG_OVERLAP},
     {"gap", SEG_GAP},         {"midstart", SEG_MIDSTART}, {"fin", SEG_FIN},
     {"rst", SEG_RST},
-    /* Everything tshark's reassembly also decodes completely. */
-    {"clean", SEG_ONE | SEG_COALESCE | SEG_SPLIT | SEG_OOO | SEG_RETRANS | SEG_OVERLAP | SEG_FIN | SEG_RST},
+    /* Everything tshark 4.0 also decodes completely (it does not reassemble
+     * a PDU whose first segment holds part of the header: no split). */
+    {"clean", SEG_ONE | SEG_COALESCE | SEG_OOO | SEG_RETRANS | SEG_OVERLAP | SEG_FIN | SEG_RST},
     {"all", 0x3FF},
 };
 
@@ -383,6 +421,7 @@ struct session {
     int bound;            /* bind exchange done (or open at start) */
     int bind_seen;        /* the decoder saw the bind: account known */
     int midstart;         /* first client batch starts mid-PDU */
+    int handshake;        /* the capture holds the SYN */
     int nbatches[2];
     uint32_t exchanges_left;
     uint16_t udh_ref;
@@ -806,17 +845,17 @@ static void write_record(struct gen *g, const uint8_t *pkt, uint32_t len)
         uint32_t blen = 32 + len + pad;
         uint32_t h[7] = {6, blen, 0, (uint32_t)(g->now_us >> 32), (uint32_t)g->now_us, len, len};
         static const uint8_t zero[4];
-        fwrite(h, 4, 7, g->pf);
-        fwrite(pkt, 1, len, g->pf);
-        fwrite(zero, 1, pad, g->pf);
-        fwrite(&blen, 4, 1, g->pf);
+        fwrite_unlocked(h, 4, 7, g->pf);
+        fwrite_unlocked(pkt, 1, len, g->pf);
+        fwrite_unlocked(zero, 1, pad, g->pf);
+        fwrite_unlocked(&blen, 4, 1, g->pf);
         return;
     }
-    struct pcap_pkthdr ph;
-    ph.ts.tv_sec = (time_t)(g->now_us / 1000000);
-    ph.ts.tv_usec = (suseconds_t)(g->now_us % 1000000);
-    ph.caplen = ph.len = len;
-    pcap_dump((u_char *)g->dump, &ph, pkt);
+    /* The pcap record header (ts_sec, ts_usec, caplen, len in host order),
+     * written directly: pcap_dump() would do the same through locked stdio. */
+    uint32_t h[4] = {(uint32_t)(g->now_us / 1000000), (uint32_t)(g->now_us % 1000000), len, len};
+    fwrite_unlocked(h, 4, 4, g->pf);
+    fwrite_unlocked(pkt, 1, len, g->pf);
 }
 
 /* One TCP segment from side dir of session s. */
@@ -1022,7 +1061,10 @@ static void transmit(struct gen *g, struct session *s, struct batch *b, int coal
             m++;
         }
         n = m;
-    } else {
+    } else if (s->handshake || s->nbatches[dir] > 0) {
+        /* Not on the first batch of a flow picked up without its SYN: with
+         * no start to anchor it, "out of order" or "retransmitted" there is
+         * not defined, for tshark nor for us. */
         double p = g->o.perturb_rate;
         int cand[4], nc = 0;
         if (seg & SEG_OOO) cand[nc++] = PERT_OOO;
@@ -1032,9 +1074,14 @@ static void transmit(struct gen *g, struct session *s, struct batch *b, int coal
         if (nc && chance(r, p * nc))
             pert = cand[rnd(r, (uint32_t)nc)];
     }
-    if (pert != PERT_NONE && n == 1 && segs[0].e - segs[0].s >= 2) {
-        /* Make room for a swap or an overlap: cut the lone segment. */
-        uint32_t mid = segs[0].s + rnd_range(r, 1, segs[0].e - segs[0].s - 1);
+    if ((pert == PERT_OOO || pert == PERT_OVERLAP) && n == 1 && segs[0].e - segs[0].s <= 17 && !(seg & SEG_SPLIT))
+        pert = PERT_RETRANS; /* a lone header-sized PDU: cutting it would be split mode */
+    if ((pert == PERT_OOO || pert == PERT_OVERLAP) && n == 1 && segs[0].e - segs[0].s >= 2) {
+        /* Make room for a swap or an overlap: cut the lone segment, after
+         * the 16-byte header when there is room (split mode is the one that
+         * cuts headers). */
+        uint32_t len0 = segs[0].e - segs[0].s;
+        uint32_t mid = segs[0].s + (len0 > 17 ? rnd_range(r, 16, len0 - 1) : rnd_range(r, 1, len0 - 1));
         segs[1].s = mid;
         segs[1].e = segs[0].e;
         segs[1].drop = 0;
@@ -1134,7 +1181,7 @@ static void transmit(struct gen *g, struct session *s, struct batch *b, int coal
 
 static void truth_flush_line(struct gen *g)
 {
-    fwrite(g->line.p, 1, g->line.len, g->tf);
+    fwrite_unlocked(g->line.p, 1, g->line.len, g->tf);
     g->line.len = 0;
 }
 
@@ -1144,8 +1191,10 @@ static void write_pdu_event(struct gen *g, struct exchange *ex, struct pdu_rec *
     if (!pr->lost) {
         sb_lit(l, "{\"event\":\"pdu\",\"frame\":");
         sb_u64(l, pr->frame);
-        sb_mem(l, ex->js.p + pr->json_off, pr->json_len);
+        truth_flush_line(g);
+        fwrite_unlocked(ex->js.p + pr->json_off, 1, pr->json_len, g->tf);
         g->st_pdus++;
+        return;
     } else {
         sb_lit(l, "{\"event\":\"lost\",\"frame\":");
         sb_u64(l, pr->frame);
@@ -1294,7 +1343,28 @@ static void ex_reset(struct exchange *ex, int req_dir)
 /* ------------------------------------------------------------------ */
 /* Content. */
 
-static void fmt_msisdn(char *out, uint64_t n) { snprintf(out, 24, "79%09" PRIu64, (uint64_t)(n % 1000000000u)); }
+/* Zero-padded decimal of width w (no snprintf: this is per message). */
+static inline char *put_dec(char *o, uint64_t v, int w)
+{
+    char t[24];
+    int n = 0;
+    do {
+        t[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n < w)
+        t[n++] = '0';
+    while (n)
+        *o++ = t[--n];
+    return o;
+}
+
+static void fmt_msisdn(char *out, uint64_t n)
+{
+    out[0] = '7';
+    out[1] = '9';
+    *put_dec(out + 2, n % 1000000000u, 9) = 0;
+}
 
 static uint64_t rnd_subscriber(struct rng *r)
 {
@@ -1315,17 +1385,17 @@ static size_t expand(struct rng *r, const char *tpl, char *out, size_t cap)
                 char t[32];
                 t[0] = 0;
 #define K(s) (n == sizeof(s) - 1 && memcmp(key, s, n) == 0)
-                if (K("c4")) snprintf(t, sizeof t, "%04u", rnd(r, 10000));
-                else if (K("c5")) snprintf(t, sizeof t, "%05u", rnd(r, 100000));
-                else if (K("c6")) snprintf(t, sizeof t, "%06u", rnd(r, 1000000));
-                else if (K("amt")) snprintf(t, sizeof t, "%u", rnd_range(r, 1, 500) * (rnd(r, 2) ? 10 : 1));
-                else if (K("l4")) snprintf(t, sizeof t, "%04u", rnd(r, 10000));
-                else if (K("n")) snprintf(t, sizeof t, "%u", rnd_range(r, 10000000, 99999999));
-                else if (K("hh")) snprintf(t, sizeof t, "%02u", rnd_range(r, 8, 21));
-                else if (K("mm")) snprintf(t, sizeof t, "%02u", rnd(r, 12) * 5);
-                else if (K("dd")) snprintf(t, sizeof t, "%02u", rnd_range(r, 1, 28));
-                else if (K("mo")) snprintf(t, sizeof t, "%02u", rnd_range(r, 1, 12));
-                else if (K("ph")) snprintf(t, sizeof t, "8800%07u", rnd(r, 10000000));
+                if (K("c4")) *put_dec(t, rnd(r, 10000), 4) = 0;
+                else if (K("c5")) *put_dec(t, rnd(r, 100000), 5) = 0;
+                else if (K("c6")) *put_dec(t, rnd(r, 1000000), 6) = 0;
+                else if (K("amt")) *put_dec(t, rnd_range(r, 1, 500) * (rnd(r, 2) ? 10 : 1), 1) = 0;
+                else if (K("l4")) *put_dec(t, rnd(r, 10000), 4) = 0;
+                else if (K("n")) *put_dec(t, rnd_range(r, 10000000, 99999999), 8) = 0;
+                else if (K("hh")) *put_dec(t, rnd_range(r, 8, 21), 2) = 0;
+                else if (K("mm")) *put_dec(t, rnd(r, 12) * 5, 2) = 0;
+                else if (K("dd")) *put_dec(t, rnd_range(r, 1, 28), 2) = 0;
+                else if (K("mo")) *put_dec(t, rnd_range(r, 1, 12), 2) = 0;
+                else if (K("ph")) { memcpy(t, "8800", 4); *put_dec(t + 4, rnd(r, 10000000), 7) = 0; }
                 else if (K("shop")) snprintf(t, sizeof t, "%s", shops[rnd(r, SG_LEN(shops))]);
                 else if (K("name")) snprintf(t, sizeof t, "%s", names[rnd(r, SG_LEN(names))]);
                 else if (K("tok")) {
@@ -1372,12 +1442,23 @@ static uint64_t next_msgid(struct gen *g, int link)
 
 static void fmt_id(char *out, uint64_t v, int fmt)
 {
-    if (fmt == IDF_HEXU)
-        snprintf(out, 24, "%08" PRIX64, v);
-    else if (fmt == IDF_HEXL)
-        snprintf(out, 24, "%08" PRIx64, v);
-    else
-        snprintf(out, 24, "%" PRIu64, v);
+    if (fmt == IDF_DEC) {
+        *put_dec(out, v, 1) = 0;
+        return;
+    }
+    const char *hx = fmt == IDF_HEXU ? "0123456789ABCDEF" : "0123456789abcdef";
+    char t[20];
+    int n = 0;
+    do {
+        t[n++] = hx[v & 15];
+        v >>= 4;
+    } while (v);
+    while (n < 8)
+        t[n++] = '0';
+    char *o = out;
+    while (n)
+        *o++ = t[--n];
+    *o = 0;
 }
 
 /* Adds one logical message (all its parts) to the exchange: submit_sm (or
@@ -1394,11 +1475,23 @@ static void add_message(struct gen *g, struct session *s, const struct msg_in *m
     static uint8_t enc[4200];
     static char utf[8200];
 
-    size_t ncp = utf8_to_cps(mi->text, strlen(mi->text), cps, 2000);
+    size_t tl = strlen(mi->text);
+    size_t ncp = utf8_to_cps(mi->text, tl, cps, 2000);
+    size_t ncp_in = ncp;
+    int gsm_ok = 1, latin1_ok = 1, plain = 1; /* plain: no U+FFFD from bad UTF-8 */
+    for (size_t i = 0; i < ncp; i++) {
+        uint32_t c = cps[i];
+        if (c > 0xFF)
+            latin1_ok = 0;
+        if (c == 0xFFFD)
+            plain = 0;
+        if (gsm_ok && gsm_code(c) == 0xFFFF)
+            gsm_ok = 0;
+    }
     int e;
-    if (text_gsm_ok(cps, ncp) && !(a->latin1 && text_latin1_ok(cps, ncp) && chance(r, 0.7)))
+    if (gsm_ok && !(a->latin1 && latin1_ok && chance(r, 0.7)))
         e = TXT_GSM;
-    else if (text_latin1_ok(cps, ncp))
+    else if (latin1_ok)
         e = TXT_LATIN1;
     else {
         e = TXT_UCS2;
@@ -1474,8 +1567,13 @@ static void add_message(struct gen *g, struct session *s, const struct msg_in *m
 
     /* Truth text = what was actually sent. */
     size_t ul = 0;
-    for (size_t i = 0; i < ncp; i++)
-        ul += utf8_put(cps[i], utf + ul);
+    if (plain && ncp == ncp_in && ncp < 2000) {
+        memcpy(utf, mi->text, tl); /* unchanged: the template's UTF-8 as is */
+        ul = tl;
+    } else {
+        for (size_t i = 0; i < ncp; i++)
+            ul += utf8_put(cps[i], utf + ul);
+    }
     if (ex->text_len + ul > sizeof ex->text)
         die("internal: exchange text overflow");
     if (ex->nmsg >= EX_MAX_MSGS)
@@ -1493,7 +1591,11 @@ static void add_message(struct gen *g, struct session *s, const struct msg_in *m
                             : concat == CONCAT_UDH8    ? "udh8"
                             : concat == CONCAT_UDH16   ? "udh16"
                                                        : "sar";
-    snprintf(m->src, sizeof m->src, "%s", mi->src);
+    size_t sl = strlen(mi->src);
+    if (sl >= sizeof m->src)
+        sl = sizeof m->src - 1;
+    memcpy(m->src, mi->src, sl);
+    m->src[sl] = 0;
     fmt_msisdn(m->dst, mi->dst);
     m->src_ton = mi->src_ton;
     m->src_npi = mi->src_npi;
@@ -1564,9 +1666,11 @@ static void add_message(struct gen *g, struct session *s, const struct msg_in *m
             f.sm_len = (uint32_t)h + (a1 - a0);
             f.esm_class = ESM_UDHI;
         }
-        uint8_t dlt[19];
+        uint8_t dlt[20];
         if (a->dlt) {
-            snprintf((char *)dlt, sizeof dlt, "1101%013u", (unsigned)(s->acct * 7919 + 12345));
+            /* A 17-digit DLT entity id, fixed per account. */
+            memcpy(dlt, "1101", 4);
+            put_dec((char *)dlt + 4, (uint64_t)s->acct * 7919u + 12345u, 13);
             f.vendor = dlt;
             f.vendor_len = 17;
         }
@@ -1602,7 +1706,9 @@ static void pick_content(struct gen *g, struct session *s, struct msg_in *mi)
     struct rng *r = &g->r;
     const struct account *a = &accounts[s->acct];
     const char *tpl = NULL;
-    memset(mi, 0, sizeof *mi);
+    mi->campaign = NULL;
+    mi->text[0] = 0;
+    mi->use_data_sm = 0;
     mi->dst = rnd_subscriber(r);
     mi->src_ton = 5; /* alphanumeric */
     mi->src_npi = 0;
@@ -1847,13 +1953,36 @@ static void rcpt_push(struct session *s, const struct pending_rcpt *p)
     s->rq_len++;
 }
 
+/* YYMMDDhhmm (UTC) for receipt dates; days to civil date after Howard
+ * Hinnant's days_from_civil inverse (public domain), no gmtime per receipt. */
 static void yymmddhhmm(uint64_t us, char *out)
 {
-    time_t t = (time_t)(us / 1000000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    snprintf(out, 16, "%02u%02u%02u%02u%02u", (unsigned)tm.tm_year % 100u, (unsigned)(tm.tm_mon + 1) % 100u,
-             (unsigned)tm.tm_mday % 100u, (unsigned)tm.tm_hour % 100u, (unsigned)tm.tm_min % 100u);
+    uint64_t t = us / 1000000;
+    int64_t z = (int64_t)(t / 86400) + 719468;
+    uint32_t sod = (uint32_t)(t % 86400);
+    int64_t era = z / 146097;
+    uint32_t doe = (uint32_t)(z - era * 146097);
+    uint32_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t y = (int64_t)yoe + era * 400;
+    uint32_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    uint32_t mp = (5 * doy + 2) / 153;
+    uint32_t d = doy - (153 * mp + 2) / 5 + 1;
+    uint32_t m = mp < 10 ? mp + 3 : mp - 9;
+    y += m <= 2;
+    char *o = out;
+    o = put_dec(o, (uint64_t)(y % 100), 2);
+    o = put_dec(o, m, 2);
+    o = put_dec(o, d, 2);
+    o = put_dec(o, sod / 3600, 2);
+    o = put_dec(o, sod / 60 % 60, 2);
+    *o = 0;
+}
+
+static inline char *cpy(char *o, const char *s)
+{
+    size_t n = strlen(s);
+    memcpy(o, s, n);
+    return o + n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1865,6 +1994,7 @@ static void do_handshake(struct gen *g, struct session *s)
     uint32_t isn0 = s->tcpseq[0], isn1 = s->tcpseq[1];
     (void)isn1;
     g->now_us += 10;
+    s->handshake = 1;
     emit_tcp(g, s, 0, isn0, TH_SYN, NULL, 0);
     s->tcpseq[0]++;
     g->now_us += 100 + rnd(&g->r, 400);
@@ -2003,15 +2133,27 @@ static void do_receipts(struct gen *g, struct session *s, uint64_t budget)
         yymmddhhmm(p->submit_us, sd);
         yymmddhhmm(g->now_us, dd);
         const char *dl = st == 0 ? "001" : "000";
-        if (lk->rcpt_style == RS_TLV_ONLY)
-            snprintf(txt, sizeof txt, "sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:%s", dl, sd,
-                     dd, rc->stat, rc->err, p->text20);
-        else if (lk->rcpt_order == 1)
-            snprintf(txt, sizeof txt, "id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s Text:%s",
-                     rc->text_id, dl, sd, dd, rc->stat, rc->err, p->text20);
-        else
-            snprintf(txt, sizeof txt, "id:%s sub:001 dlvrd:%s submit date:%s done date:%s stat:%s err:%s text:%s",
-                     rc->text_id, dl, sd, dd, rc->stat, rc->err, p->text20);
+        /* SMPP v3.4 Appendix B receipt format; RS_TLV_ONLY SMSCs leave the
+         * id: out, some write "Text:" (field notes). */
+        char *o = txt;
+        if (lk->rcpt_style != RS_TLV_ONLY) {
+            o = cpy(o, "id:");
+            o = cpy(o, rc->text_id);
+            o = cpy(o, " ");
+        }
+        o = cpy(o, "sub:001 dlvrd:");
+        o = cpy(o, dl);
+        o = cpy(o, " submit date:");
+        o = cpy(o, sd);
+        o = cpy(o, " done date:");
+        o = cpy(o, dd);
+        o = cpy(o, " stat:");
+        o = cpy(o, rc->stat);
+        o = cpy(o, " err:");
+        o = cpy(o, rc->err);
+        o = cpy(o, lk->rcpt_order == 1 ? " Text:" : " text:");
+        o = cpy(o, p->text20);
+        *o = 0;
         struct sm_fields f;
         memset(&f, 0, sizeof f);
         f.service_type = "";
@@ -2279,6 +2421,7 @@ int main(int argc, char **argv)
     struct gen *g = &G;
     parse_args(&g->o, argc, argv);
     gsm_tables_init();
+    hex_init();
     rng_seed(&g->r, g->o.seed);
 
     char truth_path[4096];

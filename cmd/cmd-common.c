@@ -281,8 +281,11 @@ int cmd_capture_run(struct cmd_capture_args *a, decoder_t *d, struct cmd_run_res
     int status = 0;
     while (!stop_requested) {
         int n = capture_next(cap, &pkt);
-        if (n == SG_EAGAIN)
+        if (n == SG_EAGAIN) {
+            if (a->tick)
+                a->tick(a->tick_ctx);
             continue;
+        }
         if (n == 0)
             break;
         if (n < 0) {
@@ -295,6 +298,8 @@ int cmd_capture_run(struct cmd_capture_args *a, decoder_t *d, struct cmd_run_res
         r->packets++;
         if (a->count && r->packets >= (uint64_t)a->count)
             break;
+        if (a->tick && (r->packets & 4095) == 0)
+            a->tick(a->tick_ctx);
         /* Checking the clock every 4096 packets keeps the syscall off the
          * per-packet path. */
         if (progress && (r->packets & 4095) == 0) {

@@ -38,7 +38,7 @@ static void on_message(void *ctx, const struct decoder_message *e)
 {
     struct decode_out *o = ctx;
     jw_obj_begin(o->w);
-    output_json_message(o->w, e);
+    output_json_message(o->w, e, "message");
     jw_obj_end(o->w);
     emit(o);
 }

@@ -69,6 +69,14 @@ struct pending_message {
     char inline_text[TEXT_INLINE];
 };
 
+/* A response whose request has not been seen yet: the request may still
+ * be waiting in reassembly behind a hole in its own direction. */
+struct orphan_response {
+    sg_time_us ts;
+    uint32_t status;
+    char message_id[MSGID_CAP];
+};
+
 struct receipt_tie {
     uint64_t message_uid;
     sg_time_us submit_ts;
@@ -79,7 +87,7 @@ struct decoder {
     struct decoder_sink sink;
     stream_table_t *stream;
     sms_concat_t *concat;
-    bmap_t *sessions, *requests, *messages, *ties;
+    bmap_t *sessions, *requests, *messages, *ties, *orphans;
     struct decoder_stats st;
     struct pkt_decode_stats pkt_stats;
     uint64_t next_uid;
@@ -349,6 +357,14 @@ static void on_request_evicted(void *ctx, uint64_t key, void *value)
     d->st.requests_evicted++;
 }
 
+/* An answer whose request never came: counted when it is given up. */
+static void on_orphan_evicted(void *ctx, uint64_t key, void *value)
+{
+    decoder_t *d = ctx;
+    (void)key; (void)value;
+    d->st.responses_unmatched++;
+}
+
 static void on_session_evicted(void *ctx, uint64_t key, void *value)
 {
     decoder_t *d = ctx;
@@ -590,6 +606,13 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
 
     if (smpp_esm_is_receipt(p->esm_class)) {
         handle_receipt(d, f, p, body, body_len);
+        /* Its deliver_sm_resp still pairs, as a request without a message. */
+        uint64_t rkey = request_key(f->flow_id, f->dir, p->sequence_number);
+        if (!bmap_remove(d->orphans, rkey)) {
+            struct pending_request *rrq = bmap_put(d->requests, rkey, NULL);
+            rrq->command_id = p->command_id;
+            rrq->ts = d->now;
+        }
         return;
     }
 
@@ -601,6 +624,13 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
     rq->carries_message = 1;
     rq->part_seq = 1;
     fill_origin(d, &rq->origin, s, f, p, mo);
+    struct orphan_response *early = bmap_get(d->orphans, key);
+    if (early) {
+        rq->resp_seen = 1;
+        rq->status = early->status;
+        memcpy(rq->message_id, early->message_id, sizeof rq->message_id);
+        bmap_remove(d->orphans, key);
+    }
 
     /* Concatenation: UDH IEI 0x00/0x08 or the SAR TLVs (v3.4 §5.3.2.22-24). */
     int multipart = 0;
@@ -648,7 +678,12 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
     uint64_t key = request_key(f->flow_id, (unsigned)!f->dir, p->sequence_number);
     struct pending_request *rq = bmap_get(d->requests, key);
     if (!rq) {
-        d->st.responses_unmatched++;
+        /* Its request may arrive later (held behind a hole in the other
+         * direction); keep the answer for it, bounded. */
+        struct orphan_response *o = bmap_put(d->orphans, key, NULL);
+        o->ts = d->now;
+        o->status = p->command_status;
+        copy_view(o->message_id, sizeof o->message_id, p->message_id);
         return;
     }
     if (!rq->carries_message) {
@@ -741,9 +776,11 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
         handle_response(d, f, p);
     } else {
         uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
-        struct pending_request *rq = bmap_put(d->requests, key, NULL);
-        rq->command_id = id;
-        rq->ts = ts;
+        if (!bmap_remove(d->orphans, key)) {
+            struct pending_request *rq = bmap_put(d->requests, key, NULL);
+            rq->command_id = id;
+            rq->ts = ts;
+        }
     }
 }
 
@@ -785,9 +822,10 @@ decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink
     d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), on_request_evicted, d);
     d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), on_message_evicted, d);
     d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), on_tie_evicted, d);
+    d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), on_orphan_evicted, d);
     d->text_cap = 4096;
     d->text_buf = malloc(d->text_cap);
-    if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->text_buf) {
+    if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->orphans || !d->text_buf) {
         decoder_free(d);
         return NULL;
     }
@@ -812,6 +850,7 @@ void decoder_free(decoder_t *d)
     bmap_free(d->requests);
     bmap_free(d->messages);
     bmap_free(d->ties);
+    bmap_free(d->orphans);
     free(d->text_buf);
     free(d);
 }
@@ -836,6 +875,11 @@ static void expire(decoder_t *d)
         if (!rq->resp_seen)
             d->st.requests_unanswered++;
         bmap_remove(d->requests, key);
+    }
+    struct orphan_response *o;
+    while ((o = bmap_oldest(d->orphans, &key)) != NULL && o->ts + rto < now) {
+        d->st.responses_unmatched++;
+        bmap_remove(d->orphans, key);
     }
     stream_expire(d->stream, now);
     sms_concat_expire(d->concat, now);
@@ -878,6 +922,12 @@ static void emit_all_messages(decoder_t *d)
 void decoder_flush(decoder_t *d)
 {
     stream_flush(d->stream);
+    d->st.responses_unmatched += bmap_count(d->orphans);
+    while (bmap_oldest(d->orphans, NULL)) {
+        uint64_t key;
+        bmap_oldest(d->orphans, &key);
+        bmap_remove(d->orphans, key);
+    }
     sms_concat_flush(d->concat);
     emit_all_messages(d);
     uint64_t key;

@@ -77,9 +77,9 @@ void output_json_pdu(jw_t *w, const struct decoder_pdu *e)
         jw_kbool(w, "binary", true);
 }
 
-void output_json_message(jw_t *w, const struct decoder_message *e)
+void output_json_message(jw_t *w, const struct decoder_message *e, const char *event_name)
 {
-    jw_kstr(w, "event", "message");
+    jw_kstr(w, "event", event_name);
     jw_key(w, "ts");
     jw_time_us(w, e->ts);
     jw_kuint(w, "uid", e->uid);

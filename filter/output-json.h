@@ -13,7 +13,8 @@
 #include "json-writer.h"
 
 void output_json_pdu(jw_t *w, const struct decoder_pdu *e);
-void output_json_message(jw_t *w, const struct decoder_message *e);
+/* event_name: "message" (decode) or "verdict" (replay, which adds the verdict). */
+void output_json_message(jw_t *w, const struct decoder_message *e, const char *event_name);
 void output_json_receipt(jw_t *w, const struct decoder_receipt *e);
 void output_json_error(jw_t *w, const struct decoder_error *e);
 

@@ -11,11 +11,12 @@ int smpp_command_known(uint32_t id)
     switch (req) {
     case 0x00000001: case 0x00000002: case 0x00000003: case 0x00000004:
     case 0x00000005: case 0x00000006: case 0x00000007: case 0x00000008:
-    case 0x00000009: case 0x0000000B: case 0x00000015: case 0x00000021:
+    case 0x00000009: case 0x00000015: case 0x00000021:
     case 0x00000103:
     case 0x00000111: case 0x00000112: case 0x00000113: /* broadcast_sm, query_, cancel_ (v5.0) */
         return 1;
     case 0x00000102: /* alert_notification: request only */
+    case 0x0000000B: /* outbind: request only (v3.4 §4.1.7 has no outbind_resp) */
         return (id & SMPP_RESP_BIT) == 0;
     default:
         return 0;
@@ -35,8 +36,10 @@ static int body_len_plausible(uint32_t id, uint32_t body)
         return body == 0;
     case 0x80000004: case 0x80000103: case 0x80000005: /* submit/data/deliver _resp */
         return body <= 65 + 1024;
-    case 0x00000004: case 0x00000005: case 0x00000103: case 0x00000021:
+    case 0x00000004: case 0x00000005: case 0x00000021:
         return body >= 17; /* at least the mandatory octets with empty strings */
+    case 0x00000103: /* data_sm (v3.4 §4.7.1): 3 empty strings, 7 octets */
+        return body >= 10;
     default:
         return 1;
     }

@@ -235,12 +235,18 @@ static void set_err(struct smpp_error *err, int *rc, int code, size_t off, const
 }
 
 /* A C-octet string of at most max octets including the NUL (v3.4 §3.1). */
-static int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned max, const char *name,
+static inline int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned max, const char *name,
                     struct sg_view *v, struct smpp_error *err, int *rc)
 {
     size_t avail = end - *pos;
     size_t lim = avail < max ? avail : max;
-    const uint8_t *nul = memchr(buf + *pos, 0, lim);
+    /* Most strings here are a few octets: a plain loop beats a memchr call. */
+    const uint8_t *s = buf + *pos, *nul = NULL;
+    for (size_t i = 0; i < lim; i++)
+        if (s[i] == 0) {
+            nul = s + i;
+            break;
+        }
     if (!nul) {
         set_err(err, rc, avail < max ? SG_ETRUNC : SG_EINVAL, *pos, "missing NUL in %s (max %u)",
                 name, max);
@@ -252,7 +258,7 @@ static int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned max, c
     return 0;
 }
 
-static int get_u8(const uint8_t *buf, size_t *pos, size_t end, const char *name, uint8_t *v,
+static inline int get_u8(const uint8_t *buf, size_t *pos, size_t end, const char *name, uint8_t *v,
                   struct smpp_error *err, int *rc)
 {
     if (*pos >= end) {

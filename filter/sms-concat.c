@@ -142,8 +142,8 @@ static int key_eq(const struct slot *s, uint64_t h, const struct sms_part *p)
 {
     return s->hash == h && s->link == p->link && s->ref == p->ref && s->total == p->total &&
            s->src_full == cap16(p->src.len) && s->dst_full == cap16(p->dst.len) &&
-           memcmp(s->src, p->src.p, cut(p->src.len)) == 0 &&
-           memcmp(s->dst, p->dst.p, cut(p->dst.len)) == 0;
+           (s->src_len == 0 || memcmp(s->src, p->src.p, s->src_len) == 0) &&
+           (s->dst_len == 0 || memcmp(s->dst, p->dst.p, s->dst_len) == 0);
 }
 
 /* Index position holding slot si, or of an empty bucket when absent. */

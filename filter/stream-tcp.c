@@ -9,9 +9,8 @@
 #include "smpp-frame.h"
 
 /* Out-of-order ranges kept per direction.  Real reordering leaves one or two
- * holes; a segment that would need more is dropped (ooo_dropped) and comes
- * back as a retransmission or ends up in a gap. */
-#define DIR_RANGES 6
+ * holes; a segment that would need more makes the oldest hole a gap. */
+#define DIR_RANGES 8
 /* Size of the buffers kept in the table-wide pool: most PDUs that straddle
  * segments (submit_sm with a 160-character text, bursts of responses) fit. */
 #define POOL_CHUNK 4096u
@@ -442,21 +441,26 @@ static int ranges_merge(const struct range *r, int nr, uint32_t s, uint32_t e, s
     return n;
 }
 
-static void dir_store_ooo(stream_table_t *t, struct dir *d, uint32_t o, const uint8_t *data,
-                          uint32_t n, sg_time_us ts)
+/* Stores an out-of-order segment.  Returns SG_ENOSPC when it would need
+ * more than DIR_RANGES ranges (the caller gives up on the oldest hole). */
+static int dir_store_ooo(stream_table_t *t, struct dir *d, uint32_t o, const uint8_t *data,
+                         uint32_t n, sg_time_us ts)
 {
     struct range merged[DIR_RANGES + 1];
-    t->st.ooo_segments++;
     int nm = ranges_merge(d->r, d->nr, o, o + n, merged);
-    if (nm > DIR_RANGES || dir_reserve(t, d, o + n) != 0) {
+    if (nm > DIR_RANGES)
+        return SG_ENOSPC;
+    t->st.ooo_segments++;
+    if (dir_reserve(t, d, o + n) != 0) {
         t->st.ooo_dropped++;
-        return;
+        return 0;
     }
     if (d->nr == 0)
         d->hole_ts = ts;
     dir_write_new(t, d, o, data, n);
     memcpy(d->r, merged, (size_t)nm * sizeof merged[0]);
     d->nr = (uint8_t)nm;
+    return 0;
 }
 
 /* In-order bytes at the end of buf that we cannot store (memcap): lost, as
@@ -596,8 +600,12 @@ static void dir_data(stream_table_t *t, struct flow *f, int di, uint32_t seq, co
         }
         uint64_t ahead = (uint64_t)off - d->clen;
         if (ahead + len <= t->cfg.ooo_window) {
-            dir_store_ooo(t, d, (uint32_t)off, data, (uint32_t)len, ts);
-            return;
+            if (dir_store_ooo(t, d, (uint32_t)off, data, (uint32_t)len, ts) == 0)
+                return;
+            /* More holes than we track: the oldest is the least likely to
+             * be filled (a capture never sees a lost packet again). */
+            dir_skip_to(t, f, di, d->r[0].s, ts, "too many out-of-order holes");
+            continue;
         }
         /* Window overflow: the hole will not be filled in time. */
         dir_skip_to(t, f, di, d->nr ? d->r[0].s : (uint32_t)off, ts, "out-of-order window overflow");

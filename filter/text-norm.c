@@ -103,28 +103,42 @@ static int is_latin(int32_t c)
 }
 
 /* Folds the letters and digits at the marked positions of cp[from..to) (one
- * word) to one script, 1:1 in code points.  mark[i] != 0 means position i
- * belongs to the word (pattern mode leaves regex syntax unmarked). */
+ * word) to one script, 1:1 in code points.  mark[i] == 1: a letter or digit
+ * of the word; 2: a letter of a regex class inside the word (spelled like
+ * the word, no vote); 0: regex syntax, untouched. */
 static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
 {
-    size_t cyr_only = 0, lat_only = 0, letters = 0, digits = 0;
+    size_t cyr_only = 0, lat_only = 0, letters = 0, digits = 0, members = 0;
+    size_t cyr_all = 0, lat_all = 0;
     for (size_t i = from; i < to; i++) {
-        if (!mark[i])
-            continue;
+        members += mark[i] == 2;
+        if (mark[i] != 1)
+            continue; /* 2: a class member, spelled like the word, no vote */
         int32_t c = cp[i];
         if (c >= '0' && c <= '9') {
             digits++;
             continue;
         }
         letters++;
+        cyr_all += is_cyrillic(c) != 0;
+        lat_all += is_latin(c) != 0;
         if (is_cyrillic(c) && cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c) < 0)
             cyr_only++;
         else if (is_latin(c) && cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c) < 0)
             lat_only++;
     }
-    if (letters == 0)
+    if (letters == 0 && members == 0)
         return; /* a number: never touched (amounts, codes, phone numbers) */
-    int cyr = cyr_only > lat_only;
+    /* A word in one script keeps it (only ё -> е and the digits change); a
+     * word mixing scripts is spelled in the one with more letters found
+     * only in it, then with more letters, Latin on a tie. */
+    int cyr;
+    if (cyr_all && !lat_all)
+        cyr = 1;
+    else if (!cyr_all)
+        cyr = 0;
+    else
+        cyr = cyr_only > lat_only || (cyr_only == lat_only && cyr_all > lat_all);
     /* Digits stand for letters only where a number cannot be meant: a run
      * between letters ("w1n"), a run ending a word of at least as many
      * letters ("fr33"), and in a Cyrillic word a single leading digit
@@ -139,17 +153,17 @@ static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
             continue;
         }
         int32_t c = cp[i];
-        if (!(c >= '0' && c <= '9')) {
+        if (!(c >= '0' && c <= '9') || mark[i] == 2) {
             int32_t r = cyr ? cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c)
                             : cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c);
             if (r >= 0)
                 cp[i] = r;
-            letters_before++;
+            letters_before += mark[i] == 1;
             i++;
             continue;
         }
         size_t j = i, run = 0, lookalike = 1;
-        while (j < to && (!mark[j] || (cp[j] >= '0' && cp[j] <= '9'))) {
+        while (j < to && (!mark[j] || (mark[j] == 1 && cp[j] >= '0' && cp[j] <= '9'))) {
             if (mark[j]) {
                 run++;
                 if ((cyr ? cmap_get(digit_cyr, SG_ARRAY_LEN(digit_cyr), cp[j])
@@ -390,12 +404,6 @@ static int encode_out(const int32_t *cp, size_t n, char *out, size_t cap, size_t
 
 /* ---- pattern mode ------------------------------------------------------ */
 
-/* Lower-cases the letters of a regex outside escapes and group options,
- * marks the positions that are text (letters and digits outside escapes,
- * classes, counted repeats and group options) and assigns word
- * numbers: a word is broken by white space, `.`, escapes (\s \b \W ...)
- * and literal punctuation, but not by ( | ) ? * + or {m,n}, so that
- * /кредит(ы|ов)?/ is one word spelled in Cyrillic, as "кредитов" is in text. */
 /* Index just past the escape starting at cp[i] == '\\': two code points,
  * or through the closing brace of \x{..} \p{..} \P{..} \N{..} \o{..}. */
 static size_t skip_escape(const int32_t *cp, size_t n, size_t i)
@@ -411,13 +419,21 @@ static size_t skip_escape(const int32_t *cp, size_t n, size_t i)
     return i;
 }
 
+/* Lower-cases the letters of a regex outside escapes and group options,
+ * marks the positions that are text (letters and digits outside escapes,
+ * classes, counted repeats and group options) and assigns word
+ * numbers: a word is broken by white space, `.`, escapes (\s \b \W ...)
+ * and literal punctuation, but not by ? * + {m,n} or a group glued to a
+ * word, so that /кредит(ы|ов)?/ is one word as "кредитов" is in text, while
+ * in a free-standing group /(смс|sms)/ each alternative is a word. */
 static size_t pattern_fold(norm_ctx_t *c, size_t n)
 {
     int32_t *cp = c->cp;
     uint8_t *mark = c->cls; /* reuse: 1 = foldable text */
     uint32_t *word = (uint32_t *)c->tmp;
     uint32_t w = 1;
-    size_t i = 0;
+    size_t i = 0, depth = 0;
+    uint8_t glued_stack[64];
     for (size_t k = 0; k < n; k++) {
         mark[k] = 0;
         word[k] = 0;
@@ -435,12 +451,20 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
                 i++;
             if (i < n && cp[i] == ']')
                 i++;
+            size_t open = i;
             while (i < n && cp[i] != ']') {
                 if (cp[i] == '\\') {
                     i = skip_escape(cp, n, i); /* escapes keep their case: \p{L}, \D */
                     continue;
                 }
                 cp[i] = utf8proc_tolower(cp[i]);
+                /* a lone letter of a class ([ау], not a range end) is spelled
+                 * like the word around it, but does not vote on the script */
+                int in_range = (i > open && cp[i - 1] == '-') || (i + 1 < n && cp[i + 1] == '-');
+                if (!in_range && classify(cp[i]) == CL_LETTER) {
+                    mark[i] = 2;
+                    word[i] = w;
+                }
                 i++;
             }
             i++;
@@ -458,13 +482,37 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
             i++;
             continue;
         }
-        if (ch == '(' && i + 1 < n && cp[i + 1] == '?') {
-            i += 2;
-            while (i < n && cp[i] != ':' && cp[i] != ')' && cp[i] != '(')
+        if (ch == '(') {
+            /* A group glued to a word ("кредит(ы|ов)") continues it; a
+             * free-standing one ("(смс|sms)") holds alternative words. */
+            int glued = i > 0 && (mark[i - 1] || cp[i - 1] == ']');
+            if (depth < SG_ARRAY_LEN(glued_stack))
+                glued_stack[depth] = (uint8_t)glued;
+            depth++;
+            if (!glued)
+                w++;
+            i++;
+            if (i < n && cp[i] == '?') { /* (?: (?i) ...: options are syntax */
                 i++;
+                while (i < n && cp[i] != ':' && cp[i] != ')' && cp[i] != '(')
+                    i++;
+            }
             continue;
         }
-        if (ch == '(' || ch == ')' || ch == '|' || ch == '?' || ch == '*' || ch == '+') {
+        if (ch == ')') {
+            if (depth)
+                depth--;
+            i++;
+            continue;
+        }
+        if (ch == '|') {
+            int glued = depth && depth <= SG_ARRAY_LEN(glued_stack) && glued_stack[depth - 1];
+            if (!glued)
+                w++;
+            i++;
+            continue;
+        }
+        if (ch == '?' || ch == '*' || ch == '+') {
             i++;
             continue;
         }

@@ -16,15 +16,16 @@
  *      the same one-to-three-character separator between them is joined:
  *      "з а й м" -> "займ", "w-i-n" -> "win", "f.r.e.e" -> "free";
  *   5. confusable folding, per token (a maximal run of letters and digits):
- *      a token with more Cyrillic-only letters than Latin-only letters is
- *      spelled in Cyrillic (Latin look-alikes and the digits 0 3 4 6 become
- *      о з ч б); every other token that contains a letter is spelled in
- *      Latin (Cyrillic look-alikes become Latin, and in a token with more
- *      letters than digits 0 1 3 5 become o i e s).  So "зaйм" (Latin a)
- *      and "займ" both read "займ"; "frее" (Cyrillic е) and "fr33" read
- *      "free".  The direction is per word, not global, so rule writers
- *      write natural Russian and English and literals are normalised by
- *      this same function at compile time;
+ *      a token written in one script keeps it; a token mixing Latin and
+ *      Cyrillic is spelled in the script with more letters that exist only
+ *      in that script (then: more letters; tie: Latin), its look-alike
+ *      letters mapped to that script.  So "зaйм" (Latin a) reads "займ",
+ *      "frее" (Cyrillic е) reads "free", "3AЙM" reads "займ".  Look-alike
+ *      digits inside words become letters ("w1n" -> "win", "fr33" ->
+ *      "free", a leading "3" of a Cyrillic word -> "з"), numbers are kept
+ *      ("150ppm", "1st", "box95").  ё becomes е.  Rule writers write
+ *      natural Russian and English; literals are normalised by this same
+ *      function at compile time, regexes with NORM_PATTERN;
  *   6. runs of white space become one space; leading/trailing space goes.
  *
  * The output is always valid UTF-8 and never longer than NORM_MAX_EXPANSION

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <utf8proc.h>
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 /* ---- TLDs accepted for bare host names -------------------------------
@@ -292,11 +293,26 @@ size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max
             i++;
             continue;
         }
+        int defanged = 0;
+        size_t hs = scheme_at(text, len, i, &defanged);
+        if (!hs) {
+            /* Fast reject, the common case: a word not followed by a dot
+             * (or a defanged one) cannot start a bare host; skip it
+             * without copying it.  ASCII letters and digits only here;
+             * anything else takes the full path below. */
+            size_t j = i;
+            while (j < len && ((text[j] >= 'a' && text[j] <= 'z') || (text[j] >= 'A' && text[j] <= 'Z') ||
+                               (text[j] >= '0' && text[j] <= '9') || text[j] == '-' || text[j] == '_'))
+                j++;
+            if (j > i && (j >= len || !strchr(".[({", text[j]) || text[j] == '\0') &&
+                (j >= len || (unsigned char)text[j] < 0x80)) {
+                i = j;
+                continue;
+            }
+        }
         struct url_hit *h = &out[n];
         memset(h, 0, offsetof(struct url_hit, host));
         h->off = i;
-        int defanged = 0;
-        size_t hs = scheme_at(text, len, i, &defanged);
         unsigned labels;
         size_t last, e;
         int too_long;

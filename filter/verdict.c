@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define XXH_INLINE_ALL
 #include <xxhash.h>
 
 #include "msisdn.h"
@@ -574,6 +575,57 @@ static void force(struct forced *f, enum verdict_action a, int reason)
     }
 }
 
+/* Rules already counted in this message (the domain field is scanned
+ * once per URL host, so one rule may hit twice). */
+struct rule_acc {
+    uint32_t seen[64];
+    unsigned n;
+};
+
+/* Scans one field and turns its hits into reasons, score and forced
+ * actions.  Shadow rules are recorded apart and never act. */
+static void scan_field(verdict_worker_t *w, const rules_db_t *db, enum rules_field field,
+                       const char *data, size_t len, struct verdict *v, struct forced *forced,
+                       struct rule_acc *acc)
+{
+    verdict_engine_t *e = w->e;
+    struct rules_hits hits = {w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
+    if (rules_scan(db, w->scratch, field, data, len, &hits, NULL, NULL) != 0)
+        return;
+    if (hits.dropped)
+        COUNT(e, rule_hits_dropped);
+    /* Bound: hits.n <= 256 per field, acc <= 64 entries. */
+    for (uint32_t i = 0; i < hits.n; i++) {
+        uint32_t idx = hits.idx[i];
+        int dup = 0;
+        for (unsigned j = 0; j < acc->n && !dup; j++)
+            dup = acc->seen[j] == idx;
+        if (dup)
+            continue;
+        if (acc->n < SG_ARRAY_LEN(acc->seen))
+            acc->seen[acc->n++] = idx;
+        const char *rid = rules_db_rule_id(db, idx);
+        enum rules_state state = rules_db_rule_state(db, idx);
+        if (state == RULES_STATE_SHADOW) {
+            COUNT(e, shadow_hits);
+            if (v->n_shadow < VERDICT_MAX_SHADOW)
+                snprintf(v->shadow[v->n_shadow++], VERDICT_ID_MAX, "%s", rid);
+            continue;
+        }
+        if (state != RULES_STATE_ENABLED)
+            continue;
+        int score = rules_db_rule_score(db, idx);
+        enum rules_action ra = rules_db_rule_action(db, idx);
+        int r = add_reason(v, VERDICT_R_RULE, rid, score, "%s: %s", rules_field_name(field),
+                           rules_db_rule_name(db, idx));
+        v->score += score;
+        if (ra == RULES_ACTION_BLOCK)
+            force(forced, VERDICT_BLOCK, r);
+        else if (ra == RULES_ACTION_FLAG)
+            force(forced, VERDICT_FLAG, r);
+    }
+}
+
 /* Recipient key: the normalised MSISDN, or the digits as sent when it does
  * not normalise (alphanumeric or over-long destination). */
 static size_t recipient_key(const verdict_engine_t *e, const struct sg_view *d, char *out, size_t cap)
@@ -842,44 +894,14 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
 
     /* 5. Content rules: normalised text, raw text, sender, domains. */
     if (db && has_text) {
-        struct rules_hits hits = {w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
-        rules_scan(db, w->scratch, RULES_FIELD_TEXT, w->norm, normlen, &hits, NULL, NULL);
-        rules_scan(db, w->scratch, RULES_FIELD_RAW, text, text_len, &hits, NULL, NULL);
+        struct rule_acc acc = {0};
+        scan_field(w, db, RULES_FIELD_TEXT, w->norm, normlen, v, &forced, &acc);
+        scan_field(w, db, RULES_FIELD_RAW, text, text_len, v, &forced, &acc);
         if (sender_len)
-            rules_scan(db, w->scratch, RULES_FIELD_SENDER, sender, sender_len, &hits, NULL, NULL);
+            scan_field(w, db, RULES_FIELD_SENDER, sender, sender_len, v, &forced, &acc);
         for (size_t u = 0; u < w->n_urls; u++)
-            rules_scan(db, w->scratch, RULES_FIELD_DOMAIN, w->urls[u].host, w->urls[u].host_len,
-                       &hits, NULL, NULL);
-        if (hits.dropped)
-            COUNT(e, rule_hits_dropped);
-        for (uint32_t i = 0; i < hits.n; i++) {
-            uint32_t idx = hits.idx[i];
-            int dup = 0;
-            for (uint32_t j = 0; j < i && !dup; j++)
-                dup = hits.idx[j] == idx;
-            if (dup)
-                continue;
-            const char *rid = rules_db_rule_id(db, idx);
-            if (rules_db_rule_state(db, idx) == RULES_STATE_SHADOW) {
-                COUNT(e, shadow_hits);
-                if (v->n_shadow < VERDICT_MAX_SHADOW)
-                    snprintf(v->shadow[v->n_shadow++], VERDICT_ID_MAX, "%s", rid);
-                continue;
-            }
-            if (rules_db_rule_state(db, idx) != RULES_STATE_ENABLED)
-                continue;
-            int score = rules_db_rule_score(db, idx);
-            enum rules_action ra = rules_db_rule_action(db, idx);
-            const struct rules_rule *rr = rules_db_rule(db, idx);
-            int r = add_reason(v, VERDICT_R_RULE, rid, score, "%s: %s",
-                               rr ? rules_field_name(rr->field) : "?",
-                               rules_db_rule_name(db, idx));
-            v->score += score;
-            if (ra == RULES_ACTION_BLOCK)
-                force(&forced, VERDICT_BLOCK, r);
-            else if (ra == RULES_ACTION_FLAG)
-                force(&forced, VERDICT_FLAG, r);
-        }
+            scan_field(w, db, RULES_FIELD_DOMAIN, w->urls[u].host, w->urls[u].host_len, v,
+                       &forced, &acc);
     }
 
     /* 6. Domains: lists (domain and parents), shorteners, defanged URLs. */

@@ -5,10 +5,11 @@
  * only by the writer thread); the slot index is counter & mask.  The
  * producer publishes a filled slot with a release store of head, the writer
  * reads head with acquire, so the slot's bytes are visible before its index
- * is.  The writer releases slots (tail) only after the transaction that
- * used them committed, which lets it bind slot text with SQLITE_STATIC
- * (no copy).  Work bound per submit: one slot copy, at most
- * sizeof(struct slot) bytes.
+ * is.  The writer binds slot text with SQLITE_STATIC (no copy) and hands
+ * slots back (tail) as soon as their statement has run, before the commit,
+ * so a transaction can be far larger than the ring; `committed` tracks what
+ * is durable, for msglog_flush().  Work bound per submit: one slot copy, at
+ * most sizeof(struct slot) bytes.
  *
  * Waking: the producer never signals (no system call on the packet path);
  * an idle writer sleeps IDLE_WAIT_MS at a time.  msglog_flush() and
@@ -29,7 +30,9 @@
 
 #define IDLE_WAIT_MS 5
 #define DEFAULT_CAPACITY 32768
-#define DEFAULT_BATCH 10000
+#define DEFAULT_BATCH 100000
+#define BATCH_MAX_MS 500
+#define RELEASE_EVERY 256
 #define CACHE_LINE 64
 
 enum slot_kind { SLOT_ROW = 1, SLOT_RESP = 2, SLOT_RECEIPT = 3 };
@@ -386,6 +389,13 @@ static int64_t mono_s(void)
     return ts.tv_sec;
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void maybe_prune(msglog_t *m, int64_t *last)
 {
     int64_t now = mono_s(), n = 0, cutoff = 0;
@@ -434,16 +444,36 @@ static void *writer_main(void *arg)
             pthread_mutex_unlock(&m->mu);
             continue;
         }
-        uint64_t n = h - t;
-        if (n > m->cfg.batch_max)
-            n = m->cfg.batch_max;
-        uint64_t nfail = 0;
-        if (run_q(m, Q_BEGIN) != 0) {
-            nfail = n;
-        } else {
-            for (uint64_t i = 0; i < n; i++)
-                if (apply(m, &m->slots[(t + i) & m->mask]) != 0)
+        /* One transaction: keep draining while rows keep coming, up to
+         * batch_max rows or BATCH_MAX_MS; commit as soon as the ring is
+         * empty, so light traffic is written within milliseconds.  Large
+         * batches matter: the index inserts land on random leaf pages, and
+         * each dirty page is written to the WAL once per commit however
+         * many rows it took. */
+        uint64_t n = 0, nfail = 0;
+        int64_t deadline = mono_ms() + BATCH_MAX_MS;
+        int began = run_q(m, Q_BEGIN) == 0;
+        while (n < m->cfg.batch_max) {
+            h = atomic_load_explicit(&m->head, memory_order_acquire);
+            if (h == t)
+                break;
+            uint64_t k = h - t;
+            if (k > m->cfg.batch_max - n)
+                k = m->cfg.batch_max - n;
+            if (k > RELEASE_EVERY)
+                k = RELEASE_EVERY;
+            for (uint64_t i = 0; i < k; i++)
+                if (!began || apply(m, &m->slots[(t + i) & m->mask]) != 0)
                     nfail++;
+            t += k;
+            n += k;
+            /* apply() reset and unbound its statement, so SQLite holds no
+             * pointer into these slots any more: hand them back now. */
+            atomic_store_explicit(&m->tail, t, memory_order_release);
+            if (mono_ms() > deadline)
+                break;
+        }
+        if (began) {
             if (run_q(m, Q_COMMIT) != 0) {
                 run_q(m, Q_ROLLBACK);
                 nfail = n;
@@ -455,8 +485,7 @@ static void *writer_main(void *arg)
             atomic_fetch_add_explicit(&m->st_failed, nfail, memory_order_relaxed);
             atomic_store(&m->batch_failed, 1);
         }
-        atomic_store_explicit(&m->tail, t + n, memory_order_release);
-        atomic_store_explicit(&m->committed, t + n, memory_order_release);
+        atomic_store_explicit(&m->committed, t, memory_order_release);
         pthread_mutex_lock(&m->mu);
         if (m->flush_waiters)
             pthread_cond_broadcast(&m->done);

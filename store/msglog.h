@@ -42,7 +42,9 @@ struct msglog_config {
     size_t queue_capacity;   /* ring slots, rounded up to a power of two;
                                 0 = 32768 (a slot is about 1 KB: 34 MB,
                                 160 ms of buffer at 200,000 rows/s) */
-    size_t batch_max;        /* rows per transaction; 0 = 10000 */
+    size_t batch_max;        /* most rows per transaction; 0 = 100000.  A
+                                transaction also ends when the ring is
+                                empty or after 500 ms */
     int multi_producer;      /* see above */
     int block_when_full;     /* offline replay only: a full ring makes the
                                 producer wait for the writer instead of

@@ -66,6 +66,15 @@ int main(void)
     CHECK_EQ_STR(nt("ЗАЙМ.{0,20}БЕЗ\\s+ОТКАЗ", NORM_PATTERN), "займ.{0,20}без\\s+отказ");
     CHECK_EQ_STR(nt("\\bFR[E3]E\\b", NORM_PATTERN), "\\bfr[e3]e\\b");
     CHECK_EQ_STR(nt("\\x{41}Bc", NORM_PATTERN), "\\x{41}bc");
+    CHECK_EQ_STR(nt("[^\\p{L}\\p{N}]ЗАЙМ[А-Я\\d]", NORM_PATTERN), "[^\\p{L}\\p{N}]займ[а-я\\d]");
+    /* a word in one script keeps it; a mixed one folds, in text and in
+     * patterns, class members included */
+    CHECK_EQ_STR(nt("карта картУ cop", 0), "карта карту cop");
+    CHECK_EQ_STR(nt("кaртa", 0), "карта");
+    CHECK_EQ_STR(nt("кaрт[ау]", NORM_PATTERN), "карт[ау]");
+    CHECK_EQ_STR(nt("сard", 0), "card");
+    CHECK_EQ_STR(nt("(смс|sms|сообщение) кредит(ы|ов)", NORM_PATTERN), "(смс|sms|сообщение) кредит(ы|ов)");
+    CHECK_EQ_STR(nt("(?i)FREE", NORM_PATTERN), "(?i)free");
 
     /* sender skeletons */
     CHECK_EQ_STR(ns("QIWI"), "oiwi");

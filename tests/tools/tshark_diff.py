@@ -23,10 +23,30 @@ def as_list(v):
     return v if isinstance(v, list) else [v]
 
 
+def server_ports(capture):
+    """Ports shared by several TCP streams: the SMSCs' listening ports.  tshark's
+    SMPP heuristic only fires on a segment that starts with a whole header, so,
+    like an operator would, we tell it which ports carry SMPP (found by tshark
+    itself, not by smsguard)."""
+    out = subprocess.run(["tshark", "-r", capture, "-T", "fields", "-e", "tcp.stream",
+                          "-e", "tcp.srcport", "-e", "tcp.dstport"],
+                         check=True, capture_output=True, text=True).stdout
+    streams = collections.defaultdict(set)
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[0]:
+            streams[parts[1]].add(parts[0])
+            streams[parts[2]].add(parts[0])
+    return sorted(p for p, s in streams.items() if len(s) >= 2)
+
+
 def tshark_pdus(capture):
+    decode_as = []
+    for port in server_ports(capture):
+        decode_as += ["-d", "tcp.port==%s,smpp" % port]
     out = subprocess.run(
         ["tshark", "-r", capture, "-o", "tcp.reassemble_out_of_order:TRUE",
-         "-o", "tcp.desegment_tcp_streams:TRUE", "-Y", "smpp", "-T", "json",
+         "-o", "tcp.desegment_tcp_streams:TRUE"] + decode_as + ["-Y", "smpp", "-T", "json",
          "--no-duplicate-keys", "-j", "ip ipv6 tcp smpp"],
         check=True, capture_output=True, text=True).stdout
     pdus = []
