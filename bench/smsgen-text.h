@@ -262,7 +262,7 @@ static const char *const tpl_prize1[] = {
  * an escape sequence. */
 static const char *const tpl_promo_esc[] = {
     "[MEGA SALE] {Only today} get 50% off every order over €50 with code {tok} | free delivery | "
-    "visit http://best-deals.xyz/{tok} ~ offer ends {dd}.{mo} ~ [no refunds] ~ €€€ ~ to stop reply STOP "
+    "visit http://best-deals.xyz/{tok} ~ €€€€€€€€€€€€€€ ~ offer ends {dd}.{mo} ~ [no refunds] ~ to stop reply STOP "
     "~ {T&C} apply \\ see site",
 };
 static const char *const tpl_phish_qiwi[] = {

@@ -546,6 +546,8 @@ static inline void put32(struct batch *b, uint32_t v)
 }
 static inline void putmem(struct batch *b, const void *p, size_t n)
 {
+    if (n == 0) /* p may be NULL (an empty short_message) */
+        return;
     if (b->len + n > BATCH_MAX)
         die("internal: batch overflow");
     memcpy(b->buf + b->len, p, n);
@@ -819,16 +821,33 @@ static int put_bind_resp(struct exchange *ex, struct batch *b, const struct sess
 #define TH_PSH 0x08
 #define TH_ACK 0x10
 
-static inline uint32_t csum_add(uint32_t sum, const uint8_t *p, size_t n)
+/* Internet checksum (RFC 1071 §2): the one's-complement sum is byte-order
+ * independent, so words are added in host order, four bytes at a time, and
+ * the folded result is stored back as it lies in memory. */
+static inline uint64_t csum_add(uint64_t sum, const uint8_t *p, size_t n)
 {
-    size_t i = 0;
-    for (; i + 1 < n; i += 2)
-        sum += (uint32_t)p[i] << 8 | p[i + 1];
-    if (i < n)
-        sum += (uint32_t)p[i] << 8;
+    uint32_t w;
+    for (; n >= 4; n -= 4, p += 4) {
+        memcpy(&w, p, 4);
+        sum += w;
+    }
+    if (n >= 2) {
+        uint16_t h;
+        memcpy(&h, p, 2);
+        sum += h;
+        p += 2;
+        n -= 2;
+    }
+    if (n) {
+        uint8_t last[2] = {p[0], 0};
+        uint16_t h;
+        memcpy(&h, last, 2);
+        sum += h;
+    }
     return sum;
 }
-static inline uint16_t csum_fold(uint32_t sum)
+/* Folds and complements; the result goes to memory with memcpy. */
+static inline uint16_t csum_fold(uint64_t sum)
 {
     while (sum >> 16)
         sum = (sum & 0xFFFF) + (sum >> 16);
@@ -896,7 +915,9 @@ static void emit_tcp(struct gen *g, struct session *s, int dir, uint32_t seq, ui
     size_t iph = o;
     size_t tcpoff;
     uint32_t tcplen = 20 + len;
-    uint32_t sum = 0;
+    uint64_t sum = 0;
+    /* Pseudo-header tail: zero, protocol, TCP length (RFC 793 §3.1). */
+    uint8_t ptail[4] = {0, 6, (uint8_t)(tcplen >> 8), (uint8_t)tcplen};
     if (!s->v6) {
         uint16_t tot = (uint16_t)(20 + tcplen);
         p[o + 0] = 0x45;
@@ -914,9 +935,8 @@ static void emit_tcp(struct gen *g, struct session *s, int dir, uint32_t seq, ui
         memcpy(p + o + 12, s->ip[dir] + 12, 4);
         memcpy(p + o + 16, s->ip[!dir] + 12, 4);
         uint16_t c = csum_fold(csum_add(0, p + o, 20));
-        p[o + 10] = (uint8_t)(c >> 8);
-        p[o + 11] = (uint8_t)c;
-        sum = csum_add(0, p + o + 12, 8) + 6 + tcplen;
+        memcpy(p + o + 10, &c, 2);
+        sum = csum_add(csum_add(0, p + o + 12, 8), ptail, 4);
         tcpoff = o + 20;
     } else {
         p[o + 0] = 0x60;
@@ -927,7 +947,7 @@ static void emit_tcp(struct gen *g, struct session *s, int dir, uint32_t seq, ui
         p[o + 7] = dir ? 60 : 64;
         memcpy(p + o + 8, s->ip[dir], 16);
         memcpy(p + o + 24, s->ip[!dir], 16);
-        sum = csum_add(0, p + o + 8, 32) + 6 + tcplen;
+        sum = csum_add(csum_add(0, p + o + 8, 32), ptail, 4);
         tcpoff = o + 40;
     }
     (void)iph;
@@ -958,8 +978,7 @@ static void emit_tcp(struct gen *g, struct session *s, int dir, uint32_t seq, ui
     if (len)
         memcpy(t + 20, pl, len);
     uint16_t c = csum_fold(csum_add(sum, t, tcplen));
-    t[16] = (uint8_t)(c >> 8);
-    t[17] = (uint8_t)c;
+    memcpy(t + 16, &c, 2);
     write_record(g, p, (uint32_t)(tcpoff + tcplen));
 }
 
@@ -1774,7 +1793,11 @@ static void pick_content(struct gen *g, struct session *s, struct msg_in *mi)
         }
         if (spam) {
             mi->label = "spam";
-            if (g->corp.nspam && from_corpus) {
+            if (chance(r, 0.25)) {
+                /* Escapes, cut naively by node-smpp: parts end inside one. */
+                mi->campaign = "promo_esc";
+                tpl = tpl_promo_esc[0];
+            } else if (g->corp.nspam && from_corpus) {
                 mi->campaign = "corpus_spam";
                 snprintf(mi->text, sizeof mi->text, "%s", g->corp.data + g->corp.spam[rnd(r, (uint32_t)g->corp.nspam)]);
             } else {
@@ -2038,6 +2061,8 @@ static void do_submits(struct gen *g, struct session *s, uint64_t budget)
     const struct smsc_link *lk = &links[s->link];
     ex_reset(ex, 0);
     int nmsg = (int)rnd_range(&g->r, 1, (uint32_t)a->window);
+    if (g->o.messages && (uint64_t)nmsg > g->o.messages - g->st_msgs)
+        nmsg = (int)(g->o.messages - g->st_msgs); /* --messages is exact */
     uint64_t left = budget;
     for (int i = 0; i < nmsg && left >= 1 && ex->b[0].npdu + MAX_PARTS <= EX_MAX_PDUS; i++) {
         struct msg_in mi;
@@ -2357,8 +2382,8 @@ static void parse_args(struct opts *o, int argc, char **argv)
         else if (!strcmp(a, "--sessions")) {
             NEEDV();
             uint64_t n = parse_u64(a, v);
-            if (n < 1 || n > 100000)
-                die("--sessions: expected 1..100000");
+            if (n < 1 || n > 10000) /* ~7 KB each (receipt queues) */
+                die("--sessions: expected 1..10000");
             o->sessions = (unsigned)n;
         }
         else if (!strcmp(a, "--ipv6-share")) { NEEDV(); o->ipv6_share = parse_share(a, v); }

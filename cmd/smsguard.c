@@ -10,21 +10,10 @@ struct subcommand {
     const char *summary;
 };
 
-/* Weak so that the binary links while a sub-command is still being built;
- * a missing one reports itself instead of crashing. */
-#define WEAK __attribute__((weak))
-WEAK int cmd_replay(int argc, char **argv);
-WEAK int cmd_run(int argc, char **argv);
-WEAK int cmd_rules(int argc, char **argv);
-WEAK int cmd_whitelist(int argc, char **argv);
-WEAK int cmd_blacklist(int argc, char **argv);
-WEAK int cmd_exception(int argc, char **argv);
-WEAK int cmd_token(int argc, char **argv);
-
 static const struct subcommand subcommands[] = {
     {"decode", cmd_decode, "decode SMPP from a capture or interface to JSON Lines"},
     {"replay", cmd_replay, "judge a capture offline, one verdict per message"},
-    {"run", cmd_run, "the daemon: judge live or file traffic, serve the admin API"},
+    {"run", cmd_run, "the daemon: judge live or file traffic, reload on SIGHUP"},
     {"rules", cmd_rules, "check, test and evaluate rule sets"},
     {"whitelist", cmd_whitelist, "manage the verified-sender whitelist"},
     {"blacklist", cmd_blacklist, "manage the blacklist"},
@@ -36,8 +25,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: smsguard COMMAND [OPTIONS]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++)
-        if (subcommands[i].fn)
-            fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
+        fprintf(f, "  %-10s %s\n", subcommands[i].name, subcommands[i].summary);
     fprintf(f, "\n'smsguard COMMAND --help' describes a command; see also docs/smsguard.1.\n");
 }
 
@@ -58,10 +46,6 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof subcommands / sizeof subcommands[0]; i++) {
         if (strcmp(argv[1], subcommands[i].name) != 0)
             continue;
-        if (!subcommands[i].fn) {
-            fprintf(stderr, "smsguard: '%s' is not built into this binary\n", argv[1]);
-            return 2;
-        }
         return subcommands[i].fn(argc - 1, argv + 1);
     }
     fprintf(stderr, "smsguard: unknown command '%s'\n\n", argv[1]);

@@ -248,8 +248,11 @@ static inline int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned
             break;
         }
     if (!nul) {
-        set_err(err, rc, avail < max ? SG_ETRUNC : SG_EINVAL, *pos, "missing NUL in %s (max %u)",
-                name, max);
+        if (avail == 0)
+            set_err(err, rc, SG_ETRUNC, *pos, "PDU ends before %s", name);
+        else
+            set_err(err, rc, avail < max ? SG_ETRUNC : SG_EINVAL, *pos, "missing NUL in %s (max %u)",
+                    name, max);
         return -1;
     }
     v->p = buf + *pos;
@@ -488,10 +491,10 @@ int smpp_decode(const uint8_t *buf, size_t len, struct smpp_pdu *out, struct smp
 
 void smpp_pdu_write_json(const struct smpp_pdu *pdu, jw_t *w)
 {
+    /* command_id, command_status and sequence_number belong to the caller's
+     * event header (output-json.c writes them); writing them here too would
+     * duplicate keys. */
     jw_kuint(w, "command_length", pdu->command_length);
-    jw_kuint(w, "command_id", pdu->command_id);
-    jw_kuint(w, "command_status", pdu->command_status);
-    jw_kuint(w, "sequence_number", pdu->sequence_number);
 
     const struct pdu_desc *d = pdu_desc_find(pdu->command_id);
     for (const struct field_spec *f = d ? d->body : NULL; f && f->fid != FID_END; f++) {

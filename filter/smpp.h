@@ -228,13 +228,13 @@ const char *smpp_message_state_name(int state);
 const struct smpp_tlv *smpp_tlv_find(const struct smpp_pdu *pdu, uint16_t tag);
 
 /* Writes the PDU's fields into an already-open JSON object:
- * "command_length", "command_id", "command_status", "sequence_number", then
- * every present mandatory field under tshark's name (integers as numbers,
+ * "command_length", then every present mandatory field under tshark's name (integers as numbers,
  * C-octet strings as strings, short_message as hex of the raw octets,
  * "password_len" instead of the password), "dests" / "unsuccess_sme" arrays
  * for submit_multi(_resp), and "tlvs": [{"tag":N,"name":"..."|null,"len":N,
- * "value":N (integer TLVs) | "hex"}].  Does not write event, ts, src, dst,
- * command, text or udh (the caller does). */
+ * "value":N (integer TLVs) | "string" (C-string TLVs) | "hex"}].  Does not
+ * write event, ts, src, dst, command, command_id, command_status,
+ * sequence_number, text or udh (the caller does). */
 void smpp_pdu_write_json(const struct smpp_pdu *pdu, jw_t *w);
 
 /* ---- helpers ------------------------------------------------------------ */

@@ -632,7 +632,8 @@ static size_t recipient_key(const verdict_engine_t *e, const struct sg_view *d, 
 {
     char buf[64];
     size_t n = d->len < sizeof buf - 1 ? d->len : sizeof buf - 1;
-    memcpy(buf, d->p, n);
+    if (n)
+        memcpy(buf, d->p, n);
     buf[n] = '\0';
     int r = msisdn_normalise(buf, e->cfg.country_code, e->cfg.trunk_prefix, out, cap);
     if (r > 0)

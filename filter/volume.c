@@ -6,19 +6,20 @@
 /* Hot fields of a key first: a lookup reads only key and last of the 8
  * ways of one bucket (128 bytes, two cache lines). */
 struct vkey {
-    uint64_t key;  /* 0 = empty way */
-    uint32_t last; /* last observation, seconds */
-    uint32_t n;    /* recipients in recs */
-};
-
-struct vrec {
-    uint32_t rh; /* recipient hash (low 32 bits) */
-    uint32_t t;  /* last seen, seconds */
+    uint64_t key;    /* 0 = empty way */
+    uint32_t last;   /* last observation, seconds */
+    uint32_t n;      /* recipients in the set */
+    uint32_t oldest; /* <= the oldest last-seen in the set: while it is
+                        inside the window no expiry pass is needed */
+    uint32_t pad;
 };
 
 struct volume_table {
     struct vkey *keys;  /* nbuckets * VOLUME_WAYS */
-    struct vrec *recs;  /* (nbuckets * VOLUME_WAYS) * cap */
+    /* Sets, structure-of-arrays: the recipient search reads only rh, 4
+     * bytes per recipient, a tight loop over one cache-line run. */
+    uint32_t *rh;       /* (nbuckets * VOLUME_WAYS) * cap recipient hashes */
+    uint32_t *ts;       /* ... and their last-seen seconds */
     size_t nbuckets, bmask;
     unsigned threshold, cap;
     uint32_t window;
@@ -44,13 +45,14 @@ volume_table_t *volume_new(size_t max_keys, unsigned threshold, uint32_t window_
     size_t nk = nb * VOLUME_WAYS;
     t->keys = calloc(nk, sizeof *t->keys);
     /* calloc: untouched pages of a large table cost nothing until used. */
-    t->recs = calloc(nk * t->cap, sizeof *t->recs);
-    if (!t->keys || !t->recs) {
+    t->rh = calloc(nk * t->cap, sizeof *t->rh);
+    t->ts = calloc(nk * t->cap, sizeof *t->ts);
+    if (!t->keys || !t->rh || !t->ts) {
         volume_free(t);
         return NULL;
     }
     t->st.max_keys = nk;
-    t->st.bytes = sizeof *t + nk * sizeof *t->keys + nk * t->cap * sizeof *t->recs;
+    t->st.bytes = sizeof *t + nk * sizeof *t->keys + nk * t->cap * (sizeof *t->rh + sizeof *t->ts);
     return t;
 }
 
@@ -59,7 +61,8 @@ void volume_free(volume_table_t *t)
     if (!t)
         return;
     free(t->keys);
-    free(t->recs);
+    free(t->rh);
+    free(t->ts);
     free(t);
 }
 
@@ -73,9 +76,9 @@ static struct vkey *bucket(const volume_table_t *t, uint64_t key)
     return &t->keys[((mix >> 32) & t->bmask) * VOLUME_WAYS];
 }
 
-static struct vrec *recs_of(const volume_table_t *t, const struct vkey *k)
+static size_t set_of(const volume_table_t *t, const struct vkey *k)
 {
-    return &t->recs[(size_t)(k - t->keys) * t->cap];
+    return (size_t)(k - t->keys) * t->cap;
 }
 
 /* In (now - window, now]? */
@@ -109,41 +112,61 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
         k->key = key;
         k->n = 0;
         k->last = now;
+        k->oldest = now;
         t->st.keys_inserted++;
     }
     if (now < k->last)
         now = k->last;
-    struct vrec *r = recs_of(t, k);
+    size_t base = set_of(t, k);
+    uint32_t *rh_a = t->rh + base, *ts_a = t->ts + base;
     uint32_t rh = (uint32_t)recipient;
-    int found = 0;
-    unsigned out = 0, oldest = 0;
-    /* One pass (bound: cap = N+1): drop recipients that left the window,
-     * refresh this one if present, remember the oldest survivor. */
-    for (unsigned i = 0; i < k->n; i++) {
-        if (!in_window(t, r[i].t, now))
-            continue;
-        if (r[i].rh == rh) {
-            r[i].t = now;
-            found = 1;
+    /* Expiry pass only when something may have left the window (bound:
+     * cap = N+1 entries). */
+    if (k->n && !in_window(t, k->oldest, now)) {
+        unsigned out = 0;
+        uint32_t oldest = now;
+        for (unsigned i = 0; i < k->n; i++) {
+            if (!in_window(t, ts_a[i], now))
+                continue;
+            rh_a[out] = rh_a[i];
+            ts_a[out] = ts_a[i];
+            if (ts_a[out] < oldest)
+                oldest = ts_a[out];
+            out++;
         }
-        r[out] = r[i];
-        if (r[out].t < r[oldest].t)
-            oldest = out;
-        out++;
+        k->n = out;
+        k->oldest = oldest;
     }
-    k->n = out;
-    if (!found) {
-        if (k->n < t->cap) {
-            r[k->n].rh = rh;
-            r[k->n].t = now;
-            k->n++;
-        } else {
-            /* Already past the threshold: keep the set at N+1 by replacing
-             * the oldest, so the newest recipients define the window. */
-            r[oldest].rh = rh;
-            r[oldest].t = now;
-            t->st.overwrites++;
+    unsigned i = 0;
+    while (i < k->n && rh_a[i] != rh) /* bound: cap */
+        i++;
+    if (i < k->n) {
+        ts_a[i] = now; /* k->oldest stays a lower bound */
+    } else if (k->n < t->cap) {
+        if (k->n == 0)
+            k->oldest = now;
+        rh_a[k->n] = rh;
+        ts_a[k->n] = now;
+        k->n++;
+    } else {
+        /* Already past the threshold: keep the set at N+1 by replacing
+         * the oldest, so the newest recipients define the window.  One
+         * pass finds the oldest and the runner-up, the new lower bound. */
+        unsigned min_i = 0;
+        uint32_t second = now;
+        for (unsigned j = 1; j < k->n; j++) {
+            if (ts_a[j] < ts_a[min_i]) {
+                if (ts_a[min_i] < second)
+                    second = ts_a[min_i];
+                min_i = j;
+            } else if (ts_a[j] < second) {
+                second = ts_a[j];
+            }
         }
+        rh_a[min_i] = rh;
+        ts_a[min_i] = now;
+        k->oldest = second;
+        t->st.overwrites++;
     }
     k->last = now;
     return k->n;
@@ -158,12 +181,12 @@ unsigned volume_peek(const volume_table_t *t, uint64_t key, uint32_t now)
     for (unsigned w = 0; w < VOLUME_WAYS; w++) {
         if (b[w].key != key)
             continue;
-        const struct vrec *r = recs_of(t, &b[w]);
+        const uint32_t *ts_a = t->ts + set_of(t, &b[w]);
         if (now < b[w].last)
             now = b[w].last;
         unsigned n = 0;
         for (unsigned i = 0; i < b[w].n; i++)
-            n += in_window(t, r[i].t, now);
+            n += in_window(t, ts_a[i], now);
         return n;
     }
     return 0;

@@ -116,6 +116,8 @@ struct msglog_stats {
     uint64_t batches;    /* transactions committed */
     uint64_t failed;     /* entries lost to a failed transaction */
     uint64_t pruned;     /* rows deleted by retention */
+    uint64_t writer_cpu_ns; /* CPU time of the writer thread (as of its last
+                               batch): rows / this = the single-core rate */
 };
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);

@@ -746,6 +746,131 @@ static void test_random(void)
     }
 }
 
+/* Flows ended in random order (RST) keep every other flow findable:
+ * exercises probing and backward-shift deletion in the flow index. */
+static uint64_t last_flow_id;
+static void id_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, const uint8_t *p,
+                   size_t len, uint64_t off)
+{
+    on_pdu(ctx, f, ts, p, len, off);
+    last_flow_id = f->flow_id;
+}
+
+static void test_table_churn(void)
+{
+    struct stream_config c;
+    stream_config_default(&c);
+    c.max_flows = 300;
+    struct stream_sink sk = sink;
+    sk.pdu = id_pdu;
+    reset();
+    stream_table_t *t = stream_new(&c, &sk);
+    enum { N = 280 };
+    static struct sg_endpoint eps[N];
+    uint64_t ids[N];
+    int alive[N];
+    uint8_t p[64];
+    size_t pl = mkpdu(p, 0x15, 1, 0);
+    uint64_t created = 0;
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < N; i++) {
+            if (round && alive[i])
+                continue;
+            eps[i] = ep(0x0A000000u + (uint32_t)(rnd() % 1000), (uint16_t)(1 + i));
+            g_cli = &eps[i];
+            seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+            seg(t, 0, 1, TH_ACK, p, pl, 2);
+            ids[i] = last_flow_id;
+            alive[i] = 1;
+            created++;
+        }
+        for (int i = 0; i < N; i++)
+            if (rnd() % 2) {
+                g_cli = &eps[i];
+                seg(t, 1, 77, TH_RST, NULL, 0, 3);
+                alive[i] = 0;
+            }
+        for (int i = 0; i < N; i++) {
+            if (!alive[i])
+                continue;
+            g_cli = &eps[i];
+            last_flow_id = 0;
+            seg(t, 0, 1 + (uint32_t)pl, TH_ACK, p, pl, 4);
+            CHECK_MSG(last_flow_id == ids[i], "round %d flow %d: id %llu want %llu", round, i,
+                      (unsigned long long)last_flow_id, (unsigned long long)ids[i]);
+            seg(t, 0, 1, TH_ACK, p, pl, 4); /* back to the old sequence: a retransmission */
+        }
+        /* the same segment again is a retransmission on every live flow */
+        struct stream_stats st;
+        stream_get_stats(t, &st);
+        CHECK_EQ_INT(st.flows_created, created);
+        CHECK_EQ_INT(st.flows_evicted, 0);
+        /* re-feed at the advanced sequence next round */
+        for (int i = 0; i < N; i++)
+            if (alive[i]) {
+                g_cli = &eps[i];
+                seg(t, 0, 1, TH_RST, NULL, 0, 5);
+                alive[i] = 0;
+            }
+    }
+    stream_free(t);
+    g_cli = &cli_ep;
+}
+
+/* The memcap is hit while a straddling PDU grows its buffer, and while
+ * in-order data fills a hole: the damaged PDU is dropped and counted, framing
+ * survives, later PDUs are delivered. */
+static void test_memcap_paths(void)
+{
+    static uint8_t p[20000];
+    size_t a = mkpdu(p, 4, 1, 6000); /* needs an 8 KiB buffer */
+    size_t b = mkpdu(p + a, 0x15, 2, 0);
+    stream_table_t *t = table(0, 6000, 0, 0);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 1, TH_ACK, p, 1000, 2);          /* 4 KiB buffer: fits the cap */
+    seg(t, 0, 1001, TH_ACK, p + 1000, a + b - 1000, 3); /* growth to 8 KiB: refused */
+    CHECK_EQ_INT(nrec, 1);
+    CHECK_EQ_INT(recs[0].seqno, 2);
+    CHECK_EQ_INT(nev[STREAM_EV_GAP], 1);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.memcap_drops, 1);
+    CHECK(st.buffered_peak <= 6000);
+    CHECK_EQ_INT(st.partial_dropped, 1000);  /* buffered, then given up */
+    CHECK_EQ_INT(st.gap_bytes, a - 1000);     /* never stored */
+    stream_free(t);
+
+    /* in-order data arriving while a hole's far side is held needs growth */
+    t = table(0, 4096, 0, 0);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 1, TH_ACK, p, 1000, 2);
+    seg(t, 0, 1 + 3000, TH_ACK, p + 3000, 1000, 3);
+    seg(t, 0, 1 + 6000, TH_ACK, p + 6000, 100, 4); /* ooo, needs 8 KiB: dropped */
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.ooo_dropped, 1);
+    seg(t, 0, 1 + 1000, TH_ACK, p + 1000, 4000, 5); /* fills past the held range */
+    seg(t, 0, 1 + 5000, TH_ACK, p + 5000, a + b - 5000, 6);
+    CHECK_EQ_INT(nrec, 1);
+    CHECK_EQ_INT(recs[0].seqno, 2);
+    stream_get_stats(t, &st);
+    CHECK(st.memcap_drops >= 2);
+    CHECK(st.buffered_peak <= 4096);
+    stream_free(t);
+
+    /* out-of-order data held, then the in-order fill needs more room */
+    t = table(0, 4096, 0, 0);
+    seg(t, 0, 0, TH_SYN, NULL, 0, 1);
+    seg(t, 0, 1 + 3000, TH_ACK, p + 3000, 1000, 2); /* held in a 4 KiB buffer */
+    seg(t, 0, 1, TH_ACK, p, 3000, 3);               /* fills: fits */
+    seg(t, 0, 1 + 4000, TH_ACK, p + 4000, a + b - 4000, 4); /* growth refused */
+    CHECK_EQ_INT(nrec, 1);
+    CHECK_EQ_INT(recs[0].seqno, 2);
+    stream_get_stats(t, &st);
+    CHECK(st.memcap_drops >= 1);
+    CHECK(st.buffered_peak <= 4096);
+    stream_free(t);
+}
+
 int main(void)
 {
     test_frame_check();
@@ -767,6 +892,8 @@ int main(void)
     test_oversize();
     test_ports_and_timeout();
     test_random();
+    test_table_churn();
+    test_memcap_paths();
     stream_free(NULL);
     return test_summary();
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Decode throughput, measured in one run on the same generated capture:
+# bare libpcap read loop (baseline) vs smsguard decode with JSON off (-q) and
+# on, pinned to one core; and smsguard vs tshark on a smaller capture.
+# usage: bench/bench-decode.sh [BUILD_DIR] [PDUS]   (default build, 1000000)
+set -euo pipefail
+build=${1:-build}
+pdus=${2:-1000000}
+tmp=${BENCH_TMP:-/tmp/smsguard-bench}
+mkdir -p "$tmp"
+pin="taskset -c 0"
+command -v taskset >/dev/null || pin=""
+big=$tmp/decode-$pdus.pcap
+[ -f "$big" ] || "$build/bench/smsgen" -o "$big" --seed 42 --pdus "$pdus" --sessions 64 >/dev/null
+
+secs() { python3 -c 'import sys,time,subprocess; t=time.monotonic(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print("%.3f" % (time.monotonic()-t))' "$@"; }
+
+packets=$("$build/bench/pcap-readloop" "$big" | awk '{print $2}')
+msgs=$("$build/cmd/smsguard" decode -q -r "$big" 2>&1 | awk '/messages /{print $2}')
+t_read=$(secs $pin "$build/bench/pcap-readloop" "$big")
+t_q=$(secs $pin "$build/cmd/smsguard" decode -q -r "$big" --no-progress)
+t_json=$(secs $pin "$build/cmd/smsguard" decode -r "$big" --no-progress)
+python3 - "$pdus" "$packets" "$msgs" "$t_read" "$t_q" "$t_json" <<'PY'
+import sys
+pdus, packets, msgs = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+t_read, t_q, t_json = map(float, sys.argv[4:7])
+print(f"capture: {pdus} PDUs, {packets} packets, {msgs} messages")
+print(f"bare libpcap read loop : {t_read:.3f} s  {packets/t_read:12.0f} packets/s  {msgs/t_read:10.0f} messages/s-equivalent")
+print(f"smsguard decode -q     : {t_q:.3f} s  {packets/t_q:12.0f} packets/s  {msgs/t_q:10.0f} messages/s  ratio to read loop {t_read/t_q:.2f}")
+print(f"smsguard decode (JSON) : {t_json:.3f} s  {packets/t_json:12.0f} packets/s  {msgs/t_json:10.0f} messages/s  ratio to read loop {t_read/t_json:.2f}")
+PY
+
+small=$tmp/decode-small.pcap
+[ -f "$small" ] || "$build/bench/smsgen" -o "$small" --seed 43 --pdus 20000 --sessions 16 >/dev/null
+t_sg=$(secs "$build/cmd/smsguard" decode -r "$small" --no-progress)
+t_ts=$(secs tshark -r "$small" -o tcp.reassemble_out_of_order:TRUE -Y smpp -T json)
+python3 -c "import sys; a,b=map(float,sys.argv[1:3]); print(f'20000-PDU capture: smsguard decode {a:.3f} s, tshark -T json {b:.3f} s: smsguard is {b/a:.0f}x faster')" "$t_sg" "$t_ts"
