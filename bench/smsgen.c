@@ -148,11 +148,28 @@ static inline uint32_t rnd(struct rng *r, uint32_t n)
 static inline uint32_t rnd_range(struct rng *r, uint32_t lo, uint32_t hi) { return lo + rnd(r, hi - lo + 1); }
 static inline double rnd_unit(struct rng *r) { return (double)(rng_next(r) >> 11) * 0x1.0p-53; }
 static inline int chance(struct rng *r, double p) { return rnd_unit(r) < p; }
+/* Natural log without libm, so timestamps do not depend on the C library's
+ * log(): frexp splits off the exponent exactly, and ln(m) for m in [0.5, 1)
+ * is 2 atanh((m-1)/(m+1)), a series in z^2 with |z| <= 1/3 (30 terms leave an
+ * error below 1e-15).  Only + - * / on doubles: IEEE 754 gives every
+ * platform the same bits. */
+static double det_log(double x)
+{
+    int e;
+    double m = frexp(x, &e);
+    double z = (m - 1.0) / (m + 1.0), z2 = z * z, term = z, sum = 0.0;
+    for (int k = 1; k < 60; k += 2) {
+        sum += term / k;
+        term *= z2;
+    }
+    return 2.0 * sum + (double)e * 0.69314718055994530942;
+}
+
 /* Exponential with the given mean (microseconds), at least 1. */
 static inline uint64_t rnd_exp(struct rng *r, double mean)
 {
     double u = rnd_unit(r);
-    double v = -log(1.0 - u) * mean;
+    double v = -det_log(1.0 - u) * mean;
     return v < 1.0 ? 1 : (uint64_t)v;
 }
 
@@ -164,6 +181,7 @@ struct sbuf {
     size_t len, cap;
 };
 
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
     va_list ap;
@@ -187,7 +205,6 @@ static inline void sb_mem(struct sbuf *b, const void *s, size_t n)
     b->len += n;
 }
 #define sb_lit(b, s) sb_mem((b), (s), sizeof(s) - 1)
-static inline void sb_str(struct sbuf *b, const char *s) { sb_mem(b, s, strlen(s)); }
 static const char dec_pairs[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
                                 "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
                                 "8081828384858687888990919293949596979899";
@@ -469,6 +486,7 @@ struct msg_plan {
     char src[24], dst[24];
     uint8_t src_ton, src_npi, dc, registered;
     uint32_t text_off, text_len; /* UTF-8 in ex->text */
+    uint32_t ia5_off, ia5_len;   /* the octets read as IA5, when that reading is plausible too */
     int nparts;
     int req_pdu[MAX_PARTS];
     int resp_pdu[MAX_PARTS];   /* -1: no response in this capture */
@@ -854,8 +872,11 @@ static inline uint16_t csum_fold(uint64_t sum)
     return (uint16_t)~sum;
 }
 
-static void write_record(struct gen *g, const uint8_t *pkt, uint32_t len)
+/* One packet: hdr (link, IP, TCP headers) then the payload, written
+ * straight from the batch buffer (no copy into a packet buffer). */
+static void write_record(struct gen *g, const uint8_t *hdr, uint32_t hlen, const uint8_t *pl, uint32_t plen)
 {
+    uint32_t len = hlen + plen;
     g->frame++;
     g->st_bytes += len;
     if (g->o.pcapng) {
@@ -865,7 +886,9 @@ static void write_record(struct gen *g, const uint8_t *pkt, uint32_t len)
         uint32_t h[7] = {6, blen, 0, (uint32_t)(g->now_us >> 32), (uint32_t)g->now_us, len, len};
         static const uint8_t zero[4];
         fwrite_unlocked(h, 4, 7, g->pf);
-        fwrite_unlocked(pkt, 1, len, g->pf);
+        fwrite_unlocked(hdr, 1, hlen, g->pf);
+        if (plen)
+            fwrite_unlocked(pl, 1, plen, g->pf);
         fwrite_unlocked(zero, 1, pad, g->pf);
         fwrite_unlocked(&blen, 4, 1, g->pf);
         return;
@@ -874,7 +897,9 @@ static void write_record(struct gen *g, const uint8_t *pkt, uint32_t len)
      * written directly: pcap_dump() would do the same through locked stdio. */
     uint32_t h[4] = {(uint32_t)(g->now_us / 1000000), (uint32_t)(g->now_us % 1000000), len, len};
     fwrite_unlocked(h, 4, 4, g->pf);
-    fwrite_unlocked(pkt, 1, len, g->pf);
+    fwrite_unlocked(hdr, 1, hlen, g->pf);
+    if (plen)
+        fwrite_unlocked(pl, 1, plen, g->pf);
 }
 
 /* One TCP segment from side dir of session s. */
@@ -975,11 +1000,10 @@ static void emit_tcp(struct gen *g, struct session *s, int dir, uint32_t seq, ui
     t[15] = 0xF0;
     t[16] = t[17] = 0;
     t[18] = t[19] = 0;
-    if (len)
-        memcpy(t + 20, pl, len);
-    uint16_t c = csum_fold(csum_add(sum, t, tcplen));
+    /* 20 header bytes, a multiple of 4: the payload's words line up. */
+    uint16_t c = csum_fold(len ? csum_add(csum_add(sum, t, 20), pl, len) : csum_add(sum, t, 20));
     memcpy(t + 16, &c, 2);
-    write_record(g, p, (uint32_t)(tcpoff + tcplen));
+    write_record(g, p, (uint32_t)(tcpoff + 20), pl, len);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1249,6 +1273,10 @@ static void write_message_event(struct gen *g, struct exchange *ex, struct msg_p
     sb_kv_u(l, "data_coding", m->dc);
     sb_key(l, "text");
     sb_jstr(l, ex->text + m->text_off, m->text_len);
+    if (m->ia5_len) {
+        sb_key(l, "text_ia5");
+        sb_jstr(l, ex->text + m->ia5_off, m->ia5_len);
+    }
     sb_kv_u(l, "parts", (uint64_t)m->nparts);
     sb_kv_u(l, "parts_seen", (uint64_t)seen);
     sb_key(l, "complete");
@@ -1603,6 +1631,27 @@ static void add_message(struct gen *g, struct session *s, const struct msg_in *m
     m->text_off = ex->text_len;
     m->text_len = (uint32_t)ul;
     ex->text_len += (uint32_t)ul;
+    /* data_coding 1 with unpacked GSM (node-smpp): when every octet is also
+     * printable IA5 and some differ between the two tables (@ $ _ Ä Ö Ñ Ü §
+     * ¿ ä ö ñ ü à ¤ ¡ and the escapes' codes), nothing in the octets says which
+     * was meant; the truth gives the IA5 reading too. */
+    m->ia5_len = 0;
+    if (dc == DC_IA5) {
+        int printable = 1, differs = 0;
+        for (size_t i = 0; i < blen; i++) {
+            uint8_t c = enc[i];
+            if (c < 0x20 || c > 0x7E)
+                printable = 0;
+            else if (c == 0x24 || c == 0x40 || (c >= 0x5B && c <= 0x60) || c >= 0x7B)
+                differs = 1;
+        }
+        if (printable && differs && ex->text_len + blen <= sizeof ex->text) {
+            memcpy(ex->text + ex->text_len, enc, blen);
+            m->ia5_off = ex->text_len;
+            m->ia5_len = (uint32_t)blen;
+            ex->text_len += (uint32_t)blen;
+        }
+    }
     m->command_id = mi->use_data_sm ? CMD_DATA_SM : CMD_SUBMIT_SM;
     m->label = mi->label;
     m->campaign = mi->campaign;

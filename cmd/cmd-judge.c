@@ -173,7 +173,7 @@ static void log_message(struct judge *j, const struct decoder_message *m, const 
     snprintf(src, sizeof src, "%.*s", (int)m->source_addr.len, (const char *)m->source_addr.p);
     snprintf(dst_raw, sizeof dst_raw, "%.*s", (int)m->destination_addr.len, (const char *)m->destination_addr.p);
     const struct verdict_config *vc = verdict_engine_config(j->engine);
-    if (msisdn_normalise(dst_raw, vc->country_code, vc->trunk_prefix, dst, sizeof dst) != 0)
+    if (msisdn_normalise(dst_raw, vc->country_code, vc->trunk_prefix, dst, sizeof dst) < 0)
         snprintf(dst, sizeof dst, "%s", dst_raw);
     sg_endpoint_format(m->esme, ip, sizeof ip);
     /* Only the address: the ESME's port changes with every connection. */

@@ -23,7 +23,7 @@ static void usage(FILE *f)
             "usage: smsguard rules check [--cache DIR] [PATH]\n"
             "       smsguard rules test [PATH]\n"
             "       smsguard rules eval [--rules PATH] [--threshold N] [--flag N]\n"
-            "                           [--show fp|fn|all|ham] FILE.tsv\n"
+            "                           [--show fp|fn|all|ham] [--cache DIR] FILE.tsv\n"
             "\n"
             "PATH is a folder of *.rules files or one file (default: %s).\n"
             "check   parse and compile; print every error as file:line:col: message\n"
@@ -31,6 +31,7 @@ static void usage(FILE *f)
             "eval    judge label<TAB>text lines (label ham or spam) and report spam\n"
             "        caught, ham blocked and hits per rule; --threshold is the block\n"
             "        score (default %d), --flag the flag score (default %d)\n"
+            "--cache DIR keeps the compiled databases in DIR (key: rules, library, CPU).\n"
             "Exit status: 0 ok, 1 errors or failures found, 2 usage error.\n",
             DEFAULT_RULES_DIR, RULES_DEFAULT_BLOCK_SCORE, RULES_DEFAULT_FLAG_SCORE);
 }
@@ -187,17 +188,19 @@ static int cmd_eval(int argc, char **argv)
                                        {"threshold", required_argument, NULL, 't'},
                                        {"flag", required_argument, NULL, 'f'},
                                        {"show", required_argument, NULL, 's'},
+                                       {"cache", required_argument, NULL, 'C'},
                                        {"help", no_argument, NULL, 'h'},
                                        {NULL, 0, NULL, 0}};
-    const char *path = DEFAULT_RULES_DIR;
+    const char *path = DEFAULT_RULES_DIR, *cache = NULL;
     int block_at = RULES_DEFAULT_BLOCK_SCORE, flag_at = RULES_DEFAULT_FLAG_SCORE;
     int show_fp = 0, show_fn = 0, show_ham = 0;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:t:f:s:h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:t:f:s:C:h", lo, NULL)) != -1) {
         char *end;
         switch (c) {
         case 'r': path = optarg; break;
+        case 'C': cache = optarg; break;
         case 't':
         case 'f': {
             long v = strtol(optarg, &end, 10);
@@ -231,7 +234,7 @@ static int cmd_eval(int argc, char **argv)
         perror(tsv);
         return 1;
     }
-    rules_db_t *db = load(path, NULL, 0, NULL);
+    rules_db_t *db = load(path, cache, 0, NULL);
     if (!db) {
         if (in != stdin)
             fclose(in);

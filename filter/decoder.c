@@ -341,36 +341,7 @@ static struct receipt_tie *tie_lookup(decoder_t *d, const struct sg_endpoint *sm
     return t;
 }
 
-static void on_tie_evicted(void *ctx, uint64_t key, void *value)
-{
-    decoder_t *d = ctx;
-    (void)key; (void)value;
-    d->st.ties_evicted++;
-}
-
 /* ---- requests and responses ---------------------------------------------- */
-
-static void on_request_evicted(void *ctx, uint64_t key, void *value)
-{
-    decoder_t *d = ctx;
-    (void)key; (void)value;
-    d->st.requests_evicted++;
-}
-
-/* An answer whose request never came: counted when it is given up. */
-static void on_orphan_evicted(void *ctx, uint64_t key, void *value)
-{
-    decoder_t *d = ctx;
-    (void)key; (void)value;
-    d->st.responses_unmatched++;
-}
-
-static void on_session_evicted(void *ctx, uint64_t key, void *value)
-{
-    decoder_t *d = ctx;
-    (void)key; (void)value;
-    d->st.sessions_evicted++;
-}
 
 static struct pending_message *message_new(decoder_t *d, const struct message_origin *o,
                                            struct sg_view src, struct sg_view dst, uint8_t dc)
@@ -431,7 +402,7 @@ static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t d
 /* Pairs the message with the responses of its requests (cookies), then
  * emits it at once if every response is already in, else leaves it waiting. */
 static void message_attach(decoder_t *d, struct pending_message *pm, const uint64_t *cookies,
-                           const uint8_t *seqs, size_t n)
+                           size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         struct pending_request *rq = bmap_get(d->requests, cookies[i]);
@@ -479,7 +450,7 @@ static void on_concat_message(void *ctx, const struct sms_message_out *mo)
     if (mo->gsm_unpacked)
         o.gsm_packing = SMS_GSM_UNPACKED;
     message_set_text(d, pm, mo->data_coding, &o, mo->ud, mo->ud_len, 0);
-    message_attach(d, pm, mo->cookies, mo->seqs, mo->n_cookies);
+    message_attach(d, pm, mo->cookies, mo->n_cookies);
 }
 
 /* ---- PDU handling ------------------------------------------------------------ */
@@ -669,8 +640,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
     pm->m.parts_received = 1;
     pm->m.complete = true;
     message_set_text(d, pm, p->data_coding, o, body, body_len, fill);
-    uint8_t one = 1;
-    message_attach(d, pm, &key, &one, 1);
+    message_attach(d, pm, &key, 1);
 }
 
 static void handle_response(decoder_t *d, const struct stream_flow_info *f, const struct smpp_pdu *p)
@@ -818,11 +788,11 @@ decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink
     struct sms_concat_sink cs = {.ctx = d, .message = on_concat_message};
     d->stream = stream_new(&c->stream, &ss);
     d->concat = sms_concat_new(&c->concat, &cs);
-    d->sessions = bmap_new(c->max_sessions, sizeof(struct session), on_session_evicted, d);
-    d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), on_request_evicted, d);
+    d->sessions = bmap_new(c->max_sessions, sizeof(struct session), NULL, NULL);
+    d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), NULL, NULL);
     d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), on_message_evicted, d);
-    d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), on_tie_evicted, d);
-    d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), on_orphan_evicted, d);
+    d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), NULL, NULL);
+    d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), NULL, NULL);
     d->text_cap = 4096;
     d->text_buf = malloc(d->text_cap);
     if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->orphans || !d->text_buf) {
@@ -942,6 +912,12 @@ void decoder_flush(decoder_t *d)
 void decoder_get_stats(const decoder_t *d, struct decoder_stats *s)
 {
     *s = d->st;
+    /* Evictions of the tables that need no other action are counted by
+     * the tables themselves; an evicted early response was never matched. */
+    s->sessions_evicted = bmap_evictions(d->sessions);
+    s->requests_evicted = bmap_evictions(d->requests);
+    s->ties_evicted = bmap_evictions(d->ties);
+    s->responses_unmatched += bmap_evictions(d->orphans);
     stream_get_stats(d->stream, &s->stream);
     sms_concat_get_stats(d->concat, &s->concat);
 }

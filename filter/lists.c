@@ -503,7 +503,9 @@ enum lists_wl_result lists_whitelist_check(const lists_t *l, const char *sender,
         const struct wl *w = &l->wl[i];
         if (w->key_len != kl || memcmp(w->key, key, kl) != 0 || !live(w->e.expires_at, now))
             continue;
-        if (w->e.ton >= 0 && ton >= 0 && w->e.ton != ton)
+        /* TON 0 is "Unknown" (SMPP v3.4 §5.2.5): some ESMEs send it for
+         * every address, so it cannot contradict an entry's TON. */
+        if (w->e.ton >= 0 && ton > 0 && w->e.ton != ton)
             continue;
         if (!first)
             first = &w->e;

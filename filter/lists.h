@@ -118,8 +118,8 @@ struct lists_origin {
     const struct sg_endpoint *src;
 };
 
-/* Checks sender (+ton: an entry with ton -1 matches any) against the
- * whitelist.  An entry's origin matches when its account (if set) equals
+/* Checks sender (+ton: an entry with ton -1 matches any; a message with
+ * ton 0 "Unknown" or -1 matches any entry) against the whitelist.  An entry's origin matches when its account (if set) equals
  * the origin's and the source address (if the entry has CIDRs) lies in one
  * of them; an unknown source address never matches a CIDR.  *entry (may
  * be NULL) gets the verified entry, or for SPOOFED/UNVERIFIABLE the first

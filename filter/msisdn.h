@@ -26,8 +26,8 @@
 #define MSISDN_MAX 16 /* 15 digits + NUL */
 
 /* country_code NULL = "7", trunk_prefix NULL = "8" ("" = none).
- * Returns the length written to out (NUL-terminated) or SG_EINVAL /
- * SG_ENOSPC. */
+ * Returns the length (> 0) of the number written to out (NUL-terminated),
+ * or SG_EINVAL / SG_ENOSPC (< 0, out untouched): test with `< 0`. */
 int msisdn_normalise(const char *in, const char *country_code,
                      const char *trunk_prefix, char *out, size_t cap);
 

@@ -84,6 +84,12 @@ static const struct cmap digit_cyr[] = {{'0', 0x043E}, {'3', 0x0437}, {'4', 0x04
 
 static int32_t cmap_get(const struct cmap *m, size_t n, int32_t c)
 {
+    /* Range checks first: most code points of any text map to nothing, and
+     * this runs for every letter on the packet path. */
+    if (m == to_latin && c < 0x0131)
+        return -1;
+    if (m == to_cyrillic && c > 'y' && c != 0x0451)
+        return -1;
     for (size_t i = 0; i < n; i++)
         if (m[i].from == c)
             return m[i].to;
@@ -109,7 +115,7 @@ static int is_latin(int32_t c)
 static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
 {
     size_t cyr_only = 0, lat_only = 0, letters = 0, digits = 0, members = 0;
-    size_t cyr_all = 0, lat_all = 0;
+    size_t cyr_all = 0, lat_all = 0, other = 0;
     for (size_t i = from; i < to; i++) {
         members += mark[i] == 2;
         if (mark[i] != 1)
@@ -120,15 +126,35 @@ static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
             continue;
         }
         letters++;
-        cyr_all += is_cyrillic(c) != 0;
-        lat_all += is_latin(c) != 0;
-        if (is_cyrillic(c) && cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c) < 0)
-            cyr_only++;
-        else if (is_latin(c) && cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c) < 0)
-            lat_only++;
+        if (c < 0x80)
+            lat_all++;
+        else if (is_cyrillic(c))
+            cyr_all++;
+        else if (is_latin(c))
+            lat_all++;
+        else
+            other++;
     }
     if (letters == 0 && members == 0)
         return; /* a number: never touched (amounts, codes, phone numbers) */
+    /* Fast path: a plain ASCII word without digits has nothing to fold. */
+    if (!digits && !members && !cyr_all && !other) {
+        int ascii = 1;
+        for (size_t i = from; i < to && ascii; i++)
+            ascii = cp[i] < 0x80;
+        if (ascii)
+            return;
+    }
+    if (cyr_all && lat_all) /* mixed: count the letters only one script has */
+        for (size_t i = from; i < to; i++) {
+            int32_t c = cp[i];
+            if (mark[i] != 1 || (c >= '0' && c <= '9'))
+                continue;
+            if (is_cyrillic(c) && cmap_get(to_latin, SG_ARRAY_LEN(to_latin), c) < 0)
+                cyr_only++;
+            else if (is_latin(c) && cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c) < 0)
+                lat_only++;
+        }
     /* A word in one script keeps it (only ё -> е and the digits change); a
      * word mixing scripts is spelled in the one with more letters found
      * only in it, then with more letters, Latin on a tie. */
@@ -244,6 +270,30 @@ static size_t nfkc_fold(norm_ctx_t *c, size_t blen, int *trunc)
     const utf8proc_option_t opt = UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
                                   UTF8PROC_LUMP | UTF8PROC_DECOMPOSE | UTF8PROC_STABLE;
     utf8proc_ssize_t n;
+    /* ASCII fast path (most SMS): NFKC is the identity, case folding is
+     * tolower, and utf8proc's STRIPCC turns HT LF VT FF CR into a space and
+     * drops the other controls.  Same output as the general path (checked
+     * by tests/test-text-norm.c), without its three passes. */
+    size_t k = 0;
+    while (k < blen && c->bytes[k] < 0x80)
+        k++;
+    if (k == blen) {
+        size_t o = 0;
+        for (size_t i = 0; i < blen && o < c->cap; i++) {
+            uint8_t b = c->bytes[i];
+            if (b >= 'A' && b <= 'Z')
+                c->cp[o++] = b | 0x20;
+            else if (b >= 0x20 && b != 0x7F)
+                c->cp[o++] = b;
+            else if (b == '\r' && i + 1 < blen && c->bytes[i + 1] == '\n')
+                continue; /* CR LF is one line break, as in utf8proc */
+            else if (b >= 0x09 && b <= 0x0D)
+                c->cp[o++] = ' ';
+        }
+        if (o == c->cap && blen > o)
+            *trunc = 1;
+        return o;
+    }
     /* Expansion may exceed the buffer: retry on a shorter prefix, cut on a
      * character boundary.  At most a few rounds (each halves the input). */
     for (;;) {
@@ -263,7 +313,8 @@ static size_t nfkc_fold(norm_ctx_t *c, size_t blen, int *trunc)
 }
 
 /* Step 3: drop format/control characters and leftover combining marks,
- * make other white space a plain space.  In place; returns new length. */
+ * make other white space runs one plain space.  In place; returns new
+ * length. */
 static size_t strip_and_classify(norm_ctx_t *c, size_t n)
 {
     size_t o = 0;
@@ -282,6 +333,8 @@ static size_t strip_and_classify(norm_ctx_t *c, size_t n)
             cp = ' ';
         }
         uint8_t k = classify(cp);
+        if (k == CL_SPACE && o > 0 && c->cls[o - 1] == CL_SPACE)
+            continue; /* one space per run, so "З  А Й М" pads evenly */
         c->cp[o] = k == CL_SPACE ? ' ' : cp;
         c->cls[o] = k;
         o++;

@@ -6,7 +6,7 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libpcap-dev libhyperscan-dev libsqlite3-dev libmicrohttpd-dev
-  libjansson-dev libutf8proc-dev libxxhash-dev
+  libjansson-dev libutf8proc-dev libxxhash-dev nettle-dev
   sqlite3 tshark python3 ca-certificates
 )
 missing=()

@@ -12,4 +12,10 @@ else
   export BUILD_DIR=build
   bash scripts/build.sh
 fi
-ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)"
+if [[ "$BUILD_DIR" == build-asan ]]; then
+  # store-crash kills the CLI with SIGKILL on purpose: it tests durability,
+  # not memory safety, and sanitizer start-up slows its loop past its window.
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)" -E '^store-crash$'
+else
+  ctest --test-dir "$BUILD_DIR" --output-on-failure -j"$(nproc)"
+fi

@@ -114,6 +114,8 @@ static void test_whitelist(const lists_t *l)
     /* entry ton 5; unknown ton (-1) still matches; another ton does not */
     CHECK_EQ_INT(lists_whitelist_check(l, "QIWI", 4, -1, &qiwi, NOW, NULL), LISTS_WL_VERIFIED);
     CHECK_EQ_INT(lists_whitelist_check(l, "QIWI", 4, 1, &farm, NOW, NULL), LISTS_WL_NONE);
+    CHECK_EQ_INT(lists_whitelist_check(l, "QIWI", 4, 0, &qiwi, NOW, NULL), LISTS_WL_VERIFIED);
+    CHECK_EQ_INT(lists_whitelist_check(l, "QIWI", 4, 0, &farm, NOW, NULL), LISTS_WL_SPOOFED);
     /* account unknown: unverifiable, not spoofed */
     CHECK_EQ_INT(lists_whitelist_check(l, "QIWI", 4, 5, &unknown, NOW, &e), LISTS_WL_UNVERIFIABLE);
     CHECK_EQ_INT(lists_whitelist_check(l, "QIWI", 4, 5, NULL, NOW, NULL), LISTS_WL_UNVERIFIABLE);

@@ -80,9 +80,9 @@ static void test_msisdn(void)
     static const char *bad[] = {"", "+", "QIWI", "7912345678901234", "12ab", "+7 912;1"};
     char out[MSISDN_MAX];
     for (size_t i = 0; i < SG_ARRAY_LEN(ok); i++) {
-        int n = msisdn_normalise(ok[i].in, "7", "8", out, sizeof out);
-        CHECK_MSG(n > 0, "%s", ok[i].in);
-        if (n > 0)
+        int rc = msisdn_normalise(ok[i].in, "7", "8", out, sizeof out);
+        CHECK_MSG(rc == (int)strlen(ok[i].out), "%s", ok[i].in);
+        if (rc > 0)
             CHECK_EQ_STR(out, ok[i].out);
     }
     for (size_t i = 0; i < SG_ARRAY_LEN(bad); i++)

@@ -99,6 +99,28 @@ int main(void)
     CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 2), 0); /* no cut character */
     CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 3), 2);
 
+    /* differential: the ASCII fast path gives what the general path gives
+     * (a non-ASCII word appended forces the general path) */
+    {
+        static const char alphabet[] = "aB c.D-e f\t\n\r\x01\x7f 0 1 3 5 fr33 W I N ,!?";
+        uint32_t seed = 12345;
+        for (int round = 0; round < 3000; round++) {
+            char in[64], in2[96], o1[512], o2[512], want[600];
+            size_t len = (size_t)(round % 40);
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                in[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
+            }
+            in[len] = '\0';
+            snprintf(in2, sizeof in2, "%s\n\n\xD0\xB6\xD0\xB6\xD0\xB6\xD0\xB6", in);
+            size_t n1, n2;
+            norm_text(ctx, in, len, o1, sizeof o1, &n1, 0);
+            norm_text(ctx, in2, strlen(in2), o2, sizeof o2, &n2, 0);
+            snprintf(want, sizeof want, "%s%s\xD0\xB6\xD0\xB6\xD0\xB6\xD0\xB6", o1, n1 ? " " : "");
+            CHECK_MSG(strcmp(want, o2) == 0, "input \"%s\": fast \"%s\", general \"%s\"", in, o1, o2);
+        }
+    }
+
     /* short output buffer and capacity: ENOSPC with a valid prefix */
     char small[8];
     size_t n;
