@@ -181,6 +181,11 @@ struct sbuf {
     size_t len, cap;
 };
 
+/* --no-truth: every truth writer returns at once (the counts in the summary
+ * on stderr are still kept).  For benchmark captures, where formatting the
+ * truth would be most of the work. */
+static int truth_off;
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
@@ -200,6 +205,8 @@ static inline void sb_need(struct sbuf *b, size_t n)
 }
 static inline void sb_mem(struct sbuf *b, const void *s, size_t n)
 {
+    if (truth_off)
+        return;
     sb_need(b, n);
     memcpy(b->p + b->len, s, n);
     b->len += n;
@@ -210,6 +217,8 @@ static const char dec_pairs[] = "00010203040506070809101112131415161718192021222
                                 "8081828384858687888990919293949596979899";
 static inline void sb_u64(struct sbuf *b, uint64_t v)
 {
+    if (truth_off)
+        return;
     sb_need(b, 20);
     if (v < 10) { /* most fields: ton, npi, status, esm_class */
         b->p[b->len++] = (char)('0' + v);
@@ -244,6 +253,8 @@ static void hex_init(void)
 
 static void sb_hex(struct sbuf *b, const uint8_t *p, size_t n)
 {
+    if (truth_off)
+        return;
     sb_need(b, 2 * n + 2);
     char *o = b->p + b->len;
     *o++ = '"';
@@ -255,6 +266,8 @@ static void sb_hex(struct sbuf *b, const uint8_t *p, size_t n)
 /* A JSON string (quotes included); s is UTF-8. */
 static void sb_jstr(struct sbuf *b, const char *s, size_t n)
 {
+    if (truth_off)
+        return;
     static const char hx[] = "0123456789abcdef";
     sb_need(b, 6 * n + 2);
     b->p[b->len++] = '"';
@@ -300,6 +313,8 @@ static inline void sb_jcstr(struct sbuf *b, const char *s)
 #define sb_kv_s(b, k, v) do { sb_key((b), k); sb_qstr((b), (v)); } while (0)
 static inline void sb_qstr(struct sbuf *b, const char *v)
 {
+    if (truth_off)
+        return;
     if (!v) {
         sb_lit(b, "null");
         return;
@@ -353,6 +368,7 @@ struct opts {
     int seg_explicit;
     int link;
     int pcapng;
+    int no_truth;
 };
 
 /* ------------------------------------------------------------------ */
@@ -1224,6 +1240,8 @@ static void transmit(struct gen *g, struct session *s, struct batch *b, int coal
 
 static void truth_flush_line(struct gen *g)
 {
+    if (truth_off)
+        return;
     fwrite_unlocked(g->line.p, 1, g->line.len, g->tf);
     g->line.len = 0;
 }
@@ -1235,7 +1253,8 @@ static void write_pdu_event(struct gen *g, struct exchange *ex, struct pdu_rec *
         sb_lit(l, "{\"event\":\"pdu\",\"frame\":");
         sb_u64(l, pr->frame);
         truth_flush_line(g);
-        fwrite_unlocked(ex->js.p + pr->json_off, 1, pr->json_len, g->tf);
+        if (!truth_off)
+            fwrite_unlocked(ex->js.p + pr->json_off, 1, pr->json_len, g->tf);
         g->st_pdus++;
         return;
     } else {
@@ -2375,6 +2394,7 @@ static void usage(FILE *f)
 {
     fputs("usage: smsgen -o OUT.pcap [options]\n"
           "  --truth FILE          ground truth (default OUT with .truth.jsonl)\n"
+          "  --no-truth            write no ground truth (benchmark captures)\n"
           "  --seed N              random seed (default 1)\n"
           "  --pdus N              SMPP PDUs to write (default 10000)\n"
           "  --messages N          stop after N messages instead\n"
@@ -2441,6 +2461,7 @@ static void parse_args(struct opts *o, int argc, char **argv)
         else if (!strcmp(a, "--perturb-rate")) { NEEDV(); o->perturb_rate = parse_share(a, v); }
         else if (!strcmp(a, "--corpus")) { NEEDV(); o->corpus = v; }
         else if (!strcmp(a, "--pcapng")) { o->pcapng = 1; }
+        else if (!strcmp(a, "--no-truth")) { o->no_truth = 1; }
         else if (!strcmp(a, "--link")) {
             NEEDV();
             if (!strcmp(v, "en10mb") || !strcmp(v, "ether")) o->link = LINK_EN10MB;
@@ -2538,10 +2559,13 @@ int main(int argc, char **argv)
         if (!g->dump)
             die("pcap_dump_fopen: %s", pcap_geterr(g->pd));
     }
-    g->tf = fopen(truth_path, "wb");
-    if (!g->tf)
-        die("%s: %s", truth_path, strerror(errno));
-    setvbuf(g->tf, tbuf, _IOFBF, sizeof tbuf);
+    truth_off = g->o.no_truth;
+    if (!truth_off) {
+        g->tf = fopen(truth_path, "wb");
+        if (!g->tf)
+            die("%s: %s", truth_path, strerror(errno));
+        setvbuf(g->tf, tbuf, _IOFBF, sizeof tbuf);
+    }
 
     static char jsbuf[1 << 20], linebuf[1 << 18];
     g->ex.js.p = jsbuf;
@@ -2614,7 +2638,7 @@ int main(int argc, char **argv)
     } else if (fclose(g->pf) != 0) {
         die("%s: %s", g->o.out, strerror(errno));
     }
-    if (ferror(g->tf) || fclose(g->tf) != 0)
+    if (g->tf && (ferror(g->tf) || fclose(g->tf) != 0))
         die("%s: write failed", truth_path);
     fprintf(stderr, "smsgen: %" PRIu64 " frames, %" PRIu64 " PDUs (%" PRIu64 " lost), %" PRIu64
                     " messages, %" PRIu64 " receipts, %" PRIu64 " sessions\n",

@@ -14,14 +14,23 @@ struct slot {
     uint32_t probe; /* index of this slot in the probe table */
 };
 
+/* A probe cell carries the key beside the slot index, so a lookup touches
+ * one cache line per probe step instead of two (the probe array and the
+ * slot); on tables of a million entries each of those is a cache miss. */
+struct probe_cell {
+    uint64_t key;
+    uint32_t slot; /* NIL when empty */
+};
+
 struct bmap {
     uint32_t capacity, count, probe_mask;
     size_t value_size;
     struct slot *slots;
     unsigned char *values;
-    uint32_t *probe; /* slot index or NIL */
+    struct probe_cell *probe;
     uint32_t head, tail, free_head;
     uint64_t evictions;
+    enum bmap_order order;
     bmap_evict_fn on_evict;
     void *ctx;
 };
@@ -39,7 +48,8 @@ static inline void *value_of(const bmap_t *m, uint32_t s)
     return m->values + (size_t)s * m->value_size;
 }
 
-bmap_t *bmap_new(uint32_t capacity, size_t value_size, bmap_evict_fn on_evict, void *ctx)
+bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
+                 bmap_evict_fn on_evict, void *ctx)
 {
     if (capacity == 0 || capacity > (1u << 30))
         return NULL;
@@ -59,11 +69,13 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, bmap_evict_fn on_evict, v
         bmap_free(m);
         return NULL;
     }
-    memset(m->probe, 0xFF, (size_t)psize * sizeof *m->probe);
+    for (uint32_t i = 0; i < psize; i++)
+        m->probe[i].slot = NIL;
     for (uint32_t i = 0; i < capacity; i++)
         m->slots[i].next = i + 1 < capacity ? i + 1 : NIL;
     m->free_head = 0;
     m->head = m->tail = NIL;
+    m->order = order;
     m->on_evict = on_evict;
     m->ctx = ctx;
     return m;
@@ -100,10 +112,10 @@ static uint32_t find(const bmap_t *m, uint64_t key)
 {
     uint32_t i = mix(key) & m->probe_mask;
     for (;;) {
-        uint32_t s = m->probe[i];
-        if (s == NIL)
+        const struct probe_cell *c = &m->probe[i];
+        if (c->slot == NIL)
             return NIL;
-        if (m->slots[s].key == key)
+        if (c->key == key)
             return i;
         i = (i + 1) & m->probe_mask;
     }
@@ -116,24 +128,24 @@ static void probe_delete(bmap_t *m, uint32_t i)
     uint32_t j = i;
     for (;;) {
         j = (j + 1) & m->probe_mask;
-        uint32_t s = m->probe[j];
-        if (s == NIL)
+        struct probe_cell c = m->probe[j];
+        if (c.slot == NIL)
             break;
-        uint32_t home = mix(m->slots[s].key) & m->probe_mask;
-        /* Move s back to i unless its home lies cyclically in (i, j]. */
+        uint32_t home = mix(c.key) & m->probe_mask;
+        /* Move the cell back to i unless its home lies cyclically in (i, j]. */
         int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
         if (!in_range) {
-            m->probe[i] = s;
-            m->slots[s].probe = i;
+            m->probe[i] = c;
+            m->slots[c.slot].probe = i;
             i = j;
         }
     }
-    m->probe[i] = NIL;
+    m->probe[i].slot = NIL;
 }
 
 static void release(bmap_t *m, uint32_t probe_pos)
 {
-    uint32_t s = m->probe[probe_pos];
+    uint32_t s = m->probe[probe_pos].slot;
     probe_delete(m, probe_pos);
     list_unlink(m, s);
     m->slots[s].next = m->free_head;
@@ -146,8 +158,8 @@ void *bmap_get(bmap_t *m, uint64_t key)
     uint32_t i = find(m, key);
     if (i == NIL)
         return NULL;
-    uint32_t s = m->probe[i];
-    if (m->tail != s) {
+    uint32_t s = m->probe[i].slot;
+    if (m->order == BMAP_LRU && m->tail != s) {
         list_unlink(m, s);
         list_append(m, s);
     }
@@ -173,9 +185,10 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
     m->free_head = m->slots[s].next;
     m->slots[s].key = key;
     uint32_t i = mix(key) & m->probe_mask;
-    while (m->probe[i] != NIL)
+    while (m->probe[i].slot != NIL)
         i = (i + 1) & m->probe_mask;
-    m->probe[i] = s;
+    m->probe[i].key = key;
+    m->probe[i].slot = s;
     m->slots[s].probe = i;
     list_append(m, s);
     m->count++;
@@ -217,5 +230,5 @@ void bmap_foreach(bmap_t *m, void (*fn)(void *ctx, uint64_t key, void *value), v
 size_t bmap_memory(const bmap_t *m)
 {
     return sizeof *m + (size_t)m->capacity * (sizeof(struct slot) + m->value_size) +
-           ((size_t)m->probe_mask + 1) * sizeof(uint32_t);
+           ((size_t)m->probe_mask + 1) * sizeof(struct probe_cell);
 }

@@ -23,11 +23,19 @@ typedef struct bmap bmap_t;
 /* Called with an entry about to be evicted to make room (not on remove). */
 typedef void (*bmap_evict_fn)(void *ctx, uint64_t key, void *value);
 
+/* Eviction order.  LRU suits entries that live as long as they are used
+ * (sessions); FIFO suits entries that only age (requests awaiting a
+ * response, submits awaiting a receipt), and spares every lookup the two
+ * cache misses of moving an entry to the tail of the recency list. */
+enum bmap_order { BMAP_LRU = 0, BMAP_FIFO = 1 };
+
 /* capacity: most entries held; value_size: bytes per value (zeroed on put). */
-bmap_t *bmap_new(uint32_t capacity, size_t value_size, bmap_evict_fn on_evict, void *ctx);
+bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
+                 bmap_evict_fn on_evict, void *ctx);
 void bmap_free(bmap_t *m);
 
-/* The value for key, or NULL.  A hit makes the entry most recently used. */
+/* The value for key, or NULL.  In an LRU map a hit makes the entry most
+ * recently used. */
 void *bmap_get(bmap_t *m, uint64_t key);
 /* The value for key, inserted zeroed if absent (*created set to 1); evicts
  * the least recently used entry when full.  Never fails once created. */
@@ -39,7 +47,8 @@ uint32_t bmap_count(const bmap_t *m);
 uint32_t bmap_capacity(const bmap_t *m);
 uint64_t bmap_evictions(const bmap_t *m);
 
-/* The least recently used entry (to expire by age), or NULL when empty. */
+/* The entry evicted next (least recently used, or oldest in a FIFO map),
+ * or NULL when empty. */
 void *bmap_oldest(bmap_t *m, uint64_t *key);
 /* Calls fn on every entry, oldest first; fn must not modify the map. */
 void bmap_foreach(bmap_t *m, void (*fn)(void *ctx, uint64_t key, void *value), void *ctx);

@@ -111,9 +111,9 @@ void decoder_config_default(struct decoder_config *c)
     c->text.gsm_packing = SMS_GSM_UNPACKED;
     c->msgid_format = DECODER_MSGID_AUTO;
     c->max_sessions = 1u << 16;
-    c->max_pending_requests = 1u << 18;
+    c->max_pending_requests = 1u << 16;
     c->request_timeout_s = 60;
-    c->max_pending_messages = 1u << 16;
+    c->max_pending_messages = 1u << 14;
     c->response_wait_s = 10;
     c->max_receipt_ties = 1u << 20;
     c->receipt_tie_ttl_s = 3 * 24 * 3600;
@@ -304,38 +304,51 @@ static enum decoder_msgid_format msgid_format(const decoder_t *d, const struct s
     return l ? l->msgid_format : d->cfg.msgid_format;
 }
 
-static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t uid, sg_time_us ts)
+/* The one key a submit's message_id is remembered under.  Numeric ids are
+ * kept as numbers so that a receipt may write them in the other base; a
+ * response id that parses as hexadecimal is taken as hexadecimal (a
+ * decimal-looking id is then found through the hex reading of the receipt,
+ * see tie_lookup).  One key per submit keeps the table, the largest the
+ * decoder has, to one cache miss per message. */
+static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint *smsc, const char *id)
 {
     size_t len = strlen(id);
     enum decoder_msgid_format f = msgid_format(d, smsc);
     uint64_t v;
-    uint64_t keys[2];
-    unsigned n = 0;
-    if (f == DECODER_MSGID_SAME || f == DECODER_MSGID_AUTO)
-        keys[n++] = tie_key_text(smsc, id, len);
-    if ((f == DECODER_MSGID_HEX_DEC || f == DECODER_MSGID_AUTO) && parse_number(id, len, 16, &v))
-        keys[n++] = tie_key_number(smsc, v);
-    else if (f == DECODER_MSGID_DEC_HEX && parse_number(id, len, 10, &v))
-        keys[n++] = tie_key_number(smsc, v);
-    for (unsigned i = 0; i < n; i++) {
-        struct receipt_tie *t = bmap_put(d->ties, keys[i], NULL);
-        t->message_uid = uid;
-        t->submit_ts = ts;
-    }
+    if (f == DECODER_MSGID_SAME)
+        return tie_key_text(smsc, id, len);
+    if (f == DECODER_MSGID_DEC_HEX)
+        return parse_number(id, len, 10, &v) ? tie_key_number(smsc, v) : tie_key_text(smsc, id, len);
+    return parse_number(id, len, 16, &v) ? tie_key_number(smsc, v) : tie_key_text(smsc, id, len);
 }
 
+static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t uid, sg_time_us ts)
+{
+    struct receipt_tie *t = bmap_put(d->ties, tie_key_of_response(d, smsc, id), NULL);
+    t->message_uid = uid;
+    t->submit_ts = ts;
+}
+
+/* Tries the readings of a receipt's id that the link's format allows:
+ * as text, as a decimal number (hex response, decimal receipt), as a
+ * hexadecimal number (the same base on both sides). */
 static struct receipt_tie *tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, const char *id)
 {
     size_t len = strlen(id);
     enum decoder_msgid_format f = msgid_format(d, smsc);
     struct receipt_tie *t = NULL;
     uint64_t v;
-    if (f == DECODER_MSGID_SAME || f == DECODER_MSGID_AUTO)
+    if (f == DECODER_MSGID_SAME) {
         t = bmap_get(d->ties, tie_key_text(smsc, id, len));
-    if (!t && (f == DECODER_MSGID_HEX_DEC || f == DECODER_MSGID_AUTO) && parse_number(id, len, 10, &v))
-        t = bmap_get(d->ties, tie_key_number(smsc, v));
-    if (!t && f == DECODER_MSGID_DEC_HEX && parse_number(id, len, 16, &v))
-        t = bmap_get(d->ties, tie_key_number(smsc, v));
+    } else {
+        int dec_first = f != DECODER_MSGID_DEC_HEX;
+        if (parse_number(id, len, dec_first ? 10 : 16, &v))
+            t = bmap_get(d->ties, tie_key_number(smsc, v));
+        if (!t && f == DECODER_MSGID_AUTO && parse_number(id, len, 16, &v))
+            t = bmap_get(d->ties, tie_key_number(smsc, v));
+        if (!t)
+            t = bmap_get(d->ties, tie_key_text(smsc, id, len));
+    }
     if (t && d->now > t->submit_ts + (sg_time_us)d->cfg.receipt_tie_ttl_s * 1000000u)
         return NULL;
     return t;
@@ -579,7 +592,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
         handle_receipt(d, f, p, body, body_len);
         /* Its deliver_sm_resp still pairs, as a request without a message. */
         uint64_t rkey = request_key(f->flow_id, f->dir, p->sequence_number);
-        if (!bmap_remove(d->orphans, rkey)) {
+        if (!bmap_count(d->orphans) || !bmap_remove(d->orphans, rkey)) {
             struct pending_request *rrq = bmap_put(d->requests, rkey, NULL);
             rrq->command_id = p->command_id;
             rrq->ts = d->now;
@@ -595,7 +608,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
     rq->carries_message = 1;
     rq->part_seq = 1;
     fill_origin(d, &rq->origin, s, f, p, mo);
-    struct orphan_response *early = bmap_get(d->orphans, key);
+    struct orphan_response *early = bmap_count(d->orphans) ? bmap_get(d->orphans, key) : NULL;
     if (early) {
         rq->resp_seen = 1;
         rq->status = early->status;
@@ -746,7 +759,7 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
         handle_response(d, f, p);
     } else {
         uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
-        if (!bmap_remove(d->orphans, key)) {
+        if (!bmap_count(d->orphans) || !bmap_remove(d->orphans, key)) {
             struct pending_request *rq = bmap_put(d->requests, key, NULL);
             rq->command_id = id;
             rq->ts = ts;
@@ -788,11 +801,11 @@ decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink
     struct sms_concat_sink cs = {.ctx = d, .message = on_concat_message};
     d->stream = stream_new(&c->stream, &ss);
     d->concat = sms_concat_new(&c->concat, &cs);
-    d->sessions = bmap_new(c->max_sessions, sizeof(struct session), NULL, NULL);
-    d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), NULL, NULL);
-    d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), on_message_evicted, d);
-    d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), NULL, NULL);
-    d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), NULL, NULL);
+    d->sessions = bmap_new(c->max_sessions, sizeof(struct session), BMAP_LRU, NULL, NULL);
+    d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), BMAP_FIFO, NULL, NULL);
+    d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), BMAP_FIFO, on_message_evicted, d);
+    d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), BMAP_FIFO, NULL, NULL);
+    d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), BMAP_FIFO, NULL, NULL);
     d->text_cap = 4096;
     d->text_buf = malloc(d->text_cap);
     if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->orphans || !d->text_buf) {

@@ -439,6 +439,19 @@ size_t verdict_engine_drain_autobl(verdict_engine_t *e, struct verdict_autobl *o
     return n;
 }
 
+int verdict_engine_with_rules(verdict_engine_t *e, int (*fn)(void *arg, const rules_db_t *db),
+                              void *arg)
+{
+    pthread_mutex_lock(&e->swap_mu);
+    struct holder *h = e->h[H_RULES];
+    if (h)
+        atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&e->swap_mu);
+    int rc = fn(arg, h ? h->a : NULL);
+    holder_put(h);
+    return rc;
+}
+
 void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *s)
 {
     memset(s, 0, sizeof *s);

@@ -233,6 +233,13 @@ struct verdict_stats {
     struct volume_stats vol_sender, vol_fingerprint, vol_account;
 };
 void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *out);
+/* Calls fn with the engine's current rules db (NULL when none) and returns
+ * its result.  The db is referenced for the duration of the call, so a
+ * reload that swaps it out meanwhile does not free it under fn (for the
+ * admin API's rule listing: per-rule metadata and hit counters).  Any
+ * thread; fn must not call set_rules on the same engine. */
+int verdict_engine_with_rules(verdict_engine_t *e, int (*fn)(void *arg, const rules_db_t *db),
+                              void *arg);
 
 /* ---- workers and judging ------------------------------------------------------ */
 

@@ -219,6 +219,7 @@ enum stmt_id {
     ST_MSG_TIMELINE,
     ST_MSG_BY_SENDER,
     ST_MSG_SENDER_STATS,
+    ST_MSG_ALERTS,
     ST_META_SET,
     ST_META_DEL,
     ST_META_GET,
@@ -351,6 +352,18 @@ static const char *const stmt_sql[ST__COUNT] = {
         " SUM(CASE WHEN action = 'block' THEN 1 ELSE 0 END),"
         " COUNT(DISTINCT dest_addr)"
         " FROM message_log WHERE source_addr = ?1 AND ts >= ?2",
+    /* Alerts are derived from the reasons the engine logged (see
+     * store_alert_messages); a walk from the newest row that stops at the
+     * limit, so its cost follows how rare alerts are, not the table size. */
+    [ST_MSG_ALERTS] = "SELECT " MSG_COLS " FROM message_log"
+                      " WHERE ts >= ?1 AND (?2 IS NULL OR source_addr = ?2) AND ("
+                      " reasons LIKE '%\"type\":\"spoofing\"%'"
+                      " OR reasons LIKE '%\"type\":\"lookalike\"%'"
+                      " OR (reasons LIKE '%\"type\":\"whitelist\"%' AND ("
+                      "   reasons LIKE '%\"type\":\"rule\"%'"
+                      "   OR reasons LIKE '%\"type\":\"domain\"%'"
+                      "   OR reasons LIKE '%\"type\":\"volume\"%')))"
+                      " ORDER BY id DESC LIMIT ?3",
     [ST_META_SET] = "INSERT INTO rules_meta (key, value, updated_at) VALUES (?1, ?2, ?3)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
                     " updated_at = excluded.updated_at",
@@ -2239,6 +2252,27 @@ int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
         rc = db_err(s, "sender stats");
     }
     sqlite3_reset(st);
+out:
+    UNLOCK(s);
+    return rc;
+}
+
+int store_alert_messages(store_t *s, const char *sender, int64_t since_us, int limit,
+                         store_msg_cb cb, void *arg)
+{
+    struct store_msg_row r;
+    sqlite3_stmt *st;
+    int rc;
+
+    LOCK(s);
+    if (!(st = stmt(s, ST_MSG_ALERTS))) {
+        rc = SG_EDB;
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, since_us > 0 ? since_us : INT64_MIN);
+    bind_opt_text(st, 2, sender);
+    sqlite3_bind_int64(st, 3, limit > 0 ? (limit > 10000 ? 10000 : limit) : 100);
+    WALK(s, st, r, read_msg_row, cb, arg, "alerts");
 out:
     UNLOCK(s);
     return rc;

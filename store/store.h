@@ -336,6 +336,13 @@ struct store_sender_stats {
 };
 int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
                        struct store_sender_stats *out);
+/* Messages an operator must see, newest first: those whose logged reasons
+ * name spoofing or a look-alike of a protected sender, and those from a
+ * verified sender that content, domain or volume rules matched (the engine
+ * let them through).  sender NULL = any.  Automatic blacklist entries are
+ * the other kind of alert: store_blacklist_list, automatic rows. */
+int store_alert_messages(store_t *s, const char *sender, int64_t since_us, int limit,
+                         store_msg_cb cb, void *arg);
 
 /* Retention: deletes message-log rows older than older_than_us and then the
  * oldest rows beyond max_rows (0 = no row bound), in slices of at most 10,000

@@ -27,6 +27,12 @@ else
   bad "seed 42 twice: outputs differ"
 fi
 if cmp -s "$out/a.pcap" "$out/c.pcap"; then bad "seeds 42 and 43 gave the same capture"; else ok "seeds 42 and 43 differ"; fi
+"$gen" -o "$out/n.pcap" --seed 42 --pdus 3000 --no-truth 2>/dev/null
+if cmp -s "$out/a.pcap" "$out/n.pcap" && [ ! -e "$out/n.truth.jsonl" ]; then
+  ok "--no-truth: same capture, no truth file"
+else
+  bad "--no-truth changed the capture or wrote a truth file"
+fi
 
 # 2. The truth against itself and the capture.
 check_truth() {  # truth, capture, expected pdu+lost or "", expected messages or ""

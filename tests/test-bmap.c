@@ -14,7 +14,7 @@ static void on_evict(void *ctx, uint64_t key, void *v)
 
 int main(void)
 {
-    bmap_t *m = bmap_new(4, sizeof(int), on_evict, NULL);
+    bmap_t *m = bmap_new(4, sizeof(int), BMAP_LRU, on_evict, NULL);
     CHECK(m != NULL);
     int created;
     for (uint64_t k = 1; k <= 4; k++) {
@@ -41,7 +41,7 @@ int main(void)
     /* Churn with colliding probe positions: a million keys through a small
      * map must keep every live key reachable (backward-shift deletion). */
     evicted = 0;
-    m = bmap_new(1000, sizeof(uint64_t), on_evict, NULL);
+    m = bmap_new(1000, sizeof(uint64_t), BMAP_FIFO, on_evict, NULL);
     for (uint64_t i = 0; i < 1000000; i++) {
         uint64_t *v = bmap_put(m, i * 7919, &created);
         *v = i;
@@ -58,6 +58,17 @@ int main(void)
     CHECK(bmap_count(m) <= 1000);
     CHECK(bmap_evictions(m) > 900000);
     CHECK_EQ_INT((uint64_t)evicted, bmap_evictions(m));
+    bmap_free(m);
+
+    /* FIFO: a lookup does not save an entry from eviction. */
+    evicted = 0;
+    m = bmap_new(2, sizeof(int), BMAP_FIFO, on_evict, NULL);
+    bmap_put(m, 1, &created);
+    bmap_put(m, 2, &created);
+    CHECK(bmap_get(m, 1) != NULL);
+    bmap_put(m, 3, &created);
+    CHECK_EQ_INT(last_evicted, 1);
+    CHECK(bmap_get(m, 2) != NULL && bmap_get(m, 3) != NULL);
     bmap_free(m);
     return test_summary();
 }
