@@ -31,7 +31,7 @@ static const struct admin_route routes[] = {
     {{"POST", "/api/v1/whitelist", "ops"}, OPS, 1, NULL, admin_h_whitelist_post},
     {{"DELETE", "/api/v1/whitelist/{id}", "ops"}, OPS, 1, "reason,ticket",
      admin_h_whitelist_delete},
-    {{"GET", "/api/v1/whitelist-requests", "ops,provider"}, OPS | PROV, 0, "state,limit",
+    {{"GET", "/api/v1/whitelist-requests", "ops,provider"}, OPS | PROV, 0, "state",
      admin_h_wlreq_get},
     {{"POST", "/api/v1/whitelist-requests", "ops,provider"}, OPS | PROV, 1, NULL,
      admin_h_wlreq_post},

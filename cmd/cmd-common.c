@@ -1,4 +1,5 @@
 #include "cmd-common.h"
+#include "config.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -151,10 +152,6 @@ static int parse_endpoint(const char *s, struct sg_endpoint *ep)
 
 static int parse_link(struct decoder_config *c, const char *arg)
 {
-    if (c->n_links == DECODER_MAX_LINK_CONFIGS) {
-        fprintf(stderr, "smsguard: --link: at most %d links\n", DECODER_MAX_LINK_CONFIGS);
-        return -1;
-    }
     const char *eq = strchr(arg, '=');
     char addr[96];
     if (!eq || (size_t)(eq - arg) >= sizeof addr) {
@@ -163,13 +160,26 @@ static int parse_link(struct decoder_config *c, const char *arg)
     }
     memcpy(addr, arg, (size_t)(eq - arg));
     addr[eq - arg] = '\0';
-    struct decoder_link_config *l = &c->links[c->n_links];
-    l->text = c->text;
-    l->msgid_format = c->msgid_format;
-    if (parse_endpoint(addr, &l->smsc) != 0) {
+    struct sg_endpoint ep;
+    if (parse_endpoint(addr, &ep) != 0) {
         fprintf(stderr, "smsguard: --link: bad address '%s'\n", addr);
         return -1;
     }
+    /* The same address again (or one from the configuration file): the
+     * command line's settings replace it, since the first match wins in
+     * the decoder. */
+    unsigned idx = c->n_links;
+    for (unsigned i = 0; i < c->n_links; i++)
+        if (memcmp(c->links[i].smsc.addr, ep.addr, 16) == 0 && c->links[i].smsc.port == ep.port)
+            idx = i;
+    if (idx == DECODER_MAX_LINK_CONFIGS) {
+        fprintf(stderr, "smsguard: --link: at most %d links\n", DECODER_MAX_LINK_CONFIGS);
+        return -1;
+    }
+    struct decoder_link_config *l = &c->links[idx];
+    l->smsc = ep;
+    l->text = c->text;
+    l->msgid_format = c->msgid_format;
     char opts[256];
     snprintf(opts, sizeof opts, "%s", eq + 1);
     char *save = NULL;
@@ -189,7 +199,8 @@ static int parse_link(struct decoder_config *c, const char *arg)
             return -1;
         }
     }
-    c->n_links++;
+    if (idx == c->n_links)
+        c->n_links++;
     return 0;
 }
 
@@ -358,4 +369,48 @@ void cmd_print_summary(FILE *f, const char *cmd, const struct cmd_capture_args *
             (unsigned long long)s->sessions_evicted, (unsigned long long)s->requests_evicted,
             (unsigned long long)s->messages_evicted, (unsigned long long)s->ties_evicted,
             (unsigned long long)s->stream.memcap_drops);
+}
+
+int cmd_config_load(const char *cmd, int argc, char **argv, struct config *cfg, const char **path_out)
+{
+    config_default(cfg);
+    if (path_out)
+        *path_out = NULL;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0)
+            break;
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            path = argv[++i];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+    }
+    if (!path)
+        return 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "smsguard %s: --config %s: %s\n", cmd, path, strerror(errno));
+        return -1;
+    }
+    char *text = malloc(CONFIG_MAX_BYTES + 1);
+    size_t len = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+    int rd_err = ferror(f);
+    fclose(f);
+    if (!text || rd_err || len > CONFIG_MAX_BYTES) {
+        fprintf(stderr, "smsguard %s: --config %s: %s\n", cmd, path,
+                !text ? "out of memory" : rd_err ? "read error" : "larger than 1 MiB");
+        free(text);
+        return -1;
+    }
+    static char err[16384];
+    int rc = config_parse(cfg, path, text, len, err, sizeof err);
+    free(text);
+    if (rc != 0) {
+        fputs(err, stderr);
+        fprintf(stderr, "smsguard %s: configuration %s refused\n", cmd, path);
+        return -1;
+    }
+    if (path_out)
+        *path_out = path;
+    return 0;
 }

@@ -96,4 +96,13 @@ void cmd_print_summary(FILE *f, const char *cmd, const struct cmd_capture_args *
 /* Parses "123", "64K", "256M", "2G". */
 int cmd_parse_size(const char *s, uint64_t *out);
 
+struct config;
+/* The --config FILE option (docs/configuration.md), looked for in argv
+ * before getopt runs so that every other option overrides the file:
+ * fills cfg with the bundled defaults, then, when argv names a file,
+ * reads it (at most CONFIG_MAX_BYTES) and parses it on top.  Errors are
+ * printed as "FILE:LINE: message".  0, or -1 when the file cannot be read
+ * or has errors.  *path_out (may be NULL) receives the file or NULL. */
+int cmd_config_load(const char *cmd, int argc, char **argv, struct config *cfg, const char **path_out);
+
 #endif

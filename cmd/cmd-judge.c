@@ -18,8 +18,10 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cmd-api.h"
 #include "cmd-common.h"
 #include "commands.h"
+#include "config.h"
 #include "decoder.h"
 #include "msglog.h"
 #include "msisdn.h"
@@ -43,6 +45,8 @@ struct judge {
     int64_t data_version;
     time_t last_poll;
     uint64_t reloads, reload_failures, list_reloads, autobl_written;
+    admin_t *api;       /* run: the admin API (cmd-api.c), NULL without */
+    decoder_t *dec;     /* for the API's metrics copy */
     int write_failed;
     struct verdict verdict;
 };
@@ -129,11 +133,28 @@ static void tick(void *ctx)
 {
     struct judge *j = ctx;
     write_autobl(j);
-    if (reload_requested) {
+    /* POST /api/v1/rules/reload is SIGHUP with an answer. */
+    int api_reload = admin_rules_reload_take(j->api);
+    if (reload_requested || api_reload) {
         reload_requested = 0;
         j->reloads++;
-        load_rules(j, 0);
+        int ok = load_rules(j, 0) == 0;
         load_lists(j);
+        admin_rules_reload_done(j->api, ok, ok ? "rules and lists reloaded"
+                                               : "rule set refused; the running rules stay in force "
+                                                 "(the daemon's log has the errors)");
+    }
+    /* A list change committed through the API: reload now, not at the
+     * next data_version poll. */
+    if (admin_lists_changed_take(j->api))
+        load_lists(j);
+    if (j->api) {
+        struct admin_metrics am = {.rule_reloads = j->reloads, .rule_reload_failures = j->reload_failures,
+                                   .list_reloads = j->list_reloads, .autobl_written = j->autobl_written,
+                                   .updated_at = (int64_t)time(NULL)};
+        if (j->dec)
+            decoder_get_stats(j->dec, &am.dec);
+        admin_publish_metrics(j->api, &am);
     }
     time_t now = time(NULL);
     if (j->store && now != j->last_poll) {
@@ -249,6 +270,8 @@ static void usage(FILE *f, const char *cmd)
             "  --rules DIR      rule set (default: %s)\n"
             "  --db FILE        SQLite state: lists in, message log out%s\n"
             "  --rules-cache DIR  compiled rule databases (default: DIR/.cache when writable)\n"
+            "  --config FILE    configuration file (docs/configuration.md, etc/smsguard.conf);\n"
+            "                   options given here override it\n"
             "  -c COUNT         stop after COUNT packets\n"
             "  -q               no verdicts on stdout, only the summary\n"
             CMD_COMMON_DECODER_HELP
@@ -258,6 +281,8 @@ static void usage(FILE *f, const char *cmd)
             strcmp(cmd, "run") == 0 ? "  -i IFACE         capture live on IFACE\n" : "",
             DEFAULT_RULES_DIR,
             strcmp(cmd, "run") == 0 ? " (default smsguard.db)" : "\n                   (without it, lists are empty and nothing is logged)");
+    if (strcmp(cmd, "run") == 0)
+        fputs(CMD_API_HELP, f);
 }
 
 static int judge_main(int argc, char **argv, bool daemon)
@@ -268,26 +293,43 @@ static int judge_main(int argc, char **argv, bool daemon)
     struct decoder_config dcfg;
     struct verdict_config vcfg;
     cmd_capture_args_init(&cap);
-    decoder_config_default(&dcfg);
-    verdict_config_default(&vcfg);
+    /* The configuration file first, so that every option overrides it;
+     * vcfg's numbering-plan strings point into cfg. */
+    static struct config cfg;
+    if (cmd_config_load(cmd, argc, argv, &cfg, NULL) != 0)
+        return 2;
+    dcfg = cfg.decoder;
+    vcfg = cfg.verdict;
     if (daemon)
         j.db_path = "smsguard.db";
+    if (cfg.rules_dir[0])
+        j.rules_dir = cfg.rules_dir;
+    if (cfg.db_path[0])
+        j.db_path = cfg.db_path;
+    if (cfg.rules_cache[0])
+        j.cache_dir = cfg.rules_cache;
     enum { OPT_RULES = 1000, OPT_DB, OPT_CACHE, OPT_CONFIG };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
         {"rules", required_argument, NULL, OPT_RULES},
         {"db", required_argument, NULL, OPT_DB},
         {"rules-cache", required_argument, NULL, OPT_CACHE},
+        {"config", required_argument, NULL, OPT_CONFIG},
         CMD_COMMON_CAPTURE_LONGOPTS,
         CMD_COMMON_DECODER_LONGOPTS,
+        CMD_API_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
+    struct cmd_api_args api_args;
+    cmd_api_args_init(&api_args);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, daemon ? "r:i:c:qh" : "r:c:qh", longopts, NULL)) != -1) {
         int h = cmd_capture_option(&cap, c, optarg);
         if (h == 0)
             h = cmd_decoder_option(&dcfg, c, optarg);
+        if (h == 0 && daemon)
+            h = cmd_api_option(&api_args, c, optarg);
         if (h < 0)
             return 2;
         if (h)
@@ -296,6 +338,7 @@ static int judge_main(int argc, char **argv, bool daemon)
         case OPT_RULES: j.rules_dir = optarg; break;
         case OPT_DB: j.db_path = optarg; break;
         case OPT_CACHE: j.cache_dir = optarg; break;
+        case OPT_CONFIG: break; /* read by cmd_config_load above */
         case 'q': j.quiet = true; break;
         case 'h': usage(stdout, cmd); return 0;
         default: usage(stderr, cmd); return 2;
@@ -333,7 +376,12 @@ static int judge_main(int argc, char **argv, bool daemon)
             goto out;
         }
         /* Offline replay may wait for the writer; the daemon never does. */
-        struct msglog_config mc = {.block_when_full = !daemon};
+        struct msglog_config mc = {
+            .block_when_full = !daemon,
+            .queue_capacity = (size_t)cfg.msglog.queue_capacity, .batch_max = (size_t)cfg.msglog.batch_max,
+            .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
+            .prune_every_s = (int)cfg.msglog.prune_every_s,
+        };
         j.log = msglog_new(j.db_path, &mc, serr);
         if (!j.log) {
             fprintf(stderr, "smsguard %s: message log %s: %s\n", cmd, j.db_path, serr);
@@ -348,6 +396,11 @@ static int judge_main(int argc, char **argv, bool daemon)
         fprintf(stderr, "smsguard %s: cannot allocate the decoder tables\n", cmd);
         goto out;
     }
+    j.dec = d;
+    /* The API gets its own store connection; it needs the database. */
+    if (daemon && j.db_path &&
+        cmd_api_start(&api_args, cmd, j.db_path, j.engine, j.log, &vcfg, &j.api) != 0)
+        goto out;
     struct sigaction sa = {0}, old_hup;
     sa.sa_handler = on_sighup;
     sigemptyset(&sa.sa_mask);
@@ -386,7 +439,11 @@ static int judge_main(int argc, char **argv, bool daemon)
                 (unsigned long long)j.reload_failures, (unsigned long long)j.list_reloads);
     }
     status = rc == 0 && !j.write_failed ? 0 : 1;
+    /* run -r FILE: the capture is judged; keep answering the console. */
+    if (daemon && cap.opts.file && !res.interrupted)
+        cmd_api_serve_until_signal(j.api, cmd, tick, &j);
 out:
+    admin_stop(j.api); /* before the engine and log it reads go */
     decoder_free(d);
     msglog_free(j.log);
     store_close(j.store);

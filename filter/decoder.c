@@ -8,12 +8,11 @@
 #include "bmap.h"
 #include "smpp-receipt.h"
 
-/* Bounds of what one pending message keeps inline.  Longer texts (message_payload, many
- * parts) move to a heap buffer, charged to max_text_bytes. */
+/* Bounds of the strings a held message keeps inline; its text lives in the
+ * text arena (message_set_text). */
 #define ADDR_CAP 66          /* v5.0 allows 65-octet addresses + NUL */
 #define ACCOUNT_CAP 17       /* system_id: 16 octets + NUL (v3.4 §5.2.1) */
 #define MSGID_CAP 66         /* message_id: 65 octets + NUL (v3.4 §5.2.23) */
-#define TEXT_INLINE 1024
 
 /* SMPP command ids used by the pairing logic (v3.4 §5.1.2.1). */
 enum {
@@ -64,9 +63,8 @@ struct pending_message {
     char account[ACCOUNT_CAP];
     char source_addr[ADDR_CAP], destination_addr[ADDR_CAP];
     char message_id[MSGID_CAP];
-    char *text;                /* inline_text or heap */
+    uint64_t text_at;          /* arena position of its text (or binary user data) */
     size_t text_len;
-    char inline_text[TEXT_INLINE];
 };
 
 /* A response whose request has not been seen yet: the request may still
@@ -88,6 +86,9 @@ struct decoder {
     stream_table_t *stream;
     sms_concat_t *concat;
     bmap_t *sessions, *requests, *messages, *ties, *orphans;
+    char *arena;               /* texts of held messages (message_set_text) */
+    size_t arena_size;
+    uint64_t arena_head;       /* bytes ever written; position = head % size */
     struct decoder_stats st;
     struct pkt_decode_stats pkt_stats;
     uint64_t next_uid;
@@ -114,6 +115,7 @@ void decoder_config_default(struct decoder_config *c)
     c->max_pending_requests = 1u << 16;
     c->request_timeout_s = 60;
     c->max_pending_messages = 1u << 14;
+    c->max_text_bytes = 8u << 20;
     c->response_wait_s = 10;
     c->max_receipt_ties = 1u << 20;
     c->receipt_tie_ttl_s = 3 * 24 * 3600;
@@ -199,12 +201,6 @@ static int decode_text(decoder_t *d, uint8_t dc, const struct sms_text_opts *o, 
 
 /* ---- messages ---------------------------------------------------------- */
 
-static void message_release(struct pending_message *pm)
-{
-    if (pm->text && pm->text != pm->inline_text)
-        free(pm->text);
-    pm->text = NULL;
-}
 
 static void message_emit(decoder_t *d, struct pending_message *pm)
 {
@@ -215,13 +211,14 @@ static void message_emit(decoder_t *d, struct pending_message *pm)
     m->source_addr = (struct sg_view){(const uint8_t *)pm->source_addr, strlen(pm->source_addr)};
     m->destination_addr = (struct sg_view){(const uint8_t *)pm->destination_addr, strlen(pm->destination_addr)};
     m->message_id = pm->message_id[0] ? pm->message_id : NULL;
+    const char *text = d->arena + pm->text_at % d->arena_size;
     if (m->text) {
-        m->text = pm->text;
+        m->text = text;
         m->text_len = pm->text_len;
         m->ud = NULL;
         m->ud_len = 0;
     } else {
-        m->ud = (const uint8_t *)pm->text;
+        m->ud = (const uint8_t *)text;
         m->ud_len = pm->text_len;
     }
     d->st.messages++;
@@ -229,7 +226,6 @@ static void message_emit(decoder_t *d, struct pending_message *pm)
         d->st.messages_incomplete++;
     if (d->sink.message)
         d->sink.message(d->sink.ctx, m);
-    message_release(pm);
 }
 
 static void on_message_evicted(void *ctx, uint64_t key, void *value)
@@ -362,7 +358,6 @@ static struct pending_message *message_new(decoder_t *d, const struct message_or
     uint64_t uid = ++d->next_uid;
     struct pending_message *pm = bmap_put(d->messages, uid, NULL);
     pm->created = d->now;
-    pm->text = pm->inline_text;
     pm->m.uid = uid;
     pm->m.ts = d->now;
     pm->m.last_ts = d->now;
@@ -385,6 +380,12 @@ static struct pending_message *message_new(decoder_t *d, const struct message_or
     return pm;
 }
 
+/* Copies a held message's text into the text arena, a ring written in
+ * message order.  Held messages leave roughly in the order they came, so
+ * the ring reclaims space by emitting, early and counted, the oldest held
+ * messages whose text the new one would overwrite.  The arena costs the
+ * length of the text and nothing more, and it is written sequentially:
+ * a fixed slot per message (a kilobyte each) cost a cache miss per line. */
 static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t dc,
                              const struct sms_text_opts *o, const uint8_t *ud, size_t len,
                              unsigned fill_bits)
@@ -392,24 +393,39 @@ static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t d
     const char *text;
     size_t n;
     const void *src;
+    uint64_t uid = pm->m.uid;
     if (decode_text(d, dc, o, ud, len, fill_bits, &text, &n)) {
-        pm->m.text = "";  /* "has text"; pointed at pm->text at emission */
+        pm->m.text = "";  /* "has text"; pointed into the arena at emission */
         src = text;
     } else {
         pm->m.text = NULL;
         src = ud;
         n = len;
     }
-    if (n > sizeof pm->inline_text) {
-        char *h = malloc(n);
-        if (h)
-            pm->text = h;
-        else
-            n = sizeof pm->inline_text;
+    if (n > d->arena_size / 4) {
+        n = d->arena_size / 4;
+        d->st.text_errors++;
     }
+    /* A text never wraps: skip to the start of the ring instead. */
+    uint64_t at = d->arena_head;
+    size_t room = d->arena_size - (size_t)(at % d->arena_size);
+    if (n > room)
+        at += room;
+    uint64_t end = at + n;
+    uint64_t key;
+    struct pending_message *old;
+    while ((old = bmap_oldest(d->messages, &key)) != NULL && key != uid &&
+           old->text_at + d->arena_size < end) {
+        d->st.messages_evicted++;
+        message_emit(d, old);
+        bmap_remove(d->messages, key);
+    }
+    pm = bmap_get(d->messages, uid);
     if (n)
-        memcpy(pm->text, src, n);
+        memcpy(d->arena + at % d->arena_size, src, n);
+    pm->text_at = at;
     pm->text_len = n;
+    d->arena_head = end;
 }
 
 /* Pairs the message with the responses of its requests (cookies), then
@@ -806,27 +822,21 @@ decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink
     d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), BMAP_FIFO, on_message_evicted, d);
     d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), BMAP_FIFO, NULL, NULL);
     d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), BMAP_FIFO, NULL, NULL);
+    d->arena_size = c->max_text_bytes < (64u << 10) ? (64u << 10) : c->max_text_bytes;
+    d->arena = malloc(d->arena_size);
     d->text_cap = 4096;
     d->text_buf = malloc(d->text_cap);
-    if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->orphans || !d->text_buf) {
+    if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->orphans || !d->arena || !d->text_buf) {
         decoder_free(d);
         return NULL;
     }
     return d;
 }
 
-static void release_message(void *ctx, uint64_t key, void *value)
-{
-    (void)ctx; (void)key;
-    message_release(value);
-}
-
 void decoder_free(decoder_t *d)
 {
     if (!d)
         return;
-    if (d->messages)
-        bmap_foreach(d->messages, release_message, NULL);
     stream_free(d->stream);
     sms_concat_free(d->concat);
     bmap_free(d->sessions);
@@ -835,6 +845,7 @@ void decoder_free(decoder_t *d)
     bmap_free(d->ties);
     bmap_free(d->orphans);
     free(d->text_buf);
+    free(d->arena);
     free(d);
 }
 

@@ -66,6 +66,7 @@ struct decoder_config {
     uint32_t max_pending_requests;  /* requests awaiting their response */
     uint32_t request_timeout_s;
     uint32_t max_pending_messages;  /* messages held for their responses */
+    uint32_t max_text_bytes;        /* their texts, in one ring (>= 64 KiB) */
     uint32_t response_wait_s;
     uint32_t max_receipt_ties;      /* accepted submits awaiting a receipt */
     uint32_t receipt_tie_ttl_s;

@@ -94,7 +94,7 @@ struct wr {
     int full;
 };
 
-static void wr_put(struct wr *w, uint32_t cp)
+static void wr_put_slow(struct wr *w, uint32_t cp)
 {
     uint8_t b[4];
     size_t n;
@@ -131,6 +131,24 @@ static void wr_put(struct wr *w, uint32_t cp)
     }
     memcpy(w->out + w->len, b, n);
     w->len += n;
+}
+
+/* Most SMS text is ASCII or Cyrillic/Latin (two UTF-8 bytes): written here
+ * without a call or the range checks the other code points need. */
+static inline void wr_put(struct wr *w, uint32_t cp)
+{
+    if (!w->full && w->len + 3 <= w->cap) {
+        if (cp - 1u < 0x7Fu) {
+            w->out[w->len++] = (char)cp;
+            return;
+        }
+        if (cp - 0x80u < 0x780u) {
+            w->out[w->len++] = (char)(0xC0 | cp >> 6);
+            w->out[w->len++] = (char)(0x80 | (cp & 0x3F));
+            return;
+        }
+    }
+    wr_put_slow(w, cp);
 }
 
 /* Septet i of a packed stream (LSB first, after fill bits).  The caller

@@ -279,8 +279,8 @@
       try { await api("GET", path, undefined, { token, probe: true }); return true; }
       catch (e) { if (e.status === 401 || e.status === 0) throw e; return false; }
     };
-    const bl = await can("/blacklist?limit=1");
-    const wr = await can("/whitelist-requests?limit=1");
+    const bl = await can("/blacklist");
+    const wr = await can("/whitelist-requests");
     if (bl && wr) return "ops";
     if (bl) return "callcentre";
     if (wr) return "provider";
@@ -383,41 +383,50 @@
     renderTimeline();
   }
 
-  /* Current state of every blacklist entry the messages name: the active list,
-   * then the sender pages (which also hold cleared entries). */
+  /* Where a verdict reason says what was blacklisted: the engine writes
+   * "<kind> <value> blacklisted (manual|automatic...): <reason>". */
+  function blacklistKeyOf(r, m) {
+    const x = /^(sender|account|domain|fingerprint) (.*?) blacklisted \(/.exec(str(r.detail));
+    if (x) return { kind: x[1], value: x[2] };
+    return { kind: "sender", value: m.sender };
+  }
+
+  /* Current state of every blacklist entry the messages name (active or
+   * cleared, with who cleared it): one query per blacklisted key, then the
+   * whole list for any id still unknown. */
   async function blacklistState(msgs) {
     const map = new Map();
     const ids = new Set();
-    for (const m of msgs) for (const id of m.blacklistIds) ids.add(id);
-    if (!ids.size) return map;
+    const keys = new Map();
     for (const m of msgs) {
       for (const r of m.reasons) {
-        const e = r && typeof r === "object" && r.entry && typeof r.entry === "object" ? normEntry(r.entry) : null;
-        if (e) map.set(e.id, e);
+        if (str(r.type) !== "blacklist") continue;
+        const id = blacklistIdOf(r);
+        if (id === null) continue;
+        ids.add(id);
+        if (r.entry && typeof r.entry === "object") {
+          const e = normEntry(r.entry);
+          if (e) map.set(e.id, e);
+        }
+        const k = blacklistKeyOf(r, m);
+        keys.set(k.kind + "\u0000" + k.value, k);
       }
     }
-    try {
-      const data = await api("GET", "/blacklist?limit=10000");
+    const take = (data) => {
       for (const raw of listOf(data, "entries", "blacklist", "items")) {
         const e = normEntry(raw);
         if (e && ids.has(e.id)) map.set(e.id, e);
       }
-    } catch (e) { /* shown as unknown below */ }
-    const missing = [...ids].filter((id) => !map.has(id) || !map.get(id).active);
-    if (missing.length) {
-      const senders = new Set();
-      for (const m of msgs) if (m.blacklistIds.some((id) => missing.includes(id))) senders.add(m.sender);
-      for (const s of [...senders].slice(0, 5)) {
-        try {
-          const d = await api("GET", "/senders/" + encodeURIComponent(s));
-          for (const raw of listOf(d && d.blacklist, "entries", "items")) {
-            const e = normEntry(raw);
-            if (e && ids.has(e.id) && !(map.has(e.id) && map.get(e.id).active)) map.set(e.id, e);
-          }
-        } catch (e) { /* leave unknown */ }
-      }
+    };
+    for (const k of [...keys.values()].slice(0, 8)) {
+      if ([...ids].every((id) => map.has(id))) break;
+      const q = new URLSearchParams({ kind: k.kind, value: k.value, include_inactive: "true" });
+      try { take(await api("GET", "/blacklist?" + q)); } catch (e) { /* try the whole list */ }
     }
-    /* An id on no active list and on no page: it is not blocking any more. */
+    if (![...ids].every((id) => map.has(id))) {
+      try { take(await api("GET", "/blacklist?include_inactive=true")); } catch (e) { /* unknown */ }
+    }
+    /* An id on no list: it is not blocking any more (or cannot be read). */
     for (const id of ids) if (!map.has(id)) map.set(id, { id, kind: "", value: "", active: false, unknown: true });
     return map;
   }
@@ -510,7 +519,7 @@
     }
     const table = el("table", { class: "messages", id: "messages" },
       el("thead", null, el("tr", null,
-        ["col_time", "col_sender", "col_fate", "col_reason", "col_enforced", "col_receipt", "col_text", "col_action"]
+        ["col_time", "col_sender", "col_fate", "col_reason", "col_enforced", "col_receipt", "col_text"]
           .map((k) => el("th", { scope: "col" }, t(k))))));
     const body = el("tbody");
     for (const m of tl.msgs) body.appendChild(messageRow(m, tl, msisdn));
@@ -541,18 +550,19 @@
     const st = Number(m.smscStatus);
     if (m.smscStatus !== undefined && m.smscStatus !== null && st > 0)
       receipt.appendChild(el("div", { class: "muted small" }, t("smsc_status", { status: "0x" + st.toString(16).padStart(2, "0") })));
-    const actions = el("td", { class: "rowact" });
+    /* A narrow exception is the alternative to clearing: it lets this
+     * sender through to this one number only.  Never offered for spoofing
+     * and look-alikes (that would let the fraud through). */
     if (m.fate === "blocked" && canClear() && !m.reasons.some((r) => ["spoofing", "lookalike"].includes(str(r.type))))
-      actions.appendChild(exceptionButton(m.sender, msisdn, "small secondary"));
-    return el("tr", { class: "fate-" + m.fate, dataset: { id: str(m.id) } },
+      reasons.appendChild(el("div", null, exceptionButton(m.sender, msisdn, "small secondary")));
+    return el("tr", { class: "row-" + m.fate, dataset: { id: str(m.id) } },
       el("td", { class: "time" }, el("time", { datetime: m.ts ? m.ts.toISOString() : "" }, fmtTime(m.ts))),
       el("td", { class: "sender" }, senderLink(m.sender), m.account ? el("div", { class: "muted small" }, m.account) : null),
       el("td", null, el("span", { class: "fate fate-" + m.fate }, t("fate_" + m.fate))),
       reasons,
       el("td", null, enforced),
       receipt,
-      el("td", { class: "snippet" }, m.snippet),
-      actions);
+      el("td", { class: "snippet" }, m.snippet));
   }
 
   function senderLink(name) {
@@ -641,8 +651,8 @@
       return;
     }
     $("dlg-exception").close();
-    const id = res && (res.id !== undefined ? res.id : (res.exception && res.exception.id));
-    banner(t("exc_ok", { id: str(id), sender: body.sender, msisdn: str((res && res.msisdn) || body.msisdn) }), "ok");
+    const x = (res && (res.entry || res.exception)) || res || {};
+    banner(t("exc_ok", { id: str(x.id), sender: body.sender, msisdn: str(x.msisdn || body.msisdn) }), "ok");
     if (state.view === "exceptions") loadExceptions();
     if (state.view === "subscriber" && state.timeline) lookupSubscriber(state.timeline.query);
   }
@@ -661,7 +671,7 @@
 
   function renderExceptions() {
     const out = clear($("exc-result"));
-    const list = (state.exceptions || []).filter((x) => !x.removed_at);
+    const list = (state.exceptions || []).filter((x) => x.active !== false && !x.removed_at);
     if (!list.length) { out.appendChild(el("p", { class: "muted" }, t("exc_none"))); return; }
     const table = el("table", { class: "list" }, el("thead", null, el("tr", null,
       ["#", t("field_sender"), t("field_msisdn"), t("field_reason"), t("field_ticket"), "", ""].map((h) => el("th", null, h)))));
@@ -674,16 +684,24 @@
         el("td", null, str(x.reason), x.created_by ? el("div", { class: "muted small" }, str(x.created_by) + ", " + fmtTime(x.created_at)) : null),
         el("td", null, str(x.ticket)),
         el("td", null, x.expires_at ? t("exc_expires", { time: fmtTime(x.expires_at) }) : ""),
-        el("td", null, el("button", { type: "button", class: "small secondary", onclick: () => removeException(x.id) }, t("exc_remove")))));
+        el("td", null, el("button", { type: "button", class: "small secondary", onclick: () => removeException(x) }, t("exc_remove")))));
     }
     table.appendChild(body);
     out.appendChild(table);
   }
 
-  async function removeException(id) {
-    try { await api("DELETE", "/exceptions/" + encodeURIComponent(id)); } catch (e) { banner(errText(e), "bad"); return; }
-    banner(t("exc_removed", { id }), "ok");
-    loadExceptions();
+  function removeException(x) {
+    openReason({
+      title: t("exc_remove") + " #" + str(x.id) + ": " + str(x.sender) + " \u2192 " + str(x.msisdn),
+      label: t("exc_remove"), cls: "danger",
+      submit: async (reason, ticket) => {
+        const body = { reason };
+        if (ticket) body.ticket = ticket;
+        await api("DELETE", "/exceptions/" + encodeURIComponent(x.id), body);
+        banner(t("exc_removed", { id: str(x.id) }), "ok");
+        loadExceptions();
+      },
+    });
   }
 
   /* ---- sender lookup -------------------------------------------------------- */
@@ -802,32 +820,51 @@
     }
   }
 
-  let decideTarget = null;
-
   function openDecide(r, what) {
-    decideTarget = { r, what };
-    $("decide-title").textContent = (what === "approve" ? t("req_approve") : t("req_reject")) + " #" + str(r.id);
-    $("decide-submit").textContent = what === "approve" ? t("req_approve") : t("req_reject");
-    $("decide-submit").className = what === "approve" ? "primary" : "danger";
+    openReason({
+      title: (what === "approve" ? t("req_approve") : t("req_reject")) + " #" + str(r.id) + ": " + (Array.isArray(r.senders) ? r.senders.join(", ") : str(r.senders)),
+      label: what === "approve" ? t("req_approve") : t("req_reject"),
+      cls: what === "approve" ? "primary" : "danger",
+      submit: async (reason, ticket) => {
+        const body = { reason };
+        if (ticket) body.ticket = ticket;
+        await api("POST", "/whitelist-requests/" + encodeURIComponent(r.id) + "/" + what, body);
+        banner(t(what === "approve" ? "req_done_approve" : "req_done_reject", { id: str(r.id) }), "ok");
+        loadRequests();
+      },
+    });
+  }
+
+  /* ---- the reason dialog (request decisions, exception removal) ------------- */
+
+  let reasonTarget = null;
+
+  function openReason(spec) {
+    reasonTarget = spec;
+    $("decide-title").textContent = spec.title;
+    $("decide-submit").textContent = spec.label;
+    $("decide-submit").className = spec.cls || "primary";
     $("decide-reason").value = "";
+    $("decide-ticket").value = "";
     setError("decide-error", "");
     $("dlg-decide").showModal();
     $("decide-reason").focus();
   }
 
-  async function submitDecide() {
+  async function submitReason() {
     const reason = $("decide-reason").value.trim();
+    const ticket = $("decide-ticket").value.trim();
     if (!reason) { setError("decide-error", t("req_reason_needed")); return; }
-    const { r, what } = decideTarget;
+    $("decide-submit").disabled = true;
     try {
-      await api("POST", "/whitelist-requests/" + encodeURIComponent(r.id) + "/" + what, { reason });
+      await reasonTarget.submit(reason, ticket);
     } catch (e) {
       setError("decide-error", errText(e));
       return;
+    } finally {
+      $("decide-submit").disabled = false;
     }
     $("dlg-decide").close();
-    banner(t(what === "approve" ? "req_done_approve" : "req_done_reject", { id: str(r.id) }), "ok");
-    loadRequests();
   }
 
   /* ---- wiring ---------------------------------------------------------------- */
@@ -871,7 +908,7 @@
     $("req-state").addEventListener("change", loadRequests);
     $("clear-form").addEventListener("submit", (ev) => { ev.preventDefault(); submitClear(); });
     $("exc-form").addEventListener("submit", (ev) => { ev.preventDefault(); submitException(); });
-    $("decide-form").addEventListener("submit", (ev) => { ev.preventDefault(); submitDecide(); });
+    $("decide-form").addEventListener("submit", (ev) => { ev.preventDefault(); submitReason(); });
     for (const b of document.querySelectorAll("dialog [data-close]"))
       b.addEventListener("click", () => b.closest("dialog").close());
 

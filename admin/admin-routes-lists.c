@@ -1,0 +1,388 @@
+/* /api/v1/blacklist, /api/v1/exceptions, /api/v1/whitelist: list reads and
+ * changes.  Every change goes through a store function that writes its
+ * audit row (token name, reason, ticket) in the same transaction, and then
+ * tells the daemon to reload its lists snapshot at once. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "admin-int.h"
+#include "msisdn.h"
+
+#define REASON_MAX 500
+#define TICKET_MAX 64
+#define VALUE_MAX 256
+
+static int bl_row(void *arg, const struct store_blacklist_row *r)
+{
+    admin_jw_blacklist(arg, r);
+    return 0;
+}
+
+static int ex_row(void *arg, const struct store_exception_row *r)
+{
+    admin_jw_exception(arg, r);
+    return 0;
+}
+
+static int wl_row(void *arg, const struct store_whitelist_row *r)
+{
+    admin_jw_whitelist(arg, r);
+    return 0;
+}
+
+/* One row read back after a change, as {"entry": {...}} (null if gone). */
+struct one {
+    jw_t *w;
+    int n;
+};
+static int bl_one(void *arg, const struct store_blacklist_row *r)
+{
+    struct one *o = arg;
+    o->n++;
+    admin_jw_blacklist(o->w, r);
+    return 1;
+}
+static int ex_one(void *arg, const struct store_exception_row *r)
+{
+    struct one *o = arg;
+    o->n++;
+    admin_jw_exception(o->w, r);
+    return 1;
+}
+static int wl_one(void *arg, const struct store_whitelist_row *r)
+{
+    struct one *o = arg;
+    o->n++;
+    admin_jw_whitelist(o->w, r);
+    return 1;
+}
+
+/* include_inactive=true|false|1|0. */
+static int query_bool(struct admin_req *r, const char *name, int *out)
+{
+    const char *v = admin_query(r, name);
+    *out = 0;
+    if (!v)
+        return 0;
+    if (!strcmp(v, "true") || !strcmp(v, "1"))
+        *out = 1;
+    else if (strcmp(v, "false") && strcmp(v, "0"))
+        return admin_error(r, 400, "invalid", name, "'%s' must be true or false", name);
+    return 0;
+}
+
+/* Reason and ticket of a DELETE: from the JSON body, else the query. */
+static int delete_reason(struct admin_req *r, const char **reason, const char **ticket)
+{
+    static const struct admin_field spec[] = {
+        {"reason", AF_STR, 0, REASON_MAX},
+        {"ticket", AF_STR, 0, TICKET_MAX},
+    };
+    int st = admin_body_check(r, spec, SG_ARRAY_LEN(spec));
+    if (st)
+        return st;
+    *reason = admin_body_str(r, "reason");
+    *ticket = admin_body_str(r, "ticket");
+    if (!*reason)
+        *reason = admin_query(r, "reason");
+    if (!*ticket)
+        *ticket = admin_query(r, "ticket");
+    if (!*reason)
+        return admin_error(r, 400, "missing_field", "reason", "'reason' is required");
+    if (strlen(*reason) > REASON_MAX || (*ticket && strlen(*ticket) > TICKET_MAX))
+        return admin_error(r, 400, "invalid", strlen(*reason) > REASON_MAX ? "reason" : "ticket",
+                           "too long");
+    return 0;
+}
+
+/* Writes {"entry": <row id>} by reading the row back. */
+static void write_bl_entry(admin_t *a, struct admin_req *r, int64_t id)
+{
+    struct store_list_query q = {.include_inactive = 1, .id = id, .kind = -1};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entry");
+    struct one o = {r->w, 0};
+    store_blacklist_list(a->store, &q, bl_one, &o);
+    if (!o.n)
+        jw_null(r->w);
+    jw_obj_end(r->w);
+}
+
+/* ---- blacklist ---------------------------------------------------------------- */
+
+int admin_h_blacklist_get(admin_t *a, struct admin_req *r)
+{
+    int64_t limit;
+    int inactive, st;
+    if ((st = admin_query_int(r, "limit", 1, 10000, 1000, &limit)) ||
+        (st = query_bool(r, "include_inactive", &inactive)))
+        return st;
+    struct store_list_query q = {.include_inactive = inactive, .kind = -1, .limit = (int)limit,
+                                 .value = admin_query(r, "value")};
+    const char *kind = admin_query(r, "kind");
+    if (kind && (q.kind = lists_bl_kind_parse(kind)) < 0)
+        return admin_error(r, 400, "invalid", "kind",
+                           "'kind' must be sender, account, domain or fingerprint");
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entries");
+    jw_arr_begin(r->w);
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_blacklist_list(a->store, &q, bl_row, r->w);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc)
+        return admin_store_error(a, r, rc, "blacklist");
+    jw_arr_end(r->w);
+    jw_obj_end(r->w);
+    return 200;
+}
+
+int admin_h_blacklist_post(admin_t *a, struct admin_req *r)
+{
+    static const struct admin_field spec[] = {
+        {"kind", AF_STR, 0, 16},          {"value", AF_STR, 1, VALUE_MAX},
+        {"reason", AF_STR, 1, REASON_MAX}, {"ticket", AF_STR, 0, TICKET_MAX},
+        {"ttl_hours", AF_INT, 0, 87600},
+    };
+    int st = admin_body_check(r, spec, SG_ARRAY_LEN(spec));
+    if (st)
+        return st;
+    const char *kind_s = admin_body_str(r, "kind");
+    int kind = kind_s ? lists_bl_kind_parse(kind_s) : LISTS_BL_SENDER;
+    if (kind < 0)
+        return admin_error(r, 400, "invalid", "kind",
+                           "'kind' must be sender, account, domain or fingerprint");
+    int64_t ttl_h = admin_body_int(r, "ttl_hours", 0);
+    int64_t now = (int64_t)time(NULL);
+    struct store_change c = admin_change(r, admin_body_str(r, "reason"), admin_body_str(r, "ticket"));
+    c.now = now;
+    int64_t id = 0;
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_blacklist_add(a->store, &c, (enum lists_bl_kind)kind, admin_body_str(r, "value"),
+                                 0, ttl_h ? now + ttl_h * 3600 : 0, &id);
+    if (rc == 0)
+        write_bl_entry(a, r, id);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc == SG_EEXIST)
+        return admin_error(r, 409, "conflict", "value", "already blacklisted: active entry %lld",
+                           (long long)id);
+    if (rc)
+        return admin_store_error(a, r, rc, "blacklist add");
+    admin_note_lists_changed(a);
+    return 201;
+}
+
+int admin_h_blacklist_clear(admin_t *a, struct admin_req *r)
+{
+    static const struct admin_field spec[] = {
+        {"reason", AF_STR, 1, REASON_MAX},
+        {"ticket", AF_STR, 0, TICKET_MAX},
+    };
+    int64_t id;
+    int st;
+    if ((st = admin_param_id(r, 0, &id)) || (st = admin_body_check(r, spec, SG_ARRAY_LEN(spec))))
+        return st;
+    struct store_change c = admin_change(r, admin_body_str(r, "reason"), admin_body_str(r, "ticket"));
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_blacklist_clear(a->store, &c, id);
+    if (rc == 0)
+        write_bl_entry(a, r, id);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc == SG_EEXIST)
+        return admin_error(r, 409, "conflict", NULL, "blacklist entry %lld is already cleared",
+                           (long long)id);
+    if (rc)
+        return admin_store_error(a, r, rc, "blacklist clear");
+    admin_note_lists_changed(a);
+    return 200;
+}
+
+/* ---- exceptions ----------------------------------------------------------------- */
+
+int admin_h_exceptions_get(admin_t *a, struct admin_req *r)
+{
+    int64_t limit;
+    int inactive, st;
+    if ((st = admin_query_int(r, "limit", 1, 10000, 1000, &limit)) ||
+        (st = query_bool(r, "include_inactive", &inactive)))
+        return st;
+    char msisdn[MSISDN_MAX];
+    const char *m = admin_query(r, "msisdn");
+    if (m && msisdn_normalise(m, a->country_code, a->trunk_prefix, msisdn, sizeof msisdn) < 0)
+        return admin_error(r, 400, "invalid", "msisdn", "'%s' is not a phone number", m);
+    struct store_list_query q = {.include_inactive = inactive, .kind = -1, .limit = (int)limit,
+                                 .value = admin_query(r, "sender"), .msisdn = m ? msisdn : NULL};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entries");
+    jw_arr_begin(r->w);
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_exception_list(a->store, &q, ex_row, r->w);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc)
+        return admin_store_error(a, r, rc, "exceptions");
+    jw_arr_end(r->w);
+    jw_obj_end(r->w);
+    return 200;
+}
+
+static void write_ex_entry(admin_t *a, struct admin_req *r, int64_t id)
+{
+    struct store_list_query q = {.include_inactive = 1, .id = id, .kind = -1};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entry");
+    struct one o = {r->w, 0};
+    store_exception_list(a->store, &q, ex_one, &o);
+    if (!o.n)
+        jw_null(r->w);
+    jw_obj_end(r->w);
+}
+
+int admin_h_exceptions_post(admin_t *a, struct admin_req *r)
+{
+    static const struct admin_field spec[] = {
+        {"sender", AF_STR, 1, 64},         {"msisdn", AF_STR, 1, 32},
+        {"ttl_hours", AF_INT, 0, 8760},    {"reason", AF_STR, 1, REASON_MAX},
+        {"ticket", AF_STR, 0, TICKET_MAX},
+    };
+    int st = admin_body_check(r, spec, SG_ARRAY_LEN(spec));
+    if (st)
+        return st;
+    char msisdn[MSISDN_MAX];
+    const char *m = admin_body_str(r, "msisdn");
+    if (msisdn_normalise(m, a->country_code, a->trunk_prefix, msisdn, sizeof msisdn) < 0)
+        return admin_error(r, 400, "invalid", "msisdn", "'%s' is not a phone number", m);
+    int64_t ttl_h = admin_body_int(r, "ttl_hours", 24);
+    if (ttl_h < 1)
+        return admin_error(r, 400, "invalid", "ttl_hours", "'ttl_hours' must be 1 to 8760");
+    int64_t now = (int64_t)time(NULL), id = 0;
+    struct store_change c = admin_change(r, admin_body_str(r, "reason"), admin_body_str(r, "ticket"));
+    c.now = now;
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_exception_add(a->store, &c, admin_body_str(r, "sender"), msisdn, now + ttl_h * 3600,
+                                 &id);
+    if (rc == 0)
+        write_ex_entry(a, r, id);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc == SG_EEXIST)
+        return admin_error(r, 409, "conflict", NULL, "an active exception exists (entry %lld)",
+                           (long long)id);
+    if (rc)
+        return admin_store_error(a, r, rc, "exception add");
+    admin_note_lists_changed(a);
+    return 201;
+}
+
+int admin_h_exceptions_delete(admin_t *a, struct admin_req *r)
+{
+    int64_t id;
+    const char *reason, *ticket;
+    int st;
+    if ((st = admin_param_id(r, 0, &id)) || (st = delete_reason(r, &reason, &ticket)))
+        return st;
+    struct store_change c = admin_change(r, reason, ticket);
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_exception_remove(a->store, &c, id);
+    if (rc == 0)
+        write_ex_entry(a, r, id);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc)
+        return admin_store_error(a, r, rc, "exception remove");
+    admin_note_lists_changed(a);
+    return 200;
+}
+
+/* ---- whitelist ------------------------------------------------------------------ */
+
+int admin_h_whitelist_get(admin_t *a, struct admin_req *r)
+{
+    int64_t limit;
+    int inactive, st;
+    if ((st = admin_query_int(r, "limit", 1, 10000, 1000, &limit)) ||
+        (st = query_bool(r, "include_inactive", &inactive)))
+        return st;
+    struct store_list_query q = {.include_inactive = inactive, .kind = -1, .limit = (int)limit,
+                                 .value = admin_query(r, "sender")};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entries");
+    jw_arr_begin(r->w);
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_whitelist_list(a->store, &q, wl_row, r->w);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc)
+        return admin_store_error(a, r, rc, "whitelist");
+    jw_arr_end(r->w);
+    jw_obj_end(r->w);
+    return 200;
+}
+
+static void write_wl_entry(admin_t *a, struct admin_req *r, int64_t id)
+{
+    struct store_list_query q = {.include_inactive = 1, .id = id, .kind = -1};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entry");
+    struct one o = {r->w, 0};
+    store_whitelist_list(a->store, &q, wl_one, &o);
+    if (!o.n)
+        jw_null(r->w);
+    jw_obj_end(r->w);
+}
+
+int admin_h_whitelist_post(admin_t *a, struct admin_req *r)
+{
+    static const struct admin_field spec[] = {
+        {"sender", AF_STR, 1, 64},          {"ton", AF_INT, 0, 255},
+        {"account", AF_STR, 0, 64},         {"source_cidrs", AF_STR, 0, 1024},
+        {"provider", AF_STR, 0, 128},       {"expires_at", AF_STR, 0, 40},
+        {"reason", AF_STR, 1, REASON_MAX},  {"ticket", AF_STR, 0, TICKET_MAX},
+    };
+    int st = admin_body_check(r, spec, SG_ARRAY_LEN(spec));
+    if (st)
+        return st;
+    const char *cidrs = admin_body_str(r, "source_cidrs");
+    size_t bad = 0;
+    if (cidrs && lists_cidrs_validate(cidrs, &bad) < 0)
+        return admin_error(r, 400, "invalid", "source_cidrs", "bad address range at byte %zu", bad);
+    int64_t exp_us = 0;
+    const char *exp = admin_body_str(r, "expires_at");
+    if (exp && admin_parse_time(exp, &exp_us) != 0)
+        return admin_error(r, 400, "invalid", "expires_at", "'expires_at' must be an RFC 3339 time");
+    struct lists_whitelist_entry e = {
+        .sender = admin_body_str(r, "sender"), .ton = (int)admin_body_int(r, "ton", -1),
+        .account = admin_body_str(r, "account"), .source_cidrs = cidrs,
+        .provider = admin_body_str(r, "provider"), .verified_by = r->tok.name,
+        .expires_at = exp_us / 1000000,
+    };
+    struct store_change c = admin_change(r, admin_body_str(r, "reason"), admin_body_str(r, "ticket"));
+    int64_t id = 0;
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_whitelist_add(a->store, &c, &e, &id);
+    if (rc == 0)
+        write_wl_entry(a, r, id);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc == SG_EEXIST)
+        return admin_error(r, 409, "conflict", "sender", "already whitelisted: active entry %lld",
+                           (long long)id);
+    if (rc)
+        return admin_store_error(a, r, rc, "whitelist add");
+    admin_note_lists_changed(a);
+    return 201;
+}
+
+int admin_h_whitelist_delete(admin_t *a, struct admin_req *r)
+{
+    int64_t id;
+    const char *reason, *ticket;
+    int st;
+    if ((st = admin_param_id(r, 0, &id)) || (st = delete_reason(r, &reason, &ticket)))
+        return st;
+    struct store_change c = admin_change(r, reason, ticket);
+    pthread_mutex_lock(&a->db_mu);
+    int rc = store_whitelist_remove(a->store, &c, id);
+    if (rc == 0)
+        write_wl_entry(a, r, id);
+    pthread_mutex_unlock(&a->db_mu);
+    if (rc)
+        return admin_store_error(a, r, rc, "whitelist remove");
+    admin_note_lists_changed(a);
+    return 200;
+}
