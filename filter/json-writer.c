@@ -15,6 +15,8 @@ struct jw {
     /* need_comma[d]: the container at depth d already holds a member. */
     bool need_comma[JW_MAX_DEPTH];
     bool after_key;
+    time_t time_secs;       /* second formatted in time_prefix */
+    char time_prefix[64];   /* "\"YYYY-MM-DDThh:mm:ss." */
 };
 
 jw_t *jw_new(size_t ceiling)
@@ -54,7 +56,17 @@ bool jw_failed(const jw_t *w) { return w->failed; }
 const char *jw_data(const jw_t *w) { w->buf[w->len] = '\0'; return w->buf; }
 size_t jw_len(const jw_t *w) { return w->len; }
 
-static bool reserve(jw_t *w, size_t more)
+/* Growth and the ceiling, out of line: the common case is the inline check. */
+static bool grow(jw_t *w, size_t more);
+
+static inline bool reserve(jw_t *w, size_t more)
+{
+    if (w->len + more <= w->cap && !w->failed)
+        return true;
+    return grow(w, more);
+}
+
+static bool grow(jw_t *w, size_t more)
 {
     if (w->failed)
         return false;
@@ -79,7 +91,7 @@ static bool reserve(jw_t *w, size_t more)
     return true;
 }
 
-static void put(jw_t *w, const char *s, size_t n)
+static inline void put(jw_t *w, const char *s, size_t n)
 {
     if (!reserve(w, n))
         return;
@@ -87,7 +99,7 @@ static void put(jw_t *w, const char *s, size_t n)
     w->len += n;
 }
 
-static void putc_(jw_t *w, char c)
+static inline void putc_(jw_t *w, char c)
 {
     if (!reserve(w, 1))
         return;
@@ -95,7 +107,7 @@ static void putc_(jw_t *w, char c)
 }
 
 /* Emits the separator a new value needs in its container. */
-static void begin_value(jw_t *w)
+static inline void begin_value(jw_t *w)
 {
     if (w->after_key) {
         w->after_key = false;
@@ -156,6 +168,18 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
     return len;
 }
 
+/* plain[c]: byte c is copied as it is (printable ASCII but " and \). */
+static const bool plain[256] = {
+#define R16(x) x, x, x, x, x, x, x, x, x, x, x, x, x, x, x, x
+    R16(0), R16(0),
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20: '"' is 0x22 */
+    R16(1), R16(1),
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50: '\\' is 0x5C */
+    R16(1), R16(1),
+    R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0), R16(0),
+#undef R16
+};
+
 static void put_escaped(jw_t *w, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789abcdef";
@@ -165,7 +189,7 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
     while (i < n) {
         size_t run = i;
         /* Copy the longest run that needs no escaping in one go. */
-        while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+        while (run < n && plain[p[run]])
             run++;
         if (run > i) {
             put(w, s + i, run - i);
@@ -200,11 +224,21 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
     putc_(w, '"');
 }
 
+/* Keys are identifiers written in the code ("source_addr"), never data,
+ * so they are copied without escaping. */
 void jw_key(jw_t *w, const char *key)
 {
+    size_t n = strlen(key);
     begin_value(w);
-    put_escaped(w, key, strlen(key));
-    putc_(w, ':');
+    if (!reserve(w, n + 3))
+        return;
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    memcpy(o, key, n);
+    o += n;
+    *o++ = '"';
+    *o++ = ':';
+    w->len = (size_t)(o - w->buf);
     w->after_key = true;
 }
 
@@ -294,15 +328,27 @@ void jw_raw(jw_t *w, const char *json, size_t n)
 
 void jw_time_us(jw_t *w, uint64_t us)
 {
+    /* Consecutive events fall in the same second: format the date and time
+     * once per second and only the microseconds per event. */
     time_t secs = (time_t)(us / 1000000u);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    char tmp[40];
-    int n = snprintf(tmp, sizeof tmp, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06uZ\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-                     tm.tm_sec, (unsigned)(us % 1000000u));
+    if (secs != w->time_secs || !w->time_prefix[0]) {
+        struct tm tm;
+        gmtime_r(&secs, &tm);
+        snprintf(w->time_prefix, sizeof w->time_prefix, "\"%04d-%02d-%02dT%02d:%02d:%02d.",
+                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        w->time_secs = secs;
+    }
+    char frac[8];
+    unsigned f = (unsigned)(us % 1000000u);
+    for (int i = 5; i >= 0; i--) {
+        frac[i] = (char)('0' + f % 10);
+        f /= 10;
+    }
+    frac[6] = 'Z';
+    frac[7] = '"';
     begin_value(w);
-    put(w, tmp, (size_t)n);
+    put(w, w->time_prefix, strlen(w->time_prefix));
+    put(w, frac, sizeof frac);
 }
 
 int jw_flush_line(jw_t *w, FILE *f)

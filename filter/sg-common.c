@@ -1,7 +1,6 @@
 #include "sg-common.h"
 
 #include <arpa/inet.h>
-#include <stdio.h>
 #include <string.h>
 
 const char *sg_strerror(int err)
@@ -25,14 +24,43 @@ const char *sg_strerror(int err)
     }
 }
 
+/* Appends the decimal digits of v; returns the new end. */
+static char *put_dec(char *o, unsigned v)
+{
+    char tmp[10];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *o++ = tmp[--n];
+    return o;
+}
+
 void sg_endpoint_format(const struct sg_endpoint *ep, char *buf, size_t cap)
 {
-    char ip[INET6_ADDRSTRLEN];
+    if (cap == 0)
+        return;
+    char tmp[INET6_ADDRSTRLEN + 10];
+    char *o = tmp;
     if (ep->is_v4) {
-        inet_ntop(AF_INET, ep->addr + 12, ip, sizeof ip);
-        snprintf(buf, cap, "%s:%u", ip, ep->port);
+        /* Every PDU event prints two endpoints: no printf on that path. */
+        for (int i = 0; i < 4; i++) {
+            o = put_dec(o, ep->addr[12 + i]);
+            *o++ = i < 3 ? '.' : ':';
+        }
     } else {
-        inet_ntop(AF_INET6, ep->addr, ip, sizeof ip);
-        snprintf(buf, cap, "[%s]:%u", ip, ep->port);
+        *o++ = '[';
+        inet_ntop(AF_INET6, ep->addr, o, INET6_ADDRSTRLEN);
+        o += strlen(o);
+        *o++ = ']';
+        *o++ = ':';
     }
+    o = put_dec(o, ep->port);
+    size_t n = (size_t)(o - tmp);
+    if (n > cap - 1)
+        n = cap - 1;
+    memcpy(buf, tmp, n);
+    buf[n] = '\0';
 }
