@@ -50,6 +50,12 @@ static int ex_one(void *arg, const struct store_exception_row *r)
     admin_jw_exception(o->w, r);
     return 1;
 }
+static int ex_first_id(void *arg, const struct store_exception_row *r)
+{
+    struct one *o = arg;
+    o->n = (int)r->x.id;
+    return 1;
+}
 static int wl_one(void *arg, const struct store_whitelist_row *r)
 {
     struct one *o = arg;
@@ -258,8 +264,19 @@ int admin_h_exceptions_post(admin_t *a, struct admin_req *r)
     struct store_change c = admin_change(r, admin_body_str(r, "reason"), admin_body_str(r, "ticket"));
     c.now = now;
     pthread_mutex_lock(&a->db_mu);
-    int rc = store_exception_add(a->store, &c, admin_body_str(r, "sender"), msisdn, now + ttl_h * 3600,
-                                 &id);
+    /* One live exception per (sender, number): a second is a conflict,
+     * not a silent duplicate the agent then has to remove twice. */
+    struct store_list_query dq = {.kind = -1, .value = admin_body_str(r, "sender"), .msisdn = msisdn};
+    struct one dup = {NULL, 0};
+    int rc = store_exception_list(a->store, &dq, ex_first_id, &dup);
+    if (rc < 0 || dup.n) {
+        pthread_mutex_unlock(&a->db_mu);
+        if (rc < 0)
+            return admin_store_error(a, r, rc, "exceptions");
+        return admin_error(r, 409, "conflict", NULL, "an active exception exists (entry %d)", dup.n);
+    }
+    rc = store_exception_add(a->store, &c, admin_body_str(r, "sender"), msisdn, now + ttl_h * 3600,
+                             &id);
     if (rc == 0)
         write_ex_entry(a, r, id);
     pthread_mutex_unlock(&a->db_mu);

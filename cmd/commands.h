@@ -14,5 +14,7 @@ int cmd_whitelist(int argc, char **argv);
 int cmd_blacklist(int argc, char **argv);
 int cmd_exception(int argc, char **argv);
 int cmd_token(int argc, char **argv);
+/* smsguard proxy: the inline SMPP proxy (cmd/cmd-proxy.c, proxy/) */
+int cmd_proxy(int argc, char **argv);
 
 #endif

@@ -19,6 +19,7 @@ static const struct subcommand subcommands[] = {
     {"blacklist", cmd_blacklist, "manage the blacklist"},
     {"exception", cmd_exception, "manage narrow sender-to-subscriber exceptions"},
     {"token", cmd_token, "create and revoke admin API tokens"},
+    {"proxy", cmd_proxy, "inline SMPP proxy: judge and stop messages between ESMEs and an SMSC"},
 };
 
 static void usage(FILE *f)

@@ -8,6 +8,7 @@ pkgs=(
   libpcap-dev libhyperscan-dev libsqlite3-dev libmicrohttpd-dev
   libjansson-dev libutf8proc-dev libxxhash-dev nettle-dev
   sqlite3 tshark python3 ca-certificates
+  chromium nodejs curl
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -18,4 +19,16 @@ if ((${#missing[@]})); then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+# npm: Debian's nodejs (18) ships without it; a nodejs from elsewhere (e.g.
+# NodeSource) bundles its own, which Debian's npm package would conflict with.
+if ! command -v npm >/dev/null 2>&1; then
+  apt-get install -y -qq --no-install-recommends npm
+fi
+# The console's browser test (tests/console.sh): playwright-core, pinned in
+# tests/console/package-lock.json.  It drives /usr/bin/chromium and never
+# downloads a browser.
+root=$(cd "$(dirname "$0")/.." && pwd)
+if [ ! -f "$root/tests/console/node_modules/playwright-core/package.json" ]; then
+  (cd "$root/tests/console" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -24,7 +24,7 @@ expected=$("$SMSGUARD" decode -r "$tmp/big.pcap" --events message 2>/dev/null | 
 # Warm the rule cache so the run starts (and each reload runs) in milliseconds.
 "$SMSGUARD" rules check --cache "$SG_BUILD/rules-cache" "$SG_SOURCE/rules" >/dev/null 2>&1 || true
 
-"$SMSGUARD" run -r "$tmp/big.pcap" --db "$tmp/x.db" "${rules[@]}" > "$tmp/verdicts.jsonl" 2> "$tmp/run.err" &
+"$SMSGUARD" run -r "$tmp/big.pcap" --db "$tmp/x.db" --no-api "${rules[@]}" > "$tmp/verdicts.jsonl" 2> "$tmp/run.err" &
 pid=$!
 # The SIGHUP handler is installed before the first packet: wait for output
 # (SIGHUP's default action would end the process).

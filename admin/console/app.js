@@ -45,6 +45,7 @@
     for (const n of document.querySelectorAll("[data-i18n]")) n.textContent = t(n.dataset.i18n);
     for (const n of document.querySelectorAll("[data-i18n-ph]")) n.placeholder = t(n.dataset.i18nPh);
     if (state.role) $("role").textContent = t("signed_in_as", { role: state.role });
+    if (bannerMsg && typeof bannerMsg === "function" && !$("banner").hidden) $("banner").textContent = bannerMsg();
   }
 
   function pickLang() {
@@ -95,14 +96,23 @@
     n.hidden = !msg;
   }
 
+  /* msg: a string, or a function giving it in the current language (so that
+   * a language switch re-translates the banner too). */
   let bannerTimer = null;
+  let bannerMsg = null;
   function banner(msg, kind) {
     const b = $("banner");
-    b.textContent = msg;
+    bannerMsg = msg;
+    b.textContent = typeof msg === "function" ? msg() : msg;
     b.className = "banner " + (kind || "ok");
     b.hidden = false;
     clearTimeout(bannerTimer);
-    bannerTimer = setTimeout(() => { b.hidden = true; }, 20000);
+    bannerTimer = setTimeout(hideBanner, 20000);
+  }
+  function hideBanner() {
+    clearTimeout(bannerTimer);
+    bannerMsg = null;
+    $("banner").hidden = true;
   }
 
   /* ---- values from the API ---------------------------------------------- */
@@ -197,8 +207,11 @@
         if (id !== null && !bl.includes(id)) bl.push(id);
       }
     }
-    if (m.blacklist_id !== undefined && m.blacklist_id !== null && !bl.includes(Number(m.blacklist_id)))
-      bl.push(Number(m.blacklist_id));
+    const by = m.blocked_by && typeof m.blocked_by === "object" ? m.blocked_by : null;
+    for (const v of [m.blacklist_id, by && by.blacklist_id]) {
+      if (v !== undefined && v !== null && !bl.includes(Number(v))) bl.push(Number(v));
+    }
+    const smsc = m.smsc && typeof m.smsc === "object" ? m.smsc : {};
     return {
       id: m.id,
       ts: toDate(m.ts !== undefined ? m.ts : (m.time !== undefined ? m.time : m.ts_us)),
@@ -211,7 +224,10 @@
       enforced: m.enforced,
       receipt: str(m.receipt_stat !== undefined ? m.receipt_stat : (receipt.stat || m.receipt_status)),
       receiptErr: str(m.receipt_err !== undefined ? m.receipt_err : receipt.err),
-      smscStatus: m.smsc_status,
+      smscStatus: m.smsc_status !== undefined ? m.smsc_status : smsc.status,
+      smscName: str(smsc.status_name),
+      msisdn: str(m.msisdn),
+      blockedBy: by,
       snippet: str(m.snippet !== undefined ? m.snippet : m.text),
       parts: m.parts,
     };
@@ -316,6 +332,7 @@
     sessionStorage.removeItem(TOKEN_KEY + ".role");
     for (const id of ["sub-result", "snd-result", "exc-result", "req-result"]) clear($(id));
     for (const d of document.querySelectorAll("dialog[open]")) d.close();
+    hideBanner();
     show($("nav"), false);
     for (const v of document.querySelectorAll(".view")) show(v, false);
     show($("signout"), false);
@@ -378,7 +395,7 @@
       return;
     }
     const msgs = listOf(data, "messages", "timeline", "items").map(normMsg);
-    const bl = await blacklistState(msgs);
+    const bl = await blacklistState(msgs, data && data.blacklist_entries);
     state.timeline = { query, data, msgs, bl };
     renderTimeline();
   }
@@ -394,8 +411,13 @@
   /* Current state of every blacklist entry the messages name (active or
    * cleared, with who cleared it): one query per blacklisted key, then the
    * whole list for any id still unknown. */
-  async function blacklistState(msgs) {
+  async function blacklistState(msgs, given) {
     const map = new Map();
+    /* The timeline answer carries the entries its messages name. */
+    for (const raw of Array.isArray(given) ? given : []) {
+      const e = normEntry(raw);
+      if (e) map.set(e.id, e);
+    }
     const ids = new Set();
     const keys = new Map();
     for (const m of msgs) {
@@ -430,9 +452,6 @@
     for (const id of ids) if (!map.has(id)) map.set(id, { id, kind: "", value: "", active: false, unknown: true });
     return map;
   }
-
-  const CAUSES = ["blacklisted", "cleared", "blocked", "spoofing", "rejected", "undelivered",
-    "expired", "delivered", "accepted", "not_sent", "none"];
 
   /* What happened and what the agent says.  The focus is the newest message
    * (from the asked-for sender, when one was given): the customer asks about
@@ -470,7 +489,7 @@
     const d = data && data.diagnosis;
     if (!d) return "";
     if (typeof d === "string") return d;
-    return str(d.text || d.message || d.summary || d.detail || "");
+    return str(d.summary || d.text || d.message || d.detail || "");
   }
 
   function renderTimeline() {
@@ -488,11 +507,17 @@
     const card = el("section", { id: "diagnosis", class: "diagnosis cause-" + dg.cause, "aria-labelledby": "diag-title" },
       el("p", { class: "kicker" }, t("diag_heading")),
       el("h2", { id: "diag-title" }, t("cause_" + dg.cause + "_title", p)));
+    /* On a tap the verdict is only a judgement: the message went on to the
+     * SMSC, and its receipt says what really happened. */
+    if (dg.msg && dg.msg.fate === "blocked" && dg.msg.enforced === false) {
+      card.appendChild(el("p", { class: "note", id: "diag-tap" },
+        t("diag_not_enforced", { receipt: dg.msg.receipt || t("receipt_none") })));
+    }
     const tell = t("cause_" + dg.cause + "_tell", p);
     if (tell) {
       card.appendChild(el("div", { class: "tell", id: "diag-tell" },
         el("p", { class: "label" }, t("diag_tell")),
-        el("p", { class: "say" }, "\u201c" + tell + "\u201d")));
+        el("p", { class: "say" }, state.lang === "ru" ? "\u00ab" + tell + "\u00bb" : "\u201c" + tell + "\u201d")));
     }
     card.appendChild(el("p", { class: "todo", id: "diag-do" }, el("strong", null, t("diag_do") + ": "), t("cause_" + dg.cause + "_do", p)));
     if (dg.cause === "blacklisted" && canClear()) {
@@ -546,10 +571,11 @@
     let enforced = t("none");
     if (m.fate === "blocked" && m.enforced !== undefined && m.enforced !== null)
       enforced = m.enforced ? t("enforced_yes") : t("enforced_no");
-    const receipt = el("td", null, m.receipt ? m.receipt + (m.receiptErr ? " (err " + m.receiptErr + ")" : "") : t("receipt_none"));
+    const errShown = m.receiptErr && !/^0+$/.test(m.receiptErr);
+    const receipt = el("td", null, m.receipt ? m.receipt + (errShown ? " (err " + m.receiptErr + ")" : "") : t("receipt_none"));
     const st = Number(m.smscStatus);
     if (m.smscStatus !== undefined && m.smscStatus !== null && st > 0)
-      receipt.appendChild(el("div", { class: "muted small" }, t("smsc_status", { status: "0x" + st.toString(16).padStart(2, "0") })));
+      receipt.appendChild(el("div", { class: "muted small" }, t("smsc_status", { status: (m.smscName ? m.smscName + " " : "") + "0x" + st.toString(16).padStart(2, "0") })));
     /* A narrow exception is the alternative to clearing: it lets this
      * sender through to this one number only.  Never offered for spoofing
      * and look-alikes (that would let the fraud through). */
@@ -608,7 +634,7 @@
     }
     state.cleared.add(Number(id));
     $("dlg-clear").close();
-    banner(t("cleared_ok", { id }), "ok");
+    banner(() => t("cleared_ok", { id }), "ok");
     if (state.view === "subscriber" && state.timeline) await lookupSubscriber(state.timeline.query);
     if (state.view === "sender" && state.sender) await lookupSender(state.sender.name);
   }
@@ -652,7 +678,7 @@
     }
     $("dlg-exception").close();
     const x = (res && (res.entry || res.exception)) || res || {};
-    banner(t("exc_ok", { id: str(x.id), sender: body.sender, msisdn: str(x.msisdn || body.msisdn) }), "ok");
+    banner(() => t("exc_ok", { id: str(x.id), sender: body.sender, msisdn: str(x.msisdn || body.msisdn) }), "ok");
     if (state.view === "exceptions") loadExceptions();
     if (state.view === "subscriber" && state.timeline) lookupSubscriber(state.timeline.query);
   }
@@ -698,7 +724,7 @@
         const body = { reason };
         if (ticket) body.ticket = ticket;
         await api("DELETE", "/exceptions/" + encodeURIComponent(x.id), body);
-        banner(t("exc_removed", { id: str(x.id) }), "ok");
+        banner(() => t("exc_removed", { id: str(x.id) }), "ok");
         loadExceptions();
       },
     });
@@ -745,12 +771,12 @@
 
     const la = el("section", { class: "card" }, el("h4", null, t("snd_lookalike")));
     let of = d.lookalike_of;
-    if (of === undefined && d.lookalike && typeof d.lookalike === "object") of = d.lookalike.of || d.lookalike.protected_sender;
-    if (of === undefined && typeof d.lookalike === "string") of = d.lookalike;
+    if (of && typeof of === "object") of = str(of.sender) + (of.provider ? " (" + str(of.provider) + ")" : "");
     la.appendChild(el("p", null, of ? t("snd_lookalike_of", { of: str(of) }) : t("snd_not_lookalike")));
     out.appendChild(la);
 
-    const c = d.counts || d.stats || d.volume || {};
+    const c = Object.assign({}, d.counts || d.stats || d.volume || {});
+    if (c.total === undefined && c.messages !== undefined) c.total = c.messages;
     const cards = el("section", { class: "card" }, el("h4", null, t("snd_counts")));
     const dl = el("dl", { class: "counts" });
     for (const [k, label] of [["total", "snd_total"], ["allowed", "snd_allowed"], ["flagged", "snd_flagged"], ["blocked", "snd_blocked"], ["recipients", "snd_recipients"]]) {
@@ -761,6 +787,24 @@
     }
     cards.appendChild(dl);
     out.appendChild(cards);
+
+    const recent = Array.isArray(d.recent) ? d.recent.map(normMsg) : [];
+    if (recent.length) {
+      out.appendChild(el("h3", null, t("snd_recent"), " ", el("span", { class: "muted small" }, t("msgs_tz", { tz: tzName() }))));
+      const table = el("table", { class: "messages", id: "snd-recent" },
+        el("thead", null, el("tr", null, ["col_time", "field_msisdn", "col_fate", "col_reason", "col_text"].map((k) => el("th", { scope: "col" }, t(k))))));
+      const body = el("tbody");
+      for (const m of recent) {
+        body.appendChild(el("tr", { class: "row-" + m.fate },
+          el("td", { class: "time" }, fmtTime(m.ts)),
+          el("td", { class: "mono" }, m.msisdn),
+          el("td", null, el("span", { class: "fate fate-" + m.fate }, t("fate_" + m.fate))),
+          el("td", { class: "reasons" }, m.blockedBy ? str(m.blockedBy.detail || m.blockedBy.type) : ""),
+          el("td", { class: "snippet" }, m.snippet)));
+      }
+      table.appendChild(body);
+      out.appendChild(el("div", { class: "scroll" }, table));
+    }
   }
 
   function entryLine(e) {
@@ -829,7 +873,7 @@
         const body = { reason };
         if (ticket) body.ticket = ticket;
         await api("POST", "/whitelist-requests/" + encodeURIComponent(r.id) + "/" + what, body);
-        banner(t(what === "approve" ? "req_done_approve" : "req_done_reject", { id: str(r.id) }), "ok");
+        banner(() => t(what === "approve" ? "req_done_approve" : "req_done_reject", { id: str(r.id) }), "ok");
         loadRequests();
       },
     });
@@ -909,6 +953,10 @@
     $("clear-form").addEventListener("submit", (ev) => { ev.preventDefault(); submitClear(); });
     $("exc-form").addEventListener("submit", (ev) => { ev.preventDefault(); submitException(); });
     $("decide-form").addEventListener("submit", (ev) => { ev.preventDefault(); submitReason(); });
+    for (const d of document.querySelectorAll("dialog")) {
+      const errBox = d.querySelector(".error");
+      d.addEventListener("input", () => { errBox.hidden = true; });
+    }
     for (const b of document.querySelectorAll("dialog [data-close]"))
       b.addEventListener("click", () => b.closest("dialog").close());
 

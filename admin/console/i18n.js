@@ -41,6 +41,7 @@ window.SG_STRINGS = {
     diag_tell: "Tell the customer",
     diag_do: "What to do",
     diag_system: "System diagnosis",
+    diag_not_enforced: "Judged only: here the filter watches a copy of the traffic (tap) and did not stop this message. The network's delivery receipt says: {receipt}.",
     diag_latest: "Latest message considered: {time}, from {sender}, {fate}.",
 
     cause_blacklisted_title: "Blocked by our filter: {sender} is blacklisted",
@@ -147,6 +148,7 @@ window.SG_STRINGS = {
     snd_flagged: "flagged",
     snd_blocked: "blocked",
     snd_recipients: "recipients",
+    snd_recent: "Latest messages from this sender",
     bl_active: "active",
     bl_automatic: "automatic",
     bl_manual: "manual",
@@ -225,6 +227,7 @@ window.SG_STRINGS = {
     diag_tell: "Что сказать абоненту",
     diag_do: "Что сделать",
     diag_system: "Диагноз системы",
+    diag_not_enforced: "Только оценка: здесь фильтр видит копию трафика (ответвление) и не останавливал это сообщение. Отчёт сети о доставке: {receipt}.",
     diag_latest: "Последнее учтённое сообщение: {time}, от {sender}, {fate}.",
 
     cause_blacklisted_title: "Заблокировано нашим фильтром: {sender} в чёрном списке",
@@ -331,6 +334,7 @@ window.SG_STRINGS = {
     snd_flagged: "помечено",
     snd_blocked: "заблокировано",
     snd_recipients: "получателей",
+    snd_recent: "Последние сообщения от этого отправителя",
     bl_active: "действует",
     bl_automatic: "автоматическая",
     bl_manual: "ручная",

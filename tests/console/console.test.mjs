@@ -149,9 +149,12 @@ try {
   const want = new Intl.DateTimeFormat("en-GB", {
     year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
     second: "2-digit", timeZone: TZ,
-  }).format(new Date(msgs[0].ts));
+  }).format(new Date(msgs[0].time));
   assert.equal((await row0.locator("td.time").textContent()).trim(), want);
   assert.match(await page.textContent("#sub-result h3"), /Asia\/Vladivostok \(UTC\+10:00\)/);
+  // A tap only judges: the diagnosis says the message was not really stopped.
+  if (msgs[0].enforced === false)
+    assert.match(await page.textContent("#diag-tap"), /did not stop/);
   await page.screenshot({ path: `${SHOT_DIR}/smsguard-console-1-blocked.png`, fullPage: true });
 
   /* ---- clear the blacklisting ------------------------------------------------- */
@@ -227,7 +230,7 @@ try {
   await page.fill("#exc-reason", "codes from Tinkoff blocked by a content rule");
   await page.fill("#exc-ticket", "INC-4243");
   await page.click("#exc-form button[type=submit]");
-  await page.waitForSelector("#dlg-exception:not([open])");
+  await page.waitForSelector("#dlg-exception", { state: "hidden" });
   assert.match(await page.textContent("#banner"), new RegExp(`Exception #\\d+ granted: Tinkoff → ${MSISDN}`));
   await page.waitForFunction(() => document.getElementById("exc-result").textContent.includes("INC-4243"));
   const ex = await api(OPS, "GET", `/exceptions?msisdn=${MSISDN}`);
@@ -259,7 +262,7 @@ try {
   await page.waitForSelector("#dlg-decide[open]");
   await page.fill("#decide-reason", "contract checked");
   await page.click("#decide-submit");
-  await page.waitForSelector("#dlg-decide:not([open])");
+  await page.waitForSelector("#dlg-decide", { state: "hidden" });
   assert.match(await page.textContent("#banner"), new RegExp(`Request #${reqId} approved`));
   const reqs = await api(OPS, "GET", "/whitelist-requests?state=approved");
   assert.ok(reqs.requests.some((r) => r.id === reqId && r.decided_by === "ops1"));

