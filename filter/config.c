@@ -110,6 +110,7 @@ static const struct config_key keys[] = {
     {SEC_VERDICT, "fingerprint_min_len", SY_NUM, ST_UNS, V(fingerprint_min_len), 0, 100000, 0},
     {SEC_VERDICT, "volume_action", SY_ACTION, ST_ACTION, V(volume_action), 0, 0, 0},
     {SEC_VERDICT, "account_volume_action", SY_ACTION, ST_ACTION, V(account_volume_action), 0, 0, 0},
+    {SEC_VERDICT, "volume_corroborate_score", SY_NUM, ST_INT, V(volume_corroborate_score), 0, 1000000, 0},
     {SEC_VERDICT, "auto_blacklist", SY_BOOL, ST_INT, V(auto_blacklist), 0, 1, 0},
     {SEC_VERDICT, "auto_blacklist_ttl", SY_DUR, ST_I64, V(auto_blacklist_ttl_s), 0, 1LL << 40, 1000},
     {SEC_VERDICT, "clear_grace", SY_DUR, ST_I64, V(clear_grace_s), 0, 1LL << 40, 1000},

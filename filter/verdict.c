@@ -73,7 +73,7 @@ struct ov_entry {
 struct counters {
     atomic_uint_fast64_t messages, by_action[3], by_reason[VERDICT_R_COUNT], alerts,
         shadow_hits, autobl_created, autobl_suppressed_grace, autobl_queue_dropped,
-        overlay_evictions, overlay_retired, volume_exempt_grace, lists_swaps, rules_swaps,
+        overlay_evictions, overlay_retired, volume_exempt_grace, volume_uncorroborated, lists_swaps, rules_swaps,
         domains_swaps, norm_truncated, rule_hits_dropped;
 };
 
@@ -136,6 +136,7 @@ void verdict_config_default(struct verdict_config *c)
     c->fingerprint_min_len = 40;
     c->volume_action = VERDICT_BLOCK;
     c->account_volume_action = VERDICT_FLAG;
+    c->volume_corroborate_score = 3;
     c->auto_blacklist = 1;
     c->auto_blacklist_ttl_s = 86400;
     c->clear_grace_s = 86400;
@@ -469,6 +470,7 @@ void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *s)
     s->overlay_evictions = LD(overlay_evictions);
     s->overlay_retired = LD(overlay_retired);
     s->volume_exempt_grace = LD(volume_exempt_grace);
+    s->volume_uncorroborated = LD(volume_uncorroborated);
     s->lists_swaps = LD(lists_swaps);
     s->rules_swaps = LD(rules_swaps);
     s->domains_swaps = LD(domains_swaps);
@@ -637,6 +639,20 @@ static void scan_field(verdict_worker_t *w, const rules_db_t *db, enum rules_fie
         else if (ra == RULES_ACTION_FLAG)
             force(forced, VERDICT_FLAG, r);
     }
+}
+
+/* An alphanumeric sender ID (TON 5, v3.4 §5.2.5, or any letter in it) is a
+ * registered brand or service name, not a subscriber's number. */
+static int sender_is_alphanumeric(const struct verdict_input *in)
+{
+    if (in->source_ton == 5)
+        return 1;
+    for (size_t i = 0; i < in->source_addr.len; i++) {
+        uint8_t c = in->source_addr.p[i];
+        if (!(c >= '0' && c <= '9') && c != '+')
+            return 1;
+    }
+    return 0;
 }
 
 /* Recipient key: the normalised MSISDN, or the digits as sent when it does
@@ -976,6 +992,23 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             COUNT(e, volume_exempt_grace);
             t_fp = 0;
         }
+        /* What a sender or fingerprint trigger does here (see
+         * volume_corroborate_score): full action for numeric senders or when
+         * the content already looks like spam, a flag otherwise. */
+        int corroborated = cfg->volume_corroborate_score <= 0 || v->score >= cfg->volume_corroborate_score;
+        enum verdict_action vol_action = cfg->volume_action;
+        if (!corroborated && sender_is_alphanumeric(in) && vol_action > VERDICT_FLAG && t_sender) {
+            vol_action = VERDICT_FLAG;
+            COUNT(e, volume_uncorroborated);
+        }
+        /* One text to many recipients is how templates work too (a shop's
+         * notices, a greeting): the fingerprint trigger always needs the
+         * content to corroborate it. */
+        enum verdict_action fp_action = cfg->volume_action;
+        if (!corroborated && fp_action > VERDICT_FLAG && t_fp) {
+            fp_action = VERDICT_FLAG;
+            COUNT(e, volume_uncorroborated);
+        }
         if (t_sender) {
             int r = add_reason(v, VERDICT_R_VOLUME, "volume-sender", 0,
                                "sender %s reached more than %u distinct recipients in %u s%s",
@@ -984,8 +1017,8 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             if (v->verified) {
                 v->alert = 1;
             } else {
-                force(&forced, cfg->volume_action, r);
-                if (cfg->auto_blacklist && cfg->volume_action == VERDICT_BLOCK) {
+                force(&forced, vol_action, r);
+                if (cfg->auto_blacklist && vol_action == VERDICT_BLOCK) {
                     char why[VERDICT_DETAIL_MAX];
                     snprintf(why, sizeof why, "volume: more than %u recipients in %u s",
                              cfg->sender_max_recipients, cfg->window_s);
@@ -998,8 +1031,8 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             int r = add_reason(v, VERDICT_R_VOLUME, "volume-fingerprint", 0,
                                "text %s reached more than %u distinct recipients in %u s", fphex,
                                cfg->fingerprint_max_recipients, cfg->window_s);
-            force(&forced, cfg->volume_action, r);
-            if (cfg->auto_blacklist && cfg->volume_action == VERDICT_BLOCK) {
+            force(&forced, fp_action, r);
+            if (cfg->auto_blacklist && fp_action == VERDICT_BLOCK) {
                 char why[VERDICT_DETAIL_MAX];
                 snprintf(why, sizeof why, "volume: one text to more than %u recipients in %u s",
                          cfg->fingerprint_max_recipients, cfg->window_s);

@@ -107,6 +107,16 @@ struct verdict_config {
      * block), and when the account counter does (default flag:
      * aggregators legitimately send a lot). */
     enum verdict_action volume_action, account_volume_action;
+    /* Volume alone is evidence against a numeric sender (a phone number
+     * writing to fifty strangers in minutes is a SIM farm), but not against
+     * an alphanumeric one: registered brands reach thousands through their
+     * aggregators.  For an alphanumeric sender a sender or fingerprint
+     * trigger therefore acts with volume_action (and may blacklist) only
+     * when content or domain rules already scored at least this much; below
+     * it, the trigger flags.  The fingerprint trigger (one text to many
+     * recipients) needs the same corroboration whatever the sender: shop
+     * notices and greetings are templates too.  0: volume acts alone. */
+    int volume_corroborate_score;        /* default 3 (= flag_at) */
     /* Automatic blacklisting on a sender / fingerprint volume trigger. */
     int auto_blacklist;                  /* default 1 */
     int64_t auto_blacklist_ttl_s;        /* default 86400 */
@@ -227,6 +237,7 @@ struct verdict_stats {
     uint64_t autobl_created, autobl_suppressed_grace, autobl_queue_dropped,
         overlay_evictions, overlay_retired;
     uint64_t volume_exempt_grace;
+    uint64_t volume_uncorroborated; /* alphanumeric-sender triggers that only flagged */
     uint64_t lists_swaps, rules_swaps, domains_swaps;
     uint64_t norm_truncated;        /* texts longer than the normaliser's capacity */
     uint64_t rule_hits_dropped;     /* hits past the per-message bound */

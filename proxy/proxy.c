@@ -650,6 +650,13 @@ static void on_response(proxy_t *p, struct link *l, int from, const uint8_t *raw
             l->unbinds_wanted--;
         return;
     }
+    if (!known && proxy_seq_is_own(seq)) {
+        /* An answer to a number of ours that the table no longer holds
+         * (its link's table was full when the request went): ours all the
+         * same, and the other side never sent that number. */
+        p->st.malformed++;
+        return;
+    }
     if (known && pe.kind == PROXY_PEND_HELD_PART) {
         /* The SMSC's id for a part we answered ourselves: remember it so
          * its receipts reach the ESME under the id we issued. */
@@ -963,6 +970,8 @@ static void on_event(proxy_t *p, uint64_t tag, uint32_t ev)
     if (l->state == L_CONNECTING) {
         if (s == SIDE_SMSC)
             on_connected(p, l);
+        else if (ev & (EPOLLHUP | EPOLLERR))
+            link_close(p, l); /* the ESME left before the SMSC answered */
         return;
     }
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {

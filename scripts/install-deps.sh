@@ -32,3 +32,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 if [ ! -f "$root/tests/console/node_modules/playwright-core/package.json" ]; then
   (cd "$root/tests/console" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The proxy's end-to-end test (tests/proxy.sh): node-smpp (npm `smpp`) as a
+# third-party ESME and SMSC, pinned in tests/proxy/package-lock.json.
+if [ ! -f "$root/tests/proxy/node_modules/smpp/package.json" ]; then
+  (cd "$root/tests/proxy" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -55,7 +55,7 @@ const char *store_errmsg(store_t *s);
 /* Schema version the handle runs (PRAGMA user_version). */
 int store_schema_version(store_t *s);
 /* Current schema version this build migrates to. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* Who, when and why, for the audit row every change writes. */
 struct store_change {

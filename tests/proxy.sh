@@ -102,6 +102,7 @@ q "SELECT count(*) FROM message_log WHERE parts=2 AND action='block'" | grep -qx
 echo "== faults"
 sp=$(port); pp=$(port)
 start_smsc "$sp" "$tmp/smsc-f.jsonl"
+disown "$smsc_pid" # faults.js kills it; no job-control notice
 start_proxy "$pp" "$sp" "$tmp/proxy-f.log"
 node "$here/proxy/faults.js" "127.0.0.1:$pp" "$smsc_pid" >"$tmp/faults.json" || die "faults: $(cat "$tmp/faults.json")"
 python3 - "$tmp/faults.json" "$tmp/smsc-f.jsonl" <<'PY' || fail=1
@@ -115,6 +116,8 @@ bad = []
 if missing: bad.append('acknowledged but not at the SMSC: %s' % missing[:5])
 if not r['esme_closed']: bad.append('ESME connection not closed after the SMSC died')
 if r['inflight_session_ok'] is not True: bad.append('proxy unusable after an ESME left with requests in flight')
+if len(acked) < 20: bad.append('too few messages acknowledged before the SMSC died (%d): the fault came too early' % len(acked))
+print('faults: %d sent, %d acknowledged before the SMSC died, all of them at the SMSC' % (r['sent'], len(acked)))
 for b in bad: print('FAIL (faults):', b)
 sys.exit(1 if bad else 0)
 PY

@@ -33,11 +33,19 @@ for _ in $(seq 200); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
 done
+# Signals of one kind coalesce while one is pending, so each SIGHUP waits
+# until the daemon reports that reload ("N rules from ...") before the next.
 sent=0
+loads() { grep -c ' rules from ' "$tmp/run.err" || true; }
 for _ in $(seq 10); do
+    before=$(loads)
     kill -HUP "$pid" 2>/dev/null || break
     sent=$((sent + 1))
-    sleep 0.15
+    for _ in $(seq 100); do
+        [ "$(loads)" -gt "$before" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.03
+    done
 done
 wait "$pid" || { cat "$tmp/run.err"; pid=; exit 1; }
 pid=

@@ -94,6 +94,7 @@ int main(void)
     CHECK_EQ_INT(store_open(&st, path, STORE_OPEN_CREATE, err), 0);
     struct verdict_config cfg;
     verdict_config_default(&cfg);
+    cfg.volume_corroborate_score = 0; /* blacklisting on volume alone */
     eng = verdict_engine_new(&cfg, err, sizeof err);
     wk = eng ? verdict_worker_new(eng) : NULL;
     CHECK(eng && wk && st);

@@ -447,6 +447,42 @@ static void test_rules_and_domains(void)
     verdict_engine_free(e);
 }
 
+/* Volume alone acts on a numeric sender but only flags an alphanumeric one
+ * whose content is clean; with spammy content it blocks and blacklists. */
+static void test_volume_corroboration(void)
+{
+    struct verdict_config cfg;
+    verdict_config_default(&cfg);
+    cfg.sender_max_recipients = 3;
+    verdict_engine_t *e = engine(&cfg);
+    verdict_worker_t *w = verdict_worker_new(e);
+    struct verdict v;
+    struct verdict_input in;
+    char dst[32];
+    enum verdict_action last_brand = VERDICT_ALLOW, last_numeric = VERDICT_ALLOW;
+    for (int i = 0; i < 5; i++) {
+        snprintf(dst, sizeof dst, "7912%07d", i);
+        in = msg("agg", "OZON", 5, dst, "Your order is ready for pickup at the store");
+        verdict_judge(w, &in, &v);
+        last_brand = v.action;
+        in = msg("p2p", "79001112233", 1, dst, "Your order is ready for pickup at the store");
+        verdict_judge(w, &in, &v);
+        last_numeric = v.action;
+    }
+    CHECK_EQ_INT(last_brand, VERDICT_FLAG);   /* a brand's broadcast: flagged, not blocked */
+    CHECK_EQ_INT(last_numeric, VERDICT_BLOCK); /* a phone number writing to strangers */
+    struct verdict_autobl ev[4];
+    size_t n = verdict_engine_drain_autobl(e, ev, 4);
+    CHECK_EQ_INT(n, 1);
+    if (n)
+        CHECK_EQ_STR(ev[0].value, "79001112233");
+    struct verdict_stats st;
+    verdict_engine_get_stats(e, &st);
+    CHECK(st.volume_uncorroborated >= 1);
+    verdict_worker_free(w);
+    verdict_engine_free(e);
+}
+
 static void test_volume(void)
 {
     struct verdict_config cfg;
@@ -454,6 +490,7 @@ static void test_volume(void)
     cfg.sender_max_recipients = 10;
     cfg.fingerprint_max_recipients = 20;
     cfg.account_max_recipients = 30;
+    cfg.volume_corroborate_score = 0; /* the mechanics, on volume alone */
     verdict_engine_t *e = engine(&cfg);
     verdict_worker_t *w = verdict_worker_new(e);
     struct verdict v;
@@ -649,6 +686,7 @@ int main(void)
     test_exception_blacklist();
     test_rules_and_domains();
     test_volume();
+    test_volume_corroboration();
     test_swaps();
     test_api_edges();
     return test_summary();

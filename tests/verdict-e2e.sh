@@ -15,15 +15,15 @@
 #     look-alike protected sender blocked; campaign recall >= 0.95 and every
 #     campaign (multipart and look-alike-obfuscated ones included) at least
 #     0.80 caught; ham blocked <= 0.5%.
-#   pass 2 (bundled defaults): the same protections and recall.  Ham blocked
-#     is printed, not asserted: smsgen packs its traffic into seconds, so
-#     every brand sender of the aggregators (Ozon, MTS, ...) crosses the
-#     default 50 recipients per 10 minutes and is blacklisted automatically
-#     (see docs/configuration.md, "volume rules and brand senders").
-#   pass 3 (a clear): the call centre clears the automatic entry of Ozon
-#     that pass 2 created; replaying again, no Ozon message is blocked by a
-#     sender blacklist entry or the volume rule (grace period), and no new
-#     automatic entry for Ozon appears.
+#   pass 2 (bundled defaults): the same protections, recall and ham
+#     bound.  Brand senders of the aggregators (Ozon, MTS, ...) cross the
+#     default 50 recipients per 10 minutes in this compressed traffic; their
+#     volume only flags, since it is not corroborated by content
+#     (volume_corroborate_score, docs/configuration.md).
+#   pass 3 (a clear): ops blacklist Ozon by mistake and its messages are
+#     blocked; the call centre clears the entry; replaying again within the
+#     grace period, no Ozon message is blocked by a sender blacklist entry or
+#     the volume rule, and no new entry for Ozon appears.
 #
 # Env: SMSGUARD, SG_BUILD (for bench/smsgen), SG_SHARED (corpus, optional).
 set -euo pipefail
@@ -73,16 +73,20 @@ echo "== pass 2: bundled defaults"
 "$SMSGUARD" replay -r "$tmp/gen.pcap" --db "$tmp/defaults.db" "${cache[@]}" \
     > "$tmp/v2.jsonl" 2> "$tmp/v2.err" || { cat "$tmp/v2.err"; exit 1; }
 grep -E '^  (verdicts|reasons|log)' "$tmp/v2.err"
-$judge --max-ham-blocked 1.0 --show 5 "$tmp/gen.truth.jsonl" "$tmp/v2.jsonl" || fail=1
+$judge --show 5 "$tmp/gen.truth.jsonl" "$tmp/v2.jsonl" || fail=1
 
-echo "== pass 3: the automatic entry of Ozon cleared, replayed within the grace period"
-id=$("$SMSGUARD" blacklist list --db "$tmp/defaults.db" --sender Ozon |
-     python3 -c 'import json,sys
-ids=[json.loads(l)["id"] for l in sys.stdin if l.strip() and json.loads(l).get("automatic")]
-print(ids[0] if ids else "")')
+echo "== pass 3: a wrong manual blacklisting of Ozon, cleared by the call centre, replayed within the grace period"
+id=$("$SMSGUARD" blacklist add --db "$tmp/defaults.db" --sender Ozon --reason "complaints (wrong)" \
+     --ticket OPS-1 --by ops-ivan | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["id"])')
 if [ -z "$id" ]; then
-    echo "FAIL: pass 2 made no automatic entry for Ozon (the scenario needs one)"; exit 1
+    echo "FAIL: could not blacklist Ozon"; exit 1
 fi
+"$SMSGUARD" replay -r "$tmp/gen.pcap" --db "$tmp/defaults.db" "${cache[@]}" > "$tmp/v3a.jsonl" 2> "$tmp/v3a.err" ||
+    { cat "$tmp/v3a.err"; exit 1; }
+blocked=$(python3 -c 'import json,sys
+print(sum(1 for l in open(sys.argv[1]) if (v:=json.loads(l))["source_addr"]=="Ozon" and v["action"]=="block"))' "$tmp/v3a.jsonl")
+echo "  Ozon while wrongly blacklisted: $blocked messages blocked"
+[ "$blocked" -gt 0 ] || { echo "FAIL: the wrong blacklisting blocked nothing"; fail=1; }
 "$SMSGUARD" blacklist clear --db "$tmp/defaults.db" --id "$id" --reason "brand sender, complaint checked" \
     --ticket CC-4711 --by cc-olga >/dev/null
 "$SMSGUARD" replay -r "$tmp/gen.pcap" --db "$tmp/defaults.db" "${cache[@]}" > "$tmp/v3.jsonl" 2> "$tmp/v3.err" ||
