@@ -31,10 +31,8 @@ ops=$("$sg" token create --db "$db" --role ops --name demo-ops | sed -n 's/.*\(s
 
 victim=$("$sg" decode -r "$work/sample.pcap" --events message 2>/dev/null |
          python3 -c 'import json,sys
-for l in sys.stdin:
-    e = json.loads(l)
-    if e.get("source_addr") == "YooMoney":
-        print(e["destination_addr"]); break')
+hits = [e["destination_addr"] for e in map(json.loads, sys.stdin) if e.get("source_addr") == "YooMoney"]
+print(hits[0] if hits else "")')
 
 cat <<MSG
 
