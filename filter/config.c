@@ -430,56 +430,6 @@ static long long stored_value(const struct config_key *k, const void *base)
 
 /* ---- endpoints of [link "..."] ----------------------------------------------- */
 
-/* "10.0.0.1:2775", "10.0.0.1", "[2001:db8::1]:2775", "2001:db8::1";
- * port 0 = any port (as --link on the command line). */
-static int parse_endpoint(const char *s, struct sg_endpoint *ep)
-{
-    char host[64];
-    const char *port = NULL;
-    memset(ep, 0, sizeof *ep);
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || (size_t)(close - s - 1) >= sizeof host)
-            return -1;
-        memcpy(host, s + 1, (size_t)(close - s - 1));
-        host[close - s - 1] = '\0';
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1])
-            return -1;
-        if (inet_pton(AF_INET6, host, ep->addr) != 1)
-            return -1;
-    } else if (strchr(s, ':') && strchr(s, ':') != strrchr(s, ':')) {
-        if (strlen(s) >= sizeof host || inet_pton(AF_INET6, s, ep->addr) != 1)
-            return -1;
-    } else {
-        const char *colon = strchr(s, ':');
-        size_t n = colon ? (size_t)(colon - s) : strlen(s);
-        if (n >= sizeof host)
-            return -1;
-        memcpy(host, s, n);
-        host[n] = '\0';
-        if (colon)
-            port = colon + 1;
-        uint8_t v4[4];
-        if (inet_pton(AF_INET, host, v4) != 1)
-            return -1;
-        ep->addr[10] = ep->addr[11] = 0xFF;
-        memcpy(ep->addr + 12, v4, 4);
-        ep->is_v4 = 1;
-    }
-    if (port) {
-        if (!isdigit((unsigned char)*port))
-            return -1;
-        char *end;
-        errno = 0;
-        unsigned long p = strtoul(port, &end, 10);
-        if (errno || *end || p == 0 || p > 65535)
-            return -1;
-        ep->port = (uint16_t)p;
-    }
-    return 0;
-}
 
 /* ---- lines --------------------------------------------------------------------- */
 
@@ -540,7 +490,7 @@ static void section_line(struct parse_state *s, const char *p, const char *end)
             memcpy(addr, a0, (size_t)(a1 - a0));
             addr[a1 - a0] = '\0';
             struct sg_endpoint ep;
-            if (parse_endpoint(addr, &ep) != 0) {
+            if (sg_endpoint_parse(addr, &ep) != 0) {
                 errf(s, "'%s' is not an address (a.b.c.d[:port] or [v6][:port])", shown(addr, strlen(addr), b));
                 return;
             }

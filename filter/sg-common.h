@@ -47,6 +47,10 @@ struct sg_endpoint {
 #define SG_ENDPOINT_STRLEN 56
 void sg_endpoint_format(const struct sg_endpoint *ep, char *buf, size_t cap);
 
+/* Parses "10.0.0.1:2775", "10.0.0.1", "[2001:db8::1]:2775" or
+ * "2001:db8::1" (port 0: any port).  0 or -1. */
+int sg_endpoint_parse(const char *s, struct sg_endpoint *ep);
+
 /* Time is carried as microseconds since the Unix epoch (packet time). */
 typedef uint64_t sg_time_us;
 
