@@ -19,7 +19,8 @@ struct slot {
  * slot); on tables of a million entries each of those is a cache miss. */
 struct probe_cell {
     uint64_t key;
-    uint32_t slot; /* NIL when empty */
+    uint32_t slot1; /* slot index + 1; 0 when empty, so that a calloc'd
+                     * table needs no initialisation pass */
 };
 
 struct bmap {
@@ -29,6 +30,7 @@ struct bmap {
     unsigned char *values;
     struct probe_cell *probe;
     uint32_t head, tail, free_head;
+    uint32_t unused;   /* slots [unused, capacity) were never handed out */
     uint64_t evictions;
     enum bmap_order order;
     bmap_evict_fn on_evict;
@@ -62,18 +64,17 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
     m->capacity = capacity;
     m->probe_mask = psize - 1;
     m->value_size = value_size ? value_size : 1;
+    /* calloc of large blocks maps zero pages lazily: creating even a table
+     * of millions of entries costs nothing until entries are used. */
     m->slots = malloc((size_t)capacity * sizeof *m->slots);
     m->values = calloc(capacity, m->value_size);
-    m->probe = malloc((size_t)psize * sizeof *m->probe);
+    m->probe = calloc(psize, sizeof *m->probe);
     if (!m->slots || !m->values || !m->probe) {
         bmap_free(m);
         return NULL;
     }
-    for (uint32_t i = 0; i < psize; i++)
-        m->probe[i].slot = NIL;
-    for (uint32_t i = 0; i < capacity; i++)
-        m->slots[i].next = i + 1 < capacity ? i + 1 : NIL;
-    m->free_head = 0;
+    m->free_head = NIL;
+    m->unused = 0;
     m->head = m->tail = NIL;
     m->order = order;
     m->on_evict = on_evict;
@@ -113,7 +114,7 @@ static uint32_t find(const bmap_t *m, uint64_t key)
     uint32_t i = mix(key) & m->probe_mask;
     for (;;) {
         const struct probe_cell *c = &m->probe[i];
-        if (c->slot == NIL)
+        if (c->slot1 == 0)
             return NIL;
         if (c->key == key)
             return i;
@@ -129,23 +130,23 @@ static void probe_delete(bmap_t *m, uint32_t i)
     for (;;) {
         j = (j + 1) & m->probe_mask;
         struct probe_cell c = m->probe[j];
-        if (c.slot == NIL)
+        if (c.slot1 == 0)
             break;
         uint32_t home = mix(c.key) & m->probe_mask;
         /* Move the cell back to i unless its home lies cyclically in (i, j]. */
         int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
         if (!in_range) {
             m->probe[i] = c;
-            m->slots[c.slot].probe = i;
+            m->slots[c.slot1 - 1].probe = i;
             i = j;
         }
     }
-    m->probe[i].slot = NIL;
+    m->probe[i].slot1 = 0;
 }
 
 static void release(bmap_t *m, uint32_t probe_pos)
 {
-    uint32_t s = m->probe[probe_pos].slot;
+    uint32_t s = m->probe[probe_pos].slot1 - 1;
     probe_delete(m, probe_pos);
     list_unlink(m, s);
     m->slots[s].next = m->free_head;
@@ -158,7 +159,7 @@ void *bmap_get(bmap_t *m, uint64_t key)
     uint32_t i = find(m, key);
     if (i == NIL)
         return NULL;
-    uint32_t s = m->probe[i].slot;
+    uint32_t s = m->probe[i].slot1 - 1;
     if (m->order == BMAP_LRU && m->tail != s) {
         list_unlink(m, s);
         list_append(m, s);
@@ -181,14 +182,19 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
             m->on_evict(m->ctx, m->slots[old].key, value_of(m, old));
         release(m, m->slots[old].probe);
     }
-    uint32_t s = m->free_head;
-    m->free_head = m->slots[s].next;
+    uint32_t s;
+    if (m->free_head != NIL) {
+        s = m->free_head;
+        m->free_head = m->slots[s].next;
+    } else {
+        s = m->unused++;
+    }
     m->slots[s].key = key;
     uint32_t i = mix(key) & m->probe_mask;
-    while (m->probe[i].slot != NIL)
+    while (m->probe[i].slot1 != 0)
         i = (i + 1) & m->probe_mask;
     m->probe[i].key = key;
-    m->probe[i].slot = s;
+    m->probe[i].slot1 = s + 1;
     m->slots[s].probe = i;
     list_append(m, s);
     m->count++;

@@ -55,6 +55,7 @@ struct stream_table {
     uint32_t *slots; /* open addressing, linear probing; flow index + 1, 0 = empty */
     uint32_t mask;
     uint32_t lru_head, lru_tail, free_head;
+    uint32_t unused;  /* flows [unused, max_flows) never handed out */
     uint32_t nflows;
     uint64_t next_id;
     struct stream_config cfg;
@@ -770,13 +771,20 @@ static void flow_remove(stream_table_t *t, uint32_t idx, int ev, sg_time_us ts)
 
 static uint32_t flow_create(stream_table_t *t, const struct pkt_tcp *s, uint64_t h, sg_time_us ts)
 {
-    if (t->free_head == NONE) {
-        t->st.flows_evicted++;
-        flow_remove(t, t->lru_tail, STREAM_EV_EVICTED, ts);
+    uint32_t idx;
+    struct flow *f;
+    if (t->free_head == NONE && t->unused < t->cfg.max_flows) {
+        idx = t->unused++;  /* never used: still zero from calloc */
+        f = &t->flows[idx];
+    } else {
+        if (t->free_head == NONE) {
+            t->st.flows_evicted++;
+            flow_remove(t, t->lru_tail, STREAM_EV_EVICTED, ts);
+        }
+        idx = t->free_head;
+        f = &t->flows[idx];
+        t->free_head = f->lru_next;
     }
-    uint32_t idx = t->free_head;
-    struct flow *f = &t->flows[idx];
-    t->free_head = f->lru_next;
     memset(f, 0, sizeof *f);
     f->hash = h;
     f->in_use = 1;
@@ -831,9 +839,11 @@ stream_table_t *stream_new(const struct stream_config *c, const struct stream_si
         stream_free(t);
         return NULL;
     }
-    for (uint32_t i = 0; i < c->max_flows; i++)
-        t->flows[i].lru_next = i + 1 < c->max_flows ? i + 1 : NONE;
-    t->free_head = 0;
+    /* Flows are handed out from [unused, max_flows) first and recycled
+     * through free_head after; no pass over the table at creation, so a
+     * large max_flows costs memory only as flows appear. */
+    t->free_head = NONE;
+    t->unused = 0;
     t->lru_head = t->lru_tail = NONE;
     t->next_id = 1;
     t->st.table_bytes = (uint64_t)c->max_flows * sizeof *t->flows + cap * sizeof *t->slots;
