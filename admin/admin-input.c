@@ -111,7 +111,15 @@ int admin_body_bool(struct admin_req *r, const char *name, int dflt)
 
 const char *admin_query(struct admin_req *r, const char *name)
 {
-    const char *v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    const char *v = NULL;
+    if (r->conn) {
+        v = MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+    } else {
+        /* admin_dispatch_for_test(): the first match, as MHD's lookup. */
+        for (size_t i = 0; !v && i < r->n_test_query; i++)
+            if (strcmp(r->test_query[2 * i], name) == 0)
+                v = r->test_query[2 * i + 1];
+    }
     return v && *v ? v : NULL;
 }
 

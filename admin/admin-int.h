@@ -100,6 +100,10 @@ struct admin_req {
     size_t text_len;
     const char *ctype;
     char allow[32];   /* Allow header for 405 */
+    /* admin_dispatch_for_test() only (conn is NULL there): the decoded
+     * query parameters as key/value pairs (value NULL for "?k"). */
+    const char *const *test_query;
+    size_t n_test_query;
 };
 
 /* ---- router (admin-router.c) ------------------------------------------- */

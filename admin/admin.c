@@ -236,6 +236,9 @@ static enum MHD_Result query_iter(void *cls, enum MHD_ValueKind kind, const char
     return MHD_NO;
 }
 
+static int route_checks(admin_t *a, struct admin_req *r, const char *method, const char *url,
+                        int path_known, const char *cl);
+
 /* The header-only checks of the first call.  Returns 0 to go on reading
  * the body, or the status of the error written. */
 static int first_checks(admin_t *a, struct admin_req *r, const char *method, const char *url)
@@ -254,6 +257,16 @@ static int first_checks(admin_t *a, struct admin_req *r, const char *method, con
         if (st)
             return st;
     }
+    return route_checks(a, r, method, url, path_known,
+                        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length"));
+}
+
+/* The checks after authentication (shared with admin_dispatch_for_test):
+ * 404/405, role, query parameters, Content-Length.  cl: the header or NULL. */
+static int route_checks(admin_t *a, struct admin_req *r, const char *method, const char *url,
+                        int path_known, const char *cl)
+{
+    int public_route = r->route && r->route->roles == 0;
     if (!r->route) {
         if (path_known)
             return admin_error(r, 405, "method_not_allowed", NULL, "%s is not served on %s", method,
@@ -268,8 +281,14 @@ static int first_checks(admin_t *a, struct admin_req *r, const char *method, con
                            store_role_name(r->tok.role), method, r->route->info.path);
     }
     struct qcheck q = {.allowed = r->route->query};
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_iter, &q);
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    if (r->conn) {
+        MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_iter, &q);
+    } else {
+        for (size_t i = 0; i < r->n_test_query; i++)
+            if (query_iter(&q, MHD_GET_ARGUMENT_KIND, r->test_query[2 * i],
+                           r->test_query[2 * i + 1]) == MHD_NO)
+                break;
+    }
     if (cl) {
         char *end;
         errno = 0;
@@ -469,6 +488,32 @@ static void admin_free(admin_t *a)
     free(a);
 }
 
+/* The server object with c's settings and no store and no server yet. */
+static admin_t *admin_alloc(const struct admin_config *c)
+{
+    struct admin_config d;
+    admin_config_default(&d);
+    admin_t *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    pthread_mutex_init(&a->db_mu, NULL);
+    pthread_mutex_init(&a->reload_mu, NULL);
+    pthread_cond_init(&a->reload_cv, NULL);
+    pthread_mutex_init(&a->metrics_mu, NULL);
+    pthread_mutex_init(&a->authfail_mu, NULL);
+    a->console_dir = dup_or_null(c->console_dir);
+    a->country_code = dup_or_null(c->country_code);
+    a->trunk_prefix = dup_or_null(c->trunk_prefix);
+    a->body_max = c->body_max ? c->body_max : d.body_max;
+    a->auth_fail_limit = c->auth_fail_limit ? c->auth_fail_limit : d.auth_fail_limit;
+    a->auth_fail_window_s = c->auth_fail_window_s ? c->auth_fail_window_s : d.auth_fail_window_s;
+    a->reload_timeout_ms = c->reload_timeout_ms ? c->reload_timeout_ms : d.reload_timeout_ms;
+    a->metrics_need_token = c->metrics_need_token;
+    a->engine = c->engine;
+    a->msglog = c->msglog;
+    return a;
+}
+
 int admin_start(admin_t **out, const struct admin_config *c, char *err, size_t errcap)
 {
     struct admin_config d;
@@ -502,26 +547,11 @@ int admin_start(admin_t **out, const struct admin_config *c, char *err, size_t e
                  listen);
         return SG_EINVAL;
     }
-    a = calloc(1, sizeof *a);
+    a = admin_alloc(c);
     if (!a) {
         snprintf(err, errcap, "out of memory");
         return -ENOMEM;
     }
-    pthread_mutex_init(&a->db_mu, NULL);
-    pthread_mutex_init(&a->reload_mu, NULL);
-    pthread_cond_init(&a->reload_cv, NULL);
-    pthread_mutex_init(&a->metrics_mu, NULL);
-    pthread_mutex_init(&a->authfail_mu, NULL);
-    a->console_dir = dup_or_null(c->console_dir);
-    a->country_code = dup_or_null(c->country_code);
-    a->trunk_prefix = dup_or_null(c->trunk_prefix);
-    a->body_max = c->body_max ? c->body_max : d.body_max;
-    a->auth_fail_limit = c->auth_fail_limit ? c->auth_fail_limit : d.auth_fail_limit;
-    a->auth_fail_window_s = c->auth_fail_window_s ? c->auth_fail_window_s : d.auth_fail_window_s;
-    a->reload_timeout_ms = c->reload_timeout_ms ? c->reload_timeout_ms : d.reload_timeout_ms;
-    a->metrics_need_token = c->metrics_need_token;
-    a->engine = c->engine;
-    a->msglog = c->msglog;
     if (tls && ((rc = read_file(c->tls_cert, &a->tls_cert_pem, err, errcap)) != 0 ||
                 (rc = read_file(c->tls_key, &a->tls_key_pem, err, errcap)) != 0))
         goto fail;
@@ -573,7 +603,8 @@ void admin_stop(admin_t *a)
     snprintf(a->reload_msg, sizeof a->reload_msg, "the daemon is stopping");
     pthread_cond_broadcast(&a->reload_cv);
     pthread_mutex_unlock(&a->reload_mu);
-    MHD_stop_daemon(a->mhd);
+    if (a->mhd) /* NULL for admin_new_for_test() */
+        MHD_stop_daemon(a->mhd);
     admin_free(a);
 }
 
@@ -615,4 +646,120 @@ void admin_publish_metrics(admin_t *a, const struct admin_metrics *m)
     pthread_mutex_lock(&a->metrics_mu);
     a->metrics = *m;
     pthread_mutex_unlock(&a->metrics_mu);
+}
+
+/* ---- testing interface (admin.h) ------------------------------------------- */
+
+int admin_new_for_test(admin_t **out, const struct admin_config *c, char *err, size_t errcap)
+{
+    *out = NULL;
+    if (!c->db_path) {
+        snprintf(err, errcap, "the API needs a database (--db)");
+        return SG_EINVAL;
+    }
+    admin_t *a = admin_alloc(c);
+    if (!a) {
+        snprintf(err, errcap, "out of memory");
+        return -ENOMEM;
+    }
+    char serr[STORE_ERRBUF_SIZE];
+    int rc = store_open(&a->store, c->db_path, STORE_OPEN_CREATE, serr);
+    if (rc != 0) {
+        snprintf(err, errcap, "%s", serr);
+        admin_free(a);
+        return rc;
+    }
+    *out = a;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* In place, as libmicrohttpd decodes arguments: '+' is a space (plus_too),
+ * "%XX" an octet, a malformed escape stays as it is. */
+static void test_unescape(char *s, int plus_too)
+{
+    char *d = s;
+    for (; *s; s++) {
+        if (*s == '%' && hexval(s[1]) >= 0 && hexval(s[2]) >= 0) {
+            *d++ = (char)(hexval(s[1]) << 4 | hexval(s[2]));
+            s += 2;
+        } else {
+            *d++ = plus_too && *s == '+' ? ' ' : *s;
+        }
+    }
+    *d = '\0';
+}
+
+#define TEST_QUERY_MAX 32
+
+int admin_dispatch_for_test(admin_t *a, const char *method, const char *url, const char *query,
+                            const char *body, size_t body_len, int role, char *out, size_t cap)
+{
+    int st = 500;
+    char *path = strdup(url), *qs = query ? strdup(query) : NULL;
+    const char *pairs[2 * TEST_QUERY_MAX];
+    struct admin_req *r = calloc(1, sizeof *r);
+    if (!path || (query && !qs) || !r || !(r->w = jw_new(RESPONSE_MAX)))
+        goto out;
+    test_unescape(path, 0);
+    size_t n = 0;
+    for (char *save = NULL, *kv = qs ? strtok_r(qs, "&", &save) : NULL; kv && n < TEST_QUERY_MAX;
+         kv = strtok_r(NULL, "&", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq)
+            *eq++ = '\0';
+        test_unescape(kv, 1);
+        if (eq)
+            test_unescape(eq, 1);
+        pairs[2 * n] = kv;
+        pairs[2 * n + 1] = eq;
+        n++;
+    }
+    r->test_query = pairs;
+    r->n_test_query = n;
+    r->authed = 1;
+    r->tok.id = 1;
+    r->tok.role = (enum store_role)(role == STORE_ROLE_OPS || role == STORE_ROLE_PROVIDER
+                                        ? role : STORE_ROLE_CALLCENTRE);
+    snprintf(r->tok.name, sizeof r->tok.name, "test-%s", store_role_name(r->tok.role));
+    if (r->tok.role == STORE_ROLE_PROVIDER)
+        snprintf(r->tok.provider, sizeof r->tok.provider, "test-provider");
+    int path_known = 0;
+    r->route = admin_route_match(method, path, r, &path_known);
+    char cl[24];
+    snprintf(cl, sizeof cl, "%zu", body_len);
+    st = route_checks(a, r, method, path, path_known, body_len ? cl : NULL);
+    if (st == 0 && body_len > a->body_max)
+        st = admin_error(r, 413, "body_too_large", NULL, "request body over the limit of %zu bytes",
+                         a->body_max);
+    if (st == 0 && body_len) {
+        if (!(r->body = malloc(body_len))) {
+            st = 500;
+            goto out;
+        }
+        memcpy(r->body, body, body_len);
+        r->body_len = r->body_cap = body_len;
+    }
+    if (st == 0 && (st = parse_body(r)) == 0)
+        st = r->route->fn(a, r);
+    if (!r->text && jw_failed(r->w))
+        st = admin_error(r, 500, "too_large", NULL, "the answer is too large: narrow the query");
+    if (out && cap) {
+        const char *src = r->text ? r->text : jw_data(r->w);
+        size_t len = r->text ? r->text_len : jw_len(r->w);
+        if (len >= cap)
+            len = cap - 1;
+        memcpy(out, src, len);
+        out[len] = '\0';
+    }
+out:
+    req_free(r);
+    free(path);
+    free(qs);
+    return st;
 }

@@ -103,4 +103,24 @@ struct admin_route_info {
 /* The i-th route the server serves (0-based), or NULL past the end. */
 const struct admin_route_info *admin_route_at(size_t i);
 
+/* ---- testing interface (tests/fuzz/fuzz-api.c) ---------------------------
+ * The request pipeline without HTTP, so a fuzzer or a unit test can drive
+ * the router, the query and body checks and the handlers directly.  Not for
+ * production: no listen socket, no libmicrohttpd, no token check. */
+
+/* An admin_t with its own store at c->db_path (created when missing) and no
+ * server.  Close it with admin_stop().  Same errors as admin_start(). */
+int admin_new_for_test(admin_t **out, const struct admin_config *c, char *err, size_t errcap);
+/* Runs one request as if authenticated by a token of role (enum
+ * store_role; another value is callcentre) named "test-<role>", of
+ * provider "test-provider" for a provider token: route and path parameters
+ * (404/405), role (403), query parameters (query: the raw text after '?',
+ * NULL for none; url and query are decoded as libmicrohttpd does), body
+ * limit (413), JSON body (400), then the handler.  Returns the HTTP status;
+ * the response body (JSON, or text for /metrics) is copied to out,
+ * NUL-terminated and cut at cap (out may be NULL).  Thread: the caller's;
+ * may run beside other requests as a real one does. */
+int admin_dispatch_for_test(admin_t *a, const char *method, const char *url, const char *query,
+                            const char *body, size_t body_len, int role, char *out, size_t cap);
+
 #endif

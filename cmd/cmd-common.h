@@ -26,11 +26,20 @@ struct cmd_capture_args {
      * that they happen between two messages, never during one. */
     void (*tick)(void *ctx);
     void *tick_ctx;
+    /* --pace: judge a file at this many logical messages per wall-clock
+     * second at most (0 = as fast as possible), so a benchmark can offer a
+     * daemon a known load; a file read faster than the pace is slept. */
+    double pace;
 };
 
 struct cmd_run_result {
     double seconds;
     uint64_t packets;
+    /* --pace only: the messages decoded and the most the loop fell behind
+     * the pace (wall time past messages/pace, seconds); a lag that grows
+     * to the end means the judging could not keep the pace. */
+    uint64_t paced_messages;
+    double pace_max_lag_s;
     struct capture_stats cap;
     int interrupted;
 };
@@ -47,10 +56,12 @@ enum {
     CMD_OPT_MAX_FLOWS,
     CMD_OPT_MEMCAP,
     CMD_OPT_MAX_MULTIPART,
+    CMD_OPT_PACE,
 };
 
 #define CMD_COMMON_CAPTURE_LONGOPTS \
-    {"port", required_argument, NULL, CMD_OPT_PORT}
+    {"port", required_argument, NULL, CMD_OPT_PORT}, \
+    {"pace", required_argument, NULL, CMD_OPT_PACE}
 
 #define CMD_COMMON_DECODER_LONGOPTS \
     {"dc0", required_argument, NULL, CMD_OPT_DC0}, \
@@ -75,7 +86,7 @@ enum {
     "  --max-multipart N  partial multipart messages held (default 65536)\n"
 
 void cmd_capture_args_init(struct cmd_capture_args *a);
-/* Handles -r, -i, -c, --port.  1 handled, 0 not ours, -1 bad value
+/* Handles -r, -i, -c, --port, --pace.  1 handled, 0 not ours, -1 bad value
  * (reported). */
 int cmd_capture_option(struct cmd_capture_args *a, int opt, const char *arg);
 /* Handles the CMD_COMMON_DECODER_LONGOPTS.  1, 0 or -1 as above. */

@@ -273,6 +273,8 @@ static void usage(FILE *f, const char *cmd)
             "  --config FILE    configuration file (docs/configuration.md, etc/smsguard.conf);\n"
             "                   options given here override it\n"
             "  -c COUNT         stop after COUNT packets\n"
+            "  --pace N         judge -r FILE at N messages/s at most (a known load for\n"
+            "                   benchmarks); the summary says whether the pace was kept\n"
             "  -q               no verdicts on stdout, only the summary\n"
             CMD_COMMON_DECODER_HELP
             "  -h, --help       this help\n",

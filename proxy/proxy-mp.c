@@ -370,7 +370,23 @@ int proxy_mp_rewrite_receipt(const uint8_t *raw, size_t len, const struct smpp_p
         memcpy(text, sm.p, sm.len);
         tl = sm.len;
     }
-    if (cap < len + il + 8)
+    /* The exact length first: the text may grow by the issued id, and so
+     * does every receipted_message_id TLV (one per spec, but a peer may
+     * repeat it, up to SMPP_MAX_TLVS times, each possibly empty), so the
+     * result can be longer than the input by much more than one id.  A
+     * receipt that would pass SMPP_MAX_PDU_LEN is refused: no peer could
+     * take it (found by tests/fuzz/fuzz-proxy.c). */
+    size_t need = sm_off + tl;
+    for (size_t i = sm_off + sm.len; i + 4 <= len;) {
+        uint16_t tag = smpp_be16(raw + i), vl = smpp_be16(raw + i + 2);
+        if (i + 4 + vl > len)
+            return SG_EINVAL;
+        need += 4 + (tag == SMPP_TLV_receipted_message_id ? il + 1 : (size_t)vl);
+        i += 4 + (size_t)vl;
+    }
+    if (need > SMPP_MAX_PDU_LEN)
+        return SG_EINVAL;
+    if (need > cap)
         return SG_ENOSPC;
     size_t o = 0;
     memcpy(out, raw, sm_off - 1);

@@ -99,7 +99,10 @@ void proxy_mp_map_id(proxy_mp_t *m, uint32_t idx, const char *smsc_id, size_t le
 int proxy_mp_lookup_id(const proxy_mp_t *m, const uint8_t *smsc_id, size_t len, char issued[PROXY_MP_ID_MAX + 1]);
 /* Rewrites a receipt deliver_sm (raw, decoded as pdu) so that it names
  * issued instead of old: the "id:" of the text in short_message and the
- * receipted_message_id TLV.  Returns the new length or a negative code. */
+ * receipted_message_id TLV (each, when repeated).  Returns the new length;
+ * SG_ENOSPC when it needs more than cap; SG_EINVAL when raw's TLVs are
+ * malformed or the result would be longer than SMPP_MAX_PDU_LEN.  Work:
+ * O(len). */
 int proxy_mp_rewrite_receipt(const uint8_t *raw, size_t len, const struct smpp_pdu *pdu, struct sg_view old,
                              const char *issued, uint8_t *out, size_t cap);
 void proxy_mp_get_stats(const proxy_mp_t *m, uint64_t *evicted, uint64_t *id_evicted);

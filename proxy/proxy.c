@@ -710,6 +710,8 @@ static void on_receipt(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, c
             l->c[SIDE_ESME].out.len += (size_t)n;
             return;
         }
+        if (n == SG_EINVAL)
+            p->st.malformed++; /* forwarded as it came, under the SMSC's id */
     }
     send_raw(l, SIDE_ESME, raw, len);
 }
@@ -991,8 +993,8 @@ static void on_event(proxy_t *p, uint64_t tag, uint32_t ev)
 
 /* ---- public -------------------------------------------------------------------- */
 
-proxy_t *proxy_new(const struct proxy_config *c, verdict_engine_t *engine, msglog_t *log, char *err,
-                   size_t errcap)
+static proxy_t *proxy_create(const struct proxy_config *c, verdict_engine_t *engine, msglog_t *log,
+                             char *err, size_t errcap, int test_only)
 {
     proxy_t *p = calloc(1, sizeof *p);
     if (!p) {
@@ -1006,6 +1008,8 @@ proxy_t *proxy_new(const struct proxy_config *c, verdict_engine_t *engine, msglo
     p->msgid_salt = (uint32_t)time(NULL);
     struct sockaddr_storage la;
     socklen_t ll;
+    if (!c->listen && !c->upstream && test_only)
+        goto tables; /* proxy_new_for_test(): no addresses, no sockets */
     if (!c->listen || parse_hostport(c->listen, &la, &ll, 1) != 0) {
         snprintf(err, errcap, "--listen %s: not ADDR:PORT", c->listen ? c->listen : "(none)");
         goto fail;
@@ -1014,6 +1018,7 @@ proxy_t *proxy_new(const struct proxy_config *c, verdict_engine_t *engine, msglo
         snprintf(err, errcap, "--upstream %s: not HOST:PORT (or does not resolve)", c->upstream ? c->upstream : "(none)");
         goto fail;
     }
+tables:
     if (c->max_links == 0 || c->window == 0 || c->out_buf < 2 * (SMS_CONCAT_MAX_JOIN_PROXY + OWN_ROOM)) {
         snprintf(err, errcap, "proxy: max_links and window must be > 0, out_buf >= %u",
                  2 * (SMS_CONCAT_MAX_JOIN_PROXY + OWN_ROOM));
@@ -1051,6 +1056,8 @@ proxy_t *proxy_new(const struct proxy_config *c, verdict_engine_t *engine, msglo
         }
         p->free_links[p->n_free++] = c->max_links - 1 - i;
     }
+    if (test_only)
+        return p;
     p->lfd = socket(la.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int one = 1;
     if (p->lfd < 0 || setsockopt(p->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
@@ -1074,6 +1081,12 @@ proxy_t *proxy_new(const struct proxy_config *c, verdict_engine_t *engine, msglo
 fail:
     proxy_free(p);
     return NULL;
+}
+
+proxy_t *proxy_new(const struct proxy_config *c, verdict_engine_t *engine, msglog_t *log, char *err,
+                   size_t errcap)
+{
+    return proxy_create(c, engine, log, err, errcap, 0);
 }
 
 unsigned proxy_port(const proxy_t *p) { return p->port; }
@@ -1181,4 +1194,117 @@ void proxy_free(proxy_t *p)
     free(p->links);
     free(p->free_links);
     free(p);
+}
+
+/* ---- testing interface (proxy.h) ------------------------------------------------ */
+
+/* Under AddressSanitizer the input buffer past the bytes fed is poisoned, so
+ * a read past what a peer sent is caught although the buffer is larger. */
+#if defined(__SANITIZE_ADDRESS__)
+#define PROXY_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PROXY_TEST_ASAN 1
+#endif
+#endif
+#ifdef PROXY_TEST_ASAN
+#include <sanitizer/asan_interface.h>
+#define TEST_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define TEST_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define TEST_POISON(p, n) ((void)(p), (void)(n))
+#define TEST_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+proxy_t *proxy_new_for_test(const struct proxy_config *c, verdict_engine_t *engine, msglog_t *log,
+                            char *err, size_t errcap)
+{
+    struct proxy_config t = *c;
+    t.listen = t.upstream = NULL;
+    return proxy_create(&t, engine, log, err, errcap, 1);
+}
+
+int proxy_link_open_for_test(proxy_t *p)
+{
+    if (p->n_free == 0)
+        return SG_ENOSPC;
+    struct link *l = &p->links[p->free_links[p->n_free - 1]];
+    if (link_buffers(l) != 0)
+        return -ENOMEM;
+    p->n_free--;
+    l->state = L_OPEN;
+    l->c[SIDE_ESME].fd = l->c[SIDE_SMSC].fd = -1;
+    l->c[SIDE_ESME].stalled = l->c[SIDE_SMSC].stalled = 0;
+    l->account[0] = '\0';
+    l->bind_kind = BIND_NONE;
+    l->bound = 0;
+    l->unbinds_wanted = 0;
+    l->own_seq[0] = l->own_seq[1] = 0;
+    /* 192.0.2.1 (TEST-NET-1, RFC 5737) as the ESME's address. */
+    memset(&l->esme, 0, sizeof l->esme);
+    l->esme.addr[10] = l->esme.addr[11] = 0xff;
+    l->esme.addr[12] = 192, l->esme.addr[14] = 2, l->esme.addr[15] = 1;
+    l->esme.is_v4 = 1;
+    snprintf(l->ip, sizeof l->ip, "192.0.2.1");
+    p->st.links_accepted++;
+    p->st.links_open++;
+    return (int)(l - p->links);
+}
+
+/* What each side of every open link would be written, handed to out. */
+static void test_drain(proxy_t *p, proxy_test_out_fn out, void *ctx)
+{
+    for (unsigned i = 0; i < p->cfg.max_links; i++) {
+        struct link *l = &p->links[i];
+        if (l->state == L_FREE)
+            continue;
+        for (int s = 0; s < 2; s++) {
+            struct buf *b = &l->c[s].out;
+            if (out && b->len > b->off)
+                out(ctx, (int)i, s, b->p + b->off, b->len - b->off);
+            b->off = b->len = 0;
+        }
+    }
+}
+
+int proxy_feed_for_test(proxy_t *p, unsigned link, int side, const uint8_t *data, size_t len,
+                        size_t *taken, proxy_test_out_fn out, void *ctx)
+{
+    *taken = 0;
+    if (link >= p->cfg.max_links || (side != SIDE_ESME && side != SIDE_SMSC))
+        return SG_EINVAL;
+    struct link *l = &p->links[link];
+    if (l->state != L_OPEN)
+        return SG_ENOTFOUND;
+    struct buf *in = &l->c[side].in;
+    TEST_UNPOISON(in->p, in->cap);
+    size_t n = len;
+    uint8_t *d = n ? buf_reserve(in, 1) : NULL;
+    if (d) {
+        if (n > in->cap - in->len)
+            n = in->cap - in->len;
+        memcpy(d, data, n);
+        in->len += n;
+        *taken = n;
+    }
+    TEST_POISON(in->p + in->len, in->cap - in->len);
+    /* As link_pump() does after a read, with "write" handing the bytes to
+     * out: two rounds over both sides, so what one side's answers unblock
+     * is taken too. */
+    int rc = 0;
+    for (int round = 0; round < 2 && rc == 0; round++) {
+        for (int s = 0; s < 2 && rc == 0; s++)
+            if (process_input(p, l, s) != 0)
+                rc = SG_EINVAL;
+        test_drain(p, out, ctx);
+    }
+    if (rc != 0)
+        link_close(p, l);
+    return rc;
+}
+
+void proxy_expire_for_test(proxy_t *p, uint64_t at_ms, proxy_test_out_fn out, void *ctx)
+{
+    proxy_mp_expire(p->mp, at_ms);
+    test_drain(p, out, ctx);
 }

@@ -110,4 +110,34 @@ struct proxy_stats {
 };
 void proxy_get_stats(const proxy_t *p, struct proxy_stats *out);
 
+/* ---- testing interface (tests/fuzz/fuzz-proxy.c) --------------------------
+ * The per-link input path without sockets or epoll, so a fuzzer can drive
+ * framing, PDU handling, the pending tables, held multipart messages and
+ * receipt rewriting deterministically.  Not for production. */
+
+/* A proxy with link slots and tables as proxy_new() makes them, but no
+ * addresses, listen socket or epoll (c->listen and c->upstream are
+ * ignored).  Free with proxy_free(). */
+proxy_t *proxy_new_for_test(const struct proxy_config *c, verdict_engine_t *engine, msglog_t *log,
+                            char *err, size_t errcap);
+/* Takes a free link slot as if an ESME (192.0.2.1) had connected and the
+ * SMSC had answered the connect.  Returns the link index, SG_ENOSPC
+ * when all max_links slots are in use, or -ENOMEM. */
+int proxy_link_open_for_test(proxy_t *p);
+/* Bytes the proxy would write to side (0 = ESME, 1 = SMSC) of link. */
+typedef void (*proxy_test_out_fn)(void *ctx, int link, int side, const uint8_t *data, size_t len);
+/* Appends data as if read from side (0 = ESME, 1 = SMSC) of link; *taken
+ * says how much fitted in the input buffer (the rest would wait in the
+ * socket).  Then processes both sides as the loop does after a read and
+ * hands what every open link would write to out (NULL: discarded), as if
+ * each write took it all.  Returns 0; SG_EINVAL when the link closed (a
+ * command_length no framing recovers from: the slot is free again) or
+ * link or side is out of range; SG_ENOTFOUND for a link not open. */
+int proxy_feed_for_test(proxy_t *p, unsigned link, int side, const uint8_t *data, size_t len,
+                        size_t *taken, proxy_test_out_fn out, void *ctx);
+/* Runs multipart expiry as the loop's tick does, at monotonic time at_ms
+ * (UINT64_MAX / 2: everything held is expired), then hands out what the
+ * links would write. */
+void proxy_expire_for_test(proxy_t *p, uint64_t at_ms, proxy_test_out_fn out, void *ctx);
+
 #endif

@@ -8,7 +8,7 @@ pkgs=(
   libpcap-dev libhyperscan-dev libsqlite3-dev libmicrohttpd-dev
   libjansson-dev libutf8proc-dev libxxhash-dev nettle-dev
   sqlite3 tshark python3 ca-certificates
-  chromium nodejs curl
+  chromium nodejs curl wrk
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -223,10 +223,10 @@ int64_t store_addr_key(const char *addr)
     int64_t v = 0;
     uint64_t h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
 
-    if (!addr || !addr[0])
+    if (!addr)
         return 0;
     /* Canonical digits (what msisdn normalisation produces): the number. */
-    if (addr[0] != '0') {
+    if (addr[0] && addr[0] != '0') {
         while (n < 19 && addr[n] >= '0' && addr[n] <= '9')
             v = v * 10 + (addr[n++] - '0');
         if (addr[n] == '\0' && n <= 18)
@@ -425,8 +425,9 @@ static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot 
     sqlite3_bind_int(st, base + 13, sl->parts);
     bind_s(st, base + 14, sl->message_id);
     sqlite3_bind_int(st, base + 15, sl->enforced);
-    *kd = store_addr_key(sl->dest_addr);
-    *ks = store_addr_key(sl->source_addr);
+    /* An empty slot string is stored as NULL (bind_s): no key. */
+    *kd = sl->dest_addr[0] ? store_addr_key(sl->dest_addr) : 0;
+    *ks = sl->source_addr[0] ? store_addr_key(sl->source_addr) : 0;
     bind_key(st, base + 16, *kd);
     bind_key(st, base + 17, *ks);
     if (sl->ts_us > m->newest_ts_us)
@@ -681,7 +682,7 @@ static void *writer_main(void *arg)
                 if (in_tx < 0) {
                     nfail++;
                     i++;
-                } else if (run == ROW_CHUNK && !getenv("MSGLOG_AB_SINGLE")) { /* AB-TEMP */
+                } else if (run == ROW_CHUNK) {
                     nfail += apply_rows(m, t + i);
                     i += ROW_CHUNK;
                 } else {

@@ -19,8 +19,8 @@ int store_sqlite_prune(sqlite3 *db, int64_t older_than_us, int64_t max_rows,
  * the key tables message_log_dest / message_log_source: a canonical digit
  * string (1 to 18 digits, no leading zero: a normalised MSISDN) is its
  * number; any other text is a 64-bit hash with the top bit set (negative,
- * so never a number).  Lookups compare the text column too, so a hash
- * collision never returns a wrong row.  0 for NULL or "" (no key).  Defined
+ * so never a number; "" too).  Lookups compare the text column too, so a
+ * hash collision never returns a wrong row.  0 for NULL (no key).  Defined
  * in msglog.c; the stored keys depend on it (see the migration 1 -> 2). */
 int64_t store_addr_key(const char *addr);
 

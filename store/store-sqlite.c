@@ -180,11 +180,13 @@ static const char *const migrations[] = {
     "ALTER TABLE message_log ADD COLUMN source_key INTEGER;\n"
     "UPDATE message_log SET dest_key = sg_addr_key(dest_addr),"
     " source_key = sg_addr_key(source_addr);\n"
+    /* ts DESC in the dest key: ties come in id order, as they did from
+     * the version 1 index (dest_addr, ts DESC). */
     "CREATE TABLE message_log_dest (\n"
     "  dest_key INTEGER NOT NULL,\n"
     "  ts INTEGER NOT NULL,\n"
     "  id INTEGER NOT NULL,\n"
-    "  PRIMARY KEY (dest_key, ts, id)\n"
+    "  PRIMARY KEY (dest_key, ts DESC, id)\n"
     ") WITHOUT ROWID;\n"
     "CREATE TABLE message_log_source (\n"
     "  source_key INTEGER NOT NULL,\n"
@@ -385,7 +387,7 @@ static const char *const stmt_sql[ST__COUNT] = {
                         " JOIN message_log m ON m.id = k.id"
                         " WHERE k.dest_key = ?6 AND k.ts >= ?2 AND k.ts < ?3"
                         " AND m.dest_addr = ?1 AND (?4 IS NULL OR m.source_addr = ?4)"
-                        " ORDER BY k.ts DESC, k.id DESC LIMIT ?5",
+                        " ORDER BY k.ts DESC, k.id LIMIT ?5",
     [ST_MSG_BY_SENDER] = "SELECT " MSG_COLS_M " FROM message_log_source k"
                          " JOIN message_log m ON m.id = k.id"
                          " WHERE k.source_key = ?4 AND k.ts >= ?2 AND m.source_addr = ?1"
