@@ -42,9 +42,11 @@ struct msglog_config {
     size_t queue_capacity;   /* ring slots, rounded up to a power of two;
                                 0 = 32768 (a slot is about 1 KB: 34 MB,
                                 160 ms of buffer at 200,000 rows/s) */
-    size_t batch_max;        /* most rows per transaction; 0 = 100000.  A
-                                transaction also ends when the ring is
-                                empty or after 500 ms */
+    size_t batch_max;        /* most entries per transaction; 0 = 100000,
+                                at most 1,000,000 (the writer keeps 72 bytes
+                                of key lists per entry).  A transaction also
+                                ends 250 ms after it began, and at once when
+                                msglog_flush / msglog_free wait for it */
     int multi_producer;      /* see above */
     int block_when_full;     /* offline replay only: a full ring makes the
                                 producer wait for the writer instead of

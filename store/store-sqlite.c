@@ -256,6 +256,7 @@ enum stmt_id {
     ST_MSG_TIMELINE,
     ST_MSG_BY_SENDER,
     ST_MSG_SENDER_STATS,
+    ST_MSG_SENDER_LATEST,
     ST_MSG_ALERTS,
     ST_META_SET,
     ST_META_DEL,
@@ -392,14 +393,20 @@ static const char *const stmt_sql[ST__COUNT] = {
                          " JOIN message_log m ON m.id = k.id"
                          " WHERE k.source_key = ?4 AND k.ts >= ?2 AND m.source_addr = ?1"
                          " ORDER BY k.ts DESC, k.id DESC LIMIT ?3",
+    /* Bounded: the newest STORE_SENDER_STATS_MAX rows of the window at most,
+     * so a lookup of the busiest sender costs milliseconds, not seconds. */
     [ST_MSG_SENDER_STATS] =
         "SELECT COUNT(*),"
         " SUM(CASE WHEN m.action = 'allow' THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN m.action = 'flag' THEN 1 ELSE 0 END),"
         " SUM(CASE WHEN m.action = 'block' THEN 1 ELSE 0 END),"
         " COUNT(DISTINCT m.dest_addr)"
-        " FROM message_log_source k JOIN message_log m ON m.id = k.id"
-        " WHERE k.source_key = ?3 AND k.ts >= ?2 AND m.source_addr = ?1",
+        " FROM (SELECT id FROM message_log_source WHERE source_key = ?3 AND ts >= ?2"
+        "       ORDER BY ts DESC LIMIT ?4) k"
+        " JOIN message_log m ON m.id = k.id WHERE m.source_addr = ?1",
+    [ST_MSG_SENDER_LATEST] =
+        "SELECT k.ts FROM message_log_source k JOIN message_log m ON m.id = k.id"
+        " WHERE k.source_key = ?2 AND m.source_addr = ?1 ORDER BY k.ts DESC LIMIT 1",
     /* Alerts are derived from the reasons the engine logged (see
      * store_alert_messages); a walk from the newest row that stops at the
      * limit, so its cost follows how rare alerts are, not the table size. */
@@ -2306,9 +2313,11 @@ int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
     bind_text(st, 1, sender);
     sqlite3_bind_int64(st, 2, since_us > 0 ? since_us : INT64_MIN);
     sqlite3_bind_int64(st, 3, store_addr_key(sender));
+    sqlite3_bind_int64(st, 4, STORE_SENDER_STATS_MAX);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->total = sqlite3_column_int64(st, 0);
+        out->capped = out->total >= STORE_SENDER_STATS_MAX;
         out->allowed = sqlite3_column_int64(st, 1);
         out->flagged = sqlite3_column_int64(st, 2);
         out->blocked = sqlite3_column_int64(st, 3);
@@ -2316,6 +2325,35 @@ int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
         rc = 0;
     } else {
         rc = db_err(s, "sender stats");
+    }
+    sqlite3_reset(st);
+out:
+    UNLOCK(s);
+    return rc;
+}
+
+int store_sender_latest(store_t *s, const char *sender, int64_t *ts_us)
+{
+    sqlite3_stmt *st;
+    int rc;
+    *ts_us = 0;
+    if (!sender)
+        return SG_EINVAL;
+    LOCK(s);
+    if (!(st = stmt(s, ST_MSG_SENDER_LATEST))) {
+        rc = SG_EDB;
+        goto out;
+    }
+    bind_text(st, 1, sender);
+    sqlite3_bind_int64(st, 2, store_addr_key(sender));
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *ts_us = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (rc == SQLITE_DONE) {
+        rc = SG_ENOTFOUND;
+    } else {
+        rc = db_err(s, "sender latest");
     }
     sqlite3_reset(st);
 out:

@@ -330,12 +330,18 @@ int store_timeline(store_t *s, const struct store_timeline_query *q,
 int store_sender_messages(store_t *s, const char *sender, int64_t since_us,
                           int limit, store_msg_cb cb, void *arg);
 
+/* At most this many of the newest messages in the window are counted. */
+#define STORE_SENDER_STATS_MAX 2000
 struct store_sender_stats {
     int64_t total, allowed, flagged, blocked;
     int64_t recipients; /* distinct dest_addr */
+    int capped;         /* the window held STORE_SENDER_STATS_MAX or more */
 };
 int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
                        struct store_sender_stats *out);
+/* Packet time (µs) of the sender's newest logged message; SG_ENOTFOUND
+ * when it has none.  One index probe: what "recent" is measured from. */
+int store_sender_latest(store_t *s, const char *sender, int64_t *ts_us);
 /* Messages an operator must see, newest first: those whose logged reasons
  * name spoofing or a look-alike of a protected sender, and those from a
  * verified sender that content, domain or volume rules matched (the engine

@@ -132,6 +132,123 @@ static void test_migrations(void)
     CHECK(strstr(err, "nope") != NULL);
 }
 
+/* Collects ids in callback order. */
+struct ids {
+    int n;
+    int64_t id[16];
+};
+
+static int ids_cb(void *arg, const struct store_msg_row *r)
+{
+    struct ids *x = arg;
+    if (x->n < 16)
+        x->id[x->n] = r->id;
+    x->n++;
+    return 0;
+}
+
+static int64_t sql_count(const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    sqlite3_open(path, &db);
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return n;
+}
+
+/* Migration 1 -> 2 on a version 1 message log with rows: the key columns
+ * and key tables are filled, lookups give the version 1 answers (ties on
+ * ts included), and deletes take the key-table entries along. */
+static void test_migrate_msglog_v1(void)
+{
+    char path[320], err[STORE_ERRBUF_SIZE];
+    sqlite3 *db;
+    store_t *s = NULL;
+
+    snprintf(path, sizeof path, "%s/v1.db", dir);
+    sqlite3_open(path, &db);
+    /* The version 1 message_log, as migration 0 -> 1 created it. */
+    CHECK_EQ_INT(sqlite3_exec(db,
+        "CREATE TABLE message_log (id INTEGER PRIMARY KEY, ts INTEGER NOT NULL, account TEXT,"
+        " source_addr TEXT, source_ton INTEGER, dest_addr TEXT, src_ip TEXT,"
+        " action TEXT NOT NULL, score INTEGER NOT NULL DEFAULT 0, reasons TEXT,"
+        " fingerprint TEXT, snippet TEXT, parts INTEGER NOT NULL DEFAULT 1, message_id TEXT,"
+        " smsc_status INTEGER, smsc_resp_ts INTEGER, receipt_stat TEXT, receipt_err TEXT,"
+        " receipt_ts INTEGER, enforced INTEGER NOT NULL DEFAULT 0);"
+        "CREATE INDEX message_log_dest_ts ON message_log (dest_addr, ts DESC);"
+        "CREATE INDEX message_log_source_ts ON message_log (source_addr, ts);"
+        "CREATE INDEX message_log_message_id ON message_log (message_id)"
+        " WHERE message_id IS NOT NULL;"
+        "INSERT INTO message_log (id, ts, source_addr, dest_addr, action) VALUES"
+        " (1, 100, 'BANK', '79120000001', 'allow'), (2, 200, 'BANK', '79120000001', 'block'),"
+        " (3, 200, '79001234567', '79120000001', 'allow'), (4, 300, NULL, '79120000001', 'flag'),"
+        " (5, 150, 'BANK', '+7912 x', 'allow'), (6, 150, 'BANK', '0123', 'allow'),"
+        " (7, 400, '', '79120000002', 'allow');"
+        "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    CHECK_EQ_INT(store_open(&s, path, STORE_OPEN_CREATE, err), 0);
+    if (!s)
+        return;
+    CHECK_EQ_INT(store_schema_version(s), STORE_SCHEMA_VERSION);
+    /* Newest first; equal ts in id order, as from (dest_addr, ts DESC). */
+    struct ids x = {0};
+    CHECK_EQ_INT(store_timeline(s, &(struct store_timeline_query){.msisdn = "79120000001"},
+                                ids_cb, &x), 0);
+    CHECK_EQ_INT(x.n, 4);
+    CHECK_EQ_INT(x.id[0], 4);
+    CHECK_EQ_INT(x.id[1], 2);
+    CHECK_EQ_INT(x.id[2], 3);
+    CHECK_EQ_INT(x.id[3], 1);
+    x = (struct ids){0};
+    store_timeline(s, &(struct store_timeline_query){.msisdn = "79120000001", .sender = "BANK"},
+                   ids_cb, &x);
+    CHECK_EQ_INT(x.n, 2);
+    /* Text addresses (hashed keys) and a leading zero. */
+    x = (struct ids){0};
+    store_timeline(s, &(struct store_timeline_query){.msisdn = "+7912 x"}, ids_cb, &x);
+    CHECK_EQ_INT(x.n, 1);
+    CHECK_EQ_INT(x.id[0], 5);
+    x = (struct ids){0};
+    store_timeline(s, &(struct store_timeline_query){.msisdn = "0123"}, ids_cb, &x);
+    CHECK_EQ_INT(x.n, 1);
+    CHECK_EQ_INT(x.id[0], 6);
+    x = (struct ids){0};
+    store_timeline(s, &(struct store_timeline_query){.msisdn = "123"}, ids_cb, &x);
+    CHECK_EQ_INT(x.n, 0);
+    /* Sender page: newest first, equal ts in descending id order, as from
+     * (source_addr, ts) walked backwards. */
+    x = (struct ids){0};
+    CHECK_EQ_INT(store_sender_messages(s, "BANK", 0, 10, ids_cb, &x), 0);
+    CHECK_EQ_INT(x.n, 4);
+    CHECK_EQ_INT(x.id[0], 2);
+    CHECK_EQ_INT(x.id[1], 6);
+    CHECK_EQ_INT(x.id[2], 5);
+    CHECK_EQ_INT(x.id[3], 1);
+    struct store_sender_stats ss;
+    CHECK_EQ_INT(store_sender_stats(s, "BANK", 0, &ss), 0);
+    CHECK_EQ_INT(ss.total, 4);
+    CHECK_EQ_INT(ss.blocked, 1);
+    CHECK_EQ_INT(ss.recipients, 3);
+    CHECK_EQ_INT(store_sender_stats(s, "79001234567", 0, &ss), 0);
+    CHECK_EQ_INT(ss.total, 1);
+    CHECK_EQ_INT(store_sender_stats(s, "", 0, &ss), 0);
+    CHECK_EQ_INT(ss.total, 1);
+    /* A delete (retention) takes the key-table entries along. */
+    int64_t del = 0;
+    CHECK_EQ_INT(store_msglog_prune(s, 0, 3, &del), 0);
+    CHECK_EQ_INT(del, 4);
+    store_close(s);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_dest"), 3);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_source"), 3);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE dest_key IS NULL"
+                                 " OR (source_key IS NULL) <> (source_addr IS NULL)"), 0);
+}
+
 static void test_whitelist(store_t *s)
 {
     struct store_change c = {.now = T0, .actor = "ops-anna", .ticket = "OPS-1"};
@@ -600,6 +717,7 @@ int main(void)
     test_msisdn();
     test_redact();
     test_migrations();
+    test_migrate_msglog_v1();
     store_t *s = open_db();
     if (s) {
         test_whitelist(s);
