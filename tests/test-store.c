@@ -655,9 +655,20 @@ static void test_msglog(void)
     store_timeline(s, &q, tl_cb, &t);
     CHECK_EQ_INT(t.n, 0);
     struct store_sender_stats ss;
+    /* All of QIWI's 2,500 messages: more than the cap, so the newest
+     * STORE_SENDER_STATS_MAX are counted and the answer says so. */
     CHECK_EQ_INT(store_sender_stats(s, "QIWI", 0, &ss), 0);
-    CHECK_EQ_INT(ss.total, N / 2);
+    CHECK_EQ_INT(ss.total, STORE_SENDER_STATS_MAX);
+    CHECK(ss.capped);
     CHECK_EQ_INT(ss.recipients, 5);
+    /* A window under the cap is counted exactly: i in [4000, 5000), odd. */
+    CHECK_EQ_INT(store_sender_stats(s, "QIWI", 1800000000000000LL + 4000, &ss), 0);
+    CHECK_EQ_INT(ss.total, 500);
+    CHECK(!ss.capped);
+    int64_t latest = 0;
+    CHECK_EQ_INT(store_sender_latest(s, "QIWI", &latest), 0);
+    CHECK_EQ_INT(latest, 1800000000000000LL + N - 1);
+    CHECK_EQ_INT(store_sender_latest(s, "NOBODY", &latest), SG_ENOTFOUND);
     CHECK_EQ_INT(store_timeline(s, &(struct store_timeline_query){0}, tl_cb, &t), SG_EINVAL);
 
     /* No digit of any code is in the database. */
