@@ -21,7 +21,7 @@
  * order, each insert lands next to the previous one, and the pages it walks
  * are already in the CPU cache.  Ordinary indexes on message_log would take
  * their inserts in id order, one cache-missing descent per row and index
- * (measured in docs/state.md: 2.5 times slower with the same keys).
+ * (docs/state.md: about half the rate with the same keys).
  *
  * Waking: the producer never signals (no system call on the packet path);
  * an idle writer sleeps IDLE_WAIT_MS at a time.  msglog_flush() and
