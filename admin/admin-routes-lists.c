@@ -289,7 +289,12 @@ int admin_h_exceptions_post(admin_t *a, struct admin_req *r)
     return 201;
 }
 
-int admin_h_exceptions_delete(admin_t *a, struct admin_req *r)
+/* DELETE of an exception or a whitelist entry: both take a reason (and an
+ * optional ticket) for the audit log and answer with the entry as it is
+ * now. */
+static int remove_entry(admin_t *a, struct admin_req *r,
+                        int (*remove)(store_t *, const struct store_change *, int64_t),
+                        void (*write_entry)(admin_t *, struct admin_req *, int64_t), const char *what)
 {
     int64_t id;
     const char *reason, *ticket;
@@ -298,14 +303,19 @@ int admin_h_exceptions_delete(admin_t *a, struct admin_req *r)
         return st;
     struct store_change c = admin_change(r, reason, ticket);
     pthread_mutex_lock(&a->db_mu);
-    int rc = store_exception_remove(a->store, &c, id);
+    int rc = remove(a->store, &c, id);
     if (rc == 0)
-        write_ex_entry(a, r, id);
+        write_entry(a, r, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc)
-        return admin_store_error(a, r, rc, "exception remove");
+        return admin_store_error(a, r, rc, what);
     admin_note_lists_changed(a);
     return 200;
+}
+
+int admin_h_exceptions_delete(admin_t *a, struct admin_req *r)
+{
+    return remove_entry(a, r, store_exception_remove, write_ex_entry, "exception remove");
 }
 
 /* ---- whitelist ------------------------------------------------------------------ */
@@ -387,19 +397,5 @@ int admin_h_whitelist_post(admin_t *a, struct admin_req *r)
 
 int admin_h_whitelist_delete(admin_t *a, struct admin_req *r)
 {
-    int64_t id;
-    const char *reason, *ticket;
-    int st;
-    if ((st = admin_param_id(r, 0, &id)) || (st = delete_reason(r, &reason, &ticket)))
-        return st;
-    struct store_change c = admin_change(r, reason, ticket);
-    pthread_mutex_lock(&a->db_mu);
-    int rc = store_whitelist_remove(a->store, &c, id);
-    if (rc == 0)
-        write_wl_entry(a, r, id);
-    pthread_mutex_unlock(&a->db_mu);
-    if (rc)
-        return admin_store_error(a, r, rc, "whitelist remove");
-    admin_note_lists_changed(a);
-    return 200;
+    return remove_entry(a, r, store_whitelist_remove, write_wl_entry, "whitelist remove");
 }
