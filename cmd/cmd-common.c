@@ -247,9 +247,10 @@ int cmd_capture_run(struct cmd_capture_args *a, decoder_t *d, struct cmd_run_res
     capture_t *cap = NULL;
     int rc = capture_open(&cap, &a->opts, err, sizeof err);
     if (rc != 0) {
-        fprintf(stderr, "smsguard: %s: %s\n", a->opts.file ? a->opts.file : a->opts.iface, err);
+        fprintf(stderr, "smsguard: %s\n", err); /* err names the file or interface */
         return 1;
     }
+    r->opened = 1;
     stop_requested = 0;
     running_capture = cap;
     struct sigaction sa = {0}, old_int, old_term;

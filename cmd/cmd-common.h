@@ -42,6 +42,7 @@ struct cmd_run_result {
     double pace_max_lag_s;
     struct capture_stats cap;
     int interrupted;
+    int opened;         /* 0: the capture could not be opened (reported) */
 };
 
 /* Long options shared by the packet-reading commands; option values above

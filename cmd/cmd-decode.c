@@ -153,7 +153,8 @@ int cmd_decode(int argc, char **argv)
     fflush(stdout);
     struct decoder_stats st;
     decoder_get_stats(d, &st);
-    cmd_print_summary(stderr, "decode", &cap, &res, &st);
+    if (res.opened)
+        cmd_print_summary(stderr, "decode", &cap, &res, &st);
     decoder_free(d);
     jw_free(out.w);
     if (out.write_failed) {

@@ -411,6 +411,10 @@ static int judge_main(int argc, char **argv, bool daemon)
     cap.tick_ctx = &j;
     struct cmd_run_result res;
     int rc = cmd_capture_run(&cap, d, &res);
+    if (!res.opened) {
+        sigaction(SIGHUP, &old_hup, NULL);
+        goto out; /* reported; status stays 1 */
+    }
     decoder_flush(d);
     tick(&j);
     sigaction(SIGHUP, &old_hup, NULL);
