@@ -14,17 +14,6 @@
 #define ACCOUNT_CAP 17       /* system_id: 16 octets + NUL (v3.4 §5.2.1) */
 #define MSGID_CAP 66         /* message_id: 65 octets + NUL (v3.4 §5.2.23) */
 
-/* SMPP command ids used by the pairing logic (v3.4 §5.1.2.1). */
-enum {
-    CMD_BIND_RECEIVER = 0x00000001u,
-    CMD_BIND_TRANSMITTER = 0x00000002u,
-    CMD_SUBMIT_SM = 0x00000004u,
-    CMD_DELIVER_SM = 0x00000005u,
-    CMD_BIND_TRANSCEIVER = 0x00000009u,
-    CMD_SUBMIT_MULTI = 0x00000021u,
-    CMD_DATA_SM = 0x00000103u,
-};
-
 struct session {
     uint8_t esme_dir_known, esme_dir;
     uint8_t account_known;
@@ -96,7 +85,6 @@ struct decoder {
     sg_time_us now, last_expire;
     /* Scratch for the PDU currently being handled. */
     struct smpp_pdu pdu;
-    const struct stream_flow_info *cur_flow;
     char *text_buf;
     size_t text_cap;
 };
@@ -493,7 +481,7 @@ static struct session *session_of(decoder_t *d, uint64_t flow_id, int create)
 
 static int is_bind(uint32_t id)
 {
-    return id == CMD_BIND_RECEIVER || id == CMD_BIND_TRANSMITTER || id == CMD_BIND_TRANSCEIVER;
+    return id == SMPP_CMD(bind_receiver) || id == SMPP_CMD(bind_transmitter) || id == SMPP_CMD(bind_transceiver);
 }
 
 /* Which direction of the flow is the ESME's, learnt from the PDUs only one
@@ -501,11 +489,11 @@ static int is_bind(uint32_t id)
  * SMSC). */
 static void learn_roles(struct session *s, const struct stream_flow_info *f, uint32_t id)
 {
-    int esme_sends = is_bind(id) || id == CMD_SUBMIT_SM || id == CMD_SUBMIT_MULTI ||
-                     id == (CMD_DELIVER_SM | SMPP_RESP_BIT) || id == 0x00000003u /* query_sm */ ||
-                     id == 0x00000007u /* replace_sm */ || id == 0x00000008u /* cancel_sm */;
-    int smsc_sends = id == CMD_DELIVER_SM || id == (CMD_SUBMIT_SM | SMPP_RESP_BIT) ||
-                     id == 0x00000102u /* alert_notification */ || id == 0x0000000Bu /* outbind */ ||
+    int esme_sends = is_bind(id) || id == SMPP_CMD(submit_sm) || id == SMPP_CMD(submit_multi) ||
+                     id == SMPP_CMD(deliver_sm_resp) || id == SMPP_CMD(query_sm) ||
+                     id == SMPP_CMD(replace_sm) || id == SMPP_CMD(cancel_sm);
+    int smsc_sends = id == SMPP_CMD(deliver_sm) || id == SMPP_CMD(submit_sm_resp) ||
+                     id == SMPP_CMD(alert_notification) || id == SMPP_CMD(outbind) ||
                      (smpp_is_response(id) && is_bind(id & ~SMPP_RESP_BIT));
     if (esme_sends) {
         s->esme_dir = f->dir;
@@ -531,7 +519,7 @@ static void fill_origin(decoder_t *d, struct message_origin *o, const struct ses
     o->dest_ton = p->dest_addr_ton;
     o->dest_npi = p->dest_addr_npi;
     o->esm_class = p->esm_class;
-    o->n_destinations = p->command_id == CMD_SUBMIT_MULTI ? p->number_of_dests : 1;
+    o->n_destinations = p->command_id == SMPP_CMD(submit_multi) ? p->number_of_dests : 1;
     (void)d;
 }
 
@@ -575,8 +563,8 @@ static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, const
 static void handle_message_request(decoder_t *d, const struct stream_flow_info *f,
                                    const struct smpp_pdu *p, struct session *s)
 {
-    int mo = p->command_id == CMD_DELIVER_SM ||
-             (p->command_id == CMD_DATA_SM && s && s->esme_dir_known && s->esme_dir != f->dir);
+    int mo = p->command_id == SMPP_CMD(deliver_sm) ||
+             (p->command_id == SMPP_CMD(data_sm) && s && s->esme_dir_known && s->esme_dir != f->dir);
     const struct sg_endpoint *smsc = mo ? f->src : f->dst;
     const struct sms_text_opts *o = text_opts(d, smsc);
 
@@ -750,7 +738,7 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
                     fill = sms_udh_fill_bits(udh.udhl);
                 }
             }
-            const struct sg_endpoint *smsc = id == CMD_DELIVER_SM ? f->src : f->dst;
+            const struct sg_endpoint *smsc = id == SMPP_CMD(deliver_sm) ? f->src : f->dst;
             if (!decode_text(d, p->data_coding, text_opts(d, smsc), ud, ud_len, fill, &e.text, &e.text_len))
                 e.text_binary = true;
         }
@@ -766,12 +754,12 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
         s->account_known = 0;  /* the bind failed: this session has no account */
     }
 
-    if (id == CMD_SUBMIT_SM || id == CMD_SUBMIT_MULTI || id == CMD_DELIVER_SM || id == CMD_DATA_SM) {
+    if (id == SMPP_CMD(submit_sm) || id == SMPP_CMD(submit_multi) || id == SMPP_CMD(deliver_sm) ||
+        id == SMPP_CMD(data_sm)) {
         handle_message_request(d, f, p, s);
-    } else if (smpp_is_response(id) && id != SMPP_RESP_BIT) {
-        handle_response(d, f, p);
-    } else if (id == SMPP_RESP_BIT) {
-        /* generic_nack answers a request it could not parse (v3.4 §4.3). */
+    } else if (smpp_is_response(id)) {
+        /* Responses, and generic_nack, which answers a request the peer
+         * could not parse (v3.4 §4.3), pair by sequence number. */
         handle_response(d, f, p);
     } else {
         uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
