@@ -118,9 +118,9 @@ int admin_auth_check(admin_t *a, struct admin_req *r)
         tok++;
     int rc = SG_ENOTFOUND;
     if (strlen(tok) < STORE_TOKEN_STRLEN) {
-        pthread_mutex_lock(&a->db_mu);
-        rc = store_token_check(a->store, tok, (int64_t)time(NULL), &r->tok);
-        pthread_mutex_unlock(&a->db_mu);
+        store_t *db = admin_reader_get(a);
+        rc = store_token_check(db, tok, (int64_t)time(NULL), &r->tok);
+        admin_reader_put(a, db);
     }
     if (rc != 0) {
         note_failure(a, r->conn);

@@ -33,11 +33,22 @@ struct admin_authfail {
 struct admin {
     struct MHD_Daemon *mhd;
     unsigned port;
+    /* The write connection: list changes and their read-back.  Serialised
+     * so that store_errmsg() read after a failed call is that call's
+     * message (the store's own mutex covers only the call). */
     store_t *store;
-    /* Serialises handlers' store use so that store_errmsg() read after a
-     * failed call is that call's message (the store's own mutex covers only
-     * the call).  The store is one connection: nothing is lost. */
     pthread_mutex_t db_mu;
+    /* Read connections, one per MHD thread, for the GET routes and the
+     * token check: SQLite in WAL mode runs them in parallel, so a slow
+     * sender query no longer stalls the timeline lookups behind it.  A
+     * request takes one within a single MHD callback and gives it back
+     * before returning, so a thread never holds two and the pool never
+     * runs dry under MHD (a caller of admin_dispatch_for_test may wait). */
+    store_t **readers;
+    size_t n_readers, n_free;
+    store_t **rd_free; /* stack of the idle ones, under rd_mu */
+    pthread_mutex_t rd_mu;
+    pthread_cond_t rd_cv;
 
     char *console_dir, *country_code, *trunk_prefix, *tls_cert_pem, *tls_key_pem;
     size_t body_max;
@@ -100,6 +111,10 @@ struct admin_req {
     size_t text_len;
     const char *ctype;
     char allow[32];   /* Allow header for 405 */
+    /* GET routes: the read connection held while the handler runs (its
+     * store_errmsg() is this request's); NULL for the others, which use
+     * a->store under a->db_mu. */
+    store_t *db;
     /* admin_dispatch_for_test() only (conn is NULL there): the decoded
      * query parameters as key/value pairs (value NULL for "?k"). */
     const char *const *test_query;
@@ -113,13 +128,21 @@ struct admin_req {
 const struct admin_route *admin_route_match(const char *method, const char *path,
                                             struct admin_req *r, int *path_known);
 
+/* ---- read connections (admin.c) ---------------------------------------- */
+
+/* Takes an idle read connection (waits while none is idle); give it back
+ * with admin_reader_put before the MHD callback returns. */
+store_t *admin_reader_get(admin_t *a);
+void admin_reader_put(admin_t *a, store_t *s);
+
 /* ---- replies (admin.c) --------------------------------------------------- */
 
 /* Writes {"error":{"code","message","field"}} into r->w; returns status. */
 int admin_error(struct admin_req *r, int status, const char *code, const char *field,
                 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-/* Maps a store error to 400/404/409/500 with the store's message; the
- * field is the text before the first ':' of an SG_EINVAL message. */
+/* Maps a store error to 400/404/409/500 with the store's message (r->db's,
+ * else a->store's); the field is the text before the first ':' of an
+ * SG_EINVAL message. */
 int admin_store_error(admin_t *a, struct admin_req *r, int rc, const char *what);
 
 /* ---- request input (admin-input.c) -------------------------------------- */

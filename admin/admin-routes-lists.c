@@ -133,9 +133,7 @@ int admin_h_blacklist_get(admin_t *a, struct admin_req *r)
     jw_obj_begin(r->w);
     jw_key(r->w, "entries");
     jw_arr_begin(r->w);
-    pthread_mutex_lock(&a->db_mu);
-    int rc = store_blacklist_list(a->store, &q, bl_row, r->w);
-    pthread_mutex_unlock(&a->db_mu);
+    int rc = store_blacklist_list(r->db, &q, bl_row, r->w);
     if (rc)
         return admin_store_error(a, r, rc, "blacklist");
     jw_arr_end(r->w);
@@ -221,9 +219,7 @@ int admin_h_exceptions_get(admin_t *a, struct admin_req *r)
     jw_obj_begin(r->w);
     jw_key(r->w, "entries");
     jw_arr_begin(r->w);
-    pthread_mutex_lock(&a->db_mu);
-    int rc = store_exception_list(a->store, &q, ex_row, r->w);
-    pthread_mutex_unlock(&a->db_mu);
+    int rc = store_exception_list(r->db, &q, ex_row, r->w);
     if (rc)
         return admin_store_error(a, r, rc, "exceptions");
     jw_arr_end(r->w);
@@ -332,9 +328,7 @@ int admin_h_whitelist_get(admin_t *a, struct admin_req *r)
     jw_obj_begin(r->w);
     jw_key(r->w, "entries");
     jw_arr_begin(r->w);
-    pthread_mutex_lock(&a->db_mu);
-    int rc = store_whitelist_list(a->store, &q, wl_row, r->w);
-    pthread_mutex_unlock(&a->db_mu);
+    int rc = store_whitelist_list(r->db, &q, wl_row, r->w);
     if (rc)
         return admin_store_error(a, r, rc, "whitelist");
     jw_arr_end(r->w);

@@ -176,9 +176,7 @@ int admin_h_audit(admin_t *a, struct admin_req *r)
     jw_obj_begin(r->w);
     jw_key(r->w, "entries");
     jw_arr_begin(r->w);
-    pthread_mutex_lock(&a->db_mu);
-    int rc = store_audit_list(a->store, &q, audit_row, &x);
-    pthread_mutex_unlock(&a->db_mu);
+    int rc = store_audit_list(r->db, &q, audit_row, &x);
     if (rc)
         return admin_store_error(a, r, rc, "audit");
     jw_arr_end(r->w);
@@ -328,25 +326,23 @@ int admin_h_alerts(admin_t *a, struct admin_req *r)
     jw_obj_begin(r->w);
     jw_key(r->w, "alerts");
     jw_arr_begin(r->w);
-    pthread_mutex_lock(&a->db_mu);
     int rc = 0;
     if (x->provider) {
         struct prov_wl_filter f = {x, r->tok.provider};
         struct store_list_query wq = {.kind = -1};
-        rc = store_whitelist_list(a->store, &wq, prov_wl_filter, &f);
+        rc = store_whitelist_list(r->db, &wq, prov_wl_filter, &f);
     }
     /* Provider filtering happens after the query, so ask for more rows. */
     if (rc == 0)
-        rc = store_alert_messages(a->store, sender, since, x->provider ? 10000 : (int)limit,
+        rc = store_alert_messages(r->db, sender, since, x->provider ? 10000 : (int)limit,
                                   alert_msg, x);
     if (rc == 1)
         rc = 0;
     if (rc == 0) {
         struct store_list_query bq = {.include_inactive = 1, .kind = -1, .limit = (int)limit,
                                       .value = sender};
-        rc = store_blacklist_list(a->store, &bq, alert_bl, x);
+        rc = store_blacklist_list(r->db, &bq, alert_bl, x);
     }
-    pthread_mutex_unlock(&a->db_mu);
     free(x);
     if (rc)
         return admin_store_error(a, r, rc, "alerts");

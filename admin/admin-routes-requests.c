@@ -57,9 +57,7 @@ int admin_h_wlreq_get(admin_t *a, struct admin_req *r)
     jw_obj_begin(r->w);
     jw_key(r->w, "requests");
     jw_arr_begin(r->w);
-    pthread_mutex_lock(&a->db_mu);
-    int rc = store_wlreq_list(a->store, token_provider(r), state, 0, req_row, r->w);
-    pthread_mutex_unlock(&a->db_mu);
+    int rc = store_wlreq_list(r->db, token_provider(r), state, 0, req_row, r->w);
     if (rc)
         return admin_store_error(a, r, rc, "whitelist requests");
     jw_arr_end(r->w);

@@ -403,8 +403,7 @@ int admin_h_timeline(admin_t *a, struct admin_req *r)
     struct store_timeline_query q = {.msisdn = msisdn, .sender = sender, .since_us = since,
                                      .until_us = until, .limit = (int)limit};
     jw_arr_begin(msgs);
-    pthread_mutex_lock(&a->db_mu);
-    int rc = store_timeline(a->store, &q, tl_row, &c);
+    int rc = store_timeline(r->db, &q, tl_row, &c);
     jw_arr_end(msgs);
     /* The blacklist entries named by blocked messages, active or cleared. */
     jw_t *bls = jw_new(1u << 20);
@@ -414,13 +413,12 @@ int admin_h_timeline(admin_t *a, struct admin_req *r)
         for (size_t i = 0; i < c.n_bl; i++) {
             struct store_list_query bq = {.include_inactive = 1, .id = c.bl_ids[i], .kind = -1};
             struct bl_found tmp = {.w = bls, .active = 1};
-            store_blacklist_list(a->store, &bq, bl_entry, &tmp);
+            store_blacklist_list(r->db, &bq, bl_entry, &tmp);
             if (c.bl_ids[i] == c.first_block.bl_id)
                 first_bl = tmp;
         }
         jw_arr_end(bls);
     }
-    pthread_mutex_unlock(&a->db_mu);
     if (rc || !bls || jw_failed(msgs)) {
         jw_free(msgs);
         jw_free(bls);
@@ -551,19 +549,17 @@ int admin_h_sender(admin_t *a, struct admin_req *r)
     struct store_sender_stats stats;
     int rc;
     jw_t *w = r->w;
-    pthread_mutex_lock(&a->db_mu);
     if (wl)
         jw_arr_begin(wl);
-    rc = wl ? store_whitelist_list(a->store, &wq, wl_scan_row, &ws) : -ENOMEM;
+    rc = wl ? store_whitelist_list(r->db, &wq, wl_scan_row, &ws) : -ENOMEM;
     if (wl)
         jw_arr_end(wl);
     if (rc == 0 && provider && !ws.owned) {
         struct req_owner o = {.sender = sender};
-        store_wlreq_list(a->store, r->tok.provider, -1, 0, req_owner_row, &o);
+        store_wlreq_list(r->db, r->tok.provider, -1, 0, req_owner_row, &o);
         ws.owned = o.owned;
     }
     if (rc == 0 && provider && !ws.owned) {
-        pthread_mutex_unlock(&a->db_mu);
         norm_ctx_free(ws.nc);
         jw_free(wl);
         return admin_error(r, 403, "forbidden", "sender",
@@ -575,11 +571,11 @@ int admin_h_sender(admin_t *a, struct admin_req *r)
      * sender's whole history took seconds on a million-row log. */
     if (rc == 0 && !s) {
         int64_t latest;
-        if (store_sender_latest(a->store, sender, &latest) == 0)
+        if (store_sender_latest(r->db, sender, &latest) == 0)
             since = latest - ADMIN_SENDER_RECENT_US;
     }
     if (rc == 0)
-        rc = store_sender_stats(a->store, sender, since, &stats);
+        rc = store_sender_stats(r->db, sender, since, &stats);
     if (rc == 0) {
         jw_obj_begin(w);
         jw_kstr(w, "sender", sender);
@@ -589,7 +585,7 @@ int admin_h_sender(admin_t *a, struct admin_req *r)
         jw_key(w, "blacklist");
         jw_arr_begin(w);
         struct store_list_query bq = {.include_inactive = 1, .kind = LISTS_BL_SENDER, .value = sender};
-        rc = store_blacklist_list(a->store, &bq, bl_row_w, w);
+        rc = store_blacklist_list(r->db, &bq, bl_row_w, w);
         jw_arr_end(w);
         jw_key(w, "lookalike_of");
         if (!ws.is_protected && ws.lookalike.id) {
@@ -617,12 +613,11 @@ int admin_h_sender(admin_t *a, struct admin_req *r)
              * provider's. */
             jw_key(w, "recent");
             jw_arr_begin(w);
-            rc = store_sender_messages(a->store, sender, since, 20, recent_row, w);
+            rc = store_sender_messages(r->db, sender, since, 20, recent_row, w);
             jw_arr_end(w);
         }
         jw_obj_end(w);
     }
-    pthread_mutex_unlock(&a->db_mu);
     norm_ctx_free(ws.nc);
     jw_free(wl);
     if (rc)

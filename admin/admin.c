@@ -61,7 +61,7 @@ int admin_error(struct admin_req *r, int status, const char *code, const char *f
 
 int admin_store_error(admin_t *a, struct admin_req *r, int rc, const char *what)
 {
-    const char *m = store_errmsg(a->store);
+    const char *m = store_errmsg(r->db ? r->db : a->store);
     switch (rc) {
     case SG_ENOTFOUND: return admin_error(r, 404, "not_found", NULL, "%s: no such entry", what);
     case SG_EEXIST: return admin_error(r, 409, "conflict", NULL, "%s: %s", what, m);
@@ -327,6 +327,58 @@ static int parse_body(struct admin_req *r)
     return 0;
 }
 
+/* ---- read connections ------------------------------------------------------------ */
+
+store_t *admin_reader_get(admin_t *a)
+{
+    pthread_mutex_lock(&a->rd_mu);
+    while (a->n_free == 0)
+        pthread_cond_wait(&a->rd_cv, &a->rd_mu);
+    store_t *s = a->rd_free[--a->n_free];
+    pthread_mutex_unlock(&a->rd_mu);
+    return s;
+}
+
+void admin_reader_put(admin_t *a, store_t *s)
+{
+    pthread_mutex_lock(&a->rd_mu);
+    a->rd_free[a->n_free++] = s;
+    pthread_cond_signal(&a->rd_cv);
+    pthread_mutex_unlock(&a->rd_mu);
+}
+
+/* n read-only connections to path, opened after a->store (which created
+ * and migrated the file).  0, or the error with the store's message. */
+static int readers_open(admin_t *a, const char *path, unsigned n, char serr[STORE_ERRBUF_SIZE])
+{
+    a->readers = calloc(n, sizeof *a->readers);
+    a->rd_free = calloc(n, sizeof *a->rd_free);
+    if (!a->readers || !a->rd_free) {
+        snprintf(serr, STORE_ERRBUF_SIZE, "%s: out of memory", path);
+        return -ENOMEM;
+    }
+    for (; a->n_readers < n; a->n_readers++) {
+        int rc = store_open(&a->readers[a->n_readers], path, STORE_OPEN_READONLY, serr);
+        if (rc != 0)
+            return rc;
+        a->rd_free[a->n_free++] = a->readers[a->n_readers];
+    }
+    return 0;
+}
+
+/* GET routes run on a read connection of their own, the others on the
+ * write connection (their handlers take a->db_mu). */
+static int run_handler(admin_t *a, struct admin_req *r)
+{
+    if (strcmp(r->route->info.method, "GET") != 0)
+        return r->route->fn(a, r);
+    r->db = admin_reader_get(a);
+    int st = r->route->fn(a, r);
+    admin_reader_put(a, r->db);
+    r->db = NULL;
+    return st;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -392,7 +444,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         st = admin_error(r, 413, "body_too_large", NULL, "request body over the limit of %zu bytes",
                          a->body_max);
     else if ((st = parse_body(r)) == 0)
-        st = r->route->fn(a, r);
+        st = run_handler(a, r);
     return send_reply(a, r, st);
 }
 
@@ -474,6 +526,11 @@ static void admin_free(admin_t *a)
 {
     if (!a)
         return;
+    /* Readers first: the last connection, the writer, checkpoints the WAL. */
+    for (size_t i = 0; i < a->n_readers; i++)
+        store_close(a->readers[i]);
+    free(a->readers);
+    free(a->rd_free);
     store_close(a->store);
     free(a->console_dir);
     free(a->country_code);
@@ -481,6 +538,8 @@ static void admin_free(admin_t *a)
     free(a->tls_cert_pem);
     free(a->tls_key_pem);
     pthread_mutex_destroy(&a->db_mu);
+    pthread_mutex_destroy(&a->rd_mu);
+    pthread_cond_destroy(&a->rd_cv);
     pthread_mutex_destroy(&a->reload_mu);
     pthread_cond_destroy(&a->reload_cv);
     pthread_mutex_destroy(&a->metrics_mu);
@@ -497,6 +556,8 @@ static admin_t *admin_alloc(const struct admin_config *c)
     if (!a)
         return NULL;
     pthread_mutex_init(&a->db_mu, NULL);
+    pthread_mutex_init(&a->rd_mu, NULL);
+    pthread_cond_init(&a->rd_cv, NULL);
     pthread_mutex_init(&a->reload_mu, NULL);
     pthread_cond_init(&a->reload_cv, NULL);
     pthread_mutex_init(&a->metrics_mu, NULL);
@@ -556,7 +617,9 @@ int admin_start(admin_t **out, const struct admin_config *c, char *err, size_t e
                 (rc = read_file(c->tls_key, &a->tls_key_pem, err, errcap)) != 0))
         goto fail;
     char serr[STORE_ERRBUF_SIZE];
-    if ((rc = store_open(&a->store, c->db_path, STORE_OPEN_CREATE, serr)) != 0) {
+    unsigned threads = c->threads ? c->threads : d.threads;
+    if ((rc = store_open(&a->store, c->db_path, STORE_OPEN_CREATE, serr)) != 0 ||
+        (rc = readers_open(a, c->db_path, threads, serr)) != 0) {
         snprintf(err, errcap, "%s", serr);
         goto fail;
     }
@@ -565,7 +628,6 @@ int admin_start(admin_t **out, const struct admin_config *c, char *err, size_t e
         flags |= MHD_USE_IPv6;
     if (tls)
         flags |= MHD_USE_TLS;
-    unsigned threads = c->threads ? c->threads : d.threads;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_SOCK_ADDR, 0, &ss},
         {MHD_OPTION_THREAD_POOL_SIZE, (intptr_t)threads, NULL},
@@ -663,7 +725,11 @@ int admin_new_for_test(admin_t **out, const struct admin_config *c, char *err, s
         return -ENOMEM;
     }
     char serr[STORE_ERRBUF_SIZE];
+    /* One reader: requests run on the caller's thread, one at a time
+     * unless the caller has threads of its own (they then wait for it). */
     int rc = store_open(&a->store, c->db_path, STORE_OPEN_CREATE, serr);
+    if (rc == 0)
+        rc = readers_open(a, c->db_path, 1, serr);
     if (rc != 0) {
         snprintf(err, errcap, "%s", serr);
         admin_free(a);
@@ -746,7 +812,7 @@ int admin_dispatch_for_test(admin_t *a, const char *method, const char *url, con
         r->body_len = r->body_cap = body_len;
     }
     if (st == 0 && (st = parse_body(r)) == 0)
-        st = r->route->fn(a, r);
+        st = run_handler(a, r);
     if (!r->text && jw_failed(r->w))
         st = admin_error(r, 500, "too_large", NULL, "the answer is too large: narrow the query");
     if (out && cap) {

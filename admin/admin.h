@@ -12,10 +12,11 @@
  *   admin_stop(a).
  *
  * Threads: MHD runs an internal polling thread pool (config.threads).  The
- * API threads share one store_t of their own (the store serialises calls
- * with its mutex), never the daemon's.  The functions below that the daemon
- * calls from its judging thread are safe against the API threads and never
- * block on them, except admin_stop().
+ * API threads never use the daemon's store_t: GET routes and token checks
+ * read on read-only connections of their own, one per thread, in parallel;
+ * changes go through one write connection, serialised.  The functions
+ * below that the daemon calls from its judging thread are safe against the
+ * API threads and never block on them, except admin_stop().
  */
 #ifndef SG_ADMIN_H
 #define SG_ADMIN_H
