@@ -246,6 +246,18 @@ static size_t clean_utf8(norm_ctx_t *c, const uint8_t *in, size_t len, int *trun
 {
     size_t o = 0, i = 0;
     while (i < len) {
+        /* ASCII and two-byte sequences (Latin, Greek, Cyrillic) are valid
+         * as they stand: copied without a call into utf8proc. */
+        if (in[i] < 0x80 && o < c->bytes_cap) {
+            c->bytes[o++] = in[i++];
+            continue;
+        }
+        if (in[i] >= 0xC2 && in[i] <= 0xDF && i + 1 < len && (in[i + 1] & 0xC0) == 0x80 &&
+            o + 2 <= c->bytes_cap) {
+            c->bytes[o++] = in[i++];
+            c->bytes[o++] = in[i++];
+            continue;
+        }
         int32_t cp;
         utf8proc_ssize_t n = utf8proc_iterate(in + i, (utf8proc_ssize_t)(len - i), &cp);
         if (n <= 0) {
@@ -265,7 +277,37 @@ static size_t clean_utf8(norm_ctx_t *c, const uint8_t *in, size_t len, int *trun
 
 /* NFKC + case fold + ignorable removal into c->cp; returns the number of
  * code points (>= 0) and sets *trunc when a prefix had to be used. */
-static size_t nfkc_fold(norm_ctx_t *c, size_t blen, int *trunc)
+/* Case-folded code point of the UTF-8 sequence at p (n bytes left, p[0] >=
+ * 0x80) when it is in the fast set: a basic Cyrillic letter (U+0410..U+044F,
+ * U+0401, U+0451) or one of the currency signs £ € ₽ (NFKC- and
+ * fold-invariant, combining class 0, never part of a composition); else -1.
+ * *k gets the sequence length. */
+static int32_t fast_cp(const uint8_t *p, size_t n, size_t *k)
+{
+    if (n >= 3 && p[0] == 0xE2 && p[1] == 0x82 && (p[2] == 0xAC || p[2] == 0xBD)) {
+        *k = 3;
+        return p[2] == 0xAC ? 0x20AC : 0x20BD; /* € ₽ */
+    }
+    *k = 2;
+    if (n < 2)
+        return -1;
+    if (p[0] == 0xC2 && p[1] == 0xA3)
+        return 0x00A3; /* £ */
+    if ((p[0] != 0xD0 && p[0] != 0xD1) || (p[1] & 0xC0) != 0x80)
+        return -1;
+    int32_t cp = ((int32_t)(p[0] & 0x1F) << 6) | (p[1] & 0x3F);
+    if (cp >= 0x0410 && cp <= 0x042F)
+        return cp + 0x20; /* А-Я -> а-я */
+    if (cp >= 0x0430 && cp <= 0x044F)
+        return cp;
+    if (cp == 0x0401)
+        return 0x0451; /* Ё -> ё */
+    if (cp == 0x0451)
+        return cp;
+    return -1;
+}
+
+static size_t nfkc_fold(norm_ctx_t *c, size_t blen, int *trunc, int fast_off)
 {
     const utf8proc_option_t opt = UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE |
                                   UTF8PROC_LUMP | UTF8PROC_DECOMPOSE | UTF8PROC_STABLE;
@@ -274,14 +316,34 @@ static size_t nfkc_fold(norm_ctx_t *c, size_t blen, int *trunc)
      * tolower, and utf8proc's STRIPCC turns HT LF VT FF CR into a space and
      * drops the other controls.  Same output as the general path (checked
      * by tests/test-text-norm.c), without its three passes. */
+    /* The same holds for the basic Cyrillic alphabet (А-я, Ё ё: most of
+     * the rest of our SMS) and £ € ₽: none of these decomposes to anything
+     * but itself after recomposition, none composes with another, and case
+     * folding is a fixed offset.  So a text of ASCII and these only skips
+     * utf8proc too (checked against it by tests/test-fastpaths.c). */
     size_t k = 0;
-    while (k < blen && c->bytes[k] < 0x80)
-        k++;
+    if (!fast_off) {
+        while (k < blen) {
+            uint8_t b = c->bytes[k];
+            if (b < 0x80) {
+                k++;
+                continue;
+            }
+            size_t sl;
+            if (fast_cp(c->bytes + k, blen - k, &sl) < 0)
+                break;
+            k += sl;
+        }
+    }
     if (k == blen) {
         size_t o = 0;
         for (size_t i = 0; i < blen && o < c->cap; i++) {
             uint8_t b = c->bytes[i];
-            if (b >= 'A' && b <= 'Z')
+            if (b >= 0x80) {
+                size_t sl;
+                c->cp[o++] = fast_cp(c->bytes + i, blen - i, &sl);
+                i += sl - 1;
+            } else if (b >= 'A' && b <= 'Z')
                 c->cp[o++] = b | 0x20;
             else if (b >= 0x20 && b != 0x7F)
                 c->cp[o++] = b;
@@ -320,7 +382,10 @@ static size_t strip_and_classify(norm_ctx_t *c, size_t n)
     size_t o = 0;
     for (size_t i = 0; i < n; i++) {
         int32_t cp = c->cp[i];
-        if (cp >= 0x80) {
+        uint8_t k;
+        if (cp >= 0x0400 && cp <= 0x045F) {
+            k = CL_LETTER; /* Cyrillic А..я, Ѐ..џ: all Lu/Ll, the bulk of non-ASCII */
+        } else if (cp >= 0x80) {
             switch (utf8proc_category(cp)) {
             case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CS:
             case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_MN:
@@ -329,10 +394,12 @@ static size_t strip_and_classify(norm_ctx_t *c, size_t n)
             default:
                 break;
             }
-        } else if (cp < 0x20 || cp == 0x7F) {
-            cp = ' ';
+            k = classify(cp);
+        } else {
+            if (cp < 0x20 || cp == 0x7F)
+                cp = ' ';
+            k = classify(cp);
         }
-        uint8_t k = classify(cp);
         if (k == CL_SPACE && o > 0 && c->cls[o - 1] == CL_SPACE)
             continue; /* one space per run, so "З  А Й М" pads evenly */
         c->cp[o] = k == CL_SPACE ? ' ' : cp;
@@ -397,7 +464,8 @@ static size_t collapse_padding(norm_ctx_t *c, size_t n)
         o++;
         i++;
     }
-    memcpy(c->cp, out, o * sizeof *out);
+    c->tmp = c->cp; /* swap the buffers (both cap long) instead of copying */
+    c->cp = out;
     return o;
 #undef ALNUM
 }
@@ -435,7 +503,17 @@ static int encode_out(const int32_t *cp, size_t n, char *out, size_t cap, size_t
             continue;
         }
         uint8_t buf[8];
-        utf8proc_ssize_t k = utf8proc_encode_char(c, buf);
+        utf8proc_ssize_t k;
+        if (c >= 0 && c < 0x80) { /* the common cases inline, the rest via utf8proc */
+            buf[0] = (uint8_t)c;
+            k = 1;
+        } else if (c >= 0x80 && c < 0x800) {
+            buf[0] = (uint8_t)(0xC0 | (c >> 6));
+            buf[1] = (uint8_t)(0x80 | (c & 0x3F));
+            k = 2;
+        } else {
+            k = utf8proc_encode_char(c, buf);
+        }
         if (k <= 0)
             continue;
         size_t need = (size_t)k + (size_t)pending_space;
@@ -446,8 +524,8 @@ static int encode_out(const int32_t *cp, size_t n, char *out, size_t cap, size_t
         if (pending_space)
             out[o++] = ' ';
         pending_space = 0;
-        memcpy(out + o, buf, (size_t)k);
-        o += (size_t)k;
+        for (utf8proc_ssize_t b = 0; b < k; b++) /* 1..4 bytes: no memcpy call */
+            out[o++] = (char)buf[b];
     }
     out[o] = '\0';
     if (outlen)
@@ -631,7 +709,7 @@ int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap
         int rc = encode_out(c->cp, n, out, cap, outlen, 0);
         return rc ? rc : (trunc ? SG_ENOSPC : 0);
     }
-    n = nfkc_fold(c, blen, &trunc);
+    n = nfkc_fold(c, blen, &trunc, (flags & NORM_SLOW_PATH) != 0);
     n = strip_and_classify(c, n);
     if (!(flags & NORM_NO_PADDING))
         n = collapse_padding(c, n);
@@ -647,7 +725,7 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
         return SG_EINVAL;
     int trunc = 0;
     size_t blen = clean_utf8(c, (const uint8_t *)utf8, len, &trunc);
-    size_t n = nfkc_fold(c, blen, &trunc);
+    size_t n = nfkc_fold(c, blen, &trunc, 0);
     size_t o = 0, letters = 0;
     /* keep letters and digits; '|' and '!' stand for i/l */
     for (size_t i = 0; i < n; i++) {

@@ -58,6 +58,8 @@ enum {
     NORM_NO_PADDING = 1u << 0,   /* skip step 4 */
     NORM_NO_CONFUSABLE = 1u << 1,/* skip step 5 */
     NORM_PATTERN = 1u << 2,      /* input is a Hyperscan regex: see below */
+    NORM_SLOW_PATH = 1u << 3,    /* tests only: always through utf8proc (no
+                                    ASCII/Cyrillic fast path); same output */
 };
 
 typedef struct norm_ctx norm_ctx_t;

@@ -34,8 +34,10 @@ static const char *const tlds[] = {
 
 int url_tld_known(const char *tld, size_t len)
 {
-    for (size_t i = 0; i < SG_ARRAY_LEN(tlds); i++)
-        if (strlen(tlds[i]) == len && memcmp(tlds[i], tld, len) == 0)
+    if (len == 0)
+        return 0;
+    for (size_t i = 0; i < SG_ARRAY_LEN(tlds); i++) /* first byte before strlen */
+        if (tlds[i][0] == tld[0] && strlen(tlds[i]) == len && memcmp(tlds[i], tld, len) == 0)
             return 1;
     return 0;
 }
@@ -72,6 +74,12 @@ static size_t label_char(const char *p, size_t n)
                 c == '-' || c == '_')
                    ? 1
                    : 0;
+    /* U+0400..U+047F (lead byte D0 or D1): Cyrillic letters, all of them;
+     * the common non-ASCII case, answered without utf8proc. */
+    if ((c == 0xD0 || c == 0xD1) && n >= 2 && ((unsigned char)p[1] & 0xC0) == 0x80)
+        return 2;
+    if ((c & 0xC0) == 0x80)
+        return 0; /* a continuation byte starts no character (cp_at: invalid) */
     int32_t cp;
     size_t k = cp_at(p, n, &cp);
     if (!k)
@@ -279,17 +287,30 @@ static int seen(const struct url_hit *out, size_t n, const struct url_hit *h)
     return 0;
 }
 
+/* 1 if text has a label separator sep_at() could accept: a '.' (also in
+ * "[.]" "(.)" "{.}") or "[dot]" "(dot)".  Every hit has at least two
+ * labels, so a text without one has no URL and needs no scan. */
+static int may_have_sep(const char *text, size_t len)
+{
+    if (memchr(text, '.', len))
+        return 1;
+    for (size_t i = 0; i + 1 < len; i++)
+        if ((text[i] == '[' || text[i] == '(') && lc(text[i + 1]) == 'd')
+            return 1;
+    return 0;
+}
+
 size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max)
 {
     size_t n = 0, i = 0;
-    if (!text || !out)
+    if (!text || !out || !may_have_sep(text, len))
         return 0;
     /* One pass; each candidate either yields a hit and resumes after its
      * span, or resumes after the host characters it examined, so the work
      * is O(len) overall. */
     while (i < len && n < max) {
-        int boundary = i == 0 || !prev_joins(text, i);
-        if (!boundary || !label_char(text + i, len - i)) {
+        /* label_char first: cheap, and false on most bytes */
+        if (!label_char(text + i, len - i) || (i > 0 && prev_joins(text, i))) {
             i++;
             continue;
         }
@@ -298,12 +319,20 @@ size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max
         if (!hs) {
             /* Fast reject, the common case: a word not followed by a dot
              * (or a defanged one) cannot start a bare host; skip it
-             * without copying it.  ASCII letters and digits only here;
-             * anything else takes the full path below. */
+             * without copying it.  ASCII letters and digits and Cyrillic
+             * letters (U+0400..U+047F, label characters as label_char()
+             * says) only here; anything else takes the full path below. */
             size_t j = i;
-            while (j < len && ((text[j] >= 'a' && text[j] <= 'z') || (text[j] >= 'A' && text[j] <= 'Z') ||
-                               (text[j] >= '0' && text[j] <= '9') || text[j] == '-' || text[j] == '_'))
-                j++;
+            for (;;) {
+                if (j < len && ((text[j] >= 'a' && text[j] <= 'z') || (text[j] >= 'A' && text[j] <= 'Z') ||
+                                (text[j] >= '0' && text[j] <= '9') || text[j] == '-' || text[j] == '_'))
+                    j++;
+                else if (j + 1 < len && ((unsigned char)text[j] == 0xD0 || (unsigned char)text[j] == 0xD1) &&
+                         ((unsigned char)text[j + 1] & 0xC0) == 0x80)
+                    j += 2;
+                else
+                    break;
+            }
             if (j > i && (j >= len || !strchr(".[({", text[j]) || text[j] == '\0') &&
                 (j >= len || (unsigned char)text[j] < 0x80)) {
                 i = j;

@@ -558,12 +558,26 @@ static int add_reason(struct verdict *v, enum verdict_reason_type t, const char 
     struct verdict_reason *r = &v->reasons[v->n_reasons];
     r->type = t;
     r->score = score;
-    snprintf(r->id, sizeof r->id, "%s", id ? id : "");
+    size_t idn = id ? strnlen(id, sizeof r->id - 1) : 0; /* as snprintf "%s", cut */
+    if (idn)
+        memcpy(r->id, id, idn);
+    r->id[idn] = '\0';
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(r->detail, sizeof r->detail, fmt, ap);
     va_end(ap);
     return (int)v->n_reasons++;
+}
+
+/* "%016" PRIx64 of fp into out[17], without the printf machinery. */
+static void fp_hex(uint64_t fp, char out[17])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 15; i >= 0; i--) {
+        out[i] = hex[fp & 0xF];
+        fp >>= 4;
+    }
+    out[16] = '\0';
 }
 
 static enum verdict_action from_score(const struct verdict_config *c, int score)
@@ -762,7 +776,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
     }
     char fphex[17];
-    snprintf(fphex, sizeof fphex, "%016" PRIx64, v->fingerprint);
+    fp_hex(v->fingerprint, fphex); /* every message: no snprintf */
 
     struct forced forced = {VERDICT_ALLOW, -1};
     int wl_reason = -1;

@@ -99,8 +99,9 @@ int main(void)
     CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 2), 0); /* no cut character */
     CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 3), 2);
 
-    /* differential: the ASCII fast path gives what the general path gives
-     * (a non-ASCII word appended forces the general path) */
+    /* differential: the fast path gives what the general path gives (a
+     * CJK word appended forces the general path: ASCII and basic Cyrillic
+     * now take the fast one) */
     {
         static const char alphabet[] = "aB c.D-e f\t\n\r\x01\x7f 0 1 3 5 fr33 W I N ,!?";
         uint32_t seed = 12345;
@@ -112,11 +113,11 @@ int main(void)
                 in[i] = alphabet[(seed >> 16) % (sizeof alphabet - 1)];
             }
             in[len] = '\0';
-            snprintf(in2, sizeof in2, "%s\n\n\xD0\xB6\xD0\xB6\xD0\xB6\xD0\xB6", in);
+            snprintf(in2, sizeof in2, "%s\n\n\xE4\xB8\xAD\xE4\xB8\xAD\xE4\xB8\xAD\xE4\xB8\xAD", in);
             size_t n1, n2;
             norm_text(ctx, in, len, o1, sizeof o1, &n1, 0);
             norm_text(ctx, in2, strlen(in2), o2, sizeof o2, &n2, 0);
-            snprintf(want, sizeof want, "%s%s\xD0\xB6\xD0\xB6\xD0\xB6\xD0\xB6", o1, n1 ? " " : "");
+            snprintf(want, sizeof want, "%s%s\xE4\xB8\xAD\xE4\xB8\xAD\xE4\xB8\xAD\xE4\xB8\xAD", o1, n1 ? " " : "");
             CHECK_MSG(strcmp(want, o2) == 0, "input \"%s\": fast \"%s\", general \"%s\"", in, o1, o2);
         }
     }

@@ -1,0 +1,178 @@
+/* The packet path's shortcuts give what the general paths give:
+ *   - norm_text's ASCII / basic-Cyrillic fast path (no utf8proc) against
+ *     NORM_SLOW_PATH, on the SMS corpus, the generator's templates, random
+ *     strings and every code point near the fast set;
+ *   - url_extract's early exit for texts without a label separator, on the
+ *     separators it must still see ("[dot]", "(dot)", "[.]"). */
+#include "testutil.h"
+#include "text-norm.h"
+#include "url-extract.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#pragma GCC diagnostic ignored "-Wunused-variable"
+#pragma GCC diagnostic ignored "-Wunused-const-variable"
+#include "../bench/smsgen-text.h"
+#pragma GCC diagnostic pop
+
+static norm_ctx_t *ctx;
+static char o1[1 << 18], o2[1 << 18];
+static unsigned compared;
+
+static void same(const char *in, size_t len)
+{
+    static const unsigned flags[] = {0, NORM_NO_PADDING, NORM_NO_CONFUSABLE};
+    for (size_t f = 0; f < SG_ARRAY_LEN(flags); f++) {
+        size_t n1 = 0, n2 = 0;
+        int r1 = norm_text(ctx, in, len, o1, sizeof o1, &n1, flags[f]);
+        int r2 = norm_text(ctx, in, len, o2, sizeof o2, &n2, flags[f] | NORM_SLOW_PATH);
+        CHECK_MSG(r1 == r2 && n1 == n2 && memcmp(o1, o2, n1) == 0,
+                  "flags %u input \"%.*s\": fast \"%s\" (%d), general \"%s\" (%d)", flags[f],
+                  (int)len, in, o1, r1, o2, r2);
+        compared++;
+    }
+}
+
+static size_t put_utf8(uint32_t cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    out[0] = (char)(0xE0 | (cp >> 12));
+    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+}
+
+int main(void)
+{
+    ctx = norm_ctx_new(0);
+    CHECK(ctx != NULL);
+
+    /* every code point of U+0001..U+07FF and U+2000..U+21FF (€ ₽) alone, in a word, upper and lower */
+    for (uint32_t cp = 1; cp < 0x2200; cp = cp == 0x7FF ? 0x2000 : cp + 1) {
+        char in[32];
+        size_t k = put_utf8(cp, in);
+        same(in, k);
+        size_t n = 0;
+        n += put_utf8(0x0416, in + n); /* Ж */
+        n += put_utf8(cp, in + n);
+        n += put_utf8('a', in + n);
+        n += put_utf8(0x0435, in + n); /* е: then a combining mark composes */
+        n += put_utf8(cp, in + n);
+        same(in, n);
+    }
+
+    /* the corpus, as is and with its Latin look-alikes spelled in Cyrillic */
+    FILE *f = fopen(test_shared_path("data/corpora/sms-spam-collection.train.tsv"), "r");
+    CHECK_MSG(f != NULL, "corpus missing");
+    if (f) {
+        char line[4096], cyr[4 * 4096];
+        unsigned lines = 0;
+        while (fgets(line, sizeof line, f)) {
+            size_t len = strlen(line);
+            while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = '\0';
+            const char *t = strchr(line, '\t');
+            t = t ? t + 1 : line;
+            same(t, strlen(t));
+            size_t o = 0;
+            for (const char *p = t; *p; p++) {
+                uint32_t cp = (unsigned char)*p;
+                if (cp == 'a' || cp == 'A')
+                    cp = cp == 'a' ? 0x0430 : 0x0410;
+                else if (cp == 'e' || cp == 'E')
+                    cp = cp == 'e' ? 0x0435 : 0x0401;
+                else if (cp == 'o')
+                    cp = 0x043E;
+                else if (cp == 'p')
+                    cp = 0x0440;
+                o += put_utf8(cp, cyr + o);
+            }
+            same(cyr, o);
+            lines++;
+        }
+        fclose(f);
+        CHECK(lines > 1000);
+    }
+
+    /* the generator's templates (Russian and English SMS) */
+    const char *const *sets[] = {tpl_otp_qiwi, tpl_otp_yoo, tpl_otp_tinkoff, tpl_otp_sber,
+                                 tpl_otp_other, tpl_ham_service, tpl_ham_p2p, tpl_ham_en};
+    const size_t nsets[] = {SG_ARRAY_LEN(tpl_otp_qiwi), SG_ARRAY_LEN(tpl_otp_yoo),
+                            SG_ARRAY_LEN(tpl_otp_tinkoff), SG_ARRAY_LEN(tpl_otp_sber),
+                            SG_ARRAY_LEN(tpl_otp_other), SG_ARRAY_LEN(tpl_ham_service),
+                            SG_ARRAY_LEN(tpl_ham_p2p), SG_ARRAY_LEN(tpl_ham_en)};
+    for (size_t s = 0; s < SG_ARRAY_LEN(sets); s++)
+        for (size_t i = 0; i < nsets[s]; i++)
+            same(sets[s][i], strlen(sets[s][i]));
+    for (size_t c = 0; c < CAMP_COUNT; c++)
+        for (size_t i = 0; i < campaigns[c].ntpl; i++)
+            same(campaigns[c].tpl[i], strlen(campaigns[c].tpl[i]));
+
+    /* random strings over the fast set and its neighbours */
+    static const uint32_t alpha[] = {
+        'a', 'B', 'z', 'Z', '0', '1', '3', '5', ' ', ' ', '.', '-', '!', '\t', '\n', '\r', 0x01,
+        0x7F, 0x0410, 0x042F, 0x0430, 0x0435, 0x0438, 0x043E, 0x044F, 0x0401, 0x0451, 0x0419,
+        0x0439, 0x0400, 0x0450, 0x0407, 0x0457, 0x0456, 0x0306, 0x0308, 0x00E9, 0x00A0, 0x2014,
+        0x00AB, 0x2116, 0x20BD, 0x200B, 0xFF21, 0x0391, 0x03B1, 0x00A3, 0x20AC, 0x20BD, 0x20AD,
+        0x00A4,
+    };
+    uint32_t seed = 11;
+    for (int round = 0; round < 20000; round++) {
+        char in[512];
+        size_t n = 0, len = (size_t)(round % 60);
+        /* half the rounds only from the fast set */
+        static const uint32_t fast[] = {'a', 'Q', '7', ' ', '.', '\n', '\r', 0x0410, 0x0416,
+                                        0x044F, 0x0401, 0x0451, 0x00A3, 0x20AC, 0x20BD};
+        for (size_t i = 0; i < len; i++) {
+            seed = seed * 1103515245u + 12345u;
+            n += put_utf8(round & 1 ? alpha[(seed >> 16) % SG_ARRAY_LEN(alpha)]
+                                    : fast[(seed >> 16) % SG_ARRAY_LEN(fast)], in + n);
+        }
+        same(in, n);
+    }
+    /* invalid UTF-8 is dropped the same way */
+    static const char bad1[] = "\xD0\x90\xD0", bad2[] = "\xD0\x41\xD1\x8F\xC0\x80\xC2",
+                      bad3[] = "\xE2\x82\xBD\xD0\xB0\xFF", bad4[] = "\xE2\x82";
+    same(bad1, sizeof bad1 - 1);
+    same(bad2, sizeof bad2 - 1);
+    same(bad3, sizeof bad3 - 1);
+    same(bad4, sizeof bad4 - 1);
+    /* a capacity shorter than the text: both paths cut, both say so */
+    {
+        norm_ctx_t *big = ctx, *tiny = norm_ctx_new(8);
+        ctx = tiny;
+        size_t n1, n2;
+        CHECK_EQ_INT(norm_text(tiny, "abcdefghijkl", 12, o1, sizeof o1, &n1, 0), SG_ENOSPC);
+        CHECK_EQ_INT(norm_text(tiny, "\xD0\xB0\xD0\xB1\xD0\xB2\xD0\xB3\xD0\xB4\xD0\xB5\xD0\xB6"
+                                     "\xD0\xB7\xD0\xB8", 18, o2, sizeof o2, &n2, 0), SG_ENOSPC);
+        norm_ctx_free(tiny);
+        ctx = big;
+    }
+    CHECK(compared > 30000);
+
+    /* url_extract's early exit keeps every separator it accepts */
+    struct url_hit h[4];
+    CHECK_EQ_INT(url_extract("no separator here", 17, h, 4), 0);
+    CHECK_EQ_INT(url_extract("visit evil[dot]icu now", 22, h, 4), 1);
+    CHECK_EQ_INT(url_extract("visit evil(DOT)icu now", 22, h, 4), 1);
+    CHECK_EQ_INT(url_extract("visit evil[.]icu now", 20, h, 4), 1);
+    CHECK_EQ_INT(url_extract("hxxp://evil[.]icu", 17, h, 4), 1);
+    const char *ru = "займ на карту зaйм-быстро.рф сегодня";
+    CHECK_EQ_INT(url_extract(ru, strlen(ru), h, 4), 1);
+    const char *ru2 = "займ на карту без отказа сегодня";
+    CHECK_EQ_INT(url_extract(ru2, strlen(ru2), h, 4), 0);
+
+    norm_ctx_free(ctx);
+    return test_summary();
+}
