@@ -20,6 +20,7 @@
 
 #include "cmd-api.h"
 #include "cmd-common.h"
+#include "cmd-host.h"
 #include "commands.h"
 #include "config.h"
 #include "decoder.h"
@@ -35,18 +36,12 @@
 
 struct judge {
     const char *cmd;
-    const char *rules_dir, *db_path, *cache_dir;
     bool quiet, daemon;
-    verdict_engine_t *engine;
+    struct cmd_host host;  /* engine, store, API and their reloads */
     verdict_worker_t *worker;
-    store_t *store;
     msglog_t *log;
     jw_t *w;
-    int64_t data_version;
-    time_t last_poll;
-    uint64_t reloads, reload_failures, list_reloads, autobl_written;
-    admin_t *api;       /* run: the admin API (cmd-api.c), NULL without */
-    decoder_t *dec;     /* for the API's metrics copy */
+    decoder_t *dec;        /* for the API's metrics copy */
     int write_failed;
     struct verdict verdict;
 };
@@ -59,110 +54,12 @@ static void on_sighup(int sig)
     reload_requested = 1;
 }
 
-static int load_rules(struct judge *j, int initial)
-{
-    rules_diag_t *diag = rules_diag_new(100);
-    rules_db_t *db = NULL;
-    struct rules_build_opts opts = {.cache_dir = j->cache_dir};
-    struct rules_build_info info = {0};
-    int rc = rules_db_load(j->rules_dir, &opts, &db, diag, &info);
-    if (rc != 0) {
-        fprintf(stderr, "smsguard %s: rule set %s refused%s:\n", j->cmd, j->rules_dir,
-                initial ? "" : ", the running rules stay in force");
-        rules_diag_print(diag, stderr);
-        rules_diag_free(diag);
-        j->reload_failures++;
-        return -1;
-    }
-    rules_diag_free(diag);
-    char err[256];
-    verdict_engine_set_rules(j->engine, db);
-    if (verdict_engine_load_domains(j->engine, j->rules_dir, err, sizeof err) != 0)
-        fprintf(stderr, "smsguard %s: domain lists: %s\n", j->cmd, err);
-    if (!j->quiet || !initial)
-        fprintf(stderr, "smsguard %s: %zu rules from %s (%s in %.1f ms)\n", j->cmd, rules_db_count(db),
-                j->rules_dir, info.from_cache ? "cache" : "compiled", info.build_ms);
-    return 0;
-}
-
-static int load_lists(struct judge *j)
-{
-    if (!j->store)
-        return 0;
-    lists_t *l = NULL;
-    int rc = store_load_lists(j->store, (int64_t)time(NULL), &l);
-    if (rc != 0) {
-        fprintf(stderr, "smsguard %s: loading lists from %s: %s\n", j->cmd, j->db_path, store_errmsg(j->store));
-        return -1;
-    }
-    verdict_engine_set_lists(j->engine, l);
-    store_data_version(j->store, &j->data_version);
-    j->list_reloads++;
-    return 0;
-}
-
-/* Writes the engine's automatic blacklist entries to the store (the engine
- * already applies them in memory), then reloads the lists so the snapshot
- * carries their ids. */
-static void write_autobl(struct judge *j)
-{
-    struct verdict_autobl ev[64];
-    size_t n;
-    int wrote = 0;
-    while ((n = verdict_engine_drain_autobl(j->engine, ev, SG_ARRAY_LEN(ev))) > 0) {
-        if (!j->store)
-            continue;
-        for (size_t i = 0; i < n; i++) {
-            struct store_change ctx = {.now = ev[i].created_at, .actor = "engine", .reason = ev[i].reason};
-            int64_t id;
-            int rc = store_blacklist_add(j->store, &ctx, ev[i].kind, ev[i].value, 1, ev[i].expires_at, &id);
-            if (rc == 0) {
-                j->autobl_written++;
-                wrote = 1;
-            } else if (rc != SG_EEXIST) {
-                fprintf(stderr, "smsguard %s: automatic blacklist %s: %s\n", j->cmd, ev[i].value,
-                        store_errmsg(j->store));
-            }
-        }
-    }
-    if (wrote)
-        load_lists(j);
-}
-
 static void tick(void *ctx)
 {
     struct judge *j = ctx;
-    write_autobl(j);
-    /* POST /api/v1/rules/reload is SIGHUP with an answer. */
-    int api_reload = admin_rules_reload_take(j->api);
-    if (reload_requested || api_reload) {
-        reload_requested = 0;
-        j->reloads++;
-        int ok = load_rules(j, 0) == 0;
-        load_lists(j);
-        admin_rules_reload_done(j->api, ok, ok ? "rules and lists reloaded"
-                                               : "rule set refused; the running rules stay in force "
-                                                 "(the daemon's log has the errors)");
-    }
-    /* A list change committed through the API: reload now, not at the
-     * next data_version poll. */
-    if (admin_lists_changed_take(j->api))
-        load_lists(j);
-    if (j->api) {
-        struct admin_metrics am = {.rule_reloads = j->reloads, .rule_reload_failures = j->reload_failures,
-                                   .list_reloads = j->list_reloads, .autobl_written = j->autobl_written,
-                                   .updated_at = (int64_t)time(NULL)};
-        if (j->dec)
-            decoder_get_stats(j->dec, &am.dec);
-        admin_publish_metrics(j->api, &am);
-    }
-    time_t now = time(NULL);
-    if (j->store && now != j->last_poll) {
-        j->last_poll = now;
-        int64_t v;
-        if (store_data_version(j->store, &v) == 0 && v != j->data_version)
-            load_lists(j);
-    }
+    int hup = reload_requested;
+    reload_requested = 0;
+    cmd_host_tick(&j->host, hup, j->dec);
 }
 
 static void reasons_json(const struct verdict *v, char *out, size_t cap)
@@ -193,7 +90,7 @@ static void log_message(struct judge *j, const struct decoder_message *m, const 
     snprintf(account, sizeof account, "%s", m->account ? m->account : "");
     snprintf(src, sizeof src, "%.*s", (int)m->source_addr.len, (const char *)m->source_addr.p);
     snprintf(dst_raw, sizeof dst_raw, "%.*s", (int)m->destination_addr.len, (const char *)m->destination_addr.p);
-    const struct verdict_config *vc = verdict_engine_config(j->engine);
+    const struct verdict_config *vc = verdict_engine_config(j->host.engine);
     if (msisdn_normalise(dst_raw, vc->country_code, vc->trunk_prefix, dst, sizeof dst) < 0)
         snprintf(dst, sizeof dst, "%s", dst_raw);
     sg_endpoint_format(m->esme, ip, sizeof ip);
@@ -290,7 +187,8 @@ static void usage(FILE *f, const char *cmd)
 static int judge_main(int argc, char **argv, bool daemon)
 {
     const char *cmd = daemon ? "run" : "replay";
-    struct judge j = {.cmd = cmd, .rules_dir = DEFAULT_RULES_DIR, .daemon = daemon};
+    struct judge j = {.cmd = cmd, .daemon = daemon,
+                      .host = {.cmd = cmd, .rules_dir = DEFAULT_RULES_DIR}};
     struct cmd_capture_args cap;
     struct decoder_config dcfg;
     struct verdict_config vcfg;
@@ -303,13 +201,13 @@ static int judge_main(int argc, char **argv, bool daemon)
     dcfg = cfg.decoder;
     vcfg = cfg.verdict;
     if (daemon)
-        j.db_path = "smsguard.db";
+        j.host.db_path = "smsguard.db";
     if (cfg.rules_dir[0])
-        j.rules_dir = cfg.rules_dir;
+        j.host.rules_dir = cfg.rules_dir;
     if (cfg.db_path[0])
-        j.db_path = cfg.db_path;
+        j.host.db_path = cfg.db_path;
     if (cfg.rules_cache[0])
-        j.cache_dir = cfg.rules_cache;
+        j.host.cache_dir = cfg.rules_cache;
     enum { OPT_RULES = 1000, OPT_DB, OPT_CACHE, OPT_CONFIG };
     static const struct option longopts[] = {
         {"help", no_argument, NULL, 'h'},
@@ -337,9 +235,9 @@ static int judge_main(int argc, char **argv, bool daemon)
         if (h)
             continue;
         switch (c) {
-        case OPT_RULES: j.rules_dir = optarg; break;
-        case OPT_DB: j.db_path = optarg; break;
-        case OPT_CACHE: j.cache_dir = optarg; break;
+        case OPT_RULES: j.host.rules_dir = optarg; break;
+        case OPT_DB: j.host.db_path = optarg; break;
+        case OPT_CACHE: j.host.cache_dir = optarg; break;
         case OPT_CONFIG: break; /* read by cmd_config_load above */
         case 'q': j.quiet = true; break;
         case 'h': usage(stdout, cmd); return 0;
@@ -350,31 +248,27 @@ static int judge_main(int argc, char **argv, bool daemon)
         usage(stderr, cmd);
         return 2;
     }
-    static char cache[4096];
-    if (!j.cache_dir) {
-        snprintf(cache, sizeof cache, "%s/.cache", j.rules_dir);
-        if (mkdir(cache, 0755) == 0 || errno == EEXIST)
-            j.cache_dir = cache;
-    }
+    cmd_host_default_cache(&j.host);
 
     int status = 1;
     char err[512];
     decoder_t *d = NULL;
-    j.engine = verdict_engine_new(&vcfg, err, sizeof err);
-    if (!j.engine) {
+    j.host.engine = verdict_engine_new(&vcfg, err, sizeof err);
+    if (!j.host.engine) {
         fprintf(stderr, "smsguard %s: %s\n", cmd, err);
         return 1;
     }
-    j.worker = verdict_worker_new(j.engine);
+    j.worker = verdict_worker_new(j.host.engine);
     j.w = jw_new(4u << 20);
     if (!j.worker || !j.w)
         goto out;
-    if (load_rules(&j, 1) != 0)
+    j.host.quiet = j.quiet;
+    if (cmd_host_load_rules(&j.host, 1) != 0)
         goto out;
-    if (j.db_path) {
+    if (j.host.db_path) {
         char serr[STORE_ERRBUF_SIZE];
-        if (store_open(&j.store, j.db_path, STORE_OPEN_CREATE, serr) != 0) {
-            fprintf(stderr, "smsguard %s: %s: %s\n", cmd, j.db_path, serr);
+        if (store_open(&j.host.store, j.host.db_path, STORE_OPEN_CREATE, serr) != 0) {
+            fprintf(stderr, "smsguard %s: %s: %s\n", cmd, j.host.db_path, serr);
             goto out;
         }
         /* Offline replay may wait for the writer; the daemon never does. */
@@ -384,12 +278,12 @@ static int judge_main(int argc, char **argv, bool daemon)
             .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
             .prune_every_s = (int)cfg.msglog.prune_every_s,
         };
-        j.log = msglog_new(j.db_path, &mc, serr);
+        j.log = msglog_new(j.host.db_path, &mc, serr);
         if (!j.log) {
-            fprintf(stderr, "smsguard %s: message log %s: %s\n", cmd, j.db_path, serr);
+            fprintf(stderr, "smsguard %s: message log %s: %s\n", cmd, j.host.db_path, serr);
             goto out;
         }
-        if (load_lists(&j) != 0)
+        if (cmd_host_load_lists(&j.host) != 0)
             goto out;
     }
     struct decoder_sink sink = {.ctx = &j, .message = on_message, .receipt = on_receipt};
@@ -400,8 +294,8 @@ static int judge_main(int argc, char **argv, bool daemon)
     }
     j.dec = d;
     /* The API gets its own store connection; it needs the database. */
-    if (daemon && j.db_path &&
-        cmd_api_start(&api_args, cmd, j.db_path, j.engine, j.log, &vcfg, &j.api) != 0)
+    if (daemon && j.host.db_path &&
+        cmd_api_start(&api_args, cmd, j.host.db_path, j.host.engine, j.log, &vcfg, &j.host.api) != 0)
         goto out;
     struct sigaction sa = {0}, old_hup;
     sa.sa_handler = on_sighup;
@@ -426,7 +320,7 @@ static int judge_main(int argc, char **argv, bool daemon)
     decoder_get_stats(d, &st);
     cmd_print_summary(stderr, cmd, &cap, &res, &st);
     struct verdict_stats vs;
-    verdict_engine_get_stats(j.engine, &vs);
+    verdict_engine_get_stats(j.host.engine, &vs);
     fprintf(stderr, "  verdicts  %llu: %llu allow, %llu flag, %llu block; %llu alerts, %llu shadow hits\n",
             (unsigned long long)vs.messages, (unsigned long long)vs.by_action[VERDICT_ALLOW],
             (unsigned long long)vs.by_action[VERDICT_FLAG], (unsigned long long)vs.by_action[VERDICT_BLOCK],
@@ -440,21 +334,21 @@ static int judge_main(int argc, char **argv, bool daemon)
         msglog_get_stats(j.log, &ms);
         fprintf(stderr, "  log       %llu rows written to %s, %llu dropped; %llu automatic blacklist entries; "
                         "%llu rule reloads (%llu refused), %llu list reloads\n",
-                (unsigned long long)ms.written, j.db_path, (unsigned long long)ms.dropped,
-                (unsigned long long)j.autobl_written, (unsigned long long)j.reloads,
-                (unsigned long long)j.reload_failures, (unsigned long long)j.list_reloads);
+                (unsigned long long)ms.written, j.host.db_path, (unsigned long long)ms.dropped,
+                (unsigned long long)j.host.autobl_written, (unsigned long long)j.host.reloads,
+                (unsigned long long)j.host.reload_failures, (unsigned long long)j.host.list_reloads);
     }
     status = rc == 0 && !j.write_failed ? 0 : 1;
     /* run -r FILE: the capture is judged; keep answering the console. */
     if (daemon && cap.opts.file && !res.interrupted)
-        cmd_api_serve_until_signal(j.api, cmd, tick, &j);
+        cmd_api_serve_until_signal(j.host.api, cmd, tick, &j);
 out:
-    admin_stop(j.api); /* before the engine and log it reads go */
+    admin_stop(j.host.api); /* before the engine and log it reads go */
     decoder_free(d);
     msglog_free(j.log);
-    store_close(j.store);
+    store_close(j.host.store);
     verdict_worker_free(j.worker);
-    verdict_engine_free(j.engine);
+    verdict_engine_free(j.host.engine);
     jw_free(j.w);
     return status;
 }

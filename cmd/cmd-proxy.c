@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "cmd-api.h"
+#include "cmd-host.h"
 #include "commands.h"
 #include "msglog.h"
 #include "proxy.h"
@@ -25,14 +26,8 @@
 #include "verdict.h"
 
 struct pctx {
-    const char *rules_dir, *db_path, *cache_dir;
-    verdict_engine_t *engine;
-    store_t *store;
+    struct cmd_host host; /* engine, store, API and their reloads */
     msglog_t *log;
-    admin_t *api;
-    int64_t data_version;
-    time_t last_poll;
-    uint64_t reloads, reload_failures, list_reloads, autobl_written;
 };
 
 static volatile sig_atomic_t stop_requested, reload_requested;
@@ -49,87 +44,13 @@ static void on_hup(int sig)
     reload_requested = 1;
 }
 
-static int load_rules(struct pctx *x, int initial)
-{
-    rules_diag_t *diag = rules_diag_new(100);
-    rules_db_t *db = NULL;
-    struct rules_build_opts opts = {.cache_dir = x->cache_dir};
-    struct rules_build_info info = {0};
-    if (rules_db_load(x->rules_dir, &opts, &db, diag, &info) != 0) {
-        fprintf(stderr, "smsguard proxy: rule set %s refused%s:\n", x->rules_dir,
-                initial ? "" : ", the running rules stay in force");
-        rules_diag_print(diag, stderr);
-        rules_diag_free(diag);
-        x->reload_failures++;
-        return -1;
-    }
-    rules_diag_free(diag);
-    verdict_engine_set_rules(x->engine, db);
-    char err[256];
-    if (verdict_engine_load_domains(x->engine, x->rules_dir, err, sizeof err) != 0)
-        fprintf(stderr, "smsguard proxy: domain lists: %s\n", err);
-    fprintf(stderr, "smsguard proxy: %zu rules from %s (%s in %.1f ms)\n", rules_db_count(db), x->rules_dir,
-            info.from_cache ? "cache" : "compiled", info.build_ms);
-    return 0;
-}
-
-static int load_lists(struct pctx *x)
-{
-    if (!x->store)
-        return 0;
-    lists_t *l = NULL;
-    if (store_load_lists(x->store, (int64_t)time(NULL), &l) != 0) {
-        fprintf(stderr, "smsguard proxy: loading lists from %s: %s\n", x->db_path, store_errmsg(x->store));
-        return -1;
-    }
-    verdict_engine_set_lists(x->engine, l);
-    store_data_version(x->store, &x->data_version);
-    x->list_reloads++;
-    return 0;
-}
-
 /* Called by the proxy loop about every 200 ms, between two PDUs. */
 static void tick(void *ctx)
 {
     struct pctx *x = ctx;
-    struct verdict_autobl ev[64];
-    size_t n;
-    int wrote = 0;
-    while ((n = verdict_engine_drain_autobl(x->engine, ev, SG_ARRAY_LEN(ev))) > 0) {
-        for (size_t i = 0; x->store && i < n; i++) {
-            struct store_change c = {.now = ev[i].created_at, .actor = "engine", .reason = ev[i].reason};
-            int64_t id;
-            if (store_blacklist_add(x->store, &c, ev[i].kind, ev[i].value, 1, ev[i].expires_at, &id) == 0) {
-                x->autobl_written++;
-                wrote = 1;
-            }
-        }
-    }
-    int api_reload = admin_rules_reload_take(x->api);
-    if (reload_requested || api_reload) {
-        reload_requested = 0;
-        x->reloads++;
-        int ok = load_rules(x, 0) == 0;
-        load_lists(x);
-        admin_rules_reload_done(x->api, ok, ok ? "rules and lists reloaded"
-                                               : "rule set refused; the running rules stay in force");
-        wrote = 0;
-    }
-    if (wrote || admin_lists_changed_take(x->api))
-        load_lists(x);
-    if (x->api) {
-        struct admin_metrics am = {.rule_reloads = x->reloads, .rule_reload_failures = x->reload_failures,
-                                   .list_reloads = x->list_reloads, .autobl_written = x->autobl_written,
-                                   .updated_at = (int64_t)time(NULL)};
-        admin_publish_metrics(x->api, &am);
-    }
-    time_t now = time(NULL);
-    if (x->store && now != x->last_poll) {
-        x->last_poll = now;
-        int64_t v;
-        if (store_data_version(x->store, &v) == 0 && v != x->data_version)
-            load_lists(x);
-    }
+    int hup = reload_requested;
+    reload_requested = 0;
+    cmd_host_tick(&x->host, hup, NULL);
 }
 
 static void usage(FILE *f)
@@ -165,7 +86,7 @@ int cmd_proxy(int argc, char **argv)
 {
     struct proxy_config pc;
     proxy_config_default(&pc);
-    struct pctx x = {.rules_dir = "rules", .db_path = "smsguard.db"};
+    struct pctx x = {.host = {.cmd = "proxy", .rules_dir = "rules", .db_path = "smsguard.db"}};
     const char *api_listen = NULL;
     enum { O_LISTEN = 1000, O_UP, O_API, O_DB, O_RULES, O_CACHE, O_BSTAT, O_DSTAT, O_FAILC, O_MON, O_WIN,
            O_MAXL, O_MPT };
@@ -188,9 +109,9 @@ int cmd_proxy(int argc, char **argv)
         case O_LISTEN: pc.listen = optarg; break;
         case O_UP: pc.upstream = optarg; break;
         case O_API: api_listen = optarg; break;
-        case O_DB: x.db_path = optarg; break;
-        case O_RULES: x.rules_dir = optarg; break;
-        case O_CACHE: x.cache_dir = optarg; break;
+        case O_DB: x.host.db_path = optarg; break;
+        case O_RULES: x.host.rules_dir = optarg; break;
+        case O_CACHE: x.host.cache_dir = optarg; break;
         case O_BSTAT:
         case O_DSTAT: {
             unsigned long v = strtoul(optarg, &end, 0);
@@ -233,36 +154,31 @@ int cmd_proxy(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    static char cache[4096];
-    if (!x.cache_dir) {
-        snprintf(cache, sizeof cache, "%s/.cache", x.rules_dir);
-        if (mkdir(cache, 0755) == 0 || errno == EEXIST)
-            x.cache_dir = cache;
-    }
+    cmd_host_default_cache(&x.host);
     int status = 1;
     char err[512];
     proxy_t *p = NULL;
-    x.engine = verdict_engine_new(NULL, err, sizeof err);
-    if (!x.engine) {
+    x.host.engine = verdict_engine_new(NULL, err, sizeof err);
+    if (!x.host.engine) {
         fprintf(stderr, "smsguard proxy: %s\n", err);
         return 1;
     }
-    if (load_rules(&x, 1) != 0)
+    if (cmd_host_load_rules(&x.host, 1) != 0)
         goto out;
     char serr[STORE_ERRBUF_SIZE];
-    if (store_open(&x.store, x.db_path, STORE_OPEN_CREATE, serr) != 0) {
-        fprintf(stderr, "smsguard proxy: %s: %s\n", x.db_path, serr);
+    if (store_open(&x.host.store, x.host.db_path, STORE_OPEN_CREATE, serr) != 0) {
+        fprintf(stderr, "smsguard proxy: %s: %s\n", x.host.db_path, serr);
         goto out;
     }
     struct msglog_config mc = {0};
-    x.log = msglog_new(x.db_path, &mc, serr);
+    x.log = msglog_new(x.host.db_path, &mc, serr);
     if (!x.log) {
-        fprintf(stderr, "smsguard proxy: message log %s: %s\n", x.db_path, serr);
+        fprintf(stderr, "smsguard proxy: message log %s: %s\n", x.host.db_path, serr);
         goto out;
     }
-    if (load_lists(&x) != 0)
+    if (cmd_host_load_lists(&x.host) != 0)
         goto out;
-    p = proxy_new(&pc, x.engine, x.log, err, sizeof err);
+    p = proxy_new(&pc, x.host.engine, x.log, err, sizeof err);
     if (!p) {
         fprintf(stderr, "smsguard proxy: %s\n", err);
         goto out;
@@ -271,7 +187,7 @@ int cmd_proxy(int argc, char **argv)
         struct cmd_api_args aa;
         cmd_api_args_init(&aa);
         aa.listen = api_listen;
-        if (cmd_api_start(&aa, "proxy", x.db_path, x.engine, x.log, verdict_engine_config(x.engine), &x.api) != 0)
+        if (cmd_api_start(&aa, "proxy", x.host.db_path, x.host.engine, x.log, verdict_engine_config(x.host.engine), &x.host.api) != 0)
             goto out;
     }
     struct sigaction sa = {0};
@@ -306,10 +222,10 @@ int cmd_proxy(int argc, char **argv)
             (unsigned long long)st.mp_evicted, (unsigned long long)st.backpressure_stalls);
     status = rc == 0 ? 0 : 1;
 out:
-    admin_stop(x.api);
+    admin_stop(x.host.api);
     proxy_free(p);
     msglog_free(x.log);
-    store_close(x.store);
-    verdict_engine_free(x.engine);
+    store_close(x.host.store);
+    verdict_engine_free(x.host.engine);
     return status;
 }
