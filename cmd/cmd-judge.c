@@ -9,13 +9,11 @@
  * (PRAGMA data_version, checked about once a second).  Reloads happen
  * between two packets, so every message gets exactly one verdict.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "cmd-api.h"
@@ -27,8 +25,6 @@
 #include "msglog.h"
 #include "msisdn.h"
 #include "output-json.h"
-#include "rules-db.h"
-#include "rules-parse.h"
 #include "store.h"
 #include "verdict.h"
 

@@ -6,22 +6,17 @@
  * changes by other processes picked up (PRAGMA data_version), and the admin
  * API with --api.  SIGTERM/SIGINT: clean unbind to both sides, then exit.
  */
-#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <time.h>
 
 #include "cmd-api.h"
 #include "cmd-host.h"
 #include "commands.h"
 #include "msglog.h"
 #include "proxy.h"
-#include "rules-db.h"
-#include "rules-parse.h"
 #include "store.h"
 #include "verdict.h"
 
