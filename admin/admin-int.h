@@ -181,6 +181,10 @@ struct store_change admin_change(struct admin_req *r, const char *reason, const 
 
 void admin_jw_time(jw_t *w, const char *key, int64_t secs); /* null when 0 */
 void admin_jw_str_or_null(jw_t *w, const char *key, const char *s);
+/* key: a JSON value stored as text in the database (audit detail, verdict
+ * reasons), emitted as JSON when it parses as the wanted type, else null
+ * (or [] with or_empty_array). */
+void admin_jw_stored_json(jw_t *w, const char *key, const char *text, json_type want, bool or_empty_array);
 void admin_jw_whitelist(jw_t *w, const struct store_whitelist_row *r);
 void admin_jw_blacklist(jw_t *w, const struct store_blacklist_row *r);
 void admin_jw_exception(jw_t *w, const struct store_exception_row *r);

@@ -1,5 +1,6 @@
 /* JSON shapes shared by several routes: list entries and requests.  Times
  * are RFC 3339 UTC strings, absent ones null. */
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -12,6 +13,25 @@ void admin_jw_time(jw_t *w, const char *key, int64_t secs)
         jw_time_us(w, (uint64_t)secs * 1000000u);
     else
         jw_null(w);
+}
+
+void admin_jw_stored_json(jw_t *w, const char *key, const char *text, json_type want, bool or_empty_array)
+{
+    jw_key(w, key);
+    /* Re-parsed rather than copied: the column may hold anything an older
+     * or foreign writer put there, and the answer must stay valid JSON. */
+    json_t *d = text ? json_loads(text, 0, NULL) : NULL;
+    char *dump = d && json_typeof(d) == want ? json_dumps(d, JSON_COMPACT) : NULL;
+    if (dump) {
+        jw_raw(w, dump, strlen(dump));
+    } else if (or_empty_array) {
+        jw_arr_begin(w);
+        jw_arr_end(w);
+    } else {
+        jw_null(w);
+    }
+    free(dump);
+    json_decref(d);
 }
 
 void admin_jw_str_or_null(jw_t *w, const char *key, const char *s)

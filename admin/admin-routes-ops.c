@@ -129,15 +129,7 @@ static int audit_row(void *arg, const struct store_audit_row *a)
     admin_jw_str_or_null(w, "action", a->action);
     admin_jw_str_or_null(w, "object", a->object);
     jw_kint(w, "object_id", a->object_id);
-    jw_key(w, "detail");
-    json_t *d = a->detail ? json_loads(a->detail, 0, NULL) : NULL;
-    char *dump = json_is_object(d) ? json_dumps(d, JSON_COMPACT) : NULL;
-    if (dump)
-        jw_raw(w, dump, strlen(dump));
-    else
-        jw_null(w);
-    free(dump);
-    json_decref(d);
+    admin_jw_stored_json(w, "detail", a->detail, JSON_OBJECT, false);
     admin_jw_str_or_null(w, "reason", a->reason);
     admin_jw_str_or_null(w, "ticket", a->ticket);
     jw_obj_end(w);
@@ -268,15 +260,7 @@ static int alert_msg(void *arg, const struct store_msg_row *m)
     admin_jw_str_or_null(w, "sender", m->source_addr);
     admin_jw_str_or_null(w, "account", m->account);
     admin_jw_str_or_null(w, "action", m->action);
-    jw_key(w, "reasons");
-    json_t *d = m->reasons ? json_loads(m->reasons, 0, NULL) : NULL;
-    char *dump = json_is_array(d) ? json_dumps(d, JSON_COMPACT) : NULL;
-    if (dump)
-        jw_raw(w, dump, strlen(dump));
-    else
-        jw_null(w);
-    free(dump);
-    json_decref(d);
+    admin_jw_stored_json(w, "reasons", m->reasons, JSON_ARRAY, false);
     jw_obj_end(w);
     x->n++;
     return 0;

@@ -124,22 +124,7 @@ static void write_message(jw_t *w, const struct store_msg_row *m, enum fate f,
     admin_jw_str_or_null(w, "action", m->action);
     jw_kint(w, "score", m->score);
     jw_kbool(w, "enforced", m->enforced != 0);
-    jw_key(w, "reasons");
-    json_t *arr = m->reasons ? json_loads(m->reasons, 0, NULL) : NULL;
-    if (json_is_array(arr)) {
-        char *dump = json_dumps(arr, JSON_COMPACT);
-        if (dump) {
-            jw_raw(w, dump, strlen(dump));
-            free(dump);
-        } else {
-            jw_arr_begin(w);
-            jw_arr_end(w);
-        }
-    } else {
-        jw_arr_begin(w);
-        jw_arr_end(w);
-    }
-    json_decref(arr);
+    admin_jw_stored_json(w, "reasons", m->reasons, JSON_ARRAY, true);
     jw_key(w, "blocked_by");
     if (f == F_BLOCKED && br && br->type[0]) {
         jw_obj_begin(w);

@@ -285,6 +285,20 @@ static void prod_unlock(msglog_t *m)
         pthread_mutex_unlock(&m->prod_lock);
 }
 
+/* Takes the producer lock and a free slot; on a full ring, releases the
+ * lock, counts the drop and returns NULL.  On success the caller fills the
+ * slot, publish()es it and unlocks. */
+static struct slot *claim_locked(msglog_t *m, uint64_t *h)
+{
+    prod_lock(m);
+    struct slot *sl = claim(m, h);
+    if (!sl) {
+        prod_unlock(m);
+        atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
+    }
+    return sl;
+}
+
 int msglog_submit(msglog_t *m, const struct msglog_row *row, int64_t *link_out)
 {
     struct slot *sl;
@@ -294,13 +308,8 @@ int msglog_submit(msglog_t *m, const struct msglog_row *row, int64_t *link_out)
         *link_out = 0;
     if (!m || !row)
         return SG_EINVAL;
-    prod_lock(m);
-    sl = claim(m, &h);
-    if (!sl) {
-        prod_unlock(m);
-        atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
+    if (!(sl = claim_locked(m, &h)))
         return SG_ENOSPC;
-    }
     sl->kind = SLOT_ROW;
     sl->id = m->next_id++;
     sl->ts_us = row->ts_us;
@@ -337,12 +346,8 @@ int msglog_update_response(msglog_t *m, int64_t link, const char *message_id,
 
     if (!m || link <= 0)
         return SG_EINVAL;
-    prod_lock(m);
-    if (!(sl = claim(m, &h))) {
-        prod_unlock(m);
-        atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
+    if (!(sl = claim_locked(m, &h)))
         return SG_ENOSPC;
-    }
     sl->kind = SLOT_RESP;
     sl->id = link;
     sl->status = command_status;
@@ -361,12 +366,8 @@ int msglog_update_receipt(msglog_t *m, const char *message_id, const char *accou
 
     if (!m || !message_id || !*message_id)
         return SG_EINVAL;
-    prod_lock(m);
-    if (!(sl = claim(m, &h))) {
-        prod_unlock(m);
-        atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
+    if (!(sl = claim_locked(m, &h)))
         return SG_ENOSPC;
-    }
     sl->kind = SLOT_RECEIPT;
     sl->id = 0;
     sl->ts_us = ts_us;
