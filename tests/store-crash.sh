@@ -25,13 +25,20 @@ acked=$tmp/acked
 : > "$acked"
 
 # SQL runner for the checks: the sqlite3 shell, else Python's sqlite3.
+# A busy timeout, so a check never races a writer that is still exiting.
 sql() {
     if command -v sqlite3 >/dev/null 2>&1; then
-        sqlite3 "$db" "$1"
+        sqlite3 -cmd ".timeout 10000" "$db" "$1"
     else
-        python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print("|".join(map(str,r))) for r in c.execute(sys.argv[2])]' "$db" "$1"
+        python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1], timeout=10); [print("|".join(map(str,r))) for r in c.execute(sys.argv[2])]' "$db" "$1"
     fi
 }
+
+# Job control puts each round's loop in its own process group, so one
+# kill reaches the loop, its command substitutions and the smsguard in
+# flight.  (Killing by parent pid misses them: once the loop dies they are
+# re-parented, survive, and keep writing while the checks run.)
+set -m
 
 "$SMSGUARD" blacklist list --db "$db" > /dev/null || { echo "store-crash: cannot create $db" >&2; exit 1; }
 
@@ -55,15 +62,15 @@ for round in $(seq 1 "$ROUNDS"); do
     loop=$!
     # 0.2 .. 0.7 s: tens of changes, then a kill at an arbitrary point.
     sleep "0.$((RANDOM % 6 + 2))"
-    child=$(pgrep -P "$loop" 2>/dev/null | head -n 1 || true)
-    kill -9 "$loop" 2>/dev/null
-    [ -n "$child" ] && kill -9 "$child" 2>/dev/null
-    # Also any grandchild (the command substitution's smsguard).
-    for p in $(pgrep -P "$loop" 2>/dev/null) ${child:+$(pgrep -P "$child" 2>/dev/null)}; do
-        kill -9 "$p" 2>/dev/null
-    done
+    kill -9 -- "-$loop" 2>/dev/null
     { wait "$loop"; } 2>/dev/null
+    # The group is gone only when its last member is reaped by init.
+    for _ in $(seq 1 100); do
+        pgrep -g "$loop" > /dev/null 2>&1 || break
+        sleep 0.05
+    done
 done
+set +m
 
 n_add=$(grep -c '^add ' "$acked")
 n_clear=$(grep -c '^clear ' "$acked")
