@@ -237,15 +237,18 @@ static void message_apply_response(struct pending_message *pm, const struct pend
 
 /* ---- receipt ties ------------------------------------------------------ */
 
+/* One-shot hash of (SMSC endpoint, tag, id) laid out in one buffer: the
+ * streaming XXH3 state costs more than the short key itself. */
 static uint64_t tie_key(const struct sg_endpoint *smsc, char tag, const char *id, size_t len)
 {
-    XXH3_state_t st;
-    XXH3_64bits_reset(&st);
-    XXH3_64bits_update(&st, smsc->addr, 16);
-    XXH3_64bits_update(&st, &smsc->port, sizeof smsc->port);
-    XXH3_64bits_update(&st, &tag, 1);
-    XXH3_64bits_update(&st, id, len);
-    return XXH3_64bits_digest(&st);
+    uint8_t k[16 + sizeof smsc->port + 1 + MSGID_CAP];
+    if (len > MSGID_CAP)
+        len = MSGID_CAP;
+    memcpy(k, smsc->addr, 16);
+    memcpy(k + 16, &smsc->port, sizeof smsc->port);
+    k[16 + sizeof smsc->port] = (uint8_t)tag;
+    memcpy(k + 17 + sizeof smsc->port, id, len);
+    return XXH3_64bits(k, 17 + sizeof smsc->port + len);
 }
 
 /* Parses id as an unsigned number in base 10 or 16; 0 if it is not one or

@@ -6,10 +6,9 @@
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-/* Case-insensitive prefix match of a NUL-terminated key. */
-static size_t match_key(const uint8_t *p, size_t avail, const char *key)
+/* Case-insensitive prefix match of a lowercase key of known length. */
+static size_t match_key(const uint8_t *p, size_t avail, const char *key, size_t n)
 {
-    size_t n = strlen(key);
     if (n > avail)
         return 0;
     for (size_t i = 0; i < n; i++)
@@ -20,51 +19,66 @@ static size_t match_key(const uint8_t *p, size_t avail, const char *key)
 
 enum { R_ID, R_SUB, R_DLVRD, R_SUBMIT, R_DONE, R_STAT, R_ERR, R_TEXT };
 
+#define RK(s, f) {s, sizeof(s) - 1, f}
 /* Keys as SMSCs write them (lowercase; matched case-insensitively).  Longer
  * spellings of the same field first. */
 static const struct {
     const char *key;
+    size_t len;
     int field;
 } receipt_keys[] = {
-    {"id:", R_ID},
-    {"sub:", R_SUB},
-    {"dlvrd:", R_DLVRD},
-    {"submit date:", R_SUBMIT},
-    {"submit_date:", R_SUBMIT},
-    {"submitdate:", R_SUBMIT},
-    {"done date:", R_DONE},
-    {"done_date:", R_DONE},
-    {"donedate:", R_DONE},
-    {"stat:", R_STAT},
-    {"err:", R_ERR},
-    {"text:", R_TEXT},
+    RK("id:", R_ID),
+    RK("sub:", R_SUB),
+    RK("dlvrd:", R_DLVRD),
+    RK("submit date:", R_SUBMIT),
+    RK("submit_date:", R_SUBMIT),
+    RK("submitdate:", R_SUBMIT),
+    RK("done date:", R_DONE),
+    RK("done_date:", R_DONE),
+    RK("donedate:", R_DONE),
+    RK("stat:", R_STAT),
+    RK("err:", R_ERR),
+    RK("text:", R_TEXT),
 };
+#undef RK
+
+static int is_blank(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+/* The key starting at p, by its first letter: a receipt is parsed once per
+ * deliver_sm on the decode path, so a word is compared only with the keys
+ * that can match it. */
+static int find_key(const uint8_t *p, size_t avail, size_t *klen)
+{
+    int c = lower(p[0]);
+    if (c != 'i' && c != 's' && c != 'd' && c != 'e' && c != 't')
+        return -1;
+    for (size_t k = 0; k < SG_ARRAY_LEN(receipt_keys); k++) {
+        if (receipt_keys[k].key[0] != c)
+            continue;
+        *klen = match_key(p, avail, receipt_keys[k].key, receipt_keys[k].len);
+        if (*klen)
+            return receipt_keys[k].field;
+    }
+    return -1;
+}
 
 int smpp_receipt_parse(const uint8_t *text, size_t len, struct smpp_receipt *out)
 {
     memset(out, 0, sizeof(*out));
     struct sg_view *slot[] = {&out->id,        &out->sub,  &out->dlvrd, &out->submit_date,
                               &out->done_date, &out->stat, &out->err,   &out->text};
-    /* Work bound: O(len * number of keys), each key a short compare. */
+    /* Work bound: O(len), each word start compared with the few keys that
+     * share its first letter. */
     size_t i = 0;
     while (i < len) {
-        /* Keys start a word: at the start or after white space. */
-        if (i > 0 && text[i - 1] != ' ' && text[i - 1] != '\t' && text[i - 1] != '\n' &&
-            text[i - 1] != '\r') {
-            i++;
-            continue;
-        }
         size_t klen = 0;
-        int field = -1;
-        for (size_t k = 0; k < SG_ARRAY_LEN(receipt_keys); k++) {
-            klen = match_key(text + i, len - i, receipt_keys[k].key);
-            if (klen) {
-                field = receipt_keys[k].field;
-                break;
-            }
-        }
+        int field = find_key(text + i, len - i, &klen);
         if (field < 0) {
-            i++;
+            /* Not a key: on to the next word (keys start a word). */
+            while (i < len && !is_blank(text[i]))
+                i++;
+            while (i < len && is_blank(text[i]))
+                i++;
             continue;
         }
         size_t v = i + klen;
@@ -79,8 +93,7 @@ int smpp_receipt_parse(const uint8_t *text, size_t len, struct smpp_receipt *out
             break;
         }
         size_t e = v;
-        while (e < len && text[e] != ' ' && text[e] != '\t' && text[e] != '\r' && text[e] != '\n' &&
-               text[e] != 0)
+        while (e < len && !is_blank(text[e]) && text[e] != 0)
             e++;
         if (!slot[field]->p)
             *slot[field] = (struct sg_view){text + v, e - v};

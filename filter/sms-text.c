@@ -226,7 +226,29 @@ int sms_gsm_pack(const uint8_t *septets, size_t n, unsigned fill_bits, uint8_t *
 static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, unsigned fill)
 {
     size_t n = packed ? packed_count(in, len, fill) : len;
-    for (size_t i = 0; i < n && !w->full; i++) {
+    size_t i = 0;
+    /* Fast path: while two output bytes per septet (the most a default
+     * alphabet character takes) and the NUL fit, default characters are
+     * written without the writer's checks; an escape or a non-septet
+     * octet goes to the general loop below. */
+    if (w->cap - w->len > 2 * n) {
+        char *o = w->out + w->len;
+        for (; i < n; i++) {
+            uint8_t s = packed ? packed_septet(in, len, fill, i) : in[i];
+            if (s > 0x7F || s == GSM_ESC)
+                break;
+            uint32_t cp = gsm_default[s];
+            if (cp < 0x80) {
+                *o++ = (char)cp;
+            } else {
+                o[0] = (char)(0xC0 | cp >> 6);
+                o[1] = (char)(0x80 | (cp & 0x3F));
+                o += 2;
+            }
+        }
+        w->len = (size_t)(o - w->out);
+    }
+    for (; i < n && !w->full; i++) {
         uint8_t s = packed ? packed_septet(in, len, fill, i) : in[i];
         if (s > 0x7F) { /* unpacked only: an octet that is no septet */
             wr_put(w, UNI_REPL);
@@ -259,6 +281,32 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
 static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
 {
     size_t i = 0;
+    /* Fast path for the usual Cyrillic or Latin text: while even three
+     * output bytes per unit (and the NUL) fit, BMP characters other than
+     * surrogates, NUL and U+FFFD (counted as bad when sent as such) are
+     * written without the writer's checks.  The
+     * first unit it does not handle goes to the general loop below. */
+    if (w->cap - w->len > (len / 2) * 3) {
+        char *o = w->out + w->len;
+        for (; i + 1 < len; i += 2) {
+            uint32_t u = (uint32_t)in[i] << 8 | in[i + 1];
+            if (u - 1u < 0x7Fu) {
+                *o++ = (char)u;
+            } else if (u - 0x80u < 0x780u) {
+                o[0] = (char)(0xC0 | u >> 6);
+                o[1] = (char)(0x80 | (u & 0x3F));
+                o += 2;
+            } else if (u >= 0x800 && (u < 0xD800 || u > 0xDFFF) && u != UNI_REPL) {
+                o[0] = (char)(0xE0 | u >> 12);
+                o[1] = (char)(0x80 | (u >> 6 & 0x3F));
+                o[2] = (char)(0x80 | (u & 0x3F));
+                o += 3;
+            } else {
+                break;
+            }
+        }
+        w->len = (size_t)(o - w->out);
+    }
     while (i + 1 < len && !w->full) {
         uint32_t u = (uint32_t)in[i] << 8 | in[i + 1];
         i += 2;

@@ -300,91 +300,130 @@ static int may_have_sep(const char *text, size_t len)
     return 0;
 }
 
+/* One step of the scan at i: either a hit appended to out[*np] and the
+ * position after its span returned, or the position after what cannot
+ * start one.  Always > i. */
+static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *out, size_t *np)
+{
+    /* label_char first: cheap, and false on most bytes */
+    if (!label_char(text + i, len - i) || (i > 0 && prev_joins(text, i))) {
+        return i + 1;
+    }
+    int defanged = 0;
+    size_t hs = scheme_at(text, len, i, &defanged);
+    if (!hs) {
+        /* Fast reject, the common case: a word not followed by a dot
+         * (or a defanged one) cannot start a bare host; skip it
+         * without copying it.  ASCII letters and digits and Cyrillic
+         * letters (U+0400..U+047F, label characters as label_char()
+         * says) only here; anything else takes the full path below. */
+        size_t j = i;
+        for (;;) {
+            if (j < len && ((text[j] >= 'a' && text[j] <= 'z') || (text[j] >= 'A' && text[j] <= 'Z') ||
+                            (text[j] >= '0' && text[j] <= '9') || text[j] == '-' || text[j] == '_'))
+                j++;
+            else if (j + 1 < len && ((unsigned char)text[j] == 0xD0 || (unsigned char)text[j] == 0xD1) &&
+                     ((unsigned char)text[j + 1] & 0xC0) == 0x80)
+                j += 2;
+            else
+                break;
+        }
+        if (j > i && (j >= len || !strchr(".[({", text[j]) || text[j] == '\0') &&
+            (j >= len || (unsigned char)text[j] < 0x80)) {
+            return j;
+        }
+    }
+    struct url_hit *h = &out[*np];
+    memset(h, 0, offsetof(struct url_hit, host));
+    h->off = i;
+    unsigned labels;
+    size_t last, e;
+    int too_long;
+    if (hs) {
+        h->flags |= URL_F_SCHEME | (defanged ? URL_F_DEFANGED : 0);
+        /* Authority ends at '/', '?', '#' or white space; a user part
+         * before '@' is skipped (RFC 3986 §3.2.1). */
+        size_t a = hs, at = 0;
+        while (a < len && a < hs + 512 && !is_space_or_end(text, len, a) &&
+               text[a] != '/' && text[a] != '?' && text[a] != '#') {
+            if (text[a] == '@')
+                at = a + 1;
+            a++;
+        }
+        if (at) {
+            h->flags |= URL_F_USERINFO;
+            hs = at;
+        }
+        e = parse_host(text, len, hs, h, &labels, &last, &too_long);
+        if (too_long || labels < 2) {
+            return e > i ? e : i + 1;
+        }
+    } else {
+        e = parse_host(text, len, i, h, &labels, &last, &too_long);
+        int www = h->host_len > 4 && memcmp(h->host, "www.", 4) == 0;
+        if (too_long || labels < 2 ||
+            !(www ? labels >= 3 : url_tld_known(h->host + last, h->host_len - last))) {
+            return e > i ? e : i + 1;
+        }
+    }
+    if (is_ipv4(h->host, h->host_len))
+        h->flags |= URL_F_IP;
+    /* A bare "1.2.3.4" has no known TLD and never gets here; with a
+     * scheme it is a host. */
+    size_t end = path_end(text, len, e);
+    if (end < e)
+        end = e;
+    h->len = end - i;
+    if (!seen(out, *np, h))
+        (*np)++;
+    return end > i ? end : i + 1;
+}
+
+/* Position of the first label separator candidate at or after from: a
+ * '.', or '[' / '(' before 'd' (the defanged "[dot]"); len if none. */
+static size_t next_sep(const char *text, size_t len, size_t from)
+{
+    const char *dot = memchr(text + from, '.', len - from);
+    size_t limit = dot ? (size_t)(dot - text) : len;
+    for (size_t k = from; k + 1 < limit; k++)
+        if ((text[k] == '[' || text[k] == '(') && lc(text[k + 1]) == 'd')
+            return k;
+    return limit;
+}
+
+/* Start of the run of non-white-space bytes that ends at p, not before lo. */
+static size_t word_start(const char *text, size_t lo, size_t p)
+{
+    while (p > lo && (unsigned char)text[p - 1] > ' ')
+        p--;
+    return p;
+}
+
 size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max)
 {
     size_t n = 0, i = 0;
     if (!text || !out || !may_have_sep(text, len))
         return 0;
-    /* One pass; each candidate either yields a hit and resumes after its
-     * span, or resumes after the host characters it examined, so the work
-     * is O(len) overall. */
+    /* Every hit holds a separator, and only a scheme ("http : //") spans
+     * white space, over at most two words before its host.  So the scan
+     * visits only the words (runs between white space) that hold a
+     * separator, starting two words earlier: a clean start, since every
+     * other step stops at white space.  Most messages have a full stop or
+     * two and no URL.  Work: O(len). */
     while (i < len && n < max) {
-        /* label_char first: cheap, and false on most bytes */
-        if (!label_char(text + i, len - i) || (i > 0 && prev_joins(text, i))) {
-            i++;
-            continue;
+        size_t s = next_sep(text, len, i);
+        if (s >= len)
+            break;
+        size_t ws = word_start(text, i, s);
+        for (int w = 0; w < 2 && ws > i; w++) {
+            size_t k = ws;
+            while (k > i && (unsigned char)text[k - 1] <= ' ')
+                k--;
+            ws = word_start(text, i, k);
         }
-        int defanged = 0;
-        size_t hs = scheme_at(text, len, i, &defanged);
-        if (!hs) {
-            /* Fast reject, the common case: a word not followed by a dot
-             * (or a defanged one) cannot start a bare host; skip it
-             * without copying it.  ASCII letters and digits and Cyrillic
-             * letters (U+0400..U+047F, label characters as label_char()
-             * says) only here; anything else takes the full path below. */
-            size_t j = i;
-            for (;;) {
-                if (j < len && ((text[j] >= 'a' && text[j] <= 'z') || (text[j] >= 'A' && text[j] <= 'Z') ||
-                                (text[j] >= '0' && text[j] <= '9') || text[j] == '-' || text[j] == '_'))
-                    j++;
-                else if (j + 1 < len && ((unsigned char)text[j] == 0xD0 || (unsigned char)text[j] == 0xD1) &&
-                         ((unsigned char)text[j + 1] & 0xC0) == 0x80)
-                    j += 2;
-                else
-                    break;
-            }
-            if (j > i && (j >= len || !strchr(".[({", text[j]) || text[j] == '\0') &&
-                (j >= len || (unsigned char)text[j] < 0x80)) {
-                i = j;
-                continue;
-            }
-        }
-        struct url_hit *h = &out[n];
-        memset(h, 0, offsetof(struct url_hit, host));
-        h->off = i;
-        unsigned labels;
-        size_t last, e;
-        int too_long;
-        if (hs) {
-            h->flags |= URL_F_SCHEME | (defanged ? URL_F_DEFANGED : 0);
-            /* Authority ends at '/', '?', '#' or white space; a user part
-             * before '@' is skipped (RFC 3986 §3.2.1). */
-            size_t a = hs, at = 0;
-            while (a < len && a < hs + 512 && !is_space_or_end(text, len, a) &&
-                   text[a] != '/' && text[a] != '?' && text[a] != '#') {
-                if (text[a] == '@')
-                    at = a + 1;
-                a++;
-            }
-            if (at) {
-                h->flags |= URL_F_USERINFO;
-                hs = at;
-            }
-            e = parse_host(text, len, hs, h, &labels, &last, &too_long);
-            if (too_long || labels < 2) {
-                i = e > i ? e : i + 1;
-                continue;
-            }
-        } else {
-            e = parse_host(text, len, i, h, &labels, &last, &too_long);
-            int www = h->host_len > 4 && memcmp(h->host, "www.", 4) == 0;
-            if (too_long || labels < 2 ||
-                !(www ? labels >= 3 : url_tld_known(h->host + last, h->host_len - last))) {
-                i = e > i ? e : i + 1;
-                continue;
-            }
-        }
-        if (is_ipv4(h->host, h->host_len))
-            h->flags |= URL_F_IP;
-        /* A bare "1.2.3.4" has no known TLD and never gets here; with a
-         * scheme it is a host. */
-        size_t end = path_end(text, len, e);
-        if (end < e)
-            end = e;
-        h->len = end - i;
-        if (!seen(out, n, h))
-            n++;
-        i = end > i ? end : i + 1;
+        i = ws;
+        while (i <= s && i < len && n < max)
+            i = scan_step(text, len, i, out, &n);
     }
     return n;
 }

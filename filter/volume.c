@@ -87,6 +87,61 @@ static int in_window(const volume_table_t *t, uint32_t ts, uint32_t now)
     return now - ts < t->window;
 }
 
+/* An account's recipient set holds thousands of entries and is searched
+ * on every message, so the two scans over it use GCC/Clang vector
+ * extensions (SSE2 on x86-64, NEON on arm64, plain code elsewhere): -O2
+ * does not vectorise a search with an early exit. */
+typedef uint32_t u32x4 __attribute__((vector_size(16)));
+typedef int32_t i32x4 __attribute__((vector_size(16)));
+
+static int any_lane(i32x4 m)
+{
+    uint64_t lo, hi;
+    memcpy(&lo, &m, 8);
+    memcpy(&hi, (const char *)&m + 8, 8);
+    return (lo | hi) != 0;
+}
+
+/* Index of v among a[0..n), or n. */
+static unsigned set_find(const uint32_t *a, unsigned n, uint32_t v)
+{
+    const u32x4 key = {v, v, v, v};
+    unsigned i = 0;
+    for (; i + 8 <= n; i += 8) {
+        u32x4 x, y;
+        memcpy(&x, a + i, sizeof x);
+        memcpy(&y, a + i + 4, sizeof y);
+        if (any_lane((x == key) | (y == key)))
+            break;
+    }
+    while (i < n && a[i] != v)
+        i++;
+    return i;
+}
+
+/* Smallest of a[0..n), n >= 1. */
+static uint32_t set_min(const uint32_t *a, unsigned n)
+{
+    unsigned i = 0;
+    uint32_t m = a[0];
+    if (n >= 4) {
+        u32x4 acc;
+        memcpy(&acc, a, sizeof acc);
+        for (i = 4; i + 4 <= n; i += 4) {
+            u32x4 x;
+            memcpy(&x, a + i, sizeof x);
+            u32x4 lt = (u32x4)(x < acc);
+            acc = (x & lt) | (acc & ~lt);
+        }
+        m = acc[0];
+        for (int j = 1; j < 4; j++)
+            m = acc[j] < m ? acc[j] : m;
+    }
+    for (; i < n; i++)
+        m = a[i] < m ? a[i] : m;
+    return m;
+}
+
 unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uint32_t now)
 {
     if (!t)
@@ -137,9 +192,7 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
         k->n = out;
         k->oldest = oldest;
     }
-    unsigned i = 0;
-    while (i < k->n && rh_a[i] != rh) /* bound: cap */
-        i++;
+    unsigned i = set_find(rh_a, k->n, rh);
     if (i < k->n) {
         ts_a[i] = now; /* k->oldest stays a lower bound */
     } else if (k->n < t->cap) {
@@ -150,22 +203,15 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
         k->n++;
     } else {
         /* Already past the threshold: keep the set at N+1 by replacing
-         * the oldest, so the newest recipients define the window.  One
-         * pass finds the oldest and the runner-up, the new lower bound. */
-        unsigned min_i = 0;
-        uint32_t second = now;
-        for (unsigned j = 1; j < k->n; j++) {
-            if (ts_a[j] < ts_a[min_i]) {
-                if (ts_a[min_i] < second)
-                    second = ts_a[min_i];
-                min_i = j;
-            } else if (ts_a[j] < second) {
-                second = ts_a[j];
-            }
-        }
+         * the oldest, so the newest recipients define the window.  The
+         * minimum is a reduction and its index a search, both vectorised;
+         * the replaced time stays a valid lower bound for k->oldest (the
+         * next expiry pass makes it exact again). */
+        uint32_t min_ts = set_min(ts_a, k->n);
+        unsigned min_i = set_find(ts_a, k->n, min_ts);
         rh_a[min_i] = rh;
         ts_a[min_i] = now;
-        k->oldest = second;
+        k->oldest = min_ts;
         t->st.overwrites++;
     }
     k->last = now;

@@ -160,6 +160,11 @@ static void test_ucs2(void)
     check_decode("ucs2 high alone", SMS_CS_UCS2, NULL, "D83D 0041", 0, "\xEF\xBF\xBD" "A", 1);
     check_decode("ucs2 high at end", SMS_CS_UCS2, NULL, "0041 D83D", 0, "A\xEF\xBF\xBD", 1);
     check_decode("ucs2 low alone", SMS_CS_UCS2, NULL, "DE00 0041", 0, "\xEF\xBF\xBD" "A", 1);
+    /* U+FFFD and NUL sent as such are counted, after text the fast path
+     * took (Cyrillic, then a three-byte character) */
+    check_decode("ucs2 fffd sent", SMS_CS_UCS2, NULL, "041F 20AC FFFD 0041", 0,
+                 "П€\xEF\xBF\xBD" "A", 1);
+    check_decode("ucs2 nul sent", SMS_CS_UCS2, NULL, "0041 0000 0042", 0, "A\xEF\xBF\xBD" "B", 1);
     check_decode("ucs2 odd octet", SMS_CS_UCS2, NULL, "0041 00", 0, "A\xEF\xBF\xBD", 1);
     check_decode("ucs2 U+0000", SMS_CS_UCS2, NULL, "0000", 0, "\xEF\xBF\xBD", 1);
     /* the cloudhopper deliver_sm vector: dc 8 with octets 40 24 23 21 25 26 2F 3A */

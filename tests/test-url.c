@@ -60,6 +60,17 @@ static void test_vectors(void)
     CHECK_EQ_STR(hosts("http://localhost/", NULL), "");
     /* duplicates once */
     CHECK_EQ_STR(hosts("a.xyz a.xyz http://a.xyz", NULL), "a.xyz");
+    /* a scheme spaced out over words before its host: the span starts at
+     * the scheme (the scan starts words before the separator) */
+    CHECK_EQ_STR(hosts("Zhmi http ://x.y.xyz seichas", &f), "x.y.xyz");
+    CHECK(f & URL_F_SCHEME);
+    CHECK_EQ_STR(hosts("Zhmi https  :  //pay.top/a", &f), "pay.top");
+    CHECK(f & URL_F_SCHEME);
+    {
+        struct url_hit h[2];
+        const char *t = "Zhmi http ://x.y.xyz";
+        CHECK(url_extract(t, strlen(t), h, 2) == 1 && h[0].off == 5);
+    }
     /* email domain */
     CHECK_EQ_STR(hosts("pishite na help@qiwi-support.top", NULL), "qiwi-support.top");
 }
