@@ -108,11 +108,59 @@ static void test_million_keys(void)
     volume_free(t);
 }
 
+/* One key against a plain model (a list of recipient, last-seen pairs):
+ * thresholds around the 8-wide vector blocks of the set scans and up to an
+ * account's 2,000, recipient pools smaller and larger than the cap, windows
+ * short enough to expire.  Times increase by one per observation, so the
+ * oldest entry (the one replaced when the set is full) is unique. */
+static void test_against_model(void)
+{
+    static const unsigned thresholds[] = {1, 7, 8, 9, 31, 200, 2000};
+    static const uint32_t windows[] = {5, 50, 1000, 100000};
+    static uint32_t mrh[VOLUME_MAX_THRESHOLD + 1], mts[VOLUME_MAX_THRESHOLD + 1];
+    uint64_t rng = 0x9E3779B97F4A7C15ull;
+    for (size_t ti = 0; ti < SG_ARRAY_LEN(thresholds); ti++)
+        for (size_t wi = 0; wi < SG_ARRAY_LEN(windows); wi++) {
+            unsigned thr = thresholds[ti], cap = thr + 1;
+            volume_table_t *t = volume_new(64, thr, windows[wi]);
+            CHECK(t != NULL);
+            unsigned pool = 3 + (unsigned)((ti * 7 + wi * 3) % 4) * thr, mn = 0, bad = 0;
+            for (uint32_t now = 1; now <= 20000; now++) {
+                rng ^= rng << 13, rng ^= rng >> 7, rng ^= rng << 17;
+                uint32_t r = (uint32_t)(rng % pool) + 1;
+                unsigned out = 0;
+                for (unsigned i = 0; i < mn; i++) /* expire */
+                    if (now - mts[i] < windows[wi])
+                        mrh[out] = mrh[i], mts[out++] = mts[i];
+                mn = out;
+                unsigned i = 0;
+                while (i < mn && mrh[i] != r)
+                    i++;
+                if (i < mn) {
+                    mts[i] = now;
+                } else if (mn < cap) {
+                    mrh[mn] = r, mts[mn++] = now;
+                } else {
+                    unsigned m = 0;
+                    for (unsigned j = 1; j < mn; j++)
+                        if (mts[j] < mts[m])
+                            m = j;
+                    mrh[m] = r, mts[m] = now;
+                }
+                bad += volume_observe(t, 7, r, now) != mn;
+            }
+            CHECK_MSG(bad == 0, "threshold %u window %u: %u counts differ from the model", thr,
+                      windows[wi], bad);
+            volume_free(t);
+        }
+}
+
 int main(void)
 {
     test_distinct_and_trigger();
     test_window();
     test_bad_args();
+    test_against_model();
     test_million_keys();
     return test_summary();
 }
