@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "admin.h"
+#include "admin-webhook.h"
 #include "json-writer.h"
 #include "store.h"
 
@@ -56,6 +57,9 @@ struct admin {
     int metrics_need_token;
     verdict_engine_t *engine;
     msglog_t *msglog;
+    /* The alert webhook's counters for /metrics, set by the daemon after
+     * start (admin_set_webhook); NULL = none configured. */
+    _Atomic(admin_webhook_t *) webhook;
 
     atomic_int lists_changed;
 
@@ -185,6 +189,29 @@ void admin_jw_str_or_null(jw_t *w, const char *key, const char *s);
  * reasons), emitted as JSON when it parses as the wanted type, else null
  * (or [] with or_empty_array). */
 void admin_jw_stored_json(jw_t *w, const char *key, const char *text, json_type want, bool or_empty_array);
+/* The same for a value already parsed (d may be NULL): one parse serves
+ * several uses of a stored value. */
+void admin_jw_parsed_json(jw_t *w, const char *key, const json_t *d, json_type want, bool or_empty_array);
+
+/* ---- stored verdict reasons without a parse tree (admin-json-scan.c) ----- */
+
+/* One element of a stored reasons array: the raw (still escaped) contents
+ * of its string fields "type", "id", "detail", pointing into the text;
+ * NULL when absent or not a string. */
+struct admin_reason {
+    const char *type, *id, *detail;
+    size_t type_len, id_len, detail_len;
+};
+/* 0 when text (len bytes) is one JSON array (RFC 8259, UTF-8, no \u0000,
+ * nesting at most 32), so that it can be copied into an answer as it is;
+ * the fields of its first max object elements go to out (may be NULL),
+ * their number to *n.  -1 otherwise.  No allocation; O(len). */
+int admin_reasons_scan(const char *text, size_t len, struct admin_reason *out, size_t max,
+                       size_t *n);
+/* Decodes the raw contents of a string that admin_reasons_scan() accepted
+ * into UTF-8, cut to cap-1 bytes at a character boundary, NUL-terminated;
+ * returns the length. */
+size_t admin_json_unescape(const char *raw, size_t len, char *out, size_t cap);
 void admin_jw_whitelist(jw_t *w, const struct store_whitelist_row *r);
 void admin_jw_blacklist(jw_t *w, const struct store_blacklist_row *r);
 void admin_jw_exception(jw_t *w, const struct store_exception_row *r);

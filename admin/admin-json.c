@@ -15,22 +15,63 @@ void admin_jw_time(jw_t *w, const char *key, int64_t secs)
         jw_null(w);
 }
 
-void admin_jw_stored_json(jw_t *w, const char *key, const char *text, json_type want, bool or_empty_array)
+/* Nesting written at most; deeper values become null (a stored value is
+ * two levels deep; jansson parses up to 2048). */
+#define ADMIN_JW_JSON_DEPTH 32
+
+static void jw_json(jw_t *w, const json_t *v, int depth)
+{
+    const char *k;
+    json_t *e;
+    size_t i;
+    if (!v || depth > ADMIN_JW_JSON_DEPTH) {
+        jw_null(w);
+        return;
+    }
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        jw_obj_begin(w);
+        json_object_foreach((json_t *)v, k, e) {
+            jw_key(w, k);
+            jw_json(w, e, depth + 1);
+        }
+        jw_obj_end(w);
+        break;
+    case JSON_ARRAY:
+        jw_arr_begin(w);
+        json_array_foreach(v, i, e)
+            jw_json(w, e, depth + 1);
+        jw_arr_end(w);
+        break;
+    case JSON_STRING: jw_strn(w, json_string_value(v), json_string_length(v)); break;
+    case JSON_INTEGER: jw_int(w, (int64_t)json_integer_value(v)); break;
+    case JSON_REAL: jw_double(w, json_real_value(v)); break;
+    case JSON_TRUE: jw_bool(w, true); break;
+    case JSON_FALSE: jw_bool(w, false); break;
+    default: jw_null(w); break;
+    }
+}
+
+void admin_jw_parsed_json(jw_t *w, const char *key, const json_t *d, json_type want, bool or_empty_array)
 {
     jw_key(w, key);
-    /* Re-parsed rather than copied: the column may hold anything an older
-     * or foreign writer put there, and the answer must stay valid JSON. */
-    json_t *d = text ? json_loads(text, 0, NULL) : NULL;
-    char *dump = d && json_typeof(d) == want ? json_dumps(d, JSON_COMPACT) : NULL;
-    if (dump) {
-        jw_raw(w, dump, strlen(dump));
+    /* Written from the parse (our own escaping, no intermediate string)
+     * rather than copied: the column may hold anything an older or foreign
+     * writer put there, and the answer must stay valid JSON. */
+    if (d && json_typeof(d) == want) {
+        jw_json(w, d, 0);
     } else if (or_empty_array) {
         jw_arr_begin(w);
         jw_arr_end(w);
     } else {
         jw_null(w);
     }
-    free(dump);
+}
+
+void admin_jw_stored_json(jw_t *w, const char *key, const char *text, json_type want, bool or_empty_array)
+{
+    json_t *d = text ? json_loads(text, 0, NULL) : NULL;
+    admin_jw_parsed_json(w, key, d, want, or_empty_array);
     json_decref(d);
 }
 

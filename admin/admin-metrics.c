@@ -78,6 +78,13 @@ int admin_h_metrics(admin_t *a, struct admin_req *r)
         DROP("msglog_queue_full", ms.dropped);
         DROP("msglog_failed", ms.failed);
     }
+    admin_webhook_t *wh = atomic_load_explicit(&a->webhook, memory_order_acquire);
+    struct admin_webhook_stats ws;
+    memset(&ws, 0, sizeof ws);
+    if (wh) {
+        admin_webhook_get_stats(wh, &ws);
+        DROP("alert_webhook_queue_full", ws.dropped);
+    }
 #undef DROP
 #undef EVICT
 
@@ -128,6 +135,18 @@ int admin_h_metrics(admin_t *a, struct admin_req *r)
         gauge(f, "queue_depth", "Entries waiting in the message-log ring.", ms.queued);
         counter(f, "msglog_written_total", "Message-log rows committed.", ms.written);
         counter(f, "msglog_pruned_total", "Message-log rows deleted by retention.", ms.pruned);
+        counter(f, "sender_stats_failed_total",
+                "Sender-statistics upserts that failed (their rows are logged).", ms.stats_failed);
+    }
+    if (wh) {
+        head(f, "alert_webhook_total", "counter",
+             "Alerts for the webhook, by outcome: posted (2xx), failed (after the last retry), "
+             "dropped (queue full, or left at shutdown).");
+        fprintf(f, "smsguard_alert_webhook_total{result=\"posted\"} %llu\n", (unsigned long long)ws.posted);
+        fprintf(f, "smsguard_alert_webhook_total{result=\"failed\"} %llu\n", (unsigned long long)ws.failed);
+        fprintf(f, "smsguard_alert_webhook_total{result=\"dropped\"} %llu\n", (unsigned long long)ws.dropped);
+        counter(f, "alert_webhook_retries_total", "Webhook attempts after a failed one.", ws.retries);
+        gauge(f, "alert_webhook_queue_depth", "Alerts waiting to be posted.", ws.queued);
     }
     counter(f, "api_requests_total", "HTTP requests received by the admin API.",
             atomic_load(&a->requests));

@@ -55,32 +55,46 @@ struct block_reason {
     int64_t bl_id;
 };
 
-static int blocked_by(const char *reasons, struct block_reason *out)
+/* A stored reasons array, scanned once per message (admin-json-scan.c):
+ * valid says whether it may be copied into the answer as it is. */
+#define TL_MAX_REASONS 32
+struct reasons {
+    int valid;
+    size_t n;
+    struct admin_reason r[TL_MAX_REASONS];
+};
+
+static void scan_reasons(const char *text, struct reasons *rs)
+{
+    rs->valid = text && admin_reasons_scan(text, strlen(text), rs->r, TL_MAX_REASONS, &rs->n) == 0;
+    if (!rs->valid)
+        rs->n = 0;
+}
+
+static int blocked_by(const struct reasons *rs, struct block_reason *out)
 {
     static const char *const order[] = {"blacklist", "spoofing", "lookalike", "rule", "domain", "volume"};
     memset(out, 0, sizeof *out);
-    json_t *arr = reasons ? json_loads(reasons, 0, NULL) : NULL;
-    int found = 0;
-    for (size_t k = 0; arr && json_is_array(arr) && k < SG_ARRAY_LEN(order) && !found; k++) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(arr, i, e) {
-            const char *t = json_string_value(json_object_get(e, "type"));
-            if (!t || strcmp(t, order[k]) != 0)
+    for (size_t k = 0; k < SG_ARRAY_LEN(order); k++) {
+        for (size_t i = 0; i < rs->n; i++) {
+            const struct admin_reason *e = &rs->r[i];
+            char t[16];
+            if (!e->type)
                 continue;
-            const char *id = json_string_value(json_object_get(e, "id"));
-            const char *d = json_string_value(json_object_get(e, "detail"));
+            admin_json_unescape(e->type, e->type_len, t, sizeof t);
+            if (strcmp(t, order[k]) != 0)
+                continue;
             snprintf(out->type, sizeof out->type, "%s", t);
-            snprintf(out->id, sizeof out->id, "%s", id ? id : "");
-            snprintf(out->detail, sizeof out->detail, "%s", d ? d : "");
-            if (k == 0 && id && strncmp(id, "bl-", 3) == 0)
-                out->bl_id = strtoll(id + 3, NULL, 10);
-            found = 1;
-            break;
+            if (e->id)
+                admin_json_unescape(e->id, e->id_len, out->id, sizeof out->id);
+            if (e->detail)
+                admin_json_unescape(e->detail, e->detail_len, out->detail, sizeof out->detail);
+            if (k == 0 && e->id && strncmp(out->id, "bl-", 3) == 0)
+                out->bl_id = strtoll(out->id + 3, NULL, 10);
+            return 1;
         }
     }
-    json_decref(arr);
-    return found;
+    return 0;
 }
 
 struct tl_ctx {
@@ -109,8 +123,9 @@ static void jw_time_or_null(jw_t *w, const char *key, int64_t us)
 }
 
 /* One message as the timeline and sender routes show it. */
-static void write_message(jw_t *w, const struct store_msg_row *m, enum fate f,
-                          const struct block_reason *br, int with_msisdn)
+/* reasons: m->reasons scanned. */
+static void write_message(jw_t *w, const struct store_msg_row *m, const struct reasons *reasons,
+                          enum fate f, const struct block_reason *br, int with_msisdn)
 {
     jw_obj_begin(w);
     jw_kint(w, "id", m->id);
@@ -124,7 +139,16 @@ static void write_message(jw_t *w, const struct store_msg_row *m, enum fate f,
     admin_jw_str_or_null(w, "action", m->action);
     jw_kint(w, "score", m->score);
     jw_kbool(w, "enforced", m->enforced != 0);
-    admin_jw_stored_json(w, "reasons", m->reasons, JSON_ARRAY, true);
+    /* Copied as stored once the scan has found it to be a JSON array (the
+     * column may hold anything an older or foreign writer put there, and
+     * the answer must stay valid JSON); else []. */
+    jw_key(w, "reasons");
+    if (reasons->valid) {
+        jw_raw(w, m->reasons, strlen(m->reasons));
+    } else {
+        jw_arr_begin(w);
+        jw_arr_end(w);
+    }
     jw_key(w, "blocked_by");
     if (f == F_BLOCKED && br && br->type[0]) {
         jw_obj_begin(w);
@@ -172,8 +196,10 @@ static int tl_row(void *arg, const struct store_msg_row *m)
     struct tl_ctx *c = arg;
     enum fate f = fate_of(m);
     struct block_reason br = {0};
+    struct reasons reasons;
+    scan_reasons(m->reasons, &reasons);
     if (f == F_BLOCKED)
-        blocked_by(m->reasons, &br);
+        blocked_by(&reasons, &br);
     c->counts[f]++;
     c->n++;
     if (!c->have_first) {
@@ -193,7 +219,7 @@ static int tl_row(void *arg, const struct store_msg_row *m)
         if (i == c->n_bl && c->n_bl < TL_MAX_BL)
             c->bl_ids[c->n_bl++] = br.bl_id;
     }
-    write_message(c->w, m, f, &br, 0);
+    write_message(c->w, m, &reasons, f, &br, 0);
     return 0;
 }
 
@@ -484,9 +510,11 @@ static int recent_row(void *arg, const struct store_msg_row *m)
 {
     enum fate f = fate_of(m);
     struct block_reason br = {0};
+    struct reasons reasons;
+    scan_reasons(m->reasons, &reasons);
     if (f == F_BLOCKED)
-        blocked_by(m->reasons, &br);
-    write_message(arg, m, f, &br, 1);
+        blocked_by(&reasons, &br);
+    write_message(arg, m, &reasons, f, &br, 1);
     return 0;
 }
 
@@ -509,7 +537,9 @@ static int req_owner_row(void *arg, const struct store_wlreq *q)
     return 0;
 }
 
-#define ADMIN_SENDER_RECENT_US (3600LL * 1000000)
+/* "Recent" without `since`: the hour of statistics buckets (six of 10
+ * minutes) ending with the one that holds the sender's newest message. */
+#define ADMIN_SENDER_RECENT_BUCKETS 6
 
 int admin_h_sender(admin_t *a, struct admin_req *r)
 {
@@ -552,13 +582,18 @@ int admin_h_sender(admin_t *a, struct admin_req *r)
     }
     /* Without `since`, the counts are the recent ones the issue asks for:
      * the hour before the sender's newest message (packet time, so a
-     * replayed capture reads the same as live traffic).  Counting a busy
-     * sender's whole history took seconds on a million-row log. */
+     * replayed capture reads the same as live traffic), in whole buckets of
+     * the per-sender counters the message-log writer keeps (sender_stats):
+     * a few rows read, whatever the sender's volume.  With `since`, the
+     * counts start at the bucket holding it, and `since` in the answer says
+     * where they really start. */
     if (rc == 0 && !s) {
         int64_t latest;
         if (store_sender_latest(r->db, sender, &latest) == 0)
-            since = latest - ADMIN_SENDER_RECENT_US;
+            since = STORE_SENDER_BUCKET(latest) - (ADMIN_SENDER_RECENT_BUCKETS - 1) * STORE_SENDER_BUCKET_US;
     }
+    if (since > 0)
+        since = STORE_SENDER_BUCKET(since);
     if (rc == 0)
         rc = store_sender_stats(r->db, sender, since, &stats);
     if (rc == 0) {
@@ -589,9 +624,14 @@ int admin_h_sender(admin_t *a, struct admin_req *r)
         jw_kint(w, "allowed", stats.allowed);
         jw_kint(w, "flagged", stats.flagged);
         jw_kint(w, "blocked", stats.blocked);
+        /* Per bucket, summed: an upper bound on distinct recipients
+         * (docs/api.md). */
         jw_kint(w, "recipients", stats.recipients);
-        /* Counts cover the newest STORE_SENDER_STATS_MAX messages at most. */
+        /* Always false since schema 3 (every message is counted); kept so
+         * that clients of the earlier, capped scan keep working. */
         jw_kbool(w, "capped", stats.capped != 0);
+        jw_time_or_null(w, "until", stats.last_bucket_us ? stats.last_bucket_us + STORE_SENDER_BUCKET_US : 0);
+        jw_kint(w, "bucket_seconds", STORE_SENDER_BUCKET_US / 1000000);
         jw_obj_end(w);
         if (!provider && rc == 0) {
             /* Recipients' numbers are the call centre's business, not the

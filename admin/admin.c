@@ -373,7 +373,12 @@ static int run_handler(admin_t *a, struct admin_req *r)
     if (strcmp(r->route->info.method, "GET") != 0)
         return r->route->fn(a, r);
     r->db = admin_reader_get(a);
+    /* One read transaction for the request's queries (a sender lookup runs
+     * five or six): one snapshot, and the file locks taken once. */
+    int tx = store_read_begin(r->db) == 0;
     int st = r->route->fn(a, r);
+    if (tx)
+        store_read_end(r->db);
     admin_reader_put(a, r->db);
     r->db = NULL;
     return st;
@@ -677,6 +682,12 @@ unsigned admin_port(const admin_t *a) { return a ? a->port : 0; }
 void admin_note_lists_changed(admin_t *a)
 {
     atomic_store_explicit(&a->lists_changed, 1, memory_order_release);
+}
+
+void admin_set_webhook(admin_t *a, struct admin_webhook *wh)
+{
+    if (a)
+        atomic_store_explicit(&a->webhook, wh, memory_order_release);
 }
 
 int admin_lists_changed_take(admin_t *a)

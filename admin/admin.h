@@ -94,6 +94,12 @@ struct admin_metrics {
 /* Copies *m under a mutex (O(sizeof *m)); call from the daemon's tick. */
 void admin_publish_metrics(admin_t *a, const struct admin_metrics *m);
 
+/* The daemon's alert webhook (admin-webhook.h), borrowed, for its counters
+ * in /metrics; NULL = none.  Any thread; the webhook must outlive the API
+ * (free it after admin_stop()). */
+struct admin_webhook;
+void admin_set_webhook(admin_t *a, struct admin_webhook *wh);
+
 /* ---- route table (for tests and the OpenAPI check) ---------------------- */
 
 struct admin_route_info {

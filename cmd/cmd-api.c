@@ -70,13 +70,18 @@ void cmd_api_serve_until_signal(admin_t *api, const char *cmd, void (*tick)(void
 {
     if (!api)
         return;
+    fprintf(stderr, "smsguard %s: capture done; serving the API until SIGTERM or Ctrl-C\n", cmd);
+    cmd_serve_until_signal(tick, ctx);
+}
+
+void cmd_serve_until_signal(void (*tick)(void *), void *ctx)
+{
     struct sigaction sa = {0}, old_int, old_term;
     sa.sa_handler = on_stop;
     sigemptyset(&sa.sa_mask);
     serve_stop = 0;
     sigaction(SIGINT, &sa, &old_int);
     sigaction(SIGTERM, &sa, &old_term);
-    fprintf(stderr, "smsguard %s: capture done; serving the API until SIGTERM or Ctrl-C\n", cmd);
     while (!serve_stop) {
         tick(ctx);
         struct timespec ts = {0, 200 * 1000000L};

@@ -54,5 +54,8 @@ int cmd_api_start(const struct cmd_api_args *a, const char *cmd, const char *db_
  * tick(ctx) about every 200 ms so that API changes still reach the engine
  * and its automatic-blacklist queue drains. */
 void cmd_api_serve_until_signal(admin_t *api, const char *cmd, void (*tick)(void *), void *ctx);
+/* The same loop, API or not: what `run` does when it only has proxy links
+ * (their threads judge; this one applies reloads and drains). */
+void cmd_serve_until_signal(void (*tick)(void *), void *ctx);
 
 #endif

@@ -198,8 +198,12 @@ int cmd_decoder_option(struct decoder_config *c, int opt, const char *arg)
 int cmd_capture_args_finish(struct cmd_capture_args *a, struct decoder_config *c, int argc,
                             char **argv, int optind_)
 {
-    if (!a->opts.file == !a->opts.iface) {
+    if (a->opts.file && a->opts.iface) {
         fprintf(stderr, "smsguard: give exactly one of -r FILE and -i IFACE\n");
+        return -1;
+    }
+    if (!a->opts.file && !a->opts.iface && !a->source_optional) {
+        fprintf(stderr, "smsguard: give one of -r FILE and -i IFACE\n");
         return -1;
     }
     size_t n = 0;

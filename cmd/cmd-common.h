@@ -30,6 +30,9 @@ struct cmd_capture_args {
      * second at most (0 = as fast as possible), so a benchmark can offer a
      * daemon a known load; a file read faster than the pace is slept. */
     double pace;
+    /* run with proxy links: neither -r nor -i is needed (set before
+     * cmd_capture_args_finish). */
+    bool source_optional;
 };
 
 struct cmd_run_result {

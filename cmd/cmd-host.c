@@ -1,9 +1,13 @@
 #include "cmd-host.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 
+#include "admin-webhook.h"
 #include "rules-db.h"
 #include "rules-parse.h"
 
@@ -16,13 +20,11 @@ void cmd_host_default_cache(struct cmd_host *h)
         h->cache_dir = h->cache_buf;
 }
 
-int cmd_host_load_rules(struct cmd_host *h, int initial)
+/* Puts a loaded rule set in force, or reports why it was refused. */
+static int apply_rules(struct cmd_host *h, int rc, rules_db_t *db, rules_diag_t *diag,
+                       const struct rules_build_info *info, int initial)
 {
-    rules_diag_t *diag = rules_diag_new(100);
-    rules_db_t *db = NULL;
-    struct rules_build_opts opts = {.cache_dir = h->cache_dir};
-    struct rules_build_info info = {0};
-    if (rules_db_load(h->rules_dir, &opts, &db, diag, &info) != 0) {
+    if (rc != 0) {
         fprintf(stderr, "smsguard %s: rule set %s refused%s:\n", h->cmd, h->rules_dir,
                 initial ? "" : ", the running rules stay in force");
         rules_diag_print(diag, stderr);
@@ -37,8 +39,101 @@ int cmd_host_load_rules(struct cmd_host *h, int initial)
         fprintf(stderr, "smsguard %s: domain lists: %s\n", h->cmd, err);
     if (!h->quiet || !initial)
         fprintf(stderr, "smsguard %s: %zu rules from %s (%s in %.1f ms)\n", h->cmd, rules_db_count(db),
-                h->rules_dir, info.from_cache ? "cache" : "compiled", info.build_ms);
+                h->rules_dir, info->from_cache ? "cache" : "compiled", info->build_ms);
     return 0;
+}
+
+int cmd_host_load_rules(struct cmd_host *h, int initial)
+{
+    rules_diag_t *diag = rules_diag_new(100);
+    rules_db_t *db = NULL;
+    struct rules_build_opts opts = {.cache_dir = h->cache_dir};
+    struct rules_build_info info = {0};
+    int rc = rules_db_load(h->rules_dir, &opts, &db, diag, &info);
+    return apply_rules(h, rc, db, diag, &info, initial);
+}
+
+/* ---- reloads off the judging thread ---------------------------------------
+ * Compiling a rule set that is not in the cache takes seconds (the shipped
+ * one about ten on a loaded machine), and a refused set is compiled whole
+ * to report every error.  Done on the judging thread, that stalls every
+ * link of a proxy and the API's answer; so a reload is built by a thread of
+ * its own while the running rules keep judging, and put in force between
+ * two messages once built. */
+struct cmd_host_reload {
+    pthread_t thread;
+    atomic_int done;
+    int answers_api;               /* the API waits for this build's outcome */
+    const char *rules_dir, *cache_dir;
+    int rc;
+    rules_db_t *db;
+    rules_diag_t *diag;
+    struct rules_build_info info;
+};
+
+static void *reload_thread(void *arg)
+{
+    struct cmd_host_reload *r = arg;
+    struct rules_build_opts opts = {.cache_dir = r->cache_dir};
+    r->rc = rules_db_load(r->rules_dir, &opts, &r->db, r->diag, &r->info);
+    atomic_store_explicit(&r->done, 1, memory_order_release);
+    return NULL;
+}
+
+static void reload_answer_api(struct cmd_host *h, int ok)
+{
+    admin_rules_reload_done(h->api, ok, ok ? "rules and lists reloaded"
+                                           : "rule set refused; the running rules stay in force "
+                                             "(the daemon's log has the errors)");
+}
+
+static void reload_start(struct cmd_host *h, int answers_api)
+{
+    h->reloads++;
+    struct cmd_host_reload *r = calloc(1, sizeof *r);
+    rules_diag_t *diag = r ? rules_diag_new(100) : NULL;
+    if (r && diag) {
+        *r = (struct cmd_host_reload){.answers_api = answers_api, .rules_dir = h->rules_dir,
+                                      .cache_dir = h->cache_dir, .diag = diag};
+        if (pthread_create(&r->thread, NULL, reload_thread, r) == 0) {
+            h->reload = r;
+            return;
+        }
+    }
+    /* No thread to be had: build here, as before. */
+    rules_diag_free(diag);
+    free(r);
+    int ok = cmd_host_load_rules(h, 0) == 0;
+    if (answers_api)
+        reload_answer_api(h, ok);
+}
+
+/* Puts a finished build in force (or reports its refusal); with wait, waits
+ * for one in flight.  1 if a build ended. */
+static int reload_finish(struct cmd_host *h, int wait)
+{
+    struct cmd_host_reload *r = h->reload;
+    if (!r || (!wait && !atomic_load_explicit(&r->done, memory_order_acquire)))
+        return 0;
+    pthread_join(r->thread, NULL);
+    h->reload = NULL;
+    int ok = apply_rules(h, r->rc, r->db, r->diag, &r->info, 0) == 0;
+    if (r->answers_api)
+        reload_answer_api(h, ok);
+    free(r);
+    if (h->reload_again) {
+        /* Asked again while building: the files may have changed since. */
+        int api = h->reload_again > 1;
+        h->reload_again = 0;
+        reload_start(h, api);
+    }
+    return 1;
+}
+
+void cmd_host_finish(struct cmd_host *h)
+{
+    while (reload_finish(h, 1))
+        ;
 }
 
 int cmd_host_load_lists(struct cmd_host *h)
@@ -74,6 +169,8 @@ static int write_autobl(struct cmd_host *h)
             if (rc == 0) {
                 h->autobl_written++;
                 wrote = 1;
+                if (h->webhook)
+                    admin_webhook_post_autobl(h->webhook, id, &ev[i]); /* queued, or dropped and counted */
             } else if (rc != SG_EEXIST) {
                 fprintf(stderr, "smsguard %s: automatic blacklist %s: %s\n", h->cmd, ev[i].value,
                         store_errmsg(h->store));
@@ -86,16 +183,17 @@ static int write_autobl(struct cmd_host *h)
 void cmd_host_tick(struct cmd_host *h, int reload_requested, const decoder_t *dec)
 {
     int lists_stale = write_autobl(h);
-    /* POST /api/v1/rules/reload is SIGHUP with an answer. */
+    /* POST /api/v1/rules/reload is SIGHUP with an answer, given when the
+     * build it started (or the next one, when one was running) ends. */
     int api_reload = admin_rules_reload_take(h->api);
     if (reload_requested || api_reload) {
-        h->reloads++;
-        int ok = cmd_host_load_rules(h, 0) == 0;
-        admin_rules_reload_done(h->api, ok, ok ? "rules and lists reloaded"
-                                               : "rule set refused; the running rules stay in force "
-                                                 "(the daemon's log has the errors)");
-        lists_stale = 1;
+        if (!h->reload)
+            reload_start(h, api_reload);
+        else if (h->reload_again < 1 + api_reload)
+            h->reload_again = 1 + api_reload;
     }
+    if (reload_finish(h, 0))
+        lists_stale = 1;
     /* A list change committed through the API: reload now, not at the
      * next data_version poll. */
     if (admin_lists_changed_take(h->api))

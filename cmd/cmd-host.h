@@ -8,7 +8,8 @@
  *
  * The caller fills the configuration members, creates the engine, opens the
  * store (or leaves it NULL: no lists, nothing written) and the API (or
- * NULL), and calls cmd_host_tick() from its loop on the judging thread.
+ * NULL), calls cmd_host_tick() from its loop on the judging thread, and
+ * cmd_host_finish() at the end.
  */
 #ifndef SG_CMD_HOST_H
 #define SG_CMD_HOST_H
@@ -29,11 +30,15 @@ struct cmd_host {
     verdict_engine_t *engine;
     store_t *store;                  /* NULL: no database */
     admin_t *api;                    /* NULL: no admin API */
+    struct admin_webhook *webhook;   /* NULL: no alert webhook; automatic
+                                        blacklist entries are posted once stored */
     /* kept by the host */
     int64_t data_version;
     time_t last_poll;
     uint64_t reloads, reload_failures, list_reloads, autobl_written;
     char cache_buf[4096];
+    struct cmd_host_reload *reload;  /* a rule set being built, or NULL */
+    int reload_again;                /* asked again meanwhile: 1, 2 = by the API */
 };
 
 /* Without a cache_dir, uses rules_dir/.cache when it exists or can be
@@ -47,10 +52,15 @@ void cmd_host_default_cache(struct cmd_host *h);
 int cmd_host_load_rules(struct cmd_host *h, int initial);
 /* Loads a fresh lists snapshot from the store (no-op without one).  0 or -1. */
 int cmd_host_load_lists(struct cmd_host *h);
-/* Between two messages: writes automatic blacklist entries, applies a
- * reload when reload_requested (SIGHUP) or the API asks for one, reloads
- * lists changed through the API or by another process, and publishes the
- * counters (and dec's, when given) to the API. */
+/* Between two messages: writes automatic blacklist entries, starts a rule
+ * reload when reload_requested (SIGHUP) or the API asks for one (built on a
+ * thread of its own while the running rules keep judging) and puts a built
+ * one in force, reloads lists changed through the API or by another
+ * process, and publishes the counters (and dec's, when given) to the API. */
 void cmd_host_tick(struct cmd_host *h, int reload_requested, const decoder_t *dec);
+/* Waits for a rule reload in flight and puts it in force (or reports its
+ * refusal), so that it is counted and answered; before the summary, and
+ * before the engine is freed.  Safe to call more than once. */
+void cmd_host_finish(struct cmd_host *h);
 
 #endif

@@ -18,7 +18,9 @@
 
 #include "cmd-api.h"
 #include "cmd-common.h"
+#include "admin-webhook.h"
 #include "cmd-host.h"
+#include "cmd-links.h"
 #include "commands.h"
 #include "config.h"
 #include "decoder.h"
@@ -58,6 +60,23 @@ static void tick(void *ctx)
     cmd_host_tick(&j->host, hup, j->dec);
 }
 
+/* The first n reasons, the first with_detail of them with their detail. */
+static void reasons_try(jw_t *w, const struct verdict *v, unsigned n, unsigned with_detail)
+{
+    jw_reset(w);
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < n; i++) {
+        const struct verdict_reason *r = &v->reasons[i];
+        jw_obj_begin(w);
+        jw_kstr(w, "type", verdict_reason_name(r->type));
+        jw_kstr(w, "id", r->id);
+        if (i < with_detail)
+            jw_kstr(w, "detail", r->detail);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
 static void reasons_json(const struct verdict *v, char *out, size_t cap)
 {
     jw_t *w = jw_new(cap - 1);
@@ -65,21 +84,23 @@ static void reasons_json(const struct verdict *v, char *out, size_t cap)
         snprintf(out, cap, "[]");
         return;
     }
-    jw_arr_begin(w);
-    for (unsigned i = 0; i < v->n_reasons; i++) {
-        const struct verdict_reason *r = &v->reasons[i];
-        jw_obj_begin(w);
-        jw_kstr(w, "type", verdict_reason_name(r->type));
-        jw_kstr(w, "id", r->id);
-        jw_kstr(w, "detail", r->detail);
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
+    /* Too long for the column: the later reasons lose their detail first,
+     * then the last reasons go; the types that decide what the API lists
+     * as alerts (whitelist, spoofing, rules...) stay as long as they fit,
+     * instead of the whole list becoming [].  Bound: at most
+     * 2 * n_reasons + 1 formats, and only when the first does not fit. */
+    unsigned n = v->n_reasons < VERDICT_MAX_REASONS ? v->n_reasons : VERDICT_MAX_REASONS, d = n;
+    reasons_try(w, v, n, d);
+    while (jw_failed(w) && d > 0)
+        reasons_try(w, v, n, --d);
+    while (jw_failed(w) && n > 0)
+        reasons_try(w, v, --n, 0);
     snprintf(out, cap, "%s", jw_failed(w) ? "[]" : jw_data(w));
     jw_free(w);
 }
 
-static void log_message(struct judge *j, const struct decoder_message *m, const struct verdict *v)
+/* Returns the row's message-log id (0 when the ring dropped it). */
+static int64_t log_message(struct judge *j, const struct decoder_message *m, const struct verdict *v)
 {
     char account[MSGLOG_ACCOUNT_MAX + 1], src[MSGLOG_ADDR_MAX + 1], dst_raw[MSGLOG_ADDR_MAX + 1];
     char dst[MSGLOG_ADDR_MAX + 1], ip[SG_ENDPOINT_STRLEN], fp[17], reasons[MSGLOG_REASONS_MAX];
@@ -107,8 +128,11 @@ static void log_message(struct judge *j, const struct decoder_message *m, const 
         .enforced = 0,
     };
     int64_t link = 0;
-    if (msglog_submit(j->log, &row, &link) == 0 && m->response_seen)
+    if (msglog_submit(j->log, &row, &link) != 0)
+        return 0;
+    if (m->response_seen)
         msglog_update_response(j->log, link, m->message_id, m->command_status, (int64_t)m->last_ts);
+    return link;
 }
 
 static void on_message(void *ctx, const struct decoder_message *m)
@@ -124,8 +148,12 @@ static void on_message(void *ctx, const struct decoder_message *m)
         .data_coding = m->data_coding, .parts = m->parts,
     };
     verdict_judge(j->worker, &in, v);
-    if (j->log)
-        log_message(j, m, v);
+    int64_t link = j->log ? log_message(j, m, v) : 0;
+    /* Queued for the webhook's thread when the API would list it as an
+     * alert (or dropped and counted): never waits. */
+    if (j->host.webhook)
+        admin_webhook_post_verdict(j->host.webhook, (int64_t)m->ts, link, (const char *)m->source_addr.p,
+                                   m->source_addr.len, m->account, v);
     if (j->quiet)
         return;
     jw_obj_begin(j->w);
@@ -192,8 +220,15 @@ static int judge_main(int argc, char **argv, bool daemon)
     /* The configuration file first, so that every option overrides it;
      * vcfg's numbering-plan strings point into cfg. */
     static struct config cfg;
-    if (cmd_config_load(cmd, argc, argv, &cfg, NULL) != 0)
+    const char *cfg_path = NULL;
+    if (cmd_config_load(cmd, argc, argv, &cfg, &cfg_path) != 0)
         return 2;
+    /* run: the [proxy] links of the configuration, checked before anything
+     * starts; with them, neither -r nor -i is needed. */
+    struct cmd_links *links = NULL;
+    if (daemon && cmd_links_new(&cfg, cfg_path ? cfg_path : "", &links) != 0)
+        return 2;
+    cap.source_optional = links != NULL;
     dcfg = cfg.decoder;
     vcfg = cfg.verdict;
     if (daemon)
@@ -242,6 +277,7 @@ static int judge_main(int argc, char **argv, bool daemon)
     }
     if (cmd_capture_args_finish(&cap, &dcfg, argc, argv, optind) != 0) {
         usage(stderr, cmd);
+        cmd_links_free(links);
         return 2;
     }
     cmd_host_default_cache(&j.host);
@@ -261,6 +297,18 @@ static int judge_main(int argc, char **argv, bool daemon)
     j.host.quiet = j.quiet;
     if (cmd_host_load_rules(&j.host, 1) != 0)
         goto out;
+    if (cfg.alerts.webhook_url[0]) {
+        struct admin_webhook_config wc = {
+            .url = cfg.alerts.webhook_url, .timeout_ms = (unsigned)cfg.alerts.webhook_timeout_ms,
+            .queue_max = (unsigned)cfg.alerts.webhook_queue, .retries = (unsigned)cfg.alerts.webhook_retries,
+            .backoff_ms = (unsigned)cfg.alerts.webhook_backoff_ms,
+        };
+        j.host.webhook = admin_webhook_new(&wc, err, sizeof err);
+        if (!j.host.webhook) {
+            fprintf(stderr, "smsguard %s: alert webhook: %s\n", cmd, err);
+            goto out;
+        }
+    }
     if (j.host.db_path) {
         char serr[STORE_ERRBUF_SIZE];
         if (store_open(&j.host.store, j.host.db_path, STORE_OPEN_CREATE, serr) != 0) {
@@ -270,6 +318,7 @@ static int judge_main(int argc, char **argv, bool daemon)
         /* Offline replay may wait for the writer; the daemon never does. */
         struct msglog_config mc = {
             .block_when_full = !daemon,
+            .multi_producer = links != NULL, /* each proxy link's thread logs too */
             .queue_capacity = (size_t)cfg.msglog.queue_capacity, .batch_max = (size_t)cfg.msglog.batch_max,
             .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
             .prune_every_s = (int)cfg.msglog.prune_every_s,
@@ -293,19 +342,39 @@ static int judge_main(int argc, char **argv, bool daemon)
     if (daemon && j.host.db_path &&
         cmd_api_start(&api_args, cmd, j.host.db_path, j.host.engine, j.log, &vcfg, &j.host.api) != 0)
         goto out;
+    admin_set_webhook(j.host.api, j.host.webhook);
+    if (cmd_links_start(links, j.host.engine, j.log) != 0)
+        goto out;
     struct sigaction sa = {0}, old_hup;
     sa.sa_handler = on_sighup;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGHUP, &sa, &old_hup);
     cap.tick = tick;
     cap.tick_ctx = &j;
-    struct cmd_run_result res;
-    int rc = cmd_capture_run(&cap, d, &res);
-    if (!res.opened) {
-        sigaction(SIGHUP, &old_hup, NULL);
-        goto out; /* reported; status stays 1 */
+    struct cmd_run_result res = {0};
+    int rc = 0;
+    int tap = cap.opts.file || cap.opts.iface; /* else proxy links only */
+    if (tap) {
+        rc = cmd_capture_run(&cap, d, &res);
+        if (!res.opened) {
+            sigaction(SIGHUP, &old_hup, NULL);
+            goto out; /* reported; status stays 1 */
+        }
+    } else {
+        fprintf(stderr, "smsguard %s: no capture; judging on %zu proxy links until SIGTERM or Ctrl-C\n", cmd,
+                cmd_links_count(links));
+        cmd_serve_until_signal(tick, &j);
+    }
+    /* run -r FILE keeps answering the console and keeps the proxy links up
+     * after the capture; otherwise the links stop now, so that the summary
+     * below counts what they logged. */
+    int serve_after = daemon && cap.opts.file && !res.interrupted && (j.host.api || links);
+    if (!serve_after) {
+        cmd_links_free(links);
+        links = NULL;
     }
     decoder_flush(d);
+    cmd_host_finish(&j.host); /* a reload in flight is counted and reported */
     tick(&j);
     sigaction(SIGHUP, &old_hup, NULL);
     fflush(stdout);
@@ -314,7 +383,8 @@ static int judge_main(int argc, char **argv, bool daemon)
 
     struct decoder_stats st;
     decoder_get_stats(d, &st);
-    cmd_print_summary(stderr, cmd, &cap, &res, &st);
+    if (tap)
+        cmd_print_summary(stderr, cmd, &cap, &res, &st);
     struct verdict_stats vs;
     verdict_engine_get_stats(j.host.engine, &vs);
     fprintf(stderr, "  verdicts  %llu: %llu allow, %llu flag, %llu block; %llu alerts, %llu shadow hits\n",
@@ -334,12 +404,27 @@ static int judge_main(int argc, char **argv, bool daemon)
                 (unsigned long long)j.host.autobl_written, (unsigned long long)j.host.reloads,
                 (unsigned long long)j.host.reload_failures, (unsigned long long)j.host.list_reloads);
     }
+    if (j.host.webhook) {
+        struct admin_webhook_stats ws;
+        admin_webhook_get_stats(j.host.webhook, &ws);
+        fprintf(stderr, "  webhook   %llu alerts posted, %llu failed, %llu dropped, %llu queued\n",
+                (unsigned long long)ws.posted, (unsigned long long)ws.failed,
+                (unsigned long long)ws.dropped, (unsigned long long)ws.queued);
+    }
     status = rc == 0 && !j.write_failed ? 0 : 1;
-    /* run -r FILE: the capture is judged; keep answering the console. */
-    if (daemon && cap.opts.file && !res.interrupted)
-        cmd_api_serve_until_signal(j.host.api, cmd, tick, &j);
+    if (serve_after) {
+        if (j.host.api) {
+            cmd_api_serve_until_signal(j.host.api, cmd, tick, &j);
+        } else if (links) {
+            fprintf(stderr, "smsguard %s: capture done; the proxy links run until SIGTERM or Ctrl-C\n", cmd);
+            cmd_serve_until_signal(tick, &j);
+        }
+    }
 out:
-    admin_stop(j.host.api); /* before the engine and log it reads go */
+    cmd_links_free(links); /* unbinds both sides of every link, prints their summaries */
+    admin_stop(j.host.api); /* before the engine, log and webhook it reads go */
+    cmd_host_finish(&j.host);
+    admin_webhook_free(j.host.webhook); /* posts what is queued, within its timeout */
     decoder_free(d);
     msglog_free(j.log);
     store_close(j.host.store);

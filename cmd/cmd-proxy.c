@@ -68,7 +68,20 @@ static void usage(FILE *f)
           "                        message_id and a REJECTD receipt to a receiver bind\n"
           "  --deliver-block-status HEX  deliver_sm_resp status for blocked MO (default 0:\n"
           "                        accept and drop)\n"
-          "  --fail-closed         refuse messages the engine cannot judge (default: pass)\n"
+          "  --fail-closed         refuse messages that are not judged (engine error, or over\n"
+          "                        --judge-budget) with the block status (default: pass them);\n"
+          "                        a sender the engine verified lately passes either way, with\n"
+          "                        an alert\n"
+          "  --judge-budget MS     a message that waited longer than MS since it was read (the\n"
+          "                        proxy thread overloaded or stalled) is not judged:\n"
+          "                        --fail-closed decides (default 0: off)\n"
+          "  --response-timeout S  a request the peer does not answer within S seconds is\n"
+          "                        answered by the proxy, once; a late answer is dropped\n"
+          "                        (default 5)\n"
+          "  --timeout-status HEX  that answer's status for a submit (default 0x8 ESME_RSYSERR)\n"
+          "  --multipart MODE      hold (default): hold the parts, judge the whole message,\n"
+          "                        forward all or none; forward: forward parts as they come,\n"
+          "                        judging the text so far, and refuse the rest once it is spam\n"
           "  --monitor             judge and log, forward everything\n"
           "  --window N            requests pending per direction per link (default 256)\n"
           "  --max-links N         concurrent ESME connections (default 4096)\n"
@@ -84,7 +97,7 @@ int cmd_proxy(int argc, char **argv)
     struct pctx x = {.host = {.cmd = "proxy", .rules_dir = "rules", .db_path = "smsguard.db"}};
     const char *api_listen = NULL;
     enum { O_LISTEN = 1000, O_UP, O_API, O_DB, O_RULES, O_CACHE, O_BSTAT, O_DSTAT, O_FAILC, O_MON, O_WIN,
-           O_MAXL, O_MPT };
+           O_MAXL, O_MPT, O_RTO, O_TSTAT, O_BUDGET, O_MPMODE };
     static const struct option lo[] = {
         {"listen", required_argument, NULL, O_LISTEN}, {"upstream", required_argument, NULL, O_UP},
         {"api", required_argument, NULL, O_API}, {"db", required_argument, NULL, O_DB},
@@ -93,7 +106,11 @@ int cmd_proxy(int argc, char **argv)
         {"deliver-block-status", required_argument, NULL, O_DSTAT},
         {"fail-closed", no_argument, NULL, O_FAILC}, {"monitor", no_argument, NULL, O_MON},
         {"window", required_argument, NULL, O_WIN}, {"max-links", required_argument, NULL, O_MAXL},
-        {"mp-timeout", required_argument, NULL, O_MPT}, {"help", no_argument, NULL, 'h'},
+        {"mp-timeout", required_argument, NULL, O_MPT},
+        {"response-timeout", required_argument, NULL, O_RTO},
+        {"timeout-status", required_argument, NULL, O_TSTAT},
+        {"judge-budget", required_argument, NULL, O_BUDGET},
+        {"multipart", required_argument, NULL, O_MPMODE}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -108,14 +125,18 @@ int cmd_proxy(int argc, char **argv)
         case O_RULES: x.host.rules_dir = optarg; break;
         case O_CACHE: x.host.cache_dir = optarg; break;
         case O_BSTAT:
-        case O_DSTAT: {
+        case O_DSTAT:
+        case O_TSTAT: {
             unsigned long v = strtoul(optarg, &end, 0);
-            if (!*optarg || *end || v > 0xFFFFFFFFul) {
-                fprintf(stderr, "smsguard proxy: --%s %s: not a command_status\n",
-                        c == O_BSTAT ? "block-status" : "deliver-block-status", optarg);
+            if (!*optarg || *end || v > 0xFFFFFFFFul || (c == O_TSTAT && v == 0)) {
+                fprintf(stderr, "smsguard proxy: --%s %s: not a%s command_status\n",
+                        c == O_BSTAT ? "block-status" : c == O_DSTAT ? "deliver-block-status" : "timeout-status",
+                        optarg, c == O_TSTAT ? "n error" : "");
                 return 2;
             }
-            if (c == O_DSTAT)
+            if (c == O_TSTAT)
+                pc.timeout_status = (uint32_t)v;
+            else if (c == O_DSTAT)
                 pc.deliver_block_status = (uint32_t)v;
             else if (v == 0)
                 pc.block_mode = PROXY_BLOCK_SILENT;
@@ -124,10 +145,31 @@ int cmd_proxy(int argc, char **argv)
             break;
         }
         case O_FAILC: pc.fail_mode = PROXY_FAIL_CLOSED; break;
+        case O_MPMODE:
+            if (strcmp(optarg, "hold") == 0)
+                pc.mp_mode = PROXY_MP_HOLD;
+            else if (strcmp(optarg, "forward") == 0)
+                pc.mp_mode = PROXY_MP_FORWARD;
+            else {
+                fprintf(stderr, "smsguard proxy: --multipart %s: expected hold or forward\n", optarg);
+                return 2;
+            }
+            break;
+        case O_BUDGET: {
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v > 60000) {
+                fprintf(stderr, "smsguard proxy: --judge-budget %s: expected milliseconds from 0 to 60000\n",
+                        optarg);
+                return 2;
+            }
+            pc.judge_budget_us = (unsigned)v * 1000u;
+            break;
+        }
         case O_MON: pc.enforce = 0; break;
         case O_WIN:
         case O_MAXL:
-        case O_MPT: {
+        case O_MPT:
+        case O_RTO: {
             unsigned long v = strtoul(optarg, &end, 10);
             if (!*optarg || *end || v == 0 || v > 1000000) {
                 fprintf(stderr, "smsguard proxy: %s: expected a number from 1 to 1000000\n", optarg);
@@ -137,6 +179,13 @@ int cmd_proxy(int argc, char **argv)
                 pc.window = (unsigned)v;
             else if (c == O_MAXL)
                 pc.max_links = (unsigned)v;
+            else if (c == O_RTO) {
+                if (v > 3600) {
+                    fprintf(stderr, "smsguard proxy: --response-timeout %s: at most 3600 seconds\n", optarg);
+                    return 2;
+                }
+                pc.response_timeout_ms = (unsigned)v * 1000u;
+            }
             else
                 pc.mp_timeout_s = (unsigned)v;
             break;
@@ -204,7 +253,12 @@ int cmd_proxy(int argc, char **argv)
             "smsguard proxy: %llu links (%llu refused, %llu upstream failures); %llu judged: %llu allow, "
             "%llu flag, %llu submits and %llu delivers blocked; fail-open %llu, fail-closed %llu; "
             "%llu malformed, %llu generic_nack; %llu receipts made (%llu without a receiver); multipart "
-            "%llu held parts, %llu forwarded, %llu blocked, %llu expired, %llu evicted; %llu back-pressure stalls\n",
+            "%llu held parts, %llu forwarded, %llu blocked, %llu expired, %llu evicted, %llu parts failed; "
+            "forward mode %llu parts, %llu blocked (%llu partly forwarded), %llu refused parts; "
+            "monitor mode %llu parts, %llu messages judged whole, %llu judged incomplete; "
+            "%llu back-pressure stalls; %llu timeouts (%llu answered), %llu late binds unbound, %llu late and %llu unmatched responses "
+            "dropped (%llu timed-out numbers forgotten), %llu duplicate requests; %llu over budget, %llu slow judgements, %llu verified unjudged "
+            "(alerts)\n",
             (unsigned long long)st.links_accepted, (unsigned long long)st.links_refused,
             (unsigned long long)st.upstream_failures, (unsigned long long)st.judged,
             (unsigned long long)st.allowed, (unsigned long long)st.flagged,
@@ -214,10 +268,22 @@ int cmd_proxy(int argc, char **argv)
             (unsigned long long)st.receipts_sent, (unsigned long long)st.receipts_undeliverable,
             (unsigned long long)st.mp_held, (unsigned long long)st.mp_forwarded,
             (unsigned long long)st.mp_blocked, (unsigned long long)st.mp_expired,
-            (unsigned long long)st.mp_evicted, (unsigned long long)st.backpressure_stalls);
+            (unsigned long long)st.mp_evicted, (unsigned long long)st.mp_parts_failed,
+            (unsigned long long)st.mp_fwd_parts, (unsigned long long)st.mp_fwd_blocked,
+            (unsigned long long)st.mp_fwd_partial, (unsigned long long)st.mp_fwd_refused,
+            (unsigned long long)st.mp_mon_parts, (unsigned long long)st.mp_mon_judged,
+            (unsigned long long)st.mp_mon_incomplete,
+            (unsigned long long)st.backpressure_stalls, (unsigned long long)st.timeouts,
+            (unsigned long long)st.timeout_answers, (unsigned long long)st.late_binds_unbound,
+            (unsigned long long)st.late_responses,
+            (unsigned long long)st.unmatched_responses, (unsigned long long)st.late_records_evicted,
+            (unsigned long long)st.duplicate_requests,
+            (unsigned long long)st.over_budget, (unsigned long long)st.judge_slow,
+            (unsigned long long)st.verified_unjudged);
     status = rc == 0 ? 0 : 1;
 out:
     admin_stop(x.host.api);
+    cmd_host_finish(&x.host); /* a reload still building: joined before the engine goes */
     proxy_free(p);
     msglog_free(x.log);
     store_close(x.host.store);

@@ -27,9 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum config_section { SEC_NONE = -1, SEC_DECODER = 0, SEC_LINK, SEC_VERDICT, SEC_MSGLOG, SEC_PATHS, SEC_COUNT };
+enum config_section { SEC_NONE = -1, SEC_DECODER = 0, SEC_LINK, SEC_VERDICT, SEC_MSGLOG, SEC_ALERTS, SEC_PATHS, SEC_PROXY, SEC_COUNT };
 
-static const char *const section_names[SEC_COUNT] = {"decoder", "link", "verdict", "msglog", "paths"};
+static const char *const section_names[SEC_COUNT] = {"decoder", "link", "verdict", "msglog", "alerts", "paths", "proxy"};
 
 /* How a value is written. */
 enum config_syntax {
@@ -42,6 +42,7 @@ enum config_syntax {
     SY_ACTION,  /* allow, flag, block */
     SY_PATH,    /* any non-empty string */
     SY_DIGITS,  /* up to 7 decimal digits, may be empty */
+    SY_URL,     /* http:// or https:// and a host, no spaces or control bytes */
 };
 
 /* Where it is stored. */
@@ -62,6 +63,7 @@ struct config_key {
 #define M(f) offsetof(struct config, msglog.f)
 #define L(f) offsetof(struct decoder_link_config, f)
 #define P(f) offsetof(struct config, f)
+#define A(f) offsetof(struct config, alerts.f)
 #define U32MAX ((long long)UINT32_MAX)
 #define TBLMAX (1LL << 28)
 
@@ -127,6 +129,12 @@ static const struct config_key keys[] = {
     {SEC_MSGLOG, "retention_days", SY_NUM, ST_I64, M(retention_days), 0, 100000, 0},
     {SEC_MSGLOG, "max_rows", SY_NUM, ST_I64, M(max_rows), 0, 1LL << 50, 0},
     {SEC_MSGLOG, "prune_every", SY_DUR, ST_I64, M(prune_every_s), 0, 86400 * 365LL, 1000},
+    /* [alerts]: admin/admin-webhook.h; no webhook_url = no webhook */
+    {SEC_ALERTS, "webhook_url", SY_URL, ST_PATH, A(webhook_url), 0, 0, 0},
+    {SEC_ALERTS, "webhook_timeout", SY_DUR, ST_I64, A(webhook_timeout_ms), 100, 600000, 1},
+    {SEC_ALERTS, "webhook_queue", SY_NUM, ST_I64, A(webhook_queue), 1, 65536, 0},
+    {SEC_ALERTS, "webhook_retries", SY_NUM, ST_I64, A(webhook_retries), 0, 100, 0},
+    {SEC_ALERTS, "webhook_backoff", SY_DUR, ST_I64, A(webhook_backoff_ms), 1, 600000, 1},
     /* [paths]: relative to the working directory, as on the command line */
     {SEC_PATHS, "rules", SY_PATH, ST_PATH, P(rules_dir), 0, 0, 0},
     {SEC_PATHS, "db", SY_PATH, ST_PATH, P(db_path), 0, 0, 0},
@@ -150,6 +158,11 @@ void config_default(struct config *c)
     c->msglog.queue_capacity = 32768;
     c->msglog.batch_max = 100000;
     c->msglog.prune_every_s = 60;
+    /* admin/admin-webhook.h's defaults, written out likewise. */
+    c->alerts.webhook_timeout_ms = 5000;
+    c->alerts.webhook_queue = 256;
+    c->alerts.webhook_retries = 3;
+    c->alerts.webhook_backoff_ms = 500;
 }
 
 /* ---- parse state and errors ------------------------------------------------ */
@@ -164,6 +177,9 @@ struct parse_state {
     enum config_section sec;
     int bad_section;                          /* header had an error: skip its keys */
     int link;                                 /* index in c->decoder.links, -1 none */
+    int proxy;                                /* index in c->proxies, -1 none */
+    unsigned first_new_proxy;                 /* proxies from this parse start here */
+    unsigned proxy_first_setting[CONFIG_MAX_PROXIES]; /* settings from this parse start here */
     unsigned key_line[N_KEYS];                /* first line of each global key */
     unsigned link_line[DECODER_MAX_LINK_CONFIGS];
     unsigned link_key_line[DECODER_MAX_LINK_CONFIGS][N_LINK_KEYS];
@@ -378,6 +394,19 @@ static int apply_value(const struct config_key *k, void *base, const char *v, ch
         }
         memcpy(dst, v, strlen(v) + 1);
         return 0;
+    case SY_URL: {
+        size_t n = strlen(v), h = strncmp(v, "http://", 7) == 0 ? 7 : strncmp(v, "https://", 8) == 0 ? 8 : 0;
+        bool ok = h && n > h && v[h] != '/' && n < CONFIG_PATH_MAX;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (unsigned char)v[i] > 0x20 && v[i] != 0x7f;
+        if (!ok) {
+            snprintf(msg, msgcap, "'%s' is not an http:// or https:// URL (no spaces, at most %d bytes)", v,
+                     CONFIG_PATH_MAX - 1);
+            return -1;
+        }
+        memcpy(dst, v, n + 1);
+        return 0;
+    }
     case SY_DIGITS: {
         size_t n = strlen(v);
         bool ok = n >= (size_t)k->min && n <= (size_t)k->max;
@@ -431,6 +460,92 @@ static long long stored_value(const struct config_key *k, const void *base)
 /* ---- endpoints of [link "..."] ----------------------------------------------- */
 
 
+/* ---- [proxy "NAME"] ------------------------------------------------------------- */
+
+/* The header's quoted name runs from n0 to its closing quote before close. */
+static void proxy_section(struct parse_state *s, const char *n0, const char *close)
+{
+    char b[72];
+    const char *n1 = memchr(n0, '"', (size_t)(close - n0));
+    if (!n1 || n1 == n0 || (size_t)(n1 - n0) >= CONFIG_PROXY_NAME_MAX) {
+        errf(s, "a proxy name has 1 to %d characters", CONFIG_PROXY_NAME_MAX - 1);
+        return;
+    }
+    for (const char *t = n0; t < n1; t++)
+        if (!(isalnum((unsigned char)*t) || *t == '_' || *t == '-' || *t == '.')) {
+            errf(s, "proxy name '%s': letters, digits, '_', '-' and '.' only", shown(n0, (size_t)(n1 - n0), b));
+            return;
+        }
+    for (const char *t = n1 + 1; t < close; t++)
+        if (!is_blank(*t)) {
+            errf(s, "text after the proxy name");
+            return;
+        }
+    size_t n = (size_t)(n1 - n0);
+    for (unsigned i = 0; i < s->c->n_proxies; i++) {
+        struct config_proxy *x = &s->c->proxies[i];
+        if (strlen(x->name) == n && memcmp(x->name, n0, n) == 0) {
+            if (i >= s->first_new_proxy)
+                errf(s, "proxy '%s' already defined at line %u", x->name, x->line);
+            else { /* from an earlier parse (another file): this one adds to it */
+                s->proxy = (int)i, s->sec = SEC_PROXY, s->bad_section = 0;
+                s->proxy_first_setting[i] = x->n;
+            }
+            return;
+        }
+    }
+    if (s->c->n_proxies == CONFIG_MAX_PROXIES) {
+        errf(s, "more than %d proxies", CONFIG_MAX_PROXIES);
+        return;
+    }
+    struct config_proxy *x = &s->c->proxies[s->c->n_proxies];
+    memset(x, 0, sizeof *x);
+    memcpy(x->name, n0, n);
+    x->line = s->line;
+    s->proxy_first_setting[s->c->n_proxies] = 0;
+    s->proxy = (int)s->c->n_proxies++;
+    s->sec = SEC_PROXY;
+    s->bad_section = 0;
+}
+
+/* Keys of a [proxy] section compare with '_' and '-' alike: block_status
+ * and block-status are one key. */
+static bool proxy_key_eq(const char *k, const char *key, size_t klen)
+{
+    size_t j = 0;
+    for (; j < klen && k[j]; j++)
+        if (k[j] != key[j] && !((k[j] == '_' || k[j] == '-') && (key[j] == '_' || key[j] == '-')))
+            return false;
+    return j == klen && !k[j];
+}
+
+/* A setting of a [proxy] section, kept as written (see config.h). */
+static void proxy_setting(struct parse_state *s, const char *key, size_t klen, const char *val)
+{
+    char b[72];
+    struct config_proxy *x = &s->c->proxies[s->proxy];
+    if (klen >= sizeof x->set[0].key || strlen(val) >= CONFIG_PROXY_VALUE_MAX) {
+        errf(s, "'%s': key or value too long (at most %zu and %d bytes)", shown(key, klen, b),
+             sizeof x->set[0].key - 1, CONFIG_PROXY_VALUE_MAX - 1);
+        return;
+    }
+    /* Twice in this file is a mistake; a later file may override. */
+    for (unsigned i = s->proxy_first_setting[s->proxy]; i < x->n; i++)
+        if (proxy_key_eq(x->set[i].key, key, klen)) {
+            errf(s, "duplicate key '%s' (first set at line %u)", x->set[i].key, x->set[i].line);
+            return;
+        }
+    if (x->n == CONFIG_PROXY_MAX_SETTINGS) {
+        errf(s, "more than %d settings in [proxy \"%s\"]", CONFIG_PROXY_MAX_SETTINGS, x->name);
+        return;
+    }
+    struct config_proxy_setting *st = &x->set[x->n++];
+    memcpy(st->key, key, klen);
+    st->key[klen] = '\0';
+    memcpy(st->value, val, strlen(val) + 1);
+    st->line = s->line;
+}
+
 /* ---- lines --------------------------------------------------------------------- */
 
 static void section_line(struct parse_state *s, const char *p, const char *end)
@@ -438,6 +553,7 @@ static void section_line(struct parse_state *s, const char *p, const char *end)
     char b[72];
     s->sec = SEC_NONE;
     s->link = -1;
+    s->proxy = -1;
     s->bad_section = 1; /* until the header is known good */
     const char *close = memchr(p, ']', (size_t)(end - p));
     /* A quoted link address may not contain ']' but an IPv6 one does:
@@ -466,9 +582,16 @@ static void section_line(struct parse_state *s, const char *p, const char *end)
         n1--;
     for (int i = 0; i < SEC_COUNT; i++) {
         if (strlen(section_names[i]) == (size_t)(n1 - n0) && memcmp(section_names[i], n0, (size_t)(n1 - n0)) == 0) {
-            if ((i == SEC_LINK) != (q1 != NULL)) {
-                errf(s, i == SEC_LINK ? "expected [link \"ADDRESS[:PORT]\"]" : "[%s] takes no address",
+            int named = i == SEC_LINK || i == SEC_PROXY;
+            if (named != (q1 != NULL)) {
+                errf(s, i == SEC_LINK    ? "expected [link \"ADDRESS[:PORT]\"]"
+                        : i == SEC_PROXY ? "expected [proxy \"NAME\"]"
+                                         : "[%s] takes no address",
                      section_names[i]);
+                return;
+            }
+            if (i == SEC_PROXY) {
+                proxy_section(s, q1 + 1, close);
                 return;
             }
             if (i != SEC_LINK) {
@@ -518,7 +641,8 @@ static void section_line(struct parse_state *s, const char *p, const char *end)
             return;
         }
     }
-    errf(s, "unknown section [%s] (decoder, link \"ADDRESS\", verdict, msglog, paths)", shown(n0, (size_t)(n1 - n0), b));
+    errf(s, "unknown section [%s] (decoder, link \"ADDRESS\", verdict, msglog, alerts, paths, proxy \"NAME\")",
+         shown(n0, (size_t)(n1 - n0), b));
 }
 
 static void setting_line(struct parse_state *s, const char *p, const char *end)
@@ -595,6 +719,10 @@ static void setting_line(struct parse_state *s, const char *p, const char *end)
         return;
     }
     size_t klen = (size_t)(k1 - p);
+    if (s->sec == SEC_PROXY) {
+        proxy_setting(s, p, klen, val);
+        return;
+    }
     unsigned link_idx = 0;
     for (size_t i = 0; i < N_KEYS; i++) {
         const struct config_key *k = &keys[i];
@@ -635,7 +763,9 @@ int config_parse(struct config *c, const char *name, const char *text, size_t le
     s->errcap = errcap;
     s->sec = SEC_NONE;
     s->link = -1;
+    s->proxy = -1;
     s->first_new_link = c->decoder.n_links;
+    s->first_new_proxy = c->n_proxies;
     const char *p = text, *end = text + len;
     /* Bound: one pass over the input; each line does O(keys + links). */
     while (p < end) {
@@ -738,6 +868,7 @@ static void format_value(struct outbuf *o, const struct config_key *k, const voi
     case SY_MSGID: outf(o, "%s", name_of(msgids, SG_ARRAY_LEN(msgids), (int)v)); break;
     case SY_ACTION: outf(o, "%s", name_of(actions, SG_ARRAY_LEN(actions), (int)v)); break;
     case SY_PATH:
+    case SY_URL:
     case SY_DIGITS: {
         const char *str = (const char *)base + k->off;
         outf(o, "\"");
@@ -775,11 +906,24 @@ size_t config_format(const struct config *c, char *out, size_t cap)
             }
             continue;
         }
+        if (sec == SEC_PROXY) {
+            for (unsigned x = 0; x < c->n_proxies; x++) {
+                const struct config_proxy *px = &c->proxies[x];
+                outf(&o, "\n[proxy \"%s\"]\n", px->name);
+                for (unsigned i = 0; i < px->n; i++) {
+                    outf(&o, "%s = \"", px->set[i].key);
+                    for (const char *str = px->set[i].value; *str; str++)
+                        outf(&o, *str == '"' || *str == '\\' ? "\\%c" : "%c", *str);
+                    outf(&o, "\"\n");
+                }
+            }
+            continue;
+        }
         outf(&o, "%s[%s]\n", sec ? "\n" : "", section_names[sec]);
         for (size_t i = 0; i < N_KEYS; i++) {
             if ((int)keys[i].sec != sec)
                 continue;
-            if (keys[i].syn == SY_PATH && !((const char *)c + keys[i].off)[0]) {
+            if ((keys[i].syn == SY_PATH || keys[i].syn == SY_URL) && !((const char *)c + keys[i].off)[0]) {
                 outf(&o, "# %s = (not set)\n", keys[i].name);
                 continue;
             }

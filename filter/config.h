@@ -57,14 +57,47 @@ struct config_msglog {
     int64_t prune_every_s;
 };
 
+/* [alerts]: the alert webhook (admin/admin-webhook.h documents each);
+ * webhook_url "" = no webhook. */
+struct config_alerts {
+    char webhook_url[CONFIG_PATH_MAX];
+    int64_t webhook_timeout_ms;
+    int64_t webhook_queue;
+    int64_t webhook_retries;
+    int64_t webhook_backoff_ms;
+};
+
+/* [proxy "NAME"]: one inline SMPP proxy link run by `smsguard run`
+ * (docs/proxy.md).  Its keys are the options of `smsguard proxy` (with '_'
+ * or '-'), so the settings are kept as written, with their lines, and the
+ * front end that knows the proxy checks them (reporting file:line). */
+#define CONFIG_MAX_PROXIES 8
+#define CONFIG_PROXY_MAX_SETTINGS 24
+#define CONFIG_PROXY_NAME_MAX 64
+#define CONFIG_PROXY_VALUE_MAX 256
+struct config_proxy_setting {
+    char key[32];
+    char value[CONFIG_PROXY_VALUE_MAX];
+    unsigned line;
+};
+struct config_proxy {
+    char name[CONFIG_PROXY_NAME_MAX];
+    unsigned line; /* of the section header */
+    unsigned n;
+    struct config_proxy_setting set[CONFIG_PROXY_MAX_SETTINGS];
+};
+
 struct config {
     struct decoder_config decoder;
     struct verdict_config verdict;
     struct config_msglog msglog;
+    struct config_alerts alerts;
     /* [paths]; "" = not set (the front end's default applies). */
     char rules_dir[CONFIG_PATH_MAX];
     char db_path[CONFIG_PATH_MAX];
     char rules_cache[CONFIG_PATH_MAX];
+    unsigned n_proxies;
+    struct config_proxy proxies[CONFIG_MAX_PROXIES];
     /* Storage behind verdict.country_code / trunk_prefix. */
     char country_code[8];
     char trunk_prefix[8];

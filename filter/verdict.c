@@ -543,6 +543,39 @@ static void worker_refresh(verdict_worker_t *w)
         holder_put(old[k]);
 }
 
+/* ---- whitelist check alone (verdict.h) ------------------------------------ */
+
+int verdict_engine_is_verified(verdict_engine_t *e, struct sg_view account, struct sg_view sender, int ton,
+                               const struct sg_endpoint *src_ip, int64_t now, char wl_id[VERDICT_ID_MAX])
+{
+    if (wl_id)
+        wl_id[0] = '\0';
+    if (!e)
+        return 0;
+    /* A reference to the current lists, so a swap meanwhile cannot free
+     * them under the lookup; dropped (and freed, if it was the last) after. */
+    pthread_mutex_lock(&e->swap_mu);
+    struct holder *h = e->h[H_LISTS];
+    if (h)
+        atomic_fetch_add_explicit(&h->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&e->swap_mu);
+    if (!h)
+        return 0;
+    const char *s = sender.p ? (const char *)sender.p : "";
+    size_t sl = sender.p ? sender.len : 0;
+    /* As step 1 of verdict_judge(). */
+    const struct lists_whitelist_entry *wl = NULL;
+    struct lists_origin origin = {(const char *)account.p, account.p ? account.len : 0, src_ip};
+    enum lists_wl_result wr = lists_whitelist_check(h->a, s, sl, ton, &origin, now, &wl);
+    if (wr == LISTS_WL_UNVERIFIABLE && !e->cfg.trust_unknown_account)
+        wr = LISTS_WL_SPOOFED;
+    int ok = (wr == LISTS_WL_VERIFIED || wr == LISTS_WL_UNVERIFIABLE) && wl;
+    if (ok && wl_id)
+        snprintf(wl_id, VERDICT_ID_MAX, "wl-%" PRId64, wl->id);
+    holder_put(h);
+    return ok;
+}
+
 /* ---- judging helpers ------------------------------------------------------------- */
 
 static int add_reason(struct verdict *v, enum verdict_reason_type t, const char *id, int score,

@@ -265,6 +265,19 @@ void verdict_worker_free(verdict_worker_t *w);
  * scans, plus O(8 + N) per volume counter. */
 int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct verdict *out);
 
+/* Step 1 of the judgement alone: whether (account, sender, ton, src_ip)
+ * is a verified whitelist match in the engine's current lists snapshot,
+ * exactly as verdict_judge() decides it (an unknown account, len 0, is
+ * trusted as verified only with trust_unknown_account), without touching
+ * the text, rules, volume tables or counters.  For a front end that could
+ * not judge a message in time (the inline proxy's --judge-budget) and must
+ * not refuse a verified sender's one-time code.  Returns 1 verified (and,
+ * when wl_id is not NULL, the entry's id "wl-N" in it), 0 not (or NULL
+ * arguments).  Any thread; no allocation: it takes the snapshot mutex for
+ * O(1) to reference the lists, then one hash lookup (lists.h). */
+int verdict_engine_is_verified(verdict_engine_t *e, struct sg_view account, struct sg_view sender, int ton,
+                               const struct sg_endpoint *src_ip, int64_t now, char wl_id[VERDICT_ID_MAX]);
+
 /* Writes "action", "score", "reasons" ([{"type","id","detail","score"}]),
  * "alert", "fingerprint" (16 hex digits) and, when any, "shadow" (rule
  * ids) into an object the caller has opened. */

@@ -7,7 +7,12 @@
 #include <xxhash.h>
 
 #define ADDR_KEEP 24u
+/* SMPP v3.4 §5.2.8/§5.2.9: source_addr and destination_addr of submit_sm
+ * are at most 20 characters (21 with the NUL). */
+#define RCPT_ADDR_MAX 21u
 #define NO_PART UINT32_MAX
+/* What a message slot keeps, by the proxy's mode (msg_slot.mode). */
+enum { MODE_HOLD = 0, MODE_FWD = 1, MODE_MON = 2 };
 
 struct part_slot {
     uint32_t next;      /* free list / the message's list */
@@ -19,6 +24,10 @@ struct part_slot {
 
 struct msg_slot {
     uint8_t used, total, received;
+    uint8_t mode;       /* MODE_HOLD: parts held raw, answered by us;
+                           MODE_FWD: user data only (forward mode);
+                           MODE_MON: copies of forwarded parts (monitor) */
+    uint8_t refused;    /* forward mode: judged spam, refuse the rest */
     uint16_t ref;
     uint32_t link;
     uint64_t first_ms;
@@ -32,6 +41,10 @@ struct id_entry {
     uint64_t gen;       /* 0 = empty; else issue counter */
     uint64_t hash;      /* of the SMSC id, 0 until known */
     char issued[PROXY_MP_ID_MAX + 1];
+    /* The part's addresses and registered_delivery, for a failure receipt
+     * once the part itself is gone (forwarded, then refused or unanswered). */
+    uint8_t src_ton, src_npi, dst_ton, dst_npi, registered_delivery, src_len, dst_len;
+    char src[RCPT_ADDR_MAX], dst[RCPT_ADDR_MAX];
 };
 
 struct proxy_mp {
@@ -46,7 +59,7 @@ struct proxy_mp {
     uint64_t id_gen;
     uint32_t *sets;             /* 4-way sets of ring indices + 1 (0 = empty) */
     uint32_t n_sets;
-    uint64_t evicted, id_evicted;
+    uint64_t evicted, id_evicted, fwd_expired;
     struct proxy_mp_message out; /* handed to done() */
 };
 
@@ -109,7 +122,7 @@ void proxy_mp_get_stats(const proxy_mp_t *m, uint64_t *evicted, uint64_t *id_evi
 
 /* ---- id map --------------------------------------------------------------- */
 
-static uint32_t issue_id(proxy_mp_t *m, char out[PROXY_MP_ID_MAX + 1])
+static uint32_t issue_id(proxy_mp_t *m, const struct proxy_mp_part *p, char out[PROXY_MP_ID_MAX + 1])
 {
     uint64_t g = ++m->id_gen;
     uint32_t idx = (uint32_t)(g % m->cfg.id_map_max);
@@ -120,7 +133,39 @@ static uint32_t issue_id(proxy_mp_t *m, char out[PROXY_MP_ID_MAX + 1])
     e->hash = 0;
     snprintf(e->issued, sizeof e->issued, "sg%08x%08llx", m->cfg.salt ^ 0x80000000u, (unsigned long long)g);
     memcpy(out, e->issued, sizeof e->issued);
+    e->src_len = (uint8_t)(p->src.len < RCPT_ADDR_MAX ? p->src.len : RCPT_ADDR_MAX);
+    e->dst_len = (uint8_t)(p->dst.len < RCPT_ADDR_MAX ? p->dst.len : RCPT_ADDR_MAX);
+    if (e->src_len)
+        memcpy(e->src, p->src.p, e->src_len);
+    if (e->dst_len)
+        memcpy(e->dst, p->dst.p, e->dst_len);
+    e->src_ton = p->src_ton;
+    e->src_npi = p->src_npi;
+    e->dst_ton = p->dst_ton;
+    e->dst_npi = p->dst_npi;
+    e->registered_delivery = p->registered_delivery;
     return idx;
+}
+
+uint64_t proxy_mp_issued_gen(const proxy_mp_t *m, uint32_t idx)
+{
+    return idx < m->cfg.id_map_max ? m->ids[idx].gen : 0;
+}
+
+int proxy_mp_issued_info(const proxy_mp_t *m, uint32_t idx, uint64_t gen, struct proxy_mp_issued *out)
+{
+    if (idx >= m->cfg.id_map_max || !gen || m->ids[idx].gen != gen)
+        return SG_ENOTFOUND;
+    const struct id_entry *e = &m->ids[idx];
+    out->issued = e->issued;
+    out->src = (struct sg_view){(const uint8_t *)e->src, e->src_len};
+    out->dst = (struct sg_view){(const uint8_t *)e->dst, e->dst_len};
+    out->src_ton = e->src_ton;
+    out->src_npi = e->src_npi;
+    out->dst_ton = e->dst_ton;
+    out->dst_npi = e->dst_npi;
+    out->registered_delivery = e->registered_delivery;
+    return 0;
 }
 
 uint32_t proxy_mp_issued_index(const proxy_mp_t *m, const struct proxy_mp_message *msg, unsigned i)
@@ -192,13 +237,20 @@ static void free_msg(proxy_mp_t *m, struct msg_slot *s)
 }
 
 /* Hands a message to done(): complete with extra (the completing part,
- * not held) or incomplete (extra NULL). */
-static void emit(proxy_mp_t *m, struct msg_slot *s, const struct proxy_mp_part *extra)
+ * not held) or incomplete (extra NULL) for reason.  A forward-mode message
+ * holds nothing answered: it is only freed. */
+static void emit(proxy_mp_t *m, struct msg_slot *s, const struct proxy_mp_part *extra, enum proxy_mp_reason reason)
 {
+    if (s->mode == MODE_FWD) {
+        free_msg(m, s);
+        return;
+    }
     struct proxy_mp_message *o = &m->out;
     o->link = s->link;
     o->total = s->total;
     o->complete = extra != NULL;
+    o->monitor = s->mode == MODE_MON;
+    o->reason = extra ? PROXY_MP_DONE_COMPLETE : reason;
     o->n_parts = o->n_issued = 0;
     o->ud_len = 0;
     o->ud = m->join;
@@ -221,7 +273,8 @@ static void emit(proxy_mp_t *m, struct msg_slot *s, const struct proxy_mp_part *
             o->parts[o->n_parts] = ps->raw;
             o->part_len[o->n_parts] = ps->len;
             o->issued_idx_[o->n_parts] = ps->issued;
-            o->issued[o->n_issued++] = m->ids[ps->issued].issued;
+            if (ps->issued != UINT32_MAX) /* monitor copies issue no id */
+                o->issued[o->n_issued++] = m->ids[ps->issued].issued;
             o->n_parts++;
             memcpy(m->join + o->ud_len, ps->raw + ps->ud_off, ps->ud_len);
             o->ud_len += ps->ud_len;
@@ -248,60 +301,78 @@ static struct msg_slot *oldest_msg(proxy_mp_t *m)
     return best;
 }
 
+/* The message p belongs to (same link, reference, total and addresses,
+ * held in the same mode), or NULL with *free_slot the first unused slot
+ * (NULL when none).  Work: O(max_messages). */
+static struct msg_slot *find_msg(proxy_mp_t *m, const struct proxy_mp_part *p, int fwd, struct msg_slot **free_slot)
+{
+    size_t sl = p->src.len < ADDR_KEEP ? p->src.len : ADDR_KEEP;
+    size_t dl = p->dst.len < ADDR_KEEP ? p->dst.len : ADDR_KEEP;
+    *free_slot = NULL;
+    for (uint32_t i = 0; i < m->cfg.max_messages; i++) {
+        struct msg_slot *c = &m->msgs[i];
+        if (!c->used) {
+            if (!*free_slot)
+                *free_slot = c;
+            continue;
+        }
+        if (c->link == p->link && c->ref == p->ref && c->total == p->total && c->mode == fwd && c->src_len == sl &&
+            c->dst_len == dl && memcmp(c->src, p->src.p, sl) == 0 && memcmp(c->dst, p->dst.p, dl) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* A fresh message slot for p (the oldest message evicted when all are in
+ * use). */
+static struct msg_slot *new_msg(proxy_mp_t *m, const struct proxy_mp_part *p, struct msg_slot *free_slot, int fwd,
+                                uint64_t now_ms)
+{
+    size_t sl = p->src.len < ADDR_KEEP ? p->src.len : ADDR_KEEP;
+    size_t dl = p->dst.len < ADDR_KEEP ? p->dst.len : ADDR_KEEP;
+    if (!free_slot) {
+        struct msg_slot *old = oldest_msg(m);
+        m->evicted++;
+        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
+        free_slot = old;
+    }
+    struct msg_slot *s = free_slot;
+    memset(s, 0, sizeof *s);
+    s->used = 1;
+    s->mode = (uint8_t)fwd;
+    s->link = p->link;
+    s->ref = p->ref;
+    s->total = p->total;
+    s->first_ms = now_ms;
+    s->parts = NO_PART;
+    s->src_len = (uint8_t)sl;
+    s->dst_len = (uint8_t)dl;
+    memcpy(s->src, p->src.p, sl);
+    memcpy(s->dst, p->dst.p, dl);
+    return s;
+}
+
 int proxy_mp_add(proxy_mp_t *m, const struct proxy_mp_part *p, char issued[PROXY_MP_ID_MAX + 1], uint64_t now_ms)
 {
     if (p->raw_len > PROXY_MP_PART_MAX || p->seq == 0 || p->seq > p->total || p->total < 2 ||
         p->ud < p->raw || p->ud + p->ud_len > p->raw + p->raw_len)
         return PROXY_MP_REFUSED;
-    size_t sl = p->src.len < ADDR_KEEP ? p->src.len : ADDR_KEEP;
-    size_t dl = p->dst.len < ADDR_KEEP ? p->dst.len : ADDR_KEEP;
-    /* Find the message: O(max_messages). */
-    struct msg_slot *s = NULL, *free_slot = NULL;
-    for (uint32_t i = 0; i < m->cfg.max_messages; i++) {
-        struct msg_slot *c = &m->msgs[i];
-        if (!c->used) {
-            if (!free_slot)
-                free_slot = c;
-            continue;
-        }
-        if (c->link == p->link && c->ref == p->ref && c->total == p->total && c->src_len == sl &&
-            c->dst_len == dl && memcmp(c->src, p->src.p, sl) == 0 && memcmp(c->dst, p->dst.p, dl) == 0) {
-            s = c;
-            break;
-        }
-    }
+    struct msg_slot *free_slot;
+    struct msg_slot *s = find_msg(m, p, MODE_HOLD, &free_slot);
     if (s && (s->have[p->seq >> 3] >> (p->seq & 7) & 1))
         return PROXY_MP_REFUSED; /* a duplicate part: judged and answered alone */
     if (s && s->received + 1 == s->total) {
-        emit(m, s, p);
+        emit(m, s, p, PROXY_MP_DONE_COMPLETE);
         return PROXY_MP_COMPLETED;
     }
-    if (!s) {
-        if (!free_slot) {
-            struct msg_slot *old = oldest_msg(m);
-            m->evicted++;
-            emit(m, old, NULL);
-            free_slot = old;
-        }
-        s = free_slot;
-        memset(s, 0, sizeof *s);
-        s->used = 1;
-        s->link = p->link;
-        s->ref = p->ref;
-        s->total = p->total;
-        s->first_ms = now_ms;
-        s->parts = NO_PART;
-        s->src_len = (uint8_t)sl;
-        s->dst_len = (uint8_t)dl;
-        memcpy(s->src, p->src.p, sl);
-        memcpy(s->dst, p->dst.p, dl);
-    }
+    if (!s)
+        s = new_msg(m, p, free_slot, MODE_HOLD, now_ms);
     while (m->free_parts == NO_PART) {
         struct msg_slot *old = oldest_msg(m);
         if (!old || old == s)
             return PROXY_MP_REFUSED;
         m->evicted++;
-        emit(m, old, NULL);
+        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
     }
     uint32_t pi = m->free_parts;
     struct part_slot *ps = &m->parts[pi];
@@ -311,7 +382,7 @@ int proxy_mp_add(proxy_mp_t *m, const struct proxy_mp_part *p, char issued[PROXY
     ps->ud_len = (uint16_t)p->ud_len;
     ps->seq = p->seq;
     memcpy(ps->raw, p->raw, p->raw_len);
-    ps->issued = issue_id(m, issued);
+    ps->issued = issue_id(m, p, issued);
     ps->next = s->parts;
     s->parts = pi;
     s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
@@ -323,8 +394,11 @@ void proxy_mp_expire(proxy_mp_t *m, uint64_t now_ms)
 {
     for (uint32_t i = 0; i < m->cfg.max_messages; i++) {
         struct msg_slot *s = &m->msgs[i];
-        if (s->used && now_ms - s->first_ms >= m->cfg.timeout_ms)
-            emit(m, s, NULL);
+        if (s->used && now_ms - s->first_ms >= m->cfg.timeout_ms) {
+            if (s->mode == MODE_FWD)
+                m->fwd_expired++;
+            emit(m, s, NULL, PROXY_MP_DONE_EXPIRED);
+        }
     }
 }
 
@@ -334,9 +408,174 @@ void proxy_mp_drop_link(proxy_mp_t *m, uint32_t link)
         struct msg_slot *s = &m->msgs[i];
         if (s->used && s->link == link) {
             m->evicted++;
-            free_msg(m, s);
+            emit(m, s, NULL, PROXY_MP_DONE_LINK_CLOSED);
         }
     }
+}
+
+/* ---- forward mode ------------------------------------------------------------ */
+
+int proxy_mp_fwd_add(proxy_mp_t *m, const struct proxy_mp_part *p, uint64_t now_ms, struct proxy_mp_fwd *out)
+{
+    if (p->ud_len > PROXY_MP_PART_MAX || p->seq == 0 || p->seq > p->total || p->total < 2 ||
+        p->ud < p->raw || p->ud + p->ud_len > p->raw + p->raw_len)
+        return PROXY_MP_REFUSED;
+    struct msg_slot *free_slot;
+    struct msg_slot *s = find_msg(m, p, MODE_FWD, &free_slot);
+    int dup = s && (s->have[p->seq >> 3] >> (p->seq & 7) & 1);
+    if (s && s->refused) {
+        /* The text so far was spam: this part is refused unjudged; the
+         * slot stays until every part was refused (or it expires). */
+        if (!dup) {
+            s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
+            if (++s->received == s->total)
+                free_msg(m, s);
+        }
+        return PROXY_MP_FWD_REFUSE;
+    }
+    if (dup)
+        return PROXY_MP_REFUSED;
+    if (!s)
+        s = new_msg(m, p, free_slot, MODE_FWD, now_ms);
+    while (m->free_parts == NO_PART) {
+        struct msg_slot *old = oldest_msg(m);
+        if (!old || old == s) {
+            if (s->parts == NO_PART) /* nothing of it kept: leave no empty slot */
+                free_msg(m, s);
+            return PROXY_MP_REFUSED;
+        }
+        m->evicted++;
+        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
+    }
+    uint32_t pi = m->free_parts;
+    struct part_slot *ps = &m->parts[pi];
+    m->free_parts = ps->next;
+    /* Only the user data: the PDU itself is forwarded now. */
+    ps->len = (uint16_t)p->ud_len;
+    ps->ud_off = 0;
+    ps->ud_len = (uint16_t)p->ud_len;
+    ps->seq = p->seq;
+    ps->issued = UINT32_MAX;
+    memcpy(ps->raw, p->ud, p->ud_len);
+    ps->next = s->parts;
+    s->parts = pi;
+    s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
+    s->received++;
+    /* The text so far in seq order, gaps skipped: O(total * parts). */
+    size_t n = 0;
+    for (unsigned q = 1; q <= s->total; q++)
+        for (uint32_t i = s->parts; i != NO_PART; i = m->parts[i].next)
+            if (m->parts[i].seq == q) {
+                memcpy(m->join + n, m->parts[i].raw, m->parts[i].ud_len);
+                n += m->parts[i].ud_len;
+                break;
+            }
+    out->slot = (uint32_t)(s - m->msgs);
+    out->ud = m->join;
+    out->ud_len = n;
+    out->received = s->received;
+    out->complete = s->received == s->total;
+    return PROXY_MP_FWD_JUDGE;
+}
+
+void proxy_mp_fwd_verdict(proxy_mp_t *m, uint32_t slot, int refused)
+{
+    if (slot >= m->cfg.max_messages)
+        return;
+    struct msg_slot *s = &m->msgs[slot];
+    if (!s->used || s->mode != MODE_FWD)
+        return;
+    if (s->received == s->total) {
+        free_msg(m, s);
+        return;
+    }
+    if (refused) {
+        /* Its text is no longer needed; the slot remembers the refusal. */
+        uint32_t i = s->parts;
+        while (i != NO_PART) {
+            uint32_t nx = m->parts[i].next;
+            m->parts[i].next = m->free_parts;
+            m->free_parts = i;
+            i = nx;
+        }
+        s->parts = NO_PART;
+        s->refused = 1;
+    }
+}
+
+uint64_t proxy_mp_fwd_expired(const proxy_mp_t *m) { return m->fwd_expired; }
+
+/* ---- monitor mode ------------------------------------------------------------ */
+
+int proxy_mp_mon_add(proxy_mp_t *m, const struct proxy_mp_part *p, uint64_t now_ms, struct proxy_mp_fwd *out)
+{
+    /* The same acceptance as proxy_mp_add: what enforcement would judge
+     * alone (a part too big to hold, bad numbering, a duplicate) is judged
+     * alone here too, so both modes log the same verdicts. */
+    if (p->raw_len > PROXY_MP_PART_MAX || p->seq == 0 || p->seq > p->total || p->total < 2 ||
+        p->ud < p->raw || p->ud + p->ud_len > p->raw + p->raw_len)
+        return PROXY_MP_REFUSED;
+    struct msg_slot *free_slot;
+    struct msg_slot *s = find_msg(m, p, MODE_MON, &free_slot);
+    if (s && (s->have[p->seq >> 3] >> (p->seq & 7) & 1))
+        return PROXY_MP_REFUSED;
+    if (s && s->received + 1 == s->total) {
+        /* The whole text in seq order, this part included: O(total * parts). */
+        size_t n = 0;
+        for (unsigned q = 1; q <= s->total; q++) {
+            if (q == p->seq) {
+                memcpy(m->join + n, p->ud, p->ud_len);
+                n += p->ud_len;
+                continue;
+            }
+            for (uint32_t i = s->parts; i != NO_PART; i = m->parts[i].next)
+                if (m->parts[i].seq == q) {
+                    memcpy(m->join + n, m->parts[i].raw + m->parts[i].ud_off, m->parts[i].ud_len);
+                    n += m->parts[i].ud_len;
+                    break;
+                }
+        }
+        out->slot = UINT32_MAX;
+        out->ud = m->join;
+        out->ud_len = n;
+        out->received = s->total;
+        out->complete = 1;
+        free_msg(m, s);
+        return PROXY_MP_FWD_JUDGE;
+    }
+    if (!s)
+        s = new_msg(m, p, free_slot, MODE_MON, now_ms);
+    while (m->free_parts == NO_PART) {
+        struct msg_slot *old = oldest_msg(m);
+        if (!old || old == s) {
+            if (s->parts == NO_PART)
+                free_msg(m, s);
+            return PROXY_MP_REFUSED;
+        }
+        m->evicted++;
+        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
+    }
+    uint32_t pi = m->free_parts;
+    struct part_slot *ps = &m->parts[pi];
+    m->free_parts = ps->next;
+    /* A copy (the PDU itself is forwarded now): its user data for the
+     * joined text, its header fields for a judgement on expiry. */
+    ps->len = (uint16_t)p->raw_len;
+    ps->ud_off = (uint16_t)(p->ud - p->raw);
+    ps->ud_len = (uint16_t)p->ud_len;
+    ps->seq = p->seq;
+    ps->issued = UINT32_MAX;
+    memcpy(ps->raw, p->raw, p->raw_len);
+    ps->next = s->parts;
+    s->parts = pi;
+    s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
+    s->received++;
+    out->slot = (uint32_t)(s - m->msgs);
+    out->ud = NULL;
+    out->ud_len = 0;
+    out->received = s->received;
+    out->complete = 0;
+    return PROXY_MP_MON_TRACKED;
 }
 
 /* ---- receipt rewriting ------------------------------------------------------- */

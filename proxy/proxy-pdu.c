@@ -154,16 +154,40 @@ int proxy_pdu_receipt(uint8_t *out, size_t cap, uint32_t seq, struct sg_view ori
 
 /* ---- seqmap --------------------------------------------------------------- */
 
+#define NIL UINT32_MAX
+
+/* An entry lives in a fixed pool (its index never changes while pending),
+ * linked in the order it was put: the head is the oldest request, so the
+ * response-timeout check looks at one entry per side and tick.  The hash
+ * slots hold only (seq, entry index): 8 octets, so a probe stays in one or
+ * two cache lines. */
+struct ent {
+    struct proxy_pending v;
+    uint32_t seq;
+    uint32_t prev, next;  /* send order; NIL at the ends (next = free list when free) */
+};
+
 struct slot {
     uint32_t seq;
-    uint8_t used;
-    struct proxy_pending v;
+    uint32_t ent;         /* entry index + 1; 0 = empty slot */
 };
 
 struct proxy_seqmap {
     uint32_t max, count, mask;
     struct slot *slots;
+    struct ent *ents;
+    uint32_t free_head, head, tail;
 };
+
+static void seqmap_reset(proxy_seqmap_t *m)
+{
+    memset(m->slots, 0, ((size_t)m->mask + 1) * sizeof *m->slots);
+    for (uint32_t i = 0; i < m->max; i++)
+        m->ents[i].next = i + 1 < m->max ? i + 1 : NIL;
+    m->free_head = 0;
+    m->head = m->tail = NIL;
+    m->count = 0;
+}
 
 proxy_seqmap_t *proxy_seqmap_new(uint32_t max)
 {
@@ -176,12 +200,14 @@ proxy_seqmap_t *proxy_seqmap_new(uint32_t max)
     if (!m)
         return NULL;
     m->slots = calloc(cap, sizeof *m->slots);
-    if (!m->slots) {
-        free(m);
+    m->ents = calloc(max, sizeof *m->ents);
+    if (!m->slots || !m->ents) {
+        proxy_seqmap_free(m);
         return NULL;
     }
     m->max = max;
     m->mask = cap - 1;
+    seqmap_reset(m);
     return m;
 }
 
@@ -190,49 +216,78 @@ void proxy_seqmap_free(proxy_seqmap_t *m)
     if (!m)
         return;
     free(m->slots);
+    free(m->ents);
     free(m);
 }
 
 /* Fibonacci hashing: sequence numbers are consecutive, so spread them. */
 static uint32_t home(const proxy_seqmap_t *m, uint32_t seq) { return (seq * 2654435769u) & m->mask; }
 
-int proxy_seqmap_put(proxy_seqmap_t *m, uint32_t seq, const struct proxy_pending *v)
+/* The slot holding seq, or the empty slot ending its probe (load <= 1/2,
+ * so a probe ends). */
+static uint32_t find_slot(const proxy_seqmap_t *m, uint32_t seq)
 {
     uint32_t i = home(m, seq);
-    /* Load stays <= 1/2, so the probe ends at an empty slot. */
-    for (;; i = (i + 1) & m->mask) {
-        struct slot *s = &m->slots[i];
-        if (!s->used)
-            break;
-        if (s->seq == seq)
-            return SG_EEXIST;
-    }
-    if (m->count >= m->max)
+    while (m->slots[i].ent && m->slots[i].seq != seq)
+        i = (i + 1) & m->mask;
+    return i;
+}
+
+int proxy_seqmap_put(proxy_seqmap_t *m, uint32_t seq, const struct proxy_pending *v)
+{
+    uint32_t i = find_slot(m, seq);
+    if (m->slots[i].ent)
+        return SG_EEXIST;
+    if (m->count >= m->max || SG_NEVER(m->free_head == NIL))
         return SG_ENOSPC;
-    m->slots[i].used = 1;
+    uint32_t e = m->free_head;
+    struct ent *en = &m->ents[e];
+    m->free_head = en->next;
+    en->v = *v;
+    en->seq = seq;
+    en->prev = m->tail;
+    en->next = NIL;
+    if (m->tail != NIL)
+        m->ents[m->tail].next = e;
+    else
+        m->head = e;
+    m->tail = e;
     m->slots[i].seq = seq;
-    m->slots[i].v = *v;
+    m->slots[i].ent = e + 1;
     m->count++;
     return 0;
 }
 
+const struct proxy_pending *proxy_seqmap_get(const proxy_seqmap_t *m, uint32_t seq)
+{
+    uint32_t i = find_slot(m, seq);
+    return m->slots[i].ent ? &m->ents[m->slots[i].ent - 1].v : NULL;
+}
+
 int proxy_seqmap_take(proxy_seqmap_t *m, uint32_t seq, struct proxy_pending *out)
 {
-    uint32_t i = home(m, seq);
-    for (;; i = (i + 1) & m->mask) {
-        struct slot *s = &m->slots[i];
-        if (!s->used)
-            return SG_ENOTFOUND;
-        if (s->seq == seq)
-            break;
-    }
+    uint32_t i = find_slot(m, seq);
+    if (!m->slots[i].ent)
+        return SG_ENOTFOUND;
+    uint32_t e = m->slots[i].ent - 1;
+    struct ent *en = &m->ents[e];
     if (out)
-        *out = m->slots[i].v;
+        *out = en->v;
+    if (en->prev != NIL)
+        m->ents[en->prev].next = en->next;
+    else
+        m->head = en->next;
+    if (en->next != NIL)
+        m->ents[en->next].prev = en->prev;
+    else
+        m->tail = en->prev;
+    en->next = m->free_head;
+    m->free_head = e;
     /* Backward-shift deletion (Knuth 6.4 Algorithm R): move later entries of
      * the cluster into the hole when their home slot allows it, so no
      * tombstones accumulate. */
     uint32_t hole = i;
-    for (uint32_t j = (i + 1) & m->mask; m->slots[j].used; j = (j + 1) & m->mask) {
+    for (uint32_t j = (i + 1) & m->mask; m->slots[j].ent; j = (j + 1) & m->mask) {
         uint32_t h = home(m, m->slots[j].seq);
         /* j may move to hole when h is not cyclically in (hole, j]. */
         int in_range = hole <= j ? (h > hole && h <= j) : (h > hole || h <= j);
@@ -241,8 +296,18 @@ int proxy_seqmap_take(proxy_seqmap_t *m, uint32_t seq, struct proxy_pending *out
             hole = j;
         }
     }
-    m->slots[hole].used = 0;
+    m->slots[hole].ent = 0;
     m->count--;
+    return 0;
+}
+
+int proxy_seqmap_oldest(const proxy_seqmap_t *m, uint32_t *seq, struct proxy_pending *out)
+{
+    if (m->head == NIL)
+        return SG_ENOTFOUND;
+    *seq = m->ents[m->head].seq;
+    if (out)
+        *out = m->ents[m->head].v;
     return 0;
 }
 
@@ -252,13 +317,8 @@ uint32_t proxy_seqmap_max(const proxy_seqmap_t *m) { return m->max; }
 void proxy_seqmap_drain(proxy_seqmap_t *m, void (*fn)(void *ctx, uint32_t seq, const struct proxy_pending *v),
                         void *ctx)
 {
-    for (uint32_t i = 0; i <= m->mask; i++) {
-        struct slot *s = &m->slots[i];
-        if (!s->used)
-            continue;
-        if (fn)
-            fn(ctx, s->seq, &s->v);
-        s->used = 0;
-    }
-    m->count = 0;
+    if (fn)
+        for (uint32_t e = m->head; e != NIL; e = m->ents[e].next)
+            fn(ctx, m->ents[e].seq, &m->ents[e].v);
+    seqmap_reset(m);
 }

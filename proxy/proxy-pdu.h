@@ -30,6 +30,10 @@
 /* ESME_RSUBMITFAIL (v3.4 §5.1.3): the default answer to a blocked submit;
  * it says "not sent" without saying why (never reveal the rule). */
 #define PROXY_ESME_RSUBMITFAIL 0x00000045u
+/* ESME_RX_T_APPN (v3.4 §5.1.3, "ESME Receiver Temporary App Error"): the
+ * answer to a deliver_sm the ESME did not answer in time; temporary, so
+ * the SMSC retries it. */
+#define PROXY_ESME_RX_T_APPN 0x00000064u
 
 /* Next number of an own-number counter; wraps within the own range. */
 static inline uint32_t proxy_seq_next(uint32_t *counter)
@@ -85,29 +89,42 @@ enum proxy_pending_kind {
 struct proxy_pending {
     uint32_t command_id;    /* of the request */
     uint8_t kind;           /* enum proxy_pending_kind */
-    int64_t log_link;       /* message-log row (JUDGED), 0 = none */
+    union {
+        int64_t log_link;   /* JUDGED: message-log row, 0 = none */
+        uint64_t issued_gen; /* HELD_PART: issue counter of the id (proxy_mp_issued_info) */
+    };
     uint32_t aux;           /* HELD_PART: index of the issued id in the id map */
-    uint64_t sent_us;       /* monotonic time it was sent (timeouts, latency) */
+    uint64_t sent_us;       /* monotonic time it was sent (response timeout) */
 };
 
 typedef struct proxy_seqmap proxy_seqmap_t;
 
 /* A table of at most max entries keyed by sequence number (open
  * addressing, linear probing, backward-shift deletion; capacity the next
- * power of two >= 2 * max, so a probe stays short).  Allocates now. */
+ * power of two >= 2 * max, so a probe stays short), whose entries are also
+ * kept in the order they were put, so the oldest is found in O(1) (the
+ * response timeout: one timeout per table, so put order is expiry order).
+ * Allocates now. */
 proxy_seqmap_t *proxy_seqmap_new(uint32_t max);
 void proxy_seqmap_free(proxy_seqmap_t *m);
-/* 0; SG_ENOSPC when max entries are pending (the caller stops reading the
- * side that would add more: that is the window); SG_EEXIST when seq is
+/* 0; SG_ENOSPC when max entries are pending; SG_EEXIST when seq is
  * already pending (a peer reusing a number in flight: the new one
  * replaces nothing and is refused).  Work: O(1) expected. */
 int proxy_seqmap_put(proxy_seqmap_t *m, uint32_t seq, const struct proxy_pending *v);
-/* Removes seq into *out.  0 or SG_ENOTFOUND.  Work: O(1) expected. */
+/* The entry pending under seq (valid until the next put/take/drain), or
+ * NULL.  Work: O(1) expected. */
+const struct proxy_pending *proxy_seqmap_get(const proxy_seqmap_t *m, uint32_t seq);
+/* Removes seq into *out (may be NULL).  0 or SG_ENOTFOUND.  Work: O(1)
+ * expected. */
 int proxy_seqmap_take(proxy_seqmap_t *m, uint32_t seq, struct proxy_pending *out);
+/* The entry put longest ago: its seq and value (out may be NULL).  0 or
+ * SG_ENOTFOUND when empty.  Work: O(1). */
+int proxy_seqmap_oldest(const proxy_seqmap_t *m, uint32_t *seq, struct proxy_pending *out);
 uint32_t proxy_seqmap_count(const proxy_seqmap_t *m);
 uint32_t proxy_seqmap_max(const proxy_seqmap_t *m);
-/* Calls fn for every entry (any order) and empties the table (a link that
- * closes with requests in flight).  Work: O(capacity). */
+/* Calls fn for every entry, oldest first, then empties the table (a link
+ * that closes with requests in flight).  fn must not change m.  Work:
+ * O(capacity). */
 void proxy_seqmap_drain(proxy_seqmap_t *m, void (*fn)(void *ctx, uint32_t seq, const struct proxy_pending *v),
                         void *ctx);
 

@@ -33,6 +33,14 @@ enum bind_kind { BIND_NONE = 0, BIND_RX = 1, BIND_TX = 2, BIND_TRX = 3 };
 /* Room our own answers to a side may need per PDU processed. */
 #define OWN_ROOM 1024u
 #define LISTEN_TAG UINT64_MAX
+#define EPOLL_WAIT_MS 50u
+/* Sequence numbers of requests that timed out, per side, so that their
+ * late answers are told from answers to nothing (both are dropped). */
+#define LATE_RING 16u
+/* Room in the SMSC side's pending table beyond the window: a completed
+ * held message forwards up to 255 parts at once.  The window itself is
+ * enforced by reading (room_for). */
+#define PENDING_HEADROOM (PROXY_MP_MAX_PARTS + 1u)
 
 struct buf {
     uint8_t *p;
@@ -44,6 +52,9 @@ struct conn {
     struct buf in, out;
     uint32_t events;      /* registered epoll interest */
     int stalled;          /* not read because the other side is full */
+    uint64_t read_us;     /* monotonic time of the last read that brought
+                             data: a lower bound on how long what is
+                             buffered has waited (judge_budget_us) */
 };
 
 struct link {
@@ -56,6 +67,14 @@ struct link {
     uint8_t bind_kind;    /* of the pending or accepted bind */
     uint8_t bound;
     uint8_t unbinds_wanted; /* shutdown: unbind_resp still expected */
+    uint8_t esme_gone;    /* the ESME's side failed or closed: write nothing more to it */
+    /* The SMSC accepted a bind after the proxy had answered it
+     * ESME_RBINDFAIL (a timeout): the SMSC holds a session the ESME does
+     * not know about.  retiring: an unbind was sent to the SMSC, nothing
+     * more passes; retire_now: it was answered (or timed out): close. */
+    uint8_t retiring, retire_now;
+    uint8_t late_pos[2];
+    uint32_t late[2][LATE_RING]; /* timed-out seqs sent to side s (0 = none) */
     uint64_t connect_deadline_ms;
     struct sg_endpoint esme;
     char ip[SG_ENDPOINT_STRLEN];
@@ -75,7 +94,7 @@ struct proxy {
     unsigned n_free;
     proxy_mp_t *mp;
     /* Judging scratch, allocated once. */
-    struct smpp_pdu *pdu;
+    struct smpp_pdu *pdu, *mp_pdu;
     char *text;
     size_t text_cap;
     jw_t *jw;
@@ -83,6 +102,18 @@ struct proxy {
     uint64_t next_msgid;
     uint32_t msgid_salt;
     struct proxy_stats st;
+    uint64_t now_us;          /* monotonic, taken once per loop iteration */
+    /* The loop's last stall longer than the judging budget (a tick that
+     * took that long, or an epoll_wait that came back that much later than
+     * its timeout: the thread was not running): data read in the loop
+     * iteration right after it was waiting through it (it would have
+     * woken the loop at once), so it counts as read when the stall began.
+     * stall_next: set by a tick; stall_now: this iteration is the one
+     * after a stall. */
+    uint64_t stall_begin_us;
+    uint8_t stall_next, stall_now;
+    uint64_t test_read_us, test_now_us; /* proxy_clock_for_test() */
+    struct verdict vscratch;  /* a verdict the proxy writes (verified, unjudged) */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -93,6 +124,16 @@ static uint64_t now_ms(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Now, for the judging budget (a fixed clock in tests). */
+static uint64_t clock_us(const proxy_t *p) { return p->test_now_us ? p->test_now_us : mono_us(); }
 
 static int64_t wall_us(void)
 {
@@ -181,6 +222,10 @@ void proxy_config_default(struct proxy_config *c)
     c->out_buf = 256u * 1024u;
     c->window = 256;
     c->connect_timeout_ms = 5000;
+    c->response_timeout_ms = 5000;
+    c->timeout_status = SMPP_ESME_RSYSERR;
+    c->judge_budget_us = 0;
+    c->mp_mode = PROXY_MP_HOLD;
     c->mp_max_messages = 1024;
     c->mp_max_bytes = 8u << 20;
     c->mp_timeout_s = 30;
@@ -205,10 +250,38 @@ static void conn_interest(proxy_t *p, struct link *l, int side, uint32_t ev)
         c->events = ev;
 }
 
+static void part_failed(proxy_t *p, struct link *l, const struct proxy_pending *pe, const char *stat, int state);
+static uint32_t timeout_status(const proxy_t *p, int requester, uint32_t id);
+
+struct close_ctx {
+    proxy_t *p;
+    struct link *l;
+};
+
+/* A held part forwarded to the SMSC that never answered it: the ESME was
+ * told it was accepted, and its fate will never be known. */
+static void fail_pending_part(void *ctx, uint32_t seq, const struct proxy_pending *v)
+{
+    struct close_ctx *x = ctx;
+    (void)seq;
+    if (v->kind == PROXY_PEND_HELD_PART)
+        part_failed(x->p, x->l, v, "UNDELIV", SMPP_STATE_UNDELIVERABLE);
+}
+
 static void link_close(proxy_t *p, struct link *l)
 {
     if (l->state == L_FREE)
         return;
+    if (l->state != L_CONNECTING) {
+        /* Held multipart parts that were answered ESME_ROK and now cannot
+         * be forwarded (still held) or confirmed (forwarded, unanswered)
+         * get their failure receipts first: to this link's ESME when it is
+         * a transceiver still there (the write below flushes them), else
+         * to another receiver bind of the account. */
+        struct close_ctx x = {p, l};
+        proxy_seqmap_drain(l->sent[SIDE_SMSC], fail_pending_part, &x);
+        proxy_mp_drop_link(p->mp, (uint32_t)(l - p->links));
+    }
     for (int s = 0; s < 2; s++) {
         struct conn *c = &l->c[s];
         if (c->fd >= 0) {
@@ -223,7 +296,6 @@ static void link_close(proxy_t *p, struct link *l)
         c->in.off = c->in.len = c->out.off = c->out.len = 0;
         proxy_seqmap_drain(l->sent[s], NULL, NULL);
     }
-    proxy_mp_drop_link(p->mp, (uint32_t)(l - p->links));
     l->state = L_FREE;
     p->free_links[p->n_free++] = (uint32_t)(l - p->links);
     p->st.links_open--;
@@ -290,6 +362,10 @@ static void accept_all(proxy_t *p)
         l->bind_kind = BIND_NONE;
         l->bound = 0;
         l->unbinds_wanted = 0;
+        l->esme_gone = 0;
+        l->retiring = l->retire_now = 0;
+        memset(l->late, 0, sizeof l->late);
+        l->c[SIDE_ESME].read_us = l->c[SIDE_SMSC].read_us = 0;
         l->own_seq[0] = l->own_seq[1] = 0;
         l->connect_deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
         endpoint_of(&ss, &l->esme);
@@ -348,11 +424,10 @@ static void send_own_request(proxy_t *p, struct link *l, int side, uint32_t comm
     size_t cap;
     uint8_t *d = own_space(l, side, &cap);
     uint32_t seq = proxy_seq_next(&l->own_seq[side]);
-    struct proxy_pending pe = {.command_id = command_id, .kind = PROXY_PEND_OWN};
+    struct proxy_pending pe = {.command_id = command_id, .kind = PROXY_PEND_OWN, .sent_us = p->now_us};
     if (!d || proxy_seqmap_put(l->sent[side], seq, &pe) != 0)
         return;
     l->c[side].out.len += (size_t)proxy_pdu_simple(d, cap, command_id, seq);
-    (void)p;
 }
 
 /* ---- message log --------------------------------------------------------- */
@@ -365,8 +440,11 @@ static void cstr_of(char *dst, size_t cap, struct sg_view v)
     dst[n] = '\0';
 }
 
+/* note (may be NULL): the detail of an extra reason {"type":"multipart",
+ * "id":"incomplete"} for a monitored multipart message judged on the parts
+ * that arrived (not a verdict reason: it says what was judged). */
 static int64_t log_message(proxy_t *p, const struct link *l, const struct smpp_pdu *pdu,
-                           const struct verdict *v, unsigned parts, int enforced)
+                           const struct verdict *v, unsigned parts, int enforced, const char *note)
 {
     if (!p->log)
         return 0;
@@ -388,6 +466,13 @@ static int64_t log_message(proxy_t *p, const struct link *l, const struct smpp_p
         jw_kstr(p->jw, "detail", v->reasons[i].detail);
         jw_obj_end(p->jw);
     }
+    if (note) {
+        jw_obj_begin(p->jw);
+        jw_kstr(p->jw, "type", "multipart");
+        jw_kstr(p->jw, "id", "incomplete");
+        jw_kstr(p->jw, "detail", note);
+        jw_obj_end(p->jw);
+    }
     jw_arr_end(p->jw);
     struct msglog_row row = {
         .ts_us = wall_us(), .account = l->account, .source_addr = src, .source_ton = pdu->source_addr_ton,
@@ -407,23 +492,27 @@ static void make_msgid(proxy_t *p, char out[32])
 }
 
 /* A receiver bind of this account that can take a receipt: this link when
- * it binds as transceiver, else another link of the same account. */
+ * it binds as transceiver and its ESME is still there (also while it
+ * closes: the close flushes it), else another open link of the account. */
 static struct link *receiver_for(proxy_t *p, struct link *l)
 {
-    if (l->bound && l->bind_kind == BIND_TRX)
+    if (l->bound && l->bind_kind == BIND_TRX && !l->esme_gone)
         return l;
     for (unsigned i = 0; i < p->cfg.max_links; i++) {
         struct link *o = &p->links[i];
-        if (o->state == L_OPEN && o->bound && (o->bind_kind & BIND_RX) && strcmp(o->account, l->account) == 0)
+        if (o != l && o->state == L_OPEN && o->bound && !o->esme_gone && (o->bind_kind & BIND_RX) &&
+            strcmp(o->account, l->account) == 0)
             return o;
     }
     return NULL;
 }
 
-/* A receipt of our own (REJECTD for a silently refused message, UNDELIV
- * for a held one that could not be forwarded) to the account's receiver. */
-static void send_receipt(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const char *msgid,
-                         const char *stat, int state)
+/* A receipt of our own (REJECTD for a refused message, UNDELIV for a held
+ * one that could not be forwarded) to the account's receiver, about a
+ * message from src to dst. */
+static void send_receipt_addr(proxy_t *p, struct link *l, struct sg_view src, uint8_t src_ton, uint8_t src_npi,
+                              struct sg_view dst, uint8_t dst_ton, uint8_t dst_npi, const char *msgid,
+                              const char *stat, int state)
 {
     struct link *r = receiver_for(p, l);
     size_t cap;
@@ -434,16 +523,38 @@ static void send_receipt(proxy_t *p, struct link *l, const struct smpp_pdu *pdu,
     }
     uint32_t seq = proxy_seq_next(&r->own_seq[SIDE_ESME]);
     int64_t t = wall_us() / 1000000;
-    int n = proxy_pdu_receipt(d, cap, seq, pdu->source_addr, pdu->source_addr_ton, pdu->source_addr_npi,
-                              pdu->destination_addr, pdu->dest_addr_ton, pdu->dest_addr_npi, msgid, stat,
-                              state, t, t);
-    struct proxy_pending pe = {.command_id = SMPP_CMD(deliver_sm), .kind = PROXY_PEND_OWN};
+    int n = proxy_pdu_receipt(d, cap, seq, src, src_ton, src_npi, dst, dst_ton, dst_npi, msgid, stat, state, t, t);
+    struct proxy_pending pe = {.command_id = SMPP_CMD(deliver_sm), .kind = PROXY_PEND_OWN, .sent_us = p->now_us};
     if (n < 0 || proxy_seqmap_put(r->sent[SIDE_ESME], seq, &pe) != 0) {
         p->st.receipts_undeliverable++;
         return;
     }
     r->c[SIDE_ESME].out.len += (size_t)n;
     p->st.receipts_sent++;
+}
+
+static void send_receipt(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const char *msgid,
+                         const char *stat, int state)
+{
+    send_receipt_addr(p, l, pdu->source_addr, pdu->source_addr_ton, pdu->source_addr_npi, pdu->destination_addr,
+                      pdu->dest_addr_ton, pdu->dest_addr_npi, msgid, stat, state);
+}
+
+/* A held part answered ESME_ROK with an id we issued that will not be
+ * delivered (refused by the SMSC, unanswered, its link closed): a failure
+ * receipt under that id when the part asked for receipts (registered_
+ * delivery 1 or 2, v3.4 §5.2.17), counted either way. */
+static void part_failed(proxy_t *p, struct link *l, const struct proxy_pending *pe, const char *stat, int state)
+{
+    struct proxy_mp_issued in;
+    p->st.mp_parts_failed++;
+    if (proxy_mp_issued_info(p->mp, pe->aux, pe->issued_gen, &in) != 0) {
+        p->st.receipts_undeliverable++; /* the id ring moved on: nothing to name */
+        return;
+    }
+    if (in.registered_delivery & 0x03)
+        send_receipt_addr(p, l, in.src, in.src_ton, in.src_npi, in.dst, in.dst_ton, in.dst_npi, in.issued, stat,
+                          state);
 }
 
 /* ---- judging ------------------------------------------------------------------ */
@@ -462,11 +573,40 @@ static int pdu_text(proxy_t *p, const struct smpp_pdu *pdu, const uint8_t *ud, s
     return 1;
 }
 
-/* Judges text against the PDU's addresses.  Returns 0, or -1 when it could
- * not be judged (p->verdict then says allow). */
-static int judge(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const char *text, size_t text_len,
-                 int binary, unsigned parts)
+/* Whether the sender of a message from the ESME that could not be judged
+ * is verified: step 1 of the judgement alone, against the engine's current
+ * lists (verdict_engine_is_verified: one lookup, no allocation), so a
+ * verified sender's one-time code passes even when the proxy never judged
+ * that sender before.  wl_id gets the whitelist entry ("wl-N"). */
+static int verified_sender(proxy_t *p, const struct link *l, const struct smpp_pdu *pdu,
+                           char wl_id[VERDICT_ID_MAX])
 {
+    struct sg_view acct = {(const uint8_t *)l->account, strlen(l->account)};
+    return verdict_engine_is_verified(p->engine, acct, pdu->source_addr, pdu->source_addr_ton, &l->esme,
+                                      wall_us() / 1000000, wl_id);
+}
+
+/* Why a message was not judged. */
+enum { JUDGED_OK = 0, UNJUDGED_ERROR = 1, UNJUDGED_LATE = 2 };
+
+/* Judges text against the PDU's addresses.  Returns JUDGED_OK, or why it
+ * was not judged (p->verdict then says allow): the engine failed, or the
+ * message, read from side `from`, had waited past the budget when its
+ * turn came (judging it would only make it later: fail_mode decides).
+ * timed 0: no budget (nothing waits on this judgement: a monitored
+ * multipart message judged on expiry). */
+static int judge(proxy_t *p, struct link *l, int from, const struct smpp_pdu *pdu, const char *text,
+                 size_t text_len, int binary, unsigned parts, int timed)
+{
+    uint64_t t0 = 0;
+    if (p->cfg.judge_budget_us && timed) {
+        t0 = clock_us(p);
+        uint64_t rd = l->c[from].read_us;
+        if (rd && t0 > rd && t0 - rd > p->cfg.judge_budget_us) {
+            p->st.over_budget++;
+            return UNJUDGED_LATE;
+        }
+    }
     struct sg_view d = pdu->command_id == SMPP_CMD(submit_multi) && pdu->n_dests ? pdu->dests[0].addr
                                                                                  : pdu->destination_addr;
     struct verdict_input in = {
@@ -478,7 +618,12 @@ static int judge(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const c
         .data_coding = pdu->data_coding, .parts = parts,
     };
     p->st.judged++;
-    return verdict_judge(p->worker, &in, &p->verdict) == 0 ? 0 : -1;
+    int rc = verdict_judge(p->worker, &in, &p->verdict);
+    if (p->cfg.judge_budget_us && timed && clock_us(p) - t0 > p->cfg.judge_budget_us)
+        p->st.judge_slow++; /* its verdict still counts: the wait is spent */
+    if (rc != 0)
+        return UNJUDGED_ERROR;
+    return JUDGED_OK;
 }
 
 /* The user data of a message PDU after its UDH, the UDH parsed into *udh
@@ -505,14 +650,79 @@ static void pdu_ud(const struct smpp_pdu *pdu, struct sms_udh *udh, const uint8_
     }
 }
 
-/* What to do with a judged message: 1 forward, 0 it was answered here. */
+/* A verified sender's message that could not be judged passes (its
+ * one-time codes are never silently lost) and raises an alert: a
+ * message-log row whose reasons pair the whitelist entry with a
+ * "proxy-unjudged" reason of type rule, the shape the alerts view lists
+ * as a verified sender that needs a look (store_alert_messages). */
+static int64_t log_verified_unjudged(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const char *wl_id,
+                                     int why, unsigned parts)
+{
+    struct verdict *v = &p->vscratch;
+    memset(v, 0, offsetof(struct verdict, reasons));
+    v->action = VERDICT_ALLOW;
+    v->decided_by = 0;
+    v->alert = 1;
+    v->verified = 1;
+    v->n_reasons = 2;
+    v->n_shadow = 0;
+    v->reasons_dropped = 0;
+    v->fingerprint = 0;
+    v->snippet[0] = '\0';
+    v->reasons[0].type = VERDICT_R_WHITELIST;
+    snprintf(v->reasons[0].id, sizeof v->reasons[0].id, "%s", wl_id);
+    snprintf(v->reasons[0].detail, sizeof v->reasons[0].detail, "verified sender from account %s",
+             l->account);
+    v->reasons[0].score = 0;
+    v->reasons[1].type = VERDICT_R_RULE;
+    snprintf(v->reasons[1].id, sizeof v->reasons[1].id, "proxy-unjudged");
+    snprintf(v->reasons[1].detail, sizeof v->reasons[1].detail, "not judged (%s): passed because the sender is verified",
+             why == UNJUDGED_LATE ? "over the judging budget" : "engine error");
+    v->reasons[1].score = 0;
+    return log_message(p, l, pdu, v, parts, 0, NULL);
+}
+
+/* The answer to a refused submit from the ESME, as the link is configured:
+ * block_status, or (silent) ESME_ROK with an id of ours and a REJECTD
+ * receipt when one was asked for.  log_link: its message-log row, 0 none. */
+static void answer_refused_submit(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, int silent,
+                                  int64_t log_link)
+{
+    uint32_t seq = pdu->sequence_number;
+    if (silent) {
+        char id[32];
+        make_msgid(p, id);
+        send_resp(p, l, SIDE_ESME, pdu->command_id, 0, seq, id);
+        if (p->log && log_link)
+            msglog_update_response(p->log, log_link, id, 0, wall_us());
+        if (pdu->registered_delivery & 0x03)
+            send_receipt(p, l, pdu, id, "REJECTD", SMPP_STATE_REJECTED);
+    } else {
+        send_resp(p, l, SIDE_ESME, pdu->command_id, p->cfg.block_status, seq, NULL);
+        if (p->log && log_link)
+            msglog_update_response(p->log, log_link, NULL, p->cfg.block_status, wall_us());
+    }
+}
+
+/* What to do with a judged message: 1 forward, 0 it was answered here.
+ * unjudged: JUDGED_OK or why not.  quiet: a message that is forwarded is
+ * not logged (a forward-mode part that does not complete its message: the
+ * last part logs the whole). */
 static int act_on_verdict(proxy_t *p, struct link *l, int from, const struct smpp_pdu *pdu, int unjudged,
-                          unsigned parts, int64_t *log_link)
+                          unsigned parts, int quiet, int64_t *log_link)
 {
     const struct verdict *v = &p->verdict;
     int block = 0, silent = 0;
+    *log_link = 0;
     if (unjudged) {
-        if (p->cfg.fail_mode == PROXY_FAIL_CLOSED) {
+        char wl[VERDICT_ID_MAX];
+        if (from == SIDE_ESME && verified_sender(p, l, pdu, wl)) {
+            p->st.verified_unjudged++;
+            *log_link = log_verified_unjudged(p, l, pdu, wl, unjudged, parts);
+            return 1;
+        }
+        if (p->cfg.fail_mode == PROXY_FAIL_CLOSED && p->cfg.enforce) {
+            /* (monitor never changes traffic: an unjudged message passes) */
             p->st.fail_closed++;
             block = 1; /* never silently: an unjudged message may be an OTP */
         } else {
@@ -527,35 +737,62 @@ static int act_on_verdict(proxy_t *p, struct link *l, int from, const struct smp
             p->st.flagged++;
         else if (v->action == VERDICT_ALLOW)
             p->st.allowed++;
+        if (block || !quiet)
+            *log_link = log_message(p, l, pdu, v, parts, block, NULL);
     }
-    *log_link = unjudged ? 0 : log_message(p, l, pdu, v, parts, block);
     if (!block)
         return 1;
-    uint32_t seq = pdu->sequence_number;
     if (from == SIDE_SMSC) {
         /* MO spam: accept and drop (an error makes the SMSC retry). */
         p->st.blocked_deliver++;
-        send_resp(p, l, SIDE_SMSC, pdu->command_id, p->cfg.deliver_block_status, seq, NULL);
+        send_resp(p, l, SIDE_SMSC, pdu->command_id, p->cfg.deliver_block_status, pdu->sequence_number, NULL);
         return 0;
     }
     p->st.blocked_submit++;
-    if (silent) {
-        char id[32];
-        make_msgid(p, id);
-        send_resp(p, l, SIDE_ESME, pdu->command_id, 0, seq, id);
-        if (p->log && *log_link)
-            msglog_update_response(p->log, *log_link, id, 0, wall_us());
-        if (pdu->registered_delivery & 0x03)
-            send_receipt(p, l, pdu, id, "REJECTD", SMPP_STATE_REJECTED);
-    } else {
-        send_resp(p, l, SIDE_ESME, pdu->command_id, p->cfg.block_status, seq, NULL);
-        if (p->log && *log_link)
-            msglog_update_response(p->log, *log_link, NULL, p->cfg.block_status, wall_us());
-    }
+    answer_refused_submit(p, l, pdu, silent, *log_link);
     return 0;
 }
 
 /* ---- multipart ------------------------------------------------------------ */
+
+/* The joined user data of a multipart message as text into p->text (the
+ * same decoding for enforcement and monitor: fill 0); 1 text, 0 binary. */
+static int joined_text(proxy_t *p, const struct smpp_pdu *pdu, const uint8_t *ud, size_t ud_len, size_t *tl)
+{
+    *tl = 0;
+    if (!ud_len)
+        return 0;
+    enum sms_charset cs = sms_charset_of(pdu->data_coding, &p->cfg.text);
+    size_t n = 0;
+    int rc = sms_text_decode(cs, &p->cfg.text, ud, ud_len, 0, p->text, p->text_cap, &n, NULL);
+    *tl = n;
+    return rc != SG_ENOTSUP && rc != SG_EINVAL;
+}
+
+/* A monitored multipart message whose parts stopped coming (expired,
+ * evicted, its link closed): its parts all went to the SMSC as they came,
+ * so it is judged on what arrived and logged once, marked incomplete (one
+ * row per logical message, as enforcement would have written had it
+ * completed).  Nothing waits for this judgement: no budget. */
+static void mon_incomplete(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const struct proxy_mp_message *m)
+{
+    size_t tl = 0;
+    int text = joined_text(p, pdu, m->ud, m->ud_len, &tl);
+    p->st.mp_mon_incomplete++;
+    if (judge(p, l, SIDE_ESME, pdu, p->text, tl, !text, m->total, 0) != JUDGED_OK) {
+        p->st.fail_open++;
+        return;
+    }
+    if (p->verdict.action == VERDICT_FLAG)
+        p->st.flagged++;
+    else if (p->verdict.action == VERDICT_ALLOW)
+        p->st.allowed++;
+    char note[96];
+    snprintf(note, sizeof note, "%u of %u parts arrived (%s); judged on those", m->n_parts, (unsigned)m->total,
+             m->reason == PROXY_MP_DONE_EXPIRED ? "expired" : m->reason == PROXY_MP_DONE_LINK_CLOSED ? "link closed"
+                                                                                                     : "evicted");
+    log_message(p, l, pdu, &p->verdict, m->n_parts, 0, note);
+}
 
 /* A multipart message is complete (or timed out): judge the joined text
  * and forward all parts or none.  Called by proxy-mp.c. */
@@ -563,13 +800,21 @@ static void mp_complete(void *ctx, const struct proxy_mp_message *m)
 {
     proxy_t *p = ctx;
     struct link *l = &p->links[m->link];
-    if (l->state != L_OPEN)
+    if (!m->complete)
+        p->st.mp_parts_failed += m->n_issued;
+    if (l->state != L_OPEN && l->state != L_CLOSING)
         return;
-    struct smpp_pdu *pdu = p->pdu;
+    /* Its own decode buffer: an eviction runs this in the middle of another
+     * link's PDU, whose decoded form in p->pdu must survive. */
+    struct smpp_pdu *pdu = p->mp_pdu;
     /* The last part's PDU carries the addresses and the sequence number
      * still to be answered. */
     if (smpp_decode(m->last_pdu, m->last_len, pdu, NULL) != 0)
         return;
+    if (m->monitor) {
+        mon_incomplete(p, l, pdu, m);
+        return;
+    }
     int unjudged = 0;
     if (m->complete) {
         size_t tl = 0;
@@ -581,17 +826,19 @@ static void mp_complete(void *ctx, const struct proxy_mp_message *m)
             text = rc != SG_ENOTSUP && rc != SG_EINVAL;
             tl = n;
         }
-        unjudged = judge(p, l, pdu, p->text, tl, !text, m->total) != 0;
-    } else {
-        /* Parts missing after the timeout: nothing can be forwarded whole. */
-        unjudged = 0;
+        unjudged = judge(p, l, SIDE_ESME, pdu, p->text, tl, !text, m->total, 1);
     }
     int64_t link = 0;
-    int forward = m->complete ? act_on_verdict(p, l, SIDE_ESME, pdu, unjudged, m->total, &link) : 0;
+    int forward = m->complete ? act_on_verdict(p, l, SIDE_ESME, pdu, unjudged, m->total, 0, &link) : 0;
     if (!m->complete) {
-        p->st.mp_expired++;
-        for (unsigned i = 0; i < m->n_issued; i++)
-            send_receipt(p, l, pdu, m->issued[i], "UNDELIV", SMPP_STATE_UNDELIVERABLE);
+        /* Parts missing after the timeout, evicted, or the link closing:
+         * nothing can be forwarded whole; the parts answered at once get
+         * UNDELIV receipts when receipts were asked for (v3.4 §5.2.17). */
+        if (m->reason == PROXY_MP_DONE_EXPIRED)
+            p->st.mp_expired++;
+        if (pdu->registered_delivery & 0x03)
+            for (unsigned i = 0; i < m->n_issued; i++)
+                send_receipt(p, l, pdu, m->issued[i], "UNDELIV", SMPP_STATE_UNDELIVERABLE);
         return;
     }
     if (!forward) {
@@ -615,7 +862,7 @@ static void mp_complete(void *ctx, const struct proxy_mp_message *m)
         memcpy(d, part, len);
         struct proxy_pending pe = {.command_id = smpp_be32(part + 4),
                                    .kind = is_last ? PROXY_PEND_JUDGED : PROXY_PEND_HELD_PART,
-                                   .log_link = link, .aux = i};
+                                   .log_link = link, .aux = i, .sent_us = p->now_us};
         uint32_t seq = smpp_be32(part + 12);
         if (!is_last) {
             seq = proxy_seq_next(&l->own_seq[SIDE_SMSC]);
@@ -624,6 +871,7 @@ static void mp_complete(void *ctx, const struct proxy_mp_message *m)
             d[14] = (uint8_t)(seq >> 8);
             d[15] = (uint8_t)seq;
             pe.aux = proxy_mp_issued_index(p->mp, m, i);
+            pe.issued_gen = proxy_mp_issued_gen(p->mp, pe.aux);
         }
         proxy_seqmap_put(l->sent[SIDE_SMSC], seq, &pe);
         l->c[SIDE_SMSC].out.len += len;
@@ -633,6 +881,12 @@ static void mp_complete(void *ctx, const struct proxy_mp_message *m)
 
 /* ---- PDU handling ------------------------------------------------------------- */
 
+static int is_bind_resp(uint32_t id)
+{
+    return id == SMPP_CMD(bind_receiver_resp) || id == SMPP_CMD(bind_transmitter_resp) ||
+           id == SMPP_CMD(bind_transceiver_resp);
+}
+
 static int is_judged_request(int from, uint32_t id)
 {
     if (from == SIDE_ESME)
@@ -640,14 +894,54 @@ static int is_judged_request(int from, uint32_t id)
     return id == SMPP_CMD(deliver_sm) || id == SMPP_CMD(data_sm);
 }
 
+/* Sequence numbers of requests sent to side s that timed out; the oldest
+ * record is overwritten (counted: its late answer, if it comes, is then
+ * dropped as unmatched). */
+static void late_remember(proxy_t *p, struct link *l, int s, uint32_t seq)
+{
+    uint32_t *slot = &l->late[s][l->late_pos[s]++ % LATE_RING];
+    if (*slot)
+        p->st.late_records_evicted++;
+    *slot = seq;
+}
+
+static int late_forget(struct link *l, int s, uint32_t seq)
+{
+    for (unsigned i = 0; i < LATE_RING; i++)
+        if (l->late[s][i] == seq && seq) {
+            l->late[s][i] = 0;
+            return 1;
+        }
+    return 0;
+}
+
 static void on_response(proxy_t *p, struct link *l, int from, const uint8_t *raw, size_t len)
 {
     uint32_t id = smpp_be32(raw + 4), status = smpp_be32(raw + 8), seq = smpp_be32(raw + 12);
     struct proxy_pending pe;
     int known = proxy_seqmap_take(l->sent[from], seq, &pe) == 0;
+    if (!known && late_forget(l, from, seq)) {
+        /* The request timed out and was answered by us: a second answer
+         * would break "exactly one response". */
+        p->st.late_responses++;
+        if (from == SIDE_SMSC && status == 0 && is_bind_resp(id) && !l->retiring) {
+            /* A bind the ESME was told failed (ESME_RBINDFAIL) is bound at
+             * the SMSC after all.  Left so, the SMSC would count a session
+             * against the account's bind limit and could route MO traffic
+             * and receipts to it.  End it as a carrier expects an ESME to
+             * (v3.4 §4.2): unbind, then close once answered (or after the
+             * response timeout); the ESME, already refused, is closed too. */
+            p->st.late_binds_unbound++;
+            l->retiring = 1;
+            send_own_request(p, l, SIDE_SMSC, SMPP_CMD(unbind));
+        }
+        return;
+    }
     if (known && pe.kind == PROXY_PEND_OWN) {
         if (pe.command_id == SMPP_CMD(unbind) && l->unbinds_wanted)
             l->unbinds_wanted--;
+        if (pe.command_id == SMPP_CMD(unbind) && l->retiring)
+            l->retire_now = 1;
         return;
     }
     if (!known && proxy_seq_is_own(seq)) {
@@ -657,17 +951,30 @@ static void on_response(proxy_t *p, struct link *l, int from, const uint8_t *raw
         p->st.malformed++;
         return;
     }
-    if (known && pe.kind == PROXY_PEND_HELD_PART) {
+    if (!known) {
+        /* An answer to nothing pending (a number never sent, or one whose
+         * timeout record was overwritten): the other side has either been
+         * answered already or never asked. */
+        p->st.unmatched_responses++;
+        return;
+    }
+    if (pe.kind == PROXY_PEND_HELD_PART) {
         /* The SMSC's id for a part we answered ourselves: remember it so
-         * its receipts reach the ESME under the id we issued. */
+         * its receipts reach the ESME under the id we issued.  A part it
+         * refuses was acknowledged to the ESME: a REJECTD receipt says so. */
         if (status == 0 && len > SMPP_HEADER_LEN) {
-            size_t n = strnlen((const char *)raw + SMPP_HEADER_LEN, len - SMPP_HEADER_LEN);
-            proxy_mp_map_id(p->mp, pe.aux, (const char *)raw + SMPP_HEADER_LEN, n);
-            p->st.msgid_mapped++;
+            /* Unless the id ring has issued that entry again meanwhile. */
+            if (proxy_mp_issued_gen(p->mp, pe.aux) == pe.issued_gen) {
+                size_t n = strnlen((const char *)raw + SMPP_HEADER_LEN, len - SMPP_HEADER_LEN);
+                proxy_mp_map_id(p->mp, pe.aux, (const char *)raw + SMPP_HEADER_LEN, n);
+                p->st.msgid_mapped++;
+            }
+        } else if (status != 0) {
+            part_failed(p, l, &pe, "REJECTD", SMPP_STATE_REJECTED);
         }
         return;
     }
-    if (known && pe.kind == PROXY_PEND_JUDGED && p->log && pe.log_link) {
+    if (pe.kind == PROXY_PEND_JUDGED && p->log && pe.log_link) {
         char msgid[MSGLOG_MSGID_MAX + 1] = "";
         if (len > SMPP_HEADER_LEN) {
             size_t n = strnlen((const char *)raw + SMPP_HEADER_LEN, len - SMPP_HEADER_LEN);
@@ -675,9 +982,7 @@ static void on_response(proxy_t *p, struct link *l, int from, const uint8_t *raw
         }
         msglog_update_response(p->log, pe.log_link, msgid[0] ? msgid : NULL, status, wall_us());
     }
-    if (from == SIDE_SMSC && status == 0 &&
-        (id == SMPP_CMD(bind_receiver_resp) || id == SMPP_CMD(bind_transmitter_resp) ||
-         id == SMPP_CMD(bind_transceiver_resp)))
+    if (from == SIDE_SMSC && status == 0 && is_bind_resp(id))
         l->bound = 1;
     send_raw(l, OTHER(from), raw, len);
 }
@@ -716,11 +1021,108 @@ static void on_receipt(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, c
     send_raw(l, SIDE_ESME, raw, len);
 }
 
+/* A part of a multipart submit in forward mode (--multipart forward): the
+ * text so far is judged; allowed, the part goes on at once with the ESME's
+ * number (the SMSC answers it); judged spam, it gets the block answer and
+ * so does every later part of the message, unjudged.  Parts already
+ * forwarded cannot be recalled (counted: mp_fwd_partial).  Only the part
+ * that completes an allowed message, or the one that is refused, is
+ * logged.  Returns 1 when handled, 0 when the part is not tracked (judge
+ * it alone). */
+static int mp_forward(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const struct proxy_mp_part *part,
+                      unsigned fill, unsigned total, struct proxy_pending *pe)
+{
+    struct proxy_mp_fwd f;
+    int r = proxy_mp_fwd_add(p->mp, part, now_ms(), &f);
+    if (r == PROXY_MP_FWD_REFUSE) {
+        p->st.mp_fwd_refused++;
+        p->st.blocked_submit++;
+        answer_refused_submit(p, l, pdu, p->cfg.block_mode == PROXY_BLOCK_SILENT, 0);
+        return 1;
+    }
+    if (r != PROXY_MP_FWD_JUDGE)
+        return 0;
+    size_t tl = 0;
+    int text = 0;
+    if (f.ud_len) {
+        enum sms_charset cs = sms_charset_of(pdu->data_coding, &p->cfg.text);
+        size_t n = 0;
+        int rc = sms_text_decode(cs, &p->cfg.text, f.ud, f.ud_len, fill, p->text, p->text_cap, &n, NULL);
+        text = rc != SG_ENOTSUP && rc != SG_EINVAL;
+        tl = n;
+    }
+    int unjudged = judge(p, l, SIDE_ESME, pdu, p->text, tl, !text, total, 1);
+    int64_t link = 0;
+    int fwd = act_on_verdict(p, l, SIDE_ESME, pdu, unjudged, total, !f.complete, &link);
+    proxy_mp_fwd_verdict(p->mp, f.slot, !fwd);
+    if (!fwd) {
+        p->st.mp_fwd_blocked++;
+        if (f.received > 1)
+            p->st.mp_fwd_partial++;
+        return 1;
+    }
+    p->st.mp_fwd_parts++;
+    pe->kind = link ? PROXY_PEND_JUDGED : PROXY_PEND_PASS;
+    pe->log_link = link;
+    proxy_seqmap_put(l->sent[SIDE_SMSC], pdu->sequence_number, pe);
+    send_raw(l, SIDE_SMSC, part->raw, part->raw_len);
+    return 1;
+}
+
+/* A part of a multipart submit in monitor mode (--monitor): forwarded at
+ * once and unchanged with the ESME's number (the SMSC answers it), never
+ * held.  A copy stays in the multipart table; the part that completes the
+ * message gets the judgement of the whole text, with the same table, text
+ * and addresses as enforcement (hold mode) would use, and the one log row
+ * (its SMSC answer updates it).  Returns 1 when handled, 0 when the part
+ * is not tracked (judge it alone, as enforcement would). */
+static int mp_monitor(proxy_t *p, struct link *l, const struct smpp_pdu *pdu, const struct proxy_mp_part *part,
+                      unsigned total, struct proxy_pending *pe)
+{
+    struct proxy_mp_fwd f;
+    int r = proxy_mp_mon_add(p->mp, part, now_ms(), &f);
+    if (r != PROXY_MP_MON_TRACKED && r != PROXY_MP_FWD_JUDGE)
+        return 0;
+    int64_t link = 0;
+    if (r == PROXY_MP_FWD_JUDGE) {
+        size_t tl = 0;
+        int text = joined_text(p, pdu, f.ud, f.ud_len, &tl);
+        int unjudged = judge(p, l, SIDE_ESME, pdu, p->text, tl, !text, total, 1);
+        (void)act_on_verdict(p, l, SIDE_ESME, pdu, unjudged, total, 0, &link); /* never refuses: monitor */
+        p->st.mp_mon_judged++;
+    } else {
+        p->st.mp_mon_parts++;
+    }
+    pe->kind = link ? PROXY_PEND_JUDGED : PROXY_PEND_PASS;
+    pe->log_link = link;
+    proxy_seqmap_put(l->sent[SIDE_SMSC], pdu->sequence_number, pe);
+    send_raw(l, SIDE_SMSC, part->raw, part->raw_len);
+    return 1;
+}
+
 static void on_request(proxy_t *p, struct link *l, int from, const uint8_t *raw, size_t len)
 {
     uint32_t id = smpp_be32(raw + 4), seq = smpp_be32(raw + 12);
-    struct proxy_pending pe = {.command_id = id, .kind = PROXY_PEND_PASS, .sent_us = 0};
+    struct proxy_pending pe = {.command_id = id, .kind = PROXY_PEND_PASS, .sent_us = p->now_us};
     struct smpp_pdu *pdu = p->pdu;
+
+    if (l->retiring) {
+        /* Only the SMSC is read now (retiring): it is answered here, the
+         * ESME was refused; unbind ends the link at once. */
+        uint32_t st = id == SMPP_CMD(unbind) || id == SMPP_CMD(enquire_link) ? 0 : timeout_status(p, from, id);
+        send_resp(p, l, from, id, st, seq, NULL);
+        if (id == SMPP_CMD(unbind))
+            l->retire_now = 1;
+        return;
+    }
+    if (proxy_seqmap_get(l->sent[OTHER(from)], seq)) {
+        /* A number still in flight (v3.4 §5.1.4: unique per request):
+         * forwarding it would leave one of the two without an answer, or
+         * pair it with the other's.  Refused here, so each gets one. */
+        p->st.duplicate_requests++;
+        send_resp(p, l, from, id, SMPP_ESME_RSYSERR, seq, NULL);
+        return;
+    }
 
     if (from == SIDE_ESME && (id == SMPP_CMD(bind_receiver) || id == SMPP_CMD(bind_transmitter) ||
                               id == SMPP_CMD(bind_transceiver))) {
@@ -756,7 +1158,7 @@ static void on_request(proxy_t *p, struct link *l, int from, const uint8_t *raw,
     unsigned fill;
     pdu_ud(pdu, &udh, &ud, &ud_len, &fill);
     int total = udh.concat ? udh.total : pdu->tlv.sar_total_segments > 0 ? pdu->tlv.sar_total_segments : 1;
-    if (from == SIDE_ESME && total > 1 && p->cfg.enforce) {
+    if (from == SIDE_ESME && total > 1) {
         struct proxy_mp_part part = {
             .link = (uint32_t)(l - p->links), .raw = raw, .raw_len = len,
             .src = pdu->source_addr, .dst = pdu->destination_addr,
@@ -764,7 +1166,20 @@ static void on_request(proxy_t *p, struct link *l, int from, const uint8_t *raw,
             .total = (uint8_t)total,
             .seq = udh.concat ? udh.seq : (uint8_t)pdu->tlv.sar_segment_seqnum,
             .ud = ud, .ud_len = ud_len,
+            .src_ton = pdu->source_addr_ton, .src_npi = pdu->source_addr_npi,
+            .dst_ton = pdu->dest_addr_ton, .dst_npi = pdu->dest_addr_npi,
+            .registered_delivery = pdu->registered_delivery,
         };
+        if (!p->cfg.enforce) {
+            if (mp_monitor(p, l, pdu, &part, (unsigned)total, &pe))
+                return;
+            goto alone; /* not tracked: judged alone */
+        }
+        if (p->cfg.mp_mode == PROXY_MP_FORWARD) {
+            if (mp_forward(p, l, pdu, &part, fill, (unsigned)total, &pe))
+                return;
+            goto alone; /* not tracked: judged alone */
+        }
         char issued[PROXY_MP_ID_MAX + 1];
         int r = proxy_mp_add(p->mp, &part, issued, now_ms());
         if (r == PROXY_MP_HELD) {
@@ -777,11 +1192,12 @@ static void on_request(proxy_t *p, struct link *l, int from, const uint8_t *raw,
             return; /* mp_complete() answered or forwarded the last part */
         /* Cannot hold it (table full, bad part): judge it alone. */
     }
+alone:;
     size_t tl = 0;
     int text = pdu_text(p, pdu, ud, ud_len, fill, &tl);
-    int unjudged = judge(p, l, pdu, p->text, tl, !text, (unsigned)total) != 0;
+    int unjudged = judge(p, l, from, pdu, p->text, tl, !text, (unsigned)total, 1);
     int64_t link = 0;
-    if (!act_on_verdict(p, l, from, pdu, unjudged, (unsigned)total, &link))
+    if (!act_on_verdict(p, l, from, pdu, unjudged, (unsigned)total, 0, &link))
         return;
     pe.kind = from == SIDE_ESME ? PROXY_PEND_JUDGED : PROXY_PEND_PASS;
     pe.log_link = link;
@@ -799,7 +1215,7 @@ static int room_for(const proxy_t *p, const struct link *l, int s)
         big = proxy_mp_max_message_bytes(p->mp);
     size_t need = big + OWN_ROOM;
     return buf_free(&l->c[OTHER(s)].out) >= need && buf_free(&l->c[s].out) >= 2 * OWN_ROOM &&
-           proxy_seqmap_count(l->sent[OTHER(s)]) < proxy_seqmap_max(l->sent[OTHER(s)]);
+           proxy_seqmap_count(l->sent[OTHER(s)]) < p->cfg.window;
 }
 
 /* Takes complete PDUs from side s's input.  Returns -1 when the link must
@@ -808,7 +1224,15 @@ static int process_input(proxy_t *p, struct link *l, int s)
 {
     struct conn *c = &l->c[s];
     c->stalled = 0;
+    if (l->retire_now)
+        return -1;
+    if (l->retiring && s == SIDE_ESME) {
+        c->stalled = 1; /* refused already: what it sends now stays unread */
+        return 0;
+    }
     while (c->in.len - c->in.off >= SMPP_HEADER_LEN) {
+        if (l->retire_now)
+            return -1;
         if (!room_for(p, l, s)) {
             c->stalled = 1;
             p->st.backpressure_stalls++;
@@ -872,8 +1296,10 @@ static int flush_out(struct link *l, int s)
     return 0;
 }
 
-/* Reads side s into its input buffer.  -1 on EOF or error. */
-static int fill_in(struct link *l, int s)
+/* Reads side s into its input buffer.  -1 on EOF or error.  Data is
+ * stamped with the loop's time, or with the start of a loop stall it
+ * waited through (read in the iteration right after one). */
+static int fill_in(proxy_t *p, struct link *l, int s)
 {
     struct conn *c = &l->c[s];
     for (;;) {
@@ -883,6 +1309,7 @@ static int fill_in(struct link *l, int s)
         ssize_t n = read(c->fd, d, c->in.cap - c->in.len);
         if (n > 0) {
             c->in.len += (size_t)n;
+            c->read_us = p->stall_now ? p->stall_begin_us : p->now_us;
             if ((size_t)n < c->in.cap - c->in.len)
                 return 0;
             continue;
@@ -910,7 +1337,9 @@ static int link_pump(proxy_t *p, struct link *l)
                 return -1;
             }
         }
-        if (flush_out(l, SIDE_ESME) != 0 || flush_out(l, SIDE_SMSC) != 0) {
+        int fe = flush_out(l, SIDE_ESME), fs = flush_out(l, SIDE_SMSC);
+        if (fe != 0 || fs != 0) {
+            l->esme_gone |= fe != 0;
             link_close(p, l);
             return -1;
         }
@@ -938,7 +1367,7 @@ static void upstream_failed(proxy_t *p, struct link *l)
      * acknowledged. */
     p->st.upstream_failures++;
     struct conn *e = &l->c[SIDE_ESME];
-    (void)fill_in(l, SIDE_ESME);
+    (void)fill_in(p, l, SIDE_ESME);
     if (e->in.len - e->in.off >= SMPP_HEADER_LEN) {
         const uint8_t *raw = e->in.p + e->in.off;
         uint32_t id = smpp_be32(raw + 4);
@@ -959,7 +1388,7 @@ static void on_connected(proxy_t *p, struct link *l)
         return;
     }
     l->state = L_OPEN;
-    (void)fill_in(l, SIDE_ESME);
+    (void)fill_in(p, l, SIDE_ESME);
     link_pump(p, l);
 }
 
@@ -972,12 +1401,16 @@ static void on_event(proxy_t *p, uint64_t tag, uint32_t ev)
     if (l->state == L_CONNECTING) {
         if (s == SIDE_SMSC)
             on_connected(p, l);
-        else if (ev & (EPOLLHUP | EPOLLERR))
+        else if (ev & (EPOLLHUP | EPOLLERR)) {
+            l->esme_gone = 1;
             link_close(p, l); /* the ESME left before the SMSC answered */
+        }
         return;
     }
     if (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        if (fill_in(l, s) != 0) {
+        if (fill_in(p, l, s) != 0) {
+            if (s == SIDE_ESME)
+                l->esme_gone = 1;
             /* One side closed: what it sent is processed and flushed to the
              * other side, then both close.  Requests the other side sent
              * that this one never answered stay unanswered: the peer sees
@@ -989,6 +1422,58 @@ static void on_event(proxy_t *p, uint64_t tag, uint32_t ev)
         }
     }
     link_pump(p, l);
+}
+
+/* ---- response timeouts -------------------------------------------------------- */
+
+/* What the proxy answers to a request of command id that requester (side)
+ * sent and the other side did not answer in time. */
+static uint32_t timeout_status(const proxy_t *p, int requester, uint32_t id)
+{
+    if (requester == SIDE_ESME) {
+        if (id == SMPP_CMD(submit_sm) || id == SMPP_CMD(submit_multi) || id == SMPP_CMD(data_sm))
+            return p->cfg.timeout_status;
+        if (id == SMPP_CMD(bind_receiver) || id == SMPP_CMD(bind_transmitter) || id == SMPP_CMD(bind_transceiver))
+            return SMPP_ESME_RBINDFAIL;
+        return SMPP_ESME_RSYSERR;
+    }
+    if (id == SMPP_CMD(deliver_sm) || id == SMPP_CMD(data_sm))
+        return PROXY_ESME_RX_T_APPN; /* temporary: the SMSC delivers it again */
+    return SMPP_ESME_RSYSERR;
+}
+
+/* Requests sent to either side of l and not answered by now_us - timeout:
+ * the requester gets the proxy's answer (exactly once: the sequence number
+ * is remembered, and a late answer is dropped), held parts a failure
+ * receipt, the proxy's own requests are forgotten; each frees its pending
+ * slot.  A requester whose output is full is answered on a later tick.
+ * Work: O(1) per expired request, plus one look at each table. */
+static void expire_pending(proxy_t *p, struct link *l, uint64_t now_us)
+{
+    uint64_t to = (uint64_t)p->cfg.response_timeout_ms * 1000u;
+    for (int s = 0; s < 2; s++) {
+        uint32_t seq;
+        struct proxy_pending pe;
+        while (proxy_seqmap_oldest(l->sent[s], &seq, &pe) == 0 && now_us >= to && pe.sent_us <= now_us - to) {
+            int req = OTHER(s);
+            if (pe.kind == PROXY_PEND_PASS || pe.kind == PROXY_PEND_JUDGED) {
+                if (!buf_reserve(&l->c[req].out, OWN_ROOM))
+                    break;
+                uint32_t st = timeout_status(p, req, pe.command_id);
+                send_resp(p, l, req, pe.command_id, st, seq, NULL);
+                if (pe.kind == PROXY_PEND_JUDGED && p->log && pe.log_link)
+                    msglog_update_response(p->log, pe.log_link, NULL, st, wall_us());
+                p->st.timeout_answers++;
+            }
+            proxy_seqmap_take(l->sent[s], seq, NULL);
+            if (pe.kind == PROXY_PEND_OWN && pe.command_id == SMPP_CMD(unbind) && l->retiring)
+                l->retire_now = 1; /* the SMSC does not answer the unbind: close anyway */
+            if (pe.kind == PROXY_PEND_HELD_PART)
+                part_failed(p, l, &pe, "UNDELIV", SMPP_STATE_UNDELIVERABLE);
+            late_remember(p, l, s, seq);
+            p->st.timeouts++;
+        }
+    }
 }
 
 /* ---- public -------------------------------------------------------------------- */
@@ -1019,8 +1504,9 @@ static proxy_t *proxy_create(const struct proxy_config *c, verdict_engine_t *eng
         goto fail;
     }
 tables:
-    if (c->max_links == 0 || c->window == 0 || c->out_buf < 2 * (SMS_CONCAT_MAX_JOIN_PROXY + OWN_ROOM)) {
-        snprintf(err, errcap, "proxy: max_links and window must be > 0, out_buf >= %u",
+    if (c->max_links == 0 || c->window == 0 || c->window > 1000000 || c->response_timeout_ms == 0 ||
+        c->out_buf < 2 * (SMS_CONCAT_MAX_JOIN_PROXY + OWN_ROOM)) {
+        snprintf(err, errcap, "proxy: max_links, response timeout and window (<= 1000000) must be > 0, out_buf >= %u",
                  2 * (SMS_CONCAT_MAX_JOIN_PROXY + OWN_ROOM));
         goto fail;
     }
@@ -1030,12 +1516,14 @@ tables:
     p->mp = proxy_mp_new(&mc, mp_complete, p);
     p->worker = verdict_worker_new(engine);
     p->pdu = malloc(sizeof *p->pdu);
+    p->mp_pdu = malloc(sizeof *p->mp_pdu);
     p->text_cap = SMS_TEXT_DECODE_CAP(SMPP_MAX_PDU_LEN + SMS_CONCAT_MAX_JOIN_PROXY);
     p->text = malloc(p->text_cap);
     p->jw = jw_new(MSGLOG_REASONS_MAX - 1);
     p->links = calloc(c->max_links, sizeof *p->links);
     p->free_links = calloc(c->max_links, sizeof *p->free_links);
-    if (!p->mp || !p->worker || !p->pdu || !p->text || !p->jw || !p->links || !p->free_links) {
+    if (!p->mp || !p->worker || !p->pdu || !p->mp_pdu || !p->text || !p->jw || !p->links ||
+        !p->free_links) {
         snprintf(err, errcap, "proxy: cannot allocate its tables");
         goto fail;
     }
@@ -1048,7 +1536,7 @@ tables:
             l->c[s].fd = -1;
             l->c[s].in.cap = IN_CAP;
             l->c[s].out.cap = c->out_buf;
-            l->sent[s] = proxy_seqmap_new(c->window);
+            l->sent[s] = proxy_seqmap_new(c->window + (s == SIDE_SMSC ? PENDING_HEADROOM : 0));
             if (!l->sent[s]) {
                 snprintf(err, errcap, "proxy: cannot allocate link tables");
                 goto fail;
@@ -1095,12 +1583,14 @@ void proxy_get_stats(const proxy_t *p, struct proxy_stats *out)
 {
     *out = p->st;
     proxy_mp_get_stats(p->mp, &out->mp_evicted, &out->msgid_map_evicted);
+    out->mp_fwd_expired = proxy_mp_fwd_expired(p->mp);
 }
 
 int proxy_run(proxy_t *p, volatile sig_atomic_t *stop, void (*tick)(void *ctx), void *ctx)
 {
     struct epoll_event evs[256];
     uint64_t last_tick = now_ms(), stop_at = 0;
+    p->now_us = mono_us();
     for (;;) {
         if (*stop && !stop_at) {
             /* Clean shutdown: stop accepting, unbind both sides of every
@@ -1134,9 +1624,21 @@ int proxy_run(proxy_t *p, volatile sig_atomic_t *stop, void (*tick)(void *ctx), 
             if (!busy || now_ms() >= stop_at)
                 break;
         }
-        int n = epoll_wait(p->ep, evs, (int)SG_ARRAY_LEN(evs), 50);
+        uint64_t w0 = p->cfg.judge_budget_us ? mono_us() : 0;
+        int n = epoll_wait(p->ep, evs, (int)SG_ARRAY_LEN(evs), EPOLL_WAIT_MS);
         if (n < 0 && errno != EINTR)
             return -errno;
+        p->now_us = mono_us();
+        p->stall_now = p->stall_next;
+        p->stall_next = 0;
+        if (w0 && p->now_us - w0 > EPOLL_WAIT_MS * 1000u + p->cfg.judge_budget_us) {
+            p->stall_now = 1;
+            p->stall_begin_us = w0 + EPOLL_WAIT_MS * 1000u;
+        }
+        /* A stop and continue ends epoll_wait with EINTR and no events
+         * (signal(7)): the data comes with the next call. */
+        if (n < 0 && p->stall_now)
+            p->stall_next = 1;
         for (int i = 0; i < n; i++) {
             if (evs[i].data.u64 == LISTEN_TAG) {
                 accept_all(p);
@@ -1153,12 +1655,26 @@ int proxy_run(proxy_t *p, volatile sig_atomic_t *stop, void (*tick)(void *ctx), 
                     upstream_failed(p, l);
             }
             proxy_mp_expire(p->mp, t);
-            /* Expiry may have queued receipts: push them out. */
-            for (unsigned i = 0; i < p->cfg.max_links; i++)
-                if (p->links[i].state == L_OPEN)
-                    link_pump(p, &p->links[i]);
-            if (tick)
+            /* Response timeouts, then push out what expiry and timeouts
+             * queued (answers, receipts). */
+            for (unsigned i = 0; i < p->cfg.max_links; i++) {
+                struct link *l = &p->links[i];
+                if (l->state == L_OPEN || l->state == L_CLOSING) {
+                    expire_pending(p, l, p->now_us);
+                    link_pump(p, l);
+                }
+            }
+            if (tick) {
+                /* A tick may take long (a lists reload from a big store);
+                 * what arrives meanwhile waited that long (judge_budget_us). */
+                uint64_t t0 = mono_us();
                 tick(ctx);
+                uint64_t t1 = mono_us();
+                if (p->cfg.judge_budget_us && t1 - t0 > p->cfg.judge_budget_us) {
+                    p->stall_begin_us = t0;
+                    p->stall_next = 1;
+                }
+            }
         }
     }
     for (unsigned i = 0; i < p->cfg.max_links; i++)
@@ -1189,6 +1705,7 @@ void proxy_free(proxy_t *p)
     proxy_mp_free(p->mp);
     verdict_worker_free(p->worker);
     free(p->pdu);
+    free(p->mp_pdu);
     free(p->text);
     jw_free(p->jw);
     free(p->links);
@@ -1239,6 +1756,10 @@ int proxy_link_open_for_test(proxy_t *p)
     l->bind_kind = BIND_NONE;
     l->bound = 0;
     l->unbinds_wanted = 0;
+    l->esme_gone = 0;
+    l->retiring = l->retire_now = 0;
+    memset(l->late, 0, sizeof l->late);
+    l->c[SIDE_ESME].read_us = l->c[SIDE_SMSC].read_us = 0;
     l->own_seq[0] = l->own_seq[1] = 0;
     /* 192.0.2.1 (TEST-NET-1, RFC 5737) as the ESME's address. */
     memset(&l->esme, 0, sizeof l->esme);
@@ -1278,6 +1799,7 @@ int proxy_feed_for_test(proxy_t *p, unsigned link, int side, const uint8_t *data
         return SG_ENOTFOUND;
     struct buf *in = &l->c[side].in;
     TEST_UNPOISON(in->p, in->cap);
+    p->now_us = p->test_read_us ? p->test_read_us : mono_us();
     size_t n = len;
     uint8_t *d = n ? buf_reserve(in, 1) : NULL;
     if (d) {
@@ -1286,6 +1808,7 @@ int proxy_feed_for_test(proxy_t *p, unsigned link, int side, const uint8_t *data
         memcpy(d, data, n);
         in->len += n;
         *taken = n;
+        l->c[side].read_us = p->now_us;
     }
     TEST_POISON(in->p + in->len, in->cap - in->len);
     /* As link_pump() does after a read, with "write" handing the bytes to
@@ -1306,5 +1829,19 @@ int proxy_feed_for_test(proxy_t *p, unsigned link, int side, const uint8_t *data
 void proxy_expire_for_test(proxy_t *p, uint64_t at_ms, proxy_test_out_fn out, void *ctx)
 {
     proxy_mp_expire(p->mp, at_ms);
+    p->now_us = at_ms >= UINT64_MAX / 2000u ? UINT64_MAX / 2 : at_ms * 1000u;
+    for (unsigned i = 0; i < p->cfg.max_links; i++)
+        if (p->links[i].state == L_OPEN)
+            expire_pending(p, &p->links[i], p->now_us);
     test_drain(p, out, ctx);
+    for (unsigned i = 0; i < p->cfg.max_links; i++)
+        if (p->links[i].state == L_OPEN && p->links[i].retire_now)
+            link_close(p, &p->links[i]); /* as link_pump() does on the next tick */
+    
+}
+
+void proxy_clock_for_test(proxy_t *p, uint64_t read_us, uint64_t now_us)
+{
+    p->test_read_us = read_us;
+    p->test_now_us = now_us;
 }

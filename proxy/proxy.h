@@ -45,11 +45,21 @@ enum proxy_block_mode {
                               REJECTD receipt to a receiver bind */
 };
 
-/* When the engine cannot judge a message (an error, or no rules loaded
- * while rules are required). */
+/* When a message is not judged: the engine failed, or the message had
+ * already waited longer than judge_budget_us when its turn came (the proxy
+ * thread overloaded or stalled).  A sender the engine verified recently
+ * passes either way, with an alert (docs/proxy.md). */
 enum proxy_fail_mode {
     PROXY_FAIL_OPEN = 0,   /* forward it unjudged (default), counted */
     PROXY_FAIL_CLOSED,     /* answer block_status, never silently, counted */
+};
+
+/* Multipart submits (docs/proxy.md "Multipart"). */
+enum proxy_mp_mode {
+    PROXY_MP_HOLD = 0,     /* hold the parts, judge the whole, forward all or
+                              none (default) */
+    PROXY_MP_FORWARD,      /* forward parts as they come, judging the text so
+                              far; once it is spam, refuse the rest */
 };
 
 struct proxy_config {
@@ -67,8 +77,19 @@ struct proxy_config {
     size_t out_buf;              /* per direction per link; default 256 KiB */
     unsigned window;             /* requests pending per direction; default 256 */
     unsigned connect_timeout_ms; /* upstream connect; default 5000 */
-    unsigned request_timeout_s;  /* a pending request older than this is
-                                    dropped from the table; default 60 */
+    /* A request forwarded to a peer and not answered within this is
+     * answered by the proxy (once: a late answer is dropped and counted)
+     * and its pending slot freed; default 5000.  What the ESME gets for a
+     * submit_sm / submit_multi / data_sm: timeout_status (default
+     * ESME_RSYSERR); a bind: ESME_RBINDFAIL; other requests ESME_RSYSERR;
+     * the SMSC for a deliver_sm / data_sm: ESME_RX_T_APPN (it retries). */
+    unsigned response_timeout_ms;
+    uint32_t timeout_status;
+    /* Most microseconds a message may have waited since it was read when
+     * its judgement starts; older ones get fail_mode unjudged.  0 = off
+     * (default). */
+    unsigned judge_budget_us;
+    enum proxy_mp_mode mp_mode;
     /* Multipart held in the proxy: most messages, bytes of parts, seconds
      * from first part to the last (default 1024, 8 MiB, 30). */
     unsigned mp_max_messages;
@@ -105,7 +126,24 @@ struct proxy_stats {
     uint64_t receipts_sent, receipts_undeliverable; /* REJECTD/UNDELIV we made / no receiver */
     uint64_t backpressure_stalls;          /* times a side stopped being read */
     uint64_t timeouts;                     /* pending requests expired */
+    uint64_t timeout_answers;              /* ... of which answered by the proxy */
+    uint64_t late_responses;               /* answers after their request timed out: dropped */
+    uint64_t unmatched_responses;          /* answers to nothing pending: dropped */
+    uint64_t late_records_evicted;         /* timed-out numbers no longer remembered */
+    uint64_t duplicate_requests;           /* a sequence number already pending: refused */
+    uint64_t over_budget;                  /* not judged: waited past judge_budget_us */
+    uint64_t judge_slow;                   /* judgements that alone took longer than the budget */
+    uint64_t verified_unjudged;            /* verified senders passed unjudged, each an alert */
+    uint64_t mp_parts_failed;              /* held parts answered OK but never delivered:
+                                              refused by the SMSC, unanswered, link
+                                              closed, expired, evicted */
+    uint64_t mp_fwd_parts, mp_fwd_blocked, mp_fwd_refused, mp_fwd_partial, mp_fwd_expired;
     uint64_t mp_held, mp_forwarded, mp_blocked, mp_expired, mp_evicted;
+    /* Monitor mode: parts forwarded and kept for the whole text, messages
+     * judged whole when their last part came, messages judged on the parts
+     * that arrived (expired, evicted, link closed; logged incomplete). */
+    uint64_t mp_mon_parts, mp_mon_judged, mp_mon_incomplete;
+    uint64_t late_binds_unbound;           /* bind answers after ESME_RBINDFAIL: unbind sent, link closed */
     uint64_t msgid_mapped, msgid_map_evicted;
 };
 void proxy_get_stats(const proxy_t *p, struct proxy_stats *out);
@@ -135,9 +173,13 @@ typedef void (*proxy_test_out_fn)(void *ctx, int link, int side, const uint8_t *
  * link or side is out of range; SG_ENOTFOUND for a link not open. */
 int proxy_feed_for_test(proxy_t *p, unsigned link, int side, const uint8_t *data, size_t len,
                         size_t *taken, proxy_test_out_fn out, void *ctx);
-/* Runs multipart expiry as the loop's tick does, at monotonic time at_ms
- * (UINT64_MAX / 2: everything held is expired), then hands out what the
- * links would write. */
+/* Runs multipart expiry and response timeouts as the loop's tick does, at
+ * monotonic time at_ms (UINT64_MAX / 2: everything held or pending is
+ * expired), then hands out what the links would write. */
 void proxy_expire_for_test(proxy_t *p, uint64_t at_ms, proxy_test_out_fn out, void *ctx);
+/* A fixed clock for the judging budget: data fed from now on counts as
+ * read at read_us, and judging starts at now_us (monotonic microseconds);
+ * both 0: the real clock again. */
+void proxy_clock_for_test(proxy_t *p, uint64_t read_us, uint64_t now_us);
 
 #endif

@@ -6,9 +6,10 @@ export DEBIAN_FRONTEND=noninteractive
 pkgs=(
   build-essential cmake pkg-config clang libclang-rt-14-dev
   libpcap-dev libhyperscan-dev libsqlite3-dev libmicrohttpd-dev
-  libjansson-dev libutf8proc-dev libxxhash-dev nettle-dev
+  libjansson-dev libutf8proc-dev libxxhash-dev nettle-dev libcurl4-gnutls-dev
   sqlite3 tshark python3 ca-certificates
   chromium nodejs curl wrk
+  kannel
 )
 missing=()
 for p in "${pkgs[@]}"; do

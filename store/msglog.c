@@ -23,6 +23,17 @@
  * their inserts in id order, one cache-missing descent per row and index
  * (docs/state.md: about half the rate with the same keys).
  *
+ * Sender statistics: each row written also counts into an in-memory table
+ * keyed by (sender, 10-minute bucket of packet time); before the commit the
+ * table is upserted into sender_stats, sorted by key, SS_ROWS entries per
+ * statement, so the cost follows the number of distinct senders in a
+ * transaction, not the rows (no statement per message).  Distinct
+ * recipients are counted against a fixed table of (sender, recipient,
+ * bucket) hashes, 8-way set-associative: a pair seen again while the table
+ * still holds it is not counted again; one it has forgotten (about a
+ * million newer pairs later, or after a restart) is (so the count is an
+ * upper bound; docs/state.md).
+ *
  * Waking: the producer never signals (no system call on the packet path);
  * an idle writer sleeps IDLE_WAIT_MS at a time.  msglog_flush() and
  * msglog_free() signal it.
@@ -39,6 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 #define IDLE_WAIT_MS 5
@@ -54,6 +66,19 @@
 #define ROW_CHUNK 16
 #define ROW_PARAMS 17
 #define CACHE_LINE 64
+/* Sender statistics: distinct (sender, bucket) entries aggregated before
+ * they are written (a full table is written early, mid-transaction: the
+ * upsert adds, so the result is the same); open addressing at load 1/2 at
+ * most; upserts per statement and their parameters; remembered
+ * (sender, recipient, bucket) pairs, 8 bytes each (8 MB), in sets of
+ * PAIR_WAYS (one cache line). */
+#define AGG_MAX 16384
+#define AGG_SLOTS (2 * AGG_MAX)
+#define SS_ROWS 32
+#define SS_PARAMS 7
+#define PAIR_SET_BITS 17
+#define PAIR_WAYS 8
+#define PAIR_SLOTS ((1u << PAIR_SET_BITS) * PAIR_WAYS)
 
 enum slot_kind { SLOT_ROW = 1, SLOT_RESP = 2, SLOT_RECEIPT = 3 };
 
@@ -83,6 +108,8 @@ enum {
     Q_INSERT_MANY,   /* ROW_CHUNK rows per statement, built in msglog_new */
     Q_KEY_DEST_MANY, /* KEY_ROWS entries per statement, built in msglog_new */
     Q_KEY_SOURCE_MANY,
+    Q_STATS,      /* one sender_stats upsert */
+    Q_STATS_MANY, /* SS_ROWS upserts per statement, built in msglog_new */
     Q_RESP,
     Q_RECEIPT,
     Q_BEGIN,
@@ -91,6 +118,11 @@ enum {
     Q__COUNT
 };
 
+#define STATS_CONFLICT                                                                       \
+    " ON CONFLICT (sender, bucket) DO UPDATE SET total = total + excluded.total,"            \
+    " allowed = allowed + excluded.allowed, flagged = flagged + excluded.flagged,"           \
+    " blocked = blocked + excluded.blocked, recipients = recipients + excluded.recipients"
+
 static const char *const q_sql[Q__COUNT] = {
     [Q_INSERT] = "INSERT INTO message_log (id, ts, account, source_addr, source_ton, dest_addr,"
                  " src_ip, action, score, reasons, fingerprint, snippet, parts, message_id,"
@@ -98,6 +130,10 @@ static const char *const q_sql[Q__COUNT] = {
                  " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     [Q_KEY_DEST] = "INSERT INTO message_log_dest (dest_key, ts, id) VALUES (?1, ?2, ?3)",
     [Q_KEY_SOURCE] = "INSERT INTO message_log_source (source_key, ts, id) VALUES (?1, ?2, ?3)",
+    /* Counts add up: a (sender, bucket) written by an earlier transaction,
+     * or earlier in this one, gets this one's counts on top. */
+    [Q_STATS] = "INSERT INTO sender_stats (sender, bucket, total, allowed, flagged, blocked,"
+                " recipients) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" STATS_CONFLICT,
     /* First message_id wins (multipart: the first part's); a non-zero
      * command_status sticks, so one rejected part marks the message. */
     [Q_RESP] = "UPDATE message_log SET message_id = COALESCE(message_id, ?2),"
@@ -115,6 +151,14 @@ struct keyent {
     int64_t key, ts, id;
 };
 
+/* One (sender, bucket)'s counts, collected during the transaction. */
+struct sstat {
+    int64_t bucket, total, allowed, flagged, blocked, recipients;
+    uint64_t hash;
+    uint32_t slot; /* its index in agg_slot, to clear it after the write */
+    char sender[MSGLOG_ADDR_MAX + 1];
+};
+
 struct msglog {
     /* Producer-side cache line: head and the producer's id counter. */
     _Alignas(CACHE_LINE) _Atomic uint64_t head;
@@ -127,6 +171,11 @@ struct msglog {
     struct keyent *kdest, *ksrc; /* writer's key lists, batch_max entries */
     struct keyent *ktmp;         /* radix-sort scratch, batch_max entries */
     size_t nkdest, nksrc;
+    struct sstat *agg;   /* AGG_MAX entries, nagg used */
+    uint32_t *agg_slot;  /* AGG_SLOTS: 0 = free, else index in agg + 1 */
+    uint32_t *agg_order; /* AGG_MAX: sort scratch */
+    size_t nagg;
+    uint64_t *pairs;     /* PAIR_SLOTS pair hashes; 0 = empty */
     uint64_t cap, mask;
     struct msglog_config cfg;
     pthread_mutex_t prod_lock; /* only with cfg.multi_producer */
@@ -143,7 +192,7 @@ struct msglog {
     int64_t newest_ts_us; /* writer thread only */
 
     _Atomic uint64_t st_submitted, st_written, st_updates, st_dropped, st_batches, st_failed,
-        st_pruned, st_writer_cpu_ns;
+        st_pruned, st_writer_cpu_ns, st_stats_failed;
 };
 
 /* ---- redaction and bounded copies ------------------------------------- */
@@ -406,6 +455,35 @@ static int run_q(msglog_t *m, int q)
     return rc == SQLITE_DONE ? 0 : SG_EDB;
 }
 
+/* murmur3's 64-bit finaliser: every input bit reaches every output bit. */
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+/* The sender-statistics hashes of a row (count_sender): h of (sender key,
+ * bucket), p of (h, recipient key), never 0. */
+static uint64_t stats_hash(int64_t ks, int64_t bucket)
+{
+    return mix64((uint64_t)ks ^ mix64((uint64_t)bucket));
+}
+
+static uint64_t pair_hash(uint64_t h, int64_t kd)
+{
+    return mix64(h ^ mix64((uint64_t)kd + 0x9e3779b97f4a7c15ULL)) | 1;
+}
+
+/* The set of a pair hash: chosen by its top bits (the low bit is forced). */
+static uint64_t *pair_set(msglog_t *m, uint64_t p)
+{
+    return &m->pairs[(p >> (64 - PAIR_SET_BITS)) * PAIR_WAYS];
+}
+
 /* Binds one row's ROW_PARAMS values at parameters base+1.. of an INSERT
  * (Q_INSERT or Q_INSERT_MANY) and returns its address keys. */
 static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot *sl,
@@ -431,18 +509,148 @@ static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot 
     *ks = sl->source_addr[0] ? store_addr_key(sl->source_addr) : 0;
     bind_key(st, base + 16, *kd);
     bind_key(st, base + 17, *ks);
+    if (*ks) {
+        /* count_sender() reads these slots after the INSERT has run: start
+         * the (likely) cache misses now, behind the statement's work. */
+        uint64_t h = stats_hash(*ks, STORE_SENDER_BUCKET(sl->ts_us));
+        __builtin_prefetch(&m->agg_slot[h & (AGG_SLOTS - 1)]);
+        if (*kd)
+            __builtin_prefetch(pair_set(m, pair_hash(h, *kd)), 1);
+    }
     if (sl->ts_us > m->newest_ts_us)
         m->newest_ts_us = sl->ts_us;
 }
 
-/* A row is in the table: queue its key-table entries.  Bound: at most
- * batch_max rows per transaction (writer_main), the lists' size. */
+/* ---- sender statistics ---------------------------------------------------- */
+
+static int sstat_cmp(const void *a, const void *b, void *arg)
+{
+    const struct sstat *agg = arg;
+    const struct sstat *x = &agg[*(const uint32_t *)a], *y = &agg[*(const uint32_t *)b];
+    int c = strcmp(x->sender, y->sender);
+    if (c)
+        return c;
+    return x->bucket < y->bucket ? -1 : x->bucket > y->bucket;
+}
+
+static void bind_sstat(sqlite3_stmt *st, int base, const struct sstat *a)
+{
+    sqlite3_bind_text(st, base + 1, a->sender, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, base + 2, a->bucket);
+    sqlite3_bind_int64(st, base + 3, a->total);
+    sqlite3_bind_int64(st, base + 4, a->allowed);
+    sqlite3_bind_int64(st, base + 5, a->flagged);
+    sqlite3_bind_int64(st, base + 6, a->blocked);
+    sqlite3_bind_int64(st, base + 7, a->recipients);
+}
+
+/* Upserts the aggregated counts into sender_stats in key order (so each
+ * write lands next to the previous one, as with the key tables) and empties
+ * the table.  Inside the open transaction: a rollback takes them too.
+ * Bound: nagg / SS_ROWS statements, then fewer than SS_ROWS single ones.
+ * Failed upserts are counted in stats_failed (the rows themselves are
+ * written). */
+static void write_sender_stats(msglog_t *m)
+{
+    size_t n = m->nagg, i = 0;
+    uint64_t nfail = 0;
+
+    if (n == 0)
+        return;
+    for (size_t k = 0; k < n; k++)
+        m->agg_order[k] = (uint32_t)k;
+    qsort_r(m->agg_order, n, sizeof *m->agg_order, sstat_cmp, m->agg);
+    for (; i + SS_ROWS <= n; i += SS_ROWS) {
+        sqlite3_stmt *st = m->q[Q_STATS_MANY];
+        for (int j = 0; j < SS_ROWS; j++)
+            bind_sstat(st, SS_PARAMS * j, &m->agg[m->agg_order[i + j]]);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            nfail += SS_ROWS;
+        sqlite3_reset(st);
+    }
+    for (; i < n; i++) {
+        sqlite3_stmt *st = m->q[Q_STATS];
+        bind_sstat(st, 0, &m->agg[m->agg_order[i]]);
+        if (sqlite3_step(st) != SQLITE_DONE)
+            nfail++;
+        sqlite3_reset(st);
+    }
+    for (size_t k = 0; k < n; k++)
+        m->agg_slot[m->agg[k].slot] = 0;
+    m->nagg = 0;
+    if (nfail)
+        atomic_fetch_add_explicit(&m->st_stats_failed, nfail, memory_order_relaxed);
+}
+
+/* Counts a written row into its (sender, bucket).  A row without a sender
+ * has no key and is not counted (it has no sender to look up).  Work: one
+ * probe sequence in a table at most half full, one pair-table probe. */
+static void count_sender(msglog_t *m, const struct slot *sl, int64_t kd, int64_t ks)
+{
+    int64_t bucket = STORE_SENDER_BUCKET(sl->ts_us);
+    uint64_t h = stats_hash(ks, bucket);
+    struct sstat *a = NULL;
+    uint32_t i;
+
+    if (!ks)
+        return;
+    if (m->nagg == AGG_MAX)
+        write_sender_stats(m);
+    /* Bound: the table has AGG_SLOTS >= 2 * nagg slots, so a free one is
+     * reached. */
+    for (i = (uint32_t)(h & (AGG_SLOTS - 1));; i = (i + 1) & (AGG_SLOTS - 1)) {
+        uint32_t e = m->agg_slot[i];
+        if (!e)
+            break;
+        a = &m->agg[e - 1];
+        if (a->hash == h && a->bucket == bucket && strcmp(a->sender, sl->source_addr) == 0)
+            break;
+        a = NULL;
+    }
+    if (!a) {
+        a = &m->agg[m->nagg];
+        memset(a, 0, offsetof(struct sstat, sender));
+        a->bucket = bucket;
+        a->hash = h;
+        a->slot = i;
+        memcpy(a->sender, sl->source_addr, strlen(sl->source_addr) + 1);
+        m->agg_slot[i] = (uint32_t)++m->nagg;
+    }
+    a->total++;
+    if (strcmp(sl->action, "allow") == 0)
+        a->allowed++;
+    else if (strcmp(sl->action, "flag") == 0)
+        a->flagged++;
+    else if (strcmp(sl->action, "block") == 0)
+        a->blocked++;
+    if (kd) {
+        /* One cache line of PAIR_WAYS hashes, newest first: a pair is
+         * forgotten only when PAIR_WAYS newer pairs have landed in its set,
+         * about PAIR_SLOTS pairs later on average.  Bound: PAIR_WAYS
+         * compares and one PAIR_WAYS-entry shift. */
+        uint64_t p = pair_hash(h, kd);
+        uint64_t *set = pair_set(m, p);
+        int w;
+        for (w = 0; w < PAIR_WAYS && set[w] != p; w++)
+            ;
+        if (w == PAIR_WAYS) {
+            memmove(set + 1, set, (PAIR_WAYS - 1) * sizeof *set);
+            set[0] = p;
+            a->recipients++;
+        }
+    }
+}
+
+/* A row is in the table: queue its key-table entries and count it for its
+ * sender.  Bound: at most batch_max rows per transaction (writer_main), the
+ * lists' size. */
 static void row_done(msglog_t *m, const struct slot *sl, int64_t kd, int64_t ks)
 {
     if (kd)
         m->kdest[m->nkdest++] = (struct keyent){kd, sl->ts_us, sl->id};
     if (ks)
         m->ksrc[m->nksrc++] = (struct keyent){ks, sl->ts_us, sl->id};
+    count_sender(m, sl, kd, ks);
     atomic_fetch_add_explicit(&m->st_written, 1, memory_order_relaxed);
 }
 
@@ -709,6 +917,7 @@ static void *writer_main(void *arg)
         if (in_tx) {
             uint64_t done = atomic_load_explicit(&m->tail, memory_order_relaxed);
             if (in_tx > 0) {
+                write_sender_stats(m);
                 nfail += write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, m->kdest, m->nkdest);
                 nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, m->ksrc, m->nksrc);
                 if (run_q(m, Q_COMMIT) != 0) {
@@ -797,7 +1006,18 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->kdest = calloc(m->cfg.batch_max, sizeof *m->kdest);
     m->ksrc = calloc(m->cfg.batch_max, sizeof *m->ksrc);
     m->ktmp = calloc(m->cfg.batch_max, sizeof *m->ktmp);
-    if (!m->slots || !m->kdest || !m->ksrc || !m->ktmp)
+    m->agg = calloc(AGG_MAX, sizeof *m->agg);
+    m->agg_slot = calloc(AGG_SLOTS, sizeof *m->agg_slot);
+    m->agg_order = calloc(AGG_MAX, sizeof *m->agg_order);
+    /* Random probes, one per row: on 2 MB pages (where the kernel allows
+     * them) a probe costs a cache miss, not also a page walk. */
+    m->pairs = aligned_alloc(1u << 21, PAIR_SLOTS * sizeof *m->pairs);
+    if (m->pairs) {
+        madvise(m->pairs, PAIR_SLOTS * sizeof *m->pairs, MADV_HUGEPAGE);
+        memset(m->pairs, 0, PAIR_SLOTS * sizeof *m->pairs);
+    }
+    if (!m->slots || !m->kdest || !m->ksrc || !m->ktmp || !m->agg || !m->agg_slot ||
+        !m->agg_order || !m->pairs)
         goto fail_oom;
     pthread_mutex_init(&m->prod_lock, NULL);
     pthread_mutex_init(&m->mu, NULL);
@@ -815,7 +1035,9 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     for (int i = 0; i < Q__COUNT; i++) {
         char many[ROW_CHUNK * ROW_PARAMS * 8 + 512];
         const char *sql = q_sql[i];
-        int want = i == Q_INSERT_MANY ? ROW_CHUNK * ROW_PARAMS : 3 * KEY_ROWS;
+        int want = i == Q_INSERT_MANY  ? ROW_CHUNK * ROW_PARAMS
+                   : i == Q_STATS_MANY ? SS_ROWS * SS_PARAMS
+                                       : 3 * KEY_ROWS;
         if (i == Q_INSERT_MANY) {
             /* Fixed text only: Q_INSERT's column list and ROW_CHUNK rows of
              * ROW_PARAMS "?". */
@@ -834,6 +1056,17 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
                                                              : "message_log_source (source_key, ts, id)");
             for (int j = 0; j < KEY_ROWS && o + 9 < sizeof many; j++)
                 o += (size_t)snprintf(many + o, sizeof many - o, j ? ",(?,?,?)" : "(?,?,?)");
+            sql = many;
+        } else if (i == Q_STATS_MANY) {
+            /* Fixed text only: Q_STATS's column list, SS_ROWS groups of
+             * SS_PARAMS "?" and the conflict clause. */
+            const char *v = strstr(q_sql[Q_STATS], " VALUES");
+            size_t o = (size_t)snprintf(many, sizeof many, "%.*s VALUES ",
+                                        (int)(v - q_sql[Q_STATS]), q_sql[Q_STATS]);
+            for (int j = 0; j < SS_ROWS && o + 18 < sizeof many; j++)
+                o += (size_t)snprintf(many + o, sizeof many - o, "%s(?,?,?,?,?,?,?)", j ? "," : "");
+            if (o < sizeof many)
+                snprintf(many + o, sizeof many - o, "%s", STATS_CONFLICT);
             sql = many;
         }
         if (sqlite3_prepare_v3(m->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &m->q[i], NULL) !=
@@ -915,6 +1148,10 @@ void msglog_free(msglog_t *m)
     free(m->kdest);
     free(m->ksrc);
     free(m->ktmp);
+    free(m->agg);
+    free(m->agg_slot);
+    free(m->agg_order);
+    free(m->pairs);
     free(m);
 }
 
@@ -934,4 +1171,5 @@ void msglog_get_stats(msglog_t *m, struct msglog_stats *out)
     out->failed = atomic_load_explicit(&m->st_failed, memory_order_relaxed);
     out->pruned = atomic_load_explicit(&m->st_pruned, memory_order_relaxed);
     out->writer_cpu_ns = atomic_load_explicit(&m->st_writer_cpu_ns, memory_order_relaxed);
+    out->stats_failed = atomic_load_explicit(&m->st_stats_failed, memory_order_relaxed);
 }

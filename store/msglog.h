@@ -120,6 +120,8 @@ struct msglog_stats {
     uint64_t pruned;     /* rows deleted by retention */
     uint64_t writer_cpu_ns; /* CPU time of the writer thread (as of its last
                                batch): rows / this = the single-core rate */
+    uint64_t stats_failed; /* sender_stats upserts that failed (their rows
+                              are written; the counts miss them) */
 };
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);

@@ -207,9 +207,37 @@ static const char *const migrations[] = {
     "END;\n"
     "DROP INDEX message_log_dest_ts;\n"
     "DROP INDEX message_log_source_ts;\n",
+    /* 2 -> 3: per-sender counters in 10-minute buckets of packet time
+     * (STORE_SENDER_BUCKET_US), which the message-log writer upserts once
+     * per transaction from counts it aggregates in memory (msglog.c), so
+     * the sender lookup reads a few rows instead of scanning message_log.
+     * Filled here from the rows already logged, with exact distinct
+     * recipients per bucket; the writer's recipient count is an upper bound
+     * (docs/state.md).  The bucket width is part of the schema: this step's
+     * 600000000 and STORE_SENDER_BUCKET_US must agree forever.  The index on
+     * bucket is for retention (old buckets go with the rows they count). */
+    "CREATE TABLE sender_stats (\n"
+    "  sender TEXT NOT NULL,\n"
+    "  bucket INTEGER NOT NULL,\n"
+    "  total INTEGER NOT NULL,\n"
+    "  allowed INTEGER NOT NULL,\n"
+    "  flagged INTEGER NOT NULL,\n"
+    "  blocked INTEGER NOT NULL,\n"
+    "  recipients INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (sender, bucket)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX sender_stats_bucket ON sender_stats (bucket);\n"
+    "INSERT INTO sender_stats (sender, bucket, total, allowed, flagged, blocked, recipients)"
+    " SELECT source_addr, ts - ts % 600000000, COUNT(*),"
+    " SUM(CASE WHEN action = 'allow' THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN action = 'flag' THEN 1 ELSE 0 END),"
+    " SUM(CASE WHEN action = 'block' THEN 1 ELSE 0 END),"
+    " COUNT(DISTINCT dest_addr)"
+    " FROM message_log WHERE source_addr IS NOT NULL"
+    " GROUP BY source_addr, ts - ts % 600000000;\n",
 };
 
-#if STORE_SCHEMA_VERSION != 2
+#if STORE_SCHEMA_VERSION != 3
 #error "migrations[] and STORE_SCHEMA_VERSION disagree"
 #endif
 
@@ -394,17 +422,14 @@ static const char *const stmt_sql[ST__COUNT] = {
                          " JOIN message_log m ON m.id = k.id"
                          " WHERE k.source_key = ?4 AND k.ts >= ?2 AND m.source_addr = ?1"
                          " ORDER BY k.ts DESC, k.id DESC LIMIT ?3",
-    /* Bounded: the newest STORE_SENDER_STATS_MAX rows of the window at most,
-     * so a lookup of the busiest sender costs milliseconds, not seconds. */
+    /* The sender's buckets from ?2 on: one range of the primary key, one
+     * row per 10 minutes of traffic (a day is 144 rows at most), whatever
+     * the sender's volume. */
     [ST_MSG_SENDER_STATS] =
-        "SELECT COUNT(*),"
-        " SUM(CASE WHEN m.action = 'allow' THEN 1 ELSE 0 END),"
-        " SUM(CASE WHEN m.action = 'flag' THEN 1 ELSE 0 END),"
-        " SUM(CASE WHEN m.action = 'block' THEN 1 ELSE 0 END),"
-        " COUNT(DISTINCT m.dest_addr)"
-        " FROM (SELECT id FROM message_log_source WHERE source_key = ?3 AND ts >= ?2"
-        "       ORDER BY ts DESC LIMIT ?4) k"
-        " JOIN message_log m ON m.id = k.id WHERE m.source_addr = ?1",
+        "SELECT COUNT(*), COALESCE(SUM(total), 0), COALESCE(SUM(allowed), 0),"
+        " COALESCE(SUM(flagged), 0), COALESCE(SUM(blocked), 0), COALESCE(SUM(recipients), 0),"
+        " MIN(bucket), MAX(bucket)"
+        " FROM sender_stats WHERE sender = ?1 AND bucket >= ?2",
     [ST_MSG_SENDER_LATEST] =
         "SELECT k.ts FROM message_log_source k JOIN message_log m ON m.id = k.id"
         " WHERE k.source_key = ?2 AND m.source_addr = ?1 ORDER BY k.ts DESC LIMIT 1",
@@ -542,6 +567,7 @@ static int tx_commit(store_t *s)
 {
     return run_simple(s, ST_COMMIT, "commit");
 }
+
 
 static void tx_rollback(store_t *s)
 {
@@ -830,6 +856,34 @@ int store_schema_version(store_t *s)
 
 #define LOCK(s) pthread_mutex_lock(&(s)->lock)
 #define UNLOCK(s) pthread_mutex_unlock(&(s)->lock)
+
+int store_read_begin(store_t *s)
+{
+    int rc;
+    if (!s)
+        return SG_EINVAL;
+    LOCK(s);
+    if (!sqlite3_get_autocommit(s->db)) {
+        set_err(s, "a transaction is already open");
+        rc = SG_EINVAL;
+    } else {
+        rc = run_simple(s, ST_BEGIN, "begin");
+    }
+    UNLOCK(s);
+    return rc;
+}
+
+int store_read_end(store_t *s)
+{
+    int rc = 0;
+    if (!s)
+        return SG_EINVAL;
+    LOCK(s);
+    if (!sqlite3_get_autocommit(s->db))
+        rc = run_simple(s, ST_COMMIT, "commit");
+    UNLOCK(s);
+    return rc;
+}
 
 /* ---- kinds and roles ---------------------------------------------------- */
 
@@ -2312,17 +2366,17 @@ int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
         goto out;
     }
     bind_text(st, 1, sender);
-    sqlite3_bind_int64(st, 2, since_us > 0 ? since_us : INT64_MIN);
-    sqlite3_bind_int64(st, 3, store_addr_key(sender));
-    sqlite3_bind_int64(st, 4, STORE_SENDER_STATS_MAX);
+    sqlite3_bind_int64(st, 2, since_us > 0 ? STORE_SENDER_BUCKET(since_us) : INT64_MIN);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
-        out->total = sqlite3_column_int64(st, 0);
-        out->capped = out->total >= STORE_SENDER_STATS_MAX;
-        out->allowed = sqlite3_column_int64(st, 1);
-        out->flagged = sqlite3_column_int64(st, 2);
-        out->blocked = sqlite3_column_int64(st, 3);
-        out->recipients = sqlite3_column_int64(st, 4);
+        out->buckets = sqlite3_column_int64(st, 0);
+        out->total = sqlite3_column_int64(st, 1);
+        out->allowed = sqlite3_column_int64(st, 2);
+        out->flagged = sqlite3_column_int64(st, 3);
+        out->blocked = sqlite3_column_int64(st, 4);
+        out->recipients = sqlite3_column_int64(st, 5);
+        out->first_bucket_us = sqlite3_column_int64(st, 6); /* NULL -> 0 */
+        out->last_bucket_us = sqlite3_column_int64(st, 7);
         rc = 0;
     } else {
         rc = db_err(s, "sender stats");
@@ -2414,6 +2468,29 @@ static int prune_exec(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_
     return rc;
 }
 
+/* Sender statistics go with the rows they count: every bucket that ends
+ * at or before the start of the oldest row's bucket (the bucket holding the
+ * oldest row stays, counting some pruned rows, until the log leaves it).
+ * An empty log keeps no statistics.  Sliced like the rows; the index on
+ * bucket makes each slice a range read.  Bound: each loop deletes at least
+ * one row or stops. */
+static int prune_sender_stats(sqlite3 *db)
+{
+    int64_t oldest = -1, n;
+    int rc;
+    if ((rc = prune_exec(db, "SELECT (SELECT ts FROM message_log ORDER BY id LIMIT 1)", 0, 0,
+                         &oldest)) != 0)
+        return rc;
+    int64_t cut = oldest >= 0 ? STORE_SENDER_BUCKET(oldest) : INT64_MAX;
+    for (;;) {
+        if ((rc = prune_exec(db, "DELETE FROM sender_stats WHERE (sender, bucket) IN"
+                                 " (SELECT sender, bucket FROM sender_stats WHERE bucket < ?1"
+                                 "  LIMIT ?2)", cut, PRUNE_SLICE, &n)) != 0 || n == 0)
+            break;
+    }
+    return rc;
+}
+
 int store_sqlite_prune(sqlite3 *db, int64_t older_than_us, int64_t max_rows, int64_t *deleted)
 {
     int64_t total = 0, lo, hi, n;
@@ -2446,6 +2523,8 @@ int store_sqlite_prune(sqlite3 *db, int64_t older_than_us, int64_t max_rows, int
             }
         }
     }
+    if (rc == 0)
+        rc = prune_sender_stats(db);
     if (deleted)
         *deleted = total;
     return rc;

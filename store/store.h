@@ -54,8 +54,17 @@ void store_close(store_t *s); /* NULL is a no-op */
 const char *store_errmsg(store_t *s);
 /* Schema version the handle runs (PRAGMA user_version). */
 int store_schema_version(store_t *s);
+
+/* A read transaction around several calls (the admin API's GET requests):
+ * they see one snapshot, the commits made before the first read, and the
+ * connection takes its file locks once instead of once per statement.  A
+ * call that writes, or store_load_lists (its own transaction), must not
+ * run in between.  store_read_end() ends it (0 or SG_EDB); begin inside an
+ * open transaction is SG_EINVAL. */
+int store_read_begin(store_t *s);
+int store_read_end(store_t *s);
 /* Current schema version this build migrates to. */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Who, when and why, for the audit row every change writes. */
 struct store_change {
@@ -330,13 +339,30 @@ int store_timeline(store_t *s, const struct store_timeline_query *q,
 int store_sender_messages(store_t *s, const char *sender, int64_t since_us,
                           int limit, store_msg_cb cb, void *arg);
 
-/* At most this many of the newest messages in the window are counted. */
-#define STORE_SENDER_STATS_MAX 2000
+/* Width of a sender_stats bucket in packet time (10 minutes).  Part of the
+ * schema (the 2 -> 3 migration uses the same number): never change it
+ * without a migration. */
+#define STORE_SENDER_BUCKET_US (600LL * 1000000)
+/* The start of the bucket holding ts_us. */
+#define STORE_SENDER_BUCKET(ts_us) ((ts_us) - (ts_us) % STORE_SENDER_BUCKET_US)
 struct store_sender_stats {
     int64_t total, allowed, flagged, blocked;
-    int64_t recipients; /* distinct dest_addr */
-    int capped;         /* the window held STORE_SENDER_STATS_MAX or more */
+    /* Distinct recipients per bucket, summed over the buckets counted: a
+     * recipient messaged in two buckets counts twice, and within a bucket
+     * the writer's count is an upper bound (docs/state.md, "Sender
+     * statistics"). */
+    int64_t recipients;
+    int64_t buckets;        /* buckets with traffic that were summed */
+    int64_t first_bucket_us; /* start of the oldest of them; 0 = none */
+    int64_t last_bucket_us;  /* start of the newest of them; 0 = none */
+    int capped;             /* always 0 since schema 3 (every message is
+                               counted); kept for the API's "capped" key */
 };
+/* Sums the sender's counters (table sender_stats, kept by the message-log
+ * writer) over the buckets from the one holding since_us on (0 = all it
+ * has): the counts are those of whole buckets, so they may include up to
+ * one bucket of messages before since_us.  One primary-key range read of
+ * at most one row per bucket. */
 int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
                        struct store_sender_stats *out);
 /* Packet time (µs) of the sender's newest logged message; SG_ENOTFOUND

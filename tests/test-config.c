@@ -226,6 +226,43 @@ static void test_values(void)
     CHECK(strlen(small) < sizeof small && (small[0] == '\0' || small[strlen(small) - 1] == '\n'));
 }
 
+static void test_proxy_sections(void)
+{
+    static struct config c;
+    /* Kept as written, with their lines; '_' and '-' are one key. */
+    CHECK_EQ_INT(parse(&c, "[proxy \"esme-a\"]\nlisten = 0.0.0.0:2775\nupstream = smsc:2775\n"
+                           "block_status = 0x45\n[verdict]\nflag_at = 2\n[proxy \"b.2\"]\nmonitor = true\n"),
+                 0);
+    CHECK_EQ_STR(err, "");
+    CHECK_EQ_INT(c.n_proxies, 2);
+    CHECK_EQ_STR(c.proxies[0].name, "esme-a");
+    CHECK_EQ_INT(c.proxies[0].line, 1);
+    CHECK_EQ_INT(c.proxies[0].n, 3);
+    CHECK_EQ_STR(c.proxies[0].set[2].key, "block_status");
+    CHECK_EQ_STR(c.proxies[0].set[2].value, "0x45");
+    CHECK_EQ_INT(c.proxies[0].set[2].line, 4);
+    CHECK_EQ_STR(c.proxies[1].set[0].key, "monitor");
+    /* Errors at their lines. */
+    CHECK_EQ_INT(parse(&c, "[proxy]\nlisten = x\n"), SG_EPARSE);
+    CHECK(strstr(err, "t.conf:1: expected [proxy \"NAME\"]") != NULL);
+    CHECK_EQ_INT(parse(&c, "[proxy \"a b\"]\n"), SG_EPARSE);
+    CHECK(strstr(err, "t.conf:1: proxy name") != NULL);
+    CHECK_EQ_INT(parse(&c, "[proxy \"a\"]\nblock_status = 1\nblock-status = 2\n"), SG_EPARSE);
+    CHECK(strstr(err, "t.conf:3: duplicate key 'block_status' (first set at line 2)") != NULL);
+    CHECK_EQ_INT(parse(&c, "[proxy \"a\"]\n[proxy \"a\"]\n"), SG_EPARSE);
+    CHECK(strstr(err, "t.conf:2: proxy 'a' already defined at line 1") != NULL);
+    /* Format -> parse -> format, a quote in a value included. */
+    static char fa[1 << 18], fb[1 << 18];
+    static struct config b;
+    CHECK_EQ_INT(parse(&c, "[proxy \"q\"]\nlisten = \"127.0.0.1:1\\\"x\"\n"), 0);
+    config_format(&c, fa, sizeof fa);
+    config_default(&b);
+    CHECK_EQ_INT(config_parse(&b, "t.conf", fa, strlen(fa), err, sizeof err), 0);
+    config_format(&b, fb, sizeof fb);
+    CHECK_EQ_STR(fa, fb);
+    CHECK_EQ_STR(b.proxies[0].set[0].value, "127.0.0.1:1\"x");
+}
+
 static void test_round_trip_and_example(void)
 {
     static struct config a, b;
@@ -288,6 +325,7 @@ int main(void)
     test_errors_with_locations();
     test_links_inherit_decoder_defaults();
     test_values();
+    test_proxy_sections();
     test_round_trip_and_example();
     return test_summary();
 }

@@ -73,6 +73,16 @@ static void test_receipt(void)
     CHECK_EQ_INT(proxy_pdu_receipt(b, 40, 1, src, 5, 0, dst, 1, 1, "x", "REJECTD", 8, 0, 0), SG_ENOSPC);
 }
 
+static uint32_t drained[16];
+static int drained_n;
+static void on_drain(void *ctx, uint32_t seq, const struct proxy_pending *v)
+{
+    (void)ctx;
+    (void)v;
+    if (drained_n < 16)
+        drained[drained_n++] = seq;
+}
+
 static void test_seq(void)
 {
     uint32_t c = 0;
@@ -118,6 +128,31 @@ static void test_seq(void)
     CHECK_EQ_INT(proxy_seqmap_count(m), 64);
     proxy_seqmap_drain(m, NULL, NULL);
     CHECK_EQ_INT(proxy_seqmap_count(m), 0);
+    /* Send order: the oldest is the first put still pending, whatever was
+     * taken from the middle (what the response timeout looks at). */
+    uint32_t seq = 0;
+    CHECK_EQ_INT(proxy_seqmap_oldest(m, &seq, &o), SG_ENOTFOUND);
+    for (uint32_t s = 500; s < 510; s++) {
+        v.sent_us = s;
+        CHECK(proxy_seqmap_put(m, s, &v) == 0);
+    }
+    CHECK(proxy_seqmap_get(m, 505) && proxy_seqmap_get(m, 505)->sent_us == 505);
+    CHECK(proxy_seqmap_get(m, 510) == NULL);
+    CHECK(proxy_seqmap_take(m, 503, NULL) == 0 && proxy_seqmap_take(m, 500, NULL) == 0);
+    CHECK(proxy_seqmap_oldest(m, &seq, &o) == 0 && seq == 501 && o.sent_us == 501);
+    CHECK(proxy_seqmap_take(m, 501, NULL) == 0 && proxy_seqmap_take(m, 502, NULL) == 0);
+    CHECK(proxy_seqmap_oldest(m, &seq, &o) == 0 && seq == 504);
+    v.sent_us = 1;
+    CHECK(proxy_seqmap_put(m, 7, &v) == 0); /* newest, whatever its number */
+    drained_n = 0;
+    proxy_seqmap_drain(m, on_drain, NULL);
+    CHECK_EQ_INT(drained_n, 7);
+    CHECK(drained[0] == 504 && drained[5] == 509 && drained[6] == 7);
+    CHECK_EQ_INT(proxy_seqmap_oldest(m, &seq, &o), SG_ENOTFOUND);
+    /* the pool is whole again after a drain */
+    for (uint32_t s = 1; s <= 100; s++)
+        CHECK(proxy_seqmap_put(m, s + 1000, &v) == 0);
+    CHECK_EQ_INT(proxy_seqmap_put(m, 2000, &v), SG_ENOSPC);
     proxy_seqmap_free(m);
     proxy_seqmap_free(NULL);
 }
@@ -222,11 +257,73 @@ static void test_mp(void)
     proxy_mp_free(m);
 }
 
+/* Forward mode: the text so far in seq order, a refusal that sticks,
+ * completion and expiry free the slot, addresses kept for receipts. */
+static void test_mp_forward(void)
+{
+    struct proxy_mp_config c = {.max_messages = 2, .max_bytes = 1 << 20, .timeout_ms = 1000, .id_map_max = 8};
+    done_calls = 0;
+    proxy_mp_t *m = proxy_mp_new(&c, on_done, NULL);
+    uint8_t p[3][256];
+    size_t u[3], l[3];
+    const char *texts[3] = {"Dear customer, your ", "account is suspended", " call now"};
+    struct sg_view src = {(const uint8_t *)"Promo", 5}, dst = {(const uint8_t *)"79161234567", 11};
+    struct proxy_mp_part a[3];
+    for (int i = 0; i < 3; i++) {
+        l[i] = make_part(p[i], 9, 3, (uint8_t)(i + 1), texts[i], &u[i]);
+        a[i] = (struct proxy_mp_part){.link = 1, .raw = p[i], .raw_len = l[i], .src = src, .dst = dst, .ref = 9,
+                                      .total = 3, .seq = (uint8_t)(i + 1), .ud = p[i] + u[i], .ud_len = l[i] - u[i]};
+    }
+    struct proxy_mp_fwd f;
+    /* part 2 first: the text so far is part 2 alone */
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[1], 0, &f), PROXY_MP_FWD_JUDGE);
+    CHECK(f.ud_len == strlen(texts[1]) && memcmp(f.ud, texts[1], f.ud_len) == 0 && f.received == 1 && !f.complete);
+    proxy_mp_fwd_verdict(m, f.slot, 0);
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[1], 0, &f), PROXY_MP_REFUSED); /* duplicate: judged alone */
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[0], 0, &f), PROXY_MP_FWD_JUDGE);
+    CHECK(f.ud_len == 40 && memcmp(f.ud, "Dear customer, your account is suspended", 40) == 0 && f.received == 2);
+    proxy_mp_fwd_verdict(m, f.slot, 1); /* spam so far: the rest is refused */
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[2], 0, &f), PROXY_MP_FWD_REFUSE);
+    /* all parts seen: the slot is free, the same reference starts afresh */
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[2], 0, &f), PROXY_MP_FWD_JUDGE);
+    CHECK(f.received == 1);
+    CHECK_EQ_INT(done_calls, 0); /* forward mode never holds anything answered */
+    /* expiry frees it without the callback, counted */
+    proxy_mp_expire(m, 5000);
+    CHECK_EQ_INT(done_calls, 0);
+    CHECK_EQ_INT(proxy_mp_fwd_expired(m), 1);
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[0], 6000, &f), PROXY_MP_FWD_JUDGE);
+    CHECK(f.received == 1);
+    /* a complete allowed message frees its slot */
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[1], 6000, &f), PROXY_MP_FWD_JUDGE);
+    proxy_mp_fwd_verdict(m, f.slot, 0);
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[2], 6000, &f), PROXY_MP_FWD_JUDGE);
+    CHECK(f.complete && f.ud_len == strlen(texts[0]) + strlen(texts[1]) + strlen(texts[2]));
+    proxy_mp_fwd_verdict(m, f.slot, 0);
+    CHECK_EQ_INT(proxy_mp_fwd_add(m, &a[2], 6000, &f), PROXY_MP_FWD_JUDGE);
+    CHECK(f.received == 1);
+    /* held mode keeps what a failure receipt needs with the issued id */
+    char id[PROXY_MP_ID_MAX + 1];
+    struct proxy_mp_part h = a[0];
+    h.ref = 77;
+    h.src_ton = 5;
+    h.registered_delivery = 1;
+    CHECK_EQ_INT(proxy_mp_add(m, &h, id, 0), PROXY_MP_HELD);
+    uint32_t idx = 1; /* the first id issued */
+    struct proxy_mp_issued in;
+    CHECK(proxy_mp_issued_info(m, idx, proxy_mp_issued_gen(m, idx), &in) == 0);
+    CHECK_EQ_STR(in.issued, id);
+    CHECK(in.src.len == 5 && memcmp(in.src.p, "Promo", 5) == 0 && in.src_ton == 5 && in.registered_delivery == 1);
+    CHECK_EQ_INT(proxy_mp_issued_info(m, idx, proxy_mp_issued_gen(m, idx) + 1, &in), SG_ENOTFOUND);
+    proxy_mp_free(m);
+}
+
 int main(void)
 {
     test_responses();
     test_receipt();
     test_seq();
     test_mp();
+    test_mp_forward();
     return test_summary();
 }

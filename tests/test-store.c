@@ -238,10 +238,14 @@ static void test_migrate_msglog_v1(void)
     CHECK_EQ_INT(ss.total, 1);
     CHECK_EQ_INT(store_sender_stats(s, "", 0, &ss), 0);
     CHECK_EQ_INT(ss.total, 1);
-    /* A delete (retention) takes the key-table entries along. */
+    /* A delete (retention) takes the key-table entries along.  The
+     * statistics bucket (all of ts 100..400 is bucket 0) holds the oldest
+     * row left, so it stays. */
     int64_t del = 0;
     CHECK_EQ_INT(store_msglog_prune(s, 0, 3, &del), 0);
     CHECK_EQ_INT(del, 4);
+    CHECK_EQ_INT(store_sender_stats(s, "BANK", 0, &ss), 0);
+    CHECK_EQ_INT(ss.total, 4);
     store_close(s);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_dest"), 3);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_source"), 3);
@@ -655,16 +659,23 @@ static void test_msglog(void)
     store_timeline(s, &q, tl_cb, &t);
     CHECK_EQ_INT(t.n, 0);
     struct store_sender_stats ss;
-    /* All of QIWI's 2,500 messages: more than the cap, so the newest
-     * STORE_SENDER_STATS_MAX are counted and the answer says so. */
+    /* All of QIWI's 2,500 messages, counted by the writer over 17 or more
+     * transactions into one 10-minute bucket; 5 distinct recipients. */
     CHECK_EQ_INT(store_sender_stats(s, "QIWI", 0, &ss), 0);
-    CHECK_EQ_INT(ss.total, STORE_SENDER_STATS_MAX);
-    CHECK(ss.capped);
-    CHECK_EQ_INT(ss.recipients, 5);
-    /* A window under the cap is counted exactly: i in [4000, 5000), odd. */
-    CHECK_EQ_INT(store_sender_stats(s, "QIWI", 1800000000000000LL + 4000, &ss), 0);
-    CHECK_EQ_INT(ss.total, 500);
+    CHECK_EQ_INT(ss.total, 2500);
+    CHECK_EQ_INT(ss.allowed, 2500);
     CHECK(!ss.capped);
+    CHECK_EQ_INT(ss.recipients, 5);
+    CHECK_EQ_INT(ss.buckets, 1);
+    CHECK_EQ_INT(ss.first_bucket_us, 1800000000000000LL);
+    CHECK_EQ_INT(ss.last_bucket_us, 1800000000000000LL);
+    /* `since` inside a bucket counts the whole bucket; after it, nothing. */
+    CHECK_EQ_INT(store_sender_stats(s, "QIWI", 1800000000000000LL + 4000, &ss), 0);
+    CHECK_EQ_INT(ss.total, 2500);
+    CHECK_EQ_INT(store_sender_stats(s, "QIWI", 1800000000000000LL + STORE_SENDER_BUCKET_US, &ss), 0);
+    CHECK_EQ_INT(ss.total, 0);
+    CHECK_EQ_INT(ss.buckets, 0);
+    CHECK_EQ_INT(ss.first_bucket_us, 0);
     int64_t latest = 0;
     CHECK_EQ_INT(store_sender_latest(s, "QIWI", &latest), 0);
     CHECK_EQ_INT(latest, 1800000000000000LL + N - 1);
@@ -687,8 +698,9 @@ static void test_msglog(void)
     CHECK_EQ_INT(del, N - 1000);
     CHECK_EQ_INT(store_msglog_prune(s, 1800000000000000LL + N - 100, 0, &del), 0);
     CHECK_EQ_INT(del, 900);
+    /* The bucket still holds rows, so its counts stay whole. */
     CHECK_EQ_INT(store_sender_stats(s, "QIWI", 0, &ss), 0);
-    CHECK_EQ_INT(ss.total, 50);
+    CHECK_EQ_INT(ss.total, 2500);
     store_close(s);
 
     /* A new writer continues the ids (links) after the existing rows. */
@@ -703,6 +715,136 @@ static void test_msglog(void)
     t = (struct tl){.ordered = 1};
     store_timeline(s, &(struct store_timeline_query){.msisdn = "79120000001", .until_us = 2}, tl_cb, &t);
     CHECK_EQ_INT(t.n, 1);
+    store_close(s);
+}
+
+/* Compares sender_stats with a recount from message_log (exact counts;
+ * distinct recipients exact too at these sizes: the writer's pair table is
+ * far from full).  Returns the number of (sender, bucket) rows that differ,
+ * plus the rows missing on either side. */
+static int64_t stats_mismatches(const char *path)
+{
+    return sql_count(path,
+        "WITH r AS (SELECT source_addr AS sender, ts - ts % 600000000 AS bucket, COUNT(*) AS total,"
+        " SUM(action = 'allow') AS allowed, SUM(action = 'flag') AS flagged,"
+        " SUM(action = 'block') AS blocked, COUNT(DISTINCT dest_addr) AS recipients"
+        " FROM message_log WHERE source_addr IS NOT NULL GROUP BY 1, 2)"
+        " SELECT (SELECT COUNT(*) FROM r LEFT JOIN sender_stats s USING (sender, bucket)"
+        "  WHERE s.total IS NOT r.total OR s.allowed IS NOT r.allowed"
+        "  OR s.flagged IS NOT r.flagged OR s.blocked IS NOT r.blocked"
+        "  OR s.recipients IS NOT r.recipients)"
+        " + (SELECT COUNT(*) FROM sender_stats s LEFT JOIN r USING (sender, bucket)"
+        "  WHERE r.total IS NULL)");
+}
+
+/* Sender statistics kept by the writer (schema 3): counts per 10-minute
+ * bucket equal a recount from the rows, across many small transactions and
+ * one with more distinct senders than the writer aggregates at once; rows
+ * without a sender are not counted; the 2 -> 3 migration computes the same
+ * table from the rows; retention takes the buckets the log left. */
+static void test_sender_stats(void)
+{
+    char path[320], err[256];
+    const int64_t B = STORE_SENDER_BUCKET_US, base = 1800000000000000LL; /* a bucket start */
+    snprintf(path, sizeof path, "%s/stats.db", dir);
+
+    /* 1. Small transactions: three buckets, three actions, NULL and empty
+     * senders, a sender in all three buckets. */
+    struct msglog_config cfg = {.queue_capacity = 256, .batch_max = 50, .block_when_full = 1};
+    msglog_t *m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    static const char *const actions[] = {"allow", "flag", "block"};
+    for (int i = 0; i < 3000; i++) {
+        char src[16], dest[16];
+        snprintf(src, sizeof src, "S%d", i % 7);
+        snprintf(dest, sizeof dest, "7912%07d", (i * 13) % 40);
+        struct msglog_row row = {.ts_us = base + (i / 1000) * B + i, .action = actions[i % 3],
+                                 .source_addr = i % 50 == 0 ? NULL : i % 50 == 1 ? "" : src,
+                                 .dest_addr = dest};
+        CHECK_EQ_INT(msglog_submit(m, &row, NULL), 0);
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    struct msglog_stats st;
+    msglog_get_stats(m, &st);
+    CHECK_EQ_INT(st.stats_failed, 0);
+    CHECK(st.batches >= 3000 / 50);
+    msglog_free(m);
+    CHECK_EQ_INT(stats_mismatches(path), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM sender_stats"), 7 * 3);
+    CHECK_EQ_INT(sql_count(path, "SELECT SUM(total) FROM sender_stats"), 3000 - 2 * 3000 / 50);
+
+    store_t *s = NULL;
+    char serr[STORE_ERRBUF_SIZE];
+    CHECK_EQ_INT(store_open(&s, path, STORE_OPEN_CREATE, serr), 0);
+    if (!s)
+        return;
+    struct store_sender_stats ss;
+    CHECK_EQ_INT(store_sender_stats(s, "S3", 0, &ss), 0);
+    CHECK_EQ_INT(ss.buckets, 3);
+    CHECK_EQ_INT(ss.total, ss.allowed + ss.flagged + ss.blocked);
+    CHECK_EQ_INT(ss.first_bucket_us, base);
+    CHECK_EQ_INT(ss.last_bucket_us, base + 2 * B);
+    int64_t all = ss.total;
+    CHECK_EQ_INT(store_sender_stats(s, "S3", base + B + 1, &ss), 0);
+    CHECK_EQ_INT(ss.buckets, 2);
+    CHECK_EQ_INT(ss.first_bucket_us, base + B);
+    CHECK(ss.total < all && ss.total > 0);
+    CHECK_EQ_INT(store_sender_stats(s, "", 0, &ss), 0);
+    CHECK_EQ_INT(ss.total, 0); /* stored as NULL: no sender */
+    store_close(s);
+
+    /* 2. One large transaction with 20,000 distinct senders in a bucket of
+     * its own: more than the writer aggregates at once (it writes early
+     * and goes on), same result. */
+    cfg = (struct msglog_config){.queue_capacity = 32768, .batch_max = 100000, .block_when_full = 1};
+    m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    for (int i = 0; i < 40000; i++) {
+        char src[16];
+        snprintf(src, sizeof src, "X%05d", i % 20000);
+        struct msglog_row row = {.ts_us = base + 3 * B + i, .action = "block", .source_addr = src,
+                                 .dest_addr = "79120000001"};
+        CHECK_EQ_INT(msglog_submit(m, &row, NULL), 0);
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    msglog_get_stats(m, &st);
+    CHECK_EQ_INT(st.stats_failed, 0);
+    msglog_free(m);
+    CHECK_EQ_INT(stats_mismatches(path), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM sender_stats WHERE bucket = 1800001800000000"), 20000);
+
+    /* 3. The 2 -> 3 migration computes the same table from the rows. */
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    CHECK_EQ_INT(sqlite3_exec(db, "CREATE TABLE keep AS SELECT * FROM sender_stats;"
+                                  "DROP TABLE sender_stats; PRAGMA user_version = 2;",
+                              NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_EQ_INT(store_open(&s, path, STORE_OPEN_CREATE, serr), 0);
+    if (!s)
+        return;
+    CHECK_EQ_INT(store_schema_version(s), 3);
+    CHECK_EQ_INT(stats_mismatches(path), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM (SELECT * FROM keep EXCEPT"
+                                 " SELECT * FROM sender_stats)"), 0);
+
+    /* 4. Retention: rows older than bucket 2 go; buckets 0 and 1 with them,
+     * bucket 2 (the oldest row left) and 3 stay. */
+    int64_t del = 0;
+    CHECK_EQ_INT(store_msglog_prune(s, base + 2 * B + 5, 0, &del), 0);
+    CHECK(del >= 2000);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM sender_stats WHERE bucket < 1800001200000000"), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM sender_stats WHERE bucket = 1800001200000000"), 7);
+    CHECK_EQ_INT(store_sender_stats(s, "S3", 0, &ss), 0);
+    CHECK_EQ_INT(ss.buckets, 1);
+    /* Everything gone: no statistics either. */
+    CHECK_EQ_INT(store_msglog_prune(s, base + 10 * B, 0, &del), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log"), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM sender_stats"), 0);
     store_close(s);
 }
 
@@ -729,6 +871,7 @@ int main(void)
     test_redact();
     test_migrations();
     test_migrate_msglog_v1();
+    test_sender_stats();
     store_t *s = open_db();
     if (s) {
         test_whitelist(s);

@@ -634,6 +634,69 @@ static void *judge_loop(void *arg)
     return NULL;
 }
 
+/* verdict_engine_is_verified(): step 1 alone, agreeing with what
+ * verdict_judge() says about the same sender (the inline proxy trusts it
+ * when a message cannot be judged in time), without judging or counting. */
+static void test_is_verified(void)
+{
+    for (int trust = 1; trust >= 0; trust--) {
+        struct verdict_config cfg;
+        verdict_config_default(&cfg);
+        cfg.trust_unknown_account = trust;
+        verdict_engine_t *e = engine(&cfg);
+        verdict_worker_t *w = verdict_worker_new(e);
+        struct sg_endpoint other = ESME;
+        other.addr[12] = 11;
+        struct {
+            const char *account, *sender;
+            int ton;
+            const struct sg_endpoint *ip;
+            int want; /* -1: trust_unknown_account decides */
+        } cases[] = {
+            {"qiwi_otp", "QIWI", 5, &ESME, 1},     {"qiwi_otp", "QIWI", 0, &ESME, 1},
+            {"qiwi_otp", "QIWI", 1, &ESME, 0},     {"spam_farm7", "QIWI", 5, &ESME, 0},
+            {"qiwi_otp", "7494", 3, &ESME, 1},     {"qiwi_otp", "7494", 3, &other, 0},
+            {"qiwi_otp", "7494", 3, NULL, 0},      {"", "QIWI", 5, &ESME, -1},
+            {"qiwi_otp", "QlWI", 5, &ESME, 0},     {"qiwi_otp", "79001234567", 1, &ESME, 0},
+            {"qiwi_otp", "", 0, &ESME, 0},
+        };
+        struct verdict_stats s0, s1;
+        for (size_t i = 0; i < SG_ARRAY_LEN(cases); i++) {
+            struct verdict_input in = msg(cases[i].account, cases[i].sender, cases[i].ton, "79121234567",
+                                          "kod 4821 http://qiwi-secure.xyz/login FORCEBLOCK");
+            in.src_ip = cases[i].ip;
+            verdict_engine_get_stats(e, &s0);
+            char id[VERDICT_ID_MAX] = "junk";
+            int got = verdict_engine_is_verified(e, in.account, in.source_addr, in.source_ton, in.src_ip, in.now, id);
+            verdict_engine_get_stats(e, &s1);
+            CHECK_EQ_INT(s1.messages, s0.messages); /* nothing judged */
+            int want = cases[i].want < 0 ? trust : cases[i].want;
+            CHECK_MSG(got == want, "case %zu (%s/%s): got %d want %d", i, cases[i].account, cases[i].sender, got,
+                      want);
+            struct verdict v;
+            verdict_judge(w, &in, &v);
+            CHECK_MSG(got == v.verified, "case %zu: is_verified %d, judgement verified %d", i, got, v.verified);
+            if (got)
+                CHECK_MSG(has_reason(&v, VERDICT_R_WHITELIST, id), "case %zu: id %s", i, id);
+            else
+                CHECK_EQ_STR(id, "");
+        }
+        /* The current snapshot: a swap to lists without QIWI ends it. */
+        struct sg_view acct = {(const uint8_t *)"qiwi_otp", 8}, snd = {(const uint8_t *)"QIWI", 4};
+        CHECK_EQ_INT(verdict_engine_is_verified(e, acct, snd, 5, &ESME, NOW, NULL), 1);
+        lists_t *l = lists_new();
+        CHECK_EQ_INT(lists_seal(l), 0);
+        CHECK_EQ_INT(verdict_engine_set_lists(e, l), 0);
+        CHECK_EQ_INT(verdict_engine_is_verified(e, acct, snd, 5, &ESME, NOW, NULL), 0);
+        CHECK_EQ_INT(verdict_engine_set_lists(e, NULL), 0);
+        CHECK_EQ_INT(verdict_engine_is_verified(e, acct, snd, 5, &ESME, NOW, NULL), 0);
+        verdict_worker_free(w);
+        verdict_engine_free(e);
+    }
+    struct sg_view none = {0};
+    CHECK_EQ_INT(verdict_engine_is_verified(NULL, none, none, 0, NULL, NOW, NULL), 0);
+}
+
 static void test_swaps(void)
 {
     verdict_engine_t *e = engine(NULL);
@@ -687,6 +750,7 @@ int main(void)
     test_rules_and_domains();
     test_volume();
     test_volume_corroboration();
+    test_is_verified();
     test_swaps();
     test_api_edges();
     return test_summary();

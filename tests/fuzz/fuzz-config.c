@@ -33,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct config c, c2;
-    static char err[16384], f1[1 << 16], f2[1 << 16];
+    static char err[16384], f1[1 << 18], f2[1 << 18]; /* 8 proxies of 24 escaped settings fit */
     if (size > CONFIG_MAX_BYTES)
         return 0;
     config_default(&c);

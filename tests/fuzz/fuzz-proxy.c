@@ -6,11 +6,14 @@
  *
  * Input: one option byte, then records:
  *   op (1 octet), length (2 octets, big endian), that many data octets.
- *   op & 0x80: expire every held multipart message (no data);
+ *   op & 0x80: expire every held multipart message and time out every
+ *   pending request (no data);
  *   else data from side op & 1 (0 ESME, 1 SMSC) of link (op >> 1) & 1.
  * A link that the proxy closed (bad command_length) is opened again.
  * Option bits: 1 silent blocks, 2 monitor only (enforce 0), 4 fail closed,
- * 8 deliver_sm blocks answered with an error.
+ * 8 deliver_sm blocks answered with an error, 16 multipart forward mode,
+ * 32 a judging budget that every message after the first record misses
+ * (fixed clock: fail-open / fail-closed and the verified-sender path).
  * Each record is copied into an exact-size heap buffer (Suricata's habit)
  * and the link's input buffer past the buffered bytes is poisoned, so that
  * an overread is caught by AddressSanitizer.  Oracle: whatever the proxy
@@ -90,6 +93,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.enforce = !(opt & 2);
     c.fail_mode = opt & 4 ? PROXY_FAIL_CLOSED : PROXY_FAIL_OPEN;
     c.deliver_block_status = opt & 8 ? 0x45 : 0;
+    c.mp_mode = opt & 16 ? PROXY_MP_FORWARD : PROXY_MP_HOLD;
+    c.judge_budget_us = opt & 32 ? 1000 : 0;
     /* Small tables, so that the window, multipart eviction and id-map
      * eviction are reached by short inputs. */
     c.max_links = LINKS;
@@ -105,6 +110,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int links[LINKS];
     for (int i = 0; i < LINKS; i++)
         links[i] = proxy_link_open_for_test(p);
+    if (opt & 32)
+        proxy_clock_for_test(p, 1000000, 1000500); /* within the budget */
+    int records = 0;
 
     size_t off = 1;
     while (off < size) {
@@ -128,6 +136,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(chunk, data + off, n);
         off += n;
         int li = (op >> 1) & 1, side = op & 1;
+        if ((opt & 32) && records++ == 1)
+            proxy_clock_for_test(p, 1000000, 1005000); /* from now on, over it */
         if (links[li] < 0)
             links[li] = proxy_link_open_for_test(p);
         size_t taken = 0;

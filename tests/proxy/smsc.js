@@ -1,7 +1,8 @@
 // A node-smpp SMSC for tests/proxy.sh: answers every bind and submit,
 // records what it received as JSON Lines (argv[3]), sends delivery receipts
 // when asked for, and on a bind with system_id "mo-target" sends mobile-
-// originated deliver_sm (ham and spam) and one malformed PDU.
+// originated deliver_sm (ham and spam) and one malformed PDU; answers late,
+// never, with an error, or closes, when a submit's text asks for it.
 'use strict';
 const smpp = require('smpp');
 const fs = require('fs');
@@ -47,8 +48,16 @@ const server = smpp.createServer((session) => {
   session.on('unbind', (pdu) => { rec({ev: 'unbind', account}); session.send(pdu.response()); });
   session.on('submit_sm', (pdu) => {
     const id = 'smsc-' + (nextId++);
-    rec({ev: 'submit', account, id, src: pdu.source_addr, dst: pdu.destination_addr, text: smText(pdu),
+    const text = smText(pdu);
+    rec({ev: 'submit', account, id, src: pdu.source_addr, dst: pdu.destination_addr, text,
          esm_class: pdu.esm_class, seq: pdu.sequence_number});
+    // Faults on demand (tests/proxy/failures.js): a text with NORESP is
+    // never answered, LATE is answered after 1.5 s, REFUSEME is refused
+    // (ESME_RSUBMITFAIL), CLOSEME closes the connection.
+    if (/NORESP/.test(text)) return;
+    if (/CLOSEME/.test(text)) { session.socket.destroy(); return; }
+    if (/REFUSEME/.test(text)) { session.send(pdu.response({command_status: 0x45})); return; }
+    if (/\bLATE\b/.test(text)) { setTimeout(() => session.send(pdu.response({message_id: id})), 1500); return; }
     session.send(pdu.response({message_id: id}));
     if (pdu.registered_delivery & 3) {
       setTimeout(() => {
