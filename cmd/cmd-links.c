@@ -231,7 +231,9 @@ void cmd_proxy_print_summary(FILE *f, const char *who, const struct proxy_stats 
             "%llu malformed, %llu generic_nack; %llu receipts made (%llu without a receiver); multipart "
             "%llu held parts, %llu forwarded, %llu blocked, %llu expired, %llu evicted, %llu parts failed; "
             "forward mode %llu parts, %llu blocked (%llu partly forwarded), %llu refused parts; "
-            "%llu back-pressure stalls; %llu timeouts (%llu answered), %llu late and %llu unmatched responses "
+            "monitor mode %llu parts, %llu messages judged whole, %llu judged incomplete; "
+            "%llu back-pressure stalls; %llu timeouts (%llu answered), %llu late binds unbound, %llu late and "
+            "%llu unmatched responses "
             "dropped (%llu timed-out numbers forgotten), %llu duplicate requests; %llu over budget, %llu slow "
             "judgements, %llu verified unjudged (alerts)\n",
             who, (unsigned long long)st->links_accepted, (unsigned long long)st->links_refused,
@@ -246,8 +248,11 @@ void cmd_proxy_print_summary(FILE *f, const char *who, const struct proxy_stats 
             (unsigned long long)st->mp_evicted, (unsigned long long)st->mp_parts_failed,
             (unsigned long long)st->mp_fwd_parts, (unsigned long long)st->mp_fwd_blocked,
             (unsigned long long)st->mp_fwd_partial, (unsigned long long)st->mp_fwd_refused,
+            (unsigned long long)st->mp_mon_parts, (unsigned long long)st->mp_mon_judged,
+            (unsigned long long)st->mp_mon_incomplete,
             (unsigned long long)st->backpressure_stalls, (unsigned long long)st->timeouts,
-            (unsigned long long)st->timeout_answers, (unsigned long long)st->late_responses,
+            (unsigned long long)st->timeout_answers, (unsigned long long)st->late_binds_unbound,
+            (unsigned long long)st->late_responses,
             (unsigned long long)st->unmatched_responses, (unsigned long long)st->late_records_evicted,
             (unsigned long long)st->duplicate_requests, (unsigned long long)st->over_budget,
             (unsigned long long)st->judge_slow, (unsigned long long)st->verified_unjudged);

@@ -14,6 +14,7 @@
 
 #include "cmd-api.h"
 #include "cmd-host.h"
+#include "cmd-links.h"
 #include "commands.h"
 #include "msglog.h"
 #include "proxy.h"
@@ -116,7 +117,6 @@ int cmd_proxy(int argc, char **argv)
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-        char *end = NULL;
         switch (c) {
         case O_LISTEN: pc.listen = optarg; break;
         case O_UP: pc.upstream = optarg; break;
@@ -126,68 +126,26 @@ int cmd_proxy(int argc, char **argv)
         case O_CACHE: x.host.cache_dir = optarg; break;
         case O_BSTAT:
         case O_DSTAT:
-        case O_TSTAT: {
-            unsigned long v = strtoul(optarg, &end, 0);
-            if (!*optarg || *end || v > 0xFFFFFFFFul || (c == O_TSTAT && v == 0)) {
-                fprintf(stderr, "smsguard proxy: --%s %s: not a%s command_status\n",
-                        c == O_BSTAT ? "block-status" : c == O_DSTAT ? "deliver-block-status" : "timeout-status",
-                        optarg, c == O_TSTAT ? "n error" : "");
-                return 2;
-            }
-            if (c == O_TSTAT)
-                pc.timeout_status = (uint32_t)v;
-            else if (c == O_DSTAT)
-                pc.deliver_block_status = (uint32_t)v;
-            else if (v == 0)
-                pc.block_mode = PROXY_BLOCK_SILENT;
-            else
-                pc.block_status = (uint32_t)v;
-            break;
-        }
-        case O_FAILC: pc.fail_mode = PROXY_FAIL_CLOSED; break;
+        case O_TSTAT:
+        case O_FAILC:
         case O_MPMODE:
-            if (strcmp(optarg, "hold") == 0)
-                pc.mp_mode = PROXY_MP_HOLD;
-            else if (strcmp(optarg, "forward") == 0)
-                pc.mp_mode = PROXY_MP_FORWARD;
-            else {
-                fprintf(stderr, "smsguard proxy: --multipart %s: expected hold or forward\n", optarg);
-                return 2;
-            }
-            break;
-        case O_BUDGET: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || v > 60000) {
-                fprintf(stderr, "smsguard proxy: --judge-budget %s: expected milliseconds from 0 to 60000\n",
-                        optarg);
-                return 2;
-            }
-            pc.judge_budget_us = (unsigned)v * 1000u;
-            break;
-        }
-        case O_MON: pc.enforce = 0; break;
+        case O_BUDGET:
+        case O_MON:
         case O_WIN:
         case O_MAXL:
         case O_MPT:
         case O_RTO: {
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || v == 0 || v > 1000000) {
-                fprintf(stderr, "smsguard proxy: %s: expected a number from 1 to 1000000\n", optarg);
+            /* One parser for these and for [proxy] sections of run's
+             * configuration (cmd/cmd-links.c). */
+            char err[256];
+            const char *name = NULL;
+            for (const struct option *o = lo; o->name && !name; o++)
+                if (o->val == c)
+                    name = o->name;
+            if (cmd_proxy_setting(&pc, name, optarg ? optarg : "true", err, sizeof err) != 0) {
+                fprintf(stderr, "smsguard proxy: --%s\n", err);
                 return 2;
             }
-            if (c == O_WIN)
-                pc.window = (unsigned)v;
-            else if (c == O_MAXL)
-                pc.max_links = (unsigned)v;
-            else if (c == O_RTO) {
-                if (v > 3600) {
-                    fprintf(stderr, "smsguard proxy: --response-timeout %s: at most 3600 seconds\n", optarg);
-                    return 2;
-                }
-                pc.response_timeout_ms = (unsigned)v * 1000u;
-            }
-            else
-                pc.mp_timeout_s = (unsigned)v;
             break;
         }
         case 'h': usage(stdout); return 0;
@@ -249,37 +207,7 @@ int cmd_proxy(int argc, char **argv)
     msglog_flush(x.log);
     struct proxy_stats st;
     proxy_get_stats(p, &st);
-    fprintf(stderr,
-            "smsguard proxy: %llu links (%llu refused, %llu upstream failures); %llu judged: %llu allow, "
-            "%llu flag, %llu submits and %llu delivers blocked; fail-open %llu, fail-closed %llu; "
-            "%llu malformed, %llu generic_nack; %llu receipts made (%llu without a receiver); multipart "
-            "%llu held parts, %llu forwarded, %llu blocked, %llu expired, %llu evicted, %llu parts failed; "
-            "forward mode %llu parts, %llu blocked (%llu partly forwarded), %llu refused parts; "
-            "monitor mode %llu parts, %llu messages judged whole, %llu judged incomplete; "
-            "%llu back-pressure stalls; %llu timeouts (%llu answered), %llu late binds unbound, %llu late and %llu unmatched responses "
-            "dropped (%llu timed-out numbers forgotten), %llu duplicate requests; %llu over budget, %llu slow judgements, %llu verified unjudged "
-            "(alerts)\n",
-            (unsigned long long)st.links_accepted, (unsigned long long)st.links_refused,
-            (unsigned long long)st.upstream_failures, (unsigned long long)st.judged,
-            (unsigned long long)st.allowed, (unsigned long long)st.flagged,
-            (unsigned long long)st.blocked_submit, (unsigned long long)st.blocked_deliver,
-            (unsigned long long)st.fail_open, (unsigned long long)st.fail_closed,
-            (unsigned long long)st.malformed, (unsigned long long)st.generic_nacks,
-            (unsigned long long)st.receipts_sent, (unsigned long long)st.receipts_undeliverable,
-            (unsigned long long)st.mp_held, (unsigned long long)st.mp_forwarded,
-            (unsigned long long)st.mp_blocked, (unsigned long long)st.mp_expired,
-            (unsigned long long)st.mp_evicted, (unsigned long long)st.mp_parts_failed,
-            (unsigned long long)st.mp_fwd_parts, (unsigned long long)st.mp_fwd_blocked,
-            (unsigned long long)st.mp_fwd_partial, (unsigned long long)st.mp_fwd_refused,
-            (unsigned long long)st.mp_mon_parts, (unsigned long long)st.mp_mon_judged,
-            (unsigned long long)st.mp_mon_incomplete,
-            (unsigned long long)st.backpressure_stalls, (unsigned long long)st.timeouts,
-            (unsigned long long)st.timeout_answers, (unsigned long long)st.late_binds_unbound,
-            (unsigned long long)st.late_responses,
-            (unsigned long long)st.unmatched_responses, (unsigned long long)st.late_records_evicted,
-            (unsigned long long)st.duplicate_requests,
-            (unsigned long long)st.over_budget, (unsigned long long)st.judge_slow,
-            (unsigned long long)st.verified_unjudged);
+    cmd_proxy_print_summary(stderr, "smsguard proxy", &st);
     status = rc == 0 ? 0 : 1;
 out:
     admin_stop(x.host.api);
