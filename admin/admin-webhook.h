@@ -23,8 +23,11 @@
  * counted failed; one that succeeds is counted posted.  One alert at a
  * time, in order: a slow receiver fills the queue, it never slows judging.
  *
- * Threads: the post functions may be called from several threads; stats
- * from any thread.  Lifetime: the URL is copied; nothing is borrowed
+ * Threads: the post functions may be called from several threads at once
+ * (smsguard run: the tap's judging thread, every [proxy] link's thread
+ * through its on_judged hook, the main thread for automatic entries);
+ * stats from any thread.  admin_webhook_post_verdict() returns before the
+ * mutex for a verdict that is not an alert.  Lifetime: the URL is copied; nothing is borrowed
  * after admin_webhook_new() returns.
  */
 #ifndef SG_ADMIN_WEBHOOK_H

@@ -60,45 +60,6 @@ static void tick(void *ctx)
     cmd_host_tick(&j->host, hup, j->dec);
 }
 
-/* The first n reasons, the first with_detail of them with their detail. */
-static void reasons_try(jw_t *w, const struct verdict *v, unsigned n, unsigned with_detail)
-{
-    jw_reset(w);
-    jw_arr_begin(w);
-    for (unsigned i = 0; i < n; i++) {
-        const struct verdict_reason *r = &v->reasons[i];
-        jw_obj_begin(w);
-        jw_kstr(w, "type", verdict_reason_name(r->type));
-        jw_kstr(w, "id", r->id);
-        if (i < with_detail)
-            jw_kstr(w, "detail", r->detail);
-        jw_obj_end(w);
-    }
-    jw_arr_end(w);
-}
-
-static void reasons_json(const struct verdict *v, char *out, size_t cap)
-{
-    jw_t *w = jw_new(cap - 1);
-    if (!w) {
-        snprintf(out, cap, "[]");
-        return;
-    }
-    /* Too long for the column: the later reasons lose their detail first,
-     * then the last reasons go; the types that decide what the API lists
-     * as alerts (whitelist, spoofing, rules...) stay as long as they fit,
-     * instead of the whole list becoming [].  Bound: at most
-     * 2 * n_reasons + 1 formats, and only when the first does not fit. */
-    unsigned n = v->n_reasons < VERDICT_MAX_REASONS ? v->n_reasons : VERDICT_MAX_REASONS, d = n;
-    reasons_try(w, v, n, d);
-    while (jw_failed(w) && d > 0)
-        reasons_try(w, v, n, --d);
-    while (jw_failed(w) && n > 0)
-        reasons_try(w, v, --n, 0);
-    snprintf(out, cap, "%s", jw_failed(w) ? "[]" : jw_data(w));
-    jw_free(w);
-}
-
 /* Returns the row's message-log id (0 when the ring dropped it). */
 static int64_t log_message(struct judge *j, const struct decoder_message *m, const struct verdict *v)
 {
@@ -120,7 +81,9 @@ static int64_t log_message(struct judge *j, const struct decoder_message *m, con
         ip[strlen(ip) - 1] = '\0';
     }
     snprintf(fp, sizeof fp, "%016llx", (unsigned long long)v->fingerprint);
-    reasons_json(v, reasons, sizeof reasons);
+    /* j->w is empty between two messages: the verdict line is written
+     * after this, and the writer comes back reset. */
+    verdict_reasons_json(v, NULL, j->w, reasons, sizeof reasons);
     struct msglog_row row = {
         .ts_us = (int64_t)m->ts, .account = account, .source_addr = src, .source_ton = m->source_addr_ton,
         .dest_addr = dst, .src_ip = ip, .action = verdict_action_name(v->action), .score = v->score,
@@ -343,7 +306,7 @@ static int judge_main(int argc, char **argv, bool daemon)
         cmd_api_start(&api_args, cmd, j.host.db_path, j.host.engine, j.log, &vcfg, &j.host.api) != 0)
         goto out;
     admin_set_webhook(j.host.api, j.host.webhook);
-    if (cmd_links_start(links, j.host.engine, j.log) != 0)
+    if (cmd_links_start(links, j.host.engine, j.log, j.host.webhook) != 0)
         goto out;
     struct sigaction sa = {0}, old_hup;
     sa.sa_handler = on_sighup;

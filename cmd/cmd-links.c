@@ -1,5 +1,7 @@
 #include "cmd-links.h"
 
+#include "admin-webhook.h"
+
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -188,7 +190,21 @@ static void *link_thread(void *arg)
     return NULL;
 }
 
-int cmd_links_start(struct cmd_links *l, verdict_engine_t *engine, msglog_t *log)
+/* The proxy's on_judged hook: the same post, and so the same selection
+ * and body, as the tap's on_message (cmd-judge.c).  Non-alerts return
+ * before the webhook's mutex; a full queue drops and counts. */
+static void post_alert(void *ctx, const struct proxy_judged *j)
+{
+    admin_webhook_post_verdict(ctx, j->ts_us, j->log_id, j->sender, strlen(j->sender), j->account, j->v);
+}
+
+void cmd_proxy_post_alerts(struct proxy_config *c, struct admin_webhook *webhook)
+{
+    c->on_judged = webhook ? post_alert : NULL;
+    c->on_judged_ctx = webhook;
+}
+
+int cmd_links_start(struct cmd_links *l, verdict_engine_t *engine, msglog_t *log, struct admin_webhook *webhook)
 {
     if (!l)
         return 0;
@@ -196,6 +212,7 @@ int cmd_links_start(struct cmd_links *l, verdict_engine_t *engine, msglog_t *log
     for (size_t i = 0; i < l->n; i++) {
         struct link_run *r = &l->run[i];
         char err[512];
+        cmd_proxy_post_alerts(&r->pc, webhook);
         r->p = proxy_new(&r->pc, engine, log, err, sizeof err);
         if (!r->p) {
             fprintf(stderr, "smsguard run: proxy \"%s\": %s\n", r->name, err);

@@ -20,6 +20,7 @@
 #include "verdict.h"
 
 struct cmd_links;
+struct admin_webhook;
 
 /* One `smsguard proxy` option, by its long name ('_' and '-' alike, no
  * leading dashes), applied to c: the one parser of the command line and
@@ -33,11 +34,20 @@ int cmd_proxy_setting(struct proxy_config *c, const char *key, const char *value
  * printing every error as path:line: message. */
 int cmd_links_new(const struct config *cfg, const char *path, struct cmd_links **out);
 size_t cmd_links_count(const struct cmd_links *l);
-/* Listens on every link's address and starts its thread.  engine and log
- * are borrowed and must outlive cmd_links_free(); log (may be NULL) must
- * have been opened with multi_producer.  0, or -1 (reported; nothing left
+/* Listens on every link's address and starts its thread.  engine, log
+ * and webhook are borrowed and must outlive cmd_links_free(); log (may be
+ * NULL) must have been opened with multi_producer; webhook (the daemon's
+ * [alerts] webhook, may be NULL) gets the alerts of every link, as the
+ * tap's (cmd_proxy_post_alerts).  0, or -1 (reported; nothing left
  * running). */
-int cmd_links_start(struct cmd_links *l, verdict_engine_t *engine, msglog_t *log);
+int cmd_links_start(struct cmd_links *l, verdict_engine_t *engine, msglog_t *log, struct admin_webhook *webhook);
+
+/* Sets c's on_judged hook so that every message the proxy logs that
+ * GET /api/v1/alerts would list is queued for webhook (borrowed, must
+ * outlive the proxy; NULL: no hook).  admin_webhook_post_verdict() takes
+ * a short mutex, only for alerts, so several proxy threads may share one
+ * webhook with the tap. */
+void cmd_proxy_post_alerts(struct proxy_config *c, struct admin_webhook *webhook);
 /* Stops and joins every link's thread, prints its summary on stderr,
  * frees.  NULL is a no-op. */
 void cmd_links_free(struct cmd_links *l);

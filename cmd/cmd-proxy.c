@@ -4,7 +4,8 @@
  * as `smsguard run`: rules with the compiled-database cache, lists from the
  * store, automatic blacklist entries written back, SIGHUP reloads, list
  * changes by other processes picked up (PRAGMA data_version), and the admin
- * API with --api.  SIGTERM/SIGINT: clean unbind to both sides, then exit.
+ * API with --api, and the alert webhook of --config's [alerts] section.
+ * SIGTERM/SIGINT: clean unbind to both sides, then exit.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -12,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin-webhook.h"
 #include "cmd-api.h"
+#include "cmd-common.h"
 #include "cmd-host.h"
 #include "cmd-links.h"
 #include "commands.h"
+#include "config.h"
 #include "msglog.h"
 #include "proxy.h"
 #include "store.h"
@@ -64,6 +68,10 @@ static void usage(FILE *f)
           "  --db FILE             SQLite state: lists in, message log out (default smsguard.db)\n"
           "  --rules DIR           rule set (default rules)\n"
           "  --rules-cache DIR     compiled rule databases (default DIR/.cache when writable)\n"
+          "  --config FILE         configuration file (docs/configuration.md): [paths],\n"
+          "                        [verdict], [msglog] and [alerts] (the alert webhook);\n"
+          "                        options given here override it; [proxy] sections are\n"
+          "                        smsguard run's and ignored\n"
           "  --block-status HEX    command_status for a blocked submit (default 0x45\n"
           "                        ESME_RSUBMITFAIL); 0 = silent accept with a generated\n"
           "                        message_id and a REJECTD receipt to a receiver bind\n"
@@ -97,8 +105,23 @@ int cmd_proxy(int argc, char **argv)
     proxy_config_default(&pc);
     struct pctx x = {.host = {.cmd = "proxy", .rules_dir = "rules", .db_path = "smsguard.db"}};
     const char *api_listen = NULL;
+    /* The configuration file first, so that every option overrides it;
+     * the engine config's numbering-plan strings point into cfg. */
+    static struct config cfg;
+    const char *cfg_path = NULL;
+    if (cmd_config_load("proxy", argc, argv, &cfg, &cfg_path) != 0)
+        return 2;
+    if (cfg.n_proxies)
+        fprintf(stderr, "smsguard proxy: %s: %u [proxy] sections ignored (they are smsguard run's links)\n",
+                cfg_path, cfg.n_proxies);
+    if (cfg.rules_dir[0])
+        x.host.rules_dir = cfg.rules_dir;
+    if (cfg.db_path[0])
+        x.host.db_path = cfg.db_path;
+    if (cfg.rules_cache[0])
+        x.host.cache_dir = cfg.rules_cache;
     enum { O_LISTEN = 1000, O_UP, O_API, O_DB, O_RULES, O_CACHE, O_BSTAT, O_DSTAT, O_FAILC, O_MON, O_WIN,
-           O_MAXL, O_MPT, O_RTO, O_TSTAT, O_BUDGET, O_MPMODE };
+           O_MAXL, O_MPT, O_RTO, O_TSTAT, O_BUDGET, O_MPMODE, O_CONFIG };
     static const struct option lo[] = {
         {"listen", required_argument, NULL, O_LISTEN}, {"upstream", required_argument, NULL, O_UP},
         {"api", required_argument, NULL, O_API}, {"db", required_argument, NULL, O_DB},
@@ -111,7 +134,8 @@ int cmd_proxy(int argc, char **argv)
         {"response-timeout", required_argument, NULL, O_RTO},
         {"timeout-status", required_argument, NULL, O_TSTAT},
         {"judge-budget", required_argument, NULL, O_BUDGET},
-        {"multipart", required_argument, NULL, O_MPMODE}, {"help", no_argument, NULL, 'h'},
+        {"multipart", required_argument, NULL, O_MPMODE}, {"config", required_argument, NULL, O_CONFIG},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     int c;
@@ -124,6 +148,7 @@ int cmd_proxy(int argc, char **argv)
         case O_DB: x.host.db_path = optarg; break;
         case O_RULES: x.host.rules_dir = optarg; break;
         case O_CACHE: x.host.cache_dir = optarg; break;
+        case O_CONFIG: break; /* read by cmd_config_load above */
         case O_BSTAT:
         case O_DSTAT:
         case O_TSTAT:
@@ -160,19 +185,37 @@ int cmd_proxy(int argc, char **argv)
     int status = 1;
     char err[512];
     proxy_t *p = NULL;
-    x.host.engine = verdict_engine_new(NULL, err, sizeof err);
+    x.host.engine = verdict_engine_new(&cfg.verdict, err, sizeof err);
     if (!x.host.engine) {
         fprintf(stderr, "smsguard proxy: %s\n", err);
         return 1;
     }
     if (cmd_host_load_rules(&x.host, 1) != 0)
         goto out;
+    if (cfg.alerts.webhook_url[0]) {
+        /* Before the API: it runs curl_global_init(). */
+        struct admin_webhook_config wc = {
+            .url = cfg.alerts.webhook_url, .timeout_ms = (unsigned)cfg.alerts.webhook_timeout_ms,
+            .queue_max = (unsigned)cfg.alerts.webhook_queue, .retries = (unsigned)cfg.alerts.webhook_retries,
+            .backoff_ms = (unsigned)cfg.alerts.webhook_backoff_ms,
+        };
+        x.host.webhook = admin_webhook_new(&wc, err, sizeof err);
+        if (!x.host.webhook) {
+            fprintf(stderr, "smsguard proxy: alert webhook: %s\n", err);
+            goto out;
+        }
+        cmd_proxy_post_alerts(&pc, x.host.webhook); /* automatic entries: cmd_host_tick */
+    }
     char serr[STORE_ERRBUF_SIZE];
     if (store_open(&x.host.store, x.host.db_path, STORE_OPEN_CREATE, serr) != 0) {
         fprintf(stderr, "smsguard proxy: %s: %s\n", x.host.db_path, serr);
         goto out;
     }
-    struct msglog_config mc = {0};
+    struct msglog_config mc = {
+        .queue_capacity = (size_t)cfg.msglog.queue_capacity, .batch_max = (size_t)cfg.msglog.batch_max,
+        .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
+        .prune_every_s = (int)cfg.msglog.prune_every_s,
+    };
     x.log = msglog_new(x.host.db_path, &mc, serr);
     if (!x.log) {
         fprintf(stderr, "smsguard proxy: message log %s: %s\n", x.host.db_path, serr);
@@ -192,6 +235,7 @@ int cmd_proxy(int argc, char **argv)
         if (cmd_api_start(&aa, "proxy", x.host.db_path, x.host.engine, x.log, verdict_engine_config(x.host.engine), &x.host.api) != 0)
             goto out;
     }
+    admin_set_webhook(x.host.api, x.host.webhook);
     struct sigaction sa = {0};
     sigemptyset(&sa.sa_mask);
     sa.sa_handler = on_stop;
@@ -208,11 +252,19 @@ int cmd_proxy(int argc, char **argv)
     struct proxy_stats st;
     proxy_get_stats(p, &st);
     cmd_proxy_print_summary(stderr, "smsguard proxy", &st);
+    if (x.host.webhook) {
+        struct admin_webhook_stats ws;
+        admin_webhook_get_stats(x.host.webhook, &ws);
+        fprintf(stderr, "smsguard proxy: webhook %llu alerts posted, %llu failed, %llu dropped, %llu queued\n",
+                (unsigned long long)ws.posted, (unsigned long long)ws.failed,
+                (unsigned long long)ws.dropped, (unsigned long long)ws.queued);
+    }
     status = rc == 0 ? 0 : 1;
 out:
     admin_stop(x.host.api);
     cmd_host_finish(&x.host); /* a reload still building: joined before the engine goes */
     proxy_free(p);
+    admin_webhook_free(x.host.webhook); /* posts what is queued, within its timeout */
     msglog_free(x.log);
     store_close(x.host.store);
     verdict_engine_free(x.host.engine);

@@ -1153,6 +1153,52 @@ const char *verdict_reason_name(enum verdict_reason_type t)
     return (unsigned)t < SG_ARRAY_LEN(reason_names) ? reason_names[t] : "?";
 }
 
+/* The first n entries (reasons, then the note), the first with_detail of
+ * them with their detail. */
+static void reasons_try(jw_t *w, const struct verdict *v, unsigned n_reasons,
+                        const struct verdict_json_note *note, unsigned n, unsigned with_detail)
+{
+    jw_reset(w);
+    jw_arr_begin(w);
+    for (unsigned i = 0; i < n; i++) {
+        int is_note = i >= n_reasons;
+        jw_obj_begin(w);
+        jw_kstr(w, "type", is_note ? note->type : verdict_reason_name(v->reasons[i].type));
+        jw_kstr(w, "id", is_note ? note->id : v->reasons[i].id);
+        if (i < with_detail)
+            jw_kstr(w, "detail", is_note ? note->detail : v->reasons[i].detail);
+        jw_obj_end(w);
+    }
+    jw_arr_end(w);
+}
+
+int verdict_reasons_json(const struct verdict *v, const struct verdict_json_note *note, jw_t *scratch,
+                         char *out, size_t cap)
+{
+    if (out && cap >= 3)
+        snprintf(out, cap, "[]");
+    if (!v || !scratch || !out || cap < 3)
+        return SG_EINVAL;
+    unsigned nr = v->n_reasons < VERDICT_MAX_REASONS ? v->n_reasons : VERDICT_MAX_REASONS;
+    unsigned total = nr + (note ? 1u : 0u), n = total, d = total;
+#define REASONS_FIT() (!jw_failed(scratch) && jw_len(scratch) < cap)
+    /* Too long for the column: drop details from the end, then entries
+     * from the end; a note (a remark, not a reason) goes first. */
+    reasons_try(scratch, v, nr, note, n, d);
+    int rc = REASONS_FIT() ? 0 : 1;
+    while (!REASONS_FIT() && d > 0)
+        reasons_try(scratch, v, nr, note, n, --d);
+    while (!REASONS_FIT() && n > 0)
+        reasons_try(scratch, v, nr, note, --n, 0);
+    if (REASONS_FIT()) {
+        memcpy(out, jw_data(scratch), jw_len(scratch));
+        out[jw_len(scratch)] = '\0';
+    }
+#undef REASONS_FIT
+    jw_reset(scratch);
+    return rc;
+}
+
 void verdict_write_json(const struct verdict *v, jw_t *w)
 {
     jw_kstr(w, "action", verdict_action_name(v->action));

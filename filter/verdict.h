@@ -283,6 +283,27 @@ int verdict_engine_is_verified(verdict_engine_t *e, struct sg_view account, stru
  * ids) into an object the caller has opened. */
 void verdict_write_json(const struct verdict *v, jw_t *w);
 
+/* An entry written after the reasons by verdict_reasons_json(): not a
+ * verdict reason but a remark on what was judged (the proxy's
+ * {"type":"multipart","id":"incomplete"}). */
+struct verdict_json_note {
+    const char *type, *id, *detail;
+};
+
+/* The reasons as the message log stores them (MSGLOG_REASONS_MAX):
+ * [{"type","id","detail"},...], then note when not NULL, NUL-terminated
+ * into out (cap >= 3 bytes).  Too long for cap: the later entries lose
+ * their detail first (last entry first), then the last entries go; the
+ * types that decide what the API lists as alerts (whitelist, spoofing,
+ * rule...) stay as long as they fit, and "[]" only when not even the
+ * first type and id fit.  scratch: any writer whose ceiling is at least
+ * cap - 1, reset on return (the caller's document in it is lost).  No
+ * allocation.  Work: one format when it fits, else at most
+ * 2 * (n_reasons + 1) + 1.  Returns 0 (all of it), 1 (shortened), or
+ * SG_EINVAL (NULL arguments, cap < 3: out is "[]" when it has room). */
+int verdict_reasons_json(const struct verdict *v, const struct verdict_json_note *note, jw_t *scratch,
+                         char *out, size_t cap);
+
 const char *verdict_action_name(enum verdict_action a);
 const char *verdict_reason_name(enum verdict_reason_type t);
 

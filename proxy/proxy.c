@@ -440,49 +440,46 @@ static void cstr_of(char *dst, size_t cap, struct sg_view v)
     dst[n] = '\0';
 }
 
-/* note (may be NULL): the detail of an extra reason {"type":"multipart",
- * "id":"incomplete"} for a monitored multipart message judged on the parts
- * that arrived (not a verdict reason: it says what was judged). */
+/* Logs a message the proxy judged (or passed unjudged) and hands it to the
+ * on_judged hook.  note (may be NULL): the detail of an extra reason
+ * {"type":"multipart","id":"incomplete"} for a monitored multipart message
+ * judged on the parts that arrived (not a verdict reason: it says what was
+ * judged).  Returns the row's message-log id, 0 when not logged. */
 static int64_t log_message(proxy_t *p, const struct link *l, const struct smpp_pdu *pdu,
                            const struct verdict *v, unsigned parts, int enforced, const char *note)
 {
-    if (!p->log)
+    if (!p->log && !p->cfg.on_judged)
         return 0;
-    char src[MSGLOG_ADDR_MAX + 1], dst_raw[MSGLOG_ADDR_MAX + 1], dst[MSGLOG_ADDR_MAX + 1], fp[17];
+    char src[MSGLOG_ADDR_MAX + 1];
+    int64_t ts = wall_us(), link = 0;
     cstr_of(src, sizeof src, pdu->source_addr);
-    struct sg_view d = pdu->command_id == SMPP_CMD(submit_multi) && pdu->n_dests ? pdu->dests[0].addr
-                                                                                 : pdu->destination_addr;
-    cstr_of(dst_raw, sizeof dst_raw, d);
-    const struct verdict_config *vc = verdict_engine_config(p->engine);
-    if (msisdn_normalise(dst_raw, vc->country_code, vc->trunk_prefix, dst, sizeof dst) < 0)
-        snprintf(dst, sizeof dst, "%s", dst_raw);
-    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)v->fingerprint);
-    jw_reset(p->jw);
-    jw_arr_begin(p->jw);
-    for (unsigned i = 0; i < v->n_reasons; i++) {
-        jw_obj_begin(p->jw);
-        jw_kstr(p->jw, "type", verdict_reason_name(v->reasons[i].type));
-        jw_kstr(p->jw, "id", v->reasons[i].id);
-        jw_kstr(p->jw, "detail", v->reasons[i].detail);
-        jw_obj_end(p->jw);
+    if (p->log) {
+        char dst_raw[MSGLOG_ADDR_MAX + 1], dst[MSGLOG_ADDR_MAX + 1], fp[17], reasons[MSGLOG_REASONS_MAX];
+        struct sg_view d = pdu->command_id == SMPP_CMD(submit_multi) && pdu->n_dests ? pdu->dests[0].addr
+                                                                                     : pdu->destination_addr;
+        cstr_of(dst_raw, sizeof dst_raw, d);
+        const struct verdict_config *vc = verdict_engine_config(p->engine);
+        if (msisdn_normalise(dst_raw, vc->country_code, vc->trunk_prefix, dst, sizeof dst) < 0)
+            snprintf(dst, sizeof dst, "%s", dst_raw);
+        snprintf(fp, sizeof fp, "%016llx", (unsigned long long)v->fingerprint);
+        /* Too long for the column: shortened as the tap does (details,
+         * then the last entries go), never []. */
+        const struct verdict_json_note mp_note = {"multipart", "incomplete", note};
+        verdict_reasons_json(v, note ? &mp_note : NULL, p->jw, reasons, sizeof reasons);
+        struct msglog_row row = {
+            .ts_us = ts, .account = l->account, .source_addr = src, .source_ton = pdu->source_addr_ton,
+            .dest_addr = dst, .src_ip = l->ip, .action = verdict_action_name(v->action), .score = v->score,
+            .reasons = reasons, .fingerprint = fp, .snippet = v->snippet,
+            .parts = (int)parts, .enforced = enforced,
+        };
+        if (msglog_submit(p->log, &row, &link) != 0)
+            link = 0;
     }
-    if (note) {
-        jw_obj_begin(p->jw);
-        jw_kstr(p->jw, "type", "multipart");
-        jw_kstr(p->jw, "id", "incomplete");
-        jw_kstr(p->jw, "detail", note);
-        jw_obj_end(p->jw);
+    if (p->cfg.on_judged) {
+        const struct proxy_judged j = {.ts_us = ts, .log_id = link, .sender = src, .account = l->account,
+                                       .v = v, .parts = parts, .enforced = enforced};
+        p->cfg.on_judged(p->cfg.on_judged_ctx, &j);
     }
-    jw_arr_end(p->jw);
-    struct msglog_row row = {
-        .ts_us = wall_us(), .account = l->account, .source_addr = src, .source_ton = pdu->source_addr_ton,
-        .dest_addr = dst, .src_ip = l->ip, .action = verdict_action_name(v->action), .score = v->score,
-        .reasons = jw_failed(p->jw) ? "[]" : jw_data(p->jw), .fingerprint = fp, .snippet = v->snippet,
-        .parts = (int)parts, .enforced = enforced,
-    };
-    int64_t link = 0;
-    if (msglog_submit(p->log, &row, &link) != 0)
-        return 0;
     return link;
 }
 

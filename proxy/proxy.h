@@ -62,6 +62,19 @@ enum proxy_mp_mode {
                               far; once it is spam, refuse the rest */
 };
 
+/* A message the proxy judged (or passed unjudged: a verified sender),
+ * as it logged it; what the on_judged hook gets.  Everything is borrowed
+ * for the call only. */
+struct proxy_judged {
+    int64_t ts_us;          /* wall clock, the message-log row's time */
+    int64_t log_id;         /* its message-log row; 0 when not logged */
+    const char *sender;     /* source_addr as logged, NUL-terminated */
+    const char *account;    /* the link's bind system_id ("" before a bind) */
+    const struct verdict *v;
+    unsigned parts;
+    int enforced;           /* 1: the proxy stopped it */
+};
+
 struct proxy_config {
     const char *listen;    /* "ADDR:PORT" of the SMPP side */
     const char *upstream;  /* "HOST:PORT" of the SMSC */
@@ -97,6 +110,18 @@ struct proxy_config {
     unsigned mp_timeout_s;
     unsigned msgid_map_max;      /* issued id -> SMSC id entries; default 65536 */
     struct sms_text_opts text;   /* how data_coding values read on this link */
+    /* Called on the proxy thread once for every message-log row the proxy
+     * writes (also without a log: log_id 0), right after it is queued:
+     * a judged message that is logged, a verified sender passed unjudged,
+     * a monitored multipart message judged incomplete.  Not called for a
+     * forward-mode part that does not finish its message (the last part
+     * logs the whole).  When you would want it: alerts to the outside
+     * (smsguard run and proxy post them to the alert webhook,
+     * cmd/cmd-links.c), kept out of proxy/ so that it does not depend on
+     * admin/.  It runs on the judging path: it must not block.  NULL: none
+     * (default). */
+    void (*on_judged)(void *ctx, const struct proxy_judged *j);
+    void *on_judged_ctx;
 };
 
 void proxy_config_default(struct proxy_config *c);

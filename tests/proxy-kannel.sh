@@ -28,48 +28,21 @@ SG_BUILD=${SG_BUILD:-$(dirname "$(dirname "$SMSGUARD")")}
 here="$SG_SOURCE/tests"
 PATH="$PATH:/usr/sbin:/sbin"
 
-need() { command -v "$1" >/dev/null || { echo "FAIL: $1 not installed ($2; scripts/install-deps.sh)"; exit 1; }; }
-need bearerbox "Debian package kannel"
-need smsbox "Debian package kannel"
-need node "Debian package nodejs"
-need curl "Debian package curl"
-need sqlite3 "Debian package sqlite3"
-need python3 "Debian package python3"
-if [ ! -f "$here/proxy/node_modules/smpp/package.json" ]; then
-  (cd "$here/proxy" && timeout 120 npm ci --no-audit --no-fund --loglevel=error) ||
-    { echo "FAIL: npm could not install node-smpp in tests/proxy"; exit 1; }
-fi
-export NODE_PATH="$here/proxy/node_modules"
-
-tmp=$(mktemp -d /tmp/proxy-kannel-XXXXXX)
-pids=()
-# Stop everything we started: TERM, at most 3 s, then KILL.  bearerbox
-# unbinds and drains on TERM; nothing here may outlive the test.
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 30); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' TERM INT
-fail=0
-die() { echo "FAIL: $*"; fail=1; }
+. "$here/lib/peers.sh"
+sg_need bearerbox "Debian package kannel"
+sg_need smsbox "Debian package kannel"
+sg_need curl "Debian package curl"
+sg_need sqlite3 "Debian package sqlite3"
+sg_need python3 "Debian package python3"
+sg_node_smpp "$here"
+# bearerbox unbinds and drains on TERM; sg_cleanup gives it 3 s.
+sg_tmp proxy-kannel
 show_logs() {
   for f in proxy.log bearerbox.log access.log smsbox.log smsc.jsonl; do
     [ -f "$tmp/$f" ] && { echo "--- $f (tail)"; tail -n 25 "$tmp/$f"; }
   done
   return 0
 }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
 t0=$SECONDS
 
 # The rule cache shared with tests/sighup.sh: the proxy then starts in

@@ -36,35 +36,10 @@ SG_BUILD=${SG_BUILD:-$(dirname "$(dirname "$SMSGUARD")")}
 here="$SG_SOURCE/tests"
 COUNT=${COUNT:-3000} RATE=${RATE:-250}
 
-need() { command -v "$1" >/dev/null || { echo "FAIL: $1 not installed (scripts/install-deps.sh)"; exit 1; }; }
-for t in node curl sqlite3 python3; do need "$t"; done
-if [ ! -f "$here/proxy/node_modules/smpp/package.json" ]; then
-  (cd "$here/proxy" && timeout 120 npm ci --no-audit --no-fund --loglevel=error) ||
-    { echo "FAIL: npm could not install node-smpp in tests/proxy"; exit 1; }
-fi
-export NODE_PATH="$here/proxy/node_modules"
-
-tmp=$(mktemp -d /tmp/proxy-reload-XXXXXX)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-  for _ in $(seq 30); do
-    local alive=0
-    for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
-    [ "$alive" = 0 ] && break
-    sleep 0.1
-  done
-  for p in "${pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' TERM INT
-fail=0
-die() { echo "FAIL: $*"; fail=1; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. "$here/lib/peers.sh"
+for t in curl sqlite3 python3; do sg_need "$t"; done
+sg_node_smpp "$here"
+sg_tmp proxy-reload
 now_ms() { date +%s%3N; }
 t0=$SECONDS
 

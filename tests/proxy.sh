@@ -24,25 +24,9 @@
 set -euo pipefail
 : "${SMSGUARD:?path of the smsguard binary}"
 here=$(cd "$(dirname "$0")" && pwd)
-command -v node >/dev/null || { echo "SKIP: node not installed"; exit 0; }
-if [ ! -f "$here/proxy/node_modules/smpp/package.json" ]; then
-  (cd "$here/proxy" && npm ci --no-audit --no-fund --loglevel=error) ||
-    { echo "SKIP: npm could not install node-smpp"; exit 0; }
-fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  [ -n "${KEEP_TMP:-}" ] && echo "kept $tmp" || rm -rf "$tmp"
-}
-trap cleanup EXIT
-export NODE_PATH="$here/proxy/node_modules"
-fail=0
-die() { echo "FAIL: $*"; fail=1; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# Up to 90 s: a sanitizer build compiles the rule set (no cache yet) slowly.
-wait_port() { for _ in $(seq 1800); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. "$here/lib/peers.sh"
+sg_node_smpp "$here"
+sg_tmp proxy
 
 db="$tmp/state.db"
 "$SMSGUARD" whitelist add --db "$db" --sender MyBank --account bankacct --verified-by test >/dev/null

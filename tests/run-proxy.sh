@@ -11,24 +11,10 @@ set -euo pipefail
 : "${SMSGUARD:?path of the smsguard binary}"
 here=$(cd "$(dirname "$0")" && pwd)
 src=${SG_SOURCE:-$here/..}
-command -v node >/dev/null || { echo "FAIL: node is not installed (scripts/install-deps.sh)"; exit 1; }
-if [ ! -f "$here/proxy/node_modules/smpp/package.json" ]; then
-  (cd "$here/proxy" && npm ci --no-audit --no-fund --loglevel=error) ||
-    { echo "FAIL: npm could not install node-smpp"; exit 1; }
-fi
-export NODE_PATH="$here/proxy/node_modules"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-fail=0
-die() { echo "FAIL: $*"; fail=1; }
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 600); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.05; done; return 1; }
+. "$here/lib/peers.sh"
+sg_need python3
+sg_node_smpp "$here"
+sg_tmp run-proxy
 
 # A bad setting: refused before anything starts, at its line.
 cat > "$tmp/bad.conf" <<EOF
