@@ -352,6 +352,40 @@ static struct msg_slot *new_msg(proxy_mp_t *m, const struct proxy_mp_part *p, st
     return s;
 }
 
+/* Takes a part slot for part p of message s, evicting the oldest other
+ * messages while none is free, and links it into s: the whole PDU, or only
+ * its user data (ud_only: the PDU itself is forwarded now).  The caller
+ * sets ->issued.  NULL when no slot can be freed; an s left without parts
+ * is freed then, so no empty message holds a slot. */
+static struct part_slot *store_part(proxy_mp_t *m, struct msg_slot *s, const struct proxy_mp_part *p, int ud_only)
+{
+    while (m->free_parts == NO_PART) {
+        struct msg_slot *old = oldest_msg(m);
+        if (!old || old == s) {
+            if (s->parts == NO_PART)
+                free_msg(m, s);
+            return NULL;
+        }
+        m->evicted++;
+        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
+    }
+    uint32_t pi = m->free_parts;
+    struct part_slot *ps = &m->parts[pi];
+    m->free_parts = ps->next;
+    const uint8_t *src = ud_only ? p->ud : p->raw;
+    ps->len = (uint16_t)(ud_only ? p->ud_len : p->raw_len);
+    ps->ud_off = (uint16_t)(ud_only ? 0 : p->ud - p->raw);
+    ps->ud_len = (uint16_t)p->ud_len;
+    ps->seq = p->seq;
+    ps->issued = UINT32_MAX;
+    memcpy(ps->raw, src, ps->len);
+    ps->next = s->parts;
+    s->parts = pi;
+    s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
+    s->received++;
+    return ps;
+}
+
 int proxy_mp_add(proxy_mp_t *m, const struct proxy_mp_part *p, char issued[PROXY_MP_ID_MAX + 1], uint64_t now_ms)
 {
     if (p->raw_len > PROXY_MP_PART_MAX || p->seq == 0 || p->seq > p->total || p->total < 2 ||
@@ -367,26 +401,10 @@ int proxy_mp_add(proxy_mp_t *m, const struct proxy_mp_part *p, char issued[PROXY
     }
     if (!s)
         s = new_msg(m, p, free_slot, MODE_HOLD, now_ms);
-    while (m->free_parts == NO_PART) {
-        struct msg_slot *old = oldest_msg(m);
-        if (!old || old == s)
-            return PROXY_MP_REFUSED;
-        m->evicted++;
-        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
-    }
-    uint32_t pi = m->free_parts;
-    struct part_slot *ps = &m->parts[pi];
-    m->free_parts = ps->next;
-    ps->len = (uint16_t)p->raw_len;
-    ps->ud_off = (uint16_t)(p->ud - p->raw);
-    ps->ud_len = (uint16_t)p->ud_len;
-    ps->seq = p->seq;
-    memcpy(ps->raw, p->raw, p->raw_len);
+    struct part_slot *ps = store_part(m, s, p, 0);
+    if (!ps)
+        return PROXY_MP_REFUSED;
     ps->issued = issue_id(m, p, issued);
-    ps->next = s->parts;
-    s->parts = pi;
-    s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
-    s->received++;
     return PROXY_MP_HELD;
 }
 
@@ -437,30 +455,8 @@ int proxy_mp_fwd_add(proxy_mp_t *m, const struct proxy_mp_part *p, uint64_t now_
         return PROXY_MP_REFUSED;
     if (!s)
         s = new_msg(m, p, free_slot, MODE_FWD, now_ms);
-    while (m->free_parts == NO_PART) {
-        struct msg_slot *old = oldest_msg(m);
-        if (!old || old == s) {
-            if (s->parts == NO_PART) /* nothing of it kept: leave no empty slot */
-                free_msg(m, s);
-            return PROXY_MP_REFUSED;
-        }
-        m->evicted++;
-        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
-    }
-    uint32_t pi = m->free_parts;
-    struct part_slot *ps = &m->parts[pi];
-    m->free_parts = ps->next;
-    /* Only the user data: the PDU itself is forwarded now. */
-    ps->len = (uint16_t)p->ud_len;
-    ps->ud_off = 0;
-    ps->ud_len = (uint16_t)p->ud_len;
-    ps->seq = p->seq;
-    ps->issued = UINT32_MAX;
-    memcpy(ps->raw, p->ud, p->ud_len);
-    ps->next = s->parts;
-    s->parts = pi;
-    s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
-    s->received++;
+    if (!store_part(m, s, p, 1)) /* only the user data: the PDU is forwarded now */
+        return PROXY_MP_REFUSED;
     /* The text so far in seq order, gaps skipped: O(total * parts). */
     size_t n = 0;
     for (unsigned q = 1; q <= s->total; q++)
@@ -545,31 +541,10 @@ int proxy_mp_mon_add(proxy_mp_t *m, const struct proxy_mp_part *p, uint64_t now_
     }
     if (!s)
         s = new_msg(m, p, free_slot, MODE_MON, now_ms);
-    while (m->free_parts == NO_PART) {
-        struct msg_slot *old = oldest_msg(m);
-        if (!old || old == s) {
-            if (s->parts == NO_PART)
-                free_msg(m, s);
-            return PROXY_MP_REFUSED;
-        }
-        m->evicted++;
-        emit(m, old, NULL, PROXY_MP_DONE_EVICTED);
-    }
-    uint32_t pi = m->free_parts;
-    struct part_slot *ps = &m->parts[pi];
-    m->free_parts = ps->next;
-    /* A copy (the PDU itself is forwarded now): its user data for the
+    /* A copy of the whole PDU (it is forwarded now): its user data for the
      * joined text, its header fields for a judgement on expiry. */
-    ps->len = (uint16_t)p->raw_len;
-    ps->ud_off = (uint16_t)(p->ud - p->raw);
-    ps->ud_len = (uint16_t)p->ud_len;
-    ps->seq = p->seq;
-    ps->issued = UINT32_MAX;
-    memcpy(ps->raw, p->raw, p->raw_len);
-    ps->next = s->parts;
-    s->parts = pi;
-    s->have[p->seq >> 3] |= (uint8_t)(1u << (p->seq & 7));
-    s->received++;
+    if (!store_part(m, s, p, 0))
+        return PROXY_MP_REFUSED;
     out->slot = (uint32_t)(s - m->msgs);
     out->ud = NULL;
     out->ud_len = 0;
