@@ -178,11 +178,6 @@ size_t cmd_links_count(const struct cmd_links *l) { return l ? l->n : 0; }
 static void *link_thread(void *arg)
 {
     struct link_run *r = arg;
-    /* Signals are the daemon's main thread's (SIGHUP reloads, SIGTERM
-     * stops everything): blocked here. */
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL);
     /* No tick: reloads, automatic blacklist entries and list changes are
      * the main thread's (cmd_host_tick), and reach this link through the
      * engine. */
@@ -218,7 +213,14 @@ int cmd_links_start(struct cmd_links *l, verdict_engine_t *engine, msglog_t *log
             fprintf(stderr, "smsguard run: proxy \"%s\": %s\n", r->name, err);
             goto fail;
         }
-        if (pthread_create(&r->thread, NULL, link_thread, r) != 0) {
+        /* Signals are the main thread's (SIGHUP reloads, SIGTERM stops
+         * everything): the link's thread starts with all of them blocked. */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &old);
+        int rc = pthread_create(&r->thread, NULL, link_thread, r);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc != 0) {
             fprintf(stderr, "smsguard run: proxy \"%s\": cannot start its thread\n", r->name);
             goto fail;
         }
