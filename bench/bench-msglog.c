@@ -7,10 +7,14 @@
  * the ring's: with dropping on, a producer faster than the writer would just
  * count drops.  One receipt update per 10 rows and one response update per
  * row exercise the update paths with their index lookups too (--no-updates
- * turns them off).
+ * turns them off).  The response follows its row at once; the receipt comes
+ * --receipt-lag rows later (default 5: usually while the row still waits
+ * in the writer, so it is folded into the INSERT; 200000: the row is in an
+ * earlier transaction, as with a live SMSC's receipts seconds later, so it
+ * goes set-wise).
  *
  *   cmake --build build -j2 --target bench-msglog
- *   ./build/bench/bench-msglog [-n ROWS] [-d DB] [--no-updates]
+ *   ./build/bench/bench-msglog [-n ROWS] [-d DB] [--no-updates] [--receipt-lag N]
  */
 #include <getopt.h>
 #include <sys/resource.h>
@@ -34,21 +38,25 @@ int main(int argc, char **argv)
     long n = 1000000;
     const char *db = NULL;
     int updates = 1;
+    long lag = 5;
     char tmpdb[] = "/tmp/bench-msglog-XXXXXX";
     static const struct option opts[] = {
         {"rows", required_argument, NULL, 'n'},
         {"db", required_argument, NULL, 'd'},
         {"no-updates", no_argument, NULL, 'U'},
+        {"receipt-lag", required_argument, NULL, 'L'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "n:d:U", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:d:UL:", opts, NULL)) != -1) {
         switch (c) {
         case 'n': n = strtol(optarg, NULL, 10); break;
         case 'd': db = optarg; break;
         case 'U': updates = 0; break;
+        case 'L': lag = strtol(optarg, NULL, 10); break;
         default:
-            fprintf(stderr, "usage: bench-msglog [-n ROWS] [-d DB] [--no-updates]\n");
+            fprintf(stderr, "usage: bench-msglog [-n ROWS] [-d DB] [--no-updates]"
+                            " [--receipt-lag N]\n");
             return 2;
         }
     }
@@ -107,8 +115,8 @@ int main(int argc, char **argv)
         if (updates) {
             snprintf(mid, sizeof mid, "m%ld", i);
             msglog_update_response(m, link, mid, 0, row.ts_us + 500);
-            if (i % 10 == 5) {
-                snprintf(mid, sizeof mid, "m%ld", i - 5);
+            if (i % 10 == 5 && i >= lag) {
+                snprintf(mid, sizeof mid, "m%ld", i - lag);
                 msglog_update_receipt(m, mid, "esme_a", "DELIVRD", "000", row.ts_us + 2000);
             }
         }
@@ -129,9 +137,11 @@ int main(int argc, char **argv)
            "process CPU %.2f s (both threads)\n",
            st.writer_cpu_ns / 1e9, n / (st.writer_cpu_ns / 1e9), cpu);
     printf("msglog: %ld rows%s in %.2f s (submit loop %.2f s): %.0f rows/s committed; "
-           "written=%llu updates=%llu batches=%llu dropped=%llu failed=%llu flush=%s\n",
+           "written=%llu updates=%llu folded=%llu batches=%llu dropped=%llu failed=%llu "
+           "flush=%s\n",
            n, updates ? " + 1.1 updates/row" : "", t, t_sub, n / t,
            (unsigned long long)st.written, (unsigned long long)st.updates,
+           (unsigned long long)st.folded,
            (unsigned long long)st.batches, (unsigned long long)st.dropped,
            (unsigned long long)st.failed, rc == 0 ? "ok" : "FAILED");
     if (db == dbpath) {

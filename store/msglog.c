@@ -23,6 +23,17 @@
  * their inserts in id order, one cache-missing descent per row and index
  * (docs/state.md: about half the rate with the same keys).
  *
+ * Updates (responses, receipts): the writer applies a drain (what the ring
+ * held when it looked) at once.  Its rows wait in their slots and are
+ * inserted at the end, ROW_CHUNK per statement; an update of a waiting row
+ * is folded into the row's slot and written by the INSERT; the others
+ * (rows of earlier drains) are coalesced per target in memory and run
+ * set-wise, one UPDATE ... FROM a temp table per drain, before the waiting
+ * rows are inserted.  The result is the one the statements one by one in
+ * ring order would give (apply_drain; tests/test-store.c compares the two
+ * on random sequences).  One UPDATE per update cost more than the row
+ * itself (docs/state.md).
+ *
  * Sender statistics: each row written also counts into an in-memory table
  * keyed by (sender, 10-minute bucket of packet time); before the commit the
  * table is upserted into sender_stats, sorted by key, SS_ROWS entries per
@@ -64,7 +75,7 @@
 /* Rows per multi-row message_log INSERT, when that many follow each other
  * in the ring (the same saving); ROW_PARAMS values each. */
 #define ROW_CHUNK 16
-#define ROW_PARAMS 17
+#define ROW_PARAMS 22
 #define CACHE_LINE 64
 /* Sender statistics: distinct (sender, bucket) entries aggregated before
  * they are written (a full table is written early, mid-transaction: the
@@ -99,6 +110,12 @@ struct slot {
     char err[MSGLOG_STAT_MAX + 1];
     char snippet[MSGLOG_SNIPPET_MAX + 1];
     char reasons[MSGLOG_REASONS_MAX + 1];
+    /* Writer only, for a ROW slot while it waits in its drain: the folded
+     * response (status, message_id, resp_ts) and receipt (stat, err,
+     * rcpt_ts).  For any slot: its hash chain in the drain tables. */
+    int64_t resp_ts, rcpt_ts;
+    uint32_t next;
+    uint8_t has_resp, has_rcpt;
 };
 
 enum {
@@ -110,8 +127,12 @@ enum {
     Q_KEY_SOURCE_MANY,
     Q_STATS,      /* one sender_stats upsert */
     Q_STATS_MANY, /* SS_ROWS upserts per statement, built in msglog_new */
-    Q_RESP,
-    Q_RECEIPT,
+    Q_TMP_RESP, /* one coalesced response into the temp table */
+    Q_TMP_RCPT, /* one coalesced receipt into the temp table */
+    Q_UPD_RESP, /* the temp table's responses, set-wise */
+    Q_UPD_RCPT, /* the temp table's receipts, set-wise */
+    Q_CLR_RESP,
+    Q_CLR_RCPT,
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -126,21 +147,41 @@ enum {
 static const char *const q_sql[Q__COUNT] = {
     [Q_INSERT] = "INSERT INTO message_log (id, ts, account, source_addr, source_ton, dest_addr,"
                  " src_ip, action, score, reasons, fingerprint, snippet, parts, message_id,"
-                 " enforced, dest_key, source_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                 " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+                 " enforced, dest_key, source_key, smsc_status, smsc_resp_ts, receipt_stat,"
+                 " receipt_err, receipt_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+                 " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
     [Q_KEY_DEST] = "INSERT INTO message_log_dest (dest_key, ts, id) VALUES (?1, ?2, ?3)",
     [Q_KEY_SOURCE] = "INSERT INTO message_log_source (source_key, ts, id) VALUES (?1, ?2, ?3)",
     /* Counts add up: a (sender, bucket) written by an earlier transaction,
      * or earlier in this one, gets this one's counts on top. */
     [Q_STATS] = "INSERT INTO sender_stats (sender, bucket, total, allowed, flagged, blocked,"
                 " recipients) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)" STATS_CONFLICT,
-    /* First message_id wins (multipart: the first part's); a non-zero
-     * command_status sticks, so one rejected part marks the message. */
-    [Q_RESP] = "UPDATE message_log SET message_id = COALESCE(message_id, ?2),"
-               " smsc_status = CASE WHEN smsc_status IS NULL OR smsc_status = 0"
-               " THEN ?3 ELSE smsc_status END, smsc_resp_ts = ?4 WHERE id = ?1",
-    [Q_RECEIPT] = "UPDATE message_log SET receipt_stat = ?2, receipt_err = ?3, receipt_ts = ?4"
-                  " WHERE message_id = ?1 AND (?5 IS NULL OR account = ?5)",
+    /* Updates of rows already in the table (see apply_drain): coalesced
+     * in memory, one row per target in a temp table (created in
+     * msglog_new), then one UPDATE ... FROM per table.  First message_id
+     * wins (multipart: the first part's); a non-zero command_status
+     * sticks, so one rejected part marks the message. */
+    [Q_TMP_RESP] = "INSERT INTO temp.msglog_resp (u_id, u_mid, u_status, u_ts)"
+                   " VALUES (?1, ?2, ?3, ?4)",
+    [Q_TMP_RCPT] = "INSERT INTO temp.msglog_rcpt (r_mid, r_account, r_stat, r_err, r_ts)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_UPD_RESP] = "UPDATE message_log SET"
+                   " message_id = COALESCE(message_log.message_id, u.u_mid),"
+                   " smsc_status = CASE WHEN message_log.smsc_status IS NULL"
+                   " OR message_log.smsc_status = 0 THEN u.u_status"
+                   " ELSE message_log.smsc_status END, smsc_resp_ts = u.u_ts"
+                   " FROM temp.msglog_resp AS u WHERE message_log.id = +u.u_id",
+    /* The unary + keeps the planner from scanning message_log and probing
+     * the temp table (it has no statistics to say which is small): the
+     * temp table is scanned in id order and each row found by its id.
+     * INDEXED BY: one message_id probe per receipt, whatever the planner
+     * guesses about the two tables' sizes (no ANALYZE). */
+    [Q_UPD_RCPT] = "UPDATE message_log INDEXED BY message_log_message_id SET"
+                   " receipt_stat = r.r_stat, receipt_err = r.r_err, receipt_ts = r.r_ts"
+                   " FROM temp.msglog_rcpt AS r WHERE message_log.message_id = r.r_mid"
+                   " AND (r.r_account IS NULL OR message_log.account = r.r_account)",
+    [Q_CLR_RESP] = "DELETE FROM temp.msglog_resp",
+    [Q_CLR_RCPT] = "DELETE FROM temp.msglog_rcpt",
     [Q_BEGIN] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -176,6 +217,14 @@ struct msglog {
     uint32_t *agg_order; /* AGG_MAX: sort scratch */
     size_t nagg;
     uint64_t *pairs;     /* PAIR_SLOTS pair hashes; 0 = empty */
+    /* One drain's tables (apply_drain), cap entries each, as offsets from
+     * the drain's first slot (+1 in the heads, 0 = empty): its rows, and
+     * the coalesced updates of rows already in the table. */
+    uint32_t *d_rows, *d_resp, *d_rcpt;
+    uint32_t *h_rowmid, *h_resp, *h_rcpt; /* chain heads, cap each */
+    size_t nd_rows, nd_resp, nd_rcpt;
+    uint64_t d_updates; /* update slots behind d_resp and d_rcpt */
+    int tmp_dirty;      /* a temp table may hold rows a failed phase left */
     uint64_t cap, mask;
     struct msglog_config cfg;
     pthread_mutex_t prod_lock; /* only with cfg.multi_producer */
@@ -192,7 +241,7 @@ struct msglog {
     int64_t newest_ts_us; /* writer thread only */
 
     _Atomic uint64_t st_submitted, st_written, st_updates, st_dropped, st_batches, st_failed,
-        st_pruned, st_writer_cpu_ns, st_stats_failed;
+        st_pruned, st_writer_cpu_ns, st_stats_failed, st_folded;
 };
 
 /* ---- redaction and bounded copies ------------------------------------- */
@@ -509,6 +558,24 @@ static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot 
     *ks = sl->source_addr[0] ? store_addr_key(sl->source_addr) : 0;
     bind_key(st, base + 16, *kd);
     bind_key(st, base + 17, *ks);
+    /* Updates folded in while the row waited in its drain (apply_drain);
+     * without them the columns stay NULL, as the INSERT alone left them. */
+    if (sl->has_resp) {
+        sqlite3_bind_int64(st, base + 18, sl->status);
+        sqlite3_bind_int64(st, base + 19, sl->resp_ts);
+    } else {
+        sqlite3_bind_null(st, base + 18);
+        sqlite3_bind_null(st, base + 19);
+    }
+    if (sl->has_rcpt) {
+        bind_s(st, base + 20, sl->stat);
+        bind_s(st, base + 21, sl->err);
+        sqlite3_bind_int64(st, base + 22, sl->rcpt_ts);
+    } else {
+        sqlite3_bind_null(st, base + 20);
+        sqlite3_bind_null(st, base + 21);
+        sqlite3_bind_null(st, base + 22);
+    }
     if (*ks) {
         /* count_sender() reads these slots after the INSERT has run: start
          * the (likely) cache misses now, behind the statement's work. */
@@ -654,67 +721,285 @@ static void row_done(msglog_t *m, const struct slot *sl, int64_t kd, int64_t ks)
     atomic_fetch_add_explicit(&m->st_written, 1, memory_order_relaxed);
 }
 
-/* Applies one slot inside the batch transaction.  A failing row (e.g. a
- * constraint) aborts only its own statement, not the batch. */
-static int apply(msglog_t *m, const struct slot *sl)
-{
-    sqlite3_stmt *st;
-    int rc;
-    int64_t kd = 0, ks = 0;
+#define DSLOT(m, t, i) (&(m)->slots[((t) + (i)) & (m)->mask])
 
-    switch (sl->kind) {
-    case SLOT_ROW:
-        st = m->q[Q_INSERT];
-        bind_row(m, st, 0, sl, &kd, &ks);
-        break;
-    case SLOT_RESP:
-        st = m->q[Q_RESP];
-        sqlite3_bind_int64(st, 1, sl->id);
-        bind_s(st, 2, sl->message_id);
-        sqlite3_bind_int64(st, 3, sl->status);
-        sqlite3_bind_int64(st, 4, sl->ts_us);
-        break;
-    case SLOT_RECEIPT:
-        st = m->q[Q_RECEIPT];
-        sqlite3_bind_text(st, 1, sl->message_id, -1, SQLITE_STATIC);
-        bind_s(st, 2, sl->stat);
-        bind_s(st, 3, sl->err);
-        sqlite3_bind_int64(st, 4, sl->ts_us);
-        bind_s(st, 5, sl->account);
-        break;
-    default:
-        return SG_NEVER(1) ? SG_EINVAL : 0;
+/* FNV-1a 64 of a message_id, for the drain tables' chains. */
+static uint64_t str_hash(const char *s)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        h ^= *p;
+        h *= 0x100000001b3ULL;
     }
-    /* Every parameter is bound on every use: no sqlite3_clear_bindings. */
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return SG_EDB;
-    if (sl->kind == SLOT_ROW)
-        row_done(m, sl, kd, ks);
-    else
-        atomic_fetch_add_explicit(&m->st_updates, 1, memory_order_relaxed);
-    return 0;
+    return mix64(h);
 }
 
-/* ROW_CHUNK rows that follow each other in the ring, in one multi-row
- * INSERT.  A failure fails the whole statement (all ROW_CHUNK rows).  0 or
- * the number of rows that failed. */
-static uint64_t apply_rows(msglog_t *m, uint64_t t)
+/* Runs the coalesced updates of rows already in the table (d_resp, then
+ * d_rcpt) through the temp tables, one UPDATE ... FROM each, and empties
+ * both.  Responses go first: a receipt queued after a response must see
+ * the message_id it set; queue_resp() runs this early in the one case
+ * where a response could change what an earlier receipt matches.  A
+ * failure fails every update slot of the phase (counted in failed).
+ * Bound: nd_resp + nd_rcpt temp-table inserts and four statements. */
+static uint64_t flush_updates(msglog_t *m, uint64_t t)
 {
-    sqlite3_stmt *st = m->q[Q_INSERT_MANY];
-    int64_t kd[ROW_CHUNK], ks[ROW_CHUNK];
-    int rc;
+    int ok = 1;
 
-    for (int j = 0; j < ROW_CHUNK; j++)
-        bind_row(m, st, ROW_PARAMS * j, &m->slots[(t + j) & m->mask], &kd[j], &ks[j]);
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
-        return ROW_CHUNK;
-    for (int j = 0; j < ROW_CHUNK; j++)
-        row_done(m, &m->slots[(t + j) & m->mask], kd[j], ks[j]);
-    return 0;
+    if (!m->nd_resp && !m->nd_rcpt)
+        return 0;
+    if (m->tmp_dirty) /* never applied twice; see the end */
+        m->tmp_dirty = run_q(m, Q_CLR_RESP) != 0 || run_q(m, Q_CLR_RCPT) != 0;
+    for (size_t k = 0; k < m->nd_resp; k++) {
+        const struct slot *u = DSLOT(m, t, m->d_resp[k]);
+        sqlite3_stmt *st = m->q[Q_TMP_RESP];
+        sqlite3_bind_int64(st, 1, u->id);
+        bind_s(st, 2, u->message_id);
+        sqlite3_bind_int64(st, 3, u->status);
+        sqlite3_bind_int64(st, 4, u->ts_us);
+        ok &= sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_reset(st);
+        m->h_resp[mix64((uint64_t)u->id) & m->mask] = 0;
+    }
+    for (size_t k = 0; k < m->nd_rcpt; k++) {
+        const struct slot *u = DSLOT(m, t, m->d_rcpt[k]);
+        sqlite3_stmt *st = m->q[Q_TMP_RCPT];
+        sqlite3_bind_text(st, 1, u->message_id, -1, SQLITE_STATIC);
+        bind_s(st, 2, u->account);
+        bind_s(st, 3, u->stat);
+        bind_s(st, 4, u->err);
+        sqlite3_bind_int64(st, 5, u->ts_us);
+        ok &= sqlite3_step(st) == SQLITE_DONE;
+        sqlite3_reset(st);
+        m->h_rcpt[str_hash(u->message_id) & m->mask] = 0;
+    }
+    if (m->nd_resp)
+        ok &= run_q(m, Q_UPD_RESP) == 0;
+    if (m->nd_rcpt)
+        ok &= run_q(m, Q_UPD_RCPT) == 0;
+    /* Emptied whatever happened above: a leftover row would apply again. */
+    if (m->nd_resp)
+        ok &= run_q(m, Q_CLR_RESP) == 0;
+    if (m->nd_rcpt)
+        ok &= run_q(m, Q_CLR_RCPT) == 0;
+    uint64_t n = m->d_updates;
+    m->nd_resp = m->nd_rcpt = 0;
+    m->d_updates = 0;
+    if (ok) {
+        atomic_fetch_add_explicit(&m->st_updates, n, memory_order_relaxed);
+        return 0;
+    }
+    m->tmp_dirty = 1;
+    return n;
+}
+
+/* A response for a row already in the table (or for no row: then the
+ * UPDATE matches nothing, as it always did).  Several for one row become
+ * one: the first non-empty message_id, the first non-zero status (else
+ * the last, 0), the last time, which is what the UPDATEs one by one
+ * leave.  Chain walk: the responses of this drain that share a bucket. */
+static uint64_t queue_resp(msglog_t *m, uint64_t t, uint32_t i)
+{
+    struct slot *u = DSLOT(m, t, i), *e = NULL;
+    uint32_t *head = &m->h_resp[mix64((uint64_t)u->id) & m->mask];
+    uint64_t nfail = 0;
+
+    /* The one order that matters: a receipt queued before this response,
+     * for the message_id this response may give a row, must not see it.
+     * Run what is queued first (rare: an SMSC that reports before it
+     * answers). */
+    if (u->message_id[0] && m->nd_rcpt) {
+        for (uint32_t c = m->h_rcpt[str_hash(u->message_id) & m->mask]; c;
+             c = DSLOT(m, t, c - 1)->next)
+            if (strcmp(DSLOT(m, t, c - 1)->message_id, u->message_id) == 0) {
+                nfail = flush_updates(m, t);
+                break;
+            }
+    }
+    for (uint32_t c = *head; c; c = DSLOT(m, t, c - 1)->next)
+        if (DSLOT(m, t, c - 1)->id == u->id) {
+            e = DSLOT(m, t, c - 1);
+            break;
+        }
+    m->d_updates++;
+    if (!e) {
+        u->next = *head;
+        *head = i + 1;
+        m->d_resp[m->nd_resp++] = i;
+        return nfail;
+    }
+    if (!e->message_id[0])
+        memcpy(e->message_id, u->message_id, sizeof e->message_id);
+    if (e->status == 0)
+        e->status = u->status;
+    e->ts_us = u->ts_us;
+    return nfail;
+}
+
+/* A receipt, for the rows already in the table.  Two for one message_id
+ * and the same account filter: the later one wins, as it would have.
+ * With different filters the rows they match differ: the queued one is
+ * run first. */
+static uint64_t queue_rcpt(msglog_t *m, uint64_t t, uint32_t i)
+{
+    struct slot *u = DSLOT(m, t, i), *e = NULL;
+    uint64_t hv = str_hash(u->message_id), nfail = 0;
+
+    for (uint32_t c = m->h_rcpt[hv & m->mask]; c; c = DSLOT(m, t, c - 1)->next)
+        if (strcmp(DSLOT(m, t, c - 1)->message_id, u->message_id) == 0) {
+            e = DSLOT(m, t, c - 1);
+            break;
+        }
+    if (e && strcmp(e->account, u->account) != 0) {
+        nfail = flush_updates(m, t);
+        e = NULL;
+    }
+    m->d_updates++;
+    if (!e) {
+        uint32_t *head = &m->h_rcpt[hv & m->mask];
+        u->next = *head;
+        *head = i + 1;
+        m->d_rcpt[m->nd_rcpt++] = i;
+        return nfail;
+    }
+    memcpy(e->stat, u->stat, sizeof e->stat);
+    memcpy(e->err, u->err, sizeof e->err);
+    e->ts_us = u->ts_us;
+    return nfail;
+}
+
+/* Gives a waiting row its message_id's chain (receipts find it there). */
+static void link_row_mid(msglog_t *m, uint64_t t, uint32_t i)
+{
+    struct slot *r = DSLOT(m, t, i);
+    uint32_t *head = &m->h_rowmid[str_hash(r->message_id) & m->mask];
+    r->next = *head;
+    *head = i + 1;
+}
+
+/* Inserts the drain's waiting rows, in id order, ROW_CHUNK per statement,
+ * with their folded updates, and empties the row tables.  A failing
+ * statement fails its rows only.  Returns the number of rows that failed. */
+static uint64_t insert_rows(msglog_t *m, uint64_t t)
+{
+    uint64_t nfail = 0;
+    size_t n = m->nd_rows, k = 0;
+    int64_t kd[ROW_CHUNK], ks[ROW_CHUNK];
+
+    /* Bound: n / ROW_CHUNK statements, then fewer than ROW_CHUNK single
+     * ones. */
+    while (k < n) {
+        int chunk = n - k >= ROW_CHUNK ? ROW_CHUNK : 1;
+        sqlite3_stmt *st = m->q[chunk == ROW_CHUNK ? Q_INSERT_MANY : Q_INSERT];
+        for (int j = 0; j < chunk; j++)
+            bind_row(m, st, ROW_PARAMS * j, DSLOT(m, t, m->d_rows[k + j]), &kd[j], &ks[j]);
+        /* Every parameter is bound on every use: no sqlite3_clear_bindings. */
+        int rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc != SQLITE_DONE)
+            nfail += (uint64_t)chunk;
+        else
+            for (int j = 0; j < chunk; j++)
+                row_done(m, DSLOT(m, t, m->d_rows[k + j]), kd[j], ks[j]);
+        k += (size_t)chunk;
+    }
+    for (k = 0; k < n; k++) {
+        const struct slot *r = DSLOT(m, t, m->d_rows[k]);
+        if (r->message_id[0])
+            m->h_rowmid[str_hash(r->message_id) & m->mask] = 0;
+    }
+    m->nd_rows = 0;
+    return nfail;
+}
+
+/* Applies n slots from ring position t inside the batch transaction, with
+ * the same result as running them one by one in ring order (a row's
+ * INSERT, each update's UPDATE), for less work:
+ *
+ * - Rows wait in the drain (their slots are still the writer's) and are
+ *   inserted at its end, ROW_CHUNK per statement however the updates
+ *   interleave.  Ids are given out in ring order (msglog_submit assigns
+ *   the id as it claims the slot, under the producer lock when there is
+ *   one), so the waiting rows hold consecutive ids: a link finds its row
+ *   by subtraction.
+ * - A response for a waiting row, and a receipt for the waiting rows with
+ *   its message_id (chained by message_id), are folded into the row's
+ *   slot: the INSERT writes them and no UPDATE runs.
+ * - Every other response, and every receipt (rows of earlier drains may
+ *   carry its message_id too), is for rows already in the table, which
+ *   the folded updates never touch: they are coalesced per target
+ *   (queue_resp, queue_rcpt) and run set-wise (flush_updates) before the
+ *   waiting rows are inserted, so they cannot reach those.  A response
+ *   for a link not yet written (a dropped row, or none) matches nothing,
+ *   as before.
+ *
+ * Work bound: n slots, each a chain walk in a table of cap heads; then
+ * the inserts.  Returns the number of entries that failed. */
+static uint64_t apply_drain(msglog_t *m, uint64_t t, uint64_t n)
+{
+    uint64_t nfail = 0;
+    int64_t first_id = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        struct slot *sl = DSLOT(m, t, i);
+        switch (sl->kind) {
+        case SLOT_ROW:
+            if (m->nd_rows && SG_NEVER(sl->id != first_id + (int64_t)m->nd_rows)) {
+                /* Ids out of ring order: write what waits, start again. */
+                nfail += flush_updates(m, t);
+                nfail += insert_rows(m, t);
+            }
+            if (!m->nd_rows)
+                first_id = sl->id;
+            sl->has_resp = sl->has_rcpt = 0;
+            sl->status = 0;
+            sl->stat[0] = sl->err[0] = '\0';
+            m->d_rows[m->nd_rows++] = i;
+            if (sl->message_id[0])
+                link_row_mid(m, t, i);
+            break;
+        case SLOT_RESP:
+            if (m->nd_rows && sl->id >= first_id && sl->id - first_id < (int64_t)m->nd_rows) {
+                struct slot *r = DSLOT(m, t, m->d_rows[sl->id - first_id]);
+                if (!r->message_id[0] && sl->message_id[0]) {
+                    memcpy(r->message_id, sl->message_id, sizeof r->message_id);
+                    link_row_mid(m, t, m->d_rows[sl->id - first_id]);
+                }
+                if (!r->has_resp || r->status == 0)
+                    r->status = sl->status;
+                r->has_resp = 1;
+                r->resp_ts = sl->ts_us;
+                atomic_fetch_add_explicit(&m->st_updates, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&m->st_folded, 1, memory_order_relaxed);
+            } else {
+                nfail += queue_resp(m, t, i);
+            }
+            break;
+        case SLOT_RECEIPT: {
+            int folded = 0;
+            for (uint32_t c = m->h_rowmid[str_hash(sl->message_id) & m->mask]; c;
+                 c = DSLOT(m, t, c - 1)->next) {
+                struct slot *r = DSLOT(m, t, c - 1);
+                if (strcmp(r->message_id, sl->message_id) != 0 ||
+                    (sl->account[0] && strcmp(r->account, sl->account) != 0))
+                    continue;
+                memcpy(r->stat, sl->stat, sizeof r->stat);
+                memcpy(r->err, sl->err, sizeof r->err);
+                r->rcpt_ts = sl->ts_us;
+                r->has_rcpt = 1;
+                folded = 1;
+            }
+            if (folded)
+                atomic_fetch_add_explicit(&m->st_folded, 1, memory_order_relaxed);
+            nfail += queue_rcpt(m, t, i);
+            break;
+        }
+        default:
+            nfail += (uint64_t)SG_NEVER(1);
+        }
+    }
+    nfail += flush_updates(m, t);
+    nfail += insert_rows(m, t);
+    return nfail;
 }
 
 static int64_t mono_s(void)
@@ -883,22 +1168,10 @@ static void *writer_main(void *arg)
                 if (run_q(m, Q_BEGIN) != 0)
                     in_tx = -1; /* count the entries as failed, commit nothing */
             }
-            for (uint64_t i = 0; i < n;) {
-                uint64_t run = 0;
-                while (run < ROW_CHUNK && i + run < n &&
-                       m->slots[(t + i + run) & m->mask].kind == SLOT_ROW)
-                    run++;
-                if (in_tx < 0) {
-                    nfail++;
-                    i++;
-                } else if (run == ROW_CHUNK) {
-                    nfail += apply_rows(m, t + i);
-                    i += ROW_CHUNK;
-                } else {
-                    nfail += apply(m, &m->slots[(t + i) & m->mask]) != 0;
-                    i++;
-                }
-            }
+            if (in_tx < 0)
+                nfail += n;
+            else
+                nfail += apply_drain(m, t, n);
             tx_n += n;
             /* The slots are free again: the statements have run and the
              * bound text is no longer referenced. */
@@ -1016,8 +1289,15 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
         madvise(m->pairs, PAIR_SLOTS * sizeof *m->pairs, MADV_HUGEPAGE);
         memset(m->pairs, 0, PAIR_SLOTS * sizeof *m->pairs);
     }
+    m->d_rows = calloc(m->cap, sizeof *m->d_rows);
+    m->d_resp = calloc(m->cap, sizeof *m->d_resp);
+    m->d_rcpt = calloc(m->cap, sizeof *m->d_rcpt);
+    m->h_rowmid = calloc(m->cap, sizeof *m->h_rowmid);
+    m->h_resp = calloc(m->cap, sizeof *m->h_resp);
+    m->h_rcpt = calloc(m->cap, sizeof *m->h_rcpt);
     if (!m->slots || !m->kdest || !m->ksrc || !m->ktmp || !m->agg || !m->agg_slot ||
-        !m->agg_order || !m->pairs)
+        !m->agg_order || !m->pairs || !m->d_rows || !m->d_resp || !m->d_rcpt ||
+        !m->h_rowmid || !m->h_resp || !m->h_rcpt)
         goto fail_oom;
     pthread_mutex_init(&m->prod_lock, NULL);
     pthread_mutex_init(&m->mu, NULL);
@@ -1032,6 +1312,16 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
      * checkpoints amortises them over more batches. */
     sqlite3_exec(m->db, "PRAGMA cache_size = -262144", NULL, NULL, NULL);
     sqlite3_exec(m->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL, NULL);
+    /* The set-wise updates' staging tables (flush_updates), this
+     * connection's only, in memory. */
+    sqlite3_exec(m->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+    if (sqlite3_exec(m->db,
+                     "CREATE TEMP TABLE msglog_resp (u_id INTEGER PRIMARY KEY, u_mid TEXT,"
+                     " u_status INTEGER, u_ts INTEGER);"
+                     "CREATE TEMP TABLE msglog_rcpt (r_mid TEXT NOT NULL, r_account TEXT,"
+                     " r_stat TEXT, r_err TEXT, r_ts INTEGER)",
+                     NULL, NULL, NULL) != SQLITE_OK)
+        goto fail_db;
     for (int i = 0; i < Q__COUNT; i++) {
         char many[ROW_CHUNK * ROW_PARAMS * 8 + 512];
         const char *sql = q_sql[i];
@@ -1152,6 +1442,12 @@ void msglog_free(msglog_t *m)
     free(m->agg_slot);
     free(m->agg_order);
     free(m->pairs);
+    free(m->d_rows);
+    free(m->d_resp);
+    free(m->d_rcpt);
+    free(m->h_rowmid);
+    free(m->h_resp);
+    free(m->h_rcpt);
     free(m);
 }
 
@@ -1172,4 +1468,5 @@ void msglog_get_stats(msglog_t *m, struct msglog_stats *out)
     out->pruned = atomic_load_explicit(&m->st_pruned, memory_order_relaxed);
     out->writer_cpu_ns = atomic_load_explicit(&m->st_writer_cpu_ns, memory_order_relaxed);
     out->stats_failed = atomic_load_explicit(&m->st_stats_failed, memory_order_relaxed);
+    out->folded = atomic_load_explicit(&m->st_folded, memory_order_relaxed);
 }

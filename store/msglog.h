@@ -14,7 +14,9 @@
  *
  * Ordering: updates travel through the same ring as the rows, so an update
  * is applied after the row it refers to (FIFO).  An update whose row was
- * dropped or pruned changes nothing.
+ * dropped or pruned changes nothing.  The writer folds updates into their
+ * row's INSERT and runs the rest set-wise, with the same result as applying
+ * each in call order (see msglog.c).
  */
 #ifndef SG_MSGLOG_H
 #define SG_MSGLOG_H
@@ -122,6 +124,10 @@ struct msglog_stats {
                                batch): rows / this = the single-core rate */
     uint64_t stats_failed; /* sender_stats upserts that failed (their rows
                               are written; the counts miss them) */
+    uint64_t folded;     /* updates written by their row's INSERT: it was
+                            still waiting in the writer when they came (a
+                            receipt goes to the rows already in the table
+                            as well) */
 };
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);

@@ -859,6 +859,273 @@ static void test_meta(store_t *s)
     CHECK_EQ_INT(store_meta_get(s, "rules_hash", buf, sizeof buf), SG_ENOTFOUND);
 }
 
+/* ---- message-log updates: folded, set-wise, earlier batch, unknown ---- */
+
+/* The update columns of message_log, one row per line, for comparison. */
+static void dump_updates(const char *path, char *out, size_t cap)
+{
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    size_t o = 0;
+    out[0] = '\0';
+    sqlite3_open(path, &db);
+    sqlite3_prepare_v2(db,
+                       "SELECT id, quote(message_id), quote(smsc_status), quote(smsc_resp_ts),"
+                       " quote(receipt_stat), quote(receipt_err), quote(receipt_ts)"
+                       " FROM message_log ORDER BY id",
+                       -1, &st, NULL);
+    while (sqlite3_step(st) == SQLITE_ROW && o + 200 < cap)
+        o += (size_t)snprintf(out + o, cap - o, "%lld %s %s %s %s %s %s\n",
+                              (long long)sqlite3_column_int64(st, 0), sqlite3_column_text(st, 1),
+                              sqlite3_column_text(st, 2), sqlite3_column_text(st, 3),
+                              sqlite3_column_text(st, 4), sqlite3_column_text(st, 5),
+                              sqlite3_column_text(st, 6));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+/* The reference: each row's INSERT and each update's UPDATE, one statement
+ * at a time in call order (the writer's behaviour before updates were
+ * folded and run set-wise). */
+struct ref {
+    sqlite3 *db;
+    sqlite3_stmt *ins, *resp, *rcpt;
+};
+
+static void ref_open(struct ref *r, const char *path)
+{
+    store_t *s = NULL;
+    char err[STORE_ERRBUF_SIZE];
+    CHECK_EQ_INT(store_open(&s, path, STORE_OPEN_CREATE, err), 0);
+    store_close(s);
+    sqlite3_open(path, &r->db);
+    sqlite3_exec(r->db, "BEGIN", NULL, NULL, NULL);
+    sqlite3_prepare_v2(r->db, "INSERT INTO message_log (id, ts, account, action, message_id)"
+                              " VALUES (?1, ?2, ?3, 'allow', ?4)", -1, &r->ins, NULL);
+    sqlite3_prepare_v2(r->db, "UPDATE message_log SET message_id = COALESCE(message_id, ?2),"
+                              " smsc_status = CASE WHEN smsc_status IS NULL OR smsc_status = 0"
+                              " THEN ?3 ELSE smsc_status END, smsc_resp_ts = ?4 WHERE id = ?1",
+                       -1, &r->resp, NULL);
+    sqlite3_prepare_v2(r->db, "UPDATE message_log SET receipt_stat = ?2, receipt_err = ?3,"
+                              " receipt_ts = ?4 WHERE message_id = ?1 AND (?5 IS NULL OR account = ?5)",
+                       -1, &r->rcpt, NULL);
+}
+
+static void ref_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && *v)
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void ref_run(sqlite3_stmt *st)
+{
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_reset(st);
+}
+
+static void ref_close(struct ref *r)
+{
+    sqlite3_finalize(r->ins);
+    sqlite3_finalize(r->resp);
+    sqlite3_finalize(r->rcpt);
+    sqlite3_exec(r->db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(r->db);
+}
+
+/* Random rows and updates with few message_ids and accounts, so that
+ * updates collide every way: several responses for one row, receipts
+ * before the response that gives the message_id, one message_id on
+ * several rows and accounts, links not yet written and unknown, rows of
+ * earlier batches (flushes, small rings).  The writer's table must equal
+ * the reference's. */
+static void msglog_diff_run(unsigned seed, size_t ring, size_t batch, int nops)
+{
+    char path[320], rpath[320], err[256];
+    snprintf(path, sizeof path, "%s/diff-%u.db", dir, seed);
+    snprintf(rpath, sizeof rpath, "%s/diff-%u-ref.db", dir, seed);
+    struct msglog_config cfg = {.queue_capacity = ring, .batch_max = batch, .block_when_full = 1};
+    msglog_t *m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    struct ref r;
+    ref_open(&r, rpath);
+    static const char *const accts[] = {NULL, "a", "b"};
+    static const char *const stats[] = {"DELIVRD", "UNDELIV", "", "EXPIRED"};
+    static const uint32_t statuses[] = {0, 0, 0, 0x45, 0x58};
+    uint64_t x = 0x9e3779b97f4a7c15ULL * (seed + 1);
+    int64_t last = 0;
+    uint64_t nupd = 0;
+    for (int op = 0; op < nops; op++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        unsigned k = (unsigned)(x % 100);
+        char mid[16];
+        snprintf(mid, sizeof mid, "M%u", (unsigned)(x >> 20) % 40);
+        int64_t ts = 1800000000000000LL + op;
+        if (k < 40 || last == 0) {
+            const char *acct = accts[(x >> 8) % 3];
+            int with_mid = (x >> 12) % 8 == 0;
+            struct msglog_row row = {.ts_us = ts, .account = acct, .action = "allow",
+                                     .message_id = with_mid ? mid : NULL};
+            CHECK_EQ_INT(msglog_submit(m, &row, &last), 0);
+            sqlite3_bind_int64(r.ins, 1, last);
+            sqlite3_bind_int64(r.ins, 2, ts);
+            ref_text(r.ins, 3, acct);
+            ref_text(r.ins, 4, with_mid ? mid : NULL);
+            ref_run(r.ins);
+        } else if (k < 75) {
+            /* Mostly a recent row; sometimes an old one, the next one (not
+             * written yet) or one that never exists. */
+            unsigned w = (unsigned)(x >> 30) % 16;
+            int64_t link = w < 10 ? last - (int64_t)((x >> 40) % 4)
+                           : w < 13 ? 1 + (int64_t)((x >> 40) % (uint64_t)last)
+                           : w < 15 ? last + 1
+                                    : 1000000000;
+            if (link < 1)
+                link = 1;
+            const char *rmid = (x >> 50) % 6 == 0 ? NULL : mid;
+            uint32_t status = statuses[(x >> 44) % 5];
+            CHECK_EQ_INT(msglog_update_response(m, link, rmid, status, ts), 0);
+            sqlite3_bind_int64(r.resp, 1, link);
+            ref_text(r.resp, 2, rmid);
+            sqlite3_bind_int64(r.resp, 3, status);
+            sqlite3_bind_int64(r.resp, 4, ts);
+            ref_run(r.resp);
+            nupd++;
+        } else if (k < 99) {
+            const char *acct = accts[(x >> 8) % 3];
+            const char *stat = stats[(x >> 36) % 4];
+            const char *e = (x >> 40) % 2 ? "000" : "001";
+            CHECK_EQ_INT(msglog_update_receipt(m, mid, acct, stat, e, ts), 0);
+            sqlite3_bind_text(r.rcpt, 1, mid, -1, SQLITE_TRANSIENT);
+            ref_text(r.rcpt, 2, stat);
+            ref_text(r.rcpt, 3, e);
+            sqlite3_bind_int64(r.rcpt, 4, ts);
+            ref_text(r.rcpt, 5, acct);
+            ref_run(r.rcpt);
+            nupd++;
+        } else {
+            CHECK_EQ_INT(msglog_flush(m), 0); /* rows of an earlier batch */
+        }
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    struct msglog_stats st;
+    msglog_get_stats(m, &st);
+    CHECK_EQ_INT(st.updates, nupd);
+    CHECK_EQ_INT(st.failed, 0);
+    msglog_free(m);
+    ref_close(&r);
+
+    static char a[4 << 20], b[4 << 20];
+    dump_updates(path, a, sizeof a);
+    dump_updates(rpath, b, sizeof b);
+    CHECK(a[0] != '\0');
+    if (strcmp(a, b) != 0) {
+        size_t i = 0;
+        while (a[i] == b[i])
+            i++;
+        while (i > 0 && a[i - 1] != '\n')
+            i--;
+        CHECK_MSG(0, "seed %u: writer and reference differ at\n  writer: %.80s\n  ref:    %.80s",
+                  seed, a + i, b + i);
+    }
+}
+
+/* Each path on its own, with the stats that say which one ran. */
+static void test_msglog_updates(void)
+{
+    char path[320], err[256];
+    snprintf(path, sizeof path, "%s/upd.db", dir);
+    struct msglog_config cfg = {.queue_capacity = 4096, .block_when_full = 1};
+    msglog_t *m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    struct msglog_stats st;
+    int64_t l1 = 0, l2 = 0;
+
+    /* Folded: a burst of rows, each followed by its response (two for every
+     * third, a rejection then an acceptance) and the previous row's
+     * receipt; the writer takes them in few drains, most rows still
+     * waiting when their updates come. */
+    enum { NB = 3000 };
+    static int64_t links[NB];
+    for (int i = 0; i < NB; i++) {
+        char mid[16];
+        struct msglog_row row = {.ts_us = 1800000000000000LL + i, .account = "acc",
+                                 .action = "allow"};
+        CHECK_EQ_INT(msglog_submit(m, &row, &links[i]), 0);
+        snprintf(mid, sizeof mid, "F%d", i);
+        CHECK_EQ_INT(msglog_update_response(m, links[i], mid, i % 3 ? 0 : 0x45, 10 + i), 0);
+        if (i % 3 == 0)
+            CHECK_EQ_INT(msglog_update_response(m, links[i], "other", 0, 20 + i), 0);
+        if (i > 0) {
+            snprintf(mid, sizeof mid, "F%d", i - 1);
+            CHECK_EQ_INT(msglog_update_receipt(m, mid, i % 2 ? "acc" : NULL, "DELIVRD", "000",
+                                               30 + i), 0);
+        }
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    msglog_get_stats(m, &st);
+    CHECK_EQ_INT(st.written, NB);
+    CHECK_EQ_INT(st.updates, NB + NB / 3 + NB - 1);
+    CHECK_EQ_INT(st.failed, 0);
+    CHECK_MSG(st.folded > 0, "no update was folded (%llu)", (unsigned long long)st.folded);
+    uint64_t folded0 = st.folded;
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE message_id = 'F' || (id - 1)"
+                                 " AND smsc_status = CASE WHEN (id - 1) % 3 THEN 0 ELSE 69 END"
+                                 " AND smsc_resp_ts = CASE WHEN (id - 1) % 3 THEN 9 ELSE 19 END + id"),
+                 NB);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE receipt_stat = 'DELIVRD'"
+                                 " AND receipt_err = '000' AND receipt_ts = 30 + id"),
+                 NB - 1);
+
+    /* Rows of an earlier batch: the updates go set-wise. */
+    struct msglog_row row = {.ts_us = 1800000000000000LL + NB, .account = "acc2", .action = "flag"};
+    CHECK_EQ_INT(msglog_submit(m, &row, &l1), 0);
+    CHECK_EQ_INT(msglog_submit(m, &row, &l2), 0);
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    CHECK_EQ_INT(msglog_update_receipt(m, "E1", NULL, "UNDELIV", "001", 1), 0); /* before its id */
+    CHECK_EQ_INT(msglog_update_response(m, l1, NULL, 0, 2), 0);
+    CHECK_EQ_INT(msglog_update_response(m, l1, "E1", 0x58, 3), 0);
+    CHECK_EQ_INT(msglog_update_response(m, l1, "E1b", 0, 4), 0); /* first id, status stick */
+    CHECK_EQ_INT(msglog_update_response(m, l2, "E2", 0, 5), 0);
+    CHECK_EQ_INT(msglog_update_receipt(m, "E1", "acc2", "ACCEPTD", "002", 6), 0);
+    CHECK_EQ_INT(msglog_update_receipt(m, "E1", "acc2", "DELIVRD", "000", 7), 0); /* last wins */
+    CHECK_EQ_INT(msglog_update_receipt(m, "E2", "nobody", "DELIVRD", "000", 8), 0); /* account */
+    /* Unknown: a link never given out, a message_id no row carries. */
+    CHECK_EQ_INT(msglog_update_response(m, l2 + 1000, "E9", 0x45, 9), 0);
+    CHECK_EQ_INT(msglog_update_receipt(m, "NOPE", NULL, "DELIVRD", "000", 10), 0);
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    msglog_get_stats(m, &st);
+    CHECK_EQ_INT(st.folded, folded0);
+    CHECK_EQ_INT(st.updates, NB + NB / 3 + NB - 1 + 10);
+    CHECK_EQ_INT(st.failed, 0);
+    char q[256];
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM message_log WHERE id = %lld AND message_id = 'E1'"
+             " AND smsc_status = 88 AND smsc_resp_ts = 4 AND receipt_stat = 'DELIVRD'"
+             " AND receipt_err = '000' AND receipt_ts = 7", (long long)l1);
+    CHECK_EQ_INT(sql_count(path, q), 1);
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM message_log WHERE id = %lld AND message_id = 'E2'"
+             " AND smsc_status = 0 AND receipt_stat IS NULL", (long long)l2);
+    CHECK_EQ_INT(sql_count(path, q), 1);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE message_id IN ('E9', 'NOPE')"
+                                 " OR receipt_stat = 'UNDELIV'"), 0);
+    msglog_free(m);
+
+    /* Every path mixed, against the one-statement-per-update reference:
+     * tiny rings and batches (many drains, rows of earlier batches), a
+     * large ring (long drains, most updates folded). */
+    msglog_diff_run(1, 16, 7, 6000);
+    msglog_diff_run(2, 64, 100, 20000);
+    msglog_diff_run(3, 4096, 100000, 30000);
+    msglog_diff_run(4, 256, 1000, 20000);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -886,6 +1153,7 @@ int main(void)
         store_close(s);
     }
     test_msglog();
+    test_msglog_updates();
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
