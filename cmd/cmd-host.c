@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,6 +179,30 @@ static int write_autobl(struct cmd_host *h)
         }
     }
     return wrote;
+}
+
+/* SIGHUP: a flag the handler sets and the judging thread takes. */
+static volatile sig_atomic_t sighup_seen;
+
+static void on_sighup(int sig)
+{
+    (void)sig;
+    sighup_seen = 1;
+}
+
+void cmd_host_catch_sighup(struct sigaction *old)
+{
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sighup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, old);
+}
+
+int cmd_host_take_sighup(void)
+{
+    int seen = sighup_seen;
+    sighup_seen = 0;
+    return seen;
 }
 
 void cmd_host_tick(struct cmd_host *h, int reload_requested, const decoder_t *dec)

@@ -14,6 +14,7 @@
 #ifndef SG_CMD_HOST_H
 #define SG_CMD_HOST_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -58,6 +59,11 @@ int cmd_host_load_lists(struct cmd_host *h);
  * one in force, reloads lists changed through the API or by another
  * process, and publishes the counters (and dec's, when given) to the API. */
 void cmd_host_tick(struct cmd_host *h, int reload_requested, const decoder_t *dec);
+/* SIGHUP asks for a reload: installs the handler (the previous one in
+ * *old, may be NULL), and takes the request (1 once per SIGHUPs seen since
+ * the last take) for cmd_host_tick's reload_requested. */
+void cmd_host_catch_sighup(struct sigaction *old);
+int cmd_host_take_sighup(void);
 /* Waits for a rule reload in flight and puts it in force (or reports its
  * refusal), so that it is counted and answered; before the summary, and
  * before the engine is freed.  Safe to call more than once. */

@@ -44,20 +44,10 @@ struct judge {
     struct verdict verdict;
 };
 
-static volatile sig_atomic_t reload_requested;
-
-static void on_sighup(int sig)
-{
-    (void)sig;
-    reload_requested = 1;
-}
-
 static void tick(void *ctx)
 {
     struct judge *j = ctx;
-    int hup = reload_requested;
-    reload_requested = 0;
-    cmd_host_tick(&j->host, hup, j->dec);
+    cmd_host_tick(&j->host, cmd_host_take_sighup(), j->dec);
 }
 
 /* Returns the row's message-log id (0 when the ring dropped it). */
@@ -308,10 +298,8 @@ static int judge_main(int argc, char **argv, bool daemon)
     admin_set_webhook(j.host.api, j.host.webhook);
     if (cmd_links_start(links, j.host.engine, j.log, j.host.webhook) != 0)
         goto out;
-    struct sigaction sa = {0}, old_hup;
-    sa.sa_handler = on_sighup;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGHUP, &sa, &old_hup);
+    struct sigaction old_hup;
+    cmd_host_catch_sighup(&old_hup);
     cap.tick = tick;
     cap.tick_ctx = &j;
     struct cmd_run_result res = {0};

@@ -30,7 +30,7 @@ struct pctx {
     msglog_t *log;
 };
 
-static volatile sig_atomic_t stop_requested, reload_requested;
+static volatile sig_atomic_t stop_requested;
 
 static void on_stop(int sig)
 {
@@ -38,19 +38,11 @@ static void on_stop(int sig)
     stop_requested = 1;
 }
 
-static void on_hup(int sig)
-{
-    (void)sig;
-    reload_requested = 1;
-}
-
 /* Called by the proxy loop about every 200 ms, between two PDUs. */
 static void tick(void *ctx)
 {
     struct pctx *x = ctx;
-    int hup = reload_requested;
-    reload_requested = 0;
-    cmd_host_tick(&x->host, hup, NULL);
+    cmd_host_tick(&x->host, cmd_host_take_sighup(), NULL);
 }
 
 static void usage(FILE *f)
@@ -241,8 +233,7 @@ int cmd_proxy(int argc, char **argv)
     sa.sa_handler = on_stop;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    sa.sa_handler = on_hup;
-    sigaction(SIGHUP, &sa, NULL);
+    cmd_host_catch_sighup(NULL);
     signal(SIGPIPE, SIG_IGN);
     fprintf(stderr, "smsguard proxy: listening on %s (port %u), upstream %s, %s\n", pc.listen, proxy_port(p),
             pc.upstream, pc.enforce ? "enforcing" : "monitor only");
