@@ -344,10 +344,11 @@ void cmd_print_summary(FILE *f, const char *cmd, const struct cmd_capture_args *
     if (r->cap.have_kernel_stats)
         fprintf(f, ", %llu dropped by the kernel", (unsigned long long)r->cap.kernel_drops);
     fputc('\n', f);
-    fprintf(f, "  stream    %llu flows, %llu gaps (%llu bytes), %llu resyncs, %llu bytes not SMPP, "
-               "%llu retransmitted bytes, %llu out-of-order segments\n",
+    fprintf(f, "  stream    %llu flows, %llu gaps (%llu bytes), %llu resyncs, %llu sequence jumps, "
+               "%llu bytes not SMPP, %llu retransmitted bytes, %llu out-of-order segments\n",
             (unsigned long long)s->stream.flows_created, (unsigned long long)s->stream.gaps,
             (unsigned long long)s->stream.gap_bytes, (unsigned long long)s->stream.resyncs,
+            (unsigned long long)s->stream.seq_jumps,
             (unsigned long long)s->stream.not_smpp_bytes, (unsigned long long)s->stream.retrans_bytes,
             (unsigned long long)s->stream.ooo_segments);
     fprintf(f, "  pdus      %llu decoded, %llu malformed, %llu responses unmatched, %llu requests unanswered\n",

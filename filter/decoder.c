@@ -970,6 +970,7 @@ void decoder_stats_write_json(const struct decoder_stats *s, jw_t *w)
     jw_kuint(w, "gaps", s->stream.gaps);
     jw_kuint(w, "gap_bytes", s->stream.gap_bytes);
     jw_kuint(w, "resyncs", s->stream.resyncs);
+    jw_kuint(w, "sequence_jumps", s->stream.seq_jumps);
     jw_kuint(w, "retransmitted_bytes", s->stream.retrans_bytes);
     jw_kuint(w, "out_of_order_segments", s->stream.ooo_segments);
     jw_kuint(w, "memcap_drops", s->stream.memcap_drops);

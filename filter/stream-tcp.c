@@ -563,10 +563,45 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
 
 /* One segment's payload for direction di; seq is the sequence number of
  * data[0]. */
+/* Further than any TCP window a captured SMPP link uses (a retransmission
+ * is at most a window behind, a loss at most a window ahead): a jump past
+ * it is another connection. */
+#define SEQ_JUMP (64u << 20)
+
+/* Starts direction di over at seq, hunting for a header: what it held is
+ * dropped (counted as at a gap) and its stream offsets go on. */
+static void dir_restart(stream_table_t *t, struct flow *f, int di, uint32_t seq, sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    t->st.seq_jumps++;
+    emit(t, f, di, ts, STREAM_EV_GAP, d->base_off + d->clen, 0,
+         "sequence jump: a new connection on the same endpoints");
+    if (d->state == DS_SYNC)
+        t->st.partial_dropped += d->clen + d->skip;
+    else
+        t->st.hunt_bytes += d->clen;
+    for (int i = 0; i < d->nr; i++)
+        t->st.ooo_dropped++;
+    d->base_off += d->clen;
+    d->base_seq = seq;
+    d->clen = 0;
+    d->nr = 0;
+    d->skip = 0;
+    d->hunted = 0;
+    d->state = DS_HUNT;
+    dir_release(t, d);
+}
+
 static void dir_data(stream_table_t *t, struct flow *f, int di, uint32_t seq, const uint8_t *data,
                      size_t len, sg_time_us ts)
 {
     struct dir *d = &f->d[di];
+    /* The endpoints reused without a captured SYN: behind, the new stream
+     * would be taken for retransmissions until the flow expires; ahead,
+     * for a hole of gigabytes. */
+    int64_t jump = (int32_t)(seq - d->base_seq);
+    if (jump < -(int64_t)SEQ_JUMP || jump > (int64_t)d->clen + SEQ_JUMP)
+        dir_restart(t, f, di, seq, ts);
     /* Bounded: each round either returns or skips the first hole (nr
      * shrinks) or reaches the segment (it becomes in order). */
     for (int round = 0; round < DIR_RANGES + 2 && len && !f->dead; round++) {

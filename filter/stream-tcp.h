@@ -126,6 +126,10 @@ struct stream_stats {
     uint64_t port_ignored;     /* segments outside the port restriction */
     uint64_t buffered_peak;    /* high-water mark of buffered_bytes */
     uint64_t table_bytes;      /* fixed memory of the flow table */
+    uint64_t seq_jumps;        /* directions started over: a sequence jump no
+                                  loss or retransmission explains (a new
+                                  connection on the same endpoints, its SYN
+                                  not captured) */
 };
 void stream_get_stats(const stream_table_t *t, struct stream_stats *s);
 

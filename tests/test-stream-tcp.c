@@ -430,6 +430,38 @@ static void test_gap(void)
     stream_free(t);
 }
 
+/* The endpoints reused by a new connection whose SYN was not captured:
+ * its sequence numbers are unrelated to the old one's.  Behind the old
+ * stream it is not a retransmission, ahead of it not a hole of gigabytes:
+ * the direction starts over there, hunting for a header. */
+static void test_seq_jump(void)
+{
+    stream_table_t *t = table(0, 0, 0, 0);
+    size_t n = mkstream(buf, 6, 1);
+    seg(t, 0, 0x80000000u, TH_ACK, buf, n, 1);
+    check_seqnos(6, 1);
+    /* 1.5 GB behind: the new connection's PDUs, picked up mid-stream */
+    size_t m = mkstream(buf, 6, 101);
+    seg(t, 0, 0x80000000u - 0x60000000u, TH_ACK, buf + 25, m - 25, 2);
+    CHECK_EQ_INT(nrec, 6 + 5);
+    CHECK_EQ_INT(recs[nrec - 1].seqno, 106);
+    /* its next segment is in order with it */
+    size_t k = mkstream(buf, 2, 201);
+    seg(t, 0, 0x80000000u - 0x60000000u + (uint32_t)(m - 25), TH_ACK, buf, k, 3);
+    CHECK_EQ_INT(nrec, 6 + 5 + 2);
+    /* 1 GB ahead: another one; no gigabyte hole counted */
+    k = mkstream(buf, 2, 301);
+    seg(t, 0, 0x20000000u + 0x40000000u, TH_ACK, buf, k, 4);
+    CHECK_EQ_INT(nrec, 6 + 5 + 2 + 2);
+    CHECK_EQ_INT(recs[nrec - 1].seqno, 302);
+    struct stream_stats st;
+    stream_get_stats(t, &st);
+    CHECK_EQ_INT(st.seq_jumps, 2);
+    CHECK_EQ_INT(st.gap_bytes, 0);
+    CHECK_EQ_INT(st.retrans_bytes, 0);
+    stream_free(t);
+}
+
 static void test_wraparound(void)
 {
     stream_table_t *t = table(0, 0, 0, 0);
@@ -886,6 +918,7 @@ int main(void)
     test_mid_stream();
     test_gap();
     test_wraparound();
+    test_seq_jump();
     test_rst();
     test_eviction_memcap();
     test_not_smpp();
