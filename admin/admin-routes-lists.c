@@ -13,55 +13,85 @@
 #define TICKET_MAX 64
 #define VALUE_MAX 256
 
-static int bl_row(void *arg, const struct store_blacklist_row *r)
-{
-    admin_jw_blacklist(arg, r);
-    return 0;
-}
-
-static int ex_row(void *arg, const struct store_exception_row *r)
-{
-    admin_jw_exception(arg, r);
-    return 0;
-}
-
-static int wl_row(void *arg, const struct store_whitelist_row *r)
-{
-    admin_jw_whitelist(arg, r);
-    return 0;
-}
-
-/* One row read back after a change, as {"entry": {...}} (null if gone). */
-struct one {
+/* Rows of one list written as JSON objects: all of them (GET), or the first
+ * only (a row read back after a change). */
+struct rows {
     jw_t *w;
     int n;
+    int first_only;
 };
-static int bl_one(void *arg, const struct store_blacklist_row *r)
+static int bl_rows(void *arg, const struct store_blacklist_row *row)
 {
-    struct one *o = arg;
+    struct rows *o = arg;
     o->n++;
-    admin_jw_blacklist(o->w, r);
-    return 1;
+    admin_jw_blacklist(o->w, row);
+    return o->first_only;
 }
-static int ex_one(void *arg, const struct store_exception_row *r)
+static int ex_rows(void *arg, const struct store_exception_row *row)
 {
-    struct one *o = arg;
+    struct rows *o = arg;
     o->n++;
-    admin_jw_exception(o->w, r);
-    return 1;
+    admin_jw_exception(o->w, row);
+    return o->first_only;
+}
+static int wl_rows(void *arg, const struct store_whitelist_row *row)
+{
+    struct rows *o = arg;
+    o->n++;
+    admin_jw_whitelist(o->w, row);
+    return o->first_only;
 }
 static int ex_first_id(void *arg, const struct store_exception_row *r)
 {
-    struct one *o = arg;
-    o->n = (int)r->x.id;
+    int64_t *id = arg;
+    *id = r->x.id;
     return 1;
 }
-static int wl_one(void *arg, const struct store_whitelist_row *r)
+
+/* Each list's read behind one signature: the store has a row type and a
+ * callback type per list. */
+typedef int (*list_read_fn)(store_t *db, const struct store_list_query *q, struct rows *o);
+static int bl_read(store_t *db, const struct store_list_query *q, struct rows *o)
 {
-    struct one *o = arg;
-    o->n++;
-    admin_jw_whitelist(o->w, r);
-    return 1;
+    return store_blacklist_list(db, q, bl_rows, o);
+}
+static int ex_read(store_t *db, const struct store_list_query *q, struct rows *o)
+{
+    return store_exception_list(db, q, ex_rows, o);
+}
+static int wl_read(store_t *db, const struct store_list_query *q, struct rows *o)
+{
+    return store_whitelist_list(db, q, wl_rows, o);
+}
+
+/* GET: {"entries": [...]} on the request's read connection. */
+static int write_entries(admin_t *a, struct admin_req *r, list_read_fn read, const struct store_list_query *q,
+                         const char *what)
+{
+    struct rows o = {r->w, 0, 0};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entries");
+    jw_arr_begin(r->w);
+    int rc = read(r->db, q, &o);
+    if (rc)
+        return admin_store_error(a, r, rc, what);
+    jw_arr_end(r->w);
+    jw_obj_end(r->w);
+    return 200;
+}
+
+/* After a change: {"entry": <row id as stored now>} (null if gone), read
+ * back on the write connection (the caller holds db_mu). */
+static void write_entry(admin_t *a, struct admin_req *r, list_read_fn read, int64_t id)
+{
+    struct store_list_query q = {.include_inactive = 1, .id = id, .kind = -1};
+    struct rows o = {r->w, 0, 1};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "entry");
+    read(a->store, &q, &o);
+    if (!o.n)
+        jw_null(r->w);
+    jw_obj_end(r->w);
 }
 
 /* include_inactive=true|false|1|0. */
@@ -75,6 +105,19 @@ static int query_bool(struct admin_req *r, const char *name, int *out)
         *out = 1;
     else if (strcmp(v, "false") && strcmp(v, "0"))
         return admin_error(r, 400, "invalid", name, "'%s' must be true or false", name);
+    return 0;
+}
+
+/* limit and include_inactive, the query parameters every list GET takes. */
+static int list_query(struct admin_req *r, struct store_list_query *q)
+{
+    int64_t limit;
+    int st;
+    if ((st = admin_query_int(r, "limit", 1, 10000, 1000, &limit)) ||
+        (st = query_bool(r, "include_inactive", &q->include_inactive)))
+        return st;
+    q->limit = (int)limit;
+    q->kind = -1;
     return 0;
 }
 
@@ -102,43 +145,20 @@ static int delete_reason(struct admin_req *r, const char **reason, const char **
     return 0;
 }
 
-/* Writes {"entry": <row id>} by reading the row back. */
-static void write_bl_entry(admin_t *a, struct admin_req *r, int64_t id)
-{
-    struct store_list_query q = {.include_inactive = 1, .id = id, .kind = -1};
-    jw_obj_begin(r->w);
-    jw_key(r->w, "entry");
-    struct one o = {r->w, 0};
-    store_blacklist_list(a->store, &q, bl_one, &o);
-    if (!o.n)
-        jw_null(r->w);
-    jw_obj_end(r->w);
-}
-
 /* ---- blacklist ---------------------------------------------------------------- */
 
 int admin_h_blacklist_get(admin_t *a, struct admin_req *r)
 {
-    int64_t limit;
-    int inactive, st;
-    if ((st = admin_query_int(r, "limit", 1, 10000, 1000, &limit)) ||
-        (st = query_bool(r, "include_inactive", &inactive)))
+    struct store_list_query q = {0};
+    int st = list_query(r, &q);
+    if (st)
         return st;
-    struct store_list_query q = {.include_inactive = inactive, .kind = -1, .limit = (int)limit,
-                                 .value = admin_query(r, "value")};
+    q.value = admin_query(r, "value");
     const char *kind = admin_query(r, "kind");
     if (kind && (q.kind = lists_bl_kind_parse(kind)) < 0)
         return admin_error(r, 400, "invalid", "kind",
                            "'kind' must be sender, account, domain or fingerprint");
-    jw_obj_begin(r->w);
-    jw_key(r->w, "entries");
-    jw_arr_begin(r->w);
-    int rc = store_blacklist_list(r->db, &q, bl_row, r->w);
-    if (rc)
-        return admin_store_error(a, r, rc, "blacklist");
-    jw_arr_end(r->w);
-    jw_obj_end(r->w);
-    return 200;
+    return write_entries(a, r, bl_read, &q, "blacklist");
 }
 
 int admin_h_blacklist_post(admin_t *a, struct admin_req *r)
@@ -165,7 +185,7 @@ int admin_h_blacklist_post(admin_t *a, struct admin_req *r)
     int rc = store_blacklist_add(a->store, &c, (enum lists_bl_kind)kind, admin_body_str(r, "value"),
                                  0, ttl_h ? now + ttl_h * 3600 : 0, &id);
     if (rc == 0)
-        write_bl_entry(a, r, id);
+        write_entry(a, r, bl_read, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc == SG_EEXIST)
         return admin_error(r, 409, "conflict", "value", "already blacklisted: active entry %lld",
@@ -190,7 +210,7 @@ int admin_h_blacklist_clear(admin_t *a, struct admin_req *r)
     pthread_mutex_lock(&a->db_mu);
     int rc = store_blacklist_clear(a->store, &c, id);
     if (rc == 0)
-        write_bl_entry(a, r, id);
+        write_entry(a, r, bl_read, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc == SG_EEXIST)
         return admin_error(r, 409, "conflict", NULL, "blacklist entry %lld is already cleared",
@@ -205,38 +225,17 @@ int admin_h_blacklist_clear(admin_t *a, struct admin_req *r)
 
 int admin_h_exceptions_get(admin_t *a, struct admin_req *r)
 {
-    int64_t limit;
-    int inactive, st;
-    if ((st = admin_query_int(r, "limit", 1, 10000, 1000, &limit)) ||
-        (st = query_bool(r, "include_inactive", &inactive)))
+    struct store_list_query q = {0};
+    int st = list_query(r, &q);
+    if (st)
         return st;
     char msisdn[MSISDN_MAX];
     const char *m = admin_query(r, "msisdn");
     if (m && msisdn_normalise(m, a->country_code, a->trunk_prefix, msisdn, sizeof msisdn) < 0)
         return admin_error(r, 400, "invalid", "msisdn", "'%s' is not a phone number", m);
-    struct store_list_query q = {.include_inactive = inactive, .kind = -1, .limit = (int)limit,
-                                 .value = admin_query(r, "sender"), .msisdn = m ? msisdn : NULL};
-    jw_obj_begin(r->w);
-    jw_key(r->w, "entries");
-    jw_arr_begin(r->w);
-    int rc = store_exception_list(r->db, &q, ex_row, r->w);
-    if (rc)
-        return admin_store_error(a, r, rc, "exceptions");
-    jw_arr_end(r->w);
-    jw_obj_end(r->w);
-    return 200;
-}
-
-static void write_ex_entry(admin_t *a, struct admin_req *r, int64_t id)
-{
-    struct store_list_query q = {.include_inactive = 1, .id = id, .kind = -1};
-    jw_obj_begin(r->w);
-    jw_key(r->w, "entry");
-    struct one o = {r->w, 0};
-    store_exception_list(a->store, &q, ex_one, &o);
-    if (!o.n)
-        jw_null(r->w);
-    jw_obj_end(r->w);
+    q.value = admin_query(r, "sender");
+    q.msisdn = m ? msisdn : NULL;
+    return write_entries(a, r, ex_read, &q, "exceptions");
 }
 
 int admin_h_exceptions_post(admin_t *a, struct admin_req *r)
@@ -263,18 +262,18 @@ int admin_h_exceptions_post(admin_t *a, struct admin_req *r)
     /* One live exception per (sender, number): a second is a conflict,
      * not a silent duplicate the agent then has to remove twice. */
     struct store_list_query dq = {.kind = -1, .value = admin_body_str(r, "sender"), .msisdn = msisdn};
-    struct one dup = {NULL, 0};
+    int64_t dup = 0;
     int rc = store_exception_list(a->store, &dq, ex_first_id, &dup);
-    if (rc < 0 || dup.n) {
+    if (rc < 0 || dup) {
         pthread_mutex_unlock(&a->db_mu);
         if (rc < 0)
             return admin_store_error(a, r, rc, "exceptions");
-        return admin_error(r, 409, "conflict", NULL, "an active exception exists (entry %d)", dup.n);
+        return admin_error(r, 409, "conflict", NULL, "an active exception exists (entry %lld)", (long long)dup);
     }
     rc = store_exception_add(a->store, &c, admin_body_str(r, "sender"), msisdn, now + ttl_h * 3600,
                              &id);
     if (rc == 0)
-        write_ex_entry(a, r, id);
+        write_entry(a, r, ex_read, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc == SG_EEXIST)
         return admin_error(r, 409, "conflict", NULL, "an active exception exists (entry %lld)",
@@ -290,7 +289,7 @@ int admin_h_exceptions_post(admin_t *a, struct admin_req *r)
  * now. */
 static int remove_entry(admin_t *a, struct admin_req *r,
                         int (*remove)(store_t *, const struct store_change *, int64_t),
-                        void (*write_entry)(admin_t *, struct admin_req *, int64_t), const char *what)
+                        list_read_fn read, const char *what)
 {
     int64_t id;
     const char *reason, *ticket;
@@ -301,7 +300,7 @@ static int remove_entry(admin_t *a, struct admin_req *r,
     pthread_mutex_lock(&a->db_mu);
     int rc = remove(a->store, &c, id);
     if (rc == 0)
-        write_entry(a, r, id);
+        write_entry(a, r, read, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc)
         return admin_store_error(a, r, rc, what);
@@ -311,41 +310,19 @@ static int remove_entry(admin_t *a, struct admin_req *r,
 
 int admin_h_exceptions_delete(admin_t *a, struct admin_req *r)
 {
-    return remove_entry(a, r, store_exception_remove, write_ex_entry, "exception remove");
+    return remove_entry(a, r, store_exception_remove, ex_read, "exception remove");
 }
 
 /* ---- whitelist ------------------------------------------------------------------ */
 
 int admin_h_whitelist_get(admin_t *a, struct admin_req *r)
 {
-    int64_t limit;
-    int inactive, st;
-    if ((st = admin_query_int(r, "limit", 1, 10000, 1000, &limit)) ||
-        (st = query_bool(r, "include_inactive", &inactive)))
+    struct store_list_query q = {0};
+    int st = list_query(r, &q);
+    if (st)
         return st;
-    struct store_list_query q = {.include_inactive = inactive, .kind = -1, .limit = (int)limit,
-                                 .value = admin_query(r, "sender")};
-    jw_obj_begin(r->w);
-    jw_key(r->w, "entries");
-    jw_arr_begin(r->w);
-    int rc = store_whitelist_list(r->db, &q, wl_row, r->w);
-    if (rc)
-        return admin_store_error(a, r, rc, "whitelist");
-    jw_arr_end(r->w);
-    jw_obj_end(r->w);
-    return 200;
-}
-
-static void write_wl_entry(admin_t *a, struct admin_req *r, int64_t id)
-{
-    struct store_list_query q = {.include_inactive = 1, .id = id, .kind = -1};
-    jw_obj_begin(r->w);
-    jw_key(r->w, "entry");
-    struct one o = {r->w, 0};
-    store_whitelist_list(a->store, &q, wl_one, &o);
-    if (!o.n)
-        jw_null(r->w);
-    jw_obj_end(r->w);
+    q.value = admin_query(r, "sender");
+    return write_entries(a, r, wl_read, &q, "whitelist");
 }
 
 int admin_h_whitelist_post(admin_t *a, struct admin_req *r)
@@ -378,7 +355,7 @@ int admin_h_whitelist_post(admin_t *a, struct admin_req *r)
     pthread_mutex_lock(&a->db_mu);
     int rc = store_whitelist_add(a->store, &c, &e, &id);
     if (rc == 0)
-        write_wl_entry(a, r, id);
+        write_entry(a, r, wl_read, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc == SG_EEXIST)
         return admin_error(r, 409, "conflict", "sender", "already whitelisted: active entry %lld",
@@ -391,5 +368,5 @@ int admin_h_whitelist_post(admin_t *a, struct admin_req *r)
 
 int admin_h_whitelist_delete(admin_t *a, struct admin_req *r)
 {
-    return remove_entry(a, r, store_whitelist_remove, write_wl_entry, "whitelist remove");
+    return remove_entry(a, r, store_whitelist_remove, wl_read, "whitelist remove");
 }

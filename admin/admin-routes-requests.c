@@ -94,6 +94,19 @@ static int join_senders(struct admin_req *r, char *out, size_t cap)
     return 0;
 }
 
+/* {"request": ...} as stored now, read back on the write connection
+ * (the caller holds db_mu). */
+static void write_request(admin_t *a, struct admin_req *r, int64_t id)
+{
+    struct one_req o = {.w = r->w};
+    jw_obj_begin(r->w);
+    jw_key(r->w, "request");
+    store_wlreq_list(a->store, NULL, -1, id, req_one, &o);
+    if (!o.n)
+        jw_null(r->w);
+    jw_obj_end(r->w);
+}
+
 int admin_h_wlreq_post(admin_t *a, struct admin_req *r)
 {
     static const struct admin_field spec[] = {
@@ -130,15 +143,8 @@ int admin_h_wlreq_post(admin_t *a, struct admin_req *r)
     int64_t id = 0;
     pthread_mutex_lock(&a->db_mu);
     int rc = store_wlreq_create(a->store, &c, &q, &id);
-    struct one_req o = {.w = r->w};
-    if (rc == 0) {
-        jw_obj_begin(r->w);
-        jw_key(r->w, "request");
-        store_wlreq_list(a->store, NULL, -1, id, req_one, &o);
-        if (!o.n)
-            jw_null(r->w);
-        jw_obj_end(r->w);
-    }
+    if (rc == 0)
+        write_request(a, r, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc)
         return admin_store_error(a, r, rc, "whitelist request");
@@ -166,15 +172,8 @@ static int decide(admin_t *a, struct admin_req *r, int approve)
     struct store_change c = admin_change(r, admin_body_str(r, "reason"), admin_body_str(r, "ticket"));
     pthread_mutex_lock(&a->db_mu);
     int rc = store_wlreq_decide(a->store, &c, id, approve, exp_us / 1000000);
-    struct one_req o = {.w = r->w};
-    if (rc == 0) {
-        jw_obj_begin(r->w);
-        jw_key(r->w, "request");
-        store_wlreq_list(a->store, NULL, -1, id, req_one, &o);
-        if (!o.n)
-            jw_null(r->w);
-        jw_obj_end(r->w);
-    }
+    if (rc == 0)
+        write_request(a, r, id);
     pthread_mutex_unlock(&a->db_mu);
     if (rc == SG_EEXIST)
         return admin_error(r, 409, "conflict", NULL, "request %lld is already decided", (long long)id);

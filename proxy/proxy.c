@@ -316,6 +316,25 @@ static int link_buffers(struct link *l)
     return 0;
 }
 
+/* A free slot taken by a new connection (esme_fd, smsc_fd; -1 in tests):
+ * everything its previous link left is reset here, in one place. */
+static void link_start(struct link *l, enum link_state state, int esme_fd, int smsc_fd)
+{
+    l->state = state;
+    l->c[SIDE_ESME].fd = esme_fd;
+    l->c[SIDE_SMSC].fd = smsc_fd;
+    l->c[SIDE_ESME].stalled = l->c[SIDE_SMSC].stalled = 0;
+    l->c[SIDE_ESME].read_us = l->c[SIDE_SMSC].read_us = 0;
+    l->account[0] = '\0';
+    l->bind_kind = BIND_NONE;
+    l->bound = 0;
+    l->unbinds_wanted = 0;
+    l->esme_gone = 0;
+    l->retiring = l->retire_now = 0;
+    memset(l->late, 0, sizeof l->late);
+    l->own_seq[0] = l->own_seq[1] = 0;
+}
+
 static void accept_all(proxy_t *p)
 {
     for (;;) {
@@ -355,18 +374,7 @@ static void accept_all(proxy_t *p)
             continue;
         }
         p->n_free--;
-        l->state = L_CONNECTING;
-        l->c[SIDE_ESME].fd = fd;
-        l->c[SIDE_SMSC].fd = up;
-        l->account[0] = '\0';
-        l->bind_kind = BIND_NONE;
-        l->bound = 0;
-        l->unbinds_wanted = 0;
-        l->esme_gone = 0;
-        l->retiring = l->retire_now = 0;
-        memset(l->late, 0, sizeof l->late);
-        l->c[SIDE_ESME].read_us = l->c[SIDE_SMSC].read_us = 0;
-        l->own_seq[0] = l->own_seq[1] = 0;
+        link_start(l, L_CONNECTING, fd, up);
         l->connect_deadline_ms = now_ms() + p->cfg.connect_timeout_ms;
         endpoint_of(&ss, &l->esme);
         sg_endpoint_format(&l->esme, l->ip, sizeof l->ip);
@@ -1746,18 +1754,7 @@ int proxy_link_open_for_test(proxy_t *p)
     if (link_buffers(l) != 0)
         return -ENOMEM;
     p->n_free--;
-    l->state = L_OPEN;
-    l->c[SIDE_ESME].fd = l->c[SIDE_SMSC].fd = -1;
-    l->c[SIDE_ESME].stalled = l->c[SIDE_SMSC].stalled = 0;
-    l->account[0] = '\0';
-    l->bind_kind = BIND_NONE;
-    l->bound = 0;
-    l->unbinds_wanted = 0;
-    l->esme_gone = 0;
-    l->retiring = l->retire_now = 0;
-    memset(l->late, 0, sizeof l->late);
-    l->c[SIDE_ESME].read_us = l->c[SIDE_SMSC].read_us = 0;
-    l->own_seq[0] = l->own_seq[1] = 0;
+    link_start(l, L_OPEN, -1, -1);
     /* 192.0.2.1 (TEST-NET-1, RFC 5737) as the ESME's address. */
     memset(&l->esme, 0, sizeof l->esme);
     l->esme.addr[10] = l->esme.addr[11] = 0xff;
