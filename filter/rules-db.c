@@ -638,8 +638,22 @@ static int utf8_valid(const uint8_t *p, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        if (i + 8 <= n) { /* eight ASCII bytes at a time */
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ull)) {
+                i += 8;
+                continue;
+            }
+        }
         if (p[i] < 0x80) {
             i++;
+            continue;
+        }
+        if (p[i] >= 0xC2 && p[i] <= 0xDF) { /* two bytes (Cyrillic): no overlong form */
+            if (i + 1 >= n || (p[i + 1] & 0xC0) != 0x80)
+                return 0;
+            i += 2;
             continue;
         }
         size_t k;

@@ -15,6 +15,7 @@ struct norm_ctx {
     uint8_t *cls;        /* per code point class, CL_* */
     uint8_t *bytes;      /* input copy with invalid UTF-8 dropped */
     size_t bytes_cap;
+    int case_only;       /* the last norm_text only lowered letters: norm_last_case_only */
 };
 
 /* Classes of a code point for tokenising. */
@@ -679,11 +680,180 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
     return n;
 }
 
+/* ---- one pass for the common text ---------------------------------------
+ * Most SMS are ASCII, the basic Cyrillic alphabet and £ € ₽ (fast_cp's
+ * set), and in most of them confusable folding changes no word but ё -> е
+ * and padding collapse joins nothing.  For such a text every step of the
+ * pipeline is a per-character map, so one pass writes the output directly
+ * from the input bytes; a word that folding does change (digits among
+ * letters, Latin mixed with Cyrillic) is folded by fold_word as it ends.
+ * Anything else (another character, invalid UTF-8, a run of single-letter
+ * tokens that collapse_padding could join, an output that does not fit)
+ * returns 0 and the general pipeline takes the text from the start.  Both
+ * give the same output: tests/test-fastpaths.c and fuzz-norm-url compare
+ * them against NORM_SLOW_PATH. */
+
+enum { TOK_LATIN = 1, TOK_CYR = 2, TOK_DIGIT = 4, TOK_YO = 8 };
+
+/* Folds the word out[from..*o) (ASCII and two-byte Cyrillic only) with
+ * fold_word and writes it back; 0 when the result does not fit in cap. */
+static int onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t *o, size_t cap)
+{
+    size_t n = 0;
+    for (size_t i = from; i < *o; i++) {
+        uint8_t b = (uint8_t)out[i];
+        if (b < 0x80) {
+            c->cp[n] = b;
+        } else {
+            c->cp[n] = ((int32_t)(b & 0x1F) << 6) | ((uint8_t)out[i + 1] & 0x3F);
+            i++;
+        }
+        c->cls[n++] = 1; /* fold_word's mark: every position is part of the word */
+    }
+    fold_word(c->cp, c->cls, 0, n);
+    size_t w = from;
+    for (size_t i = 0; i < n; i++) {
+        int32_t cp = c->cp[i];
+        if (w + 3 > cap)
+            return 0; /* room for this character and the final NUL */
+        if (cp < 0x80) {
+            out[w++] = (char)cp;
+        } else {
+            out[w++] = (char)(0xC0 | (cp >> 6));
+            out[w++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    *o = w;
+    return 1;
+}
+
+static int norm_text_onepass(norm_ctx_t *c, const uint8_t *in, size_t len, char *out, size_t cap,
+                             size_t *outlen)
+{
+    if (len > c->cap)
+        return 0; /* the general path reports the cut exactly */
+    size_t o = 0;
+    int pending_space = 0, last_space = 0;
+    /* the word being written: where it starts in out, its length in code
+     * points, TOK_* of what it holds */
+    size_t tok_start = 0, tok_cps = 0;
+    unsigned tok = 0;
+    /* padding collapse needs three single-character tokens in a row with at
+     * most three characters between neighbours: count such runs */
+    size_t gap = 0, singles = 0;
+    /* more than letter case changed: a word folded, ё, a tab or line break
+     * made a space (dropping a control or a space shortens the text) */
+    int rewritten = 0;
+    for (size_t i = 0; i <= len; i++) {
+        int32_t cp;
+        unsigned kind; /* TOK_* for a letter or digit, 0 otherwise */
+        size_t sl = 1;
+        if (i == len) {
+            cp = ' ';
+            kind = 0;
+        } else if (in[i] < 0x80) {
+            cp = in[i];
+            if (cp >= 'A' && cp <= 'Z')
+                cp |= 0x20;
+            if (cp >= 'a' && cp <= 'z')
+                kind = TOK_LATIN;
+            else if (cp >= '0' && cp <= '9')
+                kind = TOK_DIGIT;
+            else if (cp == ' ')
+                kind = 0;
+            else if (cp >= 0x09 && cp <= 0x0D)
+                cp = ' ', kind = 0, rewritten = 1;
+            else if (cp < 0x20 || cp == 0x7F)
+                continue; /* other controls vanish without splitting a word */
+            else
+                kind = 0;
+        } else {
+            cp = fast_cp(in + i, len - i, &sl);
+            if (cp < 0)
+                return 0;
+            kind = cp >= 0x0430 && cp <= 0x0451 ? (cp == 0x0451 ? TOK_CYR | TOK_YO : TOK_CYR) : 0;
+            i += sl - 1;
+        }
+        if (kind) {
+            if (o + 5 > cap)
+                return 0; /* a space, a character, the NUL: else the general path cuts */
+            if (!tok) {
+                if (pending_space)
+                    out[o++] = ' ';
+                pending_space = last_space = 0;
+                tok_start = o;
+                tok_cps = 0;
+            }
+            tok |= kind;
+            tok_cps++;
+        } else {
+            if (tok) { /* a word ends here */
+                int letters = (tok & (TOK_LATIN | TOK_CYR)) != 0;
+                if ((letters && (tok & TOK_DIGIT)) || (tok & (TOK_LATIN | TOK_CYR)) == (TOK_LATIN | TOK_CYR)) {
+                    if (!onepass_fold_word(c, out, tok_start, &o, cap))
+                        return 0;
+                    rewritten = 1;
+                } else if (tok & TOK_YO) {
+                    rewritten = 1;
+                    for (size_t k = tok_start; k + 1 < o; k++)
+                        if ((uint8_t)out[k] == 0xD1 && (uint8_t)out[k + 1] == 0x91)
+                            out[k] = (char)0xD0, out[k + 1] = (char)0xB5; /* ё -> е */
+                }
+                if (tok_cps == 1) {
+                    singles = singles && gap <= 3 ? singles + 1 : 1;
+                    if (singles >= 3)
+                        return 0;
+                } else {
+                    singles = 0;
+                }
+                gap = 0;
+                tok = 0;
+            }
+            if (cp == ' ') {
+                gap += !last_space;
+                last_space = 1;
+                pending_space = o > 0;
+                continue;
+            }
+            if (o + 5 > cap)
+                return 0;
+            gap++;
+            last_space = 0;
+            if (pending_space)
+                out[o++] = ' ';
+            pending_space = 0;
+        }
+        if (cp < 0x80) {
+            out[o++] = (char)cp;
+        } else if (cp < 0x800) {
+            out[o++] = (char)(0xC0 | (cp >> 6));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        } else {
+            out[o++] = (char)(0xE0 | (cp >> 12));
+            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+            out[o++] = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    c->case_only = !rewritten && o == len;
+    return 1;
+}
+
+int norm_last_case_only(const norm_ctx_t *c)
+{
+    return c && c->case_only;
+}
+
 int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap, size_t *outlen,
               unsigned flags)
 {
     if (!c || (!utf8 && len) || !out || cap == 0)
         return SG_EINVAL;
+    c->case_only = 0;
+    if (flags == 0 && norm_text_onepass(c, (const uint8_t *)utf8, len, out, cap, outlen))
+        return 0;
     int trunc = 0;
     size_t blen = clean_utf8(c, (const uint8_t *)utf8, len, &trunc);
     size_t n;
@@ -723,6 +893,7 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
 {
     if (!c || (!utf8 && len) || !out || cap == 0)
         return SG_EINVAL;
+    c->case_only = 0;
     int trunc = 0;
     size_t blen = clean_utf8(c, (const uint8_t *)utf8, len, &trunc);
     size_t n = nfkc_fold(c, blen, &trunc, 0);
@@ -769,32 +940,86 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
 
+/* 1 if any of the eight bytes of w is an ASCII digit (0x30..0x39: high
+ * nibble 3, low nibble below 10); no carry crosses a byte. */
+static inline int has_digit8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    uint64_t z = ((w & 0xF0 * ones) ^ 0x30 * ones) | (((w & 0x0F * ones) + 0x06 * ones) & 0x10 * ones);
+    return ((z - ones) & ~z & 0x80 * ones) != 0; /* a zero byte of z: a digit */
+}
+
+/* Appends ch to out[*o], a digit only when it starts a run (as '#'). */
+static inline void mask_byte(char ch, char *out, size_t *o, int *in_digits)
+{
+    if (ch >= '0' && ch <= '9') {
+        if (*in_digits)
+            return;
+        *in_digits = 1;
+        ch = '#';
+    } else {
+        *in_digits = 0;
+    }
+    out[(*o)++] = ch;
+}
+
+/* Copies s[*i..len) to out[*o..cap) with every run of ASCII digits written
+ * as one '#', until the input or the room ends; *in_digits carries a run
+ * from one call to the next.  Eight digit-free bytes move at a time: the
+ * bulk of a text. */
+static void mask_digits(const char *s, size_t len, size_t *i, char *out, size_t cap, size_t *o,
+                        int *in_digits)
+{
+    size_t ii = *i, oo = *o; /* locals: stores to out could alias *i and *o */
+    int run = *in_digits;
+    while (ii < len && oo < cap) {
+        if (ii + 8 <= len && oo + 8 <= cap) {
+            uint64_t w;
+            memcpy(&w, s + ii, 8);
+            if (!has_digit8(w)) {
+                memcpy(out + oo, &w, 8);
+                oo += 8;
+                run = 0;
+            } else {
+                for (size_t k = 0; k < 8; k++)
+                    mask_byte(s[ii + k], out, &oo, &run);
+            }
+            ii += 8;
+            continue;
+        }
+        mask_byte(s[ii++], out, &oo, &run);
+    }
+    *i = ii;
+    *o = oo;
+    *in_digits = run;
+}
+
 uint64_t norm_fingerprint(const char *s, size_t len)
 {
-    /* Hash in chunks through a small stack buffer so no allocation and no
-     * digit of the original ever reaches the hash state. */
+    /* The masked text goes through a stack buffer, so no allocation and no
+     * digit of the original ever reaches the hash; a text that fits (nearly
+     * all) is hashed in one call, a longer one streamed, which XXH3 defines
+     * to give the same value. */
+    char buf[1024];
     XXH3_state_t st;
-    XXH3_INITSTATE(&st);
-    XXH3_64bits_reset(&st);
-    char buf[256];
-    size_t o = 0;
-    int in_digits = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (ch >= '0' && ch <= '9') {
-            if (in_digits)
-                continue;
-            in_digits = 1;
-            ch = '#';
-        } else {
-            in_digits = 0;
+    int streaming = 0, in_digits = 0;
+    size_t i = 0, o = 0;
+    for (;;) {
+        mask_digits(s, len, &i, buf, sizeof buf, &o, &in_digits);
+        if (o < sizeof buf)
+            break; /* the input ended first */
+        if (!streaming) {
+            XXH3_INITSTATE(&st);
+            XXH3_64bits_reset(&st);
+            streaming = 1;
         }
-        buf[o++] = ch;
-        if (o == sizeof buf) {
-            XXH3_64bits_update(&st, buf, o);
-            o = 0;
-        }
+        XXH3_64bits_update(&st, buf, o);
+        o = 0;
+        if (i >= len)
+            break;
     }
+    if (!streaming)
+        return XXH3_64bits(buf, o);
     if (o)
         XXH3_64bits_update(&st, buf, o);
     return XXH3_64bits_digest(&st);
@@ -804,22 +1029,9 @@ size_t norm_redact_digits(const char *s, size_t len, char *out, size_t cap)
 {
     if (!out || cap == 0)
         return 0;
-    size_t o = 0;
+    size_t i = 0, o = 0;
     int in_digits = 0;
-    for (size_t i = 0; i < len; i++) {
-        char ch = s[i];
-        if (ch >= '0' && ch <= '9') {
-            if (in_digits)
-                continue;
-            in_digits = 1;
-            ch = '#';
-        } else {
-            in_digits = 0;
-        }
-        if (o + 1 >= cap)
-            break;
-        out[o++] = ch;
-    }
+    mask_digits(s, len, &i, out, cap - 1, &o, &in_digits);
     /* do not end inside a multi-byte character */
     if (o > 0 && ((unsigned char)out[o - 1] & 0x80)) {
         size_t k = o;

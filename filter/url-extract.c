@@ -119,19 +119,39 @@ static size_t sep_at(const char *p, size_t n, int *defanged)
  * -1 when it does not fit. */
 static int host_put(struct url_hit *h, const char *p, size_t k)
 {
+    unsigned char c0 = (unsigned char)p[0];
+    int same_len = k == 1 || (k == 2 && (c0 == 0xD0 || c0 == 0xD1));
+    if (same_len && h->host_len + k + 1 > URL_HOST_MAX)
+        return -1; /* lower-casing keeps the length of these two kinds */
+    if (k == 1) { /* ASCII, the bulk of host names: one store */
+        h->host[h->host_len++] = (char)lc(c0);
+        h->host[h->host_len] = '\0';
+        return 0;
+    }
+    if (same_len) {
+        /* U+0400..U+047F: upper case U+0400..U+042F is lower case + 0x20
+         * (А-Я) or + 0x50 (Ѐ-Џ); the historic letters above U+0460 pair
+         * as even (upper) and odd (lower) */
+        int32_t cp = ((int32_t)(c0 & 0x1F) << 6) | ((unsigned char)p[1] & 0x3F);
+        if (cp >= 0x0410 && cp <= 0x042F)
+            cp += 0x20;
+        else if (cp < 0x0410)
+            cp += 0x50;
+        else if (cp >= 0x0460)
+            cp |= 1;
+        h->host[h->host_len++] = (char)(0xC0 | (cp >> 6));
+        h->host[h->host_len++] = (char)(0x80 | (cp & 0x3F));
+        h->host[h->host_len] = '\0';
+        return 0;
+    }
     uint8_t enc[4];
     const uint8_t *src = (const uint8_t *)p;
-    if (k == 1) {
-        enc[0] = (uint8_t)lc((unsigned char)p[0]);
-        src = enc;
-    } else {
-        int32_t cp;
-        if (cp_at(p, k, &cp) == k) {
-            utf8proc_ssize_t m = utf8proc_encode_char(utf8proc_tolower(cp), enc);
-            if (m > 0) {
-                src = enc;
-                k = (size_t)m;
-            }
+    int32_t cp;
+    if (cp_at(p, k, &cp) == k) {
+        utf8proc_ssize_t m = utf8proc_encode_char(utf8proc_tolower(cp), enc);
+        if (m > 0) {
+            src = enc;
+            k = (size_t)m;
         }
     }
     if (h->host_len + k + 1 > URL_HOST_MAX)
@@ -385,9 +405,20 @@ static size_t next_sep(const char *text, size_t len, size_t from)
 {
     const char *dot = memchr(text + from, '.', len - from);
     size_t limit = dot ? (size_t)(dot - text) : len;
-    for (size_t k = from; k + 1 < limit; k++)
-        if ((text[k] == '[' || text[k] == '(') && lc(text[k + 1]) == 'd')
-            return k;
+    /* '[' and '(' are rare in SMS: find each with memchr (vectorised)
+     * rather than testing every byte for both */
+    for (const char *open = "[("; *open; open++)
+        for (size_t k = from; k + 1 < limit;) {
+            const char *q = memchr(text + k, *open, limit - 1 - k);
+            if (!q)
+                break;
+            k = (size_t)(q - text);
+            if (lc(text[k + 1]) == 'd') {
+                limit = k; /* the earlier of the two wins */
+                break;
+            }
+            k++;
+        }
     return limit;
 }
 

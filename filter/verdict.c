@@ -578,6 +578,51 @@ int verdict_engine_is_verified(verdict_engine_t *e, struct sg_view account, stru
 
 /* ---- judging helpers ------------------------------------------------------------- */
 
+/* vsnprintf for reason details, which use only %s, %u and %d: a reason is
+ * written for most messages (a busy sender always passes its recipient
+ * threshold), and glibc's printf machinery cost more than the rule match
+ * that found it.  Output cut at cap - 1 bytes, always NUL-terminated.  Any
+ * other conversion ends the text with "?" and reads no further argument,
+ * so a new format can never misread the stack. */
+static void detail_vformat(char *out, size_t cap, const char *fmt, va_list ap)
+{
+    size_t o = 0;
+    int stop = 0;
+    for (const char *f = fmt; !stop && *f && o + 1 < cap; f++) {
+        const char *s;
+        char num[24];
+        if (*f != '%') {
+            out[o++] = *f;
+            continue;
+        }
+        f++;
+        if (*f == 's') {
+            s = va_arg(ap, const char *);
+            if (!s)
+                s = "(null)";
+        } else if (*f == 'u' || *f == 'd') {
+            long long x = *f == 'u' ? (long long)va_arg(ap, unsigned) : va_arg(ap, int);
+            unsigned long long m = x < 0 ? 0ull - (unsigned long long)x : (unsigned long long)x;
+            char *p = num + sizeof num;
+            *--p = '\0';
+            do
+                *--p = (char)('0' + m % 10);
+            while (m /= 10);
+            if (x < 0)
+                *--p = '-';
+            s = p;
+        } else if (*f == '%') {
+            s = "%";
+        } else {
+            s = "?"; /* an unknown conversion: its argument's type is unknown too */
+            stop = 1;
+        }
+        while (*s && o + 1 < cap)
+            out[o++] = *s++;
+    }
+    out[o] = '\0';
+}
+
 static int add_reason(struct verdict *v, enum verdict_reason_type t, const char *id, int score,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 
@@ -597,7 +642,7 @@ static int add_reason(struct verdict *v, enum verdict_reason_type t, const char 
     r->id[idn] = '\0';
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->detail, sizeof r->detail, fmt, ap);
+    detail_vformat(r->detail, sizeof r->detail, fmt, ap);
     va_end(ap);
     return (int)v->n_reasons++;
 }
@@ -736,12 +781,16 @@ static const char *vstr(const struct sg_view *v, char *buf, size_t cap)
 }
 
 static void collect_urls(verdict_worker_t *w, const char *raw, size_t rawlen, const char *norm,
-                         size_t normlen)
+                         size_t normlen, int norm_case_only)
 {
     size_t max = SG_ARRAY_LEN(w->urls);
     w->n_urls = url_extract(raw, rawlen, w->urls, max);
     /* The normalised text also yields hosts spelled with look-alike or
-     * padded letters ("qіwі-secure.xyz" with Cyrillic і); add the new ones. */
+     * padded letters ("qіwі-secure.xyz" with Cyrillic і); add the new ones.
+     * Host names are lower-cased as extracted, so a text that
+     * normalisation only lower-cased holds no new one. */
+    if (norm_case_only)
+        return;
     struct url_hit more[4];
     size_t m = url_extract(norm, normlen, more, SG_ARRAY_LEN(more));
     for (size_t i = 0; i < m && w->n_urls < max; i++) {
@@ -798,9 +847,11 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     size_t text_len = in->text ? in->text_len : 0;
     int has_text = !in->is_binary && text_len > 0;
     size_t normlen = 0;
+    int norm_case_only = 0; /* read now: norm_sender below reuses the context */
     w->norm[0] = '\0';
     if (has_text) {
         int r = norm_text(w->nc, text, text_len, w->norm, w->norm_cap, &normlen, 0);
+        norm_case_only = r == 0 && norm_last_case_only(w->nc);
         if (r == SG_ENOSPC)
             COUNT(e, norm_truncated);
         else if (r != 0)
@@ -896,7 +947,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     /* URLs: needed by the domain blacklist (4) and the domain lists (6). */
     w->n_urls = 0;
     if (has_text)
-        collect_urls(w, text, text_len, w->norm, normlen);
+        collect_urls(w, text, text_len, w->norm, normlen, norm_case_only);
 
     /* 4. Blacklist.  An automatic entry never applies to a verified sender;
      * a manual one does. */

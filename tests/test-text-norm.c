@@ -7,6 +7,9 @@
 #include "testutil.h"
 #include "text-norm.h"
 
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
 static norm_ctx_t *ctx;
 
 static const char *nt(const char *in, unsigned flags)
@@ -93,6 +96,47 @@ int main(void)
     const char *a = "your code 123456", *b = "your code 987", *d = "your code abc";
     CHECK(norm_fingerprint(a, strlen(a)) == norm_fingerprint(b, strlen(b)));
     CHECK(norm_fingerprint(a, strlen(a)) != norm_fingerprint(d, strlen(d)));
+    /* the value is XXH3-64 of the masked text, however long the text: it
+     * keys stored blacklist entries, so it must never change */
+    CHECK(norm_fingerprint(a, strlen(a)) == XXH3_64bits("your code #", 11));
+    {
+        static char longtext[5000], masked[5000];
+        size_t m = 0;
+        for (size_t i = 0; i < sizeof longtext - 1; i++) {
+            longtext[i] = i % 7 == 3 ? (char)('0' + i % 10) : (char)('a' + i % 26);
+            if (i % 7 == 3)
+                masked[m++] = '#';
+            else
+                masked[m++] = longtext[i];
+        }
+        CHECK(norm_fingerprint(longtext, sizeof longtext - 1) == XXH3_64bits(masked, m));
+        CHECK(norm_fingerprint(longtext, 1024) != norm_fingerprint(longtext, 1023));
+    }
+    /* eight bytes at a time: every byte value, runs across the eight-byte
+     * steps and the 1024-byte chunks, against the plain one-byte loop */
+    {
+        static char text[3000], want[3000], got[3000];
+        uint32_t seed = 5;
+        for (int round = 0; round < 3000; round++) {
+            size_t len = (size_t)round % sizeof text, m = 0;
+            int run = 0;
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                unsigned r = seed >> 16;
+                text[i] = (char)(r % 3 == 0 ? '0' + r % 10 : r % 256);
+                int digit = text[i] >= '0' && text[i] <= '9';
+                if (!digit || !run)
+                    want[m++] = digit ? '#' : text[i];
+                run = digit;
+            }
+            CHECK(norm_fingerprint(text, len) == XXH3_64bits(want, m));
+            size_t cap = 1 + (size_t)round % 300, k = norm_redact_digits(text, len, got, cap);
+            size_t cut = m < cap - 1 ? m : cap - 1;
+            /* cut where the original was, less an incomplete character */
+            CHECK(k <= cut && memcmp(got, want, k) == 0 && got[k] == '\0');
+            CHECK(k == cut || (unsigned char)want[k] >= 0x80);
+        }
+    }
     char red[64];
     CHECK_EQ_INT(norm_redact_digits(a, strlen(a), red, sizeof red), 11);
     CHECK_EQ_STR(red, "your code #");

@@ -144,6 +144,15 @@ static int has_reason(const struct verdict *v, enum verdict_reason_type t, const
     return 0;
 }
 
+/* The detail of the first reason of type t (and id), "" if none. */
+static const char *reason_detail(const struct verdict *v, enum verdict_reason_type t, const char *id)
+{
+    for (unsigned i = 0; i < v->n_reasons; i++)
+        if (v->reasons[i].type == t && (!id || strcmp(v->reasons[i].id, id) == 0))
+            return v->reasons[i].detail;
+    return "";
+}
+
 static const char *decider(const struct verdict *v)
 {
     return v->decided_by >= 0 ? verdict_reason_name(v->reasons[v->decided_by].type) : "score";
@@ -166,6 +175,7 @@ static void test_whitelist_spoofing_lookalike(void)
     CHECK(v.alert);
     CHECK(has_reason(&v, VERDICT_R_WHITELIST, "wl-1"));
     CHECK(has_reason(&v, VERDICT_R_RULE, "T-LOAN"));
+    CHECK_EQ_STR(reason_detail(&v, VERDICT_R_RULE, "T-LOAN"), "text: loan without refusal");
     CHECK(has_reason(&v, VERDICT_R_DOMAIN, "qiwi-secure.xyz"));
     CHECK_EQ_STR(decider(&v), "whitelist");
     /* no digit of the code in the snippet */
@@ -515,6 +525,11 @@ static void test_volume(void)
     verdict_judge(w, &in, &v);
     CHECK_EQ_INT(v.action, VERDICT_BLOCK);
     CHECK(has_reason(&v, VERDICT_R_VOLUME, "volume-sender"));
+    /* the detail reads as printf would write it */
+    char want[VERDICT_DETAIL_MAX];
+    snprintf(want, sizeof want, "sender SPAMMER reached more than %u distinct recipients in %u s",
+             cfg.sender_max_recipients, cfg.window_s);
+    CHECK_EQ_STR(reason_detail(&v, VERDICT_R_VOLUME, "volume-sender"), want);
     CHECK(v.alert);
     in = msg("agg", "SPAMMER", 5, "79128888888", "hi");
     verdict_judge(w, &in, &v);
@@ -564,6 +579,10 @@ static void test_volume(void)
         CHECK_EQ_INT(v.action, VERDICT_ALLOW);
     }
     CHECK(v.alert && has_reason(&v, VERDICT_R_VOLUME, "volume-sender"));
+    snprintf(want, sizeof want,
+             "sender QIWI reached more than %u distinct recipients in %u s (verified sender: not acted on)",
+             cfg.sender_max_recipients, cfg.window_s);
+    CHECK_EQ_STR(reason_detail(&v, VERDICT_R_VOLUME, "volume-sender"), want);
     CHECK_EQ_INT(verdict_engine_drain_autobl(e, ev, 4), 0);
 
     /* One text from many senders: the fingerprint counter (texts of at

@@ -9,7 +9,8 @@
  *   - every URL span lies inside the text, every host is NUL-terminated,
  *     shorter than URL_HOST_MAX and has no '/' or white space;
  *   - the snippet holds no ASCII digit and is at most cap-1 bytes;
- *   - norm_sender and a short output buffer never overrun.
+ *   - norm_sender and a short output buffer never overrun;
+ *   - norm_text's fast paths give what NORM_SLOW_PATH gives.
  *
  * Build: CC=clang cmake -S . -B build-fuzz -DSMSGUARD_FUZZ=ON -DSMSGUARD_SANITIZE=ON
  *        cmake --build build-fuzz --target fuzz-norm-url
@@ -26,7 +27,7 @@
 
 static norm_ctx_t *ctx;
 static domain_set_t *domains;
-static char *out;
+static char *out, *out_slow;
 static size_t out_cap;
 
 static void check(int ok)
@@ -53,6 +54,7 @@ static void init(void)
     ctx = norm_ctx_new(4096);
     out_cap = 4096 * NORM_MAX_EXPANSION + 16;
     out = malloc(out_cap);
+    out_slow = malloc(out_cap);
     domains = domain_set_new();
     domain_set_add(domains, "qiwi-secure.xyz", 5, 1);
     domain_set_add(domains, "bit.ly", 2, 2);
@@ -88,15 +90,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int rc = norm_text(ctx, t, size, out, out_cap, &n, 0);
     check(rc == 0 || rc == SG_ENOSPC);
     check(n < out_cap && out[n] == '\0' && valid_utf8(out, n));
+    size_t n_slow = 0;
+    check(norm_text(ctx, t, size, out_slow, out_cap, &n_slow, NORM_SLOW_PATH) == rc);
+    check(n_slow == n && memcmp(out, out_slow, n) == 0);
     norm_fingerprint(out, n);
     check_urls(t, size);
     check_urls(out, n);
 
-    /* a small output buffer: reported, never overrun */
-    char small[24];
-    size_t sn = 0;
+    /* a small output buffer: reported, never overrun; and the fast paths
+     * give exactly what the general pipeline gives, cut or not */
+    char small[24], slow[24];
+    size_t sn = 0, sn2 = 0;
     rc = norm_text(ctx, t, size, small, sizeof small, &sn, 0);
     check(sn < sizeof small && small[sn] == '\0');
+    check(norm_text(ctx, t, size, slow, sizeof slow, &sn2, NORM_SLOW_PATH) == rc);
+    check(sn2 == sn && memcmp(small, slow, sn) == 0);
 
     char snip[33];
     size_t k = norm_redact_digits(t, size, snip, sizeof snip);
