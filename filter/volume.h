@@ -14,7 +14,9 @@
  *     and drops out exactly W seconds later, no bucket granularity;
  *   - bounded: past N+1 live recipients the oldest is overwritten, so the
  *     count stays at N+1 (triggered) without growing.  Memory is
- *     8 * (N+1) bytes per key: 408 bytes at N = 50.
+ *     8 * (N+1) bytes per key: 408 bytes at N = 50 (from N = 255 on, an
+ *     index doubles that and adds 8 to 16 bytes per entry: 48 KB per key
+ *     at an account's N = 2,000; pages of unused keys are never touched).
  *
  * The table of keys is fixed at creation: set-associative, 8 ways per
  * bucket, a key's bucket chosen by its 64-bit hash.  A new key in a full
@@ -23,7 +25,11 @@
  * ("live"), the ones that cost accuracy: a key evicted and seen again
  * starts from zero, so an attacker would need to spread keys over more
  * than the table to hide, which the live-eviction counter shows.  Work per
- * observation: O(8) to find the key plus O(N+1) over its set.
+ * observation: O(8) to find the key plus, below N = 255, vectorised scans
+ * of its set (O(N+1), a few dozen instructions at N = 50); from N = 255 on
+ * O(1) on average: a hash of the set's recipients and a list of them in
+ * last-seen order, so expiry and overwriting the oldest take the list's
+ * head (an account's N is 2,000 by default, up to 100,000).
  *
  * Keys and recipients are 64-bit hashes chosen by the caller (XXH3 of the
  * sender key, of the normalised recipient, the fingerprint itself); two

@@ -115,7 +115,8 @@ static void test_million_keys(void)
  * oldest entry (the one replaced when the set is full) is unique. */
 static void test_against_model(void)
 {
-    static const unsigned thresholds[] = {1, 7, 8, 9, 31, 200, 2000};
+    /* 255 and up: the indexed sets (hash + list in last-seen order) */
+    static const unsigned thresholds[] = {1, 7, 8, 9, 31, 200, 254, 255, 256, 2000, 5000};
     static const uint32_t windows[] = {5, 50, 1000, 100000};
     static uint32_t mrh[VOLUME_MAX_THRESHOLD + 1], mts[VOLUME_MAX_THRESHOLD + 1];
     uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -155,12 +156,49 @@ static void test_against_model(void)
         }
 }
 
+/* Indexed sets (thresholds of 255 and more) under key churn: a key pushed
+ * out of its bucket and seen again starts from zero, its hash and list
+ * rebuilt; several keys interleave without touching each other; peek agrees
+ * with what observe returned, also as recipients leave the window. */
+static void test_indexed_keys(void)
+{
+    volume_table_t *t = volume_new(8, 300, 100); /* one bucket of 8 ways */
+    CHECK(t != NULL);
+    struct volume_stats st;
+    volume_get_stats(t, &st);
+    CHECK_EQ_INT(st.max_keys, 8);
+    /* 8 keys, 400 recipients each, interleaved: each capped at 301 */
+    for (uint32_t r = 0; r < 400; r++)
+        for (uint64_t k = 1; k <= 8; k++)
+            CHECK_EQ_INT(volume_observe(t, k, r * 8 + k, 10), r < 301 ? r + 1 : 301);
+    for (uint64_t k = 1; k <= 8; k++)
+        CHECK_EQ_INT(volume_peek(t, k, 10), 301);
+    /* a ninth key evicts the least recently active one (key 1) */
+    CHECK_EQ_INT(volume_observe(t, 9, 1, 11), 1);
+    CHECK_EQ_INT(volume_peek(t, 1, 11), 0);
+    CHECK_EQ_INT(volume_observe(t, 1, 5, 12), 1); /* back, from zero */
+    for (uint32_t r = 0; r < 50; r++)
+        volume_observe(t, 1, 1000 + r, 20 + r);
+    CHECK_EQ_INT(volume_peek(t, 1, 69), 51);
+    /* time moves on: the entry of 12 left the window at 112, then one a second */
+    CHECK_EQ_INT(volume_peek(t, 1, 112), 50);
+    CHECK_EQ_INT(volume_peek(t, 1, 130), 39); /* 20..30 out too */
+    CHECK_EQ_INT(volume_observe(t, 1, 1049, 130), 39); /* seen again: no new entry */
+    CHECK_EQ_INT(volume_observe(t, 1, 77, 130), 40);
+    CHECK_EQ_INT(volume_observe(t, 1, 78, 1000), 1);  /* everything else expired */
+    volume_forget(t, 1);
+    CHECK_EQ_INT(volume_peek(t, 1, 1000), 0);
+    CHECK_EQ_INT(volume_observe(t, 1, 78, 1000), 1);
+    volume_free(t);
+}
+
 int main(void)
 {
     test_distinct_and_trigger();
     test_window();
     test_bad_args();
     test_against_model();
+    test_indexed_keys();
     test_million_keys();
     return test_summary();
 }
