@@ -283,7 +283,7 @@ static size_t clean_utf8(norm_ctx_t *c, const uint8_t *in, size_t len, int *trun
  * U+0401, U+0451) or one of the currency signs £ € ₽ (NFKC- and
  * fold-invariant, combining class 0, never part of a composition); else -1.
  * *k gets the sequence length. */
-static int32_t fast_cp(const uint8_t *p, size_t n, size_t *k)
+static inline int32_t fast_cp(const uint8_t *p, size_t n, size_t *k)
 {
     if (n >= 3 && p[0] == 0xE2 && p[1] == 0x82 && (p[2] == 0xAC || p[2] == 0xBD)) {
         *k = 3;
