@@ -70,7 +70,7 @@ static int64_t log_message(struct judge *j, const struct decoder_message *m, con
         memmove(ip, ip + 1, strlen(ip));
         ip[strlen(ip) - 1] = '\0';
     }
-    snprintf(fp, sizeof fp, "%016llx", (unsigned long long)v->fingerprint);
+    verdict_fingerprint_hex(v->fingerprint, fp);
     /* j->w is empty between two messages: the verdict line is written
      * after this, and the writer comes back reset. */
     verdict_reasons_json(v, NULL, j->w, reasons, sizeof reasons);

@@ -647,8 +647,7 @@ static int add_reason(struct verdict *v, enum verdict_reason_type t, const char 
     return (int)v->n_reasons++;
 }
 
-/* "%016" PRIx64 of fp into out[17], without the printf machinery. */
-static void fp_hex(uint64_t fp, char out[17])
+void verdict_fingerprint_hex(uint64_t fp, char out[17])
 {
     static const char hex[] = "0123456789abcdef";
     for (int i = 15; i >= 0; i--) {
@@ -860,7 +859,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
     }
     char fphex[17];
-    fp_hex(v->fingerprint, fphex); /* every message: no snprintf */
+    verdict_fingerprint_hex(v->fingerprint, fphex); /* every message: no snprintf */
 
     struct forced forced = {VERDICT_ALLOW, -1};
     int wl_reason = -1;
@@ -1269,7 +1268,7 @@ void verdict_write_json(const struct verdict *v, jw_t *w)
     jw_arr_end(w);
     jw_kbool(w, "alert", v->alert != 0);
     char fp[17];
-    snprintf(fp, sizeof fp, "%016" PRIx64, v->fingerprint);
+    verdict_fingerprint_hex(v->fingerprint, fp);
     jw_kstr(w, "fingerprint", fp);
     if (v->n_shadow) {
         jw_key(w, "shadow");

@@ -305,6 +305,11 @@ int verdict_reasons_json(const struct verdict *v, const struct verdict_json_note
                          char *out, size_t cap);
 
 const char *verdict_action_name(enum verdict_action a);
+
+/* The fingerprint as the message log, the blacklist and the JSON output
+ * write it: 16 lower-case hex digits and a NUL ("%016" PRIx64), without
+ * the printf machinery (once per logged message). */
+void verdict_fingerprint_hex(uint64_t fp, char out[17]);
 const char *verdict_reason_name(enum verdict_reason_type t);
 
 #endif

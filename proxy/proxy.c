@@ -469,7 +469,7 @@ static int64_t log_message(proxy_t *p, const struct link *l, const struct smpp_p
         const struct verdict_config *vc = verdict_engine_config(p->engine);
         if (msisdn_normalise(dst_raw, vc->country_code, vc->trunk_prefix, dst, sizeof dst) < 0)
             snprintf(dst, sizeof dst, "%s", dst_raw);
-        snprintf(fp, sizeof fp, "%016llx", (unsigned long long)v->fingerprint);
+        verdict_fingerprint_hex(v->fingerprint, fp);
         /* Too long for the column: shortened as the tap does (details,
          * then the last entries go), never []. */
         const struct verdict_json_note mp_note = {"multipart", "incomplete", note};

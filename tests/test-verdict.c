@@ -4,6 +4,7 @@
  * effective at once and not undone by the volume rule within grace. */
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -762,8 +763,21 @@ static void test_api_edges(void)
     verdict_engine_free(e);
 }
 
+/* The hex form every store and output uses, as printf writes it. */
+static void test_fingerprint_hex(void)
+{
+    static const uint64_t v[] = {0, 1, 0x0123456789abcdefull, UINT64_MAX, 0xa0000000000000b0ull};
+    for (size_t i = 0; i < SG_ARRAY_LEN(v); i++) {
+        char got[17], want[17];
+        verdict_fingerprint_hex(v[i], got);
+        snprintf(want, sizeof want, "%016" PRIx64, v[i]);
+        CHECK_EQ_STR(got, want);
+    }
+}
+
 int main(void)
 {
+    test_fingerprint_hex();
     test_whitelist_spoofing_lookalike();
     test_exception_blacklist();
     test_rules_and_domains();
