@@ -169,11 +169,20 @@ void *bmap_get(bmap_t *m, uint64_t key)
 
 void *bmap_put(bmap_t *m, uint64_t key, int *created)
 {
-    void *v = bmap_get(m, key);
-    if (v) {
+    /* One probe sequence both looks the key up and, when it is absent,
+     * ends at the empty cell it goes into. */
+    uint32_t i = mix(key) & m->probe_mask;
+    for (; m->probe[i].slot1 != 0; i = (i + 1) & m->probe_mask) {
+        if (m->probe[i].key != key)
+            continue;
+        uint32_t s = m->probe[i].slot1 - 1;
+        if (m->order == BMAP_LRU && m->tail != s) {
+            list_unlink(m, s);
+            list_append(m, s);
+        }
         if (created)
             *created = 0;
-        return v;
+        return value_of(m, s);
     }
     if (m->count == m->capacity) {
         uint32_t old = m->head;
@@ -181,6 +190,11 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
         if (m->on_evict)
             m->on_evict(m->ctx, m->slots[old].key, value_of(m, old));
         release(m, m->slots[old].probe);
+        /* The backward shift may have opened an earlier cell on our
+         * sequence: look for the first empty one again. */
+        i = mix(key) & m->probe_mask;
+        while (m->probe[i].slot1 != 0)
+            i = (i + 1) & m->probe_mask;
     }
     uint32_t s;
     if (m->free_head != NIL) {
@@ -190,15 +204,12 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
         s = m->unused++;
     }
     m->slots[s].key = key;
-    uint32_t i = mix(key) & m->probe_mask;
-    while (m->probe[i].slot1 != 0)
-        i = (i + 1) & m->probe_mask;
     m->probe[i].key = key;
     m->probe[i].slot1 = s + 1;
     m->slots[s].probe = i;
     list_append(m, s);
     m->count++;
-    v = value_of(m, s);
+    void *v = value_of(m, s);
     memset(v, 0, m->value_size);
     if (created)
         *created = 1;

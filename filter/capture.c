@@ -17,6 +17,10 @@
 struct capture {
     pcap_t *p;               /* hot: read on every packet */
     volatile sig_atomic_t stop;
+    int dlt;                 /* pcap_datalink(p), read once: it cannot change
+                              * (libpcap refuses a pcapng file whose
+                              * interfaces differ in link type, and we never
+                              * call pcap_set_datalink) */
     int is_file;
     FILE *fp;                /* pcap_file(): offline position for progress */
     char *iobuf;             /* stdio buffer of fp (open_file) */
@@ -134,6 +138,7 @@ int capture_open(capture_t **out, const struct capture_opts *o, char *errbuf, si
     rc = o->file ? open_file(c, o, errbuf, errcap) : open_live(c, o, errbuf, errcap);
     if (rc != 0)
         goto out;
+    c->dlt = pcap_datalink(c->p);
     if (o->bpf && *o->bpf) {
         rc = apply_filter(c, o->bpf, o->file ? o->file : o->iface, errbuf, errcap);
         if (rc != 0)
@@ -157,7 +162,7 @@ int capture_next(capture_t *c, struct capture_pkt *pkt)
     switch (rc) {
     case 1:
         pkt->ts = (sg_time_us)h->ts.tv_sec * 1000000u + (sg_time_us)h->ts.tv_usec;
-        pkt->dlt = pcap_datalink(c->p);
+        pkt->dlt = c->dlt;
         pkt->data = data;
         pkt->caplen = h->caplen;
         pkt->wirelen = h->len;

@@ -42,7 +42,12 @@ static uint32_t be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static int decode_tcp(const uint8_t *p, size_t len, struct pkt_tcp *out)
+/* Every frame passes through decode_tcp, decode_ipv4 (or _ipv6) and
+ * decode_ethertype: inlined into their few callers, a frame costs no calls
+ * on the way to its TCP header. */
+#define HOT_INLINE static inline __attribute__((always_inline))
+
+HOT_INLINE int decode_tcp(const uint8_t *p, size_t len, struct pkt_tcp *out)
 {
     if (len < 20)
         return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "TCP header truncated");
@@ -65,7 +70,7 @@ static int decode_tcp(const uint8_t *p, size_t len, struct pkt_tcp *out)
 }
 
 /* RFC 791 §3.1. */
-static int decode_ipv4(const uint8_t *p, size_t caplen, struct pkt_tcp *out)
+HOT_INLINE int decode_ipv4(const uint8_t *p, size_t caplen, struct pkt_tcp *out)
 {
     if (caplen < 20)
         return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv4 header truncated");
@@ -165,7 +170,7 @@ static int decode_ip_by_version(const uint8_t *p, size_t len, struct pkt_tcp *ou
 
 /* type is an EtherType and p the bytes after it; VLAN tags (IEEE 802.1Q
  * §9.6: TCI then the next EtherType) may follow. */
-static int decode_ethertype(unsigned type, const uint8_t *p, size_t len, struct pkt_tcp *out)
+HOT_INLINE int decode_ethertype(unsigned type, const uint8_t *p, size_t len, struct pkt_tcp *out)
 {
     int tags = 0;
     while (type == ETH_P_8021Q || type == ETH_P_8021AD || type == ETH_P_QINQ_OLD) {

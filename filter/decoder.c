@@ -83,6 +83,11 @@ struct decoder {
     uint64_t next_uid;
     uint64_t frame;
     sg_time_us now, last_expire;
+    /* The session last looked up: PDUs come in runs on one flow, and a
+     * lookup of the most recent entry of an LRU map changes nothing but
+     * costs a hash and a probe.  0: none (flow ids start at 1). */
+    uint64_t last_session_flow;
+    struct session *last_session;
     /* Scratch for the PDU currently being handled. */
     struct smpp_pdu pdu;
     char *text_buf;
@@ -143,10 +148,13 @@ static void copy_view(char *dst, size_t cap, struct sg_view v)
     dst[n] = '\0';
 }
 
+/* (flow, direction, sequence_number) packed, not hashed: the maps mix
+ * their keys themselves.  Exact while flow ids are below 2^31; past that,
+ * two flows 2^31 apart would have to hold requests at the same time, and
+ * requests leave the table within request_timeout_s. */
 static uint64_t request_key(uint64_t flow_id, unsigned dir, uint32_t seq)
 {
-    uint64_t k[2] = {flow_id << 1 | dir, seq};
-    return XXH3_64bits(k, sizeof k);
+    return flow_id << 33 | (uint64_t)dir << 32 | seq;
 }
 
 /* Decodes user data to UTF-8 into d->text_buf.  Returns 1 with *text set, 0
@@ -251,6 +259,15 @@ static uint64_t tie_key(const struct sg_endpoint *smsc, char tag, const char *id
     return XXH3_64bits(k, 17 + sizeof smsc->port + len);
 }
 
+/* Digit value + 1 of 0-9, a-f, A-F; 0 for anything else (so that
+ * subtracting 1 leaves a non-digit above every base).  Every message_id of
+ * a response and of a receipt goes through parse_number. */
+static const uint8_t digit_value1[256] = {
+    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
+    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+
 /* Parses id as an unsigned number in base 10 or 16; 0 if it is not one or
  * does not fit in 64 bits. */
 static int parse_number(const char *id, size_t len, int base, uint64_t *out)
@@ -259,13 +276,10 @@ static int parse_number(const char *id, size_t len, int base, uint64_t *out)
         return 0;
     uint64_t v = 0;
     for (size_t i = 0; i < len; i++) {
-        char c = id[i];
-        int dgt;
-        if (c >= '0' && c <= '9') dgt = c - '0';
-        else if (base == 16 && c >= 'a' && c <= 'f') dgt = c - 'a' + 10;
-        else if (base == 16 && c >= 'A' && c <= 'F') dgt = c - 'A' + 10;
-        else return 0;
-        v = v * (uint64_t)base + (uint64_t)dgt;
+        unsigned dgt = digit_value1[(uint8_t)id[i]] - 1u;
+        if (dgt >= (unsigned)base)
+            return 0;
+        v = v * (uint64_t)base + dgt;
     }
     *out = v;
     return 1;
@@ -475,11 +489,17 @@ static void on_concat_message(void *ctx, const struct sms_message_out *mo)
 
 /* ---- PDU handling ------------------------------------------------------------ */
 
-static struct session *session_of(decoder_t *d, uint64_t flow_id, int create)
+/* The session of a flow, created if absent.  Only this function and
+ * on_flow_end touch the sessions map, so the entry it returned last is
+ * still the most recently used one and still at the same address until
+ * on_flow_end forgets it. */
+static struct session *session_of(decoder_t *d, uint64_t flow_id)
 {
-    if (!create)
-        return bmap_get(d->sessions, flow_id);
-    return bmap_put(d->sessions, flow_id, NULL);
+    if (flow_id != d->last_session_flow) {
+        d->last_session = bmap_put(d->sessions, flow_id, NULL);
+        d->last_session_flow = flow_id;
+    }
+    return d->last_session;
 }
 
 static int is_bind(uint32_t id)
@@ -579,7 +599,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
         ud_len = p->tlv.message_payload.len;
     }
     struct sms_udh udh;
-    memset(&udh, 0, sizeof udh);
+    /* Read only when has_udh: sms_udh_parse fills it then. */
     int has_udh = 0;
     if (smpp_esm_has_udhi(p->esm_class) && ud_len > 0) {
         size_t off = 0;
@@ -708,7 +728,9 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
 {
     decoder_t *d = ctx;
     struct smpp_pdu *p = &d->pdu;
-    struct smpp_error err = {0};
+    struct smpp_error err; /* smpp_decode sets offset and reason with its error */
+    err.offset = 0;
+    err.reason = NULL;
     d->now = ts;
     int rc = smpp_decode(buf, len, p, &err);
     if (rc != 0) {
@@ -721,7 +743,7 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
     }
     d->st.pdus++;
     uint32_t id = p->command_id;
-    struct session *s = session_of(d, f->flow_id, 1);
+    struct session *s = session_of(d, f->flow_id);
     learn_roles(s, f, id);
 
     if (d->sink.pdu) {
@@ -793,6 +815,8 @@ static void on_stream_event(void *ctx, const struct stream_flow_info *f, sg_time
 static void on_flow_end(void *ctx, uint64_t flow_id)
 {
     decoder_t *d = ctx;
+    if (flow_id == d->last_session_flow)
+        d->last_session_flow = 0;
     bmap_remove(d->sessions, flow_id);
 }
 

@@ -3,7 +3,7 @@
 /* Every command_id of SMPP v3.4 (§5.1.2.1) and v5.0 (§4.7.5); responses are
  * the request id with bit 31 set, except generic_nack which is only a
  * response. */
-int smpp_command_known(uint32_t id)
+static inline int command_known(uint32_t id)
 {
     if (id == 0x80000000u) /* generic_nack */
         return 1;
@@ -22,6 +22,8 @@ int smpp_command_known(uint32_t id)
         return 0;
     }
 }
+
+int smpp_command_known(uint32_t id) { return command_known(id); }
 
 /* Smallest and largest body a PDU can have, for the strict check.  Bodies
  * made of C-octet strings are bounded by the specification's maxima (v3.4
@@ -53,7 +55,7 @@ enum smpp_frame_verdict smpp_frame_check(const uint8_t *hdr, size_t avail, int s
     uint32_t len = smpp_be32(hdr);
     uint32_t id = smpp_be32(hdr + 4);
     uint32_t status = smpp_be32(hdr + 8);
-    if (len < SMPP_HEADER_LEN || len > SMPP_MAX_PDU_LEN || !smpp_command_known(id))
+    if (len < SMPP_HEADER_LEN || len > SMPP_MAX_PDU_LEN || !command_known(id))
         return SMPP_FRAME_BAD;
     if (strict) {
         if (!(id & SMPP_RESP_BIT) && status != 0)

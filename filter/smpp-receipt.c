@@ -6,58 +6,100 @@
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
-/* Case-insensitive prefix match of a lowercase key of known length. */
-static size_t match_key(const uint8_t *p, size_t avail, const char *key, size_t n)
-{
-    if (n > avail)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lower(p[i]) != key[i])
-            return 0;
-    return n;
-}
-
 enum { R_ID, R_SUB, R_DLVRD, R_SUBMIT, R_DONE, R_STAT, R_ERR, R_TEXT };
 
-#define RK(s, f) {s, sizeof(s) - 1, f}
-/* Keys as SMSCs write them (lowercase; matched case-insensitively).  Longer
+/* Keys as SMSCs write them, matched case-insensitively: fold is 0x20 where
+ * the key has a lowercase letter (p | 0x20 equals it exactly when p is that
+ * letter in either case) and 0 where the octet must match as is.
+ * Grouped by first letter (the switch in find_key); within a group, longer
  * spellings of the same field first. */
-static const struct {
-    const char *key;
-    size_t len;
-    int field;
-} receipt_keys[] = {
-    RK("id:", R_ID),
-    RK("sub:", R_SUB),
-    RK("dlvrd:", R_DLVRD),
-    RK("submit date:", R_SUBMIT),
-    RK("submit_date:", R_SUBMIT),
-    RK("submitdate:", R_SUBMIT),
-    RK("done date:", R_DONE),
-    RK("done_date:", R_DONE),
-    RK("donedate:", R_DONE),
-    RK("stat:", R_STAT),
-    RK("err:", R_ERR),
-    RK("text:", R_TEXT),
+struct receipt_key {
+    char key[16];
+    uint8_t len;
+    uint8_t field;
+    char fold[16];
 };
-#undef RK
 
-static int is_blank(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+#define L 0x20
+static const struct receipt_key receipt_keys[] = {
+    {"dlvrd:", 6, R_DLVRD, {L, L, L, L, L, 0}},
+    {"done date:", 10, R_DONE, {L, L, L, L, 0, L, L, L, L, 0}},
+    {"done_date:", 10, R_DONE, {L, L, L, L, 0, L, L, L, L, 0}},
+    {"donedate:", 9, R_DONE, {L, L, L, L, L, L, L, L, 0}},
+    {"err:", 4, R_ERR, {L, L, L, 0}},
+    {"id:", 3, R_ID, {L, L, 0}},
+    {"sub:", 4, R_SUB, {L, L, L, 0}},
+    {"submit date:", 12, R_SUBMIT, {L, L, L, L, L, L, 0, L, L, L, L, 0}},
+    {"submit_date:", 12, R_SUBMIT, {L, L, L, L, L, L, 0, L, L, L, L, 0}},
+    {"submitdate:", 11, R_SUBMIT, {L, L, L, L, L, L, L, L, L, L, 0}},
+    {"stat:", 5, R_STAT, {L, L, L, L, 0}},
+    {"text:", 5, R_TEXT, {L, L, L, L, 0}},
+};
+#undef L
 
-/* The key starting at p, by its first letter: a receipt is parsed once per
- * deliver_sm on the decode path, so a word is compared only with the keys
- * that can match it. */
+/* Octet classes: a value ends at a blank or a NUL, a word at a blank. */
+#define C_BLANK 1u
+#define C_NUL 2u
+static const uint8_t octet_class[256] = {
+    [' '] = C_BLANK, ['\t'] = C_BLANK, ['\r'] = C_BLANK, ['\n'] = C_BLANK, [0] = C_NUL,
+};
+
+/* Eight octets, the first in the low bits whatever the host's order. */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
+/* The key starting at p: a receipt is parsed once per deliver_sm on the
+ * decode path, so a word is compared only with the keys that share its
+ * first letter (in either case). */
 static int find_key(const uint8_t *p, size_t avail, size_t *klen)
 {
-    int c = lower(p[0]);
-    if (c != 'i' && c != 's' && c != 'd' && c != 'e' && c != 't')
+    size_t k, kend;
+    switch (p[0] | 0x20) {
+    case 'd': k = 0, kend = 4; break;
+    case 'e': k = 4, kend = 5; break;
+    case 'i': k = 5, kend = 6; break;
+    case 's': k = 6, kend = 11; break;
+    case 't': k = 11, kend = 12; break;
+    default: return -1;
+    }
+    if (avail >= 16) {
+        /* Sixteen octets of text at hand: each key is two word compares
+         * (keys are at most 12 octets; care masks off the octets past it). */
+        uint64_t p0 = load_le64(p), p1 = load_le64(p + 8);
+        for (; k < kend; k++) {
+            const struct receipt_key *rk = &receipt_keys[k];
+            unsigned n = rk->len;
+            uint64_t care0 = n >= 8 ? ~0ULL : (1ULL << 8 * n) - 1;
+            uint64_t care1 = n <= 8 ? 0 : (1ULL << 8 * (n - 8)) - 1;
+            if ((((p0 | load_le64((const uint8_t *)rk->fold)) ^ load_le64((const uint8_t *)rk->key)) &
+                 care0) == 0 &&
+                (((p1 | load_le64((const uint8_t *)rk->fold + 8)) ^
+                  load_le64((const uint8_t *)rk->key + 8)) &
+                 care1) == 0) {
+                *klen = n;
+                return rk->field;
+            }
+        }
         return -1;
-    for (size_t k = 0; k < SG_ARRAY_LEN(receipt_keys); k++) {
-        if (receipt_keys[k].key[0] != c)
+    }
+    for (; k < kend; k++) {
+        const struct receipt_key *rk = &receipt_keys[k];
+        size_t n = rk->len, i = 1;
+        if (n > avail)
             continue;
-        *klen = match_key(p, avail, receipt_keys[k].key, receipt_keys[k].len);
-        if (*klen)
-            return receipt_keys[k].field;
+        while (i < n && (uint8_t)(p[i] | rk->fold[i]) == (uint8_t)rk->key[i])
+            i++;
+        if (i == n) {
+            *klen = n;
+            return rk->field;
+        }
     }
     return -1;
 }
@@ -75,9 +117,9 @@ int smpp_receipt_parse(const uint8_t *text, size_t len, struct smpp_receipt *out
         int field = find_key(text + i, len - i, &klen);
         if (field < 0) {
             /* Not a key: on to the next word (keys start a word). */
-            while (i < len && !is_blank(text[i]))
+            while (i < len && !(octet_class[text[i]] & C_BLANK))
                 i++;
-            while (i < len && is_blank(text[i]))
+            while (i < len && (octet_class[text[i]] & C_BLANK))
                 i++;
             continue;
         }
@@ -93,7 +135,7 @@ int smpp_receipt_parse(const uint8_t *text, size_t len, struct smpp_receipt *out
             break;
         }
         size_t e = v;
-        while (e < len && !is_blank(text[e]) && text[e] != 0)
+        while (e < len && !octet_class[text[e]])
             e++;
         if (!slot[field]->p)
             *slot[field] = (struct sg_view){text + v, e - v};

@@ -1,9 +1,11 @@
 /* SMPP v3.4 / v5.0 PDU decoder, expanded from smpp-pdu.def and smpp-tlv.def.
  *
  * The decoder is table-driven: each PDU is a list of (field, max) in wire
- * order and one loop walks it, so adding a PDU is one entry in the .def file
- * and the decoder, struct and JSON dumper follow.  Nothing is copied: every
- * string is a view into the caller's buffer. */
+ * order, expanded into one straight-line body decoder per PDU
+ * (body_decode_NAME) and into the field list the JSON dumper walks, so
+ * adding a PDU is one entry in the .def file and the decoder, struct and
+ * dumper follow.  Nothing is copied: every string is a view into the
+ * caller's buffer. */
 #include "smpp.h"
 
 #include <stdarg.h>
@@ -54,11 +56,17 @@ struct field_spec {
 #include "smpp-pdu.def"
 #undef SMPP_WANT_PDUS
 
+/* Decodes the mandatory fields of one PDU body (generated below from the
+ * same table as body_NAME[]). */
+typedef int (*body_decode_fn)(const uint8_t *buf, size_t *pos_io, size_t end, struct smpp_pdu *out,
+                              struct smpp_error *err, int *rc);
+
 struct pdu_desc {
     uint32_t id;
     uint8_t flags;
     const char *name;
     const struct field_spec *body;
+    body_decode_fn decode_body;
 };
 
 enum pdu_index {
@@ -69,9 +77,17 @@ enum pdu_index {
     PDU_IDX__COUNT
 };
 
+#define SMPP_WANT_PDUS
+#define SMPP_PDU(name, id, flags)                                                          \
+    static int body_decode_##name(const uint8_t *buf, size_t *pos_io, size_t end,          \
+                                  struct smpp_pdu *out, struct smpp_error *err, int *rc);
+#include "smpp-pdu.def"
+#undef SMPP_WANT_PDUS
+
 static const struct pdu_desc pdu_descs[PDU_IDX__COUNT] = {
 #define SMPP_WANT_PDUS
-#define SMPP_PDU(name, id, flags) [PDU_IDX_##name] = {id, flags, #name, body_##name},
+#define SMPP_PDU(name, id, flags) \
+    [PDU_IDX_##name] = {id, flags, #name, body_##name, body_decode_##name},
 #include "smpp-pdu.def"
 #undef SMPP_WANT_PDUS
 };
@@ -234,19 +250,42 @@ static void set_err(struct smpp_error *err, int *rc, int code, size_t off, const
     err->reason = err->buf_;
 }
 
+/* Eight octets, the first in the low bits whatever the host's order. */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t w;
+    memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
 /* A C-octet string of at most max octets including the NUL (v3.4 §3.1). */
 static inline int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned max, const char *name,
                     struct sg_view *v, struct smpp_error *err, int *rc)
 {
     size_t avail = end - *pos;
     size_t lim = avail < max ? avail : max;
-    /* Most strings here are a few octets: a plain loop beats a memchr call. */
+    /* Most strings here are a few octets: eight at a time, then one at a
+     * time, beats a memchr call.  (w - 0x01..) & ~w & 0x80.. has its lowest
+     * set bit in the first zero octet (a borrow only sets bits above one). */
     const uint8_t *s = buf + *pos, *nul = NULL;
-    for (size_t i = 0; i < lim; i++)
-        if (s[i] == 0) {
-            nul = s + i;
+    size_t i = 0;
+    for (; i + 8 <= lim; i += 8) {
+        uint64_t w = load_le64(s + i);
+        uint64_t z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
+        if (z) {
+            nul = s + i + (size_t)(__builtin_ctzll(z) >> 3);
             break;
         }
+    }
+    if (!nul)
+        for (; i < lim; i++)
+            if (s[i] == 0) {
+                nul = s + i;
+                break;
+            }
     if (!nul) {
         if (avail == 0)
             set_err(err, rc, SG_ETRUNC, *pos, "PDU ends before %s", name);
@@ -371,6 +410,85 @@ static void take_tlv(struct smpp_pdu *out, uint16_t tag, uint16_t len, const uin
     }
 }
 
+/* One mandatory field.  fid and max are constants in every caller (the
+ * generated body decoders below), so the kind switch and the member offset
+ * fold away and each body decodes as straight-line code: a loop over the
+ * field list cost three table lookups and an indirect jump per field.
+ * Returns 0, or -1 with *rc set (the first problem). */
+static inline __attribute__((always_inline)) int
+decode_field(const uint8_t *buf, size_t *pos, size_t end, unsigned fid, unsigned max,
+             struct smpp_pdu *out, uint64_t *present, struct smpp_error *err, int *rc)
+{
+    uint8_t *member = (uint8_t *)out + field_off[fid];
+    switch (field_kind[fid]) {
+    case K_CSTR:
+        if (get_cstr(buf, pos, end, max, field_name[fid], (struct sg_view *)(void *)member, err, rc))
+            return -1;
+        break;
+    case K_INT1:
+    case K_SMLEN:
+    case K_NDEST:
+    case K_NUNS:
+        if (get_u8(buf, pos, end, field_name[fid], member, err, rc))
+            return -1;
+        break;
+    case K_SM: {
+        /* v3.4 §5.2.21-22: sm_length octets, 0..254. */
+        size_t n = out->sm_length;
+        if (n > end - *pos) {
+            set_err(err, rc, SG_ETRUNC, *pos - 1, "sm_length %zu exceeds remaining %zu bytes", n,
+                    end - *pos);
+            return -1;
+        }
+        if (n > max)
+            set_err(err, rc, SG_EINVAL, *pos - 1, "sm_length %zu above %u", n, max);
+        out->short_message = (struct sg_view){buf + *pos, n};
+        *pos += n;
+        break;
+    }
+    }
+    *present |= (uint64_t)1 << fid;
+    if (field_kind[fid] == K_NDEST)
+        return get_dests(buf, pos, end, out, err, rc);
+    if (field_kind[fid] == K_NUNS)
+        return get_unsuccess(buf, pos, end, out, err, rc);
+    return 0;
+}
+
+/* body_decode_NAME: the fields of PDU NAME in wire order.  A body may end
+ * at a field boundary when the PDU allows it (v3.4 §4.4.2: body omitted
+ * after an error).  present and pos are kept in locals and stored on
+ * return: out's views hold size_t members, which may alias them. */
+#define SMPP_WANT_PDUS
+#define SMPP_PDU(name, id, flags)                                                          \
+    static int body_decode_##name(const uint8_t *buf, size_t *pos_io, size_t end,          \
+                                  struct smpp_pdu *out, struct smpp_error *err, int *rc)   \
+    {                                                                                      \
+        const int short_ok = ((flags) & SMPP_PF_SHORT_OK) != 0;                            \
+        uint64_t present = 0;                                                              \
+        size_t pos = *pos_io;                                                              \
+        (void)short_ok;                                                                    \
+        (void)buf;                                                                         \
+        (void)end;                                                                         \
+        (void)err;                                                                         \
+        (void)rc;
+#define SMPP_F(field, max)                                                                 \
+        if (short_ok && pos == end)                                                        \
+            goto done;                                                                     \
+        if (decode_field(buf, &pos, end, SMPP_FID_##field, max, out, &present, err, rc)) { \
+            out->present = present;                                                        \
+            return -1;                                                                     \
+        }
+#define SMPP_PDU_END(name)                                                                 \
+        goto done;                                                                         \
+    done:                                                                                  \
+        out->present = present;                                                            \
+        *pos_io = pos;                                                                     \
+        return 0;                                                                          \
+    }
+#include "smpp-pdu.def"
+#undef SMPP_WANT_PDUS
+
 int smpp_decode(const uint8_t *buf, size_t len, struct smpp_pdu *out, struct smpp_error *err)
 {
     int rc = 0;
@@ -416,49 +534,8 @@ int smpp_decode(const uint8_t *buf, size_t len, struct smpp_pdu *out, struct smp
     }
 
     size_t pos = SMPP_HEADER_LEN;
-    const struct field_spec *f = d->body;
-    for (; f->fid != FID_END; f++) {
-        if (pos == end && (d->flags & SMPP_PF_SHORT_OK))
-            break; /* v3.4 §4.4.2: body omitted after an error */
-        unsigned fid = f->fid;
-        const char *name = field_name[fid];
-        uint8_t *member = (uint8_t *)out + field_off[fid];
-        switch (field_kind[fid]) {
-        case K_CSTR:
-            if (get_cstr(buf, &pos, end, f->max, name, (struct sg_view *)(void *)member, err, &rc))
-                return rc;
-            break;
-        case K_INT1:
-        case K_SMLEN:
-        case K_NDEST:
-        case K_NUNS:
-            if (get_u8(buf, &pos, end, name, member, err, &rc))
-                return rc;
-            break;
-        case K_SM: {
-            /* v3.4 §5.2.21-22: sm_length octets, 0..254. */
-            size_t n = out->sm_length;
-            if (n > end - pos) {
-                set_err(err, &rc, SG_ETRUNC, pos - 1, "sm_length %zu exceeds remaining %zu bytes", n,
-                        end - pos);
-                return rc;
-            }
-            if (n > f->max)
-                set_err(err, &rc, SG_EINVAL, pos - 1, "sm_length %zu above %u", n, f->max);
-            out->short_message = (struct sg_view){buf + pos, n};
-            pos += n;
-            break;
-        }
-        }
-        out->present |= (uint64_t)1 << fid;
-        if (field_kind[fid] == K_NDEST) {
-            if (get_dests(buf, &pos, end, out, err, &rc))
-                return rc;
-        } else if (field_kind[fid] == K_NUNS) {
-            if (get_unsuccess(buf, &pos, end, out, err, &rc))
-                return rc;
-        }
-    }
+    if (d->decode_body(buf, &pos, end, out, err, &rc))
+        return rc;
     if (SMPP_HAS(out, message_state))
         out->tlv.message_state = out->message_state; /* query_sm_resp */
 

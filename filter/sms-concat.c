@@ -49,6 +49,7 @@ struct sms_concat {
 
     struct slot *slots;
     uint32_t free_slot; /* free list through slot.next */
+    uint32_t fresh_slot; /* slots [fresh_slot, max_messages) never handed out */
     uint32_t head, tail; /* age list */
     uint32_t *index;     /* slot + 1, 0 empty */
     uint32_t index_mask;
@@ -56,6 +57,7 @@ struct sms_concat {
     uint8_t *arena; /* n_chunks * CHUNK */
     uint32_t *chunk_next;
     uint32_t n_chunks, free_chunks, free_chunk;
+    uint32_t fresh_chunk; /* chunks [fresh_chunk, n_chunks) never handed out */
 
     uint8_t *scratch; /* unpacked septets / repaired UCS-2 of one part */
     size_t scratch_cap;
@@ -72,13 +74,29 @@ struct sms_concat {
 
 static uint32_t chunks_for(size_t len) { return (uint32_t)((PART_HDR + len + CHUNK - 1) / CHUNK); }
 
+/* Released chunks first (most recently released first), then chunks never
+ * used, in index order: the order a free list threaded through every chunk
+ * at creation would give, without the pass over the arena that building it
+ * costs (a million chunks at the default 64 MiB). */
+static uint32_t chunk_take(sms_concat_t *t)
+{
+    uint32_t c = t->free_chunk;
+    if (c != NIL) {
+        t->free_chunk = t->chunk_next[c];
+        return c;
+    }
+    return t->fresh_chunk++;
+}
+
 static uint32_t chunk_alloc(sms_concat_t *t, uint32_t n)
 {
     /* caller checked free_chunks >= n >= 1 */
-    uint32_t first = t->free_chunk, last = first;
-    for (uint32_t i = 1; i < n; i++)
-        last = t->chunk_next[last];
-    t->free_chunk = t->chunk_next[last];
+    uint32_t first = chunk_take(t), last = first;
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t c = chunk_take(t);
+        t->chunk_next[last] = c;
+        last = c;
+    }
     t->chunk_next[last] = NIL;
     t->free_chunks -= n;
     return first;
@@ -304,6 +322,22 @@ static void evict_oldest(sms_concat_t *t)
 
 /* --- public --- */
 
+/* Like chunk_take: released slots first, then never-used ones in order. */
+static int slot_available(const sms_concat_t *t)
+{
+    return t->free_slot != NIL || t->fresh_slot < t->cfg.max_messages;
+}
+
+static uint32_t slot_take(sms_concat_t *t)
+{
+    uint32_t si = t->free_slot;
+    if (si != NIL) {
+        t->free_slot = t->slots[si].next;
+        return si;
+    }
+    return t->fresh_slot++;
+}
+
 sms_concat_t *sms_concat_new(const struct sms_concat_config *c, const struct sms_concat_sink *s)
 {
     if (!c || c->max_messages == 0 || c->max_messages > (1u << 28) || c->max_bytes < CHUNK)
@@ -341,15 +375,14 @@ sms_concat_t *sms_concat_new(const struct sms_concat_config *c, const struct sms
         sms_concat_free(t);
         return NULL;
     }
-    for (uint32_t i = 0; i < c->max_messages; i++) {
-        t->slots[i].next = i + 1 < c->max_messages ? i + 1 : NIL;
-        t->slots[i].first_part = NIL;
-    }
-    t->free_slot = 0;
+    /* Slots and chunks are handed out from their never-used ranges once
+     * the free lists are empty (slot_take, chunk_take): no pass over the
+     * tables here. */
+    t->free_slot = NIL;
+    t->fresh_slot = 0;
     t->head = t->tail = NIL;
-    for (uint32_t i = 0; i < t->n_chunks; i++)
-        t->chunk_next[i] = i + 1 < t->n_chunks ? i + 1 : NIL;
-    t->free_chunk = 0;
+    t->free_chunk = NIL;
+    t->fresh_chunk = 0;
     t->free_chunks = t->n_chunks;
     return t;
 }
@@ -439,15 +472,14 @@ int sms_concat_add(sms_concat_t *t, const struct sms_part *p)
     /* Make room: evict least recently extended messages (possibly this
      * very one: it is then emitted incomplete and this part starts anew).
      * Bound: each round frees a slot; at most max_messages rounds. */
-    while (t->free_chunks < need || (si == NIL && t->free_slot == NIL)) {
+    while (t->free_chunks < need || (si == NIL && !slot_available(t))) {
         if (t->head == si)
             si = NIL;
         evict_oldest(t);
     }
     if (si == NIL) {
-        si = t->free_slot;
+        si = slot_take(t);
         struct slot *s = &t->slots[si];
-        t->free_slot = s->next;
         memset(s, 0, sizeof *s);
         s->hash = h;
         s->link = p->link;

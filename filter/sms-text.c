@@ -222,6 +222,26 @@ int sms_gsm_pack(const uint8_t *septets, size_t n, unsigned fill_bits, uint8_t *
     return 0;
 }
 
+/* 1 when the eight octets at p are all septets the default alphabet maps
+ * to the same ASCII code (0x20-0x7A but for 0x24 ¤, 0x40 ¡ and 0x5B-0x60
+ * ÄÖÑÜ§¿), so that they are their own UTF-8.  Octets are tested side by
+ * side in one word: with every octet below 0x80, adding 0x80 - k sets an
+ * octet's high bit exactly when it is >= k, and no carry crosses octets. */
+static inline int gsm_same8(const uint8_t *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t v;
+    memcpy(&v, p, 8);
+    if (v & high)
+        return 0;
+    uint64_t ge20 = v + 0x60 * ones, ge5b = v + 0x25 * ones, ge61 = v + 0x1F * ones,
+             ge7b = v + 0x05 * ones;
+    /* (v ^ c) + 0x7F has the high bit set exactly when the octet is not c. */
+    uint64_t ne24 = (v ^ 0x24 * ones) + 0x7F * ones, ne40 = (v ^ 0x40 * ones) + 0x7F * ones;
+    uint64_t bad = ~ge20 | ge7b | (ge5b & ~ge61) | ~ne24 | ~ne40;
+    return (bad & high) == 0;
+}
+
 /* GSM decode over a septet source: packed (in, len, fill) or unpacked. */
 static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, unsigned fill)
 {
@@ -233,7 +253,22 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
      * octet goes to the general loop below. */
     if (w->cap - w->len > 2 * n) {
         char *o = w->out + w->len;
+        /* Unpacked text is mostly letters, digits and spaces, copied eight
+         * at a time; a window that holds anything else goes one by one,
+         * so a failed test costs at most one per eight septets. */
+        size_t one_by_one = packed ? n : 0; /* septets before the next test */
         for (; i < n; i++) {
+            if (!one_by_one) {
+                while (i + 8 <= n && gsm_same8(in + i)) {
+                    memcpy(o, in + i, 8);
+                    o += 8;
+                    i += 8;
+                }
+                if (i == n)
+                    break;
+                one_by_one = 8;
+            }
+            one_by_one--;
             uint8_t s = packed ? packed_septet(in, len, fill, i) : in[i];
             if (s > 0x7F || s == GSM_ESC)
                 break;
@@ -288,14 +323,16 @@ static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
      * first unit it does not handle goes to the general loop below. */
     if (w->cap - w->len > (len / 2) * 3) {
         char *o = w->out + w->len;
+        /* Two-octet characters (Cyrillic, accented Latin) are tested
+         * first: in a UCS-2 message they outnumber the ASCII ones. */
         for (; i + 1 < len; i += 2) {
             uint32_t u = (uint32_t)in[i] << 8 | in[i + 1];
-            if (u - 1u < 0x7Fu) {
-                *o++ = (char)u;
-            } else if (u - 0x80u < 0x780u) {
+            if (u - 0x80u < 0x780u) {
                 o[0] = (char)(0xC0 | u >> 6);
                 o[1] = (char)(0x80 | (u & 0x3F));
                 o += 2;
+            } else if (u - 1u < 0x7Fu) {
+                *o++ = (char)u;
             } else if (u >= 0x800 && (u < 0xD800 || u > 0xDFFF) && u != UNI_REPL) {
                 o[0] = (char)(0xE0 | u >> 12);
                 o[1] = (char)(0x80 | (u >> 6 & 0x3F));

@@ -3,9 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include "smpp-frame.h"
 
 /* Out-of-order ranges kept per direction.  Real reordering leaves one or two
@@ -650,35 +647,47 @@ static void dir_data(stream_table_t *t, struct flow *f, int di, uint32_t seq, co
 
 /* ---- flows: table, LRU ---------------------------------------------------- */
 
-static int ep_cmp(const struct sg_endpoint *a, const struct sg_endpoint *b)
+/* Endpoints compared as two 64-bit words and the port: this runs for
+ * every segment, and a memcmp call costs more than the compare. */
+static inline int ep_eq(const struct sg_endpoint *a, const struct sg_endpoint *b)
 {
-    int c = memcmp(a->addr, b->addr, 16);
-    if (c)
-        return c;
-    return (int)a->port - (int)b->port;
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a->addr, 8);
+    memcpy(&a1, a->addr + 8, 8);
+    memcpy(&b0, b->addr, 8);
+    memcpy(&b1, b->addr + 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1) | (uint64_t)(a->port ^ b->port)) == 0;
 }
 
-static int ep_eq(const struct sg_endpoint *a, const struct sg_endpoint *b)
+/* 64-bit finaliser (MurmurHash3 fmix64): every input bit reaches every
+ * output bit. */
+static inline uint64_t fmix64(uint64_t k)
 {
-    return a->port == b->port && memcmp(a->addr, b->addr, 16) == 0;
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
 }
 
-/* Both directions hash alike: the key is the two endpoints in a fixed order. */
+static inline uint64_t ep_hash(const struct sg_endpoint *e)
+{
+    uint64_t lo, hi;
+    memcpy(&lo, e->addr, 8);
+    memcpy(&hi, e->addr + 8, 8);
+    /* lo is zero for IPv4 (mapped): the address is all in hi, and the
+     * port is spread by an odd multiplier rather than shifted onto it. */
+    return fmix64(hi + (lo ^ e->port) * 0x9e3779b97f4a7c15ULL);
+}
+
+/* Both directions hash alike: the sum of the two endpoints' hashes, so no
+ * ordering of the pair is needed.  Unseeded, like the XXH3 of the ordered
+ * pair it replaced: flows chosen to collide lengthen probe chains, at most
+ * to max_flows (a per-table seed would be the fix for both). */
 static uint64_t flow_hash(const struct sg_endpoint *a, const struct sg_endpoint *b)
 {
-    uint8_t key[36];
-    if (ep_cmp(a, b) > 0) {
-        const struct sg_endpoint *x = a;
-        a = b;
-        b = x;
-    }
-    memcpy(key, a->addr, 16);
-    key[16] = (uint8_t)(a->port >> 8);
-    key[17] = (uint8_t)a->port;
-    memcpy(key + 18, b->addr, 16);
-    key[34] = (uint8_t)(b->port >> 8);
-    key[35] = (uint8_t)b->port;
-    return XXH3_64bits(key, sizeof key);
+    return ep_hash(a) + ep_hash(b);
 }
 
 static void lru_unlink(stream_table_t *t, uint32_t i)
@@ -966,8 +975,9 @@ again:;
         d->state = DS_HUNT;
     }
 
-    /* Holes left open too long (a segment that never arrives). */
-    for (int i = 0; i < 2 && !f->dead; i++) {
+    /* Holes left open too long (a segment that never arrives); most
+     * segments find no hole in either direction. */
+    for (int i = 0; (f->d[0].nr | f->d[1].nr) && i < 2 && !f->dead; i++) {
         struct dir *x = &f->d[i];
         if (x->nr && ts >= x->hole_ts + (sg_time_us)t->cfg.gap_timeout_ms * 1000u)
             dir_skip_to(t, f, i, x->r[0].s, ts, "hole timed out");
@@ -987,8 +997,11 @@ again:;
         d->fin = 1;
         d->fin_seq = seq + (uint32_t)s->payload_len;
     }
-    dir_check_close(t, f, 0, ts);
-    dir_check_close(t, f, 1, ts);
+    /* Most segments come before either FIN. */
+    if (f->d[0].fin)
+        dir_check_close(t, f, 0, ts);
+    if (f->d[1].fin)
+        dir_check_close(t, f, 1, ts);
     if (f->d[di].closed && (f->d[!di].closed || !f->d[!di].has_seq)) {
         t->st.flows_closed++;
         flow_remove(t, idx, -1, ts);
@@ -1027,7 +1040,8 @@ void stream_free(stream_table_t *t)
     if (!t)
         return;
     if (t->flows) {
-        for (uint32_t i = 0; i < t->cfg.max_flows; i++)
+        /* Flows past unused were never handed out. */
+        for (uint32_t i = 0; i < t->unused; i++)
             if (t->flows[i].in_use)
                 for (int k = 0; k < 2; k++)
                     free(t->flows[i].d[k].buf);

@@ -1,5 +1,6 @@
 /* Delivery receipt text parser, receipt dates and message id normalisation,
  * on receipts in the styles of several SMSCs. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "smpp-receipt.h"
@@ -163,11 +164,140 @@ static void test_pdu_receipt(void)
     CHECK_EQ_STR(a, b);
 }
 
+/* ---- the parser as it was before the word-at-a-time key match, kept as
+ * the reference the current one must agree with on every input ---------- */
+
+static int ref_lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static size_t ref_match_key(const uint8_t *p, size_t avail, const char *key, size_t n)
+{
+    if (n > avail)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (ref_lower(p[i]) != key[i])
+            return 0;
+    return n;
+}
+
+enum { RR_ID, RR_SUB, RR_DLVRD, RR_SUBMIT, RR_DONE, RR_STAT, RR_ERR, RR_TEXT };
+static const struct {
+    const char *key;
+    int field;
+} ref_keys[] = {
+    {"id:", RR_ID},          {"sub:", RR_SUB},         {"dlvrd:", RR_DLVRD},
+    {"submit date:", RR_SUBMIT}, {"submit_date:", RR_SUBMIT}, {"submitdate:", RR_SUBMIT},
+    {"done date:", RR_DONE}, {"done_date:", RR_DONE}, {"donedate:", RR_DONE},
+    {"stat:", RR_STAT},      {"err:", RR_ERR},         {"text:", RR_TEXT},
+};
+
+static int ref_blank(uint8_t c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
+static int ref_parse(const uint8_t *text, size_t len, struct smpp_receipt *out)
+{
+    memset(out, 0, sizeof(*out));
+    struct sg_view *slot[] = {&out->id,        &out->sub,  &out->dlvrd, &out->submit_date,
+                              &out->done_date, &out->stat, &out->err,   &out->text};
+    size_t i = 0;
+    while (i < len) {
+        size_t klen = 0;
+        int field = -1;
+        for (size_t k = 0; k < sizeof ref_keys / sizeof ref_keys[0] && field < 0; k++)
+            if ((klen = ref_match_key(text + i, len - i, ref_keys[k].key, strlen(ref_keys[k].key))))
+                field = ref_keys[k].field;
+        if (field < 0) {
+            while (i < len && !ref_blank(text[i]))
+                i++;
+            while (i < len && ref_blank(text[i]))
+                i++;
+            continue;
+        }
+        size_t v = i + klen;
+        if (field == RR_TEXT) {
+            size_t e = len;
+            while (e > v && text[e - 1] == 0)
+                e--;
+            if (!out->text.p)
+                out->text = (struct sg_view){text + v, e - v};
+            break;
+        }
+        size_t e = v;
+        while (e < len && !ref_blank(text[e]) && text[e] != 0)
+            e++;
+        if (!slot[field]->p)
+            *slot[field] = (struct sg_view){text + v, e - v};
+        i = e;
+    }
+    return (out->id.p || out->stat.p) ? 0 : SG_ENOTFOUND;
+}
+
+static int same_view(struct sg_view a, struct sg_view b) { return a.p == b.p && a.len == b.len; }
+
+static uint64_t rng = 0x2545F4914F6CDD1DULL;
+static uint32_t next_rand(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return (uint32_t)rng;
+}
+
+/* Receipts built from keys in random case and spelling, values, blanks,
+ * NULs and noise, cut at random lengths (so that keys meet the end of the
+ * text, where the parser compares octet by octet), each parsed from an
+ * exact-size copy by both parsers: same result, same views. */
+static void test_against_reference(void)
+{
+#define W(s) {s, sizeof(s) - 1}
+    static const struct {
+        const char *s;
+        size_t n;
+    } words[] = {
+        W("id:"), W("ID:"), W("Id:"), W("sub:"), W("SUB:"), W("dlvrd:"), W("DLVRD:"),
+        W("submit date:"), W("Submit Date:"), W("submit_date:"), W("SUBMITDATE:"),
+        W("done date:"), W("DONE_DATE:"), W("donedate:"), W("stat:"), W("Stat:"), W("err:"),
+        W("ERR:"), W("text:"), W("TEXT:"), W("submit"), W("date:"), W("done"), W("s"), W("d"),
+        W("i"), W("e"), W("t"), W("DELIVRD"), W("0059113978"), W("2402291200"), W("001"),
+        W("st"), W("sub"), W("id"), W("iD;"), W("stat;"), W("submit\x7F" "date:"),
+        W("done\0date:"), W("sUB:"), W("{d:"), W("Dlvrd:"), W("text"), W("\xC9RR:"),
+    }, gaps[] = {W(" "), W("  "), W("\t"), W("\r\n"), W(""), W("\0"), W("x")};
+#undef W
+    int mismatches = 0;
+    for (int round = 0; round < 20000; round++) {
+        uint8_t buf[256];
+        size_t n = 0;
+        int nw = 1 + (int)(next_rand() % 12);
+        for (int w = 0; w < nw; w++) {
+            size_t wi = next_rand() % (sizeof words / sizeof words[0]);
+            size_t gi = next_rand() % (sizeof gaps / sizeof gaps[0]);
+            if (n + words[wi].n + gaps[gi].n > sizeof buf)
+                break;
+            memcpy(buf + n, words[wi].s, words[wi].n);
+            n += words[wi].n;
+            memcpy(buf + n, gaps[gi].s, gaps[gi].n);
+            n += gaps[gi].n;
+        }
+        size_t cut = n ? next_rand() % (n + 1) : 0;
+        uint8_t *exact = malloc(cut ? cut : 1);
+        memcpy(exact, buf, cut);
+        struct smpp_receipt a, b;
+        int ra = smpp_receipt_parse(exact, cut, &a), rb = ref_parse(exact, cut, &b);
+        int same = ra == rb && same_view(a.id, b.id) && same_view(a.sub, b.sub) &&
+                   same_view(a.dlvrd, b.dlvrd) && same_view(a.submit_date, b.submit_date) &&
+                   same_view(a.done_date, b.done_date) && same_view(a.stat, b.stat) &&
+                   same_view(a.err, b.err) && same_view(a.text, b.text);
+        if (!same && mismatches++ < 5)
+            CHECK_MSG(same, "receipt parsers disagree on \"%.*s\"", (int)cut, (const char *)exact);
+        free(exact);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     test_styles();
     test_dates();
     test_msgid();
     test_pdu_receipt();
+    test_against_reference();
     return test_summary();
 }

@@ -259,10 +259,69 @@ static void test_vector_38(void)
     CHECK_EQ_STR(out, "täst");
 }
 
+/* Unpacked GSM text runs through a path that copies eight septets at a
+ * time when they are their own ASCII; shorter texts, and windows holding
+ * anything else, go one septet at a time.  Every septet value, alone
+ * (one by one) and repeated 8, 9 and 17 times (both paths), must decode
+ * alike; so must random texts (without escapes) and the concatenation of
+ * their septets decoded one at a time. */
+static void test_gsm_runs(void)
+{
+    struct sms_text_opts o = {.dc0_charset = SMS_CS_GSM, .gsm_packing = SMS_GSM_UNPACKED};
+    char one[8], run[256], want[256];
+    for (unsigned b = 0; b < 0x100; b++) {
+        if (b == 0x1B)
+            continue;
+        uint8_t s = (uint8_t)b;
+        size_t n1 = 0;
+        unsigned bad1 = 0;
+        sms_text_decode(SMS_CS_GSM, &o, &s, 1, 0, one, sizeof one, &n1, &bad1);
+        static const size_t reps[] = {8, 9, 17};
+        for (size_t r = 0; r < sizeof reps / sizeof reps[0]; r++) {
+            uint8_t in[17];
+            memset(in, s, reps[r]);
+            size_t n = 0;
+            unsigned bad = 0;
+            sms_text_decode(SMS_CS_GSM, &o, in, reps[r], 0, run, sizeof run, &n, &bad);
+            int ok = n == n1 * reps[r] && bad == bad1 * reps[r];
+            for (size_t k = 0; ok && k < reps[r]; k++)
+                ok = memcmp(run + k * n1, one, n1) == 0;
+            CHECK_MSG(ok, "septet 0x%02x repeated %zu times", b, reps[r]);
+        }
+    }
+    uint64_t x = 0x9E3779B97F4A7C15ULL;
+    int mismatches = 0;
+    for (int round = 0; round < 5000; round++) {
+        uint8_t in[64];
+        size_t len = (size_t)(round % 64);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* mostly letters and spaces, sometimes any octet but the escape */
+            uint8_t c = (x >> 8) % 4 ? (uint8_t)(0x20 + x % 0x5B) : (uint8_t)(x >> 16);
+            in[i] = c == 0x1B ? 0x20 : c;
+        }
+        size_t n = 0, wn = 0;
+        unsigned bad = 0, wbad = 0;
+        sms_text_decode(SMS_CS_GSM, &o, in, len, 0, run, sizeof run, &n, &bad);
+        for (size_t i = 0; i < len; i++) {
+            size_t k = 0;
+            sms_text_decode(SMS_CS_GSM, &o, in + i, 1, 0, one, sizeof one, &k, &wbad);
+            memcpy(want + wn, one, k);
+            wn += k;
+        }
+        if ((n != wn || bad != wbad || memcmp(run, want, n) != 0) && mismatches++ < 5)
+            CHECK_MSG(0, "random GSM text %d decodes unlike its septets one by one", round);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     test_charset_of();
     test_gsm();
+    test_gsm_runs();
     test_8bit();
     test_ucs2();
     test_limits();
