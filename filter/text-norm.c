@@ -889,11 +889,71 @@ int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
 
+/* norm_sender for an ASCII sender ID of at most 64 bytes (nearly all: an
+ * SMPP source_addr is at most 21 octets): the same steps without the code
+ * point buffers.  Returns 1 with *rc set, or 0 for the general path.
+ * tests/test-text-norm.c compares the two on random IDs. */
+static int sender_ascii(const uint8_t *in, size_t len, char *out, size_t cap, size_t *outlen, int *rc)
+{
+    char k[64];
+    size_t n = 0, letters = 0;
+    if (len > sizeof k)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t b = in[i];
+        if (b >= 0x80)
+            return 0;
+        if (b >= 'A' && b <= 'Z')
+            b |= 0x20;
+        if (b == '|' || b == '!')
+            b = 'i';
+        if (b >= 'a' && b <= 'z')
+            letters++;
+        else if (b < '0' || b > '9')
+            continue; /* white space, punctuation, controls: not part of the key */
+        k[n++] = (char)b;
+    }
+    size_t o = 0;
+    *rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = k[i];
+        if (letters) {
+            switch (ch) {
+            case '0': case 'q': ch = 'o'; break;
+            case '1': case 'l': ch = 'i'; break;
+            case '3': ch = 'e'; break;
+            case '5': ch = 's'; break;
+            case '8': ch = 'b'; break;
+            default: break;
+            }
+            if (i + 1 < n && ch == 'r' && k[i + 1] == 'n') {
+                ch = 'm';
+                i++;
+            } else if (i + 1 < n && ch == 'v' && k[i + 1] == 'v') {
+                ch = 'w';
+                i++;
+            }
+        }
+        if (o + 2 > cap) {
+            *rc = SG_ENOSPC;
+            break;
+        }
+        out[o++] = ch;
+    }
+    out[o] = '\0';
+    if (outlen)
+        *outlen = o;
+    return 1;
+}
+
 int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap, size_t *outlen)
 {
     if (!c || (!utf8 && len) || !out || cap == 0)
         return SG_EINVAL;
     c->case_only = 0;
+    int rc;
+    if (sender_ascii((const uint8_t *)utf8, len, out, cap, outlen, &rc))
+        return rc;
     int trunc = 0;
     size_t blen = clean_utf8(c, (const uint8_t *)utf8, len, &trunc);
     size_t n = nfkc_fold(c, blen, &trunc, 0);
@@ -936,7 +996,7 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
         }
         o = w;
     }
-    int rc = encode_out(c->cp, o, out, cap, outlen, 0);
+    rc = encode_out(c->cp, o, out, cap, outlen, 0);
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
 

@@ -92,6 +92,28 @@ int main(void)
     CHECK_EQ_STR(ns("+7494"), "7494");
     CHECK_EQ_STR(ns("900"), "900");
 
+    /* ASCII sender IDs take a short cut: the same keys as the general path,
+     * which a zero-width space (ignorable, dropped) appended forces */
+    {
+        static const char alpha[] = "aAqQlL1iI|!0o3e5s8brnRNvVwW -._/\t\x01xyzKM2479";
+        uint32_t seed = 3;
+        for (int round = 0; round < 20000; round++) {
+            char id[80], slow_in[84], a[64], b[64];
+            size_t len = (size_t)round % 70;
+            for (size_t i = 0; i < len; i++) {
+                seed = seed * 1103515245u + 12345u;
+                id[i] = alpha[(seed >> 16) % (sizeof alpha - 1)];
+            }
+            memcpy(slow_in, id, len);
+            memcpy(slow_in + len, "\xE2\x80\x8B", 3);
+            size_t cap = round % 3 ? sizeof a : 1 + (size_t)round % 9, na = 0, nb = 0;
+            int ra = norm_sender(ctx, id, len, a, cap, &na);
+            int rb = norm_sender(ctx, slow_in, len + 3, b, cap, &nb);
+            CHECK_MSG(ra == rb && na == nb && strcmp(a, b) == 0, "\"%.*s\" cap %zu: \"%s\" (%d) vs \"%s\" (%d)",
+                      (int)len, id, cap, a, ra, b, rb);
+        }
+    }
+
     /* fingerprints: digits masked */
     const char *a = "your code 123456", *b = "your code 987", *d = "your code abc";
     CHECK(norm_fingerprint(a, strlen(a)) == norm_fingerprint(b, strlen(b)));
