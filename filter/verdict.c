@@ -591,8 +591,14 @@ static void detail_vformat(char *out, size_t cap, const char *fmt, va_list ap)
     for (const char *f = fmt; !stop && *f && o + 1 < cap; f++) {
         const char *s;
         char num[24];
-        if (*f != '%') {
-            out[o++] = *f;
+        if (*f != '%') { /* a literal run up to the next conversion, at once */
+            const char *pct = f + strcspn(f, "%");
+            size_t n = (size_t)(pct - f);
+            if (n > cap - 1 - o)
+                n = cap - 1 - o;
+            memcpy(out + o, f, n);
+            o += n;
+            f = pct - 1;
             continue;
         }
         f++;
