@@ -2,6 +2,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #define NIL UINT32_MAX
 
@@ -32,13 +34,18 @@ struct bmap {
     uint32_t head, tail, free_head;
     uint32_t unused;   /* slots [unused, capacity) were never handed out */
     uint64_t evictions;
+    uint64_t seed; /* per table, random: see mix() */
     enum bmap_order order;
     bmap_evict_fn on_evict;
     void *ctx;
 };
 
-static inline uint32_t mix(uint64_t k)
+/* The probe position of a key.  Keys come from traffic (sequence numbers,
+ * hashes of message ids), so the table's random seed goes in first: a peer
+ * cannot choose keys that share a probe chain without knowing it. */
+static inline uint32_t mix(const bmap_t *m, uint64_t k)
 {
+    k ^= m->seed;
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdULL;
     k ^= k >> 33;
@@ -48,6 +55,17 @@ static inline uint32_t mix(uint64_t k)
 static inline void *value_of(const bmap_t *m, uint32_t s)
 {
     return m->values + (size_t)s * m->value_size;
+}
+
+/* A seed per table from getrandom(); should that fail (no entropy yet at
+ * boot), the table's address and the time, which an attacker does not see
+ * either.  Called once per table, at creation. */
+static uint64_t table_seed(const void *salt)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = ((uint64_t)(uintptr_t)salt ^ (uint64_t)time(NULL)) * 0x9e3779b97f4a7c15ULL;
+    return s;
 }
 
 bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
@@ -75,6 +93,7 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
     }
     m->free_head = NIL;
     m->unused = 0;
+    m->seed = table_seed(m);
     m->head = m->tail = NIL;
     m->order = order;
     m->on_evict = on_evict;
@@ -108,10 +127,11 @@ static void list_append(bmap_t *m, uint32_t s)
     m->tail = s;
 }
 
-/* Probe position of key, or NIL. */
-static uint32_t find(const bmap_t *m, uint64_t key)
+/* Probe position of key, or NIL.  Inlined into bmap_get and bmap_remove:
+ * each runs several times per PDU. */
+static inline __attribute__((always_inline)) uint32_t find(const bmap_t *m, uint64_t key)
 {
-    uint32_t i = mix(key) & m->probe_mask;
+    uint32_t i = mix(m, key) & m->probe_mask;
     for (;;) {
         const struct probe_cell *c = &m->probe[i];
         if (c->slot1 == 0)
@@ -132,7 +152,7 @@ static void probe_delete(bmap_t *m, uint32_t i)
         struct probe_cell c = m->probe[j];
         if (c.slot1 == 0)
             break;
-        uint32_t home = mix(c.key) & m->probe_mask;
+        uint32_t home = mix(m, c.key) & m->probe_mask;
         /* Move the cell back to i unless its home lies cyclically in (i, j]. */
         int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
         if (!in_range) {
@@ -171,7 +191,7 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
 {
     /* One probe sequence both looks the key up and, when it is absent,
      * ends at the empty cell it goes into. */
-    uint32_t i = mix(key) & m->probe_mask;
+    uint32_t i = mix(m, key) & m->probe_mask;
     for (; m->probe[i].slot1 != 0; i = (i + 1) & m->probe_mask) {
         if (m->probe[i].key != key)
             continue;
@@ -192,7 +212,7 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
         release(m, m->slots[old].probe);
         /* The backward shift may have opened an earlier cell on our
          * sequence: look for the first empty one again. */
-        i = mix(key) & m->probe_mask;
+        i = mix(m, key) & m->probe_mask;
         while (m->probe[i].slot1 != 0)
             i = (i + 1) & m->probe_mask;
     }

@@ -10,6 +10,9 @@
  * and document.
  *
  * Work bound: every operation is O(1) expected (linear probing at load <= 0.5).
+ * Probe positions are seeded per map (random at bmap_new), so keys taken
+ * from traffic cannot be chosen to share a probe chain; what the map
+ * returns and evicts does not depend on the seed.
  * Not thread-safe: one map per thread.
  */
 #ifndef SG_BMAP_H

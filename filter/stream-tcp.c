@@ -1,7 +1,10 @@
 #include "stream-tcp.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "smpp-frame.h"
 
@@ -52,9 +55,11 @@ struct stream_table {
     uint32_t *slots; /* open addressing, linear probing; flow index + 1, 0 = empty */
     uint32_t mask;
     uint32_t lru_head, lru_tail, free_head;
+    uint32_t last; /* flow of the previous segment, NONE after its removal */
     uint32_t unused;  /* flows [unused, max_flows) never handed out */
     uint32_t nflows;
     uint64_t next_id;
+    uint64_t seed; /* random, per table: see ep_hash() */
     struct stream_config cfg;
     uint16_t *ports;
     struct stream_sink sink;
@@ -150,11 +155,11 @@ static void dir_release(stream_table_t *t, struct dir *d)
 
 /* Makes buf hold at least need bytes.  Fails (SG_ENOSPC) beyond
  * max_flow_buffer or when the memcap would be exceeded (after giving back
- * pooled buffers); the caller counts what it drops. */
-static int dir_reserve(stream_table_t *t, struct dir *d, uint32_t need)
+ * pooled buffers); the caller counts what it drops.  dir_reserve() is the
+ * inline test that almost every call stops at (a PDU split over many small
+ * segments asks once per segment); this is the rest. */
+static int dir_reserve_grow(stream_table_t *t, struct dir *d, uint32_t need)
 {
-    if (need <= d->cap)
-        return 0;
     if (need > t->cfg.max_flow_buffer)
         return SG_ENOSPC;
     uint32_t first = min_u32(POOL_CHUNK, t->cfg.max_flow_buffer);
@@ -183,6 +188,23 @@ static int dir_reserve(stream_table_t *t, struct dir *d, uint32_t need)
     d->buf = nb;
     d->cap = ncap;
     return 0;
+}
+
+static inline int dir_reserve(stream_table_t *t, struct dir *d, uint32_t need)
+{
+    return need <= d->cap ? 0 : dir_reserve_grow(t, d, need);
+}
+
+/* Copies n bytes: a loop for the few bytes a split segment carries (a
+ * header sent octet by octet is common enough), memcpy beyond. */
+static inline void copy_small(uint8_t *dst, const uint8_t *src, uint32_t n)
+{
+    if (n <= 8) {
+        for (uint32_t i = 0; i < n; i++)
+            dst[i] = src[i];
+    } else {
+        memcpy(dst, src, n);
+    }
 }
 
 /* ---- SMPP framing over a run of in-order bytes ----------------------------- */
@@ -494,22 +516,46 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
 {
     struct dir *d = &f->d[di];
     if (d->nr == 0) {
-        /* Complete a pending PDU with just the bytes it needs. */
+        /* Complete a pending PDU with just the bytes it needs.  In sync
+         * with nothing to skip, a buffer of 16 bytes or more holds a header
+         * that parse_run() found good and a PDU it found incomplete (it
+         * stops there; a longer PDU than max_flow_buffer is skipped, never
+         * buffered): until the bytes wanted are all here, parsing again
+         * would find the same, so it waits for them (segments of a few
+         * bytes each are common: a header written octet by octet).  A
+         * shorter buffer is an incomplete header, which smpp_frame_check()
+         * only judges once it has 16 bytes. */
         while (d->clen && n && d->state == DS_SYNC && !d->skip) {
-            uint32_t want = d->clen < SMPP_HEADER_LEN ? SMPP_HEADER_LEN - d->clen
-                                                      : smpp_be32(d->buf) - d->clen;
+            uint32_t pdu_len = d->clen < SMPP_HEADER_LEN ? 0 : smpp_be32(d->buf);
+            uint32_t want = pdu_len ? pdu_len - d->clen : SMPP_HEADER_LEN - d->clen;
             uint32_t take = min_u32(want, n);
             if (dir_reserve(t, d, d->clen + take) != 0) {
                 dir_drop_inorder(t, f, di, data, take, ts);
                 if (f->dead)
                     return;
             } else {
-                memcpy(d->buf + d->clen, data, take);
+                copy_small(d->buf + d->clen, data, take);
                 d->clen += take;
                 t->st.copied_bytes += take;
-                dir_process_buf(t, f, di, ts);
-                if (f->dead)
-                    return;
+                if (take == want) {
+                    if (pdu_len) {
+                        /* The PDU whose header was checked is whole: what
+                         * parse_run() would do with this buffer. */
+#ifndef NDEBUG
+                        uint32_t chk = 0;
+                        assert(smpp_frame_check(d->buf, d->clen, 0, &chk) == SMPP_FRAME_OK &&
+                               chk == pdu_len);
+#endif
+                        deliver(t, f, di, ts, d->buf, pdu_len, d->base_off);
+                        if (f->dead)
+                            return;
+                        dir_compact(t, d, pdu_len);
+                    } else {
+                        dir_process_buf(t, f, di, ts);
+                        if (f->dead)
+                            return;
+                    }
+                }
             }
             data += take;
             n -= take;
@@ -517,8 +563,12 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
         if (!n)
             return;
         if (d->clen == 0) {
-            /* Fast path: PDUs straight from the segment, no copy. */
-            size_t c = parse_run(t, f, di, data, n, d->base_off, ts);
+            /* Fast path: PDUs straight from the segment, no copy.  Less
+             * than a header in sync is only buffered (parse_run() would
+             * stop at once: smpp_frame_check() needs 16 bytes). */
+            size_t c = n < SMPP_HEADER_LEN && d->state == DS_SYNC && !d->skip
+                           ? 0
+                           : parse_run(t, f, di, data, n, d->base_off, ts);
             if (f->dead)
                 return;
             d->base_seq += (uint32_t)c;
@@ -671,23 +721,25 @@ static inline uint64_t fmix64(uint64_t k)
     return k;
 }
 
-static inline uint64_t ep_hash(const struct sg_endpoint *e)
+/* The table's random seed goes in before the finaliser: endpoints are
+ * chosen by whoever sends the traffic, and without the seed they cannot
+ * pick a set of flows that share one probe chain. */
+static inline uint64_t ep_hash(const struct sg_endpoint *e, uint64_t seed)
 {
     uint64_t lo, hi;
     memcpy(&lo, e->addr, 8);
     memcpy(&hi, e->addr + 8, 8);
     /* lo is zero for IPv4 (mapped): the address is all in hi, and the
      * port is spread by an odd multiplier rather than shifted onto it. */
-    return fmix64(hi + (lo ^ e->port) * 0x9e3779b97f4a7c15ULL);
+    return fmix64((hi + (lo ^ e->port) * 0x9e3779b97f4a7c15ULL) ^ seed);
 }
 
 /* Both directions hash alike: the sum of the two endpoints' hashes, so no
- * ordering of the pair is needed.  Unseeded, like the XXH3 of the ordered
- * pair it replaced: flows chosen to collide lengthen probe chains, at most
- * to max_flows (a per-table seed would be the fix for both). */
-static uint64_t flow_hash(const struct sg_endpoint *a, const struct sg_endpoint *b)
+ * ordering of the pair is needed. */
+static uint64_t flow_hash(const stream_table_t *t, const struct sg_endpoint *a,
+                          const struct sg_endpoint *b)
 {
-    return ep_hash(a) + ep_hash(b);
+    return ep_hash(a, t->seed) + ep_hash(b, t->seed);
 }
 
 static void lru_unlink(stream_table_t *t, uint32_t i)
@@ -807,6 +859,8 @@ static void flow_remove(stream_table_t *t, uint32_t idx, int ev, sg_time_us ts)
         dir_release(t, &f->d[i]);
     slot_delete(t, idx);
     lru_unlink(t, idx);
+    if (t->last == idx)
+        t->last = NONE;
     f->in_use = 0;
     f->lru_next = t->free_head;
     t->free_head = idx;
@@ -849,6 +903,17 @@ static uint32_t flow_create(stream_table_t *t, const struct pkt_tcp *s, uint64_t
 
 /* ---- public ------------------------------------------------------------- */
 
+/* From getrandom(); should that fail (no entropy yet at boot), the
+ * table's address and the time, which the traffic's sender does not see
+ * either.  Once per table. */
+static uint64_t table_seed(const void *salt)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s)
+        s = ((uint64_t)(uintptr_t)salt ^ (uint64_t)time(NULL)) * 0x9e3779b97f4a7c15ULL;
+    return s;
+}
+
 stream_table_t *stream_new(const struct stream_config *c, const struct stream_sink *sink)
 {
     if (!c || c->max_flows == 0 || c->max_flows > (1u << 30))
@@ -889,7 +954,9 @@ stream_table_t *stream_new(const struct stream_config *c, const struct stream_si
     t->free_head = NONE;
     t->unused = 0;
     t->lru_head = t->lru_tail = NONE;
+    t->last = NONE;
     t->next_id = 1;
+    t->seed = table_seed(t);
     t->st.table_bytes = (uint64_t)c->max_flows * sizeof *t->flows + cap * sizeof *t->slots;
     return t;
 }
@@ -917,25 +984,32 @@ static void dir_check_close(stream_table_t *t, struct flow *f, int di, sg_time_u
     emit(t, f, di, ts, STREAM_EV_FIN, off, 0, "FIN");
 }
 
-int stream_feed(stream_table_t *t, const struct pkt_tcp *s, sg_time_us ts)
+/* Everything but the common segment: the flow looked up (idx is NONE) or
+ * given with its direction, opened, closed, ended; flags, holes, FIN.
+ * Kept out of line so that stream_feed() stays a short function. */
+static __attribute__((noinline)) int feed_general(stream_table_t *t, const struct pkt_tcp *s,
+                                                  sg_time_us ts, uint32_t idx, int di)
 {
-    t->st.segments++;
-    t->st.bytes += s->payload_len;
+    if (idx != NONE)
+        goto found;
     if (!port_wanted(t, s)) {
         t->st.port_ignored++;
         return SG_ENOTSUP;
     }
-    uint64_t h = flow_hash(&s->src, &s->dst);
-    int di = 0;
 again:;
-    uint32_t idx = flow_find(t, s, h, &di);
-    if (idx == NONE) {
-        /* Only data or a SYN opens a flow: a stray ACK, FIN or RST does not. */
-        if ((s->flags & TH_RST) || (!s->payload_len && !(s->flags & TH_SYN)))
-            return 0;
-        idx = flow_create(t, s, h, ts);
-        di = 0;
+    {
+        uint64_t h = flow_hash(t, &s->src, &s->dst);
+        idx = flow_find(t, s, h, &di);
+        if (idx == NONE) {
+            /* Only data or a SYN opens a flow: a stray ACK, FIN or RST does not. */
+            if ((s->flags & TH_RST) || (!s->payload_len && !(s->flags & TH_SYN)))
+                return 0;
+            idx = flow_create(t, s, h, ts);
+            di = 0;
+        }
+        t->last = idx;
     }
+found:;
     struct flow *f = &t->flows[idx];
     struct dir *d = &f->d[di];
     if (f->lru_prev != NONE) {
@@ -1006,6 +1080,55 @@ again:;
         t->st.flows_closed++;
         flow_remove(t, idx, -1, ts);
     }
+    return 0;
+}
+
+int stream_feed(stream_table_t *t, const struct pkt_tcp *s, sg_time_us ts)
+{
+    t->st.segments++;
+    t->st.bytes += s->payload_len;
+    /* Segments come in runs on one flow (a PDU split over segments, a
+     * burst of responses): the previous segment's flow is tried before the
+     * port filter, the hash and the probe.  The table holds one flow per
+     * pair of endpoints (flow_create() runs only when flow_find() found
+     * none), so this finds the flow the lookup would, and a flow exists
+     * only for ports that passed port_wanted(). */
+    uint32_t idx = t->last;
+    if (idx == NONE)
+        return feed_general(t, s, ts, NONE, 0);
+    struct flow *f = &t->flows[idx];
+    int di;
+    if (ep_eq(&f->ep[0], &s->src) && ep_eq(&f->ep[1], &s->dst))
+        di = 0;
+    else if (ep_eq(&f->ep[0], &s->dst) && ep_eq(&f->ep[1], &s->src))
+        di = 1;
+    else
+        return feed_general(t, s, ts, NONE, 0);
+    /* The common segment: data, in order, no flag but ACK/PSH, no hole and
+     * no FIN in either direction, the flow alive.  All that feed_general()
+     * would do then is dir_inorder() (the previous segment's flow is
+     * already first in the LRU list). */
+    struct dir *d = &f->d[di];
+    uint32_t n = (uint32_t)s->payload_len;
+    if ((s->flags & (TH_SYN | TH_RST | TH_FIN)) || !n || f->dead || !d->has_seq ||
+        (f->d[0].nr | f->d[1].nr | f->d[0].fin | f->d[1].fin) || s->seq != d->base_seq + d->clen ||
+        f->lru_prev != NONE)
+        return feed_general(t, s, ts, idx, di);
+    f->last_ts = ts;
+    if (d->clen && d->state == DS_SYNC && !d->skip) {
+        /* Still short of the header or of the PDU it announces (checked,
+         * see dir_inorder()), and the buffer has room: appending is all
+         * dir_inorder() would do. */
+        uint32_t want =
+            (d->clen < SMPP_HEADER_LEN ? SMPP_HEADER_LEN : smpp_be32(d->buf)) - d->clen;
+        if (n < want && d->clen + n <= d->cap) {
+            copy_small(d->buf + d->clen, s->payload, n);
+            d->clen += n;
+            t->st.copied_bytes += n;
+            return 0;
+        }
+    }
+    dir_inorder(t, f, di, s->payload, n, ts);
     return 0;
 }
 

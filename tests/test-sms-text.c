@@ -317,6 +317,127 @@ static void test_gsm_runs(void)
     CHECK_EQ_INT(mismatches, 0);
 }
 
+/* The plain UTF-16BE decoder the fast paths must agree with: one unit at a
+ * time, a character written whole or not at all with room for the NUL,
+ * nothing after the first that does not fit; U+FFFD for NUL, lone
+ * surrogates and an odd trailing octet, counted (U+FFFD sent as such too). */
+static int ref_utf16be(const uint8_t *in, size_t len, char *out, size_t cap, size_t *outlen,
+                       unsigned *bad)
+{
+    size_t o = 0, i = 0;
+    int full = 0;
+    *bad = 0;
+    while (!full && i < len) {
+        uint32_t cp;
+        if (i + 1 >= len) {
+            cp = 0xFFFD;
+            i = len;
+        } else {
+            uint32_t u = (uint32_t)in[i] << 8 | in[i + 1];
+            i += 2;
+            cp = u;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                uint32_t l = i + 1 < len ? ((uint32_t)in[i] << 8 | in[i + 1]) : 0;
+                if (l >= 0xDC00 && l <= 0xDFFF) {
+                    cp = 0x10000 + ((u - 0xD800) << 10) + (l - 0xDC00);
+                    i += 2;
+                } else {
+                    cp = 0xFFFD;
+                }
+            } else if ((u >= 0xDC00 && u <= 0xDFFF) || u == 0) {
+                cp = 0xFFFD;
+            }
+        }
+        uint8_t b[4];
+        size_t n;
+        if (cp < 0x80) {
+            b[0] = (uint8_t)cp, n = 1;
+        } else if (cp < 0x800) {
+            b[0] = (uint8_t)(0xC0 | cp >> 6), b[1] = (uint8_t)(0x80 | (cp & 0x3F)), n = 2;
+        } else if (cp < 0x10000) {
+            b[0] = (uint8_t)(0xE0 | cp >> 12), b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+            b[2] = (uint8_t)(0x80 | (cp & 0x3F)), n = 3;
+        } else {
+            b[0] = (uint8_t)(0xF0 | cp >> 18), b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+            b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F)), b[3] = (uint8_t)(0x80 | (cp & 0x3F)), n = 4;
+        }
+        if (o + n + 1 > cap) {
+            full = 1;
+            break;
+        }
+        memcpy(out + o, b, n);
+        o += n;
+        if (cp == 0xFFFD)
+            (*bad)++;
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return full ? SG_ENOSPC : 0;
+}
+
+/* UCS-2 goes four units at a time through runs of Cyrillic and of ASCII
+ * (little-endian hosts), then unit by unit.  Random texts made mostly of
+ * Cyrillic, ASCII, a few other characters and bad units, of every length
+ * to 200 octets (odd ones too), decoded into buffers from roomy down to a
+ * few octets, must give what the plain decoder above gives: octets, length,
+ * bad count and return code. */
+static void test_ucs2_runs(void)
+{
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    int mismatches = 0;
+    for (int round = 0; round < 20000; round++) {
+        uint8_t in[200];
+        size_t len = (size_t)(round % 201);
+        for (size_t i = 0; i + 1 < len + 1 && i < len; i += 2) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            uint32_t u;
+            switch ((x >> 40) % 16) {
+            case 0: u = (uint32_t)(x >> 8) & 0xFFFF; break;               /* anything */
+            case 1: u = (x >> 20) % 4 ? 0x20 : 0; break;                  /* space, NUL */
+            case 2: u = 0xD800 + (uint32_t)((x >> 8) % 0x800); break;     /* surrogates */
+            case 3: u = (x >> 20) % 2 ? 0x20AC : 0xFFFD; break;
+            case 4: case 5: case 6: u = 0x20 + (uint32_t)((x >> 8) % 0x5F); break; /* ASCII */
+            case 7: u = 0x80 + (uint32_t)((x >> 8) % 0x380); break;       /* Latin, Greek */
+            default: u = 0x400 + (uint32_t)((x >> 8) % 0x100); break;     /* Cyrillic */
+            }
+            in[i] = (uint8_t)(u >> 8);
+            if (i + 1 < len)
+                in[i + 1] = (uint8_t)u;
+        }
+        static const size_t caps[] = {1024, 4, 7, 31, 100, 301};
+        size_t cap = caps[round % 6];
+        char got[1024], want[1024];
+        size_t gn = 0, wn = 0;
+        unsigned gbad = 0, wbad = 0;
+        int grc = sms_text_decode(SMS_CS_UCS2, NULL, in, len, 0, got, cap, &gn, &gbad);
+        int wrc = ref_utf16be(in, len, want, cap, &wn, &wbad);
+        if ((grc != wrc || gn != wn || gbad != wbad || memcmp(got, want, wn + 1) != 0) &&
+            mismatches++ < 5)
+            CHECK_MSG(0, "UCS-2 text %d (%zu octets, cap %zu): rc %d/%d, len %zu/%zu, bad %u/%u",
+                      round, len, cap, grc, wrc, gn, wn, gbad, wbad);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+    /* Every Cyrillic unit in each of the four lanes of a window. */
+    for (uint32_t u = 0x400; u < 0x500; u++) {
+        for (int lane = 0; lane < 4; lane++) {
+            uint8_t in[16];
+            for (int k = 0; k < 8; k++) {
+                uint32_t v = k == lane ? u : (k == lane + 4 ? 0x41 : 0x430 + (uint32_t)k);
+                in[2 * k] = (uint8_t)(v >> 8);
+                in[2 * k + 1] = (uint8_t)v;
+            }
+            char got[64], want[64];
+            size_t gn = 0, wn = 0;
+            unsigned gbad = 0, wbad = 0;
+            sms_text_decode(SMS_CS_UCS2, NULL, in, sizeof in, 0, got, sizeof got, &gn, &gbad);
+            ref_utf16be(in, sizeof in, want, sizeof want, &wn, &wbad);
+            CHECK_MSG(gn == wn && memcmp(got, want, wn) == 0, "U+%04X in lane %d", u, lane);
+        }
+    }
+}
+
 int main(void)
 {
     test_charset_of();
@@ -324,6 +445,7 @@ int main(void)
     test_gsm_runs();
     test_8bit();
     test_ucs2();
+    test_ucs2_runs();
     test_limits();
     test_encoders();
     test_vector_38();
