@@ -67,4 +67,16 @@ typedef uint64_t sg_time_us;
 
 #define SG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Eight octets as one word, the first in the low bits whatever the host's
+ * order: for the parsers that compare or scan eight octets at a time. */
+static inline uint64_t sg_load_le64(const uint8_t *p)
+{
+    uint64_t w;
+    __builtin_memcpy(&w, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    w = __builtin_bswap64(w);
+#endif
+    return w;
+}
+
 #endif

@@ -44,17 +44,6 @@ static const uint8_t octet_class[256] = {
     [' '] = C_BLANK, ['\t'] = C_BLANK, ['\r'] = C_BLANK, ['\n'] = C_BLANK, [0] = C_NUL,
 };
 
-/* Eight octets, the first in the low bits whatever the host's order. */
-static inline uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
-
 /* The key starting at p: a receipt is parsed once per deliver_sm on the
  * decode path, so a word is compared only with the keys that share its
  * first letter (in either case). */
@@ -72,16 +61,16 @@ static int find_key(const uint8_t *p, size_t avail, size_t *klen)
     if (avail >= 16) {
         /* Sixteen octets of text at hand: each key is two word compares
          * (keys are at most 12 octets; care masks off the octets past it). */
-        uint64_t p0 = load_le64(p), p1 = load_le64(p + 8);
+        uint64_t p0 = sg_load_le64(p), p1 = sg_load_le64(p + 8);
         for (; k < kend; k++) {
             const struct receipt_key *rk = &receipt_keys[k];
             unsigned n = rk->len;
             uint64_t care0 = n >= 8 ? ~0ULL : (1ULL << 8 * n) - 1;
             uint64_t care1 = n <= 8 ? 0 : (1ULL << 8 * (n - 8)) - 1;
-            if ((((p0 | load_le64((const uint8_t *)rk->fold)) ^ load_le64((const uint8_t *)rk->key)) &
+            if ((((p0 | sg_load_le64((const uint8_t *)rk->fold)) ^ sg_load_le64((const uint8_t *)rk->key)) &
                  care0) == 0 &&
-                (((p1 | load_le64((const uint8_t *)rk->fold + 8)) ^
-                  load_le64((const uint8_t *)rk->key + 8)) &
+                (((p1 | sg_load_le64((const uint8_t *)rk->fold + 8)) ^
+                  sg_load_le64((const uint8_t *)rk->key + 8)) &
                  care1) == 0) {
                 *klen = n;
                 return rk->field;

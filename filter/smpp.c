@@ -250,17 +250,6 @@ static void set_err(struct smpp_error *err, int *rc, int code, size_t off, const
     err->reason = err->buf_;
 }
 
-/* Eight octets, the first in the low bits whatever the host's order. */
-static inline uint64_t load_le64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, 8);
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    w = __builtin_bswap64(w);
-#endif
-    return w;
-}
-
 /* A C-octet string of at most max octets including the NUL (v3.4 §3.1). */
 static inline int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned max, const char *name,
                     struct sg_view *v, struct smpp_error *err, int *rc)
@@ -273,7 +262,7 @@ static inline int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned
     const uint8_t *s = buf + *pos, *nul = NULL;
     size_t i = 0;
     for (; i + 8 <= lim; i += 8) {
-        uint64_t w = load_le64(s + i);
+        uint64_t w = sg_load_le64(s + i);
         uint64_t z = (w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL;
         if (z) {
             nul = s + i + (size_t)(__builtin_ctzll(z) >> 3);
