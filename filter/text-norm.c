@@ -889,15 +889,43 @@ int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
 
+/* The look-alike glyphs of a sender key that holds a letter, folded in
+ * place: 0 q -> o, 1 l -> i, 3 -> e, 5 -> s, 8 -> b, "rn" -> m, "vv" -> w.
+ * Returns the new length. */
+static size_t skeleton_fold(int32_t *cp, size_t n)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < n; i++) {
+        int32_t ch = cp[i];
+        switch (ch) {
+        case '0': case 'q': ch = 'o'; break;
+        case '1': case 'l': ch = 'i'; break;
+        case '3': ch = 'e'; break;
+        case '5': ch = 's'; break;
+        case '8': ch = 'b'; break;
+        default: break;
+        }
+        if (i + 1 < n && ch == 'r' && cp[i + 1] == 'n') {
+            ch = 'm';
+            i++;
+        } else if (i + 1 < n && ch == 'v' && cp[i + 1] == 'v') {
+            ch = 'w';
+            i++;
+        }
+        cp[w++] = ch;
+    }
+    return w;
+}
+
 /* norm_sender for an ASCII sender ID of at most 64 bytes (nearly all: an
- * SMPP source_addr is at most 21 octets): the same steps without the code
- * point buffers.  Returns 1 with *rc set, or 0 for the general path.
- * tests/test-text-norm.c compares the two on random IDs. */
+ * SMPP source_addr is at most 21 octets): the same steps without utf8proc
+ * and the context's buffers.  Returns 1 with *rc set, or 0 for the general
+ * path.  tests/test-text-norm.c compares the two on random IDs. */
 static int sender_ascii(const uint8_t *in, size_t len, char *out, size_t cap, size_t *outlen, int *rc)
 {
-    char k[64];
+    int32_t k[64];
     size_t n = 0, letters = 0;
-    if (len > sizeof k)
+    if (len > SG_ARRAY_LEN(k))
         return 0;
     for (size_t i = 0; i < len; i++) {
         uint8_t b = in[i];
@@ -911,34 +939,18 @@ static int sender_ascii(const uint8_t *in, size_t len, char *out, size_t cap, si
             letters++;
         else if (b < '0' || b > '9')
             continue; /* white space, punctuation, controls: not part of the key */
-        k[n++] = (char)b;
+        k[n++] = b;
     }
+    if (letters)
+        n = skeleton_fold(k, n);
     size_t o = 0;
     *rc = 0;
-    for (size_t i = 0; i < n; i++) {
-        char ch = k[i];
-        if (letters) {
-            switch (ch) {
-            case '0': case 'q': ch = 'o'; break;
-            case '1': case 'l': ch = 'i'; break;
-            case '3': ch = 'e'; break;
-            case '5': ch = 's'; break;
-            case '8': ch = 'b'; break;
-            default: break;
-            }
-            if (i + 1 < n && ch == 'r' && k[i + 1] == 'n') {
-                ch = 'm';
-                i++;
-            } else if (i + 1 < n && ch == 'v' && k[i + 1] == 'v') {
-                ch = 'w';
-                i++;
-            }
-        }
+    for (; o < n; o++) {
         if (o + 2 > cap) {
             *rc = SG_ENOSPC;
             break;
         }
-        out[o++] = ch;
+        out[o] = (char)k[o];
     }
     out[o] = '\0';
     if (outlen)
@@ -973,29 +985,8 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
             letters++;
         c->cp[o++] = cp;
     }
-    if (letters) {
-        size_t w = 0;
-        for (size_t i = 0; i < o; i++) {
-            int32_t cp = c->cp[i];
-            switch (cp) {
-            case '0': case 'q': cp = 'o'; break;
-            case '1': case 'l': cp = 'i'; break;
-            case '3': cp = 'e'; break;
-            case '5': cp = 's'; break;
-            case '8': cp = 'b'; break;
-            default: break;
-            }
-            if (i + 1 < o && cp == 'r' && c->cp[i + 1] == 'n') {
-                cp = 'm';
-                i++;
-            } else if (i + 1 < o && cp == 'v' && c->cp[i + 1] == 'v') {
-                cp = 'w';
-                i++;
-            }
-            c->cp[w++] = cp;
-        }
-        o = w;
-    }
+    if (letters)
+        o = skeleton_fold(c->cp, o);
     rc = encode_out(c->cp, o, out, cap, outlen, 0);
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
