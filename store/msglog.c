@@ -21,7 +21,11 @@
  * order, each insert lands next to the previous one, and the pages it walks
  * are already in the CPU cache.  Ordinary indexes on message_log would take
  * their inserts in id order, one cache-missing descent per row and index
- * (docs/state.md: about half the rate with the same keys).
+ * (docs/state.md: about half the rate with the same keys).  Receipts find
+ * their rows through a third one, message_log_mid ((mid_key, id), the
+ * integer key of the message_id, store_mid_key), filled the same way, and
+ * also before a set-wise receipt runs (flush_updates), so that it sees
+ * every row written before it.
  *
  * Updates (responses, receipts): the writer applies a drain (what the ring
  * held when it looked) at once.  Its rows wait in their slots and are
@@ -33,6 +37,11 @@
  * ring order would give (apply_drain; tests/test-store.c compares the two
  * on random sequences).  One UPDATE per update cost more than the row
  * itself (docs/state.md).
+ *
+ * Failures: the INSERTs run without statement journals (OR FAIL, q_sql), so
+ * a statement that fails keeps the rows before the failing one (counted as
+ * written, with their keys) and an error SQLite cannot undo one statement
+ * for rolls the transaction back (step: the rest of it fails, counted).
  *
  * Sender statistics: each row written also counts into an in-memory table
  * keyed by (sender, 10-minute bucket of packet time); before the commit the
@@ -67,15 +76,16 @@
 #define IDLE_WAIT_MS 5
 #define DEFAULT_CAPACITY 32768
 #define DEFAULT_BATCH 100000
-#define MAX_BATCH 1000000 /* bounds the key lists: 2 x 24 B per row */
+#define MAX_BATCH 1000000 /* bounds the key lists: 3 x 24 B per row */
 #define BATCH_WINDOW_MS 250
 /* Key-table entries per INSERT: one statement run (cursor open, halt,
- * reset) per KEY_ROWS entries instead of per entry; 3 parameters each. */
+ * reset) per KEY_ROWS entries instead of per entry; 3 parameters each (2
+ * for message_log_mid). */
 #define KEY_ROWS 64
 /* Rows per multi-row message_log INSERT, when that many follow each other
  * in the ring (the same saving); ROW_PARAMS values each. */
 #define ROW_CHUNK 16
-#define ROW_PARAMS 22
+#define ROW_PARAMS 23
 #define CACHE_LINE 64
 /* Sender statistics: distinct (sender, bucket) entries aggregated before
  * they are written (a full table is written early, mid-transaction: the
@@ -122,13 +132,16 @@ enum {
     Q_INSERT,
     Q_KEY_DEST,
     Q_KEY_SOURCE,
+    Q_KEY_MID,
     Q_INSERT_MANY,   /* ROW_CHUNK rows per statement, built in msglog_new */
     Q_KEY_DEST_MANY, /* KEY_ROWS entries per statement, built in msglog_new */
     Q_KEY_SOURCE_MANY,
+    Q_KEY_MID_MANY,
     Q_STATS,      /* one sender_stats upsert */
     Q_STATS_MANY, /* SS_ROWS upserts per statement, built in msglog_new */
     Q_TMP_RESP, /* one coalesced response into the temp table */
     Q_TMP_RCPT, /* one coalesced receipt into the temp table */
+    Q_MID_RESP, /* key-table entries of the rows the responses give a message_id */
     Q_UPD_RESP, /* the temp table's responses, set-wise */
     Q_UPD_RCPT, /* the temp table's receipts, set-wise */
     Q_CLR_RESP,
@@ -144,14 +157,27 @@ enum {
     " allowed = allowed + excluded.allowed, flagged = flagged + excluded.flagged,"           \
     " blocked = blocked + excluded.blocked, recipients = recipients + excluded.recipients"
 
+/* OR FAIL on the writer's INSERTs: a statement that can write several rows
+ * and stop on a constraint with the default ABORT needs a statement journal
+ * (SQLite copies every page the statement touches, before its first change,
+ * so that it can undo the statement alone): a tenth of the writer's
+ * instructions (docs/state.md), for a failure that cannot happen (ids and
+ * keys are unique by construction).  With FAIL a failed
+ * statement keeps the rows it wrote before the failing one, which
+ * insert_rows counts (sqlite3_changes), and an error that SQLite cannot
+ * undo one statement for (I/O, disk full, no memory) rolls the whole
+ * transaction back, which step() detects. */
 static const char *const q_sql[Q__COUNT] = {
-    [Q_INSERT] = "INSERT INTO message_log (id, ts, account, source_addr, source_ton, dest_addr,"
-                 " src_ip, action, score, reasons, fingerprint, snippet, parts, message_id,"
-                 " enforced, dest_key, source_key, smsc_status, smsc_resp_ts, receipt_stat,"
-                 " receipt_err, receipt_ts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
-                 " ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
-    [Q_KEY_DEST] = "INSERT INTO message_log_dest (dest_key, ts, id) VALUES (?1, ?2, ?3)",
-    [Q_KEY_SOURCE] = "INSERT INTO message_log_source (source_key, ts, id) VALUES (?1, ?2, ?3)",
+    [Q_INSERT] = "INSERT OR FAIL INTO message_log (id, ts, account, source_addr, source_ton,"
+                 " dest_addr, src_ip, action, score, reasons, fingerprint, snippet, parts,"
+                 " message_id, enforced, dest_key, source_key, smsc_status, smsc_resp_ts,"
+                 " receipt_stat, receipt_err, receipt_ts, mid_key) VALUES (?1, ?2, ?3, ?4, ?5,"
+                 " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
+                 " ?22, ?23)",
+    [Q_KEY_DEST] = "INSERT OR FAIL INTO message_log_dest (dest_key, ts, id) VALUES (?1, ?2, ?3)",
+    [Q_KEY_SOURCE] =
+        "INSERT OR FAIL INTO message_log_source (source_key, ts, id) VALUES (?1, ?2, ?3)",
+    [Q_KEY_MID] = "INSERT OR FAIL INTO message_log_mid (mid_key, id) VALUES (?1, ?2)",
     /* Counts add up: a (sender, bucket) written by an earlier transaction,
      * or earlier in this one, gets this one's counts on top. */
     [Q_STATS] = "INSERT INTO sender_stats (sender, bucket, total, allowed, flagged, blocked,"
@@ -161,12 +187,23 @@ static const char *const q_sql[Q__COUNT] = {
      * msglog_new), then one UPDATE ... FROM per table.  First message_id
      * wins (multipart: the first part's); a non-zero command_status
      * sticks, so one rejected part marks the message. */
-    [Q_TMP_RESP] = "INSERT INTO temp.msglog_resp (u_id, u_mid, u_status, u_ts)"
-                   " VALUES (?1, ?2, ?3, ?4)",
-    [Q_TMP_RCPT] = "INSERT INTO temp.msglog_rcpt (r_mid, r_account, r_stat, r_err, r_ts)"
+    [Q_TMP_RESP] = "INSERT INTO temp.msglog_resp (u_id, u_mid, u_status, u_ts, u_key)"
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [Q_TMP_RCPT] = "INSERT INTO temp.msglog_rcpt (r_mid, r_account, r_stat, r_err, r_ts, r_key)"
+                   " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* A row that gets its message_id from a set-wise response gets its
+     * key-table entry here, before the UPDATE (which sets mid_key to
+     * match); the rows that keep their first message_id get none.  OR
+     * IGNORE: an entry an earlier failed phase left in place is the same
+     * entry. */
+    [Q_MID_RESP] = "INSERT OR IGNORE INTO message_log_mid (mid_key, id)"
+                   " SELECT u.u_key, u.u_id FROM temp.msglog_resp AS u"
+                   " JOIN message_log AS m ON m.id = u.u_id"
+                   " WHERE u.u_key IS NOT NULL AND m.message_id IS NULL",
     [Q_UPD_RESP] = "UPDATE message_log SET"
                    " message_id = COALESCE(message_log.message_id, u.u_mid),"
+                   " mid_key = CASE WHEN message_log.message_id IS NULL THEN u.u_key"
+                   " ELSE message_log.mid_key END,"
                    " smsc_status = CASE WHEN message_log.smsc_status IS NULL"
                    " OR message_log.smsc_status = 0 THEN u.u_status"
                    " ELSE message_log.smsc_status END, smsc_resp_ts = u.u_ts"
@@ -174,11 +211,16 @@ static const char *const q_sql[Q__COUNT] = {
     /* The unary + keeps the planner from scanning message_log and probing
      * the temp table (it has no statistics to say which is small): the
      * temp table is scanned in id order and each row found by its id.
-     * INDEXED BY: one message_id probe per receipt, whatever the planner
-     * guesses about the two tables' sizes (no ANALYZE). */
-    [Q_UPD_RCPT] = "UPDATE message_log INDEXED BY message_log_message_id SET"
+     * Receipts: the temp table scanned, each receipt's key probed in the
+     * key table, each entry's row found by its id, the text compared (a
+     * key may stand for several message_ids).  The + on k.id leaves the
+     * planner no way to reach the key table but by mid_key; with automatic
+     * indexes off (msglog_new) that is the plan whatever it guesses about
+     * the tables' sizes (no ANALYZE). */
+    [Q_UPD_RCPT] = "UPDATE message_log SET"
                    " receipt_stat = r.r_stat, receipt_err = r.r_err, receipt_ts = r.r_ts"
-                   " FROM temp.msglog_rcpt AS r WHERE message_log.message_id = r.r_mid"
+                   " FROM temp.msglog_rcpt AS r JOIN message_log_mid AS k ON k.mid_key = r.r_key"
+                   " WHERE message_log.id = +k.id AND message_log.message_id = r.r_mid"
                    " AND (r.r_account IS NULL OR message_log.account = r.r_account)",
     [Q_CLR_RESP] = "DELETE FROM temp.msglog_resp",
     [Q_CLR_RCPT] = "DELETE FROM temp.msglog_rcpt",
@@ -209,9 +251,11 @@ struct msglog {
     _Atomic uint64_t committed; /* tail value whose rows are committed */
 
     _Alignas(CACHE_LINE) struct slot *slots;
-    struct keyent *kdest, *ksrc; /* writer's key lists, batch_max entries */
-    struct keyent *ktmp;         /* radix-sort scratch, batch_max entries */
-    size_t nkdest, nksrc;
+    /* Writer's key lists, batch_max entries each: (dest_key, ts, id),
+     * (source_key, ts, id), (mid_key, 0, id); radix-sort scratch. */
+    struct keyent *kdest, *ksrc, *kmid;
+    struct keyent *ktmp;
+    size_t nkdest, nksrc, nkmid;
     struct sstat *agg;   /* AGG_MAX entries, nagg used */
     uint32_t *agg_slot;  /* AGG_SLOTS: 0 = free, else index in agg + 1 */
     uint32_t *agg_order; /* AGG_MAX: sort scratch */
@@ -225,6 +269,7 @@ struct msglog {
     size_t nd_rows, nd_resp, nd_rcpt;
     uint64_t d_updates; /* update slots behind d_resp and d_rcpt */
     int tmp_dirty;      /* a temp table may hold rows a failed phase left */
+    int tx_lost;        /* SQLite rolled the open transaction back (step) */
     uint64_t cap, mask;
     struct msglog_config cfg;
     pthread_mutex_t prod_lock; /* only with cfg.multi_producer */
@@ -341,6 +386,47 @@ int64_t store_addr_key(const char *addr)
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
     return (int64_t)(h | 0x8000000000000000ULL);
+}
+
+/* ---- message_id keys ------------------------------------------------------ */
+
+static int hex_digit(unsigned char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int64_t store_mid_key(const char *mid)
+{
+    size_t n, d;
+    uint64_t v = 0, h = 0xcbf29ce484222325ULL; /* FNV-1a 64 */
+
+    if (!mid || !mid[0])
+        return 0;
+    n = strlen(mid);
+    /* The counter: the trailing hex digits, at most STORE_MID_DIGITS (48
+     * bits).  Persisted: see store-int.h before changing anything here. */
+    for (d = n; d > 0 && n - d < STORE_MID_DIGITS; d--)
+        if (hex_digit((unsigned char)mid[d - 1]) < 0)
+            break;
+    for (size_t i = d; i < n; i++)
+        v = v << 4 | (uint64_t)hex_digit((unsigned char)mid[i]);
+    /* The prefix: 15 bits of its hash (murmur3 finaliser: FNV's low bits
+     * mix poorly), never 0, so a key is never 0 and never negative. */
+    for (size_t i = 0; i < d; i++) {
+        h ^= (unsigned char)mid[i];
+        h *= 0x100000001b3ULL;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h >>= 64 - 15;
+    return (int64_t)((h ? h : 1) << 48 | v);
 }
 
 /* ---- ring, producer side ------------------------------------------------ */
@@ -496,7 +582,32 @@ static void bind_key(sqlite3_stmt *st, int i, int64_t k)
         sqlite3_bind_null(st, i);
 }
 
+/* Runs a statement of the open transaction: 1 if it completed.  On some
+ * errors (I/O, disk full, no memory; q_sql) SQLite rolls the whole
+ * transaction back, and a statement run after that would commit on its
+ * own: tx_lost then fails every later statement of the transaction without
+ * running it, and writer_main counts all its entries as failed. */
+static int step(msglog_t *m, sqlite3_stmt *st)
+{
+    int rc = SQLITE_ABORT;
+    if (!m->tx_lost)
+        rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return 1;
+    if (sqlite3_get_autocommit(m->db))
+        m->tx_lost = 1;
+    return 0;
+}
+
+/* A statement of the open transaction: 0 or SG_EDB. */
 static int run_q(msglog_t *m, int q)
+{
+    return step(m, m->q[q]) ? 0 : SG_EDB;
+}
+
+/* BEGIN, COMMIT, ROLLBACK: 0 or SG_EDB. */
+static int run_tx(msglog_t *m, int q)
 {
     sqlite3_stmt *st = m->q[q];
     int rc = sqlite3_step(st);
@@ -533,10 +644,15 @@ static uint64_t *pair_set(msglog_t *m, uint64_t p)
     return &m->pairs[(p >> (64 - PAIR_SET_BITS)) * PAIR_WAYS];
 }
 
+/* A row's keys: dest_key, source_key, mid_key (0 = none). */
+struct rowkeys {
+    int64_t kd, ks, km;
+};
+
 /* Binds one row's ROW_PARAMS values at parameters base+1.. of an INSERT
- * (Q_INSERT or Q_INSERT_MANY) and returns its address keys. */
+ * (Q_INSERT or Q_INSERT_MANY) and returns its keys. */
 static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot *sl,
-                     int64_t *kd, int64_t *ks)
+                     struct rowkeys *k)
 {
     sqlite3_bind_int64(st, base + 1, sl->id);
     sqlite3_bind_int64(st, base + 2, sl->ts_us);
@@ -554,10 +670,12 @@ static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot 
     bind_s(st, base + 14, sl->message_id);
     sqlite3_bind_int(st, base + 15, sl->enforced);
     /* An empty slot string is stored as NULL (bind_s): no key. */
-    *kd = sl->dest_addr[0] ? store_addr_key(sl->dest_addr) : 0;
-    *ks = sl->source_addr[0] ? store_addr_key(sl->source_addr) : 0;
-    bind_key(st, base + 16, *kd);
-    bind_key(st, base + 17, *ks);
+    k->kd = sl->dest_addr[0] ? store_addr_key(sl->dest_addr) : 0;
+    k->ks = sl->source_addr[0] ? store_addr_key(sl->source_addr) : 0;
+    k->km = store_mid_key(sl->message_id);
+    bind_key(st, base + 16, k->kd);
+    bind_key(st, base + 17, k->ks);
+    bind_key(st, base + 23, k->km);
     /* Updates folded in while the row waited in its drain (apply_drain);
      * without them the columns stay NULL, as the INSERT alone left them. */
     if (sl->has_resp) {
@@ -576,13 +694,13 @@ static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot 
         sqlite3_bind_null(st, base + 21);
         sqlite3_bind_null(st, base + 22);
     }
-    if (*ks) {
+    if (k->ks) {
         /* count_sender() reads these slots after the INSERT has run: start
          * the (likely) cache misses now, behind the statement's work. */
-        uint64_t h = stats_hash(*ks, STORE_SENDER_BUCKET(sl->ts_us));
+        uint64_t h = stats_hash(k->ks, STORE_SENDER_BUCKET(sl->ts_us));
         __builtin_prefetch(&m->agg_slot[h & (AGG_SLOTS - 1)]);
-        if (*kd)
-            __builtin_prefetch(pair_set(m, pair_hash(h, *kd)), 1);
+        if (k->kd)
+            __builtin_prefetch(pair_set(m, pair_hash(h, k->kd)), 1);
     }
     if (sl->ts_us > m->newest_ts_us)
         m->newest_ts_us = sl->ts_us;
@@ -624,6 +742,8 @@ static void write_sender_stats(msglog_t *m)
 
     if (n == 0)
         return;
+    if (m->tx_lost)
+        goto out; /* the rows they count are gone too */
     for (size_t k = 0; k < n; k++)
         m->agg_order[k] = (uint32_t)k;
     qsort_r(m->agg_order, n, sizeof *m->agg_order, sstat_cmp, m->agg);
@@ -631,17 +751,16 @@ static void write_sender_stats(msglog_t *m)
         sqlite3_stmt *st = m->q[Q_STATS_MANY];
         for (int j = 0; j < SS_ROWS; j++)
             bind_sstat(st, SS_PARAMS * j, &m->agg[m->agg_order[i + j]]);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        if (!step(m, st))
             nfail += SS_ROWS;
-        sqlite3_reset(st);
     }
     for (; i < n; i++) {
         sqlite3_stmt *st = m->q[Q_STATS];
         bind_sstat(st, 0, &m->agg[m->agg_order[i]]);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        if (!step(m, st))
             nfail++;
-        sqlite3_reset(st);
     }
+out:
     for (size_t k = 0; k < n; k++)
         m->agg_slot[m->agg[k].slot] = 0;
     m->nagg = 0;
@@ -711,13 +830,15 @@ static void count_sender(msglog_t *m, const struct slot *sl, int64_t kd, int64_t
 /* A row is in the table: queue its key-table entries and count it for its
  * sender.  Bound: at most batch_max rows per transaction (writer_main), the
  * lists' size. */
-static void row_done(msglog_t *m, const struct slot *sl, int64_t kd, int64_t ks)
+static void row_done(msglog_t *m, const struct slot *sl, const struct rowkeys *k)
 {
-    if (kd)
-        m->kdest[m->nkdest++] = (struct keyent){kd, sl->ts_us, sl->id};
-    if (ks)
-        m->ksrc[m->nksrc++] = (struct keyent){ks, sl->ts_us, sl->id};
-    count_sender(m, sl, kd, ks);
+    if (k->kd)
+        m->kdest[m->nkdest++] = (struct keyent){k->kd, sl->ts_us, sl->id};
+    if (k->ks)
+        m->ksrc[m->nksrc++] = (struct keyent){k->ks, sl->ts_us, sl->id};
+    if (k->km)
+        m->kmid[m->nkmid++] = (struct keyent){k->km, 0, sl->id};
+    count_sender(m, sl, k->kd, k->ks);
     atomic_fetch_add_explicit(&m->st_written, 1, memory_order_relaxed);
 }
 
@@ -734,16 +855,24 @@ static uint64_t str_hash(const char *s)
     return mix64(h);
 }
 
+static uint64_t write_keys(msglog_t *m, int q1, int qmany, int ncols, struct keyent *k,
+                           size_t n);
+
 /* Runs the coalesced updates of rows already in the table (d_resp, then
  * d_rcpt) through the temp tables, one UPDATE ... FROM each, and empties
  * both.  Responses go first: a receipt queued after a response must see
  * the message_id it set; queue_resp() runs this early in the one case
- * where a response could change what an earlier receipt matches.  A
+ * where a response could change what an earlier receipt matches.  The
+ * receipts find rows through message_log_mid: the entries of the rows
+ * this transaction wrote so far are written first (sorted, as at the
+ * commit), so the key table holds every row a receipt may reach.  A
  * failure fails every update slot of the phase (counted in failed).
- * Bound: nd_resp + nd_rcpt temp-table inserts and four statements. */
+ * Bound: nd_resp + nd_rcpt temp-table inserts, six statements, and the
+ * pending key-table entries (at most batch_max per transaction). */
 static uint64_t flush_updates(msglog_t *m, uint64_t t)
 {
     int ok = 1;
+    uint64_t nfail = 0;
 
     if (!m->nd_resp && !m->nd_rcpt)
         return 0;
@@ -756,8 +885,8 @@ static uint64_t flush_updates(msglog_t *m, uint64_t t)
         bind_s(st, 2, u->message_id);
         sqlite3_bind_int64(st, 3, u->status);
         sqlite3_bind_int64(st, 4, u->ts_us);
-        ok &= sqlite3_step(st) == SQLITE_DONE;
-        sqlite3_reset(st);
+        bind_key(st, 5, store_mid_key(u->message_id));
+        ok &= step(m, st);
         m->h_resp[mix64((uint64_t)u->id) & m->mask] = 0;
     }
     for (size_t k = 0; k < m->nd_rcpt; k++) {
@@ -768,14 +897,17 @@ static uint64_t flush_updates(msglog_t *m, uint64_t t)
         bind_s(st, 3, u->stat);
         bind_s(st, 4, u->err);
         sqlite3_bind_int64(st, 5, u->ts_us);
-        ok &= sqlite3_step(st) == SQLITE_DONE;
-        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 6, store_mid_key(u->message_id)); /* never empty */
+        ok &= step(m, st);
         m->h_rcpt[str_hash(u->message_id) & m->mask] = 0;
     }
     if (m->nd_resp)
-        ok &= run_q(m, Q_UPD_RESP) == 0;
-    if (m->nd_rcpt)
+        ok &= run_q(m, Q_MID_RESP) == 0 && run_q(m, Q_UPD_RESP) == 0;
+    if (m->nd_rcpt) {
+        nfail += write_keys(m, Q_KEY_MID, Q_KEY_MID_MANY, 2, m->kmid, m->nkmid);
+        m->nkmid = 0;
         ok &= run_q(m, Q_UPD_RCPT) == 0;
+    }
     /* Emptied whatever happened above: a leftover row would apply again. */
     if (m->nd_resp)
         ok &= run_q(m, Q_CLR_RESP) == 0;
@@ -786,10 +918,10 @@ static uint64_t flush_updates(msglog_t *m, uint64_t t)
     m->d_updates = 0;
     if (ok) {
         atomic_fetch_add_explicit(&m->st_updates, n, memory_order_relaxed);
-        return 0;
+        return nfail;
     }
     m->tmp_dirty = 1;
-    return n;
+    return nfail + n;
 }
 
 /* A response for a row already in the table (or for no row: then the
@@ -878,28 +1010,31 @@ static void link_row_mid(msglog_t *m, uint64_t t, uint32_t i)
 
 /* Inserts the drain's waiting rows, in id order, ROW_CHUNK per statement,
  * with their folded updates, and empties the row tables.  A failing
- * statement fails its rows only.  Returns the number of rows that failed. */
+ * statement fails its rows only, from the one it stopped at (OR FAIL: the
+ * rows before it are in, and get their keys).  Returns the number of rows
+ * that failed. */
 static uint64_t insert_rows(msglog_t *m, uint64_t t)
 {
     uint64_t nfail = 0;
     size_t n = m->nd_rows, k = 0;
-    int64_t kd[ROW_CHUNK], ks[ROW_CHUNK];
+    struct rowkeys keys[ROW_CHUNK];
 
     /* Bound: n / ROW_CHUNK statements, then fewer than ROW_CHUNK single
      * ones. */
     while (k < n) {
-        int chunk = n - k >= ROW_CHUNK ? ROW_CHUNK : 1;
+        int chunk = n - k >= ROW_CHUNK ? ROW_CHUNK : 1, in = chunk;
         sqlite3_stmt *st = m->q[chunk == ROW_CHUNK ? Q_INSERT_MANY : Q_INSERT];
         for (int j = 0; j < chunk; j++)
-            bind_row(m, st, ROW_PARAMS * j, DSLOT(m, t, m->d_rows[k + j]), &kd[j], &ks[j]);
+            bind_row(m, st, ROW_PARAMS * j, DSLOT(m, t, m->d_rows[k + j]), &keys[j]);
         /* Every parameter is bound on every use: no sqlite3_clear_bindings. */
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE)
-            nfail += (uint64_t)chunk;
-        else
-            for (int j = 0; j < chunk; j++)
-                row_done(m, DSLOT(m, t, m->d_rows[k + j]), kd[j], ks[j]);
+        if (!step(m, st)) {
+            in = m->tx_lost ? 0 : sqlite3_changes(m->db);
+            if (SG_NEVER(in < 0 || in >= chunk))
+                in = 0;
+            nfail += (uint64_t)(chunk - in);
+        }
+        for (int j = 0; j < in; j++)
+            row_done(m, DSLOT(m, t, m->d_rows[k + j]), &keys[j]);
         k += (size_t)chunk;
     }
     for (k = 0; k < n; k++) {
@@ -1073,9 +1208,21 @@ static void sort_keys(struct keyent *k, struct keyent *tmp, size_t n)
         memcpy(k, src, n * sizeof *k);
 }
 
-/* Inserts a transaction's key list in key order (see the top of the file).
- * Returns the number of entries that failed. */
-static uint64_t write_keys(msglog_t *m, int q1, int qmany, struct keyent *k, size_t n)
+/* Binds one key-table entry at parameters base+1..: (key, ts, id), or
+ * (key, id) for the two-column message_log_mid. */
+static void bind_keyent(sqlite3_stmt *st, int base, int ncols, const struct keyent *e)
+{
+    sqlite3_bind_int64(st, base + 1, e->key);
+    if (ncols == 3)
+        sqlite3_bind_int64(st, base + 2, e->ts);
+    sqlite3_bind_int64(st, base + ncols, e->id);
+}
+
+/* Inserts a key list in key order (see the top of the file); ncols: 3 for
+ * (key, ts, id), 2 for (key, id).  Returns the number of entries that
+ * failed (OR FAIL: a statement's entries before the failing one are in). */
+static uint64_t write_keys(msglog_t *m, int q1, int qmany, int ncols, struct keyent *k,
+                           size_t n)
 {
     uint64_t nfail = 0;
     size_t i = 0;
@@ -1084,23 +1231,18 @@ static uint64_t write_keys(msglog_t *m, int q1, int qmany, struct keyent *k, siz
     /* Bound: n / KEY_ROWS statements, then fewer than KEY_ROWS single ones. */
     for (; i + KEY_ROWS <= n; i += KEY_ROWS) {
         sqlite3_stmt *st = m->q[qmany];
-        for (int j = 0; j < KEY_ROWS; j++) {
-            sqlite3_bind_int64(st, 3 * j + 1, k[i + j].key);
-            sqlite3_bind_int64(st, 3 * j + 2, k[i + j].ts);
-            sqlite3_bind_int64(st, 3 * j + 3, k[i + j].id);
+        for (int j = 0; j < KEY_ROWS; j++)
+            bind_keyent(st, ncols * j, ncols, &k[i + j]);
+        if (!step(m, st)) {
+            int in = m->tx_lost ? 0 : sqlite3_changes(m->db);
+            nfail += KEY_ROWS - (uint64_t)(in >= 0 && in < KEY_ROWS ? in : 0);
         }
-        if (sqlite3_step(st) != SQLITE_DONE)
-            nfail += KEY_ROWS;
-        sqlite3_reset(st);
     }
     for (; i < n; i++) {
         sqlite3_stmt *st = m->q[q1];
-        sqlite3_bind_int64(st, 1, k[i].key);
-        sqlite3_bind_int64(st, 2, k[i].ts);
-        sqlite3_bind_int64(st, 3, k[i].id);
-        if (sqlite3_step(st) != SQLITE_DONE)
+        bind_keyent(st, 0, ncols, &k[i]);
+        if (!step(m, st))
             nfail++;
-        sqlite3_reset(st);
     }
     return nfail;
 }
@@ -1164,8 +1306,9 @@ static void *writer_main(void *arg)
                 in_tx = 1;
                 tx_start = mono_ms();
                 tx_n = nfail = 0;
-                m->nkdest = m->nksrc = 0;
-                if (run_q(m, Q_BEGIN) != 0)
+                m->nkdest = m->nksrc = m->nkmid = 0;
+                m->tx_lost = 0;
+                if (run_tx(m, Q_BEGIN) != 0)
                     in_tx = -1; /* count the entries as failed, commit nothing */
             }
             if (in_tx < 0)
@@ -1191,10 +1334,13 @@ static void *writer_main(void *arg)
             uint64_t done = atomic_load_explicit(&m->tail, memory_order_relaxed);
             if (in_tx > 0) {
                 write_sender_stats(m);
-                nfail += write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, m->kdest, m->nkdest);
-                nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, m->ksrc, m->nksrc);
-                if (run_q(m, Q_COMMIT) != 0) {
-                    run_q(m, Q_ROLLBACK);
+                nfail += write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, 3, m->kdest, m->nkdest);
+                nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, 3, m->ksrc, m->nksrc);
+                nfail += write_keys(m, Q_KEY_MID, Q_KEY_MID_MANY, 2, m->kmid, m->nkmid);
+                if (m->tx_lost) {
+                    nfail = tx_n; /* SQLite rolled it all back (step) */
+                } else if (run_tx(m, Q_COMMIT) != 0) {
+                    run_tx(m, Q_ROLLBACK);
                     nfail = tx_n;
                 } else {
                     atomic_fetch_add_explicit(&m->st_batches, 1, memory_order_relaxed);
@@ -1278,6 +1424,7 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->slots = calloc(m->cap, sizeof *m->slots);
     m->kdest = calloc(m->cfg.batch_max, sizeof *m->kdest);
     m->ksrc = calloc(m->cfg.batch_max, sizeof *m->ksrc);
+    m->kmid = calloc(m->cfg.batch_max, sizeof *m->kmid);
     m->ktmp = calloc(m->cfg.batch_max, sizeof *m->ktmp);
     m->agg = calloc(AGG_MAX, sizeof *m->agg);
     m->agg_slot = calloc(AGG_SLOTS, sizeof *m->agg_slot);
@@ -1295,9 +1442,9 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->h_rowmid = calloc(m->cap, sizeof *m->h_rowmid);
     m->h_resp = calloc(m->cap, sizeof *m->h_resp);
     m->h_rcpt = calloc(m->cap, sizeof *m->h_rcpt);
-    if (!m->slots || !m->kdest || !m->ksrc || !m->ktmp || !m->agg || !m->agg_slot ||
-        !m->agg_order || !m->pairs || !m->d_rows || !m->d_resp || !m->d_rcpt ||
-        !m->h_rowmid || !m->h_resp || !m->h_rcpt)
+    if (!m->slots || !m->kdest || !m->ksrc || !m->kmid || !m->ktmp || !m->agg ||
+        !m->agg_slot || !m->agg_order || !m->pairs || !m->d_rows || !m->d_resp ||
+        !m->d_rcpt || !m->h_rowmid || !m->h_resp || !m->h_rcpt)
         goto fail_oom;
     pthread_mutex_init(&m->prod_lock, NULL);
     pthread_mutex_init(&m->mu, NULL);
@@ -1313,21 +1460,26 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     sqlite3_exec(m->db, "PRAGMA cache_size = -262144", NULL, NULL, NULL);
     sqlite3_exec(m->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL, NULL);
     /* The set-wise updates' staging tables (flush_updates), this
-     * connection's only, in memory. */
+     * connection's only, in memory.  No automatic indexes: the writer's
+     * statements have the indexes they need, and one built over
+     * message_log for a statement would cost more than the statement
+     * (Q_UPD_RCPT). */
     sqlite3_exec(m->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+    sqlite3_exec(m->db, "PRAGMA automatic_index = OFF", NULL, NULL, NULL);
     if (sqlite3_exec(m->db,
                      "CREATE TEMP TABLE msglog_resp (u_id INTEGER PRIMARY KEY, u_mid TEXT,"
-                     " u_status INTEGER, u_ts INTEGER);"
+                     " u_status INTEGER, u_ts INTEGER, u_key INTEGER);"
                      "CREATE TEMP TABLE msglog_rcpt (r_mid TEXT NOT NULL, r_account TEXT,"
-                     " r_stat TEXT, r_err TEXT, r_ts INTEGER)",
+                     " r_stat TEXT, r_err TEXT, r_ts INTEGER, r_key INTEGER NOT NULL)",
                      NULL, NULL, NULL) != SQLITE_OK)
         goto fail_db;
     for (int i = 0; i < Q__COUNT; i++) {
         char many[ROW_CHUNK * ROW_PARAMS * 8 + 512];
         const char *sql = q_sql[i];
-        int want = i == Q_INSERT_MANY  ? ROW_CHUNK * ROW_PARAMS
-                   : i == Q_STATS_MANY ? SS_ROWS * SS_PARAMS
-                                       : 3 * KEY_ROWS;
+        int want = i == Q_INSERT_MANY    ? ROW_CHUNK * ROW_PARAMS
+                   : i == Q_STATS_MANY   ? SS_ROWS * SS_PARAMS
+                   : i == Q_KEY_MID_MANY ? 2 * KEY_ROWS
+                                         : 3 * KEY_ROWS;
         if (i == Q_INSERT_MANY) {
             /* Fixed text only: Q_INSERT's column list and ROW_CHUNK rows of
              * ROW_PARAMS "?". */
@@ -1339,13 +1491,17 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
                                       j % ROW_PARAMS ? "," : j ? ",(" : "(",
                                       j % ROW_PARAMS == ROW_PARAMS - 1 ? ")" : "");
             sql = many;
-        } else if (i == Q_KEY_DEST_MANY || i == Q_KEY_SOURCE_MANY) {
-            /* Fixed text only: the table name and KEY_ROWS "(?,?,?)". */
-            size_t o = (size_t)snprintf(many, sizeof many, "INSERT INTO %s VALUES ",
-                                        i == Q_KEY_DEST_MANY ? "message_log_dest (dest_key, ts, id)"
-                                                             : "message_log_source (source_key, ts, id)");
+        } else if (i == Q_KEY_DEST_MANY || i == Q_KEY_SOURCE_MANY || i == Q_KEY_MID_MANY) {
+            /* Fixed text only: the single INSERT's table and columns and
+             * KEY_ROWS "(?,?,?)" or "(?,?)". */
+            const char *one = q_sql[i == Q_KEY_DEST_MANY     ? Q_KEY_DEST
+                                    : i == Q_KEY_SOURCE_MANY ? Q_KEY_SOURCE
+                                                             : Q_KEY_MID];
+            const char *v = strstr(one, " VALUES");
+            const char *grp = i == Q_KEY_MID_MANY ? "(?,?)" : "(?,?,?)";
+            size_t o = (size_t)snprintf(many, sizeof many, "%.*s VALUES ", (int)(v - one), one);
             for (int j = 0; j < KEY_ROWS && o + 9 < sizeof many; j++)
-                o += (size_t)snprintf(many + o, sizeof many - o, j ? ",(?,?,?)" : "(?,?,?)");
+                o += (size_t)snprintf(many + o, sizeof many - o, "%s%s", j ? "," : "", grp);
             sql = many;
         } else if (i == Q_STATS_MANY) {
             /* Fixed text only: Q_STATS's column list, SS_ROWS groups of
@@ -1437,6 +1593,7 @@ void msglog_free(msglog_t *m)
     free(m->slots);
     free(m->kdest);
     free(m->ksrc);
+    free(m->kmid);
     free(m->ktmp);
     free(m->agg);
     free(m->agg_slot);

@@ -45,7 +45,7 @@ struct msglog_config {
                                 0 = 32768 (a slot is about 1 KB: 34 MB,
                                 160 ms of buffer at 200,000 rows/s) */
     size_t batch_max;        /* most entries per transaction; 0 = 100000,
-                                at most 1,000,000 (the writer keeps 72 bytes
+                                at most 1,000,000 (the writer keeps 96 bytes
                                 of key lists per entry).  A transaction also
                                 ends 250 ms after it began, and at once when
                                 msglog_flush / msglog_free wait for it */

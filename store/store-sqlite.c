@@ -235,9 +235,35 @@ static const char *const migrations[] = {
     " COUNT(DISTINCT dest_addr)"
     " FROM message_log WHERE source_addr IS NOT NULL"
     " GROUP BY source_addr, ts - ts % 600000000;\n",
+    /* 3 -> 4: receipts find their rows through an integer key table
+     * (mid_key, id) that the message-log writer fills in key order once per
+     * transaction, like the address key tables, instead of a text index on
+     * message_id entered row by row (docs/state.md "Updates": the index was
+     * the largest cost of the update path).  mid_key is kept in the row for
+     * the delete trigger, which now takes the key-table entry along too.
+     * sg_mid_key() is store_mid_key(), registered on every connection by
+     * store_sqlite_configure(). */
+    "ALTER TABLE message_log ADD COLUMN mid_key INTEGER;\n"
+    "UPDATE message_log SET mid_key = sg_mid_key(message_id) WHERE message_id IS NOT NULL;\n"
+    "CREATE TABLE message_log_mid (\n"
+    "  mid_key INTEGER NOT NULL,\n"
+    "  id INTEGER NOT NULL,\n"
+    "  PRIMARY KEY (mid_key, id)\n"
+    ") WITHOUT ROWID;\n"
+    "INSERT INTO message_log_mid (mid_key, id)"
+    " SELECT mid_key, id FROM message_log WHERE mid_key IS NOT NULL ORDER BY mid_key, id;\n"
+    "DROP TRIGGER message_log_keys_delete;\n"
+    "CREATE TRIGGER message_log_keys_delete AFTER DELETE ON message_log BEGIN\n"
+    "  DELETE FROM message_log_dest"
+    "   WHERE dest_key = old.dest_key AND ts = old.ts AND id = old.id;\n"
+    "  DELETE FROM message_log_source"
+    "   WHERE source_key = old.source_key AND ts = old.ts AND id = old.id;\n"
+    "  DELETE FROM message_log_mid WHERE mid_key = old.mid_key AND id = old.id;\n"
+    "END;\n"
+    "DROP INDEX message_log_message_id;\n",
 };
 
-#if STORE_SCHEMA_VERSION != 3
+#if STORE_SCHEMA_VERSION != 4
 #error "migrations[] and STORE_SCHEMA_VERSION disagree"
 #endif
 
@@ -693,6 +719,15 @@ static void sql_addr_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_null(ctx);
 }
 
+static void sql_mid_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    int64_t k = store_mid_key((const char *)sqlite3_value_text(argv[0]));
+    if (k)
+        sqlite3_result_int64(ctx, k);
+    else
+        sqlite3_result_null(ctx);
+}
+
 int store_sqlite_configure(sqlite3 *db, const char *synchronous)
 {
     char sql[96];
@@ -706,6 +741,8 @@ int store_sqlite_configure(sqlite3 *db, const char *synchronous)
     if (sqlite3_exec(db, "PRAGMA page_size = 8192", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "sg_addr_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
                                 sql_addr_key, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "sg_mid_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                sql_mid_key, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
