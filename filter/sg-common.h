@@ -67,6 +67,19 @@ typedef uint64_t sg_time_us;
 
 #define SG_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* MurmurHash3's 64-bit finaliser: every input bit reaches every output
+ * bit.  For hash tables keyed by traffic (with a per-table seed mixed in
+ * by the caller where keys are chosen by the sender). */
+static inline uint64_t sg_mix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
 /* Eight octets as one word, the first in the low bits whatever the host's
  * order: for the parsers that compare or scan eight octets at a time. */
 static inline uint64_t sg_load_le64(const uint8_t *p)

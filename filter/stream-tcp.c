@@ -709,18 +709,6 @@ static inline int ep_eq(const struct sg_endpoint *a, const struct sg_endpoint *b
     return ((a0 ^ b0) | (a1 ^ b1) | (uint64_t)(a->port ^ b->port)) == 0;
 }
 
-/* 64-bit finaliser (MurmurHash3 fmix64): every input bit reaches every
- * output bit. */
-static inline uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 /* The table's random seed goes in before the finaliser: endpoints are
  * chosen by whoever sends the traffic, and without the seed they cannot
  * pick a set of flows that share one probe chain. */
@@ -731,7 +719,7 @@ static inline uint64_t ep_hash(const struct sg_endpoint *e, uint64_t seed)
     memcpy(&hi, e->addr + 8, 8);
     /* lo is zero for IPv4 (mapped): the address is all in hi, and the
      * port is spread by an odd multiplier rather than shifted onto it. */
-    return fmix64((hi + (lo ^ e->port) * 0x9e3779b97f4a7c15ULL) ^ seed);
+    return sg_mix64((hi + (lo ^ e->port) * 0x9e3779b97f4a7c15ULL) ^ seed);
 }
 
 /* Both directions hash alike: the sum of the two endpoints' hashes, so no

@@ -615,27 +615,16 @@ static int run_tx(msglog_t *m, int q)
     return rc == SQLITE_DONE ? 0 : SG_EDB;
 }
 
-/* murmur3's 64-bit finaliser: every input bit reaches every output bit. */
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* The sender-statistics hashes of a row (count_sender): h of (sender key,
  * bucket), p of (h, recipient key), never 0. */
 static uint64_t stats_hash(int64_t ks, int64_t bucket)
 {
-    return mix64((uint64_t)ks ^ mix64((uint64_t)bucket));
+    return sg_mix64((uint64_t)ks ^ sg_mix64((uint64_t)bucket));
 }
 
 static uint64_t pair_hash(uint64_t h, int64_t kd)
 {
-    return mix64(h ^ mix64((uint64_t)kd + 0x9e3779b97f4a7c15ULL)) | 1;
+    return sg_mix64(h ^ sg_mix64((uint64_t)kd + 0x9e3779b97f4a7c15ULL)) | 1;
 }
 
 /* The set of a pair hash: chosen by its top bits (the low bit is forced). */
@@ -852,7 +841,7 @@ static uint64_t str_hash(const char *s)
         h ^= *p;
         h *= 0x100000001b3ULL;
     }
-    return mix64(h);
+    return sg_mix64(h);
 }
 
 static uint64_t write_keys(msglog_t *m, int q1, int qmany, int ncols, struct keyent *k,
@@ -887,7 +876,7 @@ static uint64_t flush_updates(msglog_t *m, uint64_t t)
         sqlite3_bind_int64(st, 4, u->ts_us);
         bind_key(st, 5, store_mid_key(u->message_id));
         ok &= step(m, st);
-        m->h_resp[mix64((uint64_t)u->id) & m->mask] = 0;
+        m->h_resp[sg_mix64((uint64_t)u->id) & m->mask] = 0;
     }
     for (size_t k = 0; k < m->nd_rcpt; k++) {
         const struct slot *u = DSLOT(m, t, m->d_rcpt[k]);
@@ -932,7 +921,7 @@ static uint64_t flush_updates(msglog_t *m, uint64_t t)
 static uint64_t queue_resp(msglog_t *m, uint64_t t, uint32_t i)
 {
     struct slot *u = DSLOT(m, t, i), *e = NULL;
-    uint32_t *head = &m->h_resp[mix64((uint64_t)u->id) & m->mask];
+    uint32_t *head = &m->h_resp[sg_mix64((uint64_t)u->id) & m->mask];
     uint64_t nfail = 0;
 
     /* The one order that matters: a receipt queued before this response,
