@@ -80,6 +80,22 @@ static inline uint64_t sg_mix64(uint64_t k)
     return k;
 }
 
+/* Whether any of the eight octets of w is zero, or an ASCII digit
+ * (0x30..0x39: high nibble 3, low nibble below 10): for scans that move
+ * eight octets at a time while none is.  No carry crosses an octet. */
+static inline int sg_word_has_zero(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    return ((w - ones) & ~w & 0x80 * ones) != 0;
+}
+
+static inline int sg_word_has_digit(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    return sg_word_has_zero(((w & 0xF0 * ones) ^ 0x30 * ones) |
+                            (((w & 0x0F * ones) + 0x06 * ones) & 0x10 * ones));
+}
+
 /* Eight octets as one word, the first in the low bits whatever the host's
  * order: for the parsers that compare or scan eight octets at a time. */
 static inline uint64_t sg_load_le64(const uint8_t *p)

@@ -991,15 +991,6 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
 
-/* 1 if any of the eight bytes of w is an ASCII digit (0x30..0x39: high
- * nibble 3, low nibble below 10); no carry crosses a byte. */
-static inline int has_digit8(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull;
-    uint64_t z = ((w & 0xF0 * ones) ^ 0x30 * ones) | (((w & 0x0F * ones) + 0x06 * ones) & 0x10 * ones);
-    return ((z - ones) & ~z & 0x80 * ones) != 0; /* a zero byte of z: a digit */
-}
-
 /* Appends ch to out[*o], a digit only when it starts a run (as '#'). */
 static inline void mask_byte(char ch, char *out, size_t *o, int *in_digits)
 {
@@ -1027,7 +1018,7 @@ static void mask_digits(const char *s, size_t len, size_t *i, char *out, size_t 
         if (ii + 8 <= len && oo + 8 <= cap) {
             uint64_t w;
             memcpy(&w, s + ii, 8);
-            if (!has_digit8(w)) {
+            if (!sg_word_has_digit(w)) {
                 memcpy(out + oo, &w, 8);
                 oo += 8;
                 run = 0;

@@ -102,6 +102,49 @@ static void test_redact(void)
     /* never cuts a character in half: "ж" is 2 bytes */
     size_t n = msglog_redact("\xD0\xB6\xD0\xB6\xD0\xB6", 6, out, 4);
     CHECK_EQ_INT(n, 2);
+    /* eight octets at a time where they are plain ASCII: the same as one
+     * character at a time (the reference below), every cut, NULs and
+     * digits at every position of the eight */
+    static const char *const pieces[] = {"ab", "c", "1", "\xD0\xB6", "\xEF\xBC\x91", "\xD9\xA3",
+                                         " ", "xyz", "\xF0\x9F\x98\x80", "\x80", "#", "\xE2\x82"};
+    uint32_t seed = 9;
+    for (int round = 0; round < 20000; round++) {
+        char in[200], want[200], got[200];
+        size_t len = 0;
+        while (len < (size_t)(round % 120)) {
+            seed = seed * 1103515245u + 12345u;
+            const char *pc = pieces[(seed >> 16) % SG_ARRAY_LEN(pieces)];
+            size_t k = strlen(pc);
+            memcpy(in + len, pc, k);
+            len += k;
+        }
+        if (round % 7 == 0 && len)
+            in[(seed >> 8) % len] = '\0';
+        size_t cap = 1 + (size_t)round % 150;
+        /* reference: one character at a time */
+        size_t i = 0, o = 0;
+        while (i < len && in[i]) {
+            unsigned char c = (unsigned char)in[i];
+            size_t sl = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+            if (sl > len - i)
+                sl = len - i;
+            const unsigned char *q = (const unsigned char *)in + i;
+            int digit = (c >= '0' && c <= '9') ||
+                        (sl == 3 && q[0] == 0xEF && q[1] == 0xBC && q[2] >= 0x90 && q[2] <= 0x99) ||
+                        (sl == 2 && q[0] == 0xD9 && q[1] >= 0xA0 && q[1] <= 0xA9) ||
+                        (sl == 2 && q[0] == 0xDB && q[1] >= 0xB0 && q[1] <= 0xB9);
+            if (o + (digit ? 1 : sl) >= cap)
+                break;
+            if (digit)
+                want[o++] = '#';
+            else
+                memcpy(want + o, q, sl), o += sl;
+            i += sl;
+        }
+        want[o] = '\0';
+        size_t k = msglog_redact(in, len, got, cap);
+        CHECK_MSG(k == o && memcmp(got, want, o + 1) == 0, "round %d", round);
+    }
 }
 
 static void test_migrations(void)
