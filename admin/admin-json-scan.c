@@ -298,6 +298,17 @@ size_t admin_json_unescape(const char *raw, size_t len, char *out, size_t cap)
         size_t k = 0;
         unsigned char c = (unsigned char)raw[i];
         if (c != '\\') {
+            /* The run up to the next escape in one copy when it fits whole:
+             * the scan checked its UTF-8, so it ends on a character
+             * boundary and the byte-wise copy below would copy the same. */
+            const char *bs = memchr(raw + i, '\\', len - i);
+            size_t run = bs ? (size_t)(bs - (raw + i)) : len - i;
+            if (o + run < cap) {
+                memcpy(out + o, raw + i, run);
+                o += run;
+                i += run;
+                continue;
+            }
             size_t sl = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
             if (sl > len - i)
                 sl = len - i;

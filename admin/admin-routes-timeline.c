@@ -74,15 +74,20 @@ static void scan_reasons(const char *text, struct reasons *rs)
 static int blocked_by(const struct reasons *rs, struct block_reason *out)
 {
     static const char *const order[] = {"blacklist", "spoofing", "lookalike", "rule", "domain", "volume"};
+    /* Each reason's type unescaped once, not once per entry of order[]
+     * (this runs for every blocked row of a timeline or sender lookup). */
+    char types[TL_MAX_REASONS][16];
     memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < rs->n; i++) {
+        types[i][0] = '\0';
+        if (rs->r[i].type)
+            admin_json_unescape(rs->r[i].type, rs->r[i].type_len, types[i], sizeof types[i]);
+    }
     for (size_t k = 0; k < SG_ARRAY_LEN(order); k++) {
         for (size_t i = 0; i < rs->n; i++) {
             const struct admin_reason *e = &rs->r[i];
-            char t[16];
-            if (!e->type)
-                continue;
-            admin_json_unescape(e->type, e->type_len, t, sizeof t);
-            if (strcmp(t, order[k]) != 0)
+            const char *t = types[i];
+            if (!e->type || strcmp(t, order[k]) != 0)
                 continue;
             snprintf(out->type, sizeof out->type, "%s", t);
             if (e->id)

@@ -292,6 +292,7 @@ enum stmt_id {
     ST_BL_CLEAR,
     ST_BL_RECENTLY_CLEARED,
     ST_BL_LIST,
+    ST_BL_LIST_KV,
     ST_EX_ACTIVE,
     ST_EX_INSERT,
     ST_EX_GET,
@@ -391,6 +392,16 @@ static const char *const stmt_sql[ST__COUNT] = {
                    " AND (?3 = 0 OR id = ?3) AND (?4 IS NULL OR value = ?4)"
                    " AND (?5 IS NULL OR kind = ?5)"
                    " ORDER BY id DESC LIMIT ?6",
+    /* ST_BL_LIST when both kind and value are given (every sender lookup
+     * asks for its sender's entries): the same rows in the same order, but
+     * the "?4 IS NULL OR" form keeps SQLite off the (kind, value) index, so
+     * ST_BL_LIST scans the whole table, automatic entries included; this
+     * one reads the matching index range only. */
+    [ST_BL_LIST_KV] = "SELECT " BL_COLS " FROM blacklist"
+                      " WHERE kind = ?5 AND value = ?4"
+                      " AND (?1 <> 0 OR (cleared_at IS NULL AND " NOT_EXPIRED("?2") "))"
+                      " AND (?3 = 0 OR id = ?3)"
+                      " ORDER BY id DESC LIMIT ?6",
     [ST_EX_ACTIVE] = "SELECT " EX_COLS " FROM exceptions"
                      " WHERE removed_at IS NULL AND " NOT_EXPIRED("?1") " ORDER BY id",
     [ST_EX_INSERT] =
@@ -1831,7 +1842,7 @@ int store_blacklist_list(store_t *s, const struct store_list_query *q, store_bla
     if (!q)
         q = &none;
     LOCK(s);
-    if (!(st = stmt(s, ST_BL_LIST))) {
+    if (!(st = stmt(s, q->value && q->kind >= 0 ? ST_BL_LIST_KV : ST_BL_LIST))) {
         rc = SG_EDB;
         goto out;
     }

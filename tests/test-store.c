@@ -67,6 +67,20 @@ COUNTER(count_wl, struct store_whitelist_row)
 COUNTER(count_bl, struct store_blacklist_row)
 COUNTER(count_ex, struct store_exception_row)
 
+struct bl_ids {
+    size_t n;
+    int64_t id[8];
+};
+
+static int collect_bl(void *arg, const struct store_blacklist_row *r)
+{
+    struct bl_ids *b = arg;
+    if (b->n < SG_ARRAY_LEN(b->id))
+        b->id[b->n] = r->b.id;
+    b->n++;
+    return 0;
+}
+
 static void test_msisdn(void)
 {
     static const struct {
@@ -479,6 +493,39 @@ static void test_blacklist(store_t *s)
                                                        .include_inactive = 1},
                          count_bl, &n);
     CHECK_EQ_INT(n, 2);
+    /* Kind and value together take the (kind, value) index (the sender
+     * lookup's query): same rows, same order (newest first), same filters
+     * as the general form. */
+    struct bl_ids got = {0};
+    store_blacklist_list(s, &(struct store_list_query){.kind = LISTS_BL_SENDER,
+                                                       .value = "79001234567",
+                                                       .include_inactive = 1},
+                         collect_bl, &got);
+    CHECK_EQ_INT(got.n, 2);
+    CHECK_EQ_INT(got.id[0], id3);
+    CHECK_EQ_INT(got.id[1], id);
+    got.n = 0;
+    store_blacklist_list(s, &(struct store_list_query){.kind = LISTS_BL_SENDER, .value = "79001234567",
+                                                       .now = T0 + 40},
+                         collect_bl, &got);
+    CHECK_EQ_INT(got.n, 0); /* both cleared */
+    got.n = 0;
+    store_blacklist_list(s, &(struct store_list_query){.kind = LISTS_BL_ACCOUNT, .value = "79001234567",
+                                                       .include_inactive = 1},
+                         collect_bl, &got);
+    CHECK_EQ_INT(got.n, 0); /* another kind */
+    got.n = 0;
+    store_blacklist_list(s, &(struct store_list_query){.kind = LISTS_BL_SENDER, .value = "79001234567",
+                                                       .id = id, .include_inactive = 1},
+                         collect_bl, &got);
+    CHECK_EQ_INT(got.n, 1);
+    CHECK_EQ_INT(got.id[0], id);
+    got.n = 0;
+    store_blacklist_list(s, &(struct store_list_query){.kind = LISTS_BL_SENDER, .value = "SPAMMER",
+                                                       .now = T0 + 40},
+                         collect_bl, &got);
+    CHECK_EQ_INT(got.n, 1);
+    CHECK_EQ_INT(got.id[0], aid);
 }
 
 static void test_exceptions(store_t *s)
