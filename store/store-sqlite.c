@@ -721,18 +721,19 @@ static void jw_ktime_opt(jw_t *w, const char *k, int64_t v)
 
 /* ---- open / close / migrate ------------------------------------------- */
 
-static void sql_addr_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    int64_t k = store_addr_key((const char *)sqlite3_value_text(argv[0]));
-    if (k)
-        sqlite3_result_int64(ctx, k);
-    else
-        sqlite3_result_null(ctx);
-}
+/* The key functions of the schema as SQL functions (migrations fill key
+ * columns with them): the C function travels as the function's user data,
+ * wrapped in a struct since a function pointer is not a void pointer. */
+struct sql_key_fn {
+    int64_t (*key)(const char *text);
+};
+static const struct sql_key_fn addr_key_fn = {store_addr_key}, mid_key_fn = {store_mid_key};
 
-static void sql_mid_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+static void sql_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-    int64_t k = store_mid_key((const char *)sqlite3_value_text(argv[0]));
+    (void)argc;
+    const struct sql_key_fn *fn = sqlite3_user_data(ctx);
+    int64_t k = fn->key((const char *)sqlite3_value_text(argv[0]));
     if (k)
         sqlite3_result_int64(ctx, k);
     else
@@ -750,10 +751,10 @@ int store_sqlite_configure(sqlite3 *db, const char *synchronous)
      * is on: 8 KB pages make the message log's B-trees one level shallower
      * than 4 KB (docs/state.md). */
     if (sqlite3_exec(db, "PRAGMA page_size = 8192", NULL, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "sg_addr_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-                                sql_addr_key, NULL, NULL) != SQLITE_OK ||
-        sqlite3_create_function(db, "sg_mid_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
-                                sql_mid_key, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "sg_addr_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                (void *)&addr_key_fn, sql_key, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "sg_mid_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
+                                (void *)&mid_key_fn, sql_key, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
