@@ -273,6 +273,7 @@ static int judge_main(int argc, char **argv, bool daemon)
             .block_when_full = !daemon,
             .multi_producer = links != NULL, /* each proxy link's thread logs too */
             .queue_capacity = (size_t)cfg.msglog.queue_capacity, .batch_max = (size_t)cfg.msglog.batch_max,
+            .batch_window_ms = (unsigned)cfg.msglog.batch_window_ms,
             .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
             .prune_every_s = (int)cfg.msglog.prune_every_s,
         };

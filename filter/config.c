@@ -126,6 +126,7 @@ static const struct config_key keys[] = {
     /* [msglog]: store/msglog.h; 0 = that module's default */
     {SEC_MSGLOG, "queue_capacity", SY_NUM, ST_U64, M(queue_capacity), 0, 1LL << 24, 0},
     {SEC_MSGLOG, "batch_max", SY_NUM, ST_U64, M(batch_max), 0, 1LL << 24, 0},
+    {SEC_MSGLOG, "batch_window", SY_DUR, ST_I64, M(batch_window_ms), 10, 60000, 1},
     {SEC_MSGLOG, "retention_days", SY_NUM, ST_I64, M(retention_days), 0, 100000, 0},
     {SEC_MSGLOG, "max_rows", SY_NUM, ST_I64, M(max_rows), 0, 1LL << 50, 0},
     {SEC_MSGLOG, "prune_every", SY_DUR, ST_I64, M(prune_every_s), 0, 86400 * 365LL, 1000},
@@ -155,8 +156,9 @@ void config_default(struct config *c)
     c->verdict.country_code = c->country_code;
     c->verdict.trunk_prefix = c->trunk_prefix;
     /* store/msglog.h's defaults, written out so the example shows them. */
-    c->msglog.queue_capacity = 32768;
-    c->msglog.batch_max = 100000;
+    c->msglog.queue_capacity = 131072;
+    c->msglog.batch_max = 400000;
+    c->msglog.batch_window_ms = 1000;
     c->msglog.prune_every_s = 60;
     /* admin/admin-webhook.h's defaults, written out likewise. */
     c->alerts.webhook_timeout_ms = 5000;

@@ -52,6 +52,7 @@
 struct config_msglog {
     uint64_t queue_capacity;
     uint64_t batch_max;
+    int64_t batch_window_ms;
     int64_t retention_days;
     int64_t max_rows;
     int64_t prune_every_s;

@@ -12,7 +12,7 @@
  * most sizeof(struct slot) bytes.
  *
  * Batches: a transaction spans several drains of the ring, until batch_max
- * entries, BATCH_WINDOW_MS after it began, or a flush / stop asks for the
+ * entries, batch_window_ms after it began, or a flush / stop asks for the
  * commit.  Rows go into message_log in arrival (id) order, so the table
  * B-tree only ever appends.  The timeline and sender lookups are served by
  * two key tables (message_log_dest, message_log_source: (key, ts, id),
@@ -74,10 +74,14 @@
 #include <time.h>
 
 #define IDLE_WAIT_MS 5
-#define DEFAULT_CAPACITY 32768
-#define DEFAULT_BATCH 100000
+#define DEFAULT_CAPACITY 131072
+/* Large transactions: each one rewrites about every leaf of the key tables
+ * it touches once the tables outgrow its inserts (a random key per row), so
+ * the WAL and checkpoint volume per row falls as transactions grow
+ * (docs/state.md "Transaction size"). */
+#define DEFAULT_BATCH 400000
 #define MAX_BATCH 1000000 /* bounds the key lists: 3 x 24 B per row */
-#define BATCH_WINDOW_MS 250
+#define DEFAULT_WINDOW_MS 1000
 /* Key-table entries per INSERT: one statement run (cursor open, halt,
  * reset) per KEY_ROWS entries instead of per entry; 3 parameters each (2
  * for message_log_mid). */
@@ -1284,6 +1288,12 @@ static void idle_wait(msglog_t *m)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* The open transaction has run for its batch_window_ms. */
+static int window_over(const msglog_t *m, int64_t tx_start)
+{
+    return mono_ms() - tx_start >= (int64_t)m->cfg.batch_window_ms;
+}
+
 static void *writer_main(void *arg)
 {
     msglog_t *m = arg;
@@ -1321,13 +1331,12 @@ static void *writer_main(void *arg)
             /* The slots are free again: the statements have run and the
              * bound text is no longer referenced. */
             atomic_store_explicit(&m->tail, t + n, memory_order_release);
-            if (tx_n < m->cfg.batch_max && mono_ms() - tx_start < BATCH_WINDOW_MS && !urgent(m))
+            if (tx_n < m->cfg.batch_max && !window_over(m, tx_start) && !urgent(m))
                 continue;
         } else if (in_tx) {
             /* Ring empty: keep the transaction open a little for more rows
              * (fewer, larger commits), unless someone waits for it. */
-            if (h == t && tx_n < m->cfg.batch_max && mono_ms() - tx_start < BATCH_WINDOW_MS &&
-                !urgent(m)) {
+            if (h == t && tx_n < m->cfg.batch_max && !window_over(m, tx_start) && !urgent(m)) {
                 idle_wait(m);
                 continue;
             }
@@ -1417,6 +1426,8 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
         m->cfg.queue_capacity = DEFAULT_CAPACITY;
     if (!m->cfg.batch_max)
         m->cfg.batch_max = DEFAULT_BATCH;
+    if (!m->cfg.batch_window_ms)
+        m->cfg.batch_window_ms = DEFAULT_WINDOW_MS;
     if (m->cfg.batch_max > MAX_BATCH)
         m->cfg.batch_max = MAX_BATCH;
     if (m->cfg.prune_every_s <= 0)

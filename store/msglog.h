@@ -42,13 +42,20 @@ typedef struct msglog msglog_t;
 
 struct msglog_config {
     size_t queue_capacity;   /* ring slots, rounded up to a power of two;
-                                0 = 32768 (a slot is about 1 KB: 34 MB,
-                                160 ms of buffer at 200,000 rows/s) */
-    size_t batch_max;        /* most entries per transaction; 0 = 100000,
+                                0 = 131072 (a slot is about 1 KB: 128 MiB,
+                                0.6 s of buffer at 100,000 messages/s with
+                                their response and receipt updates: the
+                                writer's commit and checkpoint at the end
+                                of a transaction stall it that long) */
+    size_t batch_max;        /* most entries per transaction; 0 = 400000,
                                 at most 1,000,000 (the writer keeps 96 bytes
-                                of key lists per entry).  A transaction also
-                                ends 250 ms after it began, and at once when
-                                msglog_flush / msglog_free wait for it */
+                                of key lists per entry) */
+    unsigned batch_window_ms; /* a transaction ends this long after it
+                                began; 0 = 1000.  It also ends at batch_max
+                                entries, and at once when msglog_flush /
+                                msglog_free wait for it.  Rows become
+                                visible to lookups when it commits; a
+                                kill -9 loses the open one */
     int multi_producer;      /* see above */
     int block_when_full;     /* offline replay only: a full ring makes the
                                 producer wait for the writer instead of
