@@ -82,6 +82,9 @@
 #define DEFAULT_BATCH 400000
 #define MAX_BATCH 1000000 /* bounds the key lists: 3 x 24 B per row */
 #define DEFAULT_WINDOW_MS 1000
+/* Address keys waiting when the writer finds the ring empty inside a
+ * transaction, from which it writes them early (writer_main). */
+#define KEYS_EARLY_MIN 65536
 /* Key-table entries per INSERT: one statement run (cursor open, halt,
  * reset) per KEY_ROWS entries instead of per entry; 3 parameters each (2
  * for message_log_mid). */
@@ -290,7 +293,7 @@ struct msglog {
     int64_t newest_ts_us; /* writer thread only */
 
     _Atomic uint64_t st_submitted, st_written, st_updates, st_dropped, st_batches, st_failed,
-        st_pruned, st_writer_cpu_ns, st_stats_failed, st_folded;
+        st_pruned, st_writer_cpu_ns, st_stats_failed, st_folded, st_early_keys;
 };
 
 /* ---- redaction and bounded copies ------------------------------------- */
@@ -1288,6 +1291,17 @@ static void idle_wait(msglog_t *m)
     pthread_mutex_unlock(&m->mu);
 }
 
+/* The key-table entries of the transaction so far, into their tables
+ * (sorted; write_keys).  Returns the entries that failed. */
+static uint64_t write_tx_keys(msglog_t *m)
+{
+    uint64_t nfail = write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, 3, m->kdest, m->nkdest);
+    nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, 3, m->ksrc, m->nksrc);
+    nfail += write_keys(m, Q_KEY_MID, Q_KEY_MID_MANY, 2, m->kmid, m->nkmid);
+    m->nkdest = m->nksrc = m->nkmid = 0;
+    return nfail;
+}
+
 /* The open transaction has run for its batch_window_ms. */
 static int window_over(const msglog_t *m, int64_t tx_start)
 {
@@ -1337,7 +1351,15 @@ static void *writer_main(void *arg)
             /* Ring empty: keep the transaction open a little for more rows
              * (fewer, larger commits), unless someone waits for it. */
             if (h == t && tx_n < m->cfg.batch_max && !window_over(m, tx_start) && !urgent(m)) {
-                idle_wait(m);
+                /* Idle inside it: write the keys so far now instead of all
+                 * at the end, so that the stall at the end, which the ring
+                 * must absorb, is mostly the COMMIT (docs/state.md
+                 * "Transaction size"). */
+                if (in_tx > 0 && m->nkdest + m->nksrc >= KEYS_EARLY_MIN) {
+                    nfail += write_tx_keys(m);
+                    atomic_fetch_add_explicit(&m->st_early_keys, 1, memory_order_relaxed);
+                } else
+                    idle_wait(m);
                 continue;
             }
         }
@@ -1345,9 +1367,7 @@ static void *writer_main(void *arg)
             uint64_t done = atomic_load_explicit(&m->tail, memory_order_relaxed);
             if (in_tx > 0) {
                 write_sender_stats(m);
-                nfail += write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, 3, m->kdest, m->nkdest);
-                nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, 3, m->ksrc, m->nksrc);
-                nfail += write_keys(m, Q_KEY_MID, Q_KEY_MID_MANY, 2, m->kmid, m->nkmid);
+                nfail += write_tx_keys(m);
                 if (m->tx_lost) {
                     nfail = tx_n; /* SQLite rolled it all back (step) */
                 } else if (run_tx(m, Q_COMMIT) != 0) {
@@ -1639,4 +1659,5 @@ void msglog_get_stats(msglog_t *m, struct msglog_stats *out)
     out->writer_cpu_ns = atomic_load_explicit(&m->st_writer_cpu_ns, memory_order_relaxed);
     out->stats_failed = atomic_load_explicit(&m->st_stats_failed, memory_order_relaxed);
     out->folded = atomic_load_explicit(&m->st_folded, memory_order_relaxed);
+    out->early_keys = atomic_load_explicit(&m->st_early_keys, memory_order_relaxed);
 }

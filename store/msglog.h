@@ -135,6 +135,8 @@ struct msglog_stats {
                             still waiting in the writer when they came (a
                             receipt goes to the rows already in the table
                             as well) */
+    uint64_t early_keys; /* times the writer, idle inside a transaction,
+                            wrote its key-table entries before the COMMIT */
 };
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);
