@@ -205,7 +205,7 @@ int cmd_proxy(int argc, char **argv)
     }
     struct msglog_config mc = {
         .queue_capacity = (size_t)cfg.msglog.queue_capacity, .batch_max = (size_t)cfg.msglog.batch_max,
-            .batch_window_ms = (unsigned)cfg.msglog.batch_window_ms,
+        .batch_window_ms = (unsigned)cfg.msglog.batch_window_ms,
         .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
         .prune_every_s = (int)cfg.msglog.prune_every_s,
     };

@@ -16,8 +16,9 @@
  * commit.  Rows go into message_log in arrival (id) order, so the table
  * B-tree only ever appends.  The timeline and sender lookups are served by
  * two key tables (message_log_dest, message_log_source: (key, ts, id),
- * WITHOUT ROWID) that the writer fills at the end of each transaction from
- * an in-memory list sorted by key: random keys then reach the B-tree in key
+ * WITHOUT ROWID) that the writer fills at the end of each transaction (or
+ * before, when it finds the ring empty with KEYS_EARLY_MIN of them waiting)
+ * from an in-memory list sorted by key: random keys then reach the B-tree in key
  * order, each insert lands next to the previous one, and the pages it walks
  * are already in the CPU cache.  Ordinary indexes on message_log would take
  * their inserts in id order, one cache-missing descent per row and index
@@ -1358,8 +1359,9 @@ static void *writer_main(void *arg)
                 if (in_tx > 0 && m->nkdest + m->nksrc >= KEYS_EARLY_MIN) {
                     nfail += write_tx_keys(m);
                     atomic_fetch_add_explicit(&m->st_early_keys, 1, memory_order_relaxed);
-                } else
+                } else {
                     idle_wait(m);
+                }
                 continue;
             }
         }
