@@ -16,6 +16,7 @@ struct jw {
     bool need_comma[JW_MAX_DEPTH];
     bool after_key;
     time_t time_secs;       /* second formatted in time_prefix */
+    size_t time_prefix_len;
     char time_prefix[64];   /* "\"YYYY-MM-DDThh:mm:ss." */
 };
 
@@ -180,7 +181,9 @@ static const bool plain[256] = {
 #undef R16
 };
 
-static void put_escaped(jw_t *w, const char *s, size_t n)
+/* The general path: reserves as it goes, so a string that fits under the
+ * ceiling only just is still written whole. */
+static void put_escaped_slow(jw_t *w, const char *s, size_t n)
 {
     static const char hexd[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
@@ -224,11 +227,110 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
     putc_(w, '"');
 }
 
-/* Keys are identifiers written in the code ("source_addr"), never data,
- * so they are copied without escaping. */
-void jw_key(jw_t *w, const char *key)
+/* Any byte of x below 0x20, at or above 0x80, '"' or '\\' (the bytes
+ * plain[] rejects).  Exact as a yes/no: a borrow can only set a high bit
+ * above a byte that already matched. */
+static inline bool word_special(uint64_t x)
 {
-    size_t n = strlen(key);
+    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
+    uint64_t q = x ^ (ones * '"'), b = x ^ (ones * '\\');
+    uint64_t t = ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((b - ones) & ~b) | x;
+    return (t & highs) != 0;
+}
+
+static void put_escaped(jw_t *w, const char *s, size_t n)
+{
+    /* One reservation for the worst case (6 bytes per byte, "\u00XX"), then
+     * plain text is copied 8 bytes at a time with no check per byte: message
+     * text and addresses are the bulk of the output.  Near the ceiling the
+     * general path decides, as before. */
+    size_t worst = 6 * n + 2;
+    if (n > (SIZE_MAX - 2) / 6 || w->failed || w->len + worst > w->ceiling ||
+        (w->len + worst > w->cap && !grow(w, worst))) {
+        put_escaped_slow(w, s, n);
+        return;
+    }
+    static const char hexd[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    char *o = w->buf + w->len;
+    *o++ = '"';
+    size_t i = 0;
+    for (;;) {
+        while (i + 8 <= n) {
+            uint64_t x;
+            memcpy(&x, p + i, 8);
+            if (word_special(x))
+                break;
+            memcpy(o, &x, 8);
+            o += 8;
+            i += 8;
+        }
+        while (i < n && plain[p[i]])
+            *o++ = (char)p[i++];
+        if (i >= n)
+            break;
+        unsigned char c = p[i];
+        if (c >= 0x80) {
+            /* Two-byte sequences (Cyrillic, Latin-1) need no code point
+             * check: C2-DF then 80-BF is always U+0080-U+07FF. */
+            if (c >= 0xC2 && c <= 0xDF && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
+                o[0] = (char)c;
+                o[1] = (char)p[i + 1];
+                o += 2;
+                i += 2;
+                continue;
+            }
+            size_t l = utf8_seq_len(p + i, n - i);
+            if (l == 0) {
+                memcpy(o, "\xEF\xBF\xBD", 3);
+                o += 3;
+                i++;
+            } else {
+                for (size_t k = 0; k < l; k++)
+                    o[k] = (char)p[i + k];
+                o += l;
+                i += l;
+            }
+            continue;
+        }
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            memcpy(o, "u00", 3);
+            o[3] = hexd[c >> 4];
+            o[4] = hexd[c & 15];
+            o += 5;
+        }
+        i++;
+    }
+    *o++ = '"';
+    w->len = (size_t)(o - w->buf);
+}
+
+/* jw_keyn's general case (header): no room yet, failed, or a key right
+ * after a key. */
+void jw_keyn(jw_t *w, const char *key, size_t n)
+{
+    /* Room for ',' '"' key '"' ':' already there: the common case. */
+    if (w->len + n + 4 <= w->cap && !w->failed && !w->after_key) {
+        char *o = w->buf + w->len;
+        *o = ',';
+        o += w->need_comma[w->depth];
+        w->need_comma[w->depth] = true;
+        *o++ = '"';
+        memcpy(o, key, n);
+        o += n;
+        *o++ = '"';
+        *o++ = ':';
+        w->len = (size_t)(o - w->buf);
+        w->after_key = true;
+        return;
+    }
     begin_value(w);
     if (!reserve(w, n + 3))
         return;
@@ -257,44 +359,90 @@ void jw_strn(jw_t *w, const char *s, size_t n)
     put_escaped(w, s, n);
 }
 
+/* "00" "01" ... "ff": one two-byte copy per byte (user data, TLV values). */
+static const char hex2[513] =
+    "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f"
+    "202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"
+    "404142434445464748494a4b4c4d4e4f505152535455565758595a5b5c5d5e5f"
+    "606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f"
+    "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f"
+    "a0a1a2a3a4a5a6a7a8a9aaabacadaeafb0b1b2b3b4b5b6b7b8b9babbbcbdbebf"
+    "c0c1c2c3c4c5c6c7c8c9cacbcccdcecfd0d1d2d3d4d5d6d7d8d9dadbdcdddedf"
+    "e0e1e2e3e4e5e6e7e8e9eaebecedeeeff0f1f2f3f4f5f6f7f8f9fafbfcfdfeff";
+
 void jw_hex(jw_t *w, const uint8_t *p, size_t n)
 {
-    static const char hexd[] = "0123456789abcdef";
     begin_value(w);
     if (!reserve(w, 2 * n + 2))
         return;
     char *o = w->buf + w->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
-        *o++ = hexd[p[i] >> 4];
-        *o++ = hexd[p[i] & 15];
+        memcpy(o, hex2 + 2 * p[i], 2);
+        o += 2;
     }
     *o++ = '"';
     w->len = (size_t)(o - w->buf);
 }
 
+/* "00" "01" ... "99": two digits per division. */
+static const char digits2[201] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
+
+/* The decimal digits of v written backwards ending at end; returns the first. */
+static inline char *dec_backwards(char *end, uint64_t v)
+{
+    while (v >= 100) {
+        unsigned d = (unsigned)(v % 100) * 2;
+        v /= 100;
+        *--end = digits2[d + 1];
+        *--end = digits2[d];
+    }
+    if (v >= 10) {
+        *--end = digits2[v * 2 + 1];
+        *--end = digits2[v * 2];
+    } else {
+        *--end = (char)('0' + v);
+    }
+    return end;
+}
+
+/* Numbers are a third of the values of a PDU event and mostly small: count
+ * the digits, reserve exactly that, write them in place. */
+static void put_uint(jw_t *w, uint64_t v, bool neg)
+{
+    static const uint64_t pow10[20] = {
+        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+        1000000000u, 10000000000u, 100000000000u, 1000000000000u, 10000000000000u,
+        100000000000000u, 1000000000000000u, 10000000000000000u,
+        100000000000000000u, 1000000000000000000u, 10000000000000000000u,
+    };
+    size_t n = 1;
+    while (n < 20 && v >= pow10[n])
+        n++;
+    n += neg;
+    if (!reserve(w, n))
+        return;
+    char *end = w->buf + w->len + n;
+    char *o = dec_backwards(end, v);
+    if (neg)
+        o[-1] = '-';
+    w->len += n;
+}
+
 void jw_uint(jw_t *w, uint64_t v)
 {
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
     begin_value(w);
-    put(w, tmp + i, sizeof tmp - (size_t)i);
+    put_uint(w, v, false);
 }
 
 void jw_int(jw_t *w, int64_t v)
 {
-    if (v >= 0) {
-        jw_uint(w, (uint64_t)v);
-        return;
-    }
-    char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
     begin_value(w);
-    put(w, tmp, (size_t)n);
+    /* 0 - (uint64_t)v is |v|, INT64_MIN included. */
+    put_uint(w, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0);
 }
 
 void jw_double(jw_t *w, double v)
@@ -326,29 +474,80 @@ void jw_raw(jw_t *w, const char *json, size_t n)
     put(w, json, n);
 }
 
+/* Writes the two digits of v (0-99). */
+static inline char *put2(char *o, unsigned v)
+{
+    o[0] = digits2[v * 2];
+    o[1] = digits2[v * 2 + 1];
+    return o + 2;
+}
+
+/* "\"YYYY-MM-DDThh:mm:ss." for secs into out; returns its length.  The
+ * civil date by hand (H. Hinnant's civil_from_days): snprintf of the date,
+ * once per second of traffic, was a twentieth of `decode`.  Years past 9999
+ * keep the general code (they only come from corrupt timestamps). */
+static size_t time_prefix(time_t secs, char *out, size_t cap)
+{
+    int64_t days = (int64_t)(secs / 86400);
+    unsigned sod = (unsigned)(secs % 86400);
+    if (secs >= 0 && days < 2932897) { /* 2932897: 10000-01-01 */
+        int64_t z = days + 719468;
+        int64_t era = z / 146097;
+        unsigned doe = (unsigned)(z - era * 146097);
+        unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+        unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        unsigned mp = (5 * doy + 2) / 153;
+        unsigned d = doy - (153 * mp + 2) / 5 + 1;
+        unsigned m = mp < 10 ? mp + 3 : mp - 9;
+        unsigned y = (unsigned)(yoe + era * 400) + (m <= 2);
+        char *o = out;
+        *o++ = '"';
+        o = put2(o, y / 100);
+        o = put2(o, y % 100);
+        *o++ = '-';
+        o = put2(o, m);
+        *o++ = '-';
+        o = put2(o, d);
+        *o++ = 'T';
+        o = put2(o, sod / 3600);
+        *o++ = ':';
+        o = put2(o, sod / 60 % 60);
+        *o++ = ':';
+        o = put2(o, sod % 60);
+        *o++ = '.';
+        *o = '\0';
+        return (size_t)(o - out);
+    }
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    int n = snprintf(out, cap, "\"%04d-%02d-%02dT%02d:%02d:%02d.",
+                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
 void jw_time_us(jw_t *w, uint64_t us)
 {
     /* Consecutive events fall in the same second: format the date and time
      * once per second and only the microseconds per event. */
     time_t secs = (time_t)(us / 1000000u);
     if (secs != w->time_secs || !w->time_prefix[0]) {
-        struct tm tm;
-        gmtime_r(&secs, &tm);
-        snprintf(w->time_prefix, sizeof w->time_prefix, "\"%04d-%02d-%02dT%02d:%02d:%02d.",
-                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+        w->time_prefix_len = time_prefix(secs, w->time_prefix, sizeof w->time_prefix);
         w->time_secs = secs;
     }
-    char frac[8];
-    unsigned f = (unsigned)(us % 1000000u);
-    for (int i = 5; i >= 0; i--) {
-        frac[i] = (char)('0' + f % 10);
-        f /= 10;
-    }
-    frac[6] = 'Z';
-    frac[7] = '"';
     begin_value(w);
-    put(w, w->time_prefix, strlen(w->time_prefix));
-    put(w, frac, sizeof frac);
+    size_t n = w->time_prefix_len;
+    if (!reserve(w, n + 8))
+        return;
+    char *o = w->buf + w->len;
+    memcpy(o, w->time_prefix, n);
+    o += n;
+    unsigned f = (unsigned)(us % 1000000u);
+    o = put2(o, f / 10000);
+    o = put2(o, f / 100 % 100);
+    o = put2(o, f % 100);
+    *o++ = 'Z';
+    *o++ = '"';
+    w->len = (size_t)(o - w->buf);
 }
 
 int jw_flush_line(jw_t *w, FILE *f)
@@ -364,10 +563,3 @@ int jw_flush_line(jw_t *w, FILE *f)
     jw_reset(w);
     return rc;
 }
-
-void jw_kstr(jw_t *w, const char *key, const char *s) { jw_key(w, key); jw_str(w, s); }
-void jw_kstrn(jw_t *w, const char *key, const char *s, size_t n) { jw_key(w, key); jw_strn(w, s, n); }
-void jw_kuint(jw_t *w, const char *key, uint64_t v) { jw_key(w, key); jw_uint(w, v); }
-void jw_kint(jw_t *w, const char *key, int64_t v) { jw_key(w, key); jw_int(w, v); }
-void jw_kbool(jw_t *w, const char *key, bool v) { jw_key(w, key); jw_bool(w, v); }
-void jw_khex(jw_t *w, const char *key, const uint8_t *p, size_t n) { jw_key(w, key); jw_hex(w, p, n); }

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 typedef struct jw jw_t;
 
@@ -38,8 +39,12 @@ void jw_obj_begin(jw_t *w);
 void jw_obj_end(jw_t *w);
 void jw_arr_begin(jw_t *w);
 void jw_arr_end(jw_t *w);
-/* A key inside an object; the next value call supplies its value. */
-void jw_key(jw_t *w, const char *key);
+/* A key inside an object; the next value call supplies its value.  Keys are
+ * identifiers written in the code ("source_addr"), never data, so they are
+ * copied without escaping. */
+void jw_keyn(jw_t *w, const char *key, size_t n);
+/* Inline so that a literal key's strlen folds to a constant. */
+static inline void jw_key(jw_t *w, const char *key) { jw_keyn(w, key, strlen(key)); }
 
 void jw_str(jw_t *w, const char *s);
 void jw_strn(jw_t *w, const char *s, size_t n);   /* UTF-8, escaped */
@@ -55,11 +60,11 @@ void jw_raw(jw_t *w, const char *json, size_t n);
 void jw_time_us(jw_t *w, uint64_t us_since_epoch);
 
 /* Shorthands for key + value. */
-void jw_kstr(jw_t *w, const char *key, const char *s);
-void jw_kstrn(jw_t *w, const char *key, const char *s, size_t n);
-void jw_kuint(jw_t *w, const char *key, uint64_t v);
-void jw_kint(jw_t *w, const char *key, int64_t v);
-void jw_kbool(jw_t *w, const char *key, bool v);
-void jw_khex(jw_t *w, const char *key, const uint8_t *p, size_t n);
+static inline void jw_kstr(jw_t *w, const char *key, const char *s) { jw_key(w, key); jw_str(w, s); }
+static inline void jw_kstrn(jw_t *w, const char *key, const char *s, size_t n) { jw_key(w, key); jw_strn(w, s, n); }
+static inline void jw_kuint(jw_t *w, const char *key, uint64_t v) { jw_key(w, key); jw_uint(w, v); }
+static inline void jw_kint(jw_t *w, const char *key, int64_t v) { jw_key(w, key); jw_int(w, v); }
+static inline void jw_kbool(jw_t *w, const char *key, bool v) { jw_key(w, key); jw_bool(w, v); }
+static inline void jw_khex(jw_t *w, const char *key, const uint8_t *p, size_t n) { jw_key(w, key); jw_hex(w, p, n); }
 
 #endif

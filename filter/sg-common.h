@@ -46,6 +46,9 @@ struct sg_endpoint {
  * SG_ENDPOINT_STRLEN bytes). */
 #define SG_ENDPOINT_STRLEN 56
 void sg_endpoint_format(const struct sg_endpoint *ep, char *buf, size_t cap);
+/* Writes a as inet_ntop(AF_INET6) does (at most 45 bytes, no NUL); returns
+ * the new end. */
+char *sg_ipv6_format(const uint8_t a[16], char *o);
 
 /* Parses "10.0.0.1:2775", "10.0.0.1", "[2001:db8::1]:2775" or
  * "2001:db8::1" (port 0: any port).  0 or -1. */
