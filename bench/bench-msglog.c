@@ -21,7 +21,8 @@
  *
  *   cmake --build build -j2 --target bench-msglog
  *   ./build/bench/bench-msglog [-n ROWS] [-d DB] [--no-updates] [--receipt-lag N]
- *                              [--rate R]
+ *                              [--rate R] [--ring SLOTS]
+ * (--ring: the ring's size, msglog_config.queue_capacity; 0 = its default)
  */
 #include <getopt.h>
 #include <sys/resource.h>
@@ -47,6 +48,7 @@ int main(int argc, char **argv)
     int updates = 1;
     long lag = 5;
     double rate = 0;
+    size_t ring = 0;
     char tmpdb[] = "/tmp/bench-msglog-XXXXXX";
     static const struct option opts[] = {
         {"rows", required_argument, NULL, 'n'},
@@ -54,19 +56,21 @@ int main(int argc, char **argv)
         {"no-updates", no_argument, NULL, 'U'},
         {"receipt-lag", required_argument, NULL, 'L'},
         {"rate", required_argument, NULL, 'r'},
+        {"ring", required_argument, NULL, 'q'},
         {NULL, 0, NULL, 0},
     };
     int c;
-    while ((c = getopt_long(argc, argv, "n:d:UL:r:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "n:d:UL:r:q:", opts, NULL)) != -1) {
         switch (c) {
         case 'n': n = strtol(optarg, NULL, 10); break;
         case 'd': db = optarg; break;
         case 'U': updates = 0; break;
         case 'L': lag = strtol(optarg, NULL, 10); break;
         case 'r': rate = strtod(optarg, NULL); break;
+        case 'q': ring = (size_t)strtoull(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: bench-msglog [-n ROWS] [-d DB] [--no-updates]"
-                            " [--receipt-lag N] [--rate R]\n");
+                            " [--receipt-lag N] [--rate R] [--ring SLOTS]\n");
             return 2;
         }
     }
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
     }
 
     char err[256];
-    struct msglog_config cfg = {.block_when_full = rate <= 0};
+    struct msglog_config cfg = {.block_when_full = rate <= 0, .queue_capacity = ring};
     msglog_t *m = msglog_new(db, &cfg, err);
     if (!m) {
         fprintf(stderr, "bench-msglog: %s\n", err);
