@@ -314,6 +314,31 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
 
 /* jw_keyn's general case (header): no room yet, failed, or a key right
  * after a key. */
+/* memcpy for a key: most are 4 to 16 bytes, copied as two overlapping
+ * words instead of a library call (three million keys in a decode of
+ * 100,000 PDUs). */
+static inline void copy_short(char *o, const char *s, size_t n)
+{
+    if (n >= 8 && n <= 16) {
+        uint64_t a, b;
+        memcpy(&a, s, 8);
+        memcpy(&b, s + n - 8, 8);
+        memcpy(o, &a, 8);
+        memcpy(o + n - 8, &b, 8);
+    } else if (n >= 4 && n < 8) {
+        uint32_t a, b;
+        memcpy(&a, s, 4);
+        memcpy(&b, s + n - 4, 4);
+        memcpy(o, &a, 4);
+        memcpy(o + n - 4, &b, 4);
+    } else if (n < 4) {
+        for (size_t i = 0; i < n; i++)
+            o[i] = s[i];
+    } else {
+        memcpy(o, s, n);
+    }
+}
+
 void jw_keyn(jw_t *w, const char *key, size_t n)
 {
     /* Room for ',' '"' key '"' ':' already there: the common case. */
@@ -323,7 +348,7 @@ void jw_keyn(jw_t *w, const char *key, size_t n)
         o += w->need_comma[w->depth];
         w->need_comma[w->depth] = true;
         *o++ = '"';
-        memcpy(o, key, n);
+        copy_short(o, key, n);
         o += n;
         *o++ = '"';
         *o++ = ':';
