@@ -312,8 +312,6 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
     w->len = (size_t)(o - w->buf);
 }
 
-/* jw_keyn's general case (header): no room yet, failed, or a key right
- * after a key. */
 /* memcpy for a key: most are 4 to 16 bytes, copied as two overlapping
  * words instead of a library call (three million keys in a decode of
  * 100,000 PDUs). */
