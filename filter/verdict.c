@@ -841,6 +841,14 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         sender = "";
     char skey[64];
     size_t skey_len = lists_sender_key(sender, sender_len, skey, sizeof skey);
+    /* The volume buckets (step 7) are fetched now, to arrive while the
+     * text is normalised and scanned; the fingerprint's once it is known. */
+    const uint64_t sender_vkey = XXH3_64bits(skey, skey_len);
+    const uint64_t account_vkey = in->account.len ? XXH3_64bits(in->account.p, in->account.len) : 0;
+    if (sender_len)
+        volume_prefetch(e->v_sender, sender_vkey);
+    if (in->account.len)
+        volume_prefetch(e->v_account, account_vkey);
     const int64_t now = in->now;
     const uint32_t now_s = (uint32_t)(in->ts / 1000000u);
     char sbuf[40], abuf[40];
@@ -862,6 +870,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         else if (r != 0)
             normlen = 0;
         v->fingerprint = norm_fingerprint(w->norm, normlen);
+        volume_prefetch(e->v_fp, v->fingerprint);
         norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
     }
     char fphex[17];
@@ -932,6 +941,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     /* 3. Exceptions: one sender to one subscriber. */
     char rcpt[MSISDN_MAX + 48];
     size_t rcpt_len = recipient_key(e, &in->dest_addr, rcpt, sizeof rcpt);
+    const uint64_t rcpt_hash = XXH3_64bits(rcpt, rcpt_len);
     if (!v->verified) {
         const struct lists_exception_entry *x =
             lists_exception_find(L, sender, sender_len, rcpt, rcpt_len, now);
@@ -953,6 +963,12 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     w->n_urls = 0;
     if (has_text)
         collect_urls(w, text, text_len, w->norm, normlen, norm_case_only);
+    if (sender_len)
+        volume_prefetch_set(e->v_sender, sender_vkey, rcpt_hash);
+    if (has_text)
+        volume_prefetch_set(e->v_fp, v->fingerprint, rcpt_hash);
+    if (in->account.len)
+        volume_prefetch_set(e->v_account, account_vkey, rcpt_hash);
 
     /* 4. Blacklist.  An automatic entry never applies to a verified sender;
      * a manual one does. */
@@ -1070,15 +1086,15 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
                        lists_blacklist_cleared_within(L, LISTS_BL_FINGERPRINT, fphex, 16, now,
                                                       cfg->clear_grace_s) != NULL;
         int count_fp = has_text && !v->verified && e->v_fp && normlen >= cfg->fingerprint_min_len;
-        uint64_t rh = XXH3_64bits(rcpt, rcpt_len);
+        uint64_t rh = rcpt_hash;
         unsigned n_sender = 0, n_fp = 0, n_acct = 0;
         pthread_mutex_lock(&e->vol_mu);
         if (e->v_sender && sender_len)
-            n_sender = volume_observe(e->v_sender, XXH3_64bits(skey, skey_len), rh, now_s);
+            n_sender = volume_observe(e->v_sender, sender_vkey, rh, now_s);
         if (count_fp)
             n_fp = volume_observe(e->v_fp, v->fingerprint, rh, now_s);
         if (e->v_account && in->account.len)
-            n_acct = volume_observe(e->v_account, XXH3_64bits(in->account.p, in->account.len), rh, now_s);
+            n_acct = volume_observe(e->v_account, account_vkey, rh, now_s);
         pthread_mutex_unlock(&e->vol_mu);
 
         int t_sender = e->v_sender && n_sender > cfg->sender_max_recipients;

@@ -4,7 +4,7 @@
 #include <string.h>
 
 /* Hot fields of a key first: a lookup reads only key and last of the 8
- * ways of one bucket (128 bytes, two cache lines). */
+ * ways of one bucket (192 bytes, three cache lines). */
 struct vkey {
     uint64_t key;    /* 0 = empty way */
     uint32_t last;   /* last observation, seconds */
@@ -325,6 +325,45 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
     k->oldest = s.ts[s.l->head];
     k->last = now;
     return k->n;
+}
+
+void volume_prefetch(const volume_table_t *t, uint64_t key)
+{
+    if (!t)
+        return;
+    const char *b = (const char *)bucket(t, fix_key(key));
+    const char *end = b + VOLUME_WAYS * sizeof(struct vkey) - 1;
+    for (const char *p = b; p <= end; p += 64)
+        __builtin_prefetch(p);
+    __builtin_prefetch(end);
+}
+
+void volume_prefetch_set(const volume_table_t *t, uint64_t key, uint64_t recipient)
+{
+    if (!t)
+        return;
+    key = fix_key(key);
+    const struct vkey *b = bucket(t, key);
+    for (unsigned w = 0; w < VOLUME_WAYS; w++) {
+        if (b[w].key != key)
+            continue;
+        if (t->link) { /* the recipient's probe run in the set's hash */
+            const struct iset s = iset_of(t, &b[w]);
+            __builtin_prefetch(&s.hx[ix_home(t, (uint32_t)recipient)]);
+            return;
+        }
+        /* A small set: its recipients and times, searched whole (bound:
+         * cap entries each, a few cache lines). */
+        size_t base = set_of(t, &b[w]);
+        unsigned n = b[w].n < t->cap ? b[w].n + 1 : t->cap;
+        for (unsigned i = 0; i < n; i += 16) {
+            __builtin_prefetch(&t->rh[base + i]);
+            __builtin_prefetch(&t->ts[base + i]);
+        }
+        __builtin_prefetch(&t->rh[base + n - 1]);
+        __builtin_prefetch(&t->ts[base + n - 1]);
+        return;
+    }
 }
 
 unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uint32_t now)

@@ -80,6 +80,16 @@ void volume_free(volume_table_t *t);
  * latest time seen for that key. */
 unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uint32_t now_s);
 
+/* Starts loading key's bucket into the CPU cache, so that a
+ * volume_observe of the same key later in the message's judging finds it
+ * there: the tables are far larger than the cache and keyed at random, so
+ * each observation otherwise begins with a cache miss.  Changes nothing. */
+void volume_prefetch(const volume_table_t *t, uint64_t key);
+/* The second step, once the bucket has had time to arrive: starts loading
+ * the part of key's recipient set that volume_observe(t, key, recipient)
+ * will read first.  Changes nothing. */
+void volume_prefetch_set(const volume_table_t *t, uint64_t key, uint64_t recipient);
+
 /* The count for key at now_s without recording anything (0 if unknown). */
 unsigned volume_peek(const volume_table_t *t, uint64_t key, uint32_t now_s);
 
