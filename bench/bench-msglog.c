@@ -21,8 +21,9 @@
  *
  *   cmake --build build -j2 --target bench-msglog
  *   ./build/bench/bench-msglog [-n ROWS] [-d DB] [--no-updates] [--receipt-lag N]
- *                              [--rate R] [--ring SLOTS]
- * (--ring: the ring's size, msglog_config.queue_capacity; 0 = its default)
+ *                              [--rate R] [--ring KIB]
+ * (--ring: the ring's size, msglog_config.queue_capacity, in KiB; 0 = its
+ * default, 131072 = 128 MiB)
  */
 #include <getopt.h>
 #include <sys/resource.h>
@@ -70,7 +71,7 @@ int main(int argc, char **argv)
         case 'q': ring = (size_t)strtoull(optarg, NULL, 10); break;
         default:
             fprintf(stderr, "usage: bench-msglog [-n ROWS] [-d DB] [--no-updates]"
-                            " [--receipt-lag N] [--rate R] [--ring SLOTS]\n");
+                            " [--receipt-lag N] [--rate R] [--ring KIB]\n");
             return 2;
         }
     }
@@ -175,6 +176,12 @@ int main(int argc, char **argv)
         }
         rmdir(tmpdb);
     }
+    /* What the entries took in the ring (records of their real size): the
+     * mean, for sizing queue_capacity (KiB). */
+    if (st.submitted)
+        printf("msglog: ring: %llu entries took %llu bytes, %.1f per entry\n",
+               (unsigned long long)st.submitted, (unsigned long long)st.submitted_bytes,
+               (double)st.submitted_bytes / (double)st.submitted);
     if (rate > 0)
         printf("msglog: paced at %.0f rows/s: %llu of %ld rows refused (ring full), %llu entries dropped\n",
                rate, (unsigned long long)refused, n, (unsigned long long)st.dropped);

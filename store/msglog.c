@@ -1,15 +1,36 @@
 /* The message-log writer.  See msglog.h for the contract.
  *
- * Ring: a single-producer / single-consumer array of fixed-size slots with
- * two free-running 64-bit counters (head written only by the producer, tail
- * only by the writer thread); the slot index is counter & mask.  The
- * producer publishes a filled slot with a release store of head, the writer
- * reads head with acquire, so the slot's bytes are visible before its index
- * is.  The writer binds slot text with SQLITE_STATIC (no copy) and hands
- * slots back (tail) as soon as their statement has run, before the commit,
- * so a transaction can be far larger than the ring; `committed` tracks what
- * is durable, for msglog_flush().  Work bound per submit: one slot copy, at
- * most sizeof(struct slot) bytes.
+ * Ring: a single-producer / single-consumer byte ring of variable-size
+ * records, with two free-running 64-bit byte counters (head written only
+ * by the producer, tail only by the writer thread); a record lives at
+ * buf + (counter & mask).  A record is a fixed header (struct rec, then
+ * struct rec_row or rec_upd: kind, size, id, time, status, the row's
+ * numbers, each string's offset) followed by its strings at their real
+ * length, NUL-terminated (the writer binds them with SQLITE_STATIC), the
+ * whole padded to REC_ALIGN.  A fixed slot took 1,072 bytes for every
+ * entry, most of it reasons[513] and snippet[161] that an update never
+ * uses; a row now takes 230 to 400 bytes and an update 56 to 88, so
+ * the same memory holds five to seven times the entries, which is what
+ * absorbs the writer's stall at the end of a transaction (docs/state.md
+ * "Ring of variable-size records").  A record never straddles the end
+ * of the buffer (the writer binds it in place): one that would is
+ * preceded by a REC_SKIP record filling the rest, and starts at the
+ * beginning; both are published by the same head store, so the writer
+ * never sees a skip without the record after it.  The producer publishes
+ * a record with a release store of head, the writer reads head with
+ * acquire, so the record's bytes are visible before its end is.
+ *
+ * The writer takes up to `dcap` records at a time (a drain: the old slot
+ * count, so its tables are the size they were) and folds updates into
+ * their records in place: the header's writer fields (next, mid_from,
+ * rcpt_from, status, the times) are fixed, and a folded message_id or
+ * receipt is not copied but named by its record's index in the drain.
+ * That is safe because the drain's bytes go back (tail) all at once, after
+ * its statements have run, so every record of a drain lives as long as
+ * the drain; it is also before the commit, so a transaction can be far
+ * larger than the ring; `committed` tracks what is durable, for
+ * msglog_flush().  Work bound per submit: one bounded strnlen and one copy
+ * per string, at most REC_ROW_MAX bytes; no allocation, no system call.
  *
  * Batches: a transaction spans several drains of the ring, until batch_max
  * entries, batch_window_ms after it began, or a flush / stop asks for the
@@ -29,15 +50,15 @@
  * every row written before it.
  *
  * Updates (responses, receipts): the writer applies a drain (what the ring
- * held when it looked) at once.  Its rows wait in their slots and are
- * inserted at the end, ROW_CHUNK per statement; an update of a waiting row
- * is folded into the row's slot and written by the INSERT; the others
- * (rows of earlier drains) are coalesced per target in memory and run
- * set-wise, one UPDATE ... FROM a temp table per drain, before the waiting
- * rows are inserted.  The result is the one the statements one by one in
- * ring order would give (apply_drain; tests/test-store.c compares the two
- * on random sequences).  One UPDATE per update cost more than the row
- * itself (docs/state.md).
+ * held when it looked, up to dcap records) at once.  Its rows wait in
+ * their records and are inserted at the end, ROW_CHUNK per statement; an
+ * update of a waiting row is folded into the row's record and written by
+ * the INSERT; the others (rows of earlier drains) are coalesced per
+ * target in memory and run set-wise, one UPDATE ... FROM a temp table per
+ * drain, before the waiting rows are inserted.  The result is the one the
+ * statements one by one in ring order would give (apply_drain;
+ * tests/test-store.c compares the two on random sequences).  One UPDATE
+ * per update cost more than the row itself (docs/state.md).
  *
  * Failures: the INSERTs run without statement journals (OR FAIL, q_sql), so
  * a statement that fails keeps the rows before the failing one (counted as
@@ -75,7 +96,14 @@
 #include <time.h>
 
 #define IDLE_WAIT_MS 5
+/* queue_capacity counts KiB of ring (msglog.h): it used to count slots of
+ * 1,072 bytes, so a configured value keeps about its memory (a little
+ * less) and holds about five times the entries.  It also bounds a drain
+ * (records the writer takes at a time), as it bounded it before. */
 #define DEFAULT_CAPACITY 131072
+#define RING_UNIT 1024
+#define RING_UNITS_MAX (1u << 24) /* filter/config.c's bound: 16 GiB */
+#define REC_ALIGN 8
 /* Large transactions: each one rewrites about every leaf of the key tables
  * it touches once the tables outgrow its inserts (a random key per row), so
  * the WAL and checkpoint volume per row falls as transactions grow
@@ -109,32 +137,69 @@
 #define PAIR_WAYS 8
 #define PAIR_SLOTS ((1u << PAIR_SET_BITS) * PAIR_WAYS)
 
-enum slot_kind { SLOT_ROW = 1, SLOT_RESP = 2, SLOT_RECEIPT = 3 };
+/* A record's kind; REC_SKIP is the padding before a record that would
+ * have straddled the end of the buffer (only its size and kind are
+ * written).  0 is no kind: a record the producer did not write. */
+enum rec_kind { REC_ROW = 1, REC_RESP = 2, REC_RECEIPT = 3, REC_SKIP = 4 };
 
-struct slot {
+/* Every record starts with this; 40 bytes, REC_ALIGN-aligned. */
+struct rec {
+    uint32_t size; /* bytes to the next record: header, strings, padding */
+    uint8_t kind, enforced;
+    uint8_t has_resp; /* writer, ROW: a response was folded in */
+    uint8_t unused;
     int64_t id; /* row id (ROW, RESP) */
     int64_t ts_us;
-    uint32_t status;
-    int32_t source_ton, score, parts;
-    uint8_t kind, enforced;
-    char account[MSGLOG_ACCOUNT_MAX + 1];
-    char source_addr[MSGLOG_ADDR_MAX + 1];
-    char dest_addr[MSGLOG_ADDR_MAX + 1];
-    char src_ip[MSGLOG_IP_MAX + 1];
-    char action[MSGLOG_ACTION_MAX + 1];
-    char fingerprint[MSGLOG_FP_MAX + 1];
-    char message_id[MSGLOG_MSGID_MAX + 1];
-    char stat[MSGLOG_STAT_MAX + 1];
-    char err[MSGLOG_STAT_MAX + 1];
-    char snippet[MSGLOG_SNIPPET_MAX + 1];
-    char reasons[MSGLOG_REASONS_MAX + 1];
-    /* Writer only, for a ROW slot while it waits in its drain: the folded
-     * response (status, message_id, resp_ts) and receipt (stat, err,
-     * rcpt_ts).  For any slot: its hash chain in the drain tables. */
-    int64_t resp_ts, rcpt_ts;
-    uint32_t next;
-    uint8_t has_resp, has_rcpt;
+    uint32_t status; /* RESP: command_status; ROW (writer): the folded one */
+    /* Writer only, while the record waits in its drain: its hash chain in
+     * the drain tables, and the drain index + 1 of the record whose
+     * message_id (a folded or coalesced response) or stat and err (a
+     * folded or coalesced receipt) stand for this one's; 0 = its own.
+     * Indices, not copies: the strings need no room reserved in every
+     * row for what an update may bring, and the record they name lives
+     * as long as the drain (see the top of the file). */
+    uint32_t next, mid_from, rcpt_from;
 };
+
+/* A row's strings, in the order they are laid out after struct rec_row. */
+enum { R_ACCOUNT, R_SOURCE, R_DEST, R_IP, R_ACTION, R_FP, R_MID, R_SNIPPET, R_REASONS, R__N };
+
+struct rec_row {
+    struct rec h;
+    int64_t resp_ts, rcpt_ts; /* writer: the folded updates' times */
+    int32_t source_ton, score, parts;
+    /* Offsets from the record of each string and, in off[R__N], of the
+     * end of the last one: lengths come free (off[f + 1] - off[f] - 1)
+     * for the binds.  Records are far below 64 KiB (REC_ROW_MAX). */
+    uint16_t off[R__N + 1];
+};
+
+/* An update's strings.  A response carries U_MID only; its other offsets
+ * point at that string's NUL (empty). */
+enum { U_MID, U_ACCOUNT, U_STAT, U_ERR, U__N };
+
+struct rec_upd {
+    struct rec h;
+    uint16_t off[U__N];
+};
+
+#define REC_ROUND(n) (((n) + REC_ALIGN - 1) & ~(size_t)(REC_ALIGN - 1))
+/* The bounds of msglog.h, in R_ order. */
+static const uint16_t row_max[R__N] = {
+    MSGLOG_ACCOUNT_MAX, MSGLOG_ADDR_MAX, MSGLOG_ADDR_MAX,     MSGLOG_IP_MAX,     MSGLOG_ACTION_MAX,
+    MSGLOG_FP_MAX,      MSGLOG_MSGID_MAX, MSGLOG_SNIPPET_MAX, MSGLOG_REASONS_MAX};
+/* The largest record: a row with every string at its bound (1,080 bytes).
+ * The ring is at least twice that, so that a record always fits once the
+ * writer has caught up, even after the padding of a wrap. */
+#define REC_ROW_MAX                                                                          \
+    REC_ROUND(sizeof(struct rec_row) + MSGLOG_ACCOUNT_MAX + 2 * MSGLOG_ADDR_MAX +             \
+              MSGLOG_IP_MAX + MSGLOG_ACTION_MAX + MSGLOG_FP_MAX + MSGLOG_MSGID_MAX +          \
+              MSGLOG_SNIPPET_MAX + MSGLOG_REASONS_MAX + R__N)
+#define RING_MIN 4096
+_Static_assert(RING_MIN >= 2 * REC_ROW_MAX, "the ring must hold a record after a wrap");
+_Static_assert(sizeof(struct rec) % REC_ALIGN == 0 && sizeof(struct rec_row) % REC_ALIGN == 0 &&
+                   sizeof(struct rec_upd) % REC_ALIGN == 0,
+               "records stay aligned");
 
 enum {
     Q_INSERT,
@@ -251,14 +316,25 @@ struct sstat {
 };
 
 struct msglog {
-    /* Producer-side cache line: head and the producer's id counter. */
+    /* Producer-side cache line: head (a byte count), the producer's id
+     * counter, the tail it last read (it reads the writer's line again
+     * only when that one says the ring is full), and its counters, which
+     * only the producer (or the one holding prod_lock) writes: plain
+     * stores, no locked add, and no line shared with the writer's. */
     _Alignas(CACHE_LINE) _Atomic uint64_t head;
     int64_t next_id;
+    uint64_t tail_seen;
+    _Atomic uint64_t st_submitted, st_padding; /* entries; wrap padding, bytes */
     /* Consumer-side. */
     _Alignas(CACHE_LINE) _Atomic uint64_t tail;
     _Atomic uint64_t committed; /* tail value whose rows are committed */
+    _Atomic uint64_t st_consumed; /* entries handed back (tail) */
 
-    _Alignas(CACHE_LINE) struct slot *slots;
+    /* The ring: cap bytes (a power of two), read-only after msglog_new. */
+    _Alignas(CACHE_LINE) unsigned char *buf;
+    uint64_t cap, mask;
+    /* The records of the current drain, by index (dcap of them). */
+    struct rec **drec;
     /* Writer's key lists, batch_max entries each: (dest_key, ts, id),
      * (source_key, ts, id), (mid_key, 0, id); radix-sort scratch. */
     struct keyent *kdest, *ksrc, *kmid;
@@ -269,16 +345,16 @@ struct msglog {
     uint32_t *agg_order; /* AGG_MAX: sort scratch */
     size_t nagg;
     uint64_t *pairs;     /* PAIR_SLOTS pair hashes; 0 = empty */
-    /* One drain's tables (apply_drain), cap entries each, as offsets from
-     * the drain's first slot (+1 in the heads, 0 = empty): its rows, and
-     * the coalesced updates of rows already in the table. */
+    /* One drain's tables (apply_drain), dcap entries each, as indices in
+     * drec (+1 in the heads, 0 = empty): its rows, and the coalesced
+     * updates of rows already in the table. */
     uint32_t *d_rows, *d_resp, *d_rcpt;
-    uint32_t *h_rowmid, *h_resp, *h_rcpt; /* chain heads, cap each */
+    uint32_t *h_rowmid, *h_resp, *h_rcpt; /* chain heads, dcap each */
     size_t nd_rows, nd_resp, nd_rcpt;
-    uint64_t d_updates; /* update slots behind d_resp and d_rcpt */
+    uint64_t d_updates; /* update records behind d_resp and d_rcpt */
     int tmp_dirty;      /* a temp table may hold rows a failed phase left */
     int tx_lost;        /* SQLite rolled the open transaction back (step) */
-    uint64_t cap, mask;
+    uint64_t dcap, dmask; /* most records per drain, a power of two */
     struct msglog_config cfg;
     pthread_mutex_t prod_lock; /* only with cfg.multi_producer */
 
@@ -293,7 +369,7 @@ struct msglog {
     _Atomic int batch_failed;
     int64_t newest_ts_us; /* writer thread only */
 
-    _Atomic uint64_t st_submitted, st_written, st_updates, st_dropped, st_batches, st_failed,
+    _Atomic uint64_t st_written, st_updates, st_dropped, st_batches, st_failed,
         st_pruned, st_writer_cpu_ns, st_stats_failed, st_folded, st_early_keys;
 };
 
@@ -363,20 +439,18 @@ size_t msglog_redact(const char *in, size_t len, char *out, size_t cap)
     return o;
 }
 
-/* Copies at most cap-1 bytes of s, cut back to a UTF-8 boundary. */
-static void copy_str(char *dst, size_t cap, const char *s)
+/* The length of s to copy: at most max bytes, cut back to a UTF-8
+ * boundary (0 for NULL). */
+static size_t cut_len(const char *s, size_t max)
 {
     size_t n;
-    if (!s) {
-        dst[0] = '\0';
-        return;
-    }
-    n = strnlen(s, cap - 1);
+    if (!s)
+        return 0;
+    n = strnlen(s, max);
     if (s[n] != '\0')
         while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
             n--;
-    memcpy(dst, s, n);
-    dst[n] = '\0';
+    return n;
 }
 
 /* ---- address keys ------------------------------------------------------- */
@@ -452,30 +526,60 @@ int64_t store_mid_key(const char *mid)
 
 /* ---- ring, producer side ------------------------------------------------ */
 
-static struct slot *claim(msglog_t *m, uint64_t *h_out)
+static struct rec *rec_at(const msglog_t *m, uint64_t pos)
+{
+    return (struct rec *)(m->buf + (pos & m->mask));
+}
+
+/* Reserves need bytes (a multiple of REC_ALIGN, at most REC_ROW_MAX) for a
+ * record at the head, after a REC_SKIP record when they would straddle the
+ * end of the buffer.  Returns the record's address and its position in
+ * *h_out, or NULL when the ring is full (nothing written).  The caller
+ * may publish fewer bytes than it reserved. */
+static struct rec *claim(msglog_t *m, size_t need, uint64_t *h_out)
 {
     uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
-    for (;;) {
-        uint64_t t = atomic_load_explicit(&m->tail, memory_order_acquire);
-        if (h - t < m->cap)
+    uint64_t room = m->cap - (h & m->mask); /* to the end of the buffer */
+    uint64_t pad = room < need ? room : 0;
+
+    /* The tail last read first: the writer's cache line only when it says
+     * full (the writer moves tail once per drain, not per record). */
+    while (h + pad + need - m->tail_seen > m->cap) {
+        m->tail_seen = atomic_load_explicit(&m->tail, memory_order_acquire);
+        if (h + pad + need - m->tail_seen <= m->cap)
             break;
         if (!m->cfg.block_when_full)
             return NULL;
-        /* Offline replay only: wait for the writer to release slots. */
+        /* Offline replay only: wait for the writer to release bytes. */
         pthread_mutex_lock(&m->mu);
         pthread_cond_signal(&m->wake);
         pthread_mutex_unlock(&m->mu);
         struct timespec ts = {0, 200 * 1000};
         nanosleep(&ts, NULL);
     }
+    if (pad) {
+        /* room is a multiple of REC_ALIGN, so at least the 8 bytes the
+         * skip's size and kind take. */
+        struct rec *sk = rec_at(m, h);
+        sk->size = (uint32_t)pad;
+        sk->kind = REC_SKIP;
+        atomic_store_explicit(&m->st_padding,
+                              atomic_load_explicit(&m->st_padding, memory_order_relaxed) + pad,
+                              memory_order_relaxed);
+        h += pad;
+    }
     *h_out = h;
-    return &m->slots[h & m->mask];
+    return rec_at(m, h);
 }
 
-static void publish(msglog_t *m, uint64_t h)
+/* Publishes the record at h (and the skip before it, if any): its bytes
+ * before the new head (release; the writer reads head with acquire). */
+static void publish(msglog_t *m, uint64_t h, struct rec *r)
 {
-    atomic_store_explicit(&m->head, h + 1, memory_order_release);
-    atomic_fetch_add_explicit(&m->st_submitted, 1, memory_order_relaxed);
+    atomic_store_explicit(&m->head, h + r->size, memory_order_release);
+    atomic_store_explicit(&m->st_submitted,
+                          atomic_load_explicit(&m->st_submitted, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 static void prod_lock(msglog_t *m)
@@ -490,75 +594,127 @@ static void prod_unlock(msglog_t *m)
         pthread_mutex_unlock(&m->prod_lock);
 }
 
-/* Takes the producer lock and a free slot; on a full ring, releases the
- * lock, counts the drop and returns NULL.  On success the caller fills the
- * slot, publish()es it and unlocks. */
-static struct slot *claim_locked(msglog_t *m, uint64_t *h)
+/* Takes the producer lock and need bytes of ring; on a full ring, releases
+ * the lock, counts the drop and returns NULL.  On success the caller fills
+ * the record, publish()es it and unlocks. */
+static struct rec *claim_locked(msglog_t *m, size_t need, uint64_t *h)
 {
     prod_lock(m);
-    struct slot *sl = claim(m, h);
-    if (!sl) {
+    struct rec *r = claim(m, need, h);
+    if (!r) {
         prod_unlock(m);
         atomic_fetch_add_explicit(&m->st_dropped, 1, memory_order_relaxed);
     }
-    return sl;
+    return r;
+}
+
+/* Copies n bytes of s and a NUL at p; returns the byte after the NUL. */
+static char *put_str(char *p, const char *s, size_t n)
+{
+    if (n)
+        memcpy(p, s, n);
+    p[n] = '\0';
+    return p + n + 1;
 }
 
 int msglog_submit(msglog_t *m, const struct msglog_row *row, int64_t *link_out)
 {
-    struct slot *sl;
+    const char *s[R__N];
+    size_t len[R__N], need = sizeof(struct rec_row), snip_in = 0;
+    struct rec *r;
+    struct rec_row *x;
     uint64_t h;
+    char *p;
 
     if (link_out)
         *link_out = 0;
     if (!m || !row)
         return SG_EINVAL;
-    if (!(sl = claim_locked(m, &h)))
+    s[R_ACCOUNT] = row->account;
+    s[R_SOURCE] = row->source_addr;
+    s[R_DEST] = row->dest_addr;
+    s[R_IP] = row->src_ip;
+    s[R_ACTION] = row->action ? row->action : "allow";
+    s[R_FP] = row->fingerprint;
+    s[R_MID] = row->message_id;
+    s[R_SNIPPET] = row->snippet;
+    s[R_REASONS] = row->reasons;
+    /* The lengths first: the record's size must be known to claim it. */
+    for (int f = 0; f < R__N; f++) {
+        if (f == R_SNIPPET) {
+            /* Redacted text is never longer than its input (a digit
+             * becomes one '#') nor than the bound: reserve the smaller;
+             * the real length is known after the copy.  Redaction never
+             * reads past 3 input bytes per output byte, so the strnlen
+             * stops at 4 x the bound without changing the result. */
+            if (s[f])
+                snip_in = row->snippet_len ? row->snippet_len
+                                           : strnlen(s[f], 4 * MSGLOG_SNIPPET_MAX);
+            len[f] = snip_in < MSGLOG_SNIPPET_MAX ? snip_in : MSGLOG_SNIPPET_MAX;
+        } else {
+            len[f] = cut_len(s[f], row_max[f]);
+        }
+        need += len[f] + 1;
+    }
+    if (!(r = claim_locked(m, REC_ROUND(need), &h)))
         return SG_ENOSPC;
-    sl->kind = SLOT_ROW;
-    sl->id = m->next_id++;
-    sl->ts_us = row->ts_us;
-    sl->source_ton = row->source_ton;
-    sl->score = row->score;
-    sl->parts = row->parts > 0 ? row->parts : 1;
-    sl->enforced = row->enforced ? 1 : 0;
-    sl->status = 0;
-    copy_str(sl->account, sizeof sl->account, row->account);
-    copy_str(sl->source_addr, sizeof sl->source_addr, row->source_addr);
-    copy_str(sl->dest_addr, sizeof sl->dest_addr, row->dest_addr);
-    copy_str(sl->src_ip, sizeof sl->src_ip, row->src_ip);
-    copy_str(sl->action, sizeof sl->action, row->action ? row->action : "allow");
-    copy_str(sl->reasons, sizeof sl->reasons, row->reasons);
-    copy_str(sl->fingerprint, sizeof sl->fingerprint, row->fingerprint);
-    copy_str(sl->message_id, sizeof sl->message_id, row->message_id);
-    if (row->snippet)
-        msglog_redact(row->snippet, row->snippet_len ? row->snippet_len : strlen(row->snippet),
-                      sl->snippet, sizeof sl->snippet);
-    else
-        sl->snippet[0] = '\0';
+    x = (struct rec_row *)r;
+    r->kind = REC_ROW;
+    r->enforced = row->enforced ? 1 : 0;
+    r->id = m->next_id++;
+    r->ts_us = row->ts_us;
+    x->source_ton = row->source_ton;
+    x->score = row->score;
+    x->parts = row->parts > 0 ? row->parts : 1;
+    p = (char *)(x + 1);
+    for (int f = 0; f < R__N; f++) {
+        x->off[f] = (uint16_t)(p - (char *)r);
+        if (f == R_SNIPPET && s[f])
+            p += msglog_redact(s[f], snip_in, p, len[f] + 1) + 1;
+        else
+            p = put_str(p, s[f], len[f]);
+    }
+    x->off[R__N] = (uint16_t)(p - (char *)r);
+    r->size = (uint32_t)REC_ROUND((size_t)(p - (char *)r));
     if (link_out)
-        *link_out = sl->id;
-    publish(m, h);
+        *link_out = r->id;
+    publish(m, h, r);
     prod_unlock(m);
     return 0;
+}
+
+/* Fills an update record's strings (n of them; the others empty). */
+static void put_upd(struct rec *r, const char *const *s, const size_t *len, int n)
+{
+    struct rec_upd *x = (struct rec_upd *)r;
+    char *p = (char *)(x + 1);
+    for (int f = 0; f < n; f++) {
+        x->off[f] = (uint16_t)(p - (char *)r);
+        p = put_str(p, s[f], len[f]);
+    }
+    for (int f = n; f < U__N; f++)
+        x->off[f] = (uint16_t)(p - 1 - (char *)r); /* the last NUL */
+    r->size = (uint32_t)REC_ROUND((size_t)(p - (char *)r));
 }
 
 int msglog_update_response(msglog_t *m, int64_t link, const char *message_id,
                            uint32_t command_status, int64_t ts_us)
 {
-    struct slot *sl;
+    struct rec *r;
     uint64_t h;
+    size_t len;
 
     if (!m || link <= 0)
         return SG_EINVAL;
-    if (!(sl = claim_locked(m, &h)))
+    len = cut_len(message_id, MSGLOG_MSGID_MAX);
+    if (!(r = claim_locked(m, REC_ROUND(sizeof(struct rec_upd) + len + 1), &h)))
         return SG_ENOSPC;
-    sl->kind = SLOT_RESP;
-    sl->id = link;
-    sl->status = command_status;
-    sl->ts_us = ts_us;
-    copy_str(sl->message_id, sizeof sl->message_id, message_id);
-    publish(m, h);
+    r->kind = REC_RESP;
+    r->id = link;
+    r->status = command_status;
+    r->ts_us = ts_us;
+    put_upd(r, &message_id, &len, 1);
+    publish(m, h, r);
     prod_unlock(m);
     return 0;
 }
@@ -566,21 +722,27 @@ int msglog_update_response(msglog_t *m, int64_t link, const char *message_id,
 int msglog_update_receipt(msglog_t *m, const char *message_id, const char *account,
                           const char *stat, const char *err, int64_t ts_us)
 {
-    struct slot *sl;
+    const char *s[U__N] = {[U_MID] = message_id, [U_ACCOUNT] = account, [U_STAT] = stat,
+                           [U_ERR] = err};
+    size_t len[U__N], need = sizeof(struct rec_upd);
+    struct rec *r;
     uint64_t h;
 
     if (!m || !message_id || !*message_id)
         return SG_EINVAL;
-    if (!(sl = claim_locked(m, &h)))
+    len[U_MID] = cut_len(message_id, MSGLOG_MSGID_MAX);
+    len[U_ACCOUNT] = cut_len(account, MSGLOG_ACCOUNT_MAX);
+    len[U_STAT] = cut_len(stat, MSGLOG_STAT_MAX);
+    len[U_ERR] = cut_len(err, MSGLOG_STAT_MAX);
+    for (int f = 0; f < U__N; f++)
+        need += len[f] + 1;
+    if (!(r = claim_locked(m, REC_ROUND(need), &h)))
         return SG_ENOSPC;
-    sl->kind = SLOT_RECEIPT;
-    sl->id = 0;
-    sl->ts_us = ts_us;
-    copy_str(sl->message_id, sizeof sl->message_id, message_id);
-    copy_str(sl->account, sizeof sl->account, account);
-    copy_str(sl->stat, sizeof sl->stat, stat);
-    copy_str(sl->err, sizeof sl->err, err);
-    publish(m, h);
+    r->kind = REC_RECEIPT;
+    r->id = 0;
+    r->ts_us = ts_us;
+    put_upd(r, s, len, U__N);
+    publish(m, h, r);
     prod_unlock(m);
     return 0;
 }
@@ -593,6 +755,50 @@ static void bind_s(sqlite3_stmt *st, int i, const char *v)
         sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
     else
         sqlite3_bind_null(st, i);
+}
+
+/* ---- records, writer side ------------------------------------------------ */
+
+static const struct rec_row *as_row(const struct rec *r)
+{
+    return (const struct rec_row *)r;
+}
+
+static const char *row_str(const struct rec *r, int f)
+{
+    return (const char *)r + as_row(r)->off[f];
+}
+
+static const char *upd_str(const struct rec *r, int f)
+{
+    return (const char *)r + ((const struct rec_upd *)r)->off[f];
+}
+
+/* A row string bound with its length (no strlen in SQLite); empty = NULL. */
+static void bind_rs(sqlite3_stmt *st, int i, const struct rec *r, int f)
+{
+    const struct rec_row *x = as_row(r);
+    int n = x->off[f + 1] - x->off[f] - 1;
+    if (n > 0)
+        sqlite3_bind_text(st, i, (const char *)r + x->off[f], n, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* The message_id a record (a row, or a response) stands for now: its own,
+ * or the one a folded or coalesced response gave it (mid_from). */
+static const char *mid_of(const msglog_t *m, const struct rec *r)
+{
+    if (r->mid_from)
+        r = m->drec[r->mid_from - 1];
+    return r->kind == REC_ROW ? row_str(r, R_MID) : upd_str(r, U_MID);
+}
+
+/* The receipt record whose stat and err a row (or a coalesced receipt)
+ * takes; a row's only when rcpt_from is set. */
+static const struct rec *rcpt_of(const msglog_t *m, const struct rec *r)
+{
+    return r->rcpt_from ? m->drec[r->rcpt_from - 1] : r;
 }
 
 static void bind_key(sqlite3_stmt *st, int i, int64_t k)
@@ -661,44 +867,48 @@ struct rowkeys {
 
 /* Binds one row's ROW_PARAMS values at parameters base+1.. of an INSERT
  * (Q_INSERT or Q_INSERT_MANY) and returns its keys. */
-static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot *sl,
+static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct rec *r,
                      struct rowkeys *k)
 {
-    sqlite3_bind_int64(st, base + 1, sl->id);
-    sqlite3_bind_int64(st, base + 2, sl->ts_us);
-    bind_s(st, base + 3, sl->account);
-    bind_s(st, base + 4, sl->source_addr);
-    sqlite3_bind_int(st, base + 5, sl->source_ton);
-    bind_s(st, base + 6, sl->dest_addr);
-    bind_s(st, base + 7, sl->src_ip);
-    sqlite3_bind_text(st, base + 8, sl->action, -1, SQLITE_STATIC);
-    sqlite3_bind_int(st, base + 9, sl->score);
-    bind_s(st, base + 10, sl->reasons);
-    bind_s(st, base + 11, sl->fingerprint);
-    bind_s(st, base + 12, sl->snippet);
-    sqlite3_bind_int(st, base + 13, sl->parts);
-    bind_s(st, base + 14, sl->message_id);
-    sqlite3_bind_int(st, base + 15, sl->enforced);
-    /* An empty slot string is stored as NULL (bind_s): no key. */
-    k->kd = sl->dest_addr[0] ? store_addr_key(sl->dest_addr) : 0;
-    k->ks = sl->source_addr[0] ? store_addr_key(sl->source_addr) : 0;
-    k->km = store_mid_key(sl->message_id);
+    const struct rec_row *x = as_row(r);
+    const char *mid = mid_of(m, r);
+    sqlite3_bind_int64(st, base + 1, r->id);
+    sqlite3_bind_int64(st, base + 2, r->ts_us);
+    bind_rs(st, base + 3, r, R_ACCOUNT);
+    bind_rs(st, base + 4, r, R_SOURCE);
+    sqlite3_bind_int(st, base + 5, x->source_ton);
+    bind_rs(st, base + 6, r, R_DEST);
+    bind_rs(st, base + 7, r, R_IP);
+    sqlite3_bind_text(st, base + 8, row_str(r, R_ACTION), x->off[R_ACTION + 1] - x->off[R_ACTION] - 1,
+                      SQLITE_STATIC);
+    sqlite3_bind_int(st, base + 9, x->score);
+    bind_rs(st, base + 10, r, R_REASONS);
+    bind_rs(st, base + 11, r, R_FP);
+    bind_rs(st, base + 12, r, R_SNIPPET);
+    sqlite3_bind_int(st, base + 13, x->parts);
+    bind_s(st, base + 14, mid);
+    sqlite3_bind_int(st, base + 15, r->enforced);
+    /* An empty string is stored as NULL (bind_rs): no key. */
+    k->kd = row_str(r, R_DEST)[0] ? store_addr_key(row_str(r, R_DEST)) : 0;
+    k->ks = row_str(r, R_SOURCE)[0] ? store_addr_key(row_str(r, R_SOURCE)) : 0;
+    k->km = store_mid_key(mid);
     bind_key(st, base + 16, k->kd);
     bind_key(st, base + 17, k->ks);
     bind_key(st, base + 23, k->km);
     /* Updates folded in while the row waited in its drain (apply_drain);
      * without them the columns stay NULL, as the INSERT alone left them. */
-    if (sl->has_resp) {
-        sqlite3_bind_int64(st, base + 18, sl->status);
-        sqlite3_bind_int64(st, base + 19, sl->resp_ts);
+    if (r->has_resp) {
+        sqlite3_bind_int64(st, base + 18, r->status);
+        sqlite3_bind_int64(st, base + 19, x->resp_ts);
     } else {
         sqlite3_bind_null(st, base + 18);
         sqlite3_bind_null(st, base + 19);
     }
-    if (sl->has_rcpt) {
-        bind_s(st, base + 20, sl->stat);
-        bind_s(st, base + 21, sl->err);
-        sqlite3_bind_int64(st, base + 22, sl->rcpt_ts);
+    if (r->rcpt_from) {
+        const struct rec *u = rcpt_of(m, r);
+        bind_s(st, base + 20, upd_str(u, U_STAT));
+        bind_s(st, base + 21, upd_str(u, U_ERR));
+        sqlite3_bind_int64(st, base + 22, x->rcpt_ts);
     } else {
         sqlite3_bind_null(st, base + 20);
         sqlite3_bind_null(st, base + 21);
@@ -707,13 +917,13 @@ static void bind_row(msglog_t *m, sqlite3_stmt *st, int base, const struct slot 
     if (k->ks) {
         /* count_sender() reads these slots after the INSERT has run: start
          * the (likely) cache misses now, behind the statement's work. */
-        uint64_t h = stats_hash(k->ks, STORE_SENDER_BUCKET(sl->ts_us));
+        uint64_t h = stats_hash(k->ks, STORE_SENDER_BUCKET(r->ts_us));
         __builtin_prefetch(&m->agg_slot[h & (AGG_SLOTS - 1)]);
         if (k->kd)
             __builtin_prefetch(pair_set(m, pair_hash(h, k->kd)), 1);
     }
-    if (sl->ts_us > m->newest_ts_us)
-        m->newest_ts_us = sl->ts_us;
+    if (r->ts_us > m->newest_ts_us)
+        m->newest_ts_us = r->ts_us;
 }
 
 /* ---- sender statistics ---------------------------------------------------- */
@@ -781,9 +991,10 @@ out:
 /* Counts a written row into its (sender, bucket).  A row without a sender
  * has no key and is not counted (it has no sender to look up).  Work: one
  * probe sequence in a table at most half full, one pair-table probe. */
-static void count_sender(msglog_t *m, const struct slot *sl, int64_t kd, int64_t ks)
+static void count_sender(msglog_t *m, const struct rec *r, int64_t kd, int64_t ks)
 {
-    int64_t bucket = STORE_SENDER_BUCKET(sl->ts_us);
+    int64_t bucket = STORE_SENDER_BUCKET(r->ts_us);
+    const char *src = row_str(r, R_SOURCE), *action = row_str(r, R_ACTION);
     uint64_t h = stats_hash(ks, bucket);
     struct sstat *a = NULL;
     uint32_t i;
@@ -799,7 +1010,7 @@ static void count_sender(msglog_t *m, const struct slot *sl, int64_t kd, int64_t
         if (!e)
             break;
         a = &m->agg[e - 1];
-        if (a->hash == h && a->bucket == bucket && strcmp(a->sender, sl->source_addr) == 0)
+        if (a->hash == h && a->bucket == bucket && strcmp(a->sender, src) == 0)
             break;
         a = NULL;
     }
@@ -809,15 +1020,15 @@ static void count_sender(msglog_t *m, const struct slot *sl, int64_t kd, int64_t
         a->bucket = bucket;
         a->hash = h;
         a->slot = i;
-        memcpy(a->sender, sl->source_addr, strlen(sl->source_addr) + 1);
+        memcpy(a->sender, src, (size_t)(as_row(r)->off[R_SOURCE + 1] - as_row(r)->off[R_SOURCE]));
         m->agg_slot[i] = (uint32_t)++m->nagg;
     }
     a->total++;
-    if (strcmp(sl->action, "allow") == 0)
+    if (strcmp(action, "allow") == 0)
         a->allowed++;
-    else if (strcmp(sl->action, "flag") == 0)
+    else if (strcmp(action, "flag") == 0)
         a->flagged++;
-    else if (strcmp(sl->action, "block") == 0)
+    else if (strcmp(action, "block") == 0)
         a->blocked++;
     if (kd) {
         /* One cache line of PAIR_WAYS hashes, newest first: a pair is
@@ -840,19 +1051,17 @@ static void count_sender(msglog_t *m, const struct slot *sl, int64_t kd, int64_t
 /* A row is in the table: queue its key-table entries and count it for its
  * sender.  Bound: at most batch_max rows per transaction (writer_main), the
  * lists' size. */
-static void row_done(msglog_t *m, const struct slot *sl, const struct rowkeys *k)
+static void row_done(msglog_t *m, const struct rec *r, const struct rowkeys *k)
 {
     if (k->kd)
-        m->kdest[m->nkdest++] = (struct keyent){k->kd, sl->ts_us, sl->id};
+        m->kdest[m->nkdest++] = (struct keyent){k->kd, r->ts_us, r->id};
     if (k->ks)
-        m->ksrc[m->nksrc++] = (struct keyent){k->ks, sl->ts_us, sl->id};
+        m->ksrc[m->nksrc++] = (struct keyent){k->ks, r->ts_us, r->id};
     if (k->km)
-        m->kmid[m->nkmid++] = (struct keyent){k->km, 0, sl->id};
-    count_sender(m, sl, k->kd, k->ks);
+        m->kmid[m->nkmid++] = (struct keyent){k->km, 0, r->id};
+    count_sender(m, r, k->kd, k->ks);
     atomic_fetch_add_explicit(&m->st_written, 1, memory_order_relaxed);
 }
-
-#define DSLOT(m, t, i) (&(m)->slots[((t) + (i)) & (m)->mask])
 
 /* FNV-1a 64 of a message_id, for the drain tables' chains. */
 static uint64_t str_hash(const char *s)
@@ -876,10 +1085,10 @@ static uint64_t write_keys(msglog_t *m, int q1, int qmany, int ncols, struct key
  * receipts find rows through message_log_mid: the entries of the rows
  * this transaction wrote so far are written first (sorted, as at the
  * commit), so the key table holds every row a receipt may reach.  A
- * failure fails every update slot of the phase (counted in failed).
+ * failure fails every update record of the phase (counted in failed).
  * Bound: nd_resp + nd_rcpt temp-table inserts, six statements, and the
  * pending key-table entries (at most batch_max per transaction). */
-static uint64_t flush_updates(msglog_t *m, uint64_t t)
+static uint64_t flush_updates(msglog_t *m)
 {
     int ok = 1;
     uint64_t nfail = 0;
@@ -889,27 +1098,29 @@ static uint64_t flush_updates(msglog_t *m, uint64_t t)
     if (m->tmp_dirty) /* never applied twice; see the end */
         m->tmp_dirty = run_q(m, Q_CLR_RESP) != 0 || run_q(m, Q_CLR_RCPT) != 0;
     for (size_t k = 0; k < m->nd_resp; k++) {
-        const struct slot *u = DSLOT(m, t, m->d_resp[k]);
+        const struct rec *u = m->drec[m->d_resp[k]];
+        const char *mid = mid_of(m, u);
         sqlite3_stmt *st = m->q[Q_TMP_RESP];
         sqlite3_bind_int64(st, 1, u->id);
-        bind_s(st, 2, u->message_id);
+        bind_s(st, 2, mid);
         sqlite3_bind_int64(st, 3, u->status);
         sqlite3_bind_int64(st, 4, u->ts_us);
-        bind_key(st, 5, store_mid_key(u->message_id));
+        bind_key(st, 5, store_mid_key(mid));
         ok &= step(m, st);
-        m->h_resp[sg_mix64((uint64_t)u->id) & m->mask] = 0;
+        m->h_resp[sg_mix64((uint64_t)u->id) & m->dmask] = 0;
     }
     for (size_t k = 0; k < m->nd_rcpt; k++) {
-        const struct slot *u = DSLOT(m, t, m->d_rcpt[k]);
+        const struct rec *u = m->drec[m->d_rcpt[k]], *w = rcpt_of(m, u);
+        const char *mid = upd_str(u, U_MID);
         sqlite3_stmt *st = m->q[Q_TMP_RCPT];
-        sqlite3_bind_text(st, 1, u->message_id, -1, SQLITE_STATIC);
-        bind_s(st, 2, u->account);
-        bind_s(st, 3, u->stat);
-        bind_s(st, 4, u->err);
+        sqlite3_bind_text(st, 1, mid, -1, SQLITE_STATIC);
+        bind_s(st, 2, upd_str(u, U_ACCOUNT));
+        bind_s(st, 3, upd_str(w, U_STAT));
+        bind_s(st, 4, upd_str(w, U_ERR));
         sqlite3_bind_int64(st, 5, u->ts_us);
-        sqlite3_bind_int64(st, 6, store_mid_key(u->message_id)); /* never empty */
+        sqlite3_bind_int64(st, 6, store_mid_key(mid)); /* never empty */
         ok &= step(m, st);
-        m->h_rcpt[str_hash(u->message_id) & m->mask] = 0;
+        m->h_rcpt[str_hash(mid) & m->dmask] = 0;
     }
     if (m->nd_resp)
         ok &= run_q(m, Q_MID_RESP) == 0 && run_q(m, Q_UPD_RESP) == 0;
@@ -939,38 +1150,39 @@ static uint64_t flush_updates(msglog_t *m, uint64_t t)
  * one: the first non-empty message_id, the first non-zero status (else
  * the last, 0), the last time, which is what the UPDATEs one by one
  * leave.  Chain walk: the responses of this drain that share a bucket. */
-static uint64_t queue_resp(msglog_t *m, uint64_t t, uint32_t i)
+static uint64_t queue_resp(msglog_t *m, uint32_t i)
 {
-    struct slot *u = DSLOT(m, t, i), *e = NULL;
-    uint32_t *head = &m->h_resp[sg_mix64((uint64_t)u->id) & m->mask];
+    struct rec *u = m->drec[i], *e = NULL;
+    const char *umid = upd_str(u, U_MID);
+    uint32_t *head = &m->h_resp[sg_mix64((uint64_t)u->id) & m->dmask];
     uint64_t nfail = 0;
 
     /* The one order that matters: a receipt queued before this response,
      * for the message_id this response may give a row, must not see it.
      * Run what is queued first (rare: an SMSC that reports before it
      * answers). */
-    if (u->message_id[0] && m->nd_rcpt) {
-        for (uint32_t c = m->h_rcpt[str_hash(u->message_id) & m->mask]; c;
-             c = DSLOT(m, t, c - 1)->next)
-            if (strcmp(DSLOT(m, t, c - 1)->message_id, u->message_id) == 0) {
-                nfail = flush_updates(m, t);
+    if (umid[0] && m->nd_rcpt) {
+        for (uint32_t c = m->h_rcpt[str_hash(umid) & m->dmask]; c; c = m->drec[c - 1]->next)
+            if (strcmp(upd_str(m->drec[c - 1], U_MID), umid) == 0) {
+                nfail = flush_updates(m);
                 break;
             }
     }
-    for (uint32_t c = *head; c; c = DSLOT(m, t, c - 1)->next)
-        if (DSLOT(m, t, c - 1)->id == u->id) {
-            e = DSLOT(m, t, c - 1);
+    for (uint32_t c = *head; c; c = m->drec[c - 1]->next)
+        if (m->drec[c - 1]->id == u->id) {
+            e = m->drec[c - 1];
             break;
         }
     m->d_updates++;
     if (!e) {
+        u->mid_from = 0;
         u->next = *head;
         *head = i + 1;
         m->d_resp[m->nd_resp++] = i;
         return nfail;
     }
-    if (!e->message_id[0])
-        memcpy(e->message_id, u->message_id, sizeof e->message_id);
+    if (!mid_of(m, e)[0])
+        e->mid_from = i + 1;
     if (e->status == 0)
         e->status = u->status;
     e->ts_us = u->ts_us;
@@ -981,39 +1193,40 @@ static uint64_t queue_resp(msglog_t *m, uint64_t t, uint32_t i)
  * and the same account filter: the later one wins, as it would have.
  * With different filters the rows they match differ: the queued one is
  * run first. */
-static uint64_t queue_rcpt(msglog_t *m, uint64_t t, uint32_t i)
+static uint64_t queue_rcpt(msglog_t *m, uint32_t i)
 {
-    struct slot *u = DSLOT(m, t, i), *e = NULL;
-    uint64_t hv = str_hash(u->message_id), nfail = 0;
+    struct rec *u = m->drec[i], *e = NULL;
+    const char *umid = upd_str(u, U_MID);
+    uint64_t hv = str_hash(umid), nfail = 0;
 
-    for (uint32_t c = m->h_rcpt[hv & m->mask]; c; c = DSLOT(m, t, c - 1)->next)
-        if (strcmp(DSLOT(m, t, c - 1)->message_id, u->message_id) == 0) {
-            e = DSLOT(m, t, c - 1);
+    for (uint32_t c = m->h_rcpt[hv & m->dmask]; c; c = m->drec[c - 1]->next)
+        if (strcmp(upd_str(m->drec[c - 1], U_MID), umid) == 0) {
+            e = m->drec[c - 1];
             break;
         }
-    if (e && strcmp(e->account, u->account) != 0) {
-        nfail = flush_updates(m, t);
+    if (e && strcmp(upd_str(e, U_ACCOUNT), upd_str(u, U_ACCOUNT)) != 0) {
+        nfail = flush_updates(m);
         e = NULL;
     }
     m->d_updates++;
     if (!e) {
-        uint32_t *head = &m->h_rcpt[hv & m->mask];
+        uint32_t *head = &m->h_rcpt[hv & m->dmask];
+        u->rcpt_from = 0;
         u->next = *head;
         *head = i + 1;
         m->d_rcpt[m->nd_rcpt++] = i;
         return nfail;
     }
-    memcpy(e->stat, u->stat, sizeof e->stat);
-    memcpy(e->err, u->err, sizeof e->err);
+    e->rcpt_from = i + 1; /* u's stat and err: the later receipt wins */
     e->ts_us = u->ts_us;
     return nfail;
 }
 
 /* Gives a waiting row its message_id's chain (receipts find it there). */
-static void link_row_mid(msglog_t *m, uint64_t t, uint32_t i)
+static void link_row_mid(msglog_t *m, uint32_t i)
 {
-    struct slot *r = DSLOT(m, t, i);
-    uint32_t *head = &m->h_rowmid[str_hash(r->message_id) & m->mask];
+    struct rec *r = m->drec[i];
+    uint32_t *head = &m->h_rowmid[str_hash(mid_of(m, r)) & m->dmask];
     r->next = *head;
     *head = i + 1;
 }
@@ -1023,7 +1236,7 @@ static void link_row_mid(msglog_t *m, uint64_t t, uint32_t i)
  * statement fails its rows only, from the one it stopped at (OR FAIL: the
  * rows before it are in, and get their keys).  Returns the number of rows
  * that failed. */
-static uint64_t insert_rows(msglog_t *m, uint64_t t)
+static uint64_t insert_rows(msglog_t *m)
 {
     uint64_t nfail = 0;
     size_t n = m->nd_rows, k = 0;
@@ -1035,7 +1248,7 @@ static uint64_t insert_rows(msglog_t *m, uint64_t t)
         int chunk = n - k >= ROW_CHUNK ? ROW_CHUNK : 1, in = chunk;
         sqlite3_stmt *st = m->q[chunk == ROW_CHUNK ? Q_INSERT_MANY : Q_INSERT];
         for (int j = 0; j < chunk; j++)
-            bind_row(m, st, ROW_PARAMS * j, DSLOT(m, t, m->d_rows[k + j]), &keys[j]);
+            bind_row(m, st, ROW_PARAMS * j, m->drec[m->d_rows[k + j]], &keys[j]);
         /* Every parameter is bound on every use: no sqlite3_clear_bindings. */
         if (!step(m, st)) {
             in = m->tx_lost ? 0 : sqlite3_changes(m->db);
@@ -1044,31 +1257,50 @@ static uint64_t insert_rows(msglog_t *m, uint64_t t)
             nfail += (uint64_t)(chunk - in);
         }
         for (int j = 0; j < in; j++)
-            row_done(m, DSLOT(m, t, m->d_rows[k + j]), &keys[j]);
+            row_done(m, m->drec[m->d_rows[k + j]], &keys[j]);
         k += (size_t)chunk;
     }
     for (k = 0; k < n; k++) {
-        const struct slot *r = DSLOT(m, t, m->d_rows[k]);
-        if (r->message_id[0])
-            m->h_rowmid[str_hash(r->message_id) & m->mask] = 0;
+        const char *mid = mid_of(m, m->drec[m->d_rows[k]]);
+        if (mid[0])
+            m->h_rowmid[str_hash(mid) & m->dmask] = 0;
     }
     m->nd_rows = 0;
     return nfail;
 }
 
-/* Applies n slots from ring position t inside the batch transaction, with
- * the same result as running them one by one in ring order (a row's
- * INSERT, each update's UPDATE), for less work:
+/* The next entry from byte position *pos (before h), past any wrap
+ * padding; *pos moves past it.  NULL at h. */
+static struct rec *next_entry(const msglog_t *m, uint64_t *pos, uint64_t h)
+{
+    while (*pos != h) {
+        struct rec *r = rec_at(m, *pos);
+        /* Never: the producer writes whole records, published whole. */
+        if (SG_NEVER(r->size < 8 || r->size % REC_ALIGN || r->size > h - *pos)) {
+            *pos = h;
+            return NULL;
+        }
+        *pos += r->size;
+        if (r->kind != REC_SKIP)
+            return r;
+    }
+    return NULL;
+}
+
+/* Applies the records from byte position t (at most lim of them, the ring
+ * holding up to h) inside the batch transaction, with the same result as
+ * running them one by one in ring order (a row's INSERT, each update's
+ * UPDATE), for less work:
  *
- * - Rows wait in the drain (their slots are still the writer's) and are
+ * - Rows wait in the drain (their records are still the writer's) and are
  *   inserted at its end, ROW_CHUNK per statement however the updates
  *   interleave.  Ids are given out in ring order (msglog_submit assigns
- *   the id as it claims the slot, under the producer lock when there is
+ *   the id as it claims the record, under the producer lock when there is
  *   one), so the waiting rows hold consecutive ids: a link finds its row
  *   by subtraction.
  * - A response for a waiting row, and a receipt for the waiting rows with
  *   its message_id (chained by message_id), are folded into the row's
- *   slot: the INSERT writes them and no UPDATE runs.
+ *   record: the INSERT writes them and no UPDATE runs.
  * - Every other response, and every receipt (rows of earlier drains may
  *   carry its message_id too), is for rows already in the table, which
  *   the folded updates never touch: they are coalesced per target
@@ -1077,74 +1309,93 @@ static uint64_t insert_rows(msglog_t *m, uint64_t t)
  *   for a link not yet written (a dropped row, or none) matches nothing,
  *   as before.
  *
- * Work bound: n slots, each a chain walk in a table of cap heads; then
- * the inserts.  Returns the number of entries that failed. */
-static uint64_t apply_drain(msglog_t *m, uint64_t t, uint64_t n)
+ * Work bound: at most lim <= dcap records, each a chain walk in a table
+ * of dcap heads; then the inserts.  *n_out: the records applied; *end:
+ * the byte position after them.  Returns the number of entries that
+ * failed. */
+static uint64_t apply_drain(msglog_t *m, uint64_t t, uint64_t h, uint64_t lim, uint64_t *n_out,
+                            uint64_t *end)
 {
-    uint64_t nfail = 0;
+    uint64_t nfail = 0, pos = t;
     int64_t first_id = 0;
+    uint32_t i = 0;
+    struct rec *sl;
 
-    for (uint32_t i = 0; i < n; i++) {
-        struct slot *sl = DSLOT(m, t, i);
+    for (; i < lim && (sl = next_entry(m, &pos, h)); i++) {
+        m->drec[i] = sl;
         switch (sl->kind) {
-        case SLOT_ROW:
+        case REC_ROW:
             if (m->nd_rows && SG_NEVER(sl->id != first_id + (int64_t)m->nd_rows)) {
                 /* Ids out of ring order: write what waits, start again. */
-                nfail += flush_updates(m, t);
-                nfail += insert_rows(m, t);
+                nfail += flush_updates(m);
+                nfail += insert_rows(m);
             }
             if (!m->nd_rows)
                 first_id = sl->id;
-            sl->has_resp = sl->has_rcpt = 0;
+            sl->has_resp = 0;
             sl->status = 0;
-            sl->stat[0] = sl->err[0] = '\0';
+            sl->mid_from = sl->rcpt_from = 0;
             m->d_rows[m->nd_rows++] = i;
-            if (sl->message_id[0])
-                link_row_mid(m, t, i);
+            if (row_str(sl, R_MID)[0])
+                link_row_mid(m, i);
             break;
-        case SLOT_RESP:
+        case REC_RESP:
             if (m->nd_rows && sl->id >= first_id && sl->id - first_id < (int64_t)m->nd_rows) {
-                struct slot *r = DSLOT(m, t, m->d_rows[sl->id - first_id]);
-                if (!r->message_id[0] && sl->message_id[0]) {
-                    memcpy(r->message_id, sl->message_id, sizeof r->message_id);
-                    link_row_mid(m, t, m->d_rows[sl->id - first_id]);
+                uint32_t ri = m->d_rows[sl->id - first_id];
+                struct rec *r = m->drec[ri];
+                if (!mid_of(m, r)[0] && upd_str(sl, U_MID)[0]) {
+                    r->mid_from = i + 1;
+                    link_row_mid(m, ri);
                 }
                 if (!r->has_resp || r->status == 0)
                     r->status = sl->status;
                 r->has_resp = 1;
-                r->resp_ts = sl->ts_us;
+                ((struct rec_row *)r)->resp_ts = sl->ts_us;
                 atomic_fetch_add_explicit(&m->st_updates, 1, memory_order_relaxed);
                 atomic_fetch_add_explicit(&m->st_folded, 1, memory_order_relaxed);
             } else {
-                nfail += queue_resp(m, t, i);
+                nfail += queue_resp(m, i);
             }
             break;
-        case SLOT_RECEIPT: {
+        case REC_RECEIPT: {
             int folded = 0;
-            for (uint32_t c = m->h_rowmid[str_hash(sl->message_id) & m->mask]; c;
-                 c = DSLOT(m, t, c - 1)->next) {
-                struct slot *r = DSLOT(m, t, c - 1);
-                if (strcmp(r->message_id, sl->message_id) != 0 ||
-                    (sl->account[0] && strcmp(r->account, sl->account) != 0))
+            const char *mid = upd_str(sl, U_MID), *acct = upd_str(sl, U_ACCOUNT);
+            for (uint32_t c = m->h_rowmid[str_hash(mid) & m->dmask]; c; c = m->drec[c - 1]->next) {
+                struct rec *r = m->drec[c - 1];
+                if (strcmp(mid_of(m, r), mid) != 0 ||
+                    (acct[0] && strcmp(row_str(r, R_ACCOUNT), acct) != 0))
                     continue;
-                memcpy(r->stat, sl->stat, sizeof r->stat);
-                memcpy(r->err, sl->err, sizeof r->err);
-                r->rcpt_ts = sl->ts_us;
-                r->has_rcpt = 1;
+                /* Its own stat and err, which nothing changes (a later
+                 * receipt coalesced into this one names its own). */
+                r->rcpt_from = i + 1;
+                ((struct rec_row *)r)->rcpt_ts = sl->ts_us;
                 folded = 1;
             }
             if (folded)
                 atomic_fetch_add_explicit(&m->st_folded, 1, memory_order_relaxed);
-            nfail += queue_rcpt(m, t, i);
+            nfail += queue_rcpt(m, i);
             break;
         }
         default:
             nfail += (uint64_t)SG_NEVER(1);
         }
     }
-    nfail += flush_updates(m, t);
-    nfail += insert_rows(m, t);
+    nfail += flush_updates(m);
+    nfail += insert_rows(m);
+    *n_out = i;
+    *end = pos;
     return nfail;
+}
+
+/* The records from t that apply_drain would take, not applied (their
+ * transaction could not begin): *end as there; returns how many. */
+static uint64_t skip_drain(const msglog_t *m, uint64_t t, uint64_t h, uint64_t lim, uint64_t *end)
+{
+    uint64_t n = 0, pos = t;
+    while (n < lim && next_entry(m, &pos, h))
+        n++;
+    *end = pos;
+    return n;
 }
 
 static int64_t mono_s(void)
@@ -1326,9 +1577,9 @@ static void *writer_main(void *arg)
             /* Apply what the ring holds, in arrival order: an update always
              * follows the row it refers to, in this transaction or an
              * earlier one. */
-            uint64_t n = h - t;
-            if (n > m->cfg.batch_max - tx_n)
-                n = m->cfg.batch_max - tx_n;
+            uint64_t n = 0, end = t, lim = m->cfg.batch_max - tx_n;
+            if (lim > m->dcap)
+                lim = m->dcap;
             if (!in_tx) {
                 in_tx = 1;
                 tx_start = mono_ms();
@@ -1339,13 +1590,16 @@ static void *writer_main(void *arg)
                     in_tx = -1; /* count the entries as failed, commit nothing */
             }
             if (in_tx < 0)
-                nfail += n;
+                nfail += (n = skip_drain(m, t, h, lim, &end));
             else
-                nfail += apply_drain(m, t, n);
+                nfail += apply_drain(m, t, h, lim, &n, &end);
             tx_n += n;
-            /* The slots are free again: the statements have run and the
-             * bound text is no longer referenced. */
-            atomic_store_explicit(&m->tail, t + n, memory_order_release);
+            /* The drain's bytes are free again: its statements have run and
+             * the bound text is no longer referenced. */
+            atomic_store_explicit(&m->tail, end, memory_order_release);
+            atomic_store_explicit(&m->st_consumed,
+                                  atomic_load_explicit(&m->st_consumed, memory_order_relaxed) + n,
+                                  memory_order_relaxed);
             if (tx_n < m->cfg.batch_max && !window_over(m, tx_start) && !urgent(m))
                 continue;
         } else if (in_tx) {
@@ -1454,9 +1708,18 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
         m->cfg.batch_max = MAX_BATCH;
     if (m->cfg.prune_every_s <= 0)
         m->cfg.prune_every_s = 60;
-    m->cap = round_pow2(m->cfg.queue_capacity);
+    if (m->cfg.queue_capacity > RING_UNITS_MAX)
+        m->cfg.queue_capacity = RING_UNITS_MAX;
+    m->dcap = round_pow2(m->cfg.queue_capacity);
+    m->dmask = m->dcap - 1;
+    m->cap = round_pow2(m->cfg.queue_capacity * RING_UNIT);
+    if (m->cap < RING_MIN)
+        m->cap = RING_MIN;
     m->mask = m->cap - 1;
-    m->slots = calloc(m->cap, sizeof *m->slots);
+    /* calloc: untouched pages of a large ring cost no memory until
+     * traffic first goes round it. */
+    m->buf = calloc(m->cap, 1);
+    m->drec = calloc(m->dcap, sizeof *m->drec);
     m->kdest = calloc(m->cfg.batch_max, sizeof *m->kdest);
     m->ksrc = calloc(m->cfg.batch_max, sizeof *m->ksrc);
     m->kmid = calloc(m->cfg.batch_max, sizeof *m->kmid);
@@ -1471,13 +1734,13 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
         madvise(m->pairs, PAIR_SLOTS * sizeof *m->pairs, MADV_HUGEPAGE);
         memset(m->pairs, 0, PAIR_SLOTS * sizeof *m->pairs);
     }
-    m->d_rows = calloc(m->cap, sizeof *m->d_rows);
-    m->d_resp = calloc(m->cap, sizeof *m->d_resp);
-    m->d_rcpt = calloc(m->cap, sizeof *m->d_rcpt);
-    m->h_rowmid = calloc(m->cap, sizeof *m->h_rowmid);
-    m->h_resp = calloc(m->cap, sizeof *m->h_resp);
-    m->h_rcpt = calloc(m->cap, sizeof *m->h_rcpt);
-    if (!m->slots || !m->kdest || !m->ksrc || !m->kmid || !m->ktmp || !m->agg ||
+    m->d_rows = calloc(m->dcap, sizeof *m->d_rows);
+    m->d_resp = calloc(m->dcap, sizeof *m->d_resp);
+    m->d_rcpt = calloc(m->dcap, sizeof *m->d_rcpt);
+    m->h_rowmid = calloc(m->dcap, sizeof *m->h_rowmid);
+    m->h_resp = calloc(m->dcap, sizeof *m->h_resp);
+    m->h_rcpt = calloc(m->dcap, sizeof *m->h_rcpt);
+    if (!m->buf || !m->drec || !m->kdest || !m->ksrc || !m->kmid || !m->ktmp || !m->agg ||
         !m->agg_slot || !m->agg_order || !m->pairs || !m->d_rows || !m->d_resp ||
         !m->d_rcpt || !m->h_rowmid || !m->h_resp || !m->h_rcpt)
         goto fail_oom;
@@ -1619,13 +1882,14 @@ void msglog_free(msglog_t *m)
         sqlite3_finalize(m->q[i]);
     if (m->db)
         sqlite3_close(m->db);
-    if (m->slots) {
+    if (m->buf) {
         pthread_mutex_destroy(&m->prod_lock);
         pthread_mutex_destroy(&m->mu);
         pthread_cond_destroy(&m->wake);
         pthread_cond_destroy(&m->done);
     }
-    free(m->slots);
+    free(m->buf);
+    free(m->drec);
     free(m->kdest);
     free(m->ksrc);
     free(m->kmid);
@@ -1648,10 +1912,12 @@ void msglog_get_stats(msglog_t *m, struct msglog_stats *out)
     memset(out, 0, sizeof *out);
     if (!m)
         return;
+    /* consumed first: it never passes submitted. */
+    uint64_t done = atomic_load_explicit(&m->st_consumed, memory_order_relaxed);
     out->submitted = atomic_load_explicit(&m->st_submitted, memory_order_relaxed);
-    uint64_t h = atomic_load_explicit(&m->head, memory_order_relaxed);
-    uint64_t t = atomic_load_explicit(&m->tail, memory_order_relaxed);
-    out->queued = h >= t ? h - t : 0;
+    out->queued = out->submitted >= done ? out->submitted - done : 0;
+    out->submitted_bytes = atomic_load_explicit(&m->head, memory_order_relaxed) -
+                           atomic_load_explicit(&m->st_padding, memory_order_relaxed);
     out->written = atomic_load_explicit(&m->st_written, memory_order_relaxed);
     out->updates = atomic_load_explicit(&m->st_updates, memory_order_relaxed);
     out->dropped = atomic_load_explicit(&m->st_dropped, memory_order_relaxed);

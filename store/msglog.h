@@ -2,15 +2,15 @@
  * never waits on SQLite; one writer thread drains the ring in transactions
  * of up to batch_max rows, on its own connection (synchronous=NORMAL).
  *
- * Producer side (msglog_submit, msglog_update_*): copies the row into a
- * fixed-size ring slot (strings truncated to the bounds below, at a UTF-8
- * boundary), no allocation, no system call, no lock unless
- * multi_producer is set.  When the ring is full the row is dropped and
+ * Producer side (msglog_submit, msglog_update_*): copies the entry into a
+ * record of its own size in a byte ring (strings truncated to the bounds
+ * below, at a UTF-8 boundary), no allocation, no system call, no lock
+ * unless multi_producer is set.  When the ring is full the row is dropped and
  * counted (SG_ENOSPC): judging never stalls behind the disk.
  *
  * Threads: by default ONE producer thread (lock-free single-producer /
  * single-consumer ring).  Set cfg.multi_producer when several threads
- * submit; producers then take a short mutex around the slot copy.
+ * submit; producers then take a short mutex around the record copy.
  *
  * Ordering: updates travel through the same ring as the rows, so an update
  * is applied after the row it refers to (FIFO).  An update whose row was
@@ -41,12 +41,21 @@ typedef struct msglog msglog_t;
 #define MSGLOG_STAT_MAX 8
 
 struct msglog_config {
-    size_t queue_capacity;   /* ring slots, rounded up to a power of two;
-                                0 = 131072 (a slot is about 1 KB: 128 MiB,
-                                0.6 s of buffer at 100,000 messages/s with
-                                their response and receipt updates: the
-                                writer's commit and checkpoint at the end
-                                of a transaction stall it that long) */
+    size_t queue_capacity;   /* the ring's memory in KiB, rounded up to a
+                                power of two (at least 4, at most 2^24);
+                                0 = 131072 (128 MiB).  It used to count
+                                fixed slots of about 1 KB, so a configured
+                                value keeps its memory; an entry now takes
+                                its real size (a row about 250 to 400
+                                bytes, an update 56 to 88), so the ring
+                                holds about five times the entries it did:
+                                about 2.5 s of buffer at 100,000 messages/s
+                                with their response and receipt updates,
+                                where the writer's commit and checkpoint
+                                at the end of a transaction stall it up to
+                                about 1 s.  Also the most entries the
+                                writer takes at a time (its per-drain
+                                tables: 32 bytes per unit) */
     size_t batch_max;        /* most entries per transaction; 0 = 400000,
                                 at most 1,000,000 (the writer keeps 96 bytes
                                 of key lists per entry) */
@@ -137,6 +146,10 @@ struct msglog_stats {
                             as well) */
     uint64_t early_keys; /* times the writer, idle inside a transaction,
                             wrote its key-table entries before the COMMIT */
+    uint64_t submitted_bytes; /* ring bytes the submitted entries took
+                                 (records, without the padding at a wrap):
+                                 / submitted = the mean entry, for sizing
+                                 queue_capacity */
 };
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);

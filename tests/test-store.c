@@ -2,6 +2,7 @@
  * normalisation: migrations, every list change with its audit row, the
  * grace-period query, snapshot loading, tokens, the message log, hostile
  * values stored verbatim, and change detection across connections. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1564,6 +1565,297 @@ static void test_msglog_early_keys(void)
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE receipt_stat = 'DELIVRD'"), 100);
 }
 
+/* ---- the ring of variable-size records ------------------------------------ */
+
+/* Row i of test_msglog_ring_wrap: every seventh long (reasons past its
+ * bound for some, a snippet with digits past its bound for some), the
+ * others tiny.  reasons/snippet: the text submitted; want_*: what the
+ * table must hold. */
+static void ring_row_text(int i, char *reasons, char *snippet, char *want_reasons,
+                          char *want_snippet)
+{
+    reasons[0] = snippet[0] = want_reasons[0] = want_snippet[0] = '\0';
+    if (i % 7)
+        return;
+    int nr = 300 + i % 250, ns = 100 + i % 120;
+    for (int k = 0; k < nr; k++)
+        reasons[k] = (char)('a' + (i + k) % 26);
+    reasons[nr] = '\0';
+    for (int k = 0; k < ns; k++)
+        snippet[k] = k % 10 == 3 ? (char)('0' + (i + k) % 10) : 'x';
+    snippet[ns] = '\0';
+    int nw = nr < MSGLOG_REASONS_MAX ? nr : MSGLOG_REASONS_MAX;
+    memcpy(want_reasons, reasons, (size_t)nw);
+    want_reasons[nw] = '\0';
+    for (int k = 0; k < ns && k < MSGLOG_SNIPPET_MAX; k++)
+        want_snippet[k] = snippet[k] >= '0' && snippet[k] <= '9' ? '#' : snippet[k];
+    want_snippet[ns < MSGLOG_SNIPPET_MAX ? ns : MSGLOG_SNIPPET_MAX] = '\0';
+}
+
+/* A small ring (8 KiB, drains of 8) that wraps hundreds of times with
+ * records of very different sizes (rows of about 1 KB between rows and
+ * updates of 64 to 100 bytes), so that wraps fall on every kind of record
+ * and padding of every length: every row, its response and the receipts
+ * come out whole and in order. */
+static void test_msglog_ring_wrap(void)
+{
+    char path[320], err[256];
+    snprintf(path, sizeof path, "%s/ringwrap.db", dir);
+    struct msglog_config cfg = {.queue_capacity = 8, .batch_max = 500, .block_when_full = 1};
+    msglog_t *m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    enum { NW = 4000 };
+    static char reasons[600], snippet[300], wr[600], ws[300];
+    int64_t first = 0;
+    uint64_t nupd = 0;
+    for (int i = 0; i < NW; i++) {
+        char mid[16], dest[16];
+        int64_t link = 0;
+        ring_row_text(i, reasons, snippet, wr, ws);
+        snprintf(dest, sizeof dest, "7912%07d", i % 100);
+        struct msglog_row row = {.ts_us = 1800000000000000LL + i, .action = "allow",
+                                 .dest_addr = dest, .reasons = reasons[0] ? reasons : NULL,
+                                 .snippet = snippet[0] ? snippet : NULL,
+                                 .fingerprint = i % 7 ? NULL : "0123456789abcdef0123456789abcdef"};
+        CHECK_EQ_INT(msglog_submit(m, &row, &link), 0);
+        if (i == 0)
+            first = link;
+        CHECK_EQ_INT(link, first + i);
+        snprintf(mid, sizeof mid, "W%d", i);
+        CHECK_EQ_INT(msglog_update_response(m, link, mid, 0, 10 + i), 0);
+        nupd++;
+        if (i % 2 == 0 && i >= 3) {
+            snprintf(mid, sizeof mid, "W%d", i - 3);
+            CHECK_EQ_INT(msglog_update_receipt(m, mid, NULL, "DELIVRD", "000", 20 + i), 0);
+            nupd++;
+        }
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    struct msglog_stats st;
+    msglog_get_stats(m, &st);
+    msglog_free(m);
+    CHECK_EQ_INT(st.written, NW);
+    CHECK_EQ_INT(st.updates, nupd);
+    CHECK_EQ_INT(st.submitted, NW + nupd);
+    CHECK_EQ_INT(st.failed, 0);
+    CHECK_EQ_INT(st.dropped, 0);
+    CHECK_EQ_INT(st.queued, 0);
+    /* Gone round the 8 KiB ring many times; entries far below a slot. */
+    CHECK_MSG(st.submitted_bytes > 100 * 8192, "%llu bytes", (unsigned long long)st.submitted_bytes);
+    CHECK(st.submitted_bytes < st.submitted * 300);
+    if (getenv("TEST_VERBOSE"))
+        fprintf(stderr, "ring wrap: %llu entries, %llu bytes (%.1f per entry)\n",
+                (unsigned long long)st.submitted, (unsigned long long)st.submitted_bytes,
+                (double)st.submitted_bytes / (double)st.submitted);
+
+    sqlite3 *db;
+    sqlite3_stmt *q;
+    int n = 0, bad = 0;
+    sqlite3_open(path, &db);
+    sqlite3_prepare_v2(db, "SELECT id, reasons, snippet, message_id, receipt_stat, smsc_resp_ts,"
+                           " fingerprint FROM message_log ORDER BY id", -1, &q, NULL);
+    while (sqlite3_step(q) == SQLITE_ROW) {
+        int i = (int)(sqlite3_column_int64(q, 0) - first);
+        char mid[16];
+        const char *r = (const char *)sqlite3_column_text(q, 1);
+        const char *s = (const char *)sqlite3_column_text(q, 2);
+        const char *mi = (const char *)sqlite3_column_text(q, 3);
+        const char *rs = (const char *)sqlite3_column_text(q, 4);
+        const char *fp = (const char *)sqlite3_column_text(q, 6);
+        ring_row_text(i, reasons, snippet, wr, ws);
+        snprintf(mid, sizeof mid, "W%d", i);
+        int want_rcpt = i < NW - 3 && (i + 3) % 2 == 0;
+        if (i != n || strcmp(r ? r : "", wr) != 0 || strcmp(s ? s : "", ws) != 0 ||
+            !mi || strcmp(mi, mid) != 0 || (rs != NULL) != want_rcpt ||
+            (rs && strcmp(rs, "DELIVRD") != 0) || sqlite3_column_int64(q, 5) != 10 + i ||
+            (i % 7 == 0) != (fp != NULL)) {
+            if (bad++ < 3)
+                CHECK_MSG(0, "ring wrap: row %d (at %d) differs", i, n);
+        }
+        n++;
+    }
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    CHECK_EQ_INT(n, NW);
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(mid_key_mismatches(path), 0);
+}
+
+/* A full ring drops, and counts exactly what it refused: a producer of
+ * rows at their largest (about 1 KB each) into the smallest ring (4 KiB)
+ * outruns the writer at once.  Every refusal is SG_ENOSPC and one count
+ * in dropped; everything accepted is written. */
+static void test_msglog_ring_full(void)
+{
+    char path[320], err[256];
+    snprintf(path, sizeof path, "%s/ringfull.db", dir);
+    struct msglog_config cfg = {.queue_capacity = 1};
+    msglog_t *m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    static char big[700];
+    memset(big, 'r', sizeof big - 1);
+    uint64_t rows = 0, upds = 0, refused = 0;
+    for (int i = 0; i < 200000 && refused < 200; i++) {
+        struct msglog_row row = {.ts_us = 1800000000000000LL + i, .action = "block",
+                                 .dest_addr = "79120000001", .reasons = big, .snippet = big};
+        int64_t link = 0;
+        int rc = msglog_submit(m, &row, &link);
+        if (rc == SG_ENOSPC) {
+            refused++;
+            CHECK_EQ_INT(link, 0);
+            continue;
+        }
+        CHECK_EQ_INT(rc, 0);
+        rows++;
+        rc = msglog_update_response(m, link, "F", 0, 1);
+        CHECK(rc == 0 || rc == SG_ENOSPC);
+        if (rc == 0)
+            upds++;
+        else
+            refused++;
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    struct msglog_stats st;
+    msglog_get_stats(m, &st);
+    msglog_free(m);
+    CHECK_MSG(refused > 0, "a 4 KiB ring never filled");
+    CHECK_EQ_INT(st.dropped, refused);
+    CHECK_EQ_INT(st.submitted, rows + upds);
+    CHECK_EQ_INT(st.written, rows);
+    CHECK_EQ_INT(st.updates, upds);
+    CHECK_EQ_INT(st.failed, 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log"), (int64_t)rows);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE message_id = 'F'"),
+                 (int64_t)upds);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE"
+                                 " length(CAST(reasons AS BLOB)) = 512 AND length(snippet) = 160"),
+                 (int64_t)rows);
+}
+
+/* Every string past its bound: cut to the bound (msglog.h), at a UTF-8
+ * boundary, in rows and updates; a message_id cut the same way in a
+ * response and a receipt still matches, folded and set-wise. */
+static void test_msglog_ring_bounds(void)
+{
+    char path[320], err[256];
+    snprintf(path, sizeof path, "%s/ringbounds.db", dir);
+    struct msglog_config cfg = {.queue_capacity = 16, .block_when_full = 1};
+    msglog_t *m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    /* 600 bytes: 'a's, with a two-byte character across each bound. */
+    static char s[601], mid[100];
+    memset(s, 'a', 600);
+    s[600] = '\0';
+    static const int bounds[] = {MSGLOG_ACCOUNT_MAX, MSGLOG_ADDR_MAX, MSGLOG_IP_MAX,
+                                 MSGLOG_ACTION_MAX, MSGLOG_FP_MAX,   MSGLOG_REASONS_MAX};
+    for (size_t b = 0; b < sizeof bounds / sizeof bounds[0]; b++) {
+        s[bounds[b]] = (char)0xC3; /* é: its second byte would be past the bound */
+        s[bounds[b] + 1] = (char)0xA9;
+    }
+    memset(mid, 'M', 90);
+    mid[90] = '\0';
+    mid[MSGLOG_MSGID_MAX - 1] = (char)0xC3; /* é across the bound: cut before it */
+    mid[MSGLOG_MSGID_MAX] = (char)0xA9;
+    int64_t l1 = 0, l2 = 0;
+    struct msglog_row row = {.ts_us = 1800000000000000LL, .account = s, .source_addr = s,
+                             .dest_addr = s, .src_ip = s, .action = s, .reasons = s,
+                             .fingerprint = s, .snippet = s, .parts = 3, .score = 77,
+                             .source_ton = 5, .enforced = 1};
+    CHECK_EQ_INT(msglog_submit(m, &row, &l1), 0);
+    CHECK_EQ_INT(msglog_update_response(m, l1, mid, 0x45, 5), 0); /* folded, likely */
+    row.message_id = mid;                                           /* its own, cut */
+    CHECK_EQ_INT(msglog_submit(m, &row, &l2), 0);
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    /* Set-wise, on rows of an earlier transaction: the cut id matches. */
+    CHECK_EQ_INT(msglog_update_receipt(m, mid, s, "DELIVRD-LONG", "0123456789", 6), 0);
+    CHECK_EQ_INT(msglog_update_receipt(m, mid, NULL, "DELIVRD-LONG", "0123456789", 7), 0);
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    struct msglog_stats st;
+    msglog_get_stats(m, &st);
+    CHECK_EQ_INT(st.failed, 0);
+    CHECK_EQ_INT(st.updates, 3);
+    msglog_free(m);
+    char q[1024];
+    snprintf(q, sizeof q,
+             "SELECT COUNT(*) FROM message_log WHERE length(CAST(account AS BLOB)) = %d"
+             " AND length(CAST(source_addr AS BLOB)) = %d AND length(CAST(dest_addr AS BLOB)) = %d"
+             " AND length(CAST(src_ip AS BLOB)) = %d AND length(CAST(action AS BLOB)) = %d"
+             " AND length(CAST(fingerprint AS BLOB)) = %d AND length(CAST(reasons AS BLOB)) = %d"
+             " AND snippet = '%.*s' AND length(CAST(message_id AS BLOB)) = %d"
+             " AND message_id NOT GLOB '*[^M]*' AND parts = 3 AND score = 77"
+             " AND source_ton = 5 AND enforced = 1 AND receipt_stat = 'DELIVRD-'"
+             " AND receipt_err = '01234567' AND receipt_ts = 7",
+             MSGLOG_ACCOUNT_MAX, MSGLOG_ADDR_MAX, MSGLOG_ADDR_MAX, MSGLOG_IP_MAX,
+             MSGLOG_ACTION_MAX, MSGLOG_FP_MAX, MSGLOG_REASONS_MAX, MSGLOG_SNIPPET_MAX, s,
+             MSGLOG_MSGID_MAX - 1);
+    CHECK_EQ_INT(sql_count(path, q), 2);
+    snprintf(q, sizeof q, "SELECT COUNT(*) FROM message_log WHERE id = %lld AND smsc_status = 69"
+             " AND smsc_resp_ts = 5", (long long)l1);
+    CHECK_EQ_INT(sql_count(path, q), 1);
+    CHECK_EQ_INT(mid_key_mismatches(path), 0);
+}
+
+/* Several producers (multi_producer): each record is claimed, filled and
+ * published under the producer lock, so rows and their responses from
+ * four threads all arrive whole, each response with its own row. */
+struct ring_thread_arg {
+    msglog_t *m;
+    int t, fails;
+};
+
+static void *ring_thread(void *p)
+{
+    struct ring_thread_arg *a = p;
+    for (int i = 0; i < 3000; i++) {
+        char dest[16], mid[20];
+        int64_t link = 0;
+        snprintf(dest, sizeof dest, "79%d%08d", a->t, i);
+        snprintf(mid, sizeof mid, "T%s", dest);
+        struct msglog_row row = {.ts_us = 1800000000000000LL + i, .action = "allow",
+                                 .dest_addr = dest, .reasons = i % 3 ? NULL : dest};
+        if (msglog_submit(a->m, &row, &link) != 0 ||
+            msglog_update_response(a->m, link, mid, 0, 1) != 0)
+            a->fails++;
+    }
+    return NULL;
+}
+
+static void test_msglog_ring_threads(void)
+{
+    char path[320], err[256];
+    snprintf(path, sizeof path, "%s/ringthreads.db", dir);
+    struct msglog_config cfg = {.queue_capacity = 8, .multi_producer = 1, .block_when_full = 1};
+    msglog_t *m = msglog_new(path, &cfg, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return;
+    pthread_t th[4];
+    struct ring_thread_arg args[4];
+    for (int t = 0; t < 4; t++) {
+        args[t] = (struct ring_thread_arg){.m = m, .t = t};
+        CHECK_EQ_INT(pthread_create(&th[t], NULL, ring_thread, &args[t]), 0);
+    }
+    for (int t = 0; t < 4; t++) {
+        pthread_join(th[t], NULL);
+        CHECK_EQ_INT(args[t].fails, 0);
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    struct msglog_stats st;
+    msglog_get_stats(m, &st);
+    msglog_free(m);
+    CHECK_EQ_INT(st.written, 12000);
+    CHECK_EQ_INT(st.updates, 12000);
+    CHECK_EQ_INT(st.failed, 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE message_id = 'T' || dest_addr"
+                                 " AND (reasons IS NULL OR reasons = dest_addr)"), 12000);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir)) {
@@ -1595,6 +1887,10 @@ int main(void)
     test_msglog_mid_keys();
     test_msglog_partial_failure();
     test_msglog_early_keys();
+    test_msglog_ring_wrap();
+    test_msglog_ring_full();
+    test_msglog_ring_bounds();
+    test_msglog_ring_threads();
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
