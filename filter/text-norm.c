@@ -1,9 +1,13 @@
 /* Text normalisation: see text-norm.h for the pipeline and its guarantees. */
 #include "text-norm.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* the x86-64 baseline: the fast paths below use it where present */
+#endif
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -21,8 +25,13 @@ struct norm_ctx {
 /* Classes of a code point for tokenising. */
 enum { CL_OTHER = 0, CL_SPACE = 1, CL_LETTER = 2, CL_DIGIT = 3, CL_FIXED = 4 };
 
+static int cmap_index_init(void);
+
 norm_ctx_t *norm_ctx_new(size_t cap_cp)
 {
+    /* every path to the confusable tables goes through a context */
+    if (cmap_index_init() != 0)
+        return NULL;
     norm_ctx_t *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
@@ -83,14 +92,47 @@ static const struct cmap to_cyrillic[] = {
 static const struct cmap digit_latin[] = {{'0', 'o'}, {'1', 'i'}, {'3', 'e'}, {'5', 's'}};
 static const struct cmap digit_cyr[] = {{'0', 0x043E}, {'3', 0x0437}, {'4', 0x0447}, {'6', 0x0431}};
 
+/* to_latin for U+0400..U+045F and to_cyrillic for ASCII, indexed: the
+ * letters of nearly every word folding looks up.  Filled once from the
+ * tables above (first entry wins, as in the search), before the first
+ * context exists; 0: no entry. */
+static struct {
+    uint8_t latin_of[0x60];
+    uint16_t cyrillic_of[0x80];
+} cmap_index;
+static pthread_once_t cmap_index_once = PTHREAD_ONCE_INIT;
+
+static void cmap_index_fill(void)
+{
+    for (size_t i = SG_ARRAY_LEN(to_latin); i-- > 0;) /* backwards: the first entry wins */
+        if (to_latin[i].from >= 0x0400 && to_latin[i].from < 0x0460)
+            cmap_index.latin_of[to_latin[i].from - 0x0400] = (uint8_t)to_latin[i].to;
+    for (size_t i = SG_ARRAY_LEN(to_cyrillic); i-- > 0;)
+        if (to_cyrillic[i].from < 0x80)
+            cmap_index.cyrillic_of[to_cyrillic[i].from] = (uint16_t)to_cyrillic[i].to;
+}
+
+static int cmap_index_init(void)
+{
+    return pthread_once(&cmap_index_once, cmap_index_fill);
+}
+
 static int32_t cmap_get(const struct cmap *m, size_t n, int32_t c)
 {
-    /* Range checks first: most code points of any text map to nothing, and
-     * this runs for every letter on the packet path. */
-    if (m == to_latin && c < 0x0131)
-        return -1;
-    if (m == to_cyrillic && c > 'y' && c != 0x0451)
-        return -1;
+    /* Range checks and the index first: most code points of any text map
+     * to nothing, and this runs for every letter on the packet path. */
+    if (m == to_latin) {
+        if (c < 0x0131)
+            return -1;
+        if (c >= 0x0400 && c < 0x0460)
+            return cmap_index.latin_of[c - 0x0400] ? cmap_index.latin_of[c - 0x0400] : -1;
+    }
+    if (m == to_cyrillic) {
+        if (c >= 0 && c < 0x80)
+            return cmap_index.cyrillic_of[c] ? cmap_index.cyrillic_of[c] : -1;
+        if (c != 0x0451)
+            return -1;
+    }
     for (size_t i = 0; i < n; i++)
         if (m[i].from == c)
             return m[i].to;
@@ -414,8 +456,11 @@ static size_t strip_and_classify(norm_ctx_t *c, size_t n)
  * tokens (letter or digit, at least two letters overall) separated by the
  * same 1..3-character non-alphanumeric separator s, at least three tokens,
  * and removes the separators.  O(n): each position is visited a bounded
- * number of times.  Result in c->tmp / cls rebuilt; returns new length. */
-static size_t collapse_padding(norm_ctx_t *c, size_t n)
+ * number of times.  Result in c->tmp / cls rebuilt; returns new length.
+ * fold_runs: also confusable-fold each joined run as one word (step 5 for
+ * those words only), for a text whose other words are folded already (the
+ * one pass's output: see onepass_collapse). */
+static size_t collapse_padding(norm_ctx_t *c, size_t n, int fold_runs)
 {
 #define ALNUM(i) (c->cls[i] == CL_LETTER || c->cls[i] == CL_DIGIT)
     size_t o = 0, i = 0;
@@ -450,10 +495,15 @@ static size_t collapse_padding(norm_ctx_t *c, size_t n)
                     end = nx + 1;
                 }
                 if (count >= 3 && letters >= 2) {
+                    size_t from = o;
                     for (size_t k = i; k < end; k += 1 + sl) {
                         out[o] = c->cp[k];
                         c->cls[o] = c->cls[k]; /* o <= k: safe in place */
                         o++;
+                    }
+                    if (fold_runs) {
+                        memset(c->bytes, 1, o - from); /* fold_word's marks: all one word */
+                        fold_word(out + from, c->bytes, 0, o - from);
                     }
                     i = end;
                     continue;
@@ -688,19 +738,116 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
  * from the input bytes; a word that folding does change (digits among
  * letters, Latin mixed with Cyrillic) is folded by fold_word as it ends.
  * Anything else (another character, invalid UTF-8, a run of single-letter
- * tokens that collapse_padding could join, an output that does not fit)
- * returns 0 and the general pipeline takes the text from the start.  Both
- * give the same output: tests/test-fastpaths.c and fuzz-norm-url compare
- * them against NORM_SLOW_PATH. */
+ * tokens that collapse_padding could join, an output buffer shorter than
+ * twice the input) returns 0 and the general pipeline takes the text from
+ * the start.  Both give the same output: tests/test-fastpaths.c and
+ * fuzz-norm-url compare them against NORM_SLOW_PATH. */
 
-enum { TOK_LATIN = 1, TOK_CYR = 2, TOK_DIGIT = 4, TOK_YO = 8 };
+enum { TOK_LATIN = 1, TOK_CYR = 2, TOK_DIGIT = 4 };
 
-/* Folds the word out[from..*o) (ASCII and two-byte Cyrillic only) with
- * fold_word and writes it back; 0 when the result does not fit in cap. */
-static int onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t *o, size_t cap)
+/* Byte classes of the one pass: one table lookup per byte instead of a
+ * chain of range tests.  A letter or digit carries its TOK_* bit, so a
+ * word's kinds are the OR of its bytes' classes, and OP_LAT << 5 is the
+ * 0x20 that lower-cases an ASCII letter. */
+enum {
+    OP_HIGH = 0,        /* >= 0x80: a multi-byte character */
+    OP_LAT = TOK_LATIN, /* A-Z a-z */
+    OP_DIG = TOK_DIGIT, /* 0-9 */
+    OP_SPACE = 8,       /* ' ' */
+    OP_WS = 16,         /* HT LF VT FF CR: a space, and more than case changed */
+    OP_DROP = 32,       /* the other C0 controls and DEL: vanish, joining their neighbours */
+    OP_PUNCT = 64,      /* the rest of ASCII: kept, ends a word */
+};
+#define OPC(b)                                                                                     \
+    ((b) >= 0x80                                               ? OP_HIGH                          \
+     : (((b) | 0x20) >= 'a' && ((b) | 0x20) <= 'z')            ? OP_LAT                           \
+     : ((b) >= '0' && (b) <= '9')                              ? OP_DIG                           \
+     : (b) == ' '                                              ? OP_SPACE                         \
+     : ((b) >= 0x09 && (b) <= 0x0D)                            ? OP_WS                            \
+     : ((b) < 0x20 || (b) == 0x7F)                             ? OP_DROP                          \
+                                                               : OP_PUNCT)
+#define OPC4(b) OPC(b), OPC((b) + 1), OPC((b) + 2), OPC((b) + 3)
+#define OPC16(b) OPC4(b), OPC4((b) + 4), OPC4((b) + 8), OPC4((b) + 12)
+#define OPC64(b) OPC16(b), OPC16((b) + 16), OPC16((b) + 32), OPC16((b) + 48)
+static const uint8_t op_class[256] = {OPC64(0), OPC64(64), OPC64(128), OPC64(192)};
+
+/* The two-byte sequences D0 80..D1 BF (U+0400..U+047F), indexed by
+ * (lead & 1) << 6 | (second & 0x3F): for the letters of the fast set the
+ * UTF-8 of the folded letter, first byte low, with CYR_YO for Ё ё (which
+ * fold to ё and then, by confusable folding, to е: written as е at once;
+ * fold_word treats the two alike); 0 for the rest (Ѐ Ђ і ...: not in the
+ * fast set, fast_cp's -1). */
+#define CYR_YO 0x10000u
+#define CYR_LOWER(cp)                                                                              \
+    ((cp) >= 0x410 && (cp) <= 0x42F   ? (cp) + 0x20                                               \
+     : (cp) >= 0x430 && (cp) <= 0x44F ? (cp)                                                      \
+     : ((cp) == 0x401 || (cp) == 0x451) ? 0x435                                                   \
+                                        : 0)
+#define CYR_ENC(l)                                                                                 \
+    ((l) ? (0xC0u | ((unsigned)(l) >> 6)) | ((0x80u | ((unsigned)(l) & 0x3F)) << 8) : 0u)
+#define CYR(x) (CYR_ENC(CYR_LOWER(0x400 + (x))) | ((x) == 0x01 || (x) == 0x51 ? CYR_YO : 0u))
+#define CYR4(x) CYR(x), CYR((x) + 1), CYR((x) + 2), CYR((x) + 3)
+#define CYR16(x) CYR4(x), CYR4((x) + 4), CYR4((x) + 8), CYR4((x) + 12)
+#define CYR64(x) CYR16(x), CYR16((x) + 16), CYR16((x) + 32), CYR16((x) + 48)
+static const uint32_t cyr_fold[128] = {CYR64(0), CYR64(64)};
+
+/* The folded UTF-8 of the two-byte letter b, 0x80 | c2 when it is in the
+ * fast set (low byte first, CYR_YO for Ё ё), else 0: the basic Cyrillic
+ * alphabet, and the Latin-1 letters U+00C0..U+00FF (lead C3) but for
+ * × ÷ (not letters) and ß (folds to "ss").  Those are NFKC-stable, compose
+ * with nothing in the fast set, and fold upper to lower by + 0x20.
+ * c2 is the second byte ^ 0x80 (a continuation byte: c2 <= 0x3F). */
+static inline uint32_t fast_letter2(unsigned b, unsigned c2)
+{
+    if (b - 0xD0 <= 1)
+        return cyr_fold[((b & 1) << 6) | c2];
+    if (b == 0xC3 && c2 != 0x17 && c2 != 0x37 && c2 != 0x1F)
+        return 0xC3u | (0x80u | c2 | (c2 < 0x1F ? 0x20u : 0)) << 8;
+    return 0;
+}
+
+/* The one pass met three single-character words in a row ("з а й м"):
+ * padding collapse (step 4) may join them.  out[0..o) is the text with
+ * every other step done, and that is the same for step 4 as the general
+ * path's code points: a word of one character is never folded, and
+ * folding keeps letters and digits alphanumeric.  So step 4 runs on it,
+ * folding each run it joins as one word, and the result is encoded again.
+ * Returns the new length (never more than o). */
+static size_t onepass_collapse(norm_ctx_t *c, char *out, size_t o, size_t cap)
 {
     size_t n = 0;
-    for (size_t i = from; i < *o; i++) {
+    for (size_t i = 0; i < o;) { /* valid UTF-8 of at most three bytes */
+        uint8_t b = (uint8_t)out[i];
+        int32_t cp;
+        if (b < 0x80) {
+            cp = b;
+            i++;
+        } else if (b < 0xE0) {
+            cp = ((int32_t)(b & 0x1F) << 6) | ((uint8_t)out[i + 1] & 0x3F);
+            i += 2;
+        } else {
+            cp = ((int32_t)(b & 0x0F) << 12) | (((uint8_t)out[i + 1] & 0x3F) << 6) |
+                 ((uint8_t)out[i + 2] & 0x3F);
+            i += 3;
+        }
+        c->cp[n] = cp;
+        c->cls[n++] = classify(cp);
+    }
+    n = collapse_padding(c, n, 1);
+    size_t w = 0;
+    encode_out(c->cp, n, out, cap, &w, 1);
+    return w;
+}
+
+/* Folds the word out[from..o) (ASCII and two-byte letters only) with
+ * fold_word and writes it back; returns its new end, or 0 when the result
+ * does not fit in cap (a word is never empty: 0 is no end).  *changed is
+ * set when the word's bytes changed. */
+static size_t onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t o, size_t cap,
+                                unsigned *changed)
+{
+    size_t n = 0;
+    for (size_t i = from; i < o; i++) {
         uint8_t b = (uint8_t)out[i];
         if (b < 0x80) {
             c->cp[n] = b;
@@ -712,132 +859,367 @@ static int onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t *o, s
     }
     fold_word(c->cp, c->cls, 0, n);
     size_t w = from;
+    unsigned diff = 0;
     for (size_t i = 0; i < n; i++) {
         int32_t cp = c->cp[i];
         if (w + 3 > cap)
             return 0; /* room for this character and the final NUL */
-        if (cp < 0x80) {
-            out[w++] = (char)cp;
-        } else {
-            out[w++] = (char)(0xC0 | (cp >> 6));
-            out[w++] = (char)(0x80 | (cp & 0x3F));
+        char b0 = (char)cp, b1 = 0;
+        if (cp >= 0x80) {
+            b0 = (char)(0xC0 | (cp >> 6));
+            b1 = (char)(0x80 | (cp & 0x3F));
+        }
+        diff |= w >= o || out[w] != b0;
+        out[w++] = b0;
+        if (cp >= 0x80) {
+            diff |= w >= o || out[w] != b1;
+            out[w++] = b1;
         }
     }
-    *o = w;
+    *changed |= diff | (w != o);
+    return w;
+}
+
+/* 1 when fold_word would leave the word out[from..o) as it is, known
+ * without folding it: a word of one script and digits ("427r", "4850р",
+ * "12hrs", "KL341", "box95") keeps its letters (a Latin word maps none
+ * of its own letters, a Cyrillic one only ё, already е), so only its
+ * digit runs could change, and this is fold_word's rule for them: a run
+ * with a digit that resembles no letter stays; a leading run stays but
+ * for one digit before a Cyrillic word; a run between letters becomes
+ * letters; a trailing run does after at least as many letters, two at
+ * least.  0: fold it (mixed scripts, or a run that changes). */
+static int onepass_fold_noop(const char *out, size_t from, size_t o, unsigned tok)
+{
+    int cyr;
+    if (tok == (TOK_DIGIT | TOK_LATIN))
+        cyr = 0;
+    else if (tok == (TOK_DIGIT | TOK_CYR))
+        cyr = 1;
+    else
+        return 0;
+    size_t letters_before = 0, i = from;
+    while (i < o) {
+        uint8_t b = (uint8_t)out[i];
+        if (b < '0' || b > '9') { /* a letter, one or two bytes */
+            letters_before++;
+            i += b >= 0x80 ? 2 : 1;
+            continue;
+        }
+        size_t j = i;
+        int lookalike = 1;
+        for (; j < o && out[j] >= '0' && out[j] <= '9'; j++) {
+            char d = out[j]; /* digit_cyr and digit_latin */
+            if (cyr ? d != '0' && d != '3' && d != '4' && d != '6'
+                    : d != '0' && d != '1' && d != '3' && d != '5')
+                lookalike = 0;
+        }
+        size_t run = j - i;
+        int letter_after = j < o, fold;
+        if (letters_before == 0)
+            fold = cyr && run == 1 && letter_after;
+        else if (letter_after)
+            fold = 1;
+        else
+            fold = letters_before >= 2 && run <= letters_before;
+        if (fold && lookalike)
+            return 0;
+        i = j;
+    }
+    return 1;
+}
+
+/* What the one pass carries from character to character. */
+struct onepass {
+    size_t o;            /* bytes written */
+    size_t ts;           /* where the open word starts in out */
+    size_t gap, singles; /* padding: see below */
+    unsigned tok;        /* TOK_* of the open word, 0: none */
+    unsigned rewritten;  /* more than letter case changed: nonzero */
+    int pending_space;   /* a space is owed before the next character */
+    int last_space;      /* the last character read was white space */
+    int padding;         /* three single characters in a row: onepass_collapse */
+};
+
+#if defined(__SSE2__)
+
+/* Sixteen bytes of the one pass at once, for the common stretch of text:
+ * ASCII letters, digits, printable punctuation, single spaces and basic
+ * Cyrillic letters (А-я, without Ё ё), where no word mixes kinds (Latin,
+ * Cyrillic, digits), none is a single character and no space is doubled.
+ * There every step is the identity but case folding, and the output is
+ * the input lower-cased, byte for byte.  The classes are found with SSE2
+ * compares, one bit per byte (bit j: in[j]), and the conditions checked
+ * on those masks, the one pass's state standing for the bytes before.
+ * Returns the bytes consumed (16, or 15 when in[15] starts a two-byte
+ * letter), with *st as the character-by-character path leaves it; 0 when
+ * the block needs that path (the caller then takes the next sixteen
+ * bytes that way).  cap > 2 * len leaves room for the 16-byte store. */
+static inline size_t onepass_block16(const uint8_t *in, char *out, struct onepass *st)
+{
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)in);
+    const __m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));
+    /* signed compares: bytes >= 0x80 are negative, below every ASCII class */
+    const __m128i is_l = _mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)),
+                                       _mm_cmplt_epi8(lower, _mm_set1_epi8('z' + 1)));
+    const __m128i is_d = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                       _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+    const __m128i is_s = _mm_cmpeq_epi8(x, _mm_set1_epi8(' '));
+    const __m128i is_pr = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8(' ')),
+                                        _mm_cmplt_epi8(x, _mm_set1_epi8(0x7F)));
+    const __m128i is_d0 = _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xD0));
+    const __m128i is_d1 = _mm_cmpeq_epi8(x, _mm_set1_epi8((char)0xD1));
+    const __m128i lt90 = _mm_cmplt_epi8(x, _mm_set1_epi8((char)0x90)); /* 80..8F */
+    const __m128i lta0 = _mm_cmplt_epi8(x, _mm_set1_epi8((char)0xA0));
+    const __m128i ltb0 = _mm_cmplt_epi8(x, _mm_set1_epi8((char)0xB0));
+    const __m128i ltc0 = _mm_cmplt_epi8(x, _mm_set1_epi8((char)0xC0)); /* 80..BF */
+    const unsigned m_l = (unsigned)_mm_movemask_epi8(is_l);
+    const unsigned m_d = (unsigned)_mm_movemask_epi8(is_d);
+    const unsigned m_s = (unsigned)_mm_movemask_epi8(is_s);
+    const unsigned m_pr = (unsigned)_mm_movemask_epi8(is_pr);
+    const unsigned m_d0 = (unsigned)_mm_movemask_epi8(is_d0);
+    const unsigned m_d1 = (unsigned)_mm_movemask_epi8(is_d1);
+    const unsigned m_80 = (unsigned)_mm_movemask_epi8(lt90);
+    const unsigned m_90 = (unsigned)_mm_movemask_epi8(_mm_andnot_si128(lt90, ltc0));
+    /* А-я: D0 90..BF, D1 80..8F; lead bits in vl, both bytes in cyr */
+    const unsigned vl = (m_d0 & (m_90 >> 1)) | (m_d1 & (m_80 >> 1));
+    unsigned cyr = vl | vl << 1;
+    size_t n = 16;
+    unsigned keep = 0xFFFF; /* the bytes consumed */
+    if ((m_pr | m_s | cyr) != 0xFFFF) {
+        /* only a lead byte at the end, its second byte in the next block */
+        if ((m_pr | m_s | cyr) != 0x7FFF || !((m_d0 | m_d1) & 0x8000))
+            return 0;
+        n = 15;
+        keep = 0x7FFF;
+        cyr |= 0x8000; /* a letter follows byte 14 (or the text is not the one pass's) */
+    }
+    const unsigned alnum = m_l | m_d | cyr;
+    unsigned tok = st->tok, carry = 0;
+    if (tok) {
+        if (tok & (tok - 1))
+            return 0; /* the open word mixes kinds: folded as it ends */
+        carry = 1;
+        if ((alnum & 1) && tok != ((m_l & 1) ? (unsigned)TOK_LATIN : (m_d & 1) ? (unsigned)TOK_DIGIT
+                                                                            : (unsigned)TOK_CYR))
+            return 0;
+    }
+    /* neighbours of different kinds: a word to fold */
+    if ((m_l & ((m_d | cyr) >> 1)) | (m_d & ((m_l | cyr) >> 1)) | (cyr & ((m_l | m_d) >> 1)))
+        return 0;
+    if ((m_s & (m_s << 1 | (unsigned)st->last_space)) || (st->o == 0 && (m_s & 1)))
+        return 0; /* a doubled or a leading space */
+    /* Padding: words of one character ("в", "I") are counted, and three in
+     * a row (with at most three characters between neighbours) hand the
+     * text to collapse.  Here no two words that end in the block, one
+     * after the other, may both be single characters, so the count never
+     * reaches three: it is one after a single character, zero after a
+     * longer word, and the characters between words (gap) matter only
+     * after the block's last word when that is a single character.  The
+     * word open before the block, when it ends at byte 0, comes first. */
+    const unsigned start = alnum & ~(alnum << 1 | carry);
+    const unsigned end = alnum & ~(alnum >> 1) & 0x7FFF; /* what follows byte 15 is unknown */
+    const unsigned single = (start & end & (m_l | m_d)) | ((start & vl) << 1 & end);
+    const int open_end = carry && !(alnum & 1); /* the open word ends before byte 0 */
+    int open_single = 0;
+    if (open_end) {
+        size_t tl = st->o - st->ts;
+        open_single = tl == 1 || (tl == 2 && (uint8_t)out[st->ts] >= 0x80);
+    }
+    const int ended = end != 0 || open_end;
+    if (st->singles && !ended)
+        return 0; /* the gap would need counting */
+    if (single | (unsigned)open_single) {
+        for (unsigned m = single; m; m &= m - 1) {
+            unsigned bit = m & (0 - m), after = end & ~(bit | (bit - 1));
+            if (after & (0 - after) & single)
+                return 0; /* the next word is a single character too */
+        }
+        if (open_single && (end & (0 - end) & single))
+            return 0;
+        /* the count before the first word: a single one adds to it */
+        int first_single = open_end ? open_single : (end & (0 - end) & single) != 0;
+        if (first_single && st->singles &&
+            (st->singles >= 2 || open_end + __builtin_popcount(end) == 1))
+            return 0;
+    }
+
+    /* lower case: ASCII letters | 0x20; D0 90..9F -> D0 B0..BF (+ 0x20),
+     * D0 A0..AF -> D1 80..8F (- 0x20, lead + 1) */
+    __m128i y = _mm_or_si128(x, _mm_and_si128(is_l, _mm_set1_epi8(0x20)));
+    const __m128i after_d0 = _mm_slli_si128(is_d0, 1);
+    const __m128i up1 = _mm_and_si128(after_d0, _mm_andnot_si128(lt90, lta0));
+    const __m128i up2 = _mm_and_si128(after_d0, _mm_andnot_si128(lta0, ltb0));
+    y = _mm_add_epi8(y, _mm_and_si128(up1, _mm_set1_epi8(0x20)));
+    y = _mm_sub_epi8(y, _mm_and_si128(up2, _mm_set1_epi8(0x20)));
+    y = _mm_sub_epi8(y, _mm_srli_si128(up2, 1)); /* - (-1) on the lead byte */
+    size_t o = st->o;
+    if (st->pending_space)
+        out[o++] = ' ';
+    _mm_storeu_si128((__m128i *)(void *)(out + o), y);
+
+    const unsigned last = 1u << (n - 1);
+    if (m_s & last) { /* a trailing space is owed, not written */
+        st->o = o + n - 1;
+        st->pending_space = st->last_space = 1;
+        st->tok = 0;
+    } else {
+        st->o = o + n;
+        st->pending_space = st->last_space = 0;
+        if (alnum & last) { /* a word open at the end */
+            unsigned s = start & keep;
+            if (s) {
+                st->ts = o + (size_t)(31 - __builtin_clz(s));
+                st->tok = (m_l & last) ? TOK_LATIN : (m_d & last) ? TOK_DIGIT : TOK_CYR;
+            } /* else the word open before goes on, same kind */
+        } else {
+            st->tok = 0;
+        }
+    }
+    if (ended) {
+        unsigned lastb = end ? 1u << (31 - __builtin_clz(end)) : 0;
+        if (lastb ? (lastb & single) != 0 : open_single) {
+            /* the last word was one character: the count is one, and the
+             * gap the punctuation and white space runs after it */
+            unsigned above = lastb ? keep & ~(lastb | (lastb - 1)) : keep;
+            unsigned between = (m_pr & ~(m_l | m_d)) | (m_s & ~(m_s << 1));
+            st->singles = 1;
+            st->gap = (size_t)__builtin_popcount(between & above);
+        } else {
+            st->singles = 0;
+        }
+    }
+    return n;
+}
+#endif
+
+/* The open word ends: folded when it mixes kinds, counted for padding
+ * collapse when it is one character.  0 when the fold does not fit. */
+static inline int onepass_word_end(norm_ctx_t *c, char *out, size_t cap, struct onepass *st)
+{
+    unsigned tok = st->tok;
+    if (((tok & (TOK_LATIN | TOK_CYR)) && (tok & TOK_DIGIT)) ||
+        (tok & (TOK_LATIN | TOK_CYR)) == (TOK_LATIN | TOK_CYR)) {
+        /* two kinds: at least two characters, so not a single; rewritten
+         * only when folding changed it */
+        if (!onepass_fold_noop(out, st->ts, st->o, tok)) {
+            size_t o = onepass_fold_word(c, out, st->ts, st->o, cap, &st->rewritten);
+            if (!o)
+                return 0;
+            st->o = o;
+        }
+        st->singles = 0;
+    } else if (st->o - st->ts == 1 || (st->o - st->ts == 2 && (uint8_t)out[st->ts] >= 0x80)) {
+        st->singles = st->singles && st->gap <= 3 ? st->singles + 1 : 1;
+        st->padding |= st->singles >= 3;
+    } else {
+        st->singles = 0;
+    }
+    st->gap = 0;
+    st->tok = 0;
     return 1;
 }
 
 static int norm_text_onepass(norm_ctx_t *c, const uint8_t *in, size_t len, char *out, size_t cap,
                              size_t *outlen)
 {
-    if (len > c->cap)
+    /* An input byte gives at most two output bytes (a Latin letter or a
+     * digit folded to Cyrillic), and a space is written only for a white
+     * space byte read: with this much room no write below needs a check. */
+    if (len > c->cap || cap <= 2 * len)
         return 0; /* the general path reports the cut exactly */
-    size_t o = 0;
-    int pending_space = 0, last_space = 0;
-    /* the word being written: where it starts in out, its length in code
-     * points, TOK_* of what it holds */
-    size_t tok_start = 0, tok_cps = 0;
-    unsigned tok = 0;
     /* padding collapse needs three single-character tokens in a row with at
-     * most three characters between neighbours: count such runs */
-    size_t gap = 0, singles = 0;
-    /* more than letter case changed: a word folded, ё, a tab or line break
-     * made a space (dropping a control or a space shortens the text) */
-    int rewritten = 0;
-    for (size_t i = 0; i <= len; i++) {
-        int32_t cp;
-        unsigned kind; /* TOK_* for a letter or digit, 0 otherwise */
-        size_t sl = 1;
-        if (i == len) {
-            cp = ' ';
-            kind = 0;
-        } else if (in[i] < 0x80) {
-            cp = in[i];
-            if (cp >= 'A' && cp <= 'Z')
-                cp |= 0x20;
-            if (cp >= 'a' && cp <= 'z')
-                kind = TOK_LATIN;
-            else if (cp >= '0' && cp <= '9')
-                kind = TOK_DIGIT;
-            else if (cp == ' ')
-                kind = 0;
-            else if (cp >= 0x09 && cp <= 0x0D)
-                cp = ' ', kind = 0, rewritten = 1;
-            else if (cp < 0x20 || cp == 0x7F)
-                continue; /* other controls vanish without splitting a word */
-            else
-                kind = 0;
-        } else {
-            cp = fast_cp(in + i, len - i, &sl);
-            if (cp < 0)
-                return 0;
-            kind = cp >= 0x0430 && cp <= 0x0451 ? (cp == 0x0451 ? TOK_CYR | TOK_YO : TOK_CYR) : 0;
-            i += sl - 1;
-        }
-        if (kind) {
-            if (o + 5 > cap)
-                return 0; /* a space, a character, the NUL: else the general path cuts */
-            if (!tok) {
-                if (pending_space)
-                    out[o++] = ' ';
-                pending_space = last_space = 0;
-                tok_start = o;
-                tok_cps = 0;
-            }
-            tok |= kind;
-            tok_cps++;
-        } else {
-            if (tok) { /* a word ends here */
-                int letters = (tok & (TOK_LATIN | TOK_CYR)) != 0;
-                if ((letters && (tok & TOK_DIGIT)) || (tok & (TOK_LATIN | TOK_CYR)) == (TOK_LATIN | TOK_CYR)) {
-                    if (!onepass_fold_word(c, out, tok_start, &o, cap))
-                        return 0;
-                    rewritten = 1;
-                } else if (tok & TOK_YO) {
-                    rewritten = 1;
-                    for (size_t k = tok_start; k + 1 < o; k++)
-                        if ((uint8_t)out[k] == 0xD1 && (uint8_t)out[k + 1] == 0x91)
-                            out[k] = (char)0xD0, out[k + 1] = (char)0xB5; /* ё -> е */
-                }
-                if (tok_cps == 1) {
-                    singles = singles && gap <= 3 ? singles + 1 : 1;
-                    if (singles >= 3)
-                        return 0;
-                } else {
-                    singles = 0;
-                }
-                gap = 0;
-                tok = 0;
-            }
-            if (cp == ' ') {
-                gap += !last_space;
-                last_space = 1;
-                pending_space = o > 0;
+     * most three characters between neighbours: gap counts those characters
+     * (a run of white space as one), singles the run.  rewritten: a word
+     * folded, ё, a tab or line break made a space (dropping a control or a
+     * space shortens the text). */
+    struct onepass st = {0};
+    size_t i = 0;
+#if defined(__SSE2__)
+    size_t slow_until = 0; /* after a block the SSE2 path refused */
+#endif
+    while (i < len) {
+#if defined(__SSE2__)
+        if (i >= slow_until && len - i >= 16) {
+            size_t n = onepass_block16(in + i, out, &st);
+            if (n) {
+                i += n;
                 continue;
             }
-            if (o + 5 > cap)
-                return 0;
-            gap++;
-            last_space = 0;
-            if (pending_space)
-                out[o++] = ' ';
-            pending_space = 0;
+            slow_until = i + 16;
         }
-        if (cp < 0x80) {
-            out[o++] = (char)cp;
-        } else if (cp < 0x800) {
-            out[o++] = (char)(0xC0 | (cp >> 6));
-            out[o++] = (char)(0x80 | (cp & 0x3F));
-        } else {
-            out[o++] = (char)(0xE0 | (cp >> 12));
-            out[o++] = (char)(0x80 | ((cp >> 6) & 0x3F));
-            out[o++] = (char)(0x80 | (cp & 0x3F));
+#endif
+        /* one character */
+        uint8_t b = in[i];
+        unsigned k = op_class[b];
+        uint32_t v = 0; /* a two-byte letter: its folded UTF-8 */
+        if (k == OP_HIGH) {
+            unsigned c2 = i + 1 < len ? in[i + 1] ^ 0x80u : 0xFFu;
+            if (c2 <= 0x3F)
+                v = fast_letter2(b, c2);
         }
+        if ((k & (OP_LAT | OP_DIG)) || v) { /* a letter or digit: the word goes on or starts */
+            if (!st.tok) {
+                if (st.pending_space)
+                    out[st.o++] = ' ';
+                st.pending_space = st.last_space = 0;
+                st.ts = st.o;
+            }
+            if (!v) {
+                out[st.o++] = (char)(b | (k & OP_LAT) << 5);
+                st.tok |= k;
+                i++;
+            } else {
+                out[st.o++] = (char)(v & 0xFF);
+                out[st.o++] = (char)((v >> 8) & 0xFF);
+                st.rewritten |= v & CYR_YO;
+                st.tok |= b == 0xC3 ? TOK_LATIN : TOK_CYR;
+                i += 2;
+            }
+            continue;
+        }
+        if (k == OP_DROP) {
+            i++;
+            continue; /* vanishes without ending the word */
+        }
+        if (st.tok && !onepass_word_end(c, out, cap, &st))
+            return 0;
+        if (k == OP_SPACE || k == OP_WS) {
+            st.rewritten |= k & OP_WS;
+            st.gap += !st.last_space;
+            st.last_space = 1;
+            st.pending_space = st.o > 0;
+            i++;
+            continue;
+        }
+        size_t sl = 1; /* punctuation, or one of £ € ₽ */
+        if (k == OP_HIGH) {
+            if (b == 0xC2 && i + 1 < len && in[i + 1] == 0xA3)
+                sl = 2;
+            else if (b == 0xE2 && i + 2 < len && in[i + 1] == 0x82 &&
+                     (in[i + 2] == 0xAC || in[i + 2] == 0xBD))
+                sl = 3;
+            else
+                return 0; /* another character: the general path's */
+        }
+        st.gap++;
+        st.last_space = 0;
+        if (st.pending_space)
+            out[st.o++] = ' ';
+        st.pending_space = 0;
+        for (size_t m = 0; m < sl; m++)
+            out[st.o++] = (char)in[i++];
     }
-    out[o] = '\0';
+    if (st.tok && !onepass_word_end(c, out, cap, &st))
+        return 0;
+    out[st.o] = '\0';
+    if (st.padding) {
+        st.o = onepass_collapse(c, out, st.o, cap);
+        st.rewritten = 1;
+    }
     if (outlen)
-        *outlen = o;
-    c->case_only = !rewritten && o == len;
+        *outlen = st.o;
+    c->case_only = !st.rewritten && st.o == len;
     return 1;
 }
 
@@ -882,7 +1264,7 @@ int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap
     n = nfkc_fold(c, blen, &trunc, (flags & NORM_SLOW_PATH) != 0);
     n = strip_and_classify(c, n);
     if (!(flags & NORM_NO_PADDING))
-        n = collapse_padding(c, n);
+        n = collapse_padding(c, n, 0);
     if (!(flags & NORM_NO_CONFUSABLE))
         fold_tokens(c, n);
     int rc = encode_out(c->cp, n, out, cap, outlen, 1);
@@ -917,44 +1299,73 @@ static size_t skeleton_fold(int32_t *cp, size_t n)
     return w;
 }
 
+/* Sender keys of ASCII bytes: what a byte is before the look-alike fold
+ * (letters lower-cased, '|' and '!' read as 'i', digits kept; 0: white
+ * space, punctuation, controls, not part of the key), and what the fold
+ * makes of a kept byte (0 q -> o, 1 l -> i, 3 -> e, 5 -> s, 8 -> b). */
+#define SKC(b)                                                                                     \
+    ((b) >= 'A' && (b) <= 'Z'                        ? (b) | 0x20                                  \
+     : ((b) >= 'a' && (b) <= 'z') || ((b) >= '0' && (b) <= '9') ? (b)                              \
+     : (b) == '|' || (b) == '!'                      ? 'i'                                         \
+                                                     : 0)
+#define SKF(b)                                                                                     \
+    ((b) == '0' || (b) == 'q'   ? 'o'                                                              \
+     : (b) == '1' || (b) == 'l' ? 'i'                                                              \
+     : (b) == '3'               ? 'e'                                                              \
+     : (b) == '5'               ? 's'                                                              \
+     : (b) == '8'               ? 'b'                                                              \
+                                : (b))
+#define SK4(m, b) m(b), m((b) + 1), m((b) + 2), m((b) + 3)
+#define SK16(m, b) SK4(m, b), SK4(m, (b) + 4), SK4(m, (b) + 8), SK4(m, (b) + 12)
+#define SK128(m)                                                                                   \
+    SK16(m, 0), SK16(m, 16), SK16(m, 32), SK16(m, 48), SK16(m, 64), SK16(m, 80), SK16(m, 96),      \
+        SK16(m, 112)
+static const uint8_t sender_key[128] = {SK128(SKC)};
+static const uint8_t sender_fold[128] = {SK128(SKF)};
+
 /* norm_sender for an ASCII sender ID of at most 64 bytes (nearly all: an
  * SMPP source_addr is at most 21 octets): the same steps without utf8proc
- * and the context's buffers.  Returns 1 with *rc set, or 0 for the general
- * path.  tests/test-text-norm.c compares the two on random IDs. */
+ * and the context's buffers, one table lookup per byte.  Returns 1 with
+ * *rc set, or 0 for the general path.  tests/test-text-norm.c compares the
+ * two on random IDs. */
 static int sender_ascii(const uint8_t *in, size_t len, char *out, size_t cap, size_t *outlen, int *rc)
 {
-    int32_t k[64];
-    size_t n = 0, letters = 0;
-    if (len > SG_ARRAY_LEN(k))
+    char k[64];
+    size_t n = 0;
+    unsigned letters = 0;
+    if (len > sizeof k)
         return 0;
     for (size_t i = 0; i < len; i++) {
         uint8_t b = in[i];
         if (b >= 0x80)
             return 0;
-        if (b >= 'A' && b <= 'Z')
-            b |= 0x20;
-        if (b == '|' || b == '!')
-            b = 'i';
-        if (b >= 'a' && b <= 'z')
-            letters++;
-        else if (b < '0' || b > '9')
-            continue; /* white space, punctuation, controls: not part of the key */
-        k[n++] = b;
+        uint8_t m = sender_key[b];
+        k[n] = (char)m;
+        n += m != 0;
+        letters |= m >= 'a'; /* digits are below 'a' */
     }
-    if (letters)
-        n = skeleton_fold(k, n);
-    size_t o = 0;
-    *rc = 0;
-    for (; o < n; o++) {
-        if (o + 2 > cap) {
-            *rc = SG_ENOSPC;
-            break;
+    if (letters) { /* skeleton_fold, on bytes */
+        size_t w = 0;
+        for (size_t i = 0; i < n; i++) {
+            char ch = (char)sender_fold[(uint8_t)k[i]];
+            if (i + 1 < n && ch == 'r' && k[i + 1] == 'n') {
+                ch = 'm';
+                i++;
+            } else if (i + 1 < n && ch == 'v' && k[i + 1] == 'v') {
+                ch = 'w';
+                i++;
+            }
+            k[w++] = ch;
         }
-        out[o] = (char)k[o];
+        n = w;
     }
-    out[o] = '\0';
+    *rc = n >= cap ? SG_ENOSPC : 0; /* the general path keeps cap - 1 */
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, k, n);
+    out[n] = '\0';
     if (outlen)
-        *outlen = o;
+        *outlen = n;
     return 1;
 }
 
@@ -1005,28 +1416,97 @@ static inline void mask_byte(char ch, char *out, size_t *o, int *in_digits)
     out[(*o)++] = ch;
 }
 
+/* Top bit of each byte of w that is an ASCII digit (0x30..0x39).  With
+ * the top bit cleared no sum carries into the next byte. */
+static inline uint64_t digit_bytes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull;
+    uint64_t a = w & 0x7F * ones;
+    return (a + 0x50 * ones) & ~(a + 0x46 * ones) & ~w & 0x80 * ones;
+}
+
 /* Copies s[*i..len) to out[*o..cap) with every run of ASCII digits written
  * as one '#', until the input or the room ends; *in_digits carries a run
- * from one call to the next.  Eight digit-free bytes move at a time: the
- * bulk of a text. */
+ * from one call to the next.  Eight bytes at a time: the word is written
+ * with each run's first digit made '#', and the copy advances to the
+ * first digit that continues a run; the rest of a run is then skipped
+ * eight digits at a time.  Work: O(len) word steps, each advancing at
+ * least one byte. */
 static void mask_digits(const char *s, size_t len, size_t *i, char *out, size_t cap, size_t *o,
                         int *in_digits)
 {
+    const uint64_t ones = 0x0101010101010101ull;
     size_t ii = *i, oo = *o; /* locals: stores to out could alias *i and *o */
     int run = *in_digits;
+#if defined(__SSE2__)
+    /* The same sixteen bytes at a time, the digits found by one compare. */
+    while (len - ii >= 16 && cap - oo >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + ii));
+        __m128i dv = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
+                                   _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+        unsigned d = (unsigned)_mm_movemask_epi8(dv);
+        if (run) { /* the digits that continue the run write nothing */
+            unsigned skip = (unsigned)__builtin_ctz(~d); /* d < 0x10000: at most 16 */
+            ii += skip;
+            if (skip == 16)
+                continue;
+            run = 0;
+            if (skip)
+                continue; /* load again from the first byte after the run */
+        }
+        if (!d) { /* no digit: most of a text */
+            _mm_storeu_si128((__m128i *)(void *)(out + oo), x);
+            ii += 16;
+            oo += 16;
+            continue;
+        }
+        /* each run's first digit becomes '#'; copy up to the first digit
+         * that continues a run */
+        __m128i first = _mm_andnot_si128(_mm_slli_si128(dv, 1), dv);
+        __m128i m = _mm_or_si128(_mm_andnot_si128(first, x),
+                                 _mm_and_si128(first, _mm_set1_epi8('#')));
+        _mm_storeu_si128((__m128i *)(void *)(out + oo), m);
+        unsigned cont = d & d << 1;
+        size_t n = cont ? (size_t)__builtin_ctz(cont) : 16;
+        ii += n;
+        oo += n;
+        run = n < 16 || (d >> 15);
+    }
+#endif
     while (ii < len && oo < cap) {
-        if (ii + 8 <= len && oo + 8 <= cap) {
-            uint64_t w;
-            memcpy(&w, s + ii, 8);
-            if (!sg_word_has_digit(w)) {
-                memcpy(out + oo, &w, 8);
+        if (len - ii >= 8 && cap - oo >= 8) {
+            uint64_t w = sg_load_le64((const uint8_t *)s + ii);
+            uint64_t d = digit_bytes(w);
+            if (!(d | (uint64_t)run)) { /* no digit: most words of a text */
+                memcpy(out + oo, s + ii, 8);
+                ii += 8;
                 oo += 8;
-                run = 0;
-            } else {
-                for (size_t k = 0; k < 8; k++)
-                    mask_byte(s[ii + k], out, &oo, &run);
+                continue;
             }
-            ii += 8;
+            if (run) { /* the digits that continue the run write nothing */
+                uint64_t nd = ~d & 0x80 * ones;
+                if (!nd) {
+                    ii += 8;
+                    continue;
+                }
+                size_t skip = (size_t)__builtin_ctzll(nd) >> 3;
+                run = 0; /* s[ii + skip] is no digit */
+                if (skip) {
+                    ii += skip;
+                    continue; /* the next word starts after the run */
+                }
+            }
+            uint64_t first = d & ~(d << 8), cont = d & (d << 8);
+            uint64_t fm = (first >> 7) * 0xFF; /* the bytes of the first digits */
+            uint64_t m = (w & ~fm) | (fm & 0x23 * ones); /* '#' */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            m = __builtin_bswap64(m);
+#endif
+            memcpy(out + oo, &m, 8);
+            size_t n = cont ? (size_t)__builtin_ctzll(cont) >> 3 : 8;
+            ii += n;
+            oo += n;
+            run = n < 8 || (d >> 63);
             continue;
         }
         mask_byte(s[ii++], out, &oo, &run);

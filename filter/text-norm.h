@@ -85,10 +85,10 @@ int norm_text(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t c
               size_t *outlen, unsigned flags);
 
 /* 1 when the last norm_text() call on ctx returned its input with only
- * letter case lowered (ASCII and Cyrillic; same bytes otherwise), so any
- * case-insensitive search of the input finds the same in the output: the
- * verdict engine then extracts URLs once, not from both.  0 otherwise, and
- * after norm_sender(); a 0 is always safe. */
+ * letter case lowered (ASCII, Latin-1 and Cyrillic letters; same bytes
+ * otherwise), so any case-insensitive search of the input finds the same
+ * in the output: the verdict engine then extracts URLs once, not from
+ * both.  0 otherwise, and after norm_sender(); a 0 is always safe. */
 int norm_last_case_only(const norm_ctx_t *ctx);
 
 /* Look-alike skeleton of a sender ID (source_addr), a comparison key for

@@ -6,6 +6,9 @@
 #include <string.h>
 
 #include <utf8proc.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* the x86-64 baseline: the separator search uses it where present */
+#endif
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
@@ -15,30 +18,56 @@
  * like "Ok.so" or "v.2" must not become a host); URLs with a scheme or
  * "www." are accepted whatever their TLD.  Two-letter TLDs that are also
  * common words glued to a full stop in chat ("is", "so", "do", "no", "be",
- * "in", "it", "at", "to") are left out on purpose; "me" stays (t.me). */
-static const char *const tlds[] = {
-    "com", "net", "org", "info", "biz", "ru", "su", "\xd1\x80\xd1\x84" /* рф */,
-    "xn--p1ai", "ua", "by", "kz", "uz", "kg", "tj", "am", "ge", "az", "md", "tm",
-    "lv", "lt", "ee", "fi", "se", "dk", "pl", "cz", "sk", "de", "fr", "es", "pt",
-    "nl", "eu", "ch", "uk", "us", "ca", "au", "jp", "cn", "kr", "vn", "br", "mx",
-    "tr", "il", "ae", "me", "io", "co", "cc", "tk", "ml", "ga", "cf", "gq", "ly",
-    "gl", "gd", "gg", "ws", "tv", "fm", "pw", "xyz", "top", "club", "online",
-    "site", "website", "store", "shop", "app", "link", "click", "live", "life",
-    "pro", "win", "bid", "loan", "loans", "men", "work", "vip", "fun", "space",
-    "tech", "icu", "buzz", "rest", "fit", "cam", "monster", "cyou", "sbs", "cfd",
-    "today", "world", "email", "mobi", "name", "asia", "money", "cash", "bank",
-    "finance", "credit", "casino", "bet", "games", "page", "dev", "one", "ltd",
-    "gift", "promo", "sale", "help", "support", "services", "digital", "network",
-    "center", "group", "ink", "wiki", "gs", "ai", "tw", "hk", "sg",
+ * "in", "it", "at", "to") are left out on purpose; "me" stays (t.me).
+ * Sorted by bytes (memcmp, a prefix first): url_tld_known searches it by
+ * halves, about eight comparisons instead of one per entry. */
+#define T(s) {s, sizeof s - 1}
+static const struct {
+    const char *s;
+    size_t len;
+} tlds[] = {
+    T("ae"), T("ai"), T("am"), T("app"), T("asia"), T("au"), T("az"), T("bank"), T("bet"),
+    T("bid"), T("biz"), T("br"), T("buzz"), T("by"), T("ca"), T("cam"), T("cash"), T("casino"),
+    T("cc"), T("center"), T("cf"), T("cfd"), T("ch"), T("click"), T("club"), T("cn"), T("co"),
+    T("com"), T("credit"), T("cyou"), T("cz"), T("de"), T("dev"), T("digital"), T("dk"),
+    T("ee"), T("email"), T("es"), T("eu"), T("fi"), T("finance"), T("fit"), T("fm"), T("fr"),
+    T("fun"), T("ga"), T("games"), T("gd"), T("ge"), T("gg"), T("gift"), T("gl"), T("gq"),
+    T("group"), T("gs"), T("help"), T("hk"), T("icu"), T("il"), T("info"), T("ink"), T("io"),
+    T("jp"), T("kg"), T("kr"), T("kz"), T("life"), T("link"), T("live"), T("loan"), T("loans"),
+    T("lt"), T("ltd"), T("lv"), T("ly"), T("md"), T("me"), T("men"), T("ml"), T("mobi"),
+    T("money"), T("monster"), T("mx"), T("name"), T("net"), T("network"), T("nl"), T("one"),
+    T("online"), T("org"), T("page"), T("pl"), T("pro"), T("promo"), T("pt"), T("pw"),
+    T("rest"), T("ru"), T("sale"), T("sbs"), T("se"), T("services"), T("sg"), T("shop"),
+    T("site"), T("sk"), T("space"), T("store"), T("su"), T("support"), T("tech"), T("tj"),
+    T("tk"), T("tm"), T("today"), T("top"), T("tr"), T("tv"), T("tw"), T("ua"), T("uk"),
+    T("us"), T("uz"), T("vip"), T("vn"), T("website"), T("wiki"), T("win"), T("work"),
+    T("world"), T("ws"), T("xn--p1ai"), T("xyz"), T("\xd1\x80\xd1\x84") /* рф */,
 };
+#undef T
+
+/* Compares tld[0..len) with t[0..tl) as memcmp orders them, a prefix
+ * first. */
+static int tld_cmp(const char *tld, size_t len, const char *t, size_t tl)
+{
+    int r = memcmp(tld, t, len < tl ? len : tl);
+    return r ? r : (len > tl) - (len < tl);
+}
 
 int url_tld_known(const char *tld, size_t len)
 {
     if (len == 0)
         return 0;
-    for (size_t i = 0; i < SG_ARRAY_LEN(tlds); i++) /* first byte before strlen */
-        if (tlds[i][0] == tld[0] && strlen(tlds[i]) == len && memcmp(tlds[i], tld, len) == 0)
+    size_t lo = 0, hi = SG_ARRAY_LEN(tlds);
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int r = tld_cmp(tld, len, tlds[mid].s, tlds[mid].len);
+        if (r == 0)
             return 1;
+        if (r < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return 0;
 }
 
@@ -54,6 +83,39 @@ long url_next_parent(const char *host, size_t len, size_t off)
 
 static int lc(int c) { return (c >= 'A' && c <= 'Z') ? c + 32 : c; }
 
+/* ASCII classes for the scan, one table lookup per byte instead of a chain
+ * of comparisons (the scan runs over every message). */
+enum {
+    UC_LABEL = 1, /* a label character: letter, digit, '-', '_' (label_char's ASCII part) */
+    UC_END = 2,   /* ends a URL: white space, controls, '<' '>' '"' DEL */
+    UC_SEP = 4,   /* may start a label separator: '.' '[' '(' '{' (sep_at) */
+    UC_TRAIL = 8, /* punctuation path_end drops from a URL's end: . , ; : ! ? ) ] } ' */
+    UC_UPPER = 16,/* A-Z */
+    UC_AUTH = 32, /* ends a URL's authority: UC_END, '/' '?' '#' */
+};
+#define UCC(c)                                                                                     \
+    (((((c) | 0x20) >= 'a' && ((c) | 0x20) <= 'z') || ((c) >= '0' && (c) <= '9') || (c) == '-' ||  \
+              (c) == '_'                                                                           \
+          ? UC_LABEL                                                                               \
+          : 0) |                                                                                   \
+     ((c) <= ' ' || (c) == '<' || (c) == '>' || (c) == '"' || (c) == 0x7F ? UC_END : 0) |          \
+     ((c) == '.' || (c) == '[' || (c) == '(' || (c) == '{' ? UC_SEP : 0) |                         \
+     ((c) == '.' || (c) == ',' || (c) == ';' || (c) == ':' || (c) == '!' || (c) == '?' ||          \
+              (c) == ')' || (c) == ']' || (c) == '}' || (c) == '\'' || (c) == 0                    \
+          ? UC_TRAIL                                                                               \
+          : 0) |                                                                                   \
+     ((c) >= 'A' && (c) <= 'Z' ? UC_UPPER : 0) |                                                   \
+     ((c) <= ' ' || (c) == '<' || (c) == '>' || (c) == '"' || (c) == 0x7F || (c) == '/' ||         \
+              (c) == '?' || (c) == '#'                                                             \
+          ? UC_AUTH                                                                                \
+          : 0))
+#define UCC4(c) UCC(c), UCC((c) + 1), UCC((c) + 2), UCC((c) + 3)
+#define UCC16(c) UCC4(c), UCC4((c) + 4), UCC4((c) + 8), UCC4((c) + 12)
+#define UCC64(c) UCC16(c), UCC16((c) + 16), UCC16((c) + 32), UCC16((c) + 48)
+/* bytes >= 0x80: none of the classes (a UTF-8 letter is a label character
+ * by label_char_utf8, not by this table) */
+static const uint8_t uclass[256] = {UCC64(0), UCC64(64)};
+
 /* Decodes the code point at p (at most n bytes); returns its byte length,
  * or 0 for an invalid sequence.  *cp gets the code point. */
 static size_t cp_at(const char *p, size_t n, int32_t *cp)
@@ -62,18 +124,10 @@ static size_t cp_at(const char *p, size_t n, int32_t *cp)
     return k > 0 ? (size_t)k : 0;
 }
 
-/* A character that may appear inside a DNS label as spammers write them:
- * ASCII letters, digits, '-', '_' (not valid in host names but browsers
- * and SMS clients linkify it), and non-ASCII letters, digits and marks
- * (IDN labels).  Returns the byte length of the character, 0 if not. */
-static size_t label_char(const char *p, size_t n)
+/* label_char for a character that starts with a byte >= 0x80. */
+static size_t label_char_utf8(const char *p, size_t n)
 {
     unsigned char c = (unsigned char)p[0];
-    if (c < 0x80)
-        return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                c == '-' || c == '_')
-                   ? 1
-                   : 0;
     /* U+0400..U+047F (lead byte D0 or D1): Cyrillic letters, all of them;
      * the common non-ASCII case, answered without utf8proc. */
     if ((c == 0xD0 || c == 0xD1) && n >= 2 && ((unsigned char)p[1] & 0xC0) == 0x80)
@@ -92,6 +146,18 @@ static size_t label_char(const char *p, size_t n)
     default:
         return 0;
     }
+}
+
+/* A character that may appear inside a DNS label as spammers write them:
+ * ASCII letters, digits, '-', '_' (not valid in host names but browsers
+ * and SMS clients linkify it), and non-ASCII letters, digits and marks
+ * (IDN labels).  Returns the byte length of the character, 0 if not. */
+static inline size_t label_char(const char *p, size_t n)
+{
+    unsigned char c = (unsigned char)p[0];
+    if (c < 0x80)
+        return uclass[c] & UC_LABEL; /* UC_LABEL is 1: the length */
+    return label_char_utf8(p, n);
 }
 
 /* A label separator at p: ".", or one of the defanged dots "[.]" "(.)"
@@ -178,14 +244,34 @@ static size_t parse_host(const char *text, size_t len, size_t i, struct url_hit 
         size_t start = i, k;
         *last_label = h->host_len;
         /* Bound: each iteration consumes input; the host buffer caps the
-         * work at URL_HOST_MAX characters per candidate. */
-        while (i < len && (k = label_char(text + i, len - i)) != 0) {
+         * work at URL_HOST_MAX characters per candidate.  ASCII, the bulk
+         * of host names, is copied here with one lookup per byte; the
+         * NUL after the host is written once, when the label ends. */
+        for (;;) {
+            unsigned char c = i < len ? (unsigned char)text[i] : 0;
+            if (c < 0x80) {
+                if (!(uclass[c] & UC_LABEL) || i >= len)
+                    break;
+                if (h->host_len + 2 > URL_HOST_MAX) {
+                    h->host[h->host_len] = '\0';
+                    *too_long = 1;
+                    return i;
+                }
+                /* UC_UPPER << 1 is 0x20, the case bit */
+                h->host[h->host_len++] = (char)(c | (uclass[c] & UC_UPPER) << 1);
+                i++;
+                continue;
+            }
+            if ((k = label_char_utf8(text + i, len - i)) == 0)
+                break;
             if (host_put(h, text + i, k) != 0) {
+                h->host[h->host_len] = '\0';
                 *too_long = 1;
                 return i;
             }
             i += k;
         }
+        h->host[h->host_len] = '\0';
         if (i == start)
             break;
         (*labels)++;
@@ -211,13 +297,16 @@ static size_t parse_host(const char *text, size_t len, size_t i, struct url_hit 
 
 /* 1 if the character before text[i] continues a host (a label character
  * or a dot), so text[i] cannot start one. */
-static int prev_joins(const char *text, size_t i)
+static inline int prev_joins(const char *text, size_t i)
 {
+    unsigned char p = (unsigned char)text[i - 1];
+    if (p < 0x80)
+        return p == '.' || (uclass[p] & UC_LABEL);
     size_t j = i - 1;
     /* Back over at most three UTF-8 continuation bytes. */
     for (int k = 0; k < 3 && j > 0 && ((unsigned char)text[j] & 0xC0) == 0x80; k++)
         j--;
-    return text[i - 1] == '.' || label_char(text + j, i - j) != 0;
+    return label_char(text + j, i - j) != 0;
 }
 
 static int is_ipv4(const char *h, size_t n)
@@ -279,22 +368,14 @@ static size_t scheme_at(const char *text, size_t len, size_t i, int *defanged)
     return 0;
 }
 
-static int is_space_or_end(const char *text, size_t len, size_t i)
-{
-    if (i >= len)
-        return 1;
-    unsigned char c = (unsigned char)text[i];
-    return c <= ' ' || c == '<' || c == '>' || c == '"' || c == '\x7f';
-}
-
 /* End of the URL's path part: up to white space, minus trailing
  * punctuation ("see qiwi.xyz/login." ends before the dot). */
 static size_t path_end(const char *text, size_t len, size_t i)
 {
     size_t bound = i + 2048 < len ? i + 2048 : len;
-    while (i < bound && !is_space_or_end(text, len, i))
+    while (i < bound && !(uclass[(unsigned char)text[i]] & UC_END))
         i++;
-    while (i > 0 && strchr(".,;:!?)]}'", text[i - 1]))
+    while (i > 0 && (uclass[(unsigned char)text[i - 1]] & UC_TRAIL))
         i--;
     return i;
 }
@@ -307,22 +388,11 @@ static int seen(const struct url_hit *out, size_t n, const struct url_hit *h)
     return 0;
 }
 
-/* 1 if text has a label separator sep_at() could accept: a '.' (also in
- * "[.]" "(.)" "{.}") or "[dot]" "(dot)".  Every hit has at least two
- * labels, so a text without one has no URL and needs no scan. */
-static int may_have_sep(const char *text, size_t len)
-{
-    if (memchr(text, '.', len))
-        return 1;
-    for (size_t i = 0; i + 1 < len; i++)
-        if ((text[i] == '[' || text[i] == '(') && lc(text[i + 1]) == 'd')
-            return 1;
-    return 0;
-}
-
 /* One step of the scan at i: either a hit appended to out[*np] and the
  * position after its span returned, or the position after what cannot
- * start one.  Always > i. */
+ * start one.  Always > i.  Positions inside a run of label characters
+ * never start a hit (prev_joins), so returning anywhere in or at the end
+ * of such a run is the same to the caller. */
 static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *out, size_t *np)
 {
     /* label_char first: cheap, and false on most bytes */
@@ -339,8 +409,7 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
          * says) only here; anything else takes the full path below. */
         size_t j = i;
         for (;;) {
-            if (j < len && ((text[j] >= 'a' && text[j] <= 'z') || (text[j] >= 'A' && text[j] <= 'Z') ||
-                            (text[j] >= '0' && text[j] <= '9') || text[j] == '-' || text[j] == '_'))
+            if (j < len && (uclass[(unsigned char)text[j]] & UC_LABEL))
                 j++;
             else if (j + 1 < len && ((unsigned char)text[j] == 0xD0 || (unsigned char)text[j] == 0xD1) &&
                      ((unsigned char)text[j + 1] & 0xC0) == 0x80)
@@ -348,10 +417,15 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
             else
                 break;
         }
-        if (j > i && (j >= len || !strchr(".[({", text[j]) || text[j] == '\0') &&
-            (j >= len || (unsigned char)text[j] < 0x80)) {
+        if (j >= len)
             return j;
-        }
+        unsigned char t = (unsigned char)text[j];
+        if (t < 0x80 && !(uclass[t] & UC_SEP))
+            return j;
+        /* "word." before anything but a label character: parse_host
+         * would stop after one label, and a hit needs two. */
+        if (t == '.' && (j + 1 >= len || !label_char(text + j + 1, len - j - 1)))
+            return j;
     }
     struct url_hit *h = &out[*np];
     memset(h, 0, offsetof(struct url_hit, host));
@@ -363,13 +437,10 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
         h->flags |= URL_F_SCHEME | (defanged ? URL_F_DEFANGED : 0);
         /* Authority ends at '/', '?', '#' or white space; a user part
          * before '@' is skipped (RFC 3986 §3.2.1). */
-        size_t a = hs, at = 0;
-        while (a < len && a < hs + 512 && !is_space_or_end(text, len, a) &&
-               text[a] != '/' && text[a] != '?' && text[a] != '#') {
+        size_t a = hs, at = 0, lim = hs + 512 < len ? hs + 512 : len;
+        for (; a < lim && !(uclass[(unsigned char)text[a]] & UC_AUTH); a++)
             if (text[a] == '@')
                 at = a + 1;
-            a++;
-        }
         if (at) {
             h->flags |= URL_F_USERINFO;
             hs = at;
@@ -399,32 +470,87 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
     return end > i ? end : i + 1;
 }
 
+#if defined(__SSE2__)
 /* Position of the first label separator candidate at or after from: a
- * '.', or '[' / '(' before 'd' (the defanged "[dot]"); len if none. */
+ * '.', or '[' / '(' before 'd' or 'D' (the defanged "[dot]" "(dot)");
+ * len if none.  Sixteen bytes per compare: one pass for all three. */
 static size_t next_sep(const char *text, size_t len, size_t from)
 {
-    const char *dot = memchr(text + from, '.', len - from);
-    size_t limit = dot ? (size_t)(dot - text) : len;
-    /* '[' and '(' are rare in SMS: find each with memchr (vectorised)
-     * rather than testing every byte for both */
+    size_t i = from;
+    while (len - i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('[')),
+                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('(')))));
+        for (; m; m &= m - 1) {
+            size_t k = i + (size_t)__builtin_ctz(m);
+            if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd'))
+                return k;
+        }
+        i += 16;
+    }
+    if (len >= 16 && i < len) {
+        /* the last sixteen bytes, those before i masked off */
+        size_t base = len - 16;
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + base));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
+                         _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('[')),
+                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('(')))));
+        for (m &= ~0u << (i - base); m; m &= m - 1) {
+            size_t k = base + (size_t)__builtin_ctz(m);
+            if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd'))
+                return k;
+        }
+        return len;
+    }
+    for (; i < len; i++)
+        if (text[i] == '.' ||
+            ((text[i] == '[' || text[i] == '(') && i + 1 < len && lc(text[i + 1]) == 'd'))
+            return i;
+    return len;
+}
+#endif
+
+#if !defined(__SSE2__)
+/* Position of the first '[' or '(' before 'd' or 'D' (the defanged
+ * "[dot]" "(dot)") at or after from; len if none.  Both are rare in SMS:
+ * found with memchr (vectorised), and url_extract asks again only once
+ * its scan has passed the last answer.  (Where SSE2 is missing.) */
+static size_t next_open_dot(const char *text, size_t len, size_t from)
+{
+    size_t best = len;
     for (const char *open = "[("; *open; open++)
-        for (size_t k = from; k + 1 < limit;) {
-            const char *q = memchr(text + k, *open, limit - 1 - k);
+        for (size_t k = from; k + 1 < best;) {
+            const char *q = memchr(text + k, *open, best - 1 - k);
             if (!q)
                 break;
             k = (size_t)(q - text);
             if (lc(text[k + 1]) == 'd') {
-                limit = k; /* the earlier of the two wins */
+                best = k; /* the earlier of the two wins */
                 break;
             }
             k++;
         }
-    return limit;
+    return best;
 }
+#endif
 
-/* Start of the run of non-white-space bytes that ends at p, not before lo. */
+/* Start of the run of non-white-space bytes (> ' ') that ends at p, not
+ * before lo.  Eight bytes at a time, backwards: per byte, with the top
+ * bit cleared so no sum carries, a + 0x5F stays below 0x80 exactly when
+ * the byte is at most ' '. */
 static size_t word_start(const char *text, size_t lo, size_t p)
 {
+    const uint64_t ones = 0x0101010101010101ull;
+    while (p - lo >= 8) {
+        uint64_t w = sg_load_le64((const uint8_t *)text + p - 8);
+        uint64_t ws = ~((w & 0x7F * ones) + 0x5F * ones) & ~w & 0x80 * ones;
+        if (ws) /* the last white space byte of the eight */
+            return p - 8 + (size_t)((63 - __builtin_clzll(ws)) >> 3) + 1;
+        p -= 8;
+    }
     while (p > lo && (unsigned char)text[p - 1] > ' ')
         p--;
     return p;
@@ -433,25 +559,42 @@ static size_t word_start(const char *text, size_t lo, size_t p)
 size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max)
 {
     size_t n = 0, i = 0;
-    if (!text || !out || !may_have_sep(text, len))
+    if (!text || !out)
         return 0;
     /* Every hit holds a separator, and only a scheme ("http : //") spans
      * white space, over at most two words before its host.  So the scan
      * visits only the words (runs between white space) that hold a
-     * separator, starting two words earlier: a clean start, since every
-     * other step stops at white space.  Most messages have a full stop or
-     * two and no URL.  Work: O(len). */
+     * separator, a clean start, since every other step stops at white
+     * space; most messages have a full stop or two and no URL.  Work:
+     * O(len).  A text without a separator returns at once. */
+#if !defined(__SSE2__)
+    size_t open_dot = next_open_dot(text, len, 0);
+#endif
     while (i < len && n < max) {
+        /* the first separator candidate at or after i: a '.', or a
+         * "[d" / "(d" */
+#if defined(__SSE2__)
         size_t s = next_sep(text, len, i);
+#else
+        if (open_dot < i)
+            open_dot = next_open_dot(text, len, i);
+        const char *dot = memchr(text + i, '.', (open_dot < len ? open_dot : len) - i);
+        size_t s = dot ? (size_t)(dot - text) : open_dot;
+#endif
         if (s >= len)
             break;
         size_t ws = word_start(text, i, s);
-        for (int w = 0; w < 2 && ws > i; w++) {
-            size_t k = ws;
-            while (k > i && (unsigned char)text[k - 1] <= ' ')
-                k--;
-            ws = word_start(text, i, k);
-        }
+        /* A scheme in an earlier word reaches this one only through
+         * "http :", "http: //" or "http[:] //": then the word starts
+         * with ':' '[' '/' or '\\' (the "\/\/" spelling) and the scan
+         * starts two words earlier. */
+        if (ws > i && (text[ws] == ':' || text[ws] == '[' || text[ws] == '/' || text[ws] == '\\'))
+            for (int w = 0; w < 2 && ws > i; w++) {
+                size_t k = ws;
+                while (k > i && (unsigned char)text[k - 1] <= ' ')
+                    k--;
+                ws = word_start(text, i, k);
+            }
         i = ws;
         while (i <= s && i < len && n < max)
             i = scan_step(text, len, i, out, &n);

@@ -5,10 +5,14 @@
  *     lowered letters (norm_last_case_only), URL extraction finds the same
  *     hosts in its output as in its input;
  *   - url_extract's early exit for texts without a label separator, on the
- *     separators it must still see ("[dot]", "(dot)", "[.]"). */
+ *     separators it must still see ("[dot]", "(dot)", "[.]");
+ *   - url_extract against the extractor before its fast paths
+ *     (url-extract-ref.h), hit for hit (span, flags, host), on every input
+ *     and normalised output above and on random URL-shaped text. */
 #include "testutil.h"
 #include "text-norm.h"
 #include "url-extract.h"
+#include "url-extract-ref.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,15 +26,50 @@
 
 static norm_ctx_t *ctx;
 static char o1[1 << 18], o2[1 << 18];
-static unsigned compared, case_only_seen;
+static unsigned compared, case_only_seen, url_compared, url_hits;
+
+/* url_extract and the reference give the same hits on text[0..len), with
+ * room for max of them. */
+static void same_urls_max(const char *text, size_t len, size_t max)
+{
+    struct url_hit a[8], b[8];
+    /* an exact-size copy: a read past the end is a sanitizer error */
+    char *exact = malloc(len ? len : 1);
+    CHECK(exact != NULL);
+    if (!exact)
+        return;
+    memcpy(exact, text, len);
+    size_t na = url_extract(exact, len, a, max), nb = url_extract_ref(text, len, b, max);
+    free(exact);
+    CHECK_MSG(na == nb, "\"%.*s\": %zu hits, reference %zu", (int)len, text, na, nb);
+    for (size_t k = 0; k < na && k < nb; k++)
+        CHECK_MSG(a[k].off == b[k].off && a[k].len == b[k].len && a[k].flags == b[k].flags &&
+                      a[k].host_len == b[k].host_len && strcmp(a[k].host, b[k].host) == 0,
+                  "\"%.*s\" hit %zu: %zu+%zu %u \"%s\", reference %zu+%zu %u \"%s\"", (int)len,
+                  text, k, a[k].off, a[k].len, a[k].flags, a[k].host, b[k].off, b[k].len, b[k].flags,
+                  b[k].host);
+    url_compared++;
+    url_hits += (unsigned)na;
+}
+
+static void same_urls(const char *text, size_t len)
+{
+    same_urls_max(text, len, 8);
+    same_urls_max(text, len, 1);
+}
 
 /* in normalised into cap bytes the fast way and the general way: same. */
 static void same_cap(const char *in, size_t len, size_t cap)
 {
     static const unsigned flags[] = {0, NORM_NO_PADDING, NORM_NO_CONFUSABLE};
+    char *exact = malloc(len ? len : 1); /* a read past the end is a sanitizer error */
+    CHECK(exact != NULL);
+    if (!exact)
+        return;
+    memcpy(exact, in, len);
     for (size_t f = 0; f < SG_ARRAY_LEN(flags); f++) {
         size_t n1 = 0, n2 = 0;
-        int r1 = norm_text(ctx, in, len, o1, cap, &n1, flags[f]);
+        int r1 = norm_text(ctx, exact, len, o1, cap, &n1, flags[f]);
         int case_only = norm_last_case_only(ctx);
         CHECK(!case_only || (flags[f] == 0 && n1 == len));
         if (case_only) { /* what the verdict engine relies on: no new host */
@@ -47,7 +86,11 @@ static void same_cap(const char *in, size_t len, size_t cap)
                   "flags %u input \"%.*s\": fast \"%s\" (%d), general \"%s\" (%d)", flags[f],
                   (int)len, in, o1, r1, o2, r2);
         compared++;
+        if (cap == sizeof o1)
+            same_urls(o1, n1);
     }
+    free(exact);
+    same_urls(in, len);
 }
 
 static void same(const char *in, size_t len)
@@ -182,6 +225,39 @@ int main(void)
     for (size_t i = 0; i < SG_ARRAY_LEN(folded); i++)
         for (size_t cap = 1; cap < strlen(folded[i]) + 8; cap++)
             same_cap(folded[i], strlen(folded[i]), cap);
+    /* padding collapse inside the one pass: runs of single characters
+     * with separators of one to three characters, equal or not, among
+     * words it folds, Latin-1 letters and ё */
+    {
+        static const char *const one[] = {"з", "а", "й", "м", "З", "w", "1", "n", "3", "e", "É", "ё",
+                                          "x", "0", "ж", "Q"};
+        static const char *const sep[] = {" ", " ", "-", ".", " - ", "  ", "_", " . ", "--", "...",
+                                          ", ", "\t", "\x01", "₽"};
+        static const char *const word[] = {"до", "w1n", "зaйм", "free", "3айм", "café", "ещё", "30"};
+        uint32_t pseed = 5;
+        for (int round = 0; round < 20000; round++) {
+            char in[512];
+            size_t n = 0, parts = 1 + (size_t)round % 14;
+            for (size_t k = 0; k < parts; k++) {
+                pseed = pseed * 1103515245u + 12345u;
+                unsigned r = pseed >> 16;
+                const char *pc = r % 5 == 0 ? word[(r / 5) % SG_ARRAY_LEN(word)]
+                                            : one[(r / 5) % SG_ARRAY_LEN(one)];
+                memcpy(in + n, pc, strlen(pc));
+                n += strlen(pc);
+                pseed = pseed * 1103515245u + 12345u;
+                const char *sp = sep[(round & 3 ? (pseed >> 16) % 3 : (pseed >> 16)) % SG_ARRAY_LEN(sep)];
+                memcpy(in + n, sp, strlen(sp));
+                n += strlen(sp);
+            }
+            same(in, n);
+        }
+        static const char *const pads[] = {"З А Й М до 30 000 руб", "w.1.n f r e e", "a b c d",
+                                           "з-а-й-м з а й м", "1 2 3 a b", "З.А.Й.М.", "a - b - c",
+                                           "a -- b -- c", " a b c ", "x y z 1 2 3 x y", "ё ж и к"};
+        for (size_t i = 0; i < SG_ARRAY_LEN(pads); i++)
+            same(pads[i], strlen(pads[i]));
+    }
     /* invalid UTF-8 is dropped the same way */
     static const char bad1[] = "\xD0\x90\xD0", bad2[] = "\xD0\x41\xD1\x8F\xC0\x80\xC2",
                       bad3[] = "\xE2\x82\xBD\xD0\xB0\xFF", bad4[] = "\xE2\x82";
@@ -201,6 +277,7 @@ int main(void)
         ctx = big;
     }
     CHECK(compared > 30000);
+    CHECK(url_compared > 100000);
     CHECK(case_only_seen > 1000);
     {
         static const struct {
@@ -208,11 +285,92 @@ int main(void)
             int case_only;
         } co[] = {{"Hello World", 1}, {"ЗАЙМ на Карту: bit.ly/X", 1}, {"Hello  World", 0},
                   {" Hello", 0}, {"Hello ", 0}, {"a\tb", 0}, {"w1n", 0}, {"ещё", 0},
-                  {"a\x01b", 0}, {"café", 0}, {"", 1}};
+                  {"a\x01b", 0}, {"café", 1}, {"CAFÉ Ça", 1}, {"straße", 0},
+                  {"з а й м", 0}, {"427r 4850р 12HRS KL341 box95", 1}, {"3айм", 0},
+                  {"ЮMoney", 1}, {"зaйм", 0}, {"", 1}};
         for (size_t i = 0; i < SG_ARRAY_LEN(co); i++) {
             size_t n;
             CHECK_EQ_INT(norm_text(ctx, co[i].in, strlen(co[i].in), o1, sizeof o1, &n, 0), 0);
             CHECK_MSG(norm_last_case_only(ctx) == co[i].case_only, "\"%s\"", co[i].in);
+        }
+    }
+
+    /* url_extract against the reference on URL-shaped random text: pieces
+     * of schemes, defanged dots, user parts, TLDs, IDN labels, white space
+     * and the punctuation that ends a URL, glued at random */
+    {
+        static const char *const piece[] = {
+            "http", "https", "HTTP", "hxxp", "h**p", "hXXps", "://", ":", "[:]", "//", "\\/\\/",
+            "/", ".", ".", ".", "[.]", "(.)", "{.}", "[dot]", "(DOT)", "[d", "(", "www", "WWW.",
+            "@", "com", "ru", "xyz", "RU", "Xyz", "icu", "me", "so", "e", "g", "1", "192", "168",
+            "0", "255", "qiwi-secure", "bit", "ly", "t", "a-", "-b", "_x", "x_", "--", "xn--p1ai",
+            "\xd1\x80\xd1\x84", "\xd0\xa0\xd0\xa4", "\xd1\x81\xd0\xb1\xd0\xb5\xd1\x80",
+            "\xd0\x81", "\xc3\xa9", "\xc3\x89", "\xe2\x80\x8b", "\xcc\x81", "\xce\xb1",
+            "\xf0\x9f\x98\x80", "\xff", "\x80", "\xd0", " ", " ", "  ", "\t", "\n", "?", "#",
+            ",", "!", ")", "]", "}", "'", "<", ">", "\"", ";", "%20", "login", "?a=1", "#x",
+        };
+        uint32_t useed = 7;
+        char text[1024];
+        for (int round = 0; round < 60000; round++) {
+            size_t n = 0, pieces = 1 + (size_t)round % 24;
+            for (size_t k = 0; k < pieces; k++) {
+                useed = useed * 1103515245u + 12345u;
+                const char *pc = piece[(useed >> 16) % SG_ARRAY_LEN(piece)];
+                size_t pl = strlen(pc);
+                memcpy(text + n, pc, pl);
+                n += pl;
+            }
+            same_urls(text, n);
+        }
+        /* long labels and hosts: the host buffer's limit, ASCII and Cyrillic */
+        for (size_t L = 60; L < 300; L += 7) {
+            size_t n = 7;
+            memcpy(text, "http://", 7);
+            for (size_t k = 0; k < L; k++) {
+                if (k % 9 == 8) {
+                    text[n++] = '.';
+                } else if (k % 5 == 0) {
+                    text[n++] = '\xd0'; /* а */
+                    text[n++] = '\xb0';
+                } else {
+                    text[n++] = 'a';
+                }
+            }
+            memcpy(text + n, ".com/x", 6);
+            n += 6;
+            same_urls(text, n);
+            same_urls(text + 7, n - 7);
+        }
+        CHECK(url_hits > 5000);
+    }
+
+    /* url_tld_known's search by halves knows what the list did: every
+     * TLD, and no prefix, extension or case variant of one */
+    for (size_t i = 0; i < SG_ARRAY_LEN(ref_tlds); i++) {
+        const char *tld = ref_tlds[i];
+        size_t tl = strlen(tld);
+        CHECK_MSG(url_tld_known(tld, tl), "%s", tld);
+        char v[16];
+        memcpy(v, tld, tl);
+        for (size_t cut = 1; cut < tl; cut++)
+            CHECK_EQ_INT(url_tld_known(v, cut), ref_tld_known(v, cut));
+        v[tl] = 'a';
+        CHECK_EQ_INT(url_tld_known(v, tl + 1), ref_tld_known(v, tl + 1));
+        v[tl] = '\0';
+        CHECK_EQ_INT(url_tld_known(v, tl + 1), ref_tld_known(v, tl + 1));
+        v[0] = (char)(v[0] ^ 0x20);
+        CHECK_EQ_INT(url_tld_known(v, tl), ref_tld_known(v, tl));
+    }
+    {
+        uint32_t tseed = 9;
+        for (int round = 0; round < 20000; round++) {
+            char v[8];
+            size_t tl = 1 + (size_t)round % 7;
+            for (size_t k = 0; k < tl; k++) {
+                tseed = tseed * 1103515245u + 12345u;
+                v[k] = "abcdefgijklmnoprstuvwxyz-1\xd1\x80\x84"[(tseed >> 16) % 29];
+            }
+            CHECK_EQ_INT(url_tld_known(v, tl), ref_tld_known(v, tl));
         }
     }
 

@@ -10,7 +10,9 @@
  *     shorter than URL_HOST_MAX and has no '/' or white space;
  *   - the snippet holds no ASCII digit and is at most cap-1 bytes;
  *   - norm_sender and a short output buffer never overrun;
- *   - norm_text's fast paths give what NORM_SLOW_PATH gives.
+ *   - norm_text's fast paths give what NORM_SLOW_PATH gives;
+ *   - url_extract gives the hits the extractor before its fast paths gives
+ *     (tests/url-extract-ref.h), on the raw and the normalised text.
  *
  * Build: CC=clang cmake -S . -B build-fuzz -DSMSGUARD_FUZZ=ON -DSMSGUARD_SANITIZE=ON
  *        cmake --build build-fuzz --target fuzz-norm-url
@@ -24,6 +26,7 @@
 
 #include "text-norm.h"
 #include "url-extract.h"
+#include "../url-extract-ref.h"
 
 static norm_ctx_t *ctx;
 static domain_set_t *domains;
@@ -65,9 +68,13 @@ static void init(void)
 
 static void check_urls(const char *t, size_t n)
 {
-    struct url_hit h[8];
+    struct url_hit h[8], r[8];
     size_t k = url_extract(t, n, h, 8);
     check(k <= 8);
+    check(url_extract_ref(t, n, r, 8) == k);
+    for (size_t i = 0; i < k; i++)
+        check(h[i].off == r[i].off && h[i].len == r[i].len && h[i].flags == r[i].flags &&
+              h[i].host_len == r[i].host_len && strcmp(h[i].host, r[i].host) == 0);
     for (size_t i = 0; i < k; i++) {
         check(h[i].off <= n && h[i].len <= n - h[i].off);
         check(h[i].host_len > 0 && h[i].host_len < URL_HOST_MAX);
