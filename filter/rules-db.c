@@ -1,6 +1,7 @@
 /* Compiled content rules: see rules-db.h. */
 #include "rules-db.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hs/hs.h>
@@ -712,8 +713,16 @@ int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
         memset(s->stamp, 0, (db->nrules ? db->nrules : 1) * sizeof *s->stamp);
         s->gen = 1;
     }
-    if (len > SCAN_MAX_BYTES)
+    /* The text field is norm_text() output, valid UTF-8 by its contract
+     * (text-norm.h; fuzz-norm-url checks it): validated again only when
+     * cut to SCAN_MAX_BYTES, which may split a character, and by the
+     * assertion of debug builds. */
+    assert(field != RULES_FIELD_TEXT || utf8_valid((const uint8_t *)data, len));
+    int known_valid = field == RULES_FIELD_TEXT;
+    if (len > SCAN_MAX_BYTES) {
         len = SCAN_MAX_BYTES;
+        known_valid = 0;
+    }
     struct scan_ctx c = {db, s, hits, cb, ud};
     const char *p = data ? data : "";
     size_t plen = len;
@@ -721,7 +730,7 @@ int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
         hs_database_t *h = db->hsdb[field * 2 + kind];
         if (!h)
             continue;
-        if (kind == KIND_RE && p == data && !utf8_valid((const uint8_t *)p, plen)) {
+        if (kind == KIND_RE && p == data && !known_valid && !utf8_valid((const uint8_t *)p, plen)) {
             plen = utf8_clean((const uint8_t *)data, len, (uint8_t *)s->clean);
             p = s->clean;
         }

@@ -100,7 +100,9 @@ typedef int (*rules_hit_fn)(uint32_t rule_idx, void *ud);
 
 /* Scans data[0..len) with the databases of `field`, appending each matched
  * rule to hits (may be NULL) and calling cb (may be NULL).  For field text
- * the data must already be norm_text() output.  Disabled rules never match;
+ * the data must already be norm_text() output, which is valid UTF-8: it is
+ * not checked again (other fields are, and scanned without their invalid
+ * sequences).  Disabled rules never match;
  * shadow rules do (the caller ignores them when scoring).  Counts each hit
  * in the rule's counter.  Returns 0, or SG_EINVAL on a Hyperscan error.
  * Work: one or two Hyperscan block scans, O(len). */
