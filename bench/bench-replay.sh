@@ -2,7 +2,8 @@
 # Judging throughput (issue 3), in one run on the same generated capture of
 # at least a million messages, every program pinned to one core:
 #   bare libpcap read loop (bench/pcap-readloop; also with --touch, which
-#   reads every captured byte, as bench-decode.sh does), `smsguard decode -q`,
+#   reads every captured byte, as bench-decode.sh does, and with --capture,
+#   through smsguard's own capture module), `smsguard decode -q`,
 #   `smsguard replay -q` with 1,000 and with 10,000 synthetic rules
 #   (bench/gen-rules), messages/s and the ratio to the read loop;
 #   start-up from the rule cache for the 10,000-rule set (the "cache in X ms"
@@ -44,19 +45,23 @@ t_read=$(secs $pin "$build/bench/pcap-readloop" "$big")
 # Also the loop that reads every captured byte (bench-decode.sh's baseline),
 # printed beside the headline ratio, which stays against the bare loop.
 t_touch=$(secs $pin "$build/bench/pcap-readloop" --touch "$big")
+# And the bare loop through smsguard's capture module (its direct pcap
+# reader): against it, the ratios are the decoder's and judge's own cost.
+t_cap=$(secs $pin "$build/bench/pcap-readloop" --capture "$big")
 t_dec=$(secs $pin "$sg" decode -q -r "$big")
 t_r1k=$(secs $pin "$sg" replay -q -r "$big" --rules "$tmp/rules-1000" --rules-cache "$tmp/rules-1000/.cache")
 t_r10k=$(secs $pin "$sg" replay -q -r "$big" --rules "$tmp/rules-10000" --rules-cache "$tmp/rules-10000/.cache")
-python3 - "$packets" "$nmsg" "$t_read" "$t_dec" "$t_r1k" "$t_r10k" "$t_touch" <<'PY'
+python3 - "$packets" "$nmsg" "$t_read" "$t_dec" "$t_r1k" "$t_r10k" "$t_touch" "$t_cap" <<'PY'
 import sys
 packets, msgs = int(sys.argv[1]), int(sys.argv[2])
-t_read, t_dec, t1, t10, t_touch = map(float, sys.argv[3:8])
+t_read, t_dec, t1, t10, t_touch, t_cap = map(float, sys.argv[3:9])
 print(f"capture: {packets} packets, {msgs} messages")
 print(f"bare libpcap read loop      : {t_read:7.3f} s  {msgs/t_read:10.0f} messages/s-equivalent")
 print(f"read loop, every byte read  : {t_touch:7.3f} s  {msgs/t_touch:10.0f} messages/s-equivalent")
+print(f"read loop, capture module   : {t_cap:7.3f} s  {msgs/t_cap:10.0f} messages/s-equivalent")
 for name, t in (("smsguard decode -q", t_dec), ("replay -q, 1,000 rules", t1), ("replay -q, 10,000 rules", t10)):
     print(f"{name:28s}: {t:7.3f} s  {msgs/t:10.0f} messages/s  {100*t_read/t:5.1f}% of the read loop"
-          f" ({100*t_touch/t:.1f}% of the byte-reading loop)")
+          f" ({100*t_touch/t:.1f}% of the byte-reading loop, {100*t_cap/t:.1f}% of the capture-module loop)")
 PY
 
 # Start-up from the rule cache, 10,000 rules: what replay reports for the

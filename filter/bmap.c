@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -16,11 +17,16 @@ struct slot {
     uint32_t probe; /* index of this slot in the probe table */
 };
 
-/* A probe cell carries the key beside the slot index, so a lookup touches
- * one cache line per probe step instead of two (the probe array and the
- * slot); on tables of a million entries each of those is a cache miss. */
+/* A probe cell is 8 octets: the key's 32-bit mix() beside the slot index,
+ * eight to a cache line.  A lookup compares mixes and reads the slot's key
+ * only when they match (another key matches with probability about 2^-29
+ * per cell), and the home position is the mix's low bits, so a deletion's
+ * backward shift hashes nothing again.  The decoder's tables are sized by
+ * their bounds (65,536 requests: 128Ki cells), so the probe array's size
+ * is what the cache and the TLB see: 1 MiB at 8 octets a cell, where 16
+ * octets (the whole key in the cell) made it 2 MiB. */
 struct probe_cell {
-    uint64_t key;
+    uint32_t hash;  /* mix(key); home position = hash & probe_mask */
     uint32_t slot1; /* slot index + 1; 0 when empty, so that a calloc'd
                      * table needs no initialisation pass */
 };
@@ -30,7 +36,8 @@ struct bmap {
     size_t value_size;
     struct slot *slots;
     unsigned char *values;
-    struct probe_cell *probe;
+    struct probe_cell *probe;  /* 64-octet aligned: a group of eight cells is one line */
+    void *probe_mem;           /* what calloc returned for it */
     uint32_t head, tail, free_head;
     uint32_t unused;   /* slots [unused, capacity) were never handed out */
     uint64_t evictions;
@@ -40,16 +47,26 @@ struct bmap {
     void *ctx;
 };
 
-/* The probe position of a key.  Keys come from traffic (sequence numbers,
- * hashes of message ids), so the table's random seed goes in first: a peer
- * cannot choose keys that share a probe chain without knowing it. */
+/* The 32-bit mix of a key; its low bits are the probe position.  Keys come
+ * from traffic (sequence numbers, hashes of message ids), so the table's
+ * random seed goes in first: a peer cannot choose keys that share a probe
+ * chain without knowing it.
+ *
+ * Keys that differ only in their three low bits get adjacent positions in
+ * one aligned group of eight cells, one cache line: the decoder's exact
+ * keys count up (sequence numbers within a flow and direction, message
+ * uids), so the requests a peer has in flight, or consecutive messages,
+ * share lines instead of costing a cache miss (and a TLB miss) each.  The
+ * group's position is seeded like any key's: chosen keys can fill one
+ * group, eight cells, and no more than that. */
 static inline uint32_t mix(const bmap_t *m, uint64_t k)
 {
-    k ^= m->seed;
+    uint64_t low = k & 7;
+    k ^= low ^ m->seed;
     k ^= k >> 33;
     k *= 0xff51afd7ed558ccdULL;
     k ^= k >> 33;
-    return (uint32_t)k;
+    return ((uint32_t)k & ~7u) | (uint32_t)low;
 }
 
 static inline void *value_of(const bmap_t *m, uint32_t s)
@@ -76,7 +93,7 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
     bmap_t *m = calloc(1, sizeof *m);
     if (!m)
         return NULL;
-    uint32_t psize = 2;
+    uint32_t psize = 8;  /* at least one group of eight */
     while (psize < capacity * 2u)
         psize <<= 1;
     m->capacity = capacity;
@@ -86,11 +103,12 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
      * of millions of entries costs nothing until entries are used. */
     m->slots = malloc((size_t)capacity * sizeof *m->slots);
     m->values = calloc(capacity, m->value_size);
-    m->probe = calloc(psize, sizeof *m->probe);
-    if (!m->slots || !m->values || !m->probe) {
+    m->probe_mem = calloc(1, (size_t)psize * sizeof *m->probe + 63);
+    if (!m->slots || !m->values || !m->probe_mem) {
         bmap_free(m);
         return NULL;
     }
+    m->probe = (struct probe_cell *)(((uintptr_t)m->probe_mem + 63) & ~(uintptr_t)63);
     m->free_head = NIL;
     m->unused = 0;
     m->seed = table_seed(m);
@@ -107,7 +125,7 @@ void bmap_free(bmap_t *m)
         return;
     free(m->slots);
     free(m->values);
-    free(m->probe);
+    free(m->probe_mem);
     free(m);
 }
 
@@ -131,14 +149,13 @@ static void list_append(bmap_t *m, uint32_t s)
  * each runs several times per PDU. */
 static inline __attribute__((always_inline)) uint32_t find(const bmap_t *m, uint64_t key)
 {
-    uint32_t i = mix(m, key) & m->probe_mask;
-    for (;;) {
-        const struct probe_cell *c = &m->probe[i];
-        if (c->slot1 == 0)
+    uint32_t h = mix(m, key);
+    for (uint32_t i = h & m->probe_mask;; i = (i + 1) & m->probe_mask) {
+        struct probe_cell c = m->probe[i];
+        if (c.slot1 == 0)
             return NIL;
-        if (c->key == key)
+        if (c.hash == h && m->slots[c.slot1 - 1].key == key)
             return i;
-        i = (i + 1) & m->probe_mask;
     }
 }
 
@@ -152,7 +169,7 @@ static void probe_delete(bmap_t *m, uint32_t i)
         struct probe_cell c = m->probe[j];
         if (c.slot1 == 0)
             break;
-        uint32_t home = mix(m, c.key) & m->probe_mask;
+        uint32_t home = c.hash & m->probe_mask;
         /* Move the cell back to i unless its home lies cyclically in (i, j]. */
         int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
         if (!in_range) {
@@ -191,11 +208,12 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
 {
     /* One probe sequence both looks the key up and, when it is absent,
      * ends at the empty cell it goes into. */
-    uint32_t i = mix(m, key) & m->probe_mask;
+    uint32_t h = mix(m, key);
+    uint32_t i = h & m->probe_mask;
     for (; m->probe[i].slot1 != 0; i = (i + 1) & m->probe_mask) {
-        if (m->probe[i].key != key)
-            continue;
         uint32_t s = m->probe[i].slot1 - 1;
+        if (m->probe[i].hash != h || m->slots[s].key != key)
+            continue;
         if (m->order == BMAP_LRU && m->tail != s) {
             list_unlink(m, s);
             list_append(m, s);
@@ -212,7 +230,7 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
         release(m, m->slots[old].probe);
         /* The backward shift may have opened an earlier cell on our
          * sequence: look for the first empty one again. */
-        i = mix(m, key) & m->probe_mask;
+        i = h & m->probe_mask;
         while (m->probe[i].slot1 != 0)
             i = (i + 1) & m->probe_mask;
     }
@@ -224,7 +242,7 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
         s = m->unused++;
     }
     m->slots[s].key = key;
-    m->probe[i].key = key;
+    m->probe[i].hash = h;
     m->probe[i].slot1 = s + 1;
     m->slots[s].probe = i;
     list_append(m, s);
@@ -268,4 +286,195 @@ size_t bmap_memory(const bmap_t *m)
 {
     return sizeof *m + (size_t)m->capacity * (sizeof(struct slot) + m->value_size) +
            ((size_t)m->probe_mask + 1) * sizeof(struct probe_cell);
+}
+
+/* ---- bfifo ------------------------------------------------------------- */
+
+/* Entries live in a ring in insertion order (key and its two words,
+ * written and evicted in sequence); the probe table holds 8-octet cells:
+ * a 32-bit hash of the key and the entry's ring position.  The probe
+ * position is the hash's low bits, so the backward shift of a deletion
+ * needs no other read.  A lookup compares hashes, eight cells to a line,
+ * and reads the ring entry only when they match (a different key matches
+ * with probability 2^-32 per cell).
+ *
+ * Why this shape: the receipt-tie table holds a million entries, and on
+ * the machines measured its footprint mattered more than the number of
+ * reads per lookup.  A run touches every page of the probe table within
+ * its first tens of thousands of entries, and each page costs a fault and
+ * clearing (about 4 us each under a hypervisor) besides its TLB and cache
+ * misses.  At 8 octets a cell the table is 16 MiB for a million entries
+ * (the bmap it replaced: 32 MiB of 16-octet probe cells, plus 40 octets
+ * an entry of slots and values; cells of 32 octets with the values
+ * inline, tried: 64 MiB, and decode-1000000 ran 17% slower than with half
+ * of it: docs/benchmarks.md). */
+struct bfifo_cell {
+    uint32_t hash;
+    uint32_t slot1;  /* ring position + 1; 0 when empty */
+};
+
+struct bfifo_entry {
+    uint64_t key;
+    uint64_t w[2];
+};
+
+struct bfifo {
+    struct bfifo_cell *cells;  /* probe_mask + 1 cells, 64-octet aligned */
+    void *cells_mem;           /* what calloc returned for them */
+    struct bfifo_entry *ring;  /* capacity entries; ring[head] is the oldest */
+    uint32_t capacity, count, head, probe_mask;
+    uint64_t evictions;
+    uint64_t seed;
+};
+
+/* Seeded, as bmap's mix(): a peer cannot choose keys that share a probe
+ * chain without knowing the seed. */
+static inline uint32_t bfifo_hash(const bfifo_t *m, uint64_t k)
+{
+    k ^= m->seed;
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    return (uint32_t)k;
+}
+
+bfifo_t *bfifo_new(uint32_t capacity)
+{
+    if (capacity == 0 || capacity > (1u << 30))
+        return NULL;
+    bfifo_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    uint32_t psize = 8;  /* at least one line of cells */
+    while (psize < capacity * 2u)
+        psize <<= 1;
+    m->capacity = capacity;
+    m->probe_mask = psize - 1;
+    /* calloc and malloc: pages are mapped lazily, as for bmap, so a large
+     * table costs nothing until it is used, and the ring only as far as it
+     * has been filled.
+     *
+     * The cells are read at random and the table is dense: a few thousand
+     * entries put a key on every 4 KiB page of it.  So a run soon faults
+     * in every page (4,096 faults for 16 MiB), and nearly every lookup
+     * misses the TLB as well (a page walk, nested under a hypervisor).  On
+     * 2 MiB pages (transparent huge pages, which the kernel grants on
+     * request where allowed) both go: the same memory is zeroed, in 8
+     * faults, and 8 TLB entries cover the table.  Not for bmap's tables,
+     * whose value arrays are sparse (huge pages would zero memory never
+     * used), nor for 64 MiB of cells, where faulting huge pages in cost
+     * as much as it saved on this VM (docs/benchmarks.md). */
+    size_t len = (size_t)psize * sizeof *m->cells, huge = (size_t)2 << 20;
+    m->cells_mem = calloc(1, len >= huge ? len + huge : len + 63);
+    m->ring = malloc((size_t)capacity * sizeof *m->ring);
+    if (!m->cells_mem || !m->ring) {
+        bfifo_free(m);
+        return NULL;
+    }
+    size_t align = len >= huge ? huge : 64;
+    uintptr_t at = ((uintptr_t)m->cells_mem + align - 1) & ~(uintptr_t)(align - 1);
+    m->cells = (struct bfifo_cell *)at;
+#ifdef MADV_HUGEPAGE
+    if (len >= huge)
+        (void)madvise((void *)at, len, MADV_HUGEPAGE);  /* a hint: refused is fine */
+#endif
+    m->seed = table_seed(m);
+    return m;
+}
+
+void bfifo_free(bfifo_t *m)
+{
+    if (!m)
+        return;
+    free(m->cells_mem);
+    free(m->ring);
+    free(m);
+}
+
+void bfifo_prefetch(const bfifo_t *m, uint64_t key)
+{
+    __builtin_prefetch(&m->cells[bfifo_hash(m, key) & m->probe_mask], 1);
+}
+
+const uint64_t *bfifo_get(const bfifo_t *m, uint64_t key)
+{
+    uint32_t h = bfifo_hash(m, key);
+    for (uint32_t i = h & m->probe_mask;; i = (i + 1) & m->probe_mask) {
+        struct bfifo_cell c = m->cells[i];
+        if (c.slot1 == 0)
+            return NULL;
+        if (c.hash == h && m->ring[c.slot1 - 1].key == key)
+            return m->ring[c.slot1 - 1].w;
+    }
+}
+
+/* Removes the cell of ring position slot (its key hashing to h) with
+ * backward shift, as probe_delete does for bmap. */
+static void bfifo_delete(bfifo_t *m, uint32_t h, uint32_t slot)
+{
+    uint32_t i = h & m->probe_mask;
+    for (;; i = (i + 1) & m->probe_mask) {
+        if (m->cells[i].slot1 == 0)
+            return;  /* cannot happen: every ring entry has its cell */
+        if (m->cells[i].slot1 == slot + 1)
+            break;
+    }
+    for (uint32_t j = i;;) {
+        j = (j + 1) & m->probe_mask;
+        struct bfifo_cell c = m->cells[j];
+        if (c.slot1 == 0)
+            break;
+        uint32_t home = c.hash & m->probe_mask;
+        int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
+        if (!in_range) {
+            m->cells[i] = c;
+            i = j;
+        }
+    }
+    m->cells[i].slot1 = 0;
+}
+
+void bfifo_put(bfifo_t *m, uint64_t key, uint64_t w0, uint64_t w1)
+{
+    uint32_t h = bfifo_hash(m, key);
+    uint32_t i = h & m->probe_mask;
+    for (; m->cells[i].slot1 != 0; i = (i + 1) & m->probe_mask) {
+        struct bfifo_entry *e = &m->ring[m->cells[i].slot1 - 1];
+        if (m->cells[i].hash == h && e->key == key) {
+            e->w[0] = w0;
+            e->w[1] = w1;
+            return;
+        }
+    }
+    uint32_t slot;
+    if (m->count == m->capacity) {
+        /* The new entry takes the oldest one's place in the ring. */
+        slot = m->head;
+        bfifo_delete(m, bfifo_hash(m, m->ring[slot].key), slot);
+        m->evictions++;
+        m->head = m->head + 1 == m->capacity ? 0 : m->head + 1;
+        /* The backward shift may have opened an earlier cell on our
+         * sequence: look for the first empty one again. */
+        i = h & m->probe_mask;
+        while (m->cells[i].slot1 != 0)
+            i = (i + 1) & m->probe_mask;
+        /* The next put evicts ring[head]: start loading its cell now, while
+         * the PDUs in between are decoded. */
+        bfifo_prefetch(m, m->ring[m->head].key);
+    } else {
+        uint32_t t = m->head + m->count;
+        slot = t >= m->capacity ? t - m->capacity : t;
+        m->count++;
+    }
+    m->ring[slot] = (struct bfifo_entry){key, {w0, w1}};
+    m->cells[i] = (struct bfifo_cell){h, slot + 1};
+}
+
+uint32_t bfifo_count(const bfifo_t *m) { return m->count; }
+uint64_t bfifo_evictions(const bfifo_t *m) { return m->evictions; }
+
+size_t bfifo_memory(const bfifo_t *m)
+{
+    return sizeof *m + ((size_t)m->probe_mask + 1) * sizeof(struct bfifo_cell) +
+           (size_t)m->capacity * sizeof *m->ring;
 }

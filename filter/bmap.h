@@ -12,7 +12,10 @@
  * Work bound: every operation is O(1) expected (linear probing at load <= 0.5).
  * Probe positions are seeded per map (random at bmap_new), so keys taken
  * from traffic cannot be chosen to share a probe chain; what the map
- * returns and evicts does not depend on the seed.
+ * returns and evicts does not depend on the seed.  Keys that differ only in
+ * their three low bits share one cache line of probe cells (sequence
+ * numbers and uids count up), so at most eight keys can be placed next to
+ * each other by choice.
  * Not thread-safe: one map per thread.
  */
 #ifndef SG_BMAP_H
@@ -57,5 +60,35 @@ void *bmap_oldest(bmap_t *m, uint64_t *key);
 void bmap_foreach(bmap_t *m, void (*fn)(void *ctx, uint64_t key, void *value), void *ctx);
 /* Bytes allocated by the map (for memory reports). */
 size_t bmap_memory(const bmap_t *m);
+
+/* A bounded FIFO map from 64-bit keys to two 64-bit words, for tables far
+ * larger than any cache (receipt ties: a million entries).  Entries live
+ * in a ring in insertion order, so eviction reads the oldest key in
+ * sequence instead of following a linked list of slots; the probe table
+ * holds 8-octet cells (a 32-bit hash and a ring position), 16 MiB for a
+ * million entries, on huge pages where the kernel grants them.  A lookup
+ * costs the probe cell and, on a hash match, the ring entry.  Same
+ * guarantees as bmap: capacity fixed at creation, all memory allocated
+ * then, a put into a full map evicts the oldest entry (counted), probe
+ * positions seeded per map, O(1) expected work per operation (linear
+ * probing at load <= 0.5).  No removal: entries only age out.  Not
+ * thread-safe. */
+typedef struct bfifo bfifo_t;
+
+bfifo_t *bfifo_new(uint32_t capacity);
+void bfifo_free(bfifo_t *m);
+/* Starts loading the cache line key probes first, so that a bfifo_get or
+ * bfifo_put of it a little later does not wait for memory.  No effect on
+ * the contents. */
+void bfifo_prefetch(const bfifo_t *m, uint64_t key);
+/* The two words stored for key, or NULL.  Valid until the next put. */
+const uint64_t *bfifo_get(const bfifo_t *m, uint64_t key);
+/* Stores (w0, w1) for key.  A key already present keeps its place in the
+ * eviction order (as in a BMAP_FIFO bmap) and gets the new words; a new
+ * key evicts the oldest entry when the map is full.  Never fails. */
+void bfifo_put(bfifo_t *m, uint64_t key, uint64_t w0, uint64_t w1);
+uint32_t bfifo_count(const bfifo_t *m);
+uint64_t bfifo_evictions(const bfifo_t *m);
+size_t bfifo_memory(const bfifo_t *m);
 
 #endif

@@ -26,6 +26,9 @@ struct capture_opts {
     int snaplen;       /* live; <= 0 means 262144 */
     int promisc;       /* live */
     int timeout_ms;    /* live read timeout; <= 0 means 100 */
+    int libpcap_only;  /* file: read every packet through libpcap, even where
+                          the direct pcap reader applies (capture.c): for
+                          comparisons and benchmarks */
 };
 
 struct capture_pkt {

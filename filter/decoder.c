@@ -36,6 +36,10 @@ struct pending_request {
     uint32_t command_id;
     sg_time_us ts;
     uint64_t message_uid;  /* 0 until its (multipart) message is complete */
+    uint64_t tie_key;      /* tie key of message_id, when tie_key_ok: computed
+                            * when the response came, reused when the
+                            * message completes later */
+    uint8_t tie_key_ok;
     uint8_t carries_message;
     uint8_t part_seq;      /* 1 for a single message or the first part */
     uint8_t resp_seen;
@@ -64,17 +68,21 @@ struct orphan_response {
     char message_id[MSGID_CAP];
 };
 
-struct receipt_tie {
-    uint64_t message_uid;
-    sg_time_us submit_ts;
-};
-
 struct decoder {
     struct decoder_config cfg;
     struct decoder_sink sink;
     stream_table_t *stream;
     sms_concat_t *concat;
-    bmap_t *sessions, *requests, *messages, *ties, *orphans;
+    bmap_t *sessions, *requests, *messages, *orphans;
+    /* Receipt ties: tie key -> (message uid, submit time), the decoder's
+     * largest table (a million entries): a bfifo, whose probe cells are a
+     * third of a bmap's memory for it (bmap.h). */
+    bfifo_t *ties;
+    /* How many orphan responses hash to each slot (orphan_slot): every
+     * request asks whether its response came first, a random probe into a
+     * 1 MiB table that is almost always empty there; this 16 KiB summary
+     * answers "no" from the cache. */
+    uint32_t orphan_summary[4096];
     char *arena;               /* texts of held messages (message_set_text) */
     size_t arena_size;
     uint64_t arena_head;       /* bytes ever written; position = head % size */
@@ -155,6 +163,45 @@ static void copy_view(char *dst, size_t cap, struct sg_view v)
 static uint64_t request_key(uint64_t flow_id, unsigned dir, uint32_t seq)
 {
     return flow_id << 33 | (uint64_t)dir << 32 | seq;
+}
+
+/* Summary slot of an orphan response's request key (flow, direction and
+ * sequence number mixed together).  Not seeded: chosen keys could only
+ * make a lookup go on to the table, which is seeded. */
+static inline unsigned orphan_slot(uint64_t key)
+{
+    key ^= key >> 29;
+    key *= 0xbf58476d1ce4e5b9ULL;
+    return (unsigned)(key >> 52);
+}
+
+/* Whether an orphan response may be held under key; 0 means certainly not. */
+static inline int orphan_maybe(const decoder_t *d, uint64_t key)
+{
+    return d->orphan_summary[orphan_slot(key)] != 0;
+}
+
+/* Removes the orphan response held under key, if any; returns 1 if it was. */
+static int orphan_drop(decoder_t *d, uint64_t key)
+{
+    if (!bmap_remove(d->orphans, key))
+        return 0;
+    d->orphan_summary[orphan_slot(key)]--;
+    return 1;
+}
+
+/* The same, asking the summary first: the common case of a request with
+ * no early response costs no probe of the table. */
+static int orphan_remove(decoder_t *d, uint64_t key)
+{
+    return orphan_maybe(d, key) && orphan_drop(d, key);
+}
+
+static void on_orphan_evicted(void *ctx, uint64_t key, void *value)
+{
+    decoder_t *d = ctx;
+    (void)value;
+    d->orphan_summary[orphan_slot(key)]--;
 }
 
 /* Decodes user data to UTF-8 into d->text_buf.  Returns 1 with *text set, 0
@@ -323,36 +370,49 @@ static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint
     return parse_number(id, len, 16, &v) ? tie_key_number(smsc, v) : tie_key_text(smsc, id, len);
 }
 
+static void tie_insert_key(decoder_t *d, uint64_t key, uint64_t uid, sg_time_us ts)
+{
+    bfifo_put(d->ties, key, uid, ts);
+}
+
 static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t uid, sg_time_us ts)
 {
-    struct receipt_tie *t = bmap_put(d->ties, tie_key_of_response(d, smsc, id), NULL);
-    t->message_uid = uid;
-    t->submit_ts = ts;
+    tie_insert_key(d, tie_key_of_response(d, smsc, id), uid, ts);
 }
 
 /* Tries the readings of a receipt's id that the link's format allows:
- * as text, as a decimal number (hex response, decimal receipt), as a
- * hexadecimal number (the same base on both sides). */
-static struct receipt_tie *tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, const char *id)
+ * as a decimal number (hex response, decimal receipt), as a hexadecimal
+ * number (the same base on both sides), as text.  The numeric keys are
+ * computed and their cells prefetched before the first lookup: the table
+ * is far larger than the cache, and the misses then overlap instead of
+ * following one another.  The text key, needed only when both miss, is
+ * not computed before.  Returns 1 with *uid and *submit_ts set. */
+static int tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t *uid,
+                      sg_time_us *submit_ts)
 {
     size_t len = strlen(id);
     enum decoder_msgid_format f = msgid_format(d, smsc);
-    struct receipt_tie *t = NULL;
-    uint64_t v;
-    if (f == DECODER_MSGID_SAME) {
-        t = bmap_get(d->ties, tie_key_text(smsc, id, len));
-    } else {
+    uint64_t keys[3], v;
+    unsigned n = 0;
+    if (f != DECODER_MSGID_SAME) {
         int dec_first = f != DECODER_MSGID_DEC_HEX;
         if (parse_number(id, len, dec_first ? 10 : 16, &v))
-            t = bmap_get(d->ties, tie_key_number(smsc, v));
-        if (!t && f == DECODER_MSGID_AUTO && parse_number(id, len, 16, &v))
-            t = bmap_get(d->ties, tie_key_number(smsc, v));
-        if (!t)
-            t = bmap_get(d->ties, tie_key_text(smsc, id, len));
+            keys[n++] = tie_key_number(smsc, v);
+        if (f == DECODER_MSGID_AUTO && parse_number(id, len, 16, &v))
+            keys[n++] = tie_key_number(smsc, v);
     }
-    if (t && d->now > t->submit_ts + (sg_time_us)d->cfg.receipt_tie_ttl_s * 1000000u)
-        return NULL;
-    return t;
+    for (unsigned i = 0; i < n; i++)
+        bfifo_prefetch(d->ties, keys[i]);
+    const uint64_t *t = NULL;
+    for (unsigned i = 0; i < n && !t; i++)
+        t = bfifo_get(d->ties, keys[i]);
+    if (!t)
+        t = bfifo_get(d->ties, tie_key_text(smsc, id, len));
+    if (!t || d->now > t[1] + (sg_time_us)d->cfg.receipt_tie_ttl_s * 1000000u)
+        return 0;
+    *uid = t[0];
+    *submit_ts = t[1];
+    return 1;
 }
 
 /* ---- requests and responses ---------------------------------------------- */
@@ -444,8 +504,12 @@ static void message_attach(decoder_t *d, struct pending_message *pm, const uint6
             continue;  /* evicted: its response can no longer be paired */
         if (rq->resp_seen) {
             message_apply_response(pm, rq);
-            if (rq->status == 0 && rq->message_id[0])
-                tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
+            if (rq->status == 0 && rq->message_id[0]) {
+                if (rq->tie_key_ok)
+                    tie_insert_key(d, rq->tie_key, pm->m.uid, pm->m.ts);
+                else
+                    tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
+            }
             bmap_remove(d->requests, cookies[i]);
         } else {
             rq->message_uid = pm->m.uid;
@@ -567,14 +631,9 @@ static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, const
         .message_state = p->tlv.message_state,
         .source_addr = p->source_addr, .destination_addr = p->destination_addr,
     };
-    if (id[0]) {
-        struct receipt_tie *t = tie_lookup(d, f->src, id);
-        if (t) {
-            e.tied = true;
-            e.message_uid = t->message_uid;
-            e.submit_ts = t->submit_ts;
-            d->st.receipts_tied++;
-        }
+    if (id[0] && tie_lookup(d, f->src, id, &e.message_uid, &e.submit_ts)) {
+        e.tied = true;
+        d->st.receipts_tied++;
     }
     d->st.receipts++;
     if (d->sink.receipt)
@@ -619,7 +678,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
         handle_receipt(d, f, p, body, body_len);
         /* Its deliver_sm_resp still pairs, as a request without a message. */
         uint64_t rkey = request_key(f->flow_id, f->dir, p->sequence_number);
-        if (!bmap_count(d->orphans) || !bmap_remove(d->orphans, rkey)) {
+        if (!orphan_remove(d, rkey)) {
             struct pending_request *rrq = bmap_put(d->requests, rkey, NULL);
             rrq->command_id = p->command_id;
             rrq->ts = d->now;
@@ -635,12 +694,12 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
     rq->carries_message = 1;
     rq->part_seq = 1;
     fill_origin(d, &rq->origin, s, f, p, mo);
-    struct orphan_response *early = bmap_count(d->orphans) ? bmap_get(d->orphans, key) : NULL;
+    struct orphan_response *early = orphan_maybe(d, key) ? bmap_get(d->orphans, key) : NULL;
     if (early) {
         rq->resp_seen = 1;
         rq->status = early->status;
         memcpy(rq->message_id, early->message_id, sizeof rq->message_id);
-        bmap_remove(d->orphans, key);
+        orphan_drop(d, key);
     }
 
     /* Concatenation: UDH IEI 0x00/0x08 or the SAR TLVs (v3.4 §5.3.2.22-24). */
@@ -683,14 +742,36 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
     message_attach(d, pm, &key, 1);
 }
 
+static int same_endpoint(const struct sg_endpoint *a, const struct sg_endpoint *b)
+{
+    return a->port == b->port && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
+}
+
 static void handle_response(decoder_t *d, const struct stream_flow_info *f, const struct smpp_pdu *p)
 {
     uint64_t key = request_key(f->flow_id, (unsigned)!f->dir, p->sequence_number);
+    /* An accepted submit_sm_resp ties its message to the id the SMSC (the
+     * sender of this response) gave it.  The tie key is computed now and
+     * its cell prefetched, so that the tie table's cache miss overlaps the
+     * request lookup below instead of following it. */
+    char tie_id[MSGID_CAP];
+    uint64_t tkey = 0;
+    int have_tkey = 0;
+    if (p->command_status == 0 && p->message_id.len) {
+        copy_view(tie_id, sizeof tie_id, p->message_id);
+        if (tie_id[0]) {
+            tkey = tie_key_of_response(d, f->src, tie_id);
+            bfifo_prefetch(d->ties, tkey);
+            have_tkey = 1;
+        }
+    }
     struct pending_request *rq = bmap_get(d->requests, key);
     if (!rq) {
         /* Its request may arrive later (held behind a hole in the other
          * direction); keep the answer for it, bounded. */
-        struct orphan_response *o = bmap_put(d->orphans, key, NULL);
+        int created;
+        struct orphan_response *o = bmap_put(d->orphans, key, &created);
+        d->orphan_summary[orphan_slot(key)] += (uint32_t)created;
         o->ts = d->now;
         o->status = p->command_status;
         copy_view(o->message_id, sizeof o->message_id, p->message_id);
@@ -704,13 +785,24 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
     rq->status = p->command_status;
     if (p->message_id.len)
         copy_view(rq->message_id, sizeof rq->message_id, p->message_id);
+    /* rq->message_id is tie_id when this response carried one; the key
+     * computed above holds if the request went to the sender of the
+     * response (a submit, not a deliver_sm). */
+    if (have_tkey && !same_endpoint(&rq->origin.smsc, f->src))
+        have_tkey = 0;
+    rq->tie_key = tkey;
+    rq->tie_key_ok = (uint8_t)have_tkey;
     if (rq->message_uid == 0)
         return;  /* multipart still incomplete: message_attach reads it later */
     struct pending_message *pm = bmap_get(d->messages, rq->message_uid);
     if (pm) {
         message_apply_response(pm, rq);
-        if (rq->status == 0 && rq->message_id[0])
-            tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
+        if (rq->status == 0 && rq->message_id[0]) {
+            if (have_tkey)
+                tie_insert_key(d, tkey, pm->m.uid, pm->m.ts);
+            else
+                tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
+        }
         if (pm->waiting > 0 && --pm->waiting == 0) {
             uint64_t uid = pm->m.uid;
             message_emit(d, pm);
@@ -718,7 +810,10 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
         }
     } else if (rq->status == 0 && rq->message_id[0]) {
         /* The message was already emitted (waited too long): still tie it. */
-        tie_insert(d, &rq->origin.smsc, rq->message_id, rq->message_uid, rq->ts);
+        if (have_tkey)
+            tie_insert_key(d, tkey, rq->message_uid, rq->ts);
+        else
+            tie_insert(d, &rq->origin.smsc, rq->message_id, rq->message_uid, rq->ts);
     }
     bmap_remove(d->requests, key);
 }
@@ -788,7 +883,7 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
         handle_response(d, f, p);
     } else {
         uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
-        if (!bmap_count(d->orphans) || !bmap_remove(d->orphans, key)) {
+        if (!orphan_remove(d, key)) {
             struct pending_request *rq = bmap_put(d->requests, key, NULL);
             rq->command_id = id;
             rq->ts = ts;
@@ -835,8 +930,8 @@ decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink
     d->sessions = bmap_new(c->max_sessions, sizeof(struct session), BMAP_LRU, NULL, NULL);
     d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), BMAP_FIFO, NULL, NULL);
     d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), BMAP_FIFO, on_message_evicted, d);
-    d->ties = bmap_new(c->max_receipt_ties, sizeof(struct receipt_tie), BMAP_FIFO, NULL, NULL);
-    d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), BMAP_FIFO, NULL, NULL);
+    d->ties = bfifo_new(c->max_receipt_ties);
+    d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), BMAP_FIFO, on_orphan_evicted, d);
     d->arena_size = c->max_text_bytes < (64u << 10) ? (64u << 10) : c->max_text_bytes;
     d->arena = malloc(d->arena_size);
     d->text_cap = 4096;
@@ -857,7 +952,7 @@ void decoder_free(decoder_t *d)
     bmap_free(d->sessions);
     bmap_free(d->requests);
     bmap_free(d->messages);
-    bmap_free(d->ties);
+    bfifo_free(d->ties);
     bmap_free(d->orphans);
     free(d->text_buf);
     free(d->arena);
@@ -888,7 +983,7 @@ static void expire(decoder_t *d)
     struct orphan_response *o;
     while ((o = bmap_oldest(d->orphans, &key)) != NULL && o->ts + rto < now) {
         d->st.responses_unmatched++;
-        bmap_remove(d->orphans, key);
+        orphan_drop(d, key);
     }
     stream_expire(d->stream, now);
     sms_concat_expire(d->concat, now);
@@ -935,7 +1030,7 @@ void decoder_flush(decoder_t *d)
     while (bmap_oldest(d->orphans, NULL)) {
         uint64_t key;
         bmap_oldest(d->orphans, &key);
-        bmap_remove(d->orphans, key);
+        orphan_drop(d, key);
     }
     sms_concat_flush(d->concat);
     emit_all_messages(d);
@@ -955,7 +1050,7 @@ void decoder_get_stats(const decoder_t *d, struct decoder_stats *s)
      * the tables themselves; an evicted early response was never matched. */
     s->sessions_evicted = bmap_evictions(d->sessions);
     s->requests_evicted = bmap_evictions(d->requests);
-    s->ties_evicted = bmap_evictions(d->ties);
+    s->ties_evicted = bfifo_evictions(d->ties);
     s->responses_unmatched += bmap_evictions(d->orphans);
     stream_get_stats(d->stream, &s->stream);
     sms_concat_get_stats(d->concat, &s->concat);

@@ -5,6 +5,13 @@
 
 static int evicted;
 static uint64_t last_evicted;
+static uint8_t live[1u << 16];
+static void on_evict_live(void *ctx, uint64_t key, void *v)
+{
+    (void)ctx; (void)v;
+    live[key] = 0;
+}
+
 static void on_evict(void *ctx, uint64_t key, void *v)
 {
     (void)ctx; (void)v;
@@ -70,5 +77,88 @@ int main(void)
     CHECK_EQ_INT(last_evicted, 1);
     CHECK(bmap_get(m, 2) != NULL && bmap_get(m, 3) != NULL);
     bmap_free(m);
+
+    /* Keys that count up share groups of four probe cells: runs of
+     * consecutive keys with removals in between (requests answered out of
+     * order) must all stay reachable, against a plain array. */
+    m = bmap_new(4096, sizeof(uint64_t), BMAP_FIFO, on_evict_live, NULL);
+    bad = 0;
+    uint64_t x = 88172645463325252ULL;
+    for (uint64_t i = 0; i < 200000; i++) {
+        uint64_t key = i & 0xffff;
+        uint64_t *v = bmap_put(m, key, &created);
+        *v = key * 3;
+        live[key] = 1;
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t victim = (i - (x % 64)) & 0xffff;  /* one of the last 64 */
+        if (i >= 64 && live[victim]) {
+            CHECK_EQ_INT(bmap_remove(m, victim), 1);
+            live[victim] = 0;
+        }
+    }
+    for (uint64_t key = 0; key < (1u << 16); key++) {
+        uint64_t *v = bmap_get(m, key);
+        if (live[key] ? !v || *v != key * 3 : v != NULL)
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    bmap_free(m);
+
+    /* bfifo: FIFO eviction, counted; a key put again keeps its place and
+     * takes the new words. */
+    bfifo_t *f = bfifo_new(3);
+    CHECK(f != NULL);
+    bfifo_put(f, 10, 1, 100);
+    bfifo_put(f, 20, 2, 200);
+    bfifo_put(f, 30, 3, 300);
+    bfifo_put(f, 10, 4, 400);  /* present: no eviction, new words */
+    CHECK_EQ_INT(bfifo_count(f), 3);
+    CHECK_EQ_INT(bfifo_evictions(f), 0);
+    const uint64_t *w = bfifo_get(f, 10);
+    CHECK(w != NULL && w[0] == 4 && w[1] == 400);
+    bfifo_put(f, 40, 5, 500);  /* evicts 10, the oldest, despite the update */
+    CHECK(bfifo_get(f, 10) == NULL);
+    CHECK_EQ_INT(bfifo_evictions(f), 1);
+    bfifo_put(f, 50, 6, 600);  /* evicts 20 */
+    CHECK(bfifo_get(f, 20) == NULL);
+    w = bfifo_get(f, 30);
+    CHECK(w != NULL && w[0] == 3 && w[1] == 300);
+    CHECK(bfifo_get(f, 40) != NULL && bfifo_get(f, 50) != NULL);
+    CHECK_EQ_INT(bfifo_count(f), 3);
+    bfifo_prefetch(f, 12345);  /* a hint only */
+    bfifo_free(f);
+    bfifo_free(NULL);
+
+    /* bfifo against a BMAP_FIFO bmap of the same capacity: the same keys
+     * (with repeats, colliding low bits and 0) in, the same entries kept,
+     * the same evictions, over many wraps of the ring. */
+    f = bfifo_new(1000);
+    m = bmap_new(1000, 2 * sizeof(uint64_t), BMAP_FIFO, NULL, NULL);
+    bad = 0;
+    x = 2463534242ULL;
+    for (uint64_t i = 0; i < 300000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t key = (x % 3000) * 0x100000001ULL;  /* repeats, key 0 included */
+        bfifo_put(f, key, i, ~i);
+        uint64_t *v = bmap_put(m, key, &created);
+        v[0] = i;
+        v[1] = ~i;
+        if (i % 1000 == 999) {
+            for (uint64_t j = 0; j < 3000; j++) {
+                const uint64_t *a = bfifo_get(f, j * 0x100000001ULL);
+                const uint64_t *b = bmap_get(m, j * 0x100000001ULL);
+                if ((a == NULL) != (b == NULL) || (a && (a[0] != b[0] || a[1] != b[1])))
+                    bad++;
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(bfifo_count(f), bmap_count(m));
+    CHECK_EQ_INT(bfifo_evictions(f), bmap_evictions(m));
+    CHECK(bfifo_evictions(f) > 100000);
+    CHECK(bfifo_memory(f) > 1000 * 32);
+    bfifo_free(f);
+    bmap_free(m);
+    CHECK(bfifo_new(0) == NULL);
     return test_summary();
 }
