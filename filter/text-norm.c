@@ -1271,9 +1271,20 @@ int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
 
+/* The pairs of glyphs that look like one letter: "rn" -> m, "vv" -> w;
+ * 0 for any other pair. */
+static inline int32_t skeleton_digraph(int32_t ch, int32_t next)
+{
+    if (ch == 'r' && next == 'n')
+        return 'm';
+    if (ch == 'v' && next == 'v')
+        return 'w';
+    return 0;
+}
+
 /* The look-alike glyphs of a sender key that holds a letter, folded in
- * place: 0 q -> o, 1 l -> i, 3 -> e, 5 -> s, 8 -> b, "rn" -> m, "vv" -> w.
- * Returns the new length. */
+ * place: 0 q -> o, 1 l -> i, 3 -> e, 5 -> s, 8 -> b, and the digraphs of
+ * skeleton_digraph.  Returns the new length. */
 static size_t skeleton_fold(int32_t *cp, size_t n)
 {
     size_t w = 0;
@@ -1287,11 +1298,9 @@ static size_t skeleton_fold(int32_t *cp, size_t n)
         case '8': ch = 'b'; break;
         default: break;
         }
-        if (i + 1 < n && ch == 'r' && cp[i + 1] == 'n') {
-            ch = 'm';
-            i++;
-        } else if (i + 1 < n && ch == 'v' && cp[i + 1] == 'v') {
-            ch = 'w';
+        int32_t d = i + 1 < n ? skeleton_digraph(ch, cp[i + 1]) : 0;
+        if (d) {
+            ch = d;
             i++;
         }
         cp[w++] = ch;
@@ -1348,11 +1357,9 @@ static int sender_ascii(const uint8_t *in, size_t len, char *out, size_t cap, si
         size_t w = 0;
         for (size_t i = 0; i < n; i++) {
             char ch = (char)sender_fold[(uint8_t)k[i]];
-            if (i + 1 < n && ch == 'r' && k[i + 1] == 'n') {
-                ch = 'm';
-                i++;
-            } else if (i + 1 < n && ch == 'v' && k[i + 1] == 'v') {
-                ch = 'w';
+            int32_t d = i + 1 < n ? skeleton_digraph(ch, k[i + 1]) : 0;
+            if (d) {
+                ch = (char)d;
                 i++;
             }
             k[w++] = ch;
