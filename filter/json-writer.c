@@ -1,24 +1,13 @@
 #include "json-writer.h"
+#include "json-writer-int.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#define JW_MAX_DEPTH 32
-
-struct jw {
-    char *buf;
-    size_t len, cap, ceiling;
-    bool failed;
-    int depth;
-    /* need_comma[d]: the container at depth d already holds a member. */
-    bool need_comma[JW_MAX_DEPTH];
-    bool after_key;
-    time_t time_secs;       /* second formatted in time_prefix */
-    size_t time_prefix_len;
-    char time_prefix[64];   /* "\"YYYY-MM-DDThh:mm:ss." */
-};
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 jw_t *jw_new(size_t ceiling)
 {
@@ -255,6 +244,19 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
     char *o = w->buf + w->len;
     *o++ = '"';
     size_t i = 0;
+    if (n < 8 && n >= 4) {
+        /* Short values (TON-less addresses, "0", system types): two
+         * overlapping 4-byte words decide the common all-plain case. */
+        uint32_t a, b;
+        memcpy(&a, p, 4);
+        memcpy(&b, p + n - 4, 4);
+        if (!word_special(a | (uint64_t)b << 32)) {
+            memcpy(o, &a, 4);
+            memcpy(o + n - 4, &b, 4);
+            o += n;
+            i = n;
+        }
+    }
     for (;;) {
         while (i + 8 <= n) {
             uint64_t x;
@@ -265,21 +267,43 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
             o += 8;
             i += 8;
         }
-        while (i < n && plain[p[i]])
-            *o++ = (char)p[i++];
-        if (i >= n)
-            break;
-        unsigned char c = p[i];
-        if (c >= 0x80) {
-            /* Two-byte sequences (Cyrillic, Latin-1) need no code point
-             * check: C2-DF then 80-BF is always U+0080-U+07FF. */
-            if (c >= 0xC2 && c <= 0xDF && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
+        if (i + 8 > n && i < n && n >= 8) {
+            /* The tail as the last 8 bytes, overlapping bytes already
+             * copied: if none of the 8 is special, those were copied one
+             * for one, so rewriting them changes nothing. */
+            uint64_t x;
+            memcpy(&x, p + n - 8, 8);
+            if (!word_special(x)) {
+                memcpy(o - (i - (n - 8)), &x, 8);
+                o += n - i;
+                break;
+            }
+        }
+        /* Byte by byte, two-byte UTF-8 sequences (Cyrillic, Latin-1) inline:
+         * C2-DF then 80-BF is always U+0080-U+07FF, no code point check.
+         * Back to words after 16 bytes, so that ASCII after a non-ASCII
+         * run goes 8 at a time again. */
+        size_t stop = n - i > 16 ? i + 16 : n;
+        while (i < stop) {
+            unsigned char c = p[i];
+            if (plain[c]) {
+                *o++ = (char)c;
+                i++;
+            } else if (c - 0xC2u <= 0xDFu - 0xC2u && i + 1 < n && (p[i + 1] & 0xC0) == 0x80) {
                 o[0] = (char)c;
                 o[1] = (char)p[i + 1];
                 o += 2;
                 i += 2;
-                continue;
+            } else {
+                break;
             }
+        }
+        if (i >= n)
+            break;
+        if (i >= stop)
+            continue;
+        unsigned char c = p[i];
+        if (c >= 0x80) {
             size_t l = utf8_seq_len(p + i, n - i);
             if (l == 0) {
                 memcpy(o, "\xEF\xBF\xBD", 3);
@@ -312,31 +336,6 @@ static void put_escaped(jw_t *w, const char *s, size_t n)
     w->len = (size_t)(o - w->buf);
 }
 
-/* memcpy for a key: most are 4 to 16 bytes, copied as two overlapping
- * words instead of a library call (three million keys in a decode of
- * 100,000 PDUs). */
-static inline void copy_short(char *o, const char *s, size_t n)
-{
-    if (n >= 8 && n <= 16) {
-        uint64_t a, b;
-        memcpy(&a, s, 8);
-        memcpy(&b, s + n - 8, 8);
-        memcpy(o, &a, 8);
-        memcpy(o + n - 8, &b, 8);
-    } else if (n >= 4 && n < 8) {
-        uint32_t a, b;
-        memcpy(&a, s, 4);
-        memcpy(&b, s + n - 4, 4);
-        memcpy(o, &a, 4);
-        memcpy(o + n - 4, &b, 4);
-    } else if (n < 4) {
-        for (size_t i = 0; i < n; i++)
-            o[i] = s[i];
-    } else {
-        memcpy(o, s, n);
-    }
-}
-
 void jw_keyn(jw_t *w, const char *key, size_t n)
 {
     /* Room for ',' '"' key '"' ':' already there: the common case. */
@@ -346,7 +345,7 @@ void jw_keyn(jw_t *w, const char *key, size_t n)
         o += w->need_comma[w->depth];
         w->need_comma[w->depth] = true;
         *o++ = '"';
-        copy_short(o, key, n);
+        jw_copy_short(o, key, n);
         o += n;
         *o++ = '"';
         *o++ = ':';
@@ -365,6 +364,12 @@ void jw_keyn(jw_t *w, const char *key, size_t n)
     *o++ = ':';
     w->len = (size_t)(o - w->buf);
     w->after_key = true;
+}
+
+void jw_put_escaped_value(jw_t *w, const char *s, size_t n)
+{
+    w->after_key = false;
+    put_escaped(w, s, n);
 }
 
 void jw_str(jw_t *w, const char *s)
@@ -400,7 +405,25 @@ void jw_hex(jw_t *w, const uint8_t *p, size_t n)
         return;
     char *o = w->buf + w->len;
     *o++ = '"';
-    for (size_t i = 0; i < n; i++) {
+    size_t i = 0;
+#ifdef __SSE2__
+    /* 8 bytes to 16 digits per step (short_message and UDH data, 140
+     * bytes a PDU): nibbles split and interleaved, then '0' + d, plus
+     * 'a' - '0' - 10 where d > 9. */
+    const __m128i low4 = _mm_set1_epi8(0x0F), nine = _mm_set1_epi8(9);
+    const __m128i zero_ch = _mm_set1_epi8('0'), letter = _mm_set1_epi8('a' - '0' - 10);
+    for (; i + 8 <= n; i += 8) {
+        __m128i x = _mm_loadl_epi64((const __m128i *)(const void *)(p + i));
+        __m128i hi = _mm_and_si128(_mm_srli_epi16(x, 4), low4);
+        __m128i lo = _mm_and_si128(x, low4);
+        __m128i d = _mm_unpacklo_epi8(hi, lo);
+        __m128i c = _mm_add_epi8(_mm_add_epi8(d, zero_ch),
+                                 _mm_and_si128(_mm_cmpgt_epi8(d, nine), letter));
+        _mm_storeu_si128((__m128i *)(void *)o, c);
+        o += 16;
+    }
+#endif
+    for (; i < n; i++) {
         memcpy(o, hex2 + 2 * p[i], 2);
         o += 2;
     }
@@ -409,7 +432,7 @@ void jw_hex(jw_t *w, const uint8_t *p, size_t n)
 }
 
 /* "00" "01" ... "99": two digits per division. */
-static const char digits2[201] =
+const char jw_digits2[201] =
     "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
     "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
     "8081828384858687888990919293949596979899";
@@ -420,15 +443,39 @@ static inline char *dec_backwards(char *end, uint64_t v)
     while (v >= 100) {
         unsigned d = (unsigned)(v % 100) * 2;
         v /= 100;
-        *--end = digits2[d + 1];
-        *--end = digits2[d];
+        *--end = jw_digits2[d + 1];
+        *--end = jw_digits2[d];
     }
     if (v >= 10) {
-        *--end = digits2[v * 2 + 1];
-        *--end = digits2[v * 2];
+        *--end = jw_digits2[v * 2 + 1];
+        *--end = jw_digits2[v * 2];
     } else {
         *--end = (char)('0' + v);
     }
+    return end;
+}
+
+static const uint64_t pow10[20] = {
+    1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
+    1000000000u, 10000000000u, 100000000000u, 1000000000000u, 10000000000000u,
+    100000000000000u, 1000000000000000u, 10000000000000000u,
+    100000000000000000u, 1000000000000000000u, 10000000000000000000u,
+};
+
+/* Decimal digits of v: floor(log10) from the bit length (1233/4096 is
+ * log10(2) to four places, exact as a floor for bit lengths to 64), then
+ * one compare (Bit Twiddling Hacks, "IntegerLog10"). */
+static inline size_t dec_digits(uint64_t v)
+{
+    uint64_t u = v | 1; /* 0 has one digit, as 1 */
+    unsigned t = (64 - (unsigned)__builtin_clzll(u)) * 1233 >> 12;
+    return t + 1 - (u < pow10[t]);
+}
+
+char *jw_put_uint_big(char *o, uint64_t v)
+{
+    char *end = o + dec_digits(v);
+    dec_backwards(end, v);
     return end;
 }
 
@@ -436,16 +483,7 @@ static inline char *dec_backwards(char *end, uint64_t v)
  * the digits, reserve exactly that, write them in place. */
 static void put_uint(jw_t *w, uint64_t v, bool neg)
 {
-    static const uint64_t pow10[20] = {
-        1u, 10u, 100u, 1000u, 10000u, 100000u, 1000000u, 10000000u, 100000000u,
-        1000000000u, 10000000000u, 100000000000u, 1000000000000u, 10000000000000u,
-        100000000000000u, 1000000000000000u, 10000000000000000u,
-        100000000000000000u, 1000000000000000000u, 10000000000000000000u,
-    };
-    size_t n = 1;
-    while (n < 20 && v >= pow10[n])
-        n++;
-    n += neg;
+    size_t n = dec_digits(v) + neg;
     if (!reserve(w, n))
         return;
     char *end = w->buf + w->len + n;
@@ -500,8 +538,8 @@ void jw_raw(jw_t *w, const char *json, size_t n)
 /* Writes the two digits of v (0-99). */
 static inline char *put2(char *o, unsigned v)
 {
-    o[0] = digits2[v * 2];
-    o[1] = digits2[v * 2 + 1];
+    o[0] = jw_digits2[v * 2];
+    o[1] = jw_digits2[v * 2 + 1];
     return o + 2;
 }
 

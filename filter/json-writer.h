@@ -11,6 +11,10 @@
  * jw_obj_end(); then jw_data()/jw_len(), or jw_flush_line(w, FILE*).
  * Commas are inserted automatically.  Strings are escaped as JSON requires;
  * invalid UTF-8 is replaced by U+FFFD so the output is always valid JSON.
+ *
+ * The event writers on the decode path (output-json.c, smpp.c) use the
+ * inline members of json-writer-int.h instead, with the same output and
+ * guarantees; the struct stays private to those three files.
  */
 #ifndef SG_JSON_WRITER_H
 #define SG_JSON_WRITER_H

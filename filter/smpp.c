@@ -7,6 +7,7 @@
  * dumper follow.  Nothing is copied: every string is a view into the
  * caller's buffer. */
 #include "smpp.h"
+#include "json-writer-int.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -555,12 +556,74 @@ int smpp_decode(const uint8_t *buf, size_t len, struct smpp_pdu *out, struct smp
 
 /* ---- JSON ----------------------------------------------------------------- */
 
+/* The dumper writes through the writer's inline paths (json-writer-int.h):
+ * each member one room check and fixed-size copies.  Its keys and TLV names
+ * come from these tables, expanded from the same .def files. */
+
+/* ,"field": for each field. */
+static const struct json_key {
+    char ck[JW_TAB_KEY + 1];
+    uint8_t n;
+} json_field_key[SMPP_FID__COUNT] = {
+#define SMPP_WANT_FIELDS
+#define SMPP_FIELD(name, kind) [SMPP_FID_##name] = {",\"" #name "\":", sizeof(",\"" #name "\":") - 1},
+#include "smpp-pdu.def"
+#undef SMPP_WANT_FIELDS
+};
+
+/* A TLV's name as a JSON string ("\"name\"", program-made, no escaping)
+ * and its type; NULL for vendor and unknown tags, as tlv_desc_find. */
+struct tlv_json {
+    char qname[JW_TAB_KEY + 1];
+    uint8_t qn;
+    uint8_t type;
+};
+
+static const struct tlv_json *tlv_json_find(uint16_t tag)
+{
+    switch (tag) {
+#define SMPP_TLV(tag, name, type)                                                      \
+    case tag: {                                                                        \
+        static const struct tlv_json j_##name = {"\"" #name "\"", sizeof(#name) + 1, T_##type}; \
+        return &j_##name;                                                              \
+    }
+#include "smpp-tlv.def"
+    default:
+        return NULL;
+    }
+}
+
+/* ,"field":v for a field whose key is in json_field_key. */
+static inline void json_field_uint(jw_t *w, unsigned fid, uint64_t v)
+{
+    const struct json_key *k = &json_field_key[fid];
+    char *o = jw_tab_begin(w, k->ck, k->n, 20);
+    if (!o) {
+        jw_keyn(w, k->ck + 2, k->n - 4u);
+        jw_uint(w, v);
+        return;
+    }
+    jw_lit_commit(w, jw_put_uint_at(o, v));
+}
+
+static inline void json_field_key_only(jw_t *w, unsigned fid)
+{
+    const struct json_key *k = &json_field_key[fid];
+    char *o = jw_tab_begin(w, k->ck, k->n, 0);
+    if (!o) {
+        jw_keyn(w, k->ck + 2, k->n - 4u);
+        return;
+    }
+    jw_lit_commit(w, o);
+    w->after_key = true;
+}
+
 void smpp_pdu_write_json(const struct smpp_pdu *pdu, jw_t *w)
 {
     /* command_id, command_status and sequence_number belong to the caller's
      * event header (output-json.c writes them); writing them here too would
      * duplicate keys. */
-    jw_kuint(w, "command_length", pdu->command_length);
+    jw_lit_kuint(w, "command_length", pdu->command_length);
 
     const struct pdu_desc *d = pdu_desc_find(pdu->command_id);
     for (const struct field_spec *f = d ? d->body : NULL; f && f->fid != FID_END; f++) {
@@ -571,48 +634,51 @@ void smpp_pdu_write_json(const struct smpp_pdu *pdu, jw_t *w)
         const struct sg_view *v = (const struct sg_view *)(const void *)member;
         switch (field_kind[fid]) {
         case K_CSTR:
-            if (fid == SMPP_FID_password)
-                jw_kuint(w, "password_len", v->len); /* never log credentials */
-            else
-                jw_kstrn(w, field_name[fid], (const char *)v->p, v->len);
+            if (fid == SMPP_FID_password) {
+                jw_lit_kuint(w, "password_len", v->len); /* never log credentials */
+            } else {
+                json_field_key_only(w, fid);
+                jw_put_escaped_value(w, (const char *)v->p, v->len);
+            }
             break;
         case K_SM:
-            jw_khex(w, field_name[fid], v->p, v->len);
+            json_field_key_only(w, fid);
+            jw_hex(w, v->p, v->len);
             break;
         case K_INT1:
         case K_SMLEN:
-            jw_kuint(w, field_name[fid], *member);
+            json_field_uint(w, fid, *member);
             break;
         case K_NDEST:
-            jw_kuint(w, field_name[fid], *member);
-            jw_key(w, "dests");
+            json_field_uint(w, fid, *member);
+            jw_lit_key(w, "dests");
             jw_arr_begin(w);
             for (unsigned i = 0; i < pdu->n_dests; i++) {
                 const struct smpp_dest *dd = &pdu->dests[i];
                 jw_obj_begin(w);
-                jw_kuint(w, "dest_flag", dd->dest_flag);
+                jw_lit_kuint(w, "dest_flag", dd->dest_flag);
                 if (dd->dest_flag == 1) {
-                    jw_kuint(w, "dest_addr_ton", dd->ton);
-                    jw_kuint(w, "dest_addr_npi", dd->npi);
-                    jw_kstrn(w, "destination_addr", (const char *)dd->addr.p, dd->addr.len);
+                    jw_lit_kuint(w, "dest_addr_ton", dd->ton);
+                    jw_lit_kuint(w, "dest_addr_npi", dd->npi);
+                    jw_lit_kstrn(w, "destination_addr", (const char *)dd->addr.p, dd->addr.len);
                 } else {
-                    jw_kstrn(w, "dl_name", (const char *)dd->addr.p, dd->addr.len);
+                    jw_lit_kstrn(w, "dl_name", (const char *)dd->addr.p, dd->addr.len);
                 }
                 jw_obj_end(w);
             }
             jw_arr_end(w);
             break;
         case K_NUNS:
-            jw_kuint(w, field_name[fid], *member);
-            jw_key(w, "unsuccess_sme");
+            json_field_uint(w, fid, *member);
+            jw_lit_key(w, "unsuccess_sme");
             jw_arr_begin(w);
             for (unsigned i = 0; i < pdu->n_unsuccess; i++) {
                 const struct smpp_unsuccess *u = &pdu->unsuccess[i];
                 jw_obj_begin(w);
-                jw_kuint(w, "dest_addr_ton", u->ton);
-                jw_kuint(w, "dest_addr_npi", u->npi);
-                jw_kstrn(w, "destination_addr", (const char *)u->addr.p, u->addr.len);
-                jw_kuint(w, "error_status_code", u->error_status_code);
+                jw_lit_kuint(w, "dest_addr_ton", u->ton);
+                jw_lit_kuint(w, "dest_addr_npi", u->npi);
+                jw_lit_kstrn(w, "destination_addr", (const char *)u->addr.p, u->addr.len);
+                jw_lit_kuint(w, "error_status_code", u->error_status_code);
                 jw_obj_end(w);
             }
             jw_arr_end(w);
@@ -622,27 +688,26 @@ void smpp_pdu_write_json(const struct smpp_pdu *pdu, jw_t *w)
 
     if (pdu->n_tlvs == 0)
         return;
-    jw_key(w, "tlvs");
+    jw_lit_key(w, "tlvs");
     jw_arr_begin(w);
     for (unsigned i = 0; i < pdu->n_tlvs; i++) {
         const struct smpp_tlv *t = &pdu->tlvs[i];
-        const struct tlv_desc *td = tlv_desc_find(t->tag);
+        const struct tlv_json *td = tlv_json_find(t->tag);
         jw_obj_begin(w);
-        jw_kuint(w, "tag", t->tag);
-        jw_key(w, "name");
+        jw_lit_kuint(w, "tag", t->tag);
         if (td)
-            jw_str(w, td->name);
+            jw_lit_kraw32(w, "name", td->qname, td->qn);
         else
-            jw_null(w);
-        jw_kuint(w, "len", t->len);
+            jw_lit_knull(w, "name");
+        jw_lit_kuint(w, "len", t->len);
         if (td && (td->type == T_INT1 || td->type == T_INT2 || td->type == T_INT4) && t->len >= 1 &&
             t->len <= 4) {
-            jw_kuint(w, "value", be_n(t->value, t->len));
+            jw_lit_kuint(w, "value", be_n(t->value, t->len));
         } else if (td && td->type == T_CSTR) {
             const uint8_t *nul = t->len ? memchr(t->value, 0, t->len) : NULL;
-            jw_kstrn(w, "value", (const char *)t->value, nul ? (size_t)(nul - t->value) : t->len);
+            jw_lit_kstrn(w, "value", (const char *)t->value, nul ? (size_t)(nul - t->value) : t->len);
         } else {
-            jw_khex(w, "value", t->value, t->len);
+            jw_lit_khex(w, "value", t->value, t->len);
         }
         jw_obj_end(w);
     }

@@ -9,10 +9,19 @@
  *     printf, across second, day, month, year and leap-day boundaries;
  *   - keys (constant length for literals) and commas against a hand-built document
  *     that outgrows the first buffer;
- *   - sg_ipv6_format / sg_endpoint_format against inet_ntop. */
+ *   - sg_ipv6_format / sg_endpoint_format against inet_ntop;
+ *   - the literal-key members of json-writer-int.h (jw_lit_*, table keys,
+ *     memo values) against the general calls, at every ceiling around the
+ *     document's length, so the fallback is met at each member;
+ *   - the table names output-json.c and smpp.c write without escaping
+ *     (commands, statuses, TLVs) need none, and the endpoint memo gives
+ *     sg_endpoint_format's text whatever the slot history. */
 #include "testutil.h"
 #include "json-writer.h"
+#include "json-writer-int.h"
+#include "output-json.h"
 #include "sg-common.h"
+#include "smpp.h"
 
 #include <arpa/inet.h>
 #include <inttypes.h>
@@ -449,6 +458,194 @@ static void test_endpoints(void)
     }
 }
 
+/* ---- literal keys (json-writer-int.h) ---------------------------------------- */
+
+static const uint64_t lit_nums[] = {0, 9, 10, 99, 100, 999, 1000, 2147483650u, UINT64_MAX};
+
+/* One document, members written the fast way (lit) or the general way;
+ * both must give the same bytes, the same length and the same error state
+ * for every ceiling. */
+static void lit_doc(jw_t *w, bool lit, const struct jw_memo_slot *m, const char *tab_ck, size_t tab_n)
+{
+    static const char s1[] = "a\"b\\\n\xD0\xBA\xFF z";
+    static const char tlv[JW_TAB_KEY + 1] = "\"sc_interface_version\""; /* 32 readable bytes */
+    jw_obj_begin(w);
+    for (size_t i = 0; i < SG_ARRAY_LEN(lit_nums); i++) {
+        if (lit)
+            jw_lit_kuint(w, "n", lit_nums[i]);
+        else
+            jw_kuint(w, "n", lit_nums[i]);
+    }
+    if (lit) {
+        jw_lit_kbool(w, "t", true);
+        jw_lit_kbool(w, "f", false);
+        jw_lit_knull(w, "z");
+        jw_lit_kstrn(w, "s", s1, sizeof s1 - 1);
+        jw_lit_kstrn(w, "e", "", 0);
+        jw_lit_kplain(w, "p", "bind_transmitter", 16);
+        jw_lit_kraw32(w, "r", tlv, 22);
+        jw_lit_kmemo(w, "m", m);
+        jw_lit_khex(w, "h", (const uint8_t *)s1, 5);
+        jw_lit_key(w, "o");
+        jw_obj_begin(w);
+        jw_lit_kuint(w, "first", 7); /* no comma: first member */
+        char *o = jw_tab_begin(w, tab_ck, tab_n, 20);
+        if (o)
+            jw_lit_commit(w, jw_put_uint_at(o, 12345));
+        else {
+            jw_keyn(w, tab_ck + 2, tab_n - 4);
+            jw_uint(w, 12345);
+        }
+        jw_obj_end(w);
+        jw_lit_key(w, "a");
+        jw_arr_begin(w);
+        jw_uint(w, 1);
+        jw_obj_begin(w);
+        jw_lit_kuint(w, "x", 100);
+        jw_obj_end(w);
+        jw_arr_end(w);
+    } else {
+        jw_kbool(w, "t", true);
+        jw_kbool(w, "f", false);
+        jw_key(w, "z");
+        jw_null(w);
+        jw_kstrn(w, "s", s1, sizeof s1 - 1);
+        jw_kstrn(w, "e", "", 0);
+        jw_kstr(w, "p", "bind_transmitter");
+        jw_key(w, "r");
+        jw_raw(w, tlv, 22);
+        jw_key(w, "m");
+        jw_raw(w, m->text, m->n);
+        jw_khex(w, "h", (const uint8_t *)s1, 5);
+        jw_key(w, "o");
+        jw_obj_begin(w);
+        jw_kuint(w, "first", 7);
+        jw_keyn(w, tab_ck + 2, tab_n - 4);
+        jw_uint(w, 12345);
+        jw_obj_end(w);
+        jw_key(w, "a");
+        jw_arr_begin(w);
+        jw_uint(w, 1);
+        jw_obj_begin(w);
+        jw_kuint(w, "x", 100);
+        jw_obj_end(w);
+        jw_arr_end(w);
+    }
+    jw_obj_end(w);
+}
+
+static void test_lit(void)
+{
+    struct jw_memo_slot m = {{0}, 0, {0}};
+    static const char ep[] = "\"[2001:db8:30:5::2]:50885\"";
+    memcpy(m.text, ep, sizeof ep - 1);
+    m.n = sizeof ep - 1;
+    static const char tab_ck[JW_TAB_KEY + 1] = ",\"schedule_delivery_time\":";
+    size_t tab_n = strlen(tab_ck);
+
+    jw_t *ref = jw_new(1u << 16);
+    lit_doc(ref, false, &m, tab_ck, tab_n);
+    CHECK(!jw_failed(ref));
+    size_t full = jw_len(ref);
+    CHECK(strstr(jw_data(ref), "\"o\":{\"first\":7,\"schedule_delivery_time\":12345}") != NULL);
+    jw_free(ref);
+    for (size_t ceiling = 1; ceiling < full + 200; ceiling++) {
+        jw_t *a = jw_new(ceiling), *b = jw_new(ceiling);
+        lit_doc(a, true, &m, tab_ck, tab_n);
+        lit_doc(b, false, &m, tab_ck, tab_n);
+        CHECK_MSG(jw_failed(a) == jw_failed(b) && jw_len(a) == jw_len(b) &&
+                      memcmp(jw_data(a), jw_data(b), jw_len(a)) == 0,
+                  "literal members differ at ceiling %zu", ceiling);
+        CHECK_EQ_INT(jw_failed(a), ceiling < full);
+        jw_free(a);
+        jw_free(b);
+    }
+    /* Past a key written with jw_key, a literal member takes the general
+     * path (as jw_kuint would), and a second document reuses the writer. */
+    jw_t *w = jw_new(4096);
+    for (int round = 0; round < 2; round++) {
+        jw_obj_begin(w);
+        jw_key(w, "k");
+        jw_lit_kuint(w, "v", 5);
+        jw_obj_end(w);
+        CHECK_EQ_STR(jw_data(w), "{\"k\":\"v\":5}");
+        jw_reset(w);
+    }
+    jw_free(w);
+}
+
+/* Names written without escaping (jw_lit_kplain, kraw32): program tables,
+ * all plain ASCII, and short enough for their fixed-size copies. */
+static bool plain_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7E || s[i] == '"' || s[i] == '\\')
+            return false;
+    return n <= max;
+}
+
+static void test_names_plain(void)
+{
+    static const uint32_t ids[] = {
+#define SMPP_WANT_PDUS
+#define SMPP_PDU(name, id, flags) id,
+#include "smpp-pdu.def"
+#undef SMPP_WANT_PDUS
+    };
+    for (size_t i = 0; i < SG_ARRAY_LEN(ids); i++) {
+        const char *n = smpp_command_name(ids[i]);
+        CHECK_MSG(n && plain_name(n, 64), "command 0x%08x", (unsigned)ids[i]);
+    }
+    for (uint32_t s = 0; s < 0x10000; s++) {
+        const char *n = smpp_status_name(s);
+        if (n)
+            CHECK_MSG(plain_name(n, 64), "status 0x%x", (unsigned)s);
+    }
+    for (uint32_t t = 0; t < 0x10000; t++) {
+        const char *n = smpp_tlv_name((uint16_t)t);
+        if (n)
+            CHECK_MSG(plain_name(n, JW_TAB_KEY - 2), "TLV 0x%04x", (unsigned)t);
+    }
+}
+
+/* Error events carry two endpoints: with more distinct endpoints than memo
+ * slots, in a repeating order, every slot is filled, hit and replaced. */
+static void test_endpoint_memo(void)
+{
+    enum { NEP = 300 };
+    static struct sg_endpoint eps[NEP];
+    for (int i = 0; i < NEP; i++) {
+        memset(&eps[i], 0, sizeof eps[i]);
+        eps[i].is_v4 = i % 3 != 0;
+        for (int k = 0; k < 16; k++)
+            eps[i].addr[k] = (uint8_t)rnd();
+        if (eps[i].is_v4)
+            memset(eps[i].addr, 0, 12);
+        eps[i].port = (uint16_t)(i % 7 == 0 ? 2775 : rnd());
+    }
+    eps[1] = eps[0];
+    eps[1].port = 2776; /* differ only in the port */
+    eps[2] = eps[0];
+    eps[2].is_v4 = !eps[0].is_v4; /* same bytes, other family */
+    jw_t *w = jw_new(4096);
+    for (int iter = 0; iter < 20000; iter++) {
+        int a = (int)(rnd() % (iter < 10000 ? 40 : NEP)), b = (int)(rnd() % NEP);
+        struct stream_flow_info fl = {.flow_id = 1, .src = &eps[a], .dst = &eps[b]};
+        struct decoder_error e = {.kind = DECODER_ERR_PDU, .flow = &fl, .ts = 0, .reason = "r"};
+        jw_obj_begin(w);
+        output_json_error(w, &e);
+        jw_obj_end(w);
+        char sa[SG_ENDPOINT_STRLEN], sb[SG_ENDPOINT_STRLEN], want[256];
+        sg_endpoint_format(&eps[a], sa, sizeof sa);
+        sg_endpoint_format(&eps[b], sb, sizeof sb);
+        snprintf(want, sizeof want, "\"src\":\"%s\",\"dst\":\"%s\",\"flow\":1,", sa, sb);
+        CHECK_MSG(strstr(jw_data(w), want) != NULL, "%s lacks %s", jw_data(w), want);
+        jw_reset(w);
+    }
+    jw_free(w);
+}
+
 int main(void)
 {
     test_escape();
@@ -457,5 +654,8 @@ int main(void)
     test_time();
     test_keys();
     test_endpoints();
+    test_lit();
+    test_names_plain();
+    test_endpoint_memo();
     return test_summary();
 }
