@@ -151,6 +151,20 @@ static int is_latin(int32_t c)
            (c >= 0x1E00 && c <= 0x1EFF);
 }
 
+/* Whether a run of `run` digits in a word is a look-alike to fold (step 5):
+ * inside a word (letters on both sides), or ending a word of at least two
+ * letters and no longer than they are; a word's leading digit only before
+ * Cyrillic letters, one digit long ("3айм").  Shared by fold_word and the
+ * one pass's check, which must agree. */
+static int digit_run_folds(size_t letters_before, int letter_after, size_t run, int cyr)
+{
+    if (letters_before == 0)
+        return cyr && run == 1 && letter_after;
+    if (letter_after)
+        return 1;
+    return letters_before >= 2 && run <= letters_before;
+}
+
 /* Folds the letters and digits at the marked positions of cp[from..to) (one
  * word) to one script, 1:1 in code points.  mark[i] == 1: a letter or digit
  * of the word; 2: a letter of a regex class inside the word (spelled like
@@ -244,14 +258,7 @@ static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
         size_t k = j;
         while (k < to && !mark[k])
             k++;
-        int letter_after = k < to;
-        int fold;
-        if (letters_before == 0)
-            fold = cyr && run == 1 && letter_after;
-        else if (letter_after)
-            fold = 1;
-        else
-            fold = letters_before >= 2 && run <= letters_before;
+        int fold = digit_run_folds(letters_before, k < to, run, cyr);
         if (fold && lookalike)
             for (size_t m = i; m < j; m++)
                 if (mark[m])
@@ -915,13 +922,7 @@ static int onepass_fold_noop(const char *out, size_t from, size_t o, unsigned to
                 lookalike = 0;
         }
         size_t run = j - i;
-        int letter_after = j < o, fold;
-        if (letters_before == 0)
-            fold = cyr && run == 1 && letter_after;
-        else if (letter_after)
-            fold = 1;
-        else
-            fold = letters_before >= 2 && run <= letters_before;
+        int fold = digit_run_folds(letters_before, j < o, run, cyr);
         if (fold && lookalike)
             return 0;
         i = j;
