@@ -72,16 +72,21 @@ void jw_put_escaped_value(jw_t *w, const char *s, size_t n);
  * comma is dropped for an object's first member by copying from ck + 1:
  * the same ckn bytes (the last one the NUL, overwritten later), advancing
  * one byte less, so the copy keeps its constant size. */
-static inline char *jw_lit_begin(jw_t *w, const char *ck, size_t ckn, size_t more)
+static inline char *jw_key_copy(jw_t *w, const char *ck, size_t ckn, size_t copyn, size_t more)
 {
-    if (w->len + ckn + more > w->cap || w->failed || w->after_key)
+    if (w->len + copyn + more > w->cap || w->failed || w->after_key)
         return NULL;
     char *o = w->buf + w->len;
     bool *nc = &w->need_comma[w->depth];
     size_t skip = !*nc;
     *nc = true;
-    memcpy(o, ck + skip, ckn);
+    memcpy(o, ck + skip, copyn); /* copyn a constant at every call: no library call */
     return o + ckn - skip;
+}
+
+static inline char *jw_lit_begin(jw_t *w, const char *ck, size_t ckn, size_t more)
+{
+    return jw_key_copy(w, ck, ckn, ckn, more);
 }
 
 static inline void jw_lit_commit(jw_t *w, char *end) { w->len = (size_t)(end - w->buf); }
@@ -219,14 +224,7 @@ static inline void jw_lit_kmemo_(jw_t *w, const char *ck, size_t ckn, const stru
 #define JW_TAB_KEY 32
 static inline char *jw_tab_begin(jw_t *w, const char *ck, size_t ckn, size_t more)
 {
-    if (ckn > JW_TAB_KEY - 1 || w->len + JW_TAB_KEY + more > w->cap || w->failed || w->after_key)
-        return NULL;
-    char *o = w->buf + w->len;
-    bool *nc = &w->need_comma[w->depth];
-    size_t skip = !*nc;
-    *nc = true;
-    memcpy(o, ck + skip, JW_TAB_KEY);
-    return o + ckn - skip;
+    return ckn > JW_TAB_KEY - 1 ? NULL : jw_key_copy(w, ck, ckn, JW_TAB_KEY, more);
 }
 
 /* A JSON value the program made (quotes included, n <= JW_TAB_KEY bytes)
