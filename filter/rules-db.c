@@ -19,22 +19,36 @@
 #include <xxhash.h>
 
 /* Bumped whenever the meaning of the cached bytes changes (normaliser,
- * flags, file layout): an old cache then simply misses. */
-#define CACHE_FORMAT "smsguard-rules-cache-3"
-#define CACHE_MAGIC "SGHSDB03"
+ * flags, file layout): an old cache then simply misses.  4: one database
+ * per field, literals compiled as escaped regexes. */
+#define CACHE_FORMAT "smsguard-rules-cache-4"
+#define CACHE_MAGIC "SGHSDB04"
 /* Scan input longer than this is cut (a 255-part message is ~40k chars). */
 #define SCAN_MAX_BYTES (NORM_DEFAULT_CAP * 4)
 /* Hyperscan multi-compile retries after dropping a failing expression. */
 #define MAX_COMPILE_RETRIES 64
+/* pat_rule[id]: the rule index, and this bit when the expression is a
+ * regex (a literal otherwise). */
+#define PAT_REGEX 0x80000000u
+_Static_assert(RULES_MAX_RULES < PAT_REGEX, "rule index and PAT_REGEX share pat_rule");
+/* subst[field] when every ASCII byte occurs in some literal of the field. */
+#define NO_SUBST 0x100
 
-enum { KIND_LIT = 0, KIND_RE = 1, NSLOTS = RULES_FIELD_COUNT * 2 };
+enum { ACCEPT_LIT = 1, ACCEPT_RE = 2, ACCEPT_ALL = 3 };
 
 struct rules_db {
     /* hot: read on every scan */
-    hs_database_t *hsdb[NSLOTS];   /* slot = field * 2 + kind */
-    const uint32_t *pat_rule;      /* expression id -> rule index */
+    hs_database_t *hsdb[RULES_FIELD_COUNT];
+    const uint32_t *pat_rule;      /* expression id -> rule index | PAT_REGEX */
     _Atomic uint64_t *hits;        /* per rule */
     size_t nrules;
+    /* The field's database holds a HS_FLAG_UTF8 expression (a regex), so
+     * its input must be valid UTF-8; literals alone take any bytes. */
+    uint8_t utf8[RULES_FIELD_COUNT];
+    /* An ASCII byte no literal of the field contains (either case), to
+     * stand in for invalid UTF-8 when literals are scanned (see
+     * scan_invalid()); NO_SUBST when there is none. */
+    uint16_t subst[RULES_FIELD_COUNT];
     /* cold */
     uint32_t *pat_rule_own;
     size_t npat;
@@ -42,15 +56,27 @@ struct rules_db {
     uint64_t key;
 };
 
+/* Per rule, per scratch: the scan generations in which the rule matched
+ * at all and through a literal. */
+struct rule_mark {
+    uint32_t gen;
+    uint32_t lit_gen;
+};
+
 struct rules_scratch {
     hs_scratch_t *hs;
     const rules_db_t *db;
-    uint32_t *stamp;      /* per rule: scan generation that reported it */
+    struct rule_mark *mark; /* per rule */
     uint32_t gen;
+    /* Rules matched in this scan: all in order of first match, and those
+     * matched by a literal in order of first literal match (nrules each). */
+    uint32_t *order, *lit_order;
+    uint32_t norder, nlit;
     norm_ctx_t *norm;
     char *buf;            /* normalised text */
     size_t buf_cap;
-    char *clean;          /* raw text with invalid UTF-8 dropped */
+    char *clean;          /* input with invalid UTF-8 dropped (regexes) */
+    char *subst;          /* input with invalid UTF-8 bytes replaced (literals) */
 };
 
 /* One expression to compile. */
@@ -61,7 +87,8 @@ struct expr {
     uint32_t id;          /* expression id = index into pat_rule */
     uint32_t rule;
     uint32_t pat;         /* index of the pattern in its rule */
-    int slot;
+    int field;
+    int is_re;
     int bad;
 };
 
@@ -131,9 +158,39 @@ static int boundary_next_to_non_ascii(const char *s, size_t n)
     return 0;
 }
 
-/* Turns every pattern of every compiled rule into an expression. */
+/* A literal as a regex that matches exactly its bytes: letters and digits
+ * as they are, every other byte as \xHH, so no byte is ever special
+ * (metacharacters, '\', NUL, bytes of UTF-8 sequences).  Compiled without
+ * HS_FLAG_UTF8, \xHH is one byte, and HS_FLAG_CASELESS folds ASCII only,
+ * as hs_compile_lit does.  Returns a new NUL-terminated string or NULL. */
+static char *escape_literal(const char *s, size_t n, size_t *outlen)
+{
+    static const char hex[] = "0123456789abcdef";
+    char *o = malloc(n * 4 + 1);
+    size_t k = 0;
+    if (!o)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) {
+            o[k++] = (char)c;
+        } else {
+            o[k++] = '\\';
+            o[k++] = 'x';
+            o[k++] = hex[c >> 4];
+            o[k++] = hex[c & 15];
+        }
+    }
+    o[k] = '\0';
+    *outlen = k;
+    return o;
+}
+
+/* Turns every pattern of every compiled rule into an expression, and
+ * notes per field which ASCII bytes its literals use (letters in both
+ * cases) in used[field][byte]. */
 static int prepare(const rules_set_t *set, int include_disabled, struct exprs *out,
-                   rules_diag_t *diag, int *errors)
+                   uint8_t used[RULES_FIELD_COUNT][128], rules_diag_t *diag, int *errors)
 {
     norm_ctx_t *nc = norm_ctx_new(RULES_MAX_STRING_BYTES * 2);
     size_t bcap = RULES_MAX_STRING_BYTES * 8 + 16;
@@ -151,7 +208,8 @@ static int prepare(const rules_set_t *set, int include_disabled, struct exprs *o
             const struct rules_pattern *pt = &rule->patterns[k];
             struct expr x = {.rule = (uint32_t)r, .pat = k, .id = (uint32_t)out->n};
             int is_re = pt->kind == RULES_PAT_REGEX;
-            x.slot = (int)rule->field * 2 + (is_re ? KIND_RE : KIND_LIT);
+            x.field = (int)rule->field;
+            x.is_re = is_re;
             const char *src = pt->text;
             size_t len = pt->len;
             if (rule->field == RULES_FIELD_TEXT) {
@@ -166,18 +224,38 @@ static int prepare(const rules_set_t *set, int include_disabled, struct exprs *o
                 src = buf;
                 len = n;
             }
-            x.text = malloc(len + 1);
+            if (is_re) {
+                x.text = malloc(len + 1);
+                if (x.text) {
+                    memcpy(x.text, src, len);
+                    x.text[len] = '\0';
+                    x.len = len;
+                }
+            } else {
+                /* domain literals are lower-cased, then matched caselessly */
+                if (rule->field == RULES_FIELD_DOMAIN) {
+                    if (src != buf) {
+                        memcpy(buf, src, len);
+                        src = buf;
+                    }
+                    for (size_t i = 0; i < len; i++)
+                        if (buf[i] >= 'A' && buf[i] <= 'Z')
+                            buf[i] = (char)(buf[i] | 0x20);
+                }
+                for (size_t i = 0; i < len; i++) {
+                    unsigned char c = (unsigned char)src[i];
+                    if (c < 128) {
+                        used[rule->field][c] = 1;
+                        if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
+                            used[rule->field][c ^ 0x20] = 1;
+                    }
+                }
+                x.text = escape_literal(src, len, &x.len);
+            }
             if (!x.text) {
                 rc = -ENOMEM;
                 goto out;
             }
-            memcpy(x.text, src, len);
-            x.text[len] = '\0';
-            x.len = len;
-            if (rule->field == RULES_FIELD_DOMAIN && !is_re)
-                for (size_t i = 0; i < len; i++)
-                    if (x.text[i] >= 'A' && x.text[i] <= 'Z')
-                        x.text[i] = (char)(x.text[i] | 0x20);
             x.hsflags = HS_FLAG_SINGLEMATCH;
             if (pt->flags & RULES_PF_CASELESS || rule->field == RULES_FIELD_DOMAIN)
                 x.hsflags |= HS_FLAG_CASELESS;
@@ -225,7 +303,7 @@ static uint64_t compute_key(const struct exprs *e, const hs_platform_info_t *pla
     XXH3_64bits_update(&st, pv, sizeof pv);
     for (size_t i = 0; i < e->n; i++) {
         const struct expr *x = &e->v[i];
-        uint64_t h[4] = {x->id, (uint64_t)x->slot, x->hsflags, x->len};
+        uint64_t h[4] = {x->id, (uint64_t)x->field << 1 | (uint64_t)x->is_re, x->hsflags, x->len};
         XXH3_64bits_update(&st, h, sizeof h);
         XXH3_64bits_update(&st, x->text, x->len);
     }
@@ -237,56 +315,57 @@ static void report_hs_error(const rules_set_t *set, const struct expr *x, const 
 {
     const struct rules_rule *r = rules_set_rule(set, x->rule);
     rules_diag_add(diag, expr_loc(set, x), "rule %s: %s: %s", r->id,
-                   (x->slot & 1) ? "regex does not compile" : "literal does not compile", msg);
+                   x->is_re ? "regex does not compile" : "literal does not compile", msg);
 }
 
-/* Compiles one slot's expressions; drops and reports failing ones, retrying
- * (bounded).  *db NULL when the slot has no good expression. */
-static int compile_slot(const rules_set_t *set, struct exprs *e, int slot,
-                        const hs_platform_info_t *plat, hs_database_t **db, rules_diag_t *diag,
-                        int *errors)
+/* Compiles one field's expressions, literals and regexes, into one
+ * database.  Hyperscan names the first expression that fails: it is
+ * reported and dropped, and the rest compiled again, so one run reports
+ * several bad rules (bounded by MAX_COMPILE_RETRIES).  When Hyperscan names
+ * none (a limit of the whole database) or the retries are spent, each
+ * remaining expression is compiled alone to find the failing ones; only
+ * when none fails alone is the field's database reported as a whole.
+ * *db NULL when the field has no good expression or on error. */
+static int compile_field(const rules_set_t *set, struct exprs *e, int field,
+                         const hs_platform_info_t *plat, hs_database_t **db, rules_diag_t *diag,
+                         int *errors)
 {
     size_t n = 0;
     for (size_t i = 0; i < e->n; i++)
-        n += e->v[i].slot == slot;
+        n += e->v[i].field == field;
     *db = NULL;
     if (!n)
         return 0;
     const char **txt = malloc(n * sizeof *txt);
     unsigned *flags = malloc(n * sizeof *flags);
     unsigned *ids = malloc(n * sizeof *ids);
-    size_t *lens = malloc(n * sizeof *lens);
     struct expr **map = malloc(n * sizeof *map);
     int rc = 0;
-    if (!txt || !flags || !ids || !lens || !map) {
+    if (!txt || !flags || !ids || !map) {
         rc = -ENOMEM;
         goto out;
     }
-    for (int attempt = 0; attempt <= MAX_COMPILE_RETRIES; attempt++) {
+    for (int attempt = 0;; attempt++) {
         unsigned m = 0;
         for (size_t i = 0; i < e->n; i++) {
             struct expr *x = &e->v[i];
-            if (x->slot != slot || x->bad)
+            if (x->field != field || x->bad)
                 continue;
             txt[m] = x->text;
             flags[m] = x->hsflags;
             ids[m] = x->id;
-            lens[m] = x->len;
             map[m] = x;
             m++;
         }
         if (!m)
             break;
         hs_compile_error_t *err = NULL;
-        hs_error_t hr;
-        if (slot & 1)
-            hr = hs_compile_multi(txt, flags, ids, m, HS_MODE_BLOCK, plat, db, &err);
-        else
-            hr = hs_compile_lit_multi(txt, flags, ids, lens, m, HS_MODE_BLOCK, plat, db, &err);
+        hs_error_t hr = hs_compile_multi(txt, flags, ids, m, HS_MODE_BLOCK, plat, db, &err);
         if (hr == HS_SUCCESS)
             break;
         *db = NULL;
-        if (err && err->expression >= 0 && (unsigned)err->expression < m) {
+        if (err && err->expression >= 0 && (unsigned)err->expression < m &&
+            attempt < MAX_COMPILE_RETRIES) {
             struct expr *x = map[err->expression];
             report_hs_error(set, x, err->message, diag);
             x->bad = 1;
@@ -294,10 +373,26 @@ static int compile_slot(const rules_set_t *set, struct exprs *e, int slot,
             hs_free_compile_error(err);
             continue;
         }
-        rules_diag_add(diag, NULL, "%s %s database does not compile: %s",
-                       rules_field_name((enum rules_field)(slot / 2)), (slot & 1) ? "regex" : "literal",
-                       err ? err->message : "unknown error");
-        ++*errors;
+        unsigned found = 0;
+        for (unsigned k = 0; k < m; k++) {
+            hs_database_t *one = NULL;
+            hs_compile_error_t *e1 = NULL;
+            if (hs_compile(txt[k], flags[k], HS_MODE_BLOCK, plat, &one, &e1) == HS_SUCCESS) {
+                hs_free_database(one);
+                continue;
+            }
+            report_hs_error(set, map[k], e1 ? e1->message : "unknown error", diag);
+            map[k]->bad = 1;
+            ++*errors;
+            found++;
+            hs_free_compile_error(e1);
+        }
+        if (!found) {
+            rules_diag_add(diag, NULL, "%s database does not compile: %s",
+                           rules_field_name((enum rules_field)field),
+                           err ? err->message : "unknown error");
+            ++*errors;
+        }
         hs_free_compile_error(err);
         break;
     }
@@ -305,13 +400,13 @@ out:
     free(txt);
     free(flags);
     free(ids);
-    free(lens);
     free(map);
     return rc;
 }
 
 /* ---- cache file --------------------------------------------------------
- * Layout: magic[8], key u64, then NSLOTS times (u64 length, bytes), native
+ * Layout: magic[8], key u64, then per field (RULES_FIELD_COUNT times) u64
+ * length and the serialised database (length 0: none), in native
  * byte order (the key covers the CPU, so a file never moves between
  * machines of different kinds unnoticed). */
 
@@ -331,12 +426,12 @@ static int cache_load(const char *dir, uint64_t key, hs_database_t **db)
     char magic[8];
     uint64_t k;
     char *blob = NULL;
-    for (int s = 0; s < NSLOTS; s++)
+    for (int s = 0; s < RULES_FIELD_COUNT; s++)
         db[s] = NULL;
     if (fread(magic, 1, 8, f) != 8 || memcmp(magic, CACHE_MAGIC, 8) != 0 ||
         fread(&k, sizeof k, 1, f) != 1 || k != key)
         goto out;
-    for (int s = 0; s < NSLOTS; s++) {
+    for (int s = 0; s < RULES_FIELD_COUNT; s++) {
         uint64_t len;
         if (fread(&len, sizeof len, 1, f) != 1 || len > (1ull << 32))
             goto out;
@@ -357,7 +452,7 @@ out:
     free(blob);
     fclose(f);
     if (rc)
-        for (int s = 0; s < NSLOTS; s++) {
+        for (int s = 0; s < RULES_FIELD_COUNT; s++) {
             hs_free_database(db[s]);
             db[s] = NULL;
         }
@@ -374,7 +469,7 @@ static void cache_store(const char *dir, uint64_t key, hs_database_t *const *db)
     if (!f)
         return;
     int ok = fwrite(CACHE_MAGIC, 1, 8, f) == 8 && fwrite(&key, sizeof key, 1, f) == 1;
-    for (int s = 0; s < NSLOTS && ok; s++) {
+    for (int s = 0; s < RULES_FIELD_COUNT && ok; s++) {
         char *bytes = NULL;
         size_t len = 0;
         if (db[s] && hs_serialize_database(db[s], &bytes, &len) != HS_SUCCESS) {
@@ -412,6 +507,7 @@ int rules_db_build(rules_set_t *set, const struct rules_build_opts *opts, rules_
         return SG_EINVAL;
     double t0 = now_ms();
     struct exprs e = {0};
+    uint8_t used[RULES_FIELD_COUNT][128] = {{0}};
     int errors = 0, rc;
     rules_db_t *db = calloc(1, sizeof *db);
     if (!db) {
@@ -425,7 +521,7 @@ int rules_db_build(rules_set_t *set, const struct rules_build_opts *opts, rules_
         rc = -ENOMEM;
         goto fail;
     }
-    if ((rc = prepare(set, opts->include_disabled, &e, diag, &errors)) != 0)
+    if ((rc = prepare(set, opts->include_disabled, &e, used, diag, &errors)) != 0)
         goto fail;
     db->npat = e.n;
     db->pat_rule_own = malloc((e.n ? e.n : 1) * sizeof *db->pat_rule_own);
@@ -433,9 +529,18 @@ int rules_db_build(rules_set_t *set, const struct rules_build_opts *opts, rules_
         rc = -ENOMEM;
         goto fail;
     }
-    for (size_t i = 0; i < e.n; i++)
-        db->pat_rule_own[i] = e.v[i].rule;
+    for (size_t i = 0; i < e.n; i++) {
+        db->pat_rule_own[i] = e.v[i].rule | (e.v[i].is_re ? PAT_REGEX : 0);
+        if (e.v[i].hsflags & HS_FLAG_UTF8)
+            db->utf8[e.v[i].field] = 1;
+    }
     db->pat_rule = db->pat_rule_own;
+    for (int f = 0; f < RULES_FIELD_COUNT; f++) {
+        db->subst[f] = NO_SUBST;
+        for (unsigned c = 0; c < 128 && db->subst[f] == NO_SUBST; c++)
+            if (!used[f][c])
+                db->subst[f] = (uint16_t)c;
+    }
 
     hs_platform_info_t plat;
     if (hs_populate_platform(&plat) != HS_SUCCESS)
@@ -446,8 +551,8 @@ int rules_db_build(rules_set_t *set, const struct rules_build_opts *opts, rules_
         if (info)
             info->from_cache = 1;
     } else {
-        for (int s = 0; s < NSLOTS; s++)
-            if ((rc = compile_slot(set, &e, s, &plat, &db->hsdb[s], diag, &errors)) != 0)
+        for (int f = 0; f < RULES_FIELD_COUNT; f++)
+            if ((rc = compile_field(set, &e, f, &plat, &db->hsdb[f], diag, &errors)) != 0)
                 goto fail;
         if (errors) {
             rc = SG_ECOMPILE;
@@ -508,8 +613,8 @@ void rules_db_free(rules_db_t *db)
 {
     if (!db)
         return;
-    for (int s = 0; s < NSLOTS; s++)
-        hs_free_database(db->hsdb[s]);
+    for (int f = 0; f < RULES_FIELD_COUNT; f++)
+        hs_free_database(db->hsdb[f]);
     free(db->pat_rule_own);
     free((void *)db->hits);
     rules_set_free(db->set);
@@ -572,16 +677,20 @@ rules_scratch_t *rules_scratch_new(const rules_db_t *db)
     rules_scratch_t *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
+    size_t nr = db->nrules ? db->nrules : 1;
     s->db = db;
-    s->stamp = calloc(db->nrules ? db->nrules : 1, sizeof *s->stamp);
+    s->mark = calloc(nr, sizeof *s->mark);
+    s->order = malloc(nr * sizeof *s->order);
+    s->lit_order = malloc(nr * sizeof *s->lit_order);
     s->norm = norm_ctx_new(NORM_DEFAULT_CAP);
     s->buf_cap = (size_t)NORM_DEFAULT_CAP * 4 + 16;
     s->buf = malloc(s->buf_cap);
     s->clean = malloc(SCAN_MAX_BYTES + 1);
-    if (!s->stamp || !s->norm || !s->buf || !s->clean)
+    s->subst = malloc(SCAN_MAX_BYTES + 1);
+    if (!s->mark || !s->order || !s->lit_order || !s->norm || !s->buf || !s->clean || !s->subst)
         goto fail;
-    for (int k = 0; k < NSLOTS; k++)
-        if (db->hsdb[k] && hs_alloc_scratch(db->hsdb[k], &s->hs) != HS_SUCCESS)
+    for (int f = 0; f < RULES_FIELD_COUNT; f++)
+        if (db->hsdb[f] && hs_alloc_scratch(db->hsdb[f], &s->hs) != HS_SUCCESS)
             goto fail;
     return s;
 fail:
@@ -594,21 +703,26 @@ void rules_scratch_free(rules_scratch_t *s)
     if (!s)
         return;
     hs_free_scratch(s->hs);
-    free(s->stamp);
+    free(s->mark);
+    free(s->order);
+    free(s->lit_order);
     norm_ctx_free(s->norm);
     free(s->buf);
     free(s->clean);
+    free(s->subst);
     free(s);
 }
 
 struct scan_ctx {
     const rules_db_t *db;
     rules_scratch_t *s;
-    struct rules_hits *hits;
-    rules_hit_fn cb;
-    void *ud;
+    unsigned accept;      /* ACCEPT_*: which expressions count in this pass */
 };
 
+/* Notes each rule once per scan, and separately its first literal match:
+ * the hits are reported after the scan, literal-matched rules first (see
+ * emit_hits()).  Work: O(1) per match; with HS_FLAG_SINGLEMATCH at most one
+ * match per expression per Hyperscan scan. */
 static int on_match(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                     void *arg)
 {
@@ -618,18 +732,57 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
     struct scan_ctx *c = arg;
     if (!SG_ALWAYS(id < c->db->npat))
         return 0;
-    uint32_t r = c->db->pat_rule[id];
-    if (c->s->stamp[r] == c->s->gen)
-        return 0; /* another pattern of the same rule already reported */
-    c->s->stamp[r] = c->s->gen;
-    atomic_fetch_add_explicit(&c->db->hits[r], 1, memory_order_relaxed);
-    if (c->hits) {
-        if (c->hits->n < c->hits->cap)
-            c->hits->idx[c->hits->n++] = r;
-        else
-            c->hits->dropped++;
+    uint32_t v = c->db->pat_rule[id];
+    if (!(c->accept & (v & PAT_REGEX ? ACCEPT_RE : ACCEPT_LIT)))
+        return 0;
+    rules_scratch_t *s = c->s;
+    uint32_t r = v & ~PAT_REGEX;
+    struct rule_mark *m = &s->mark[r];
+    if (m->gen != s->gen) {
+        m->gen = s->gen;
+        s->order[s->norder++] = r;
     }
-    return c->cb ? c->cb(r, c->ud) != 0 : 0;
+    if (!(v & PAT_REGEX) && m->lit_gen != s->gen) {
+        m->lit_gen = s->gen;
+        s->lit_order[s->nlit++] = r;
+    }
+    return 0;
+}
+
+/* Appends one matched rule to hits and its counter; returns the callback's
+ * verdict (nonzero: stop). */
+static int emit_one(const rules_db_t *db, uint32_t r, struct rules_hits *hits, rules_hit_fn cb,
+                    void *ud)
+{
+    atomic_fetch_add_explicit(&db->hits[r], 1, memory_order_relaxed);
+    if (hits) {
+        if (hits->n < hits->cap)
+            hits->idx[hits->n++] = r;
+        else
+            hits->dropped++;
+    }
+    return cb ? cb(r, ud) != 0 : 0;
+}
+
+/* Reports the scan's rules: those a literal matched, in order of their
+ * first literal match, then the others in order of their first match.
+ * This is the order of the two databases per field that came before (the
+ * literal one was scanned first), kept so that verdicts list their
+ * reasons, and pick the first forcing one, as they did.  Work: O(rules
+ * matched). */
+static void emit_hits(const rules_db_t *db, rules_scratch_t *s, struct rules_hits *hits,
+                      rules_hit_fn cb, void *ud)
+{
+    for (uint32_t i = 0; i < s->nlit; i++)
+        if (emit_one(db, s->lit_order[i], hits, cb, ud))
+            return;
+    if (s->nlit == s->norder)
+        return;
+    for (uint32_t i = 0; i < s->norder; i++) {
+        uint32_t r = s->order[i];
+        if (s->mark[r].lit_gen != s->gen && emit_one(db, r, hits, cb, ud))
+            return;
+    }
 }
 
 /* Hyperscan's UTF-8 mode must never see invalid UTF-8 (its behaviour is
@@ -685,13 +838,21 @@ static int utf8_valid(const uint8_t *p, size_t n)
     return 1;
 }
 
+/* Length of the valid UTF-8 sequence at p[i], or 0 when p[i] starts none. */
+static size_t utf8_seq(const uint8_t *p, size_t i, size_t n)
+{
+    size_t k = p[i] < 0x80 ? 1 : (p[i] & 0xE0) == 0xC0 ? 2 : (p[i] & 0xF0) == 0xE0 ? 3
+                             : (p[i] & 0xF8) == 0xF0 ? 4 : 0;
+    return k && i + k <= n && utf8_valid(p + i, k) ? k : 0;
+}
+
+/* The input without its invalid sequences (what regexes see). */
 static size_t utf8_clean(const uint8_t *p, size_t n, uint8_t *out)
 {
     size_t o = 0, i = 0;
     while (i < n) {
-        size_t k = p[i] < 0x80 ? 1 : (p[i] & 0xE0) == 0xC0 ? 2 : (p[i] & 0xF0) == 0xE0 ? 3
-                                    : (p[i] & 0xF8) == 0xF0 ? 4 : 0;
-        if (k && i + k <= n && utf8_valid(p + i, k)) {
+        size_t k = utf8_seq(p, i, n);
+        if (k) {
             memcpy(out + o, p + i, k);
             o += k;
             i += k;
@@ -702,6 +863,63 @@ static size_t utf8_clean(const uint8_t *p, size_t n, uint8_t *out)
     return o;
 }
 
+/* The input with each byte of an invalid sequence replaced by sub (what
+ * literals see): same length, same offsets. */
+static void utf8_replace(const uint8_t *p, size_t n, uint8_t *out, uint8_t sub)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t k = utf8_seq(p, i, n);
+        if (k) {
+            memcpy(out + i, p + i, k);
+            i += k;
+        } else {
+            out[i++] = sub;
+        }
+    }
+}
+
+/* Scans input that is not valid UTF-8 with a database that holds UTF-8
+ * expressions, on which Hyperscan's behaviour is undefined.  Two passes
+ * over valid copies keep what the two databases per field did before:
+ * literals match the bytes as sent, never across an invalid byte (each is
+ * replaced by db->subst[field], a byte no literal of the field contains),
+ * and regexes see the input without its invalid sequences.  Should every
+ * ASCII byte occur in some literal, the literal pass scans the valid runs
+ * one by one instead (at most len / 2 + 1 scans).  Rare: text is valid by
+ * construction and decoded SMS text nearly always. */
+static hs_error_t scan_invalid(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
+                               const char *data, size_t len)
+{
+    hs_database_t *h = db->hsdb[field];
+    const uint8_t *p = (const uint8_t *)data;
+    struct scan_ctx c = {db, s, ACCEPT_LIT};
+    hs_error_t hr = HS_SUCCESS;
+    if (db->subst[field] != NO_SUBST) {
+        utf8_replace(p, len, (uint8_t *)s->subst, (uint8_t)db->subst[field]);
+        hr = hs_scan(h, s->subst, (unsigned)len, 0, s->hs, on_match, &c);
+    } else {
+        size_t i = 0, start = 0;
+        while (i < len && hr == HS_SUCCESS) {
+            size_t k = utf8_seq(p, i, len);
+            if (k) {
+                i += k;
+                continue;
+            }
+            if (i > start)
+                hr = hs_scan(h, data + start, (unsigned)(i - start), 0, s->hs, on_match, &c);
+            start = ++i;
+        }
+        if (hr == HS_SUCCESS && len > start)
+            hr = hs_scan(h, data + start, (unsigned)(len - start), 0, s->hs, on_match, &c);
+    }
+    if (hr != HS_SUCCESS)
+        return hr;
+    c.accept = ACCEPT_RE;
+    size_t n = utf8_clean(p, len, (uint8_t *)s->clean);
+    return hs_scan(h, s->clean, (unsigned)n, 0, s->hs, on_match, &c);
+}
+
 int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field, const char *data,
                size_t len, struct rules_hits *hits, rules_hit_fn cb, void *ud)
 {
@@ -709,37 +927,36 @@ int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
         return SG_EINVAL;
     if (hits)
         hits->n = hits->dropped = 0;
-    if (++s->gen == 0) { /* wrapped: stale stamps could collide */
-        memset(s->stamp, 0, (db->nrules ? db->nrules : 1) * sizeof *s->stamp);
+    hs_database_t *h = db->hsdb[field];
+    if (!h)
+        return 0;
+    if (++s->gen == 0) { /* wrapped: stale marks could collide */
+        memset(s->mark, 0, (db->nrules ? db->nrules : 1) * sizeof *s->mark);
         s->gen = 1;
     }
+    s->norder = s->nlit = 0;
     /* The text field is norm_text() output, valid UTF-8 by its contract
      * (text-norm.h; fuzz-norm-url checks it): validated again only when
      * cut to SCAN_MAX_BYTES, which may split a character, and by the
-     * assertion of debug builds. */
+     * assertion of debug builds.  A database without UTF-8 expressions
+     * (literals only) takes any bytes: nothing to validate. */
     assert(field != RULES_FIELD_TEXT || utf8_valid((const uint8_t *)data, len));
-    int known_valid = field == RULES_FIELD_TEXT;
+    int known_valid = field == RULES_FIELD_TEXT || !db->utf8[field];
     if (len > SCAN_MAX_BYTES) {
         len = SCAN_MAX_BYTES;
-        known_valid = 0;
+        known_valid = !db->utf8[field];
     }
-    struct scan_ctx c = {db, s, hits, cb, ud};
     const char *p = data ? data : "";
-    size_t plen = len;
-    for (int kind = 0; kind < 2; kind++) {
-        hs_database_t *h = db->hsdb[field * 2 + kind];
-        if (!h)
-            continue;
-        if (kind == KIND_RE && p == data && !known_valid && !utf8_valid((const uint8_t *)p, plen)) {
-            plen = utf8_clean((const uint8_t *)data, len, (uint8_t *)s->clean);
-            p = s->clean;
-        }
-        hs_error_t hr = hs_scan(h, p, (unsigned)plen, 0, s->hs, on_match, &c);
-        if (hr == HS_SCAN_TERMINATED)
-            return 0;
-        if (hr != HS_SUCCESS)
-            return SG_EINVAL;
+    hs_error_t hr;
+    if (known_valid || utf8_valid((const uint8_t *)p, len)) {
+        struct scan_ctx c = {db, s, ACCEPT_ALL};
+        hr = hs_scan(h, p, (unsigned)len, 0, s->hs, on_match, &c);
+    } else {
+        hr = scan_invalid(db, s, field, p, len);
     }
+    if (hr != HS_SUCCESS)
+        return SG_EINVAL;
+    emit_hits(db, s, hits, cb, ud);
     return 0;
 }
 

@@ -2,13 +2,19 @@
  * disk cache, per-thread scratch, scan API, rule metadata and hit counters.
  *
  * Build:  rules_set_t (rules-parse.h) -> rules_db_build() -> rules_db_t.
- *   Per field (text, raw, sender, domain) literal patterns are compiled with
- *   hs_compile_lit_multi and regexes with hs_compile_multi (HS_FLAG_UTF8 |
- *   HS_FLAG_UCP for text/raw, HS_FLAG_SINGLEMATCH always), so a field has up
- *   to two databases.  Patterns for field `text` are normalised first with
- *   norm_text() (literals: the full pipeline; regexes: NORM_PATTERN), so rule
- *   writers write natural text.  Every Hyperscan compile error is mapped
- *   back to its rule and reported as "file:line:col: rule ID: message".
+ *   Per field (text, raw, sender, domain) one Hyperscan database, compiled
+ *   with hs_compile_multi, holds the field's literals and regexes, so a
+ *   field costs one scan.  A literal is compiled as a regex that escapes
+ *   every byte but letters and digits (\xHH), without HS_FLAG_UTF8, so it
+ *   matches exactly its bytes (HS_FLAG_CASELESS, for `i` and for field
+ *   domain, folds ASCII only, as hs_compile_lit did).  Regexes get
+ *   HS_FLAG_UTF8 (and HS_FLAG_UCP unless they use \b or \B).  Every
+ *   expression gets HS_FLAG_SINGLEMATCH.  Patterns for field `text` are
+ *   normalised first with norm_text() (literals: the full pipeline; regexes:
+ *   NORM_PATTERN), so rule writers write natural text.  Every Hyperscan
+ *   compile error is mapped back to its rule and reported as
+ *   "file:line:col: rule ID: message" (when Hyperscan cannot name the
+ *   expression, each is compiled alone to find it).
  *
  * Cache: with a cache directory, the serialised databases are stored in
  *   <dir>/rules-<key>.hsdb where key = XXH3-64 of (cache format version,
@@ -98,14 +104,22 @@ struct rules_hits {
 /* Optional per-hit callback; return nonzero to stop scanning. */
 typedef int (*rules_hit_fn)(uint32_t rule_idx, void *ud);
 
-/* Scans data[0..len) with the databases of `field`, appending each matched
- * rule to hits (may be NULL) and calling cb (may be NULL).  For field text
- * the data must already be norm_text() output, which is valid UTF-8: it is
- * not checked again (other fields are, and scanned without their invalid
- * sequences).  Disabled rules never match;
- * shadow rules do (the caller ignores them when scoring).  Counts each hit
- * in the rule's counter.  Returns 0, or SG_EINVAL on a Hyperscan error.
- * Work: one or two Hyperscan block scans, O(len). */
+/* Scans data[0..len) (at most 4 * NORM_DEFAULT_CAP bytes of it) with the
+ * database of `field`, appending each matched rule to hits (may be NULL)
+ * and calling cb (may be NULL; nonzero stops the reporting).  Hits come
+ * in this order: rules a literal matched, by their first literal match,
+ * then the others, by their first match.  For field text the data must
+ * already be norm_text() output, which is valid UTF-8: it is not checked
+ * again.  Other fields are checked when their database holds a regex
+ * (Hyperscan's UTF-8 mode must see valid UTF-8); input that is not valid
+ * is matched as it always was: literals against the bytes as sent (never
+ * across an invalid byte), regexes against the text without its invalid
+ * sequences.  Disabled rules never match; shadow rules do (the caller
+ * ignores them when scoring).  Counts each hit in the rule's counter.
+ * Returns 0, or SG_EINVAL on a Hyperscan error.  Work: one Hyperscan block
+ * scan, O(len); input that is not valid UTF-8, in a field with regexes:
+ * two, of copies (more, one per valid run, in the unlikely case that the
+ * field's literals use every ASCII byte). */
 int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
                const char *data, size_t len, struct rules_hits *hits, rules_hit_fn cb,
                void *ud);

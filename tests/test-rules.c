@@ -1,9 +1,13 @@
 /* Unit tests for the rule language (filter/rules-parse), the compiled rule
  * databases (filter/rules-db): every parse error with its location, compile
  * errors mapped back to their rule, scanning per field, de-duplication,
- * scoring, the on-disk cache round trip and its load time, and the shipped
- * rule set (rules/) compiling with all its examples passing. */
+ * scoring, literals (compiled as escaped regexes in the field's one
+ * database) matching only literally, invalid UTF-8 input, the order of
+ * hits against the two databases per field that came before, the on-disk
+ * cache round trip and its load time, and the shipped rule set (rules/)
+ * compiling with all its examples passing. */
 #include <dirent.h>
+#include <hs/hs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,7 +201,11 @@ static void test_compile_errors(void)
         "rule OK-1\n  match /fine/\nend\n"
         "rule BAD-1\n  match /ok/\n  match /a(b/\nend\n"        /* line 6 */
         "rule BAD-2\n  match /x{5,2}/\nend\n"                   /* line 9 */
-        "rule BAD-3\n  match /\\bзайм/\nend\n";                 /* line 12 */
+        "rule BAD-3\n  match /\\bзайм/\nend\n"                  /* line 12 */
+        /* literals share the field's database with the regexes above */
+        "rule LIT-1\n  match \"a(b\"\n  match \"x{5,2}\"\nend\n"  /* lines 14-17 */
+        "rule BAD-4\n  field raw\n  match \"raw lit\"\n"
+        "  match /[z-a]/\nend\n";                                 /* line 21 */
     rules_diag_t *d = rules_diag_new(0);
     struct rules_build_info info;
     rules_db_t *db = build(src, d, NULL, &info);
@@ -205,7 +213,173 @@ static void test_compile_errors(void)
     CHECK(diag_has(d, "t.rules:6:10: rule BAD-1: regex does not compile"));
     CHECK(diag_has(d, "t.rules:9:10: rule BAD-2: regex does not compile"));
     CHECK(diag_has(d, "t.rules:12:10: rule BAD-3: \\b and \\B"));
-    CHECK_EQ_INT(rules_diag_count(d), 3);
+    CHECK(diag_has(d, "t.rules:21:10: rule BAD-4: regex does not compile"));
+    CHECK_EQ_INT(rules_diag_count(d), 4);
+    if (rules_diag_count(d) != 4)
+        dump(d);
+    rules_diag_free(d);
+}
+
+/* More bad regexes than the merged compile retries for: the rest are
+ * found by compiling them one by one, each still with its location. */
+static void test_many_compile_errors(void)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *src = malloc(cap);
+    for (int i = 0; i < 80; i++) /* rule i: lines 5i+1..5i+5, the regex on 5i+3 */
+        n += (size_t)snprintf(src + n, cap - n, "rule R%d\n  match \"lit %d\"\n  match /a(b%d/\n"
+                              "  score 1\nend\n", i, i, i);
+    rules_diag_t *d = rules_diag_new(0);
+    int rc;
+    rules_set_t *set = parse(src, d, &rc);
+    CHECK_EQ_INT(rc, 0);
+    rules_db_t *db = NULL;
+    CHECK_EQ_INT(rules_db_build(set, NULL, &db, d, NULL), SG_ECOMPILE);
+    CHECK(db == NULL);
+    CHECK_EQ_INT(rules_diag_count(d), 80);
+    CHECK(diag_has(d, "t.rules:3:10: rule R0: regex does not compile"));
+    CHECK(diag_has(d, "t.rules:398:10: rule R79: regex does not compile"));
+    rules_diag_free(d);
+    free(src);
+}
+
+/* Scans data in field f and returns the matched rule indices as a string
+ * like "0,3," (in reporting order). */
+static const char *scan_str(rules_db_t *db, rules_scratch_t *s, enum rules_field f,
+                            const char *data, size_t len)
+{
+    static char out[256];
+    uint32_t idx[32];
+    struct rules_hits h = {.idx = idx, .cap = 32};
+    out[0] = '\0';
+    if (rules_scan(db, s, f, data, len, &h, NULL, NULL) != 0)
+        return "error";
+    for (uint32_t i = 0; i < h.n; i++)
+        snprintf(out + strlen(out), sizeof out - strlen(out), "%u,", idx[i]);
+    return out;
+}
+#define SCAN(db, s, f, lit) scan_str(db, s, f, lit, sizeof lit - 1)
+
+/* A literal is its bytes, whatever Hyperscan's regex syntax makes of them. */
+static void test_literal_escapes(void)
+{
+    const char *src =
+        "rule L0\n field raw\n match \"a.b*(c)\"\nend\n"
+        "rule L1\n field raw\n match \"[x]\"\nend\n"
+        "rule L2\n field raw\n match \"\\\\\"\nend\n"      /* one backslash */
+        "rule L3\n field raw\n match \"end$\"\nend\n"
+        "rule L4\n field raw\n match \"^\"\nend\n"
+        "rule L5\n field raw\n match \"x{2}\"\nend\n"
+        "rule L6\n field raw\n match \"?\"\nend\n"
+        "rule L7\n field raw\n match \"a|b\"\nend\n"
+        "rule L8\n field raw\n match \"1+1\"\nend\n"
+        "rule L9\n field raw\n match \"A.B\" i\nend\n"
+        "rule L10\n field raw\n match \"n\\x00l\"\nend\n"   /* a NUL byte */
+        "rule L11\n field sender\n match \"(?i)q\"\nend\n"
+        "rule L12\n field raw\n match \"\\\\x41 \\\\Q#\"\nend\n";
+    rules_diag_t *d = rules_diag_new(0);
+    rules_db_t *db = build(src, d, NULL, NULL);
+    CHECK(db != NULL);
+    if (!db) {
+        rules_diag_free(d);
+        return;
+    }
+    rules_scratch_t *s = rules_scratch_new(db);
+    enum rules_field R = RULES_FIELD_RAW;
+    CHECK_EQ_STR(SCAN(db, s, R, "axbbc ab abc a-b*c"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "-a.b*(c)-"), "9,0,"); /* L9 ends first */
+    CHECK_EQ_STR(SCAN(db, s, R, "x [y] [x"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "[x]"), "1,");
+    CHECK_EQ_STR(SCAN(db, s, R, "no slash / here"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "back\\slash"), "2,");
+    CHECK_EQ_STR(SCAN(db, s, R, "the end"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "the end$ now"), "3,");
+    CHECK_EQ_STR(SCAN(db, s, R, "caret"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "2^3"), "4,");
+    CHECK_EQ_STR(SCAN(db, s, R, "xx x{3}"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "x{2}"), "5,");
+    CHECK_EQ_STR(SCAN(db, s, R, "why"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "why?"), "6,");
+    CHECK_EQ_STR(SCAN(db, s, R, "a b ab"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "a|b"), "7,");
+    CHECK_EQ_STR(SCAN(db, s, R, "11 111"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "1+1"), "8,");
+    CHECK_EQ_STR(SCAN(db, s, R, "AxB"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "a.b"), "9,");
+    CHECK_EQ_STR(SCAN(db, s, R, "nl n l"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "n\0l"), "10,");
+    CHECK_EQ_STR(SCAN(db, s, RULES_FIELD_SENDER, "Q"), "");
+    CHECK_EQ_STR(SCAN(db, s, RULES_FIELD_SENDER, "x(?i)q"), "11,");
+    CHECK_EQ_STR(SCAN(db, s, R, "A #"), "");
+    CHECK_EQ_STR(SCAN(db, s, R, "\\x41 \\Q#"), "2,12,");
+    rules_scratch_free(s);
+    rules_db_free(db);
+    rules_diag_free(d);
+}
+
+/* Cyrillic literals: bytes as written in raw (case-folding is ASCII-only,
+ * as it was with hs_compile_lit), normalised in text; literals and regexes
+ * of one field in its one database; input that is not valid UTF-8. */
+static void test_cyrillic_literals(void)
+{
+    const char *src =
+        "rule T-LIT\n  match \"ЗАЙМ без Отказа\"\nend\n"       /* 0: normalised */
+        "rule T-RE\n  match /ставк[аи]\\s+\\d+%/\nend\n"           /* 1 */
+        "rule T-BOTH\n  match \"кредит\"\n  match /к\\w+т/\nend\n" /* 2 */
+        "rule R-LIT\n  field raw\n  match \"ДОМ\" i\nend\n"        /* 3 */
+        "rule R-RE\n  field raw\n  match /дом/\nend\n";            /* 4 */
+    rules_diag_t *d = rules_diag_new(0);
+    rules_db_t *db = build(src, d, NULL, NULL);
+    CHECK(db != NULL);
+    if (!db) {
+        rules_diag_free(d);
+        return;
+    }
+    rules_scratch_t *s = rules_scratch_new(db);
+    uint32_t idx[16];
+    struct rules_hits h = {.idx = idx, .cap = 16};
+    const char *norm;
+    const char *m = "Займ без отказа: ставка 5% и кредит";
+    CHECK_EQ_INT(rules_match_message(db, s, m, strlen(m), NULL, 0, &h, &norm, NULL), 0);
+    /* literal-matched rules first (by their literal), then the regex ones */
+    CHECK_EQ_INT(h.n, 3);
+    CHECK(h.n == 3 && idx[0] == 0 && idx[1] == 2 && idx[2] == 1);
+    enum rules_field R = RULES_FIELD_RAW, T = RULES_FIELD_TEXT;
+    /* T-BOTH: its regex matches first ("кот"), its literal later: still
+     * reported with the literal-matched rules, before T-RE */
+    CHECK_EQ_STR(SCAN(db, s, T, "кот ставки 7% кредит"), "2,1,");
+    CHECK_EQ_STR(SCAN(db, s, T, "ставки 7% кот"), "1,2,");
+    CHECK_EQ_STR(SCAN(db, s, T, "займ без отказа"), "0,");
+    /* raw: the literal's Cyrillic is not case-folded, ASCII would be */
+    CHECK_EQ_STR(SCAN(db, s, R, "дом"), "4,");
+    CHECK_EQ_STR(SCAN(db, s, R, "ДОМ"), "3,");
+    CHECK_EQ_STR(SCAN(db, s, R, "ДОМ дом"), "3,4,");
+    /* invalid UTF-8: a literal never matches across an invalid byte, a
+     * regex sees the text without it (both as with two databases) */
+    CHECK_EQ_STR(SCAN(db, s, R, "Д\xffОМ д\xffом"), "4,");
+    CHECK_EQ_STR(SCAN(db, s, R, "\xfeДОМ\xff"), "3,");
+    CHECK_EQ_STR(SCAN(db, s, R, "ДОМ\xd0"), "3,"); /* a truncated character */
+    CHECK_EQ_STR(SCAN(db, s, R, "д\xd0ом"), "4,");
+    rules_scratch_free(s);
+    rules_db_free(db);
+
+    /* every ASCII byte in some raw literal: no stand-in byte for invalid
+     * input, literals scan the valid runs one by one */
+    char all[4096];
+    size_t n = (size_t)snprintf(all, sizeof all, "rule ALL\n field raw\n match \"");
+    for (int c = 0; c < 128; c++)
+        n += (size_t)snprintf(all + n, sizeof all - n, "\\x%02x", c);
+    snprintf(all + n, sizeof all - n, "\"\nend\n%s", src);
+    db = build(all, d, NULL, NULL);
+    CHECK(db != NULL);
+    if (db) {
+        s = rules_scratch_new(db);
+        CHECK_EQ_STR(SCAN(db, s, R, "Д\xffОМ д\xffом"), "5,");
+        CHECK_EQ_STR(SCAN(db, s, R, "\xfeДОМ\xff"), "4,");
+        CHECK_EQ_STR(SCAN(db, s, R, "\xfe\xff"), "");
+        rules_scratch_free(s);
+        rules_db_free(db);
+    }
     rules_diag_free(d);
 }
 
@@ -464,7 +638,10 @@ int main(void)
     test_parse_ok();
     test_parse_errors();
     test_compile_errors();
+    test_many_compile_errors();
     test_scan();
+    test_literal_escapes();
+    test_cyrillic_literals();
     test_cache();
     test_shipped_rules();
     return test_summary();
