@@ -82,6 +82,11 @@ struct pkt_tcp {
  * (inconsistent header).  out->reason says which check failed. */
 int pkt_decode(int dlt, const uint8_t *frame, size_t caplen, struct pkt_tcp *out);
 
+/* pkt_decode() without its fast path for plain Ethernet/IPv4/IPv6 TCP
+ * frames: the same contract and, for every input, the same result and the
+ * same *out.  For the tests that hold the fast path to that. */
+int pkt_decode_general(int dlt, const uint8_t *frame, size_t caplen, struct pkt_tcp *out);
+
 /* Reason string of the last pkt_decode() call in this thread. */
 const char *pkt_decode_reason(void);
 

@@ -256,6 +256,15 @@ static inline int get_cstr(const uint8_t *buf, size_t *pos, size_t end, unsigned
                     struct sg_view *v, struct smpp_error *err, int *rc)
 {
     size_t avail = end - *pos;
+    /* Empty: how submit_sm and deliver_sm mostly carry service_type,
+     * schedule_delivery_time and validity_period (v3.4 §5.2.11, §5.2.15-16:
+     * NULL for the defaults).  The same view the search below gives. */
+    if (avail && buf[*pos] == 0) {
+        v->p = buf + *pos;
+        v->len = 0;
+        *pos += 1;
+        return 0;
+    }
     size_t lim = avail < max ? avail : max;
     /* Most strings here are a few octets: eight at a time, then one at a
      * time, beats a memchr call.  (w - 0x01..) & ~w & 0x80.. has its lowest

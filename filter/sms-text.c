@@ -3,6 +3,10 @@
 #include "sms-text.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* the x86-64 baseline: the GSM, IA5/Latin-1 and UCS-2 fast paths
+                        * use it where present, the word-at-a-time code elsewhere */
+#endif
 
 #define GSM_ESC 0x1Bu
 #define UNI_REPL 0xFFFDu
@@ -242,6 +246,22 @@ static inline int gsm_same8(const uint8_t *p)
     return (bad & high) == 0;
 }
 
+#if defined(__SSE2__)
+/* gsm_same8 for sixteen octets, with SSE2 compares (signed: an octet of
+ * 0x80 or more is negative, so below 0x20). */
+static inline int gsm_same16(const uint8_t *p)
+{
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i in_range = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x1F)),
+                                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x7B)));
+    __m128i other = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x5A)),
+                                               _mm_cmplt_epi8(v, _mm_set1_epi8(0x61))),
+                                 _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x24)),
+                                              _mm_cmpeq_epi8(v, _mm_set1_epi8(0x40))));
+    return _mm_movemask_epi8(_mm_andnot_si128(other, in_range)) == 0xFFFF;
+}
+#endif
+
 /* GSM decode over a septet source: packed (in, len, fill) or unpacked. */
 static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, unsigned fill)
 {
@@ -259,6 +279,13 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
         size_t one_by_one = packed ? n : 0; /* septets before the next test */
         for (; i < n; i++) {
             if (!one_by_one) {
+#if defined(__SSE2__)
+                while (i + 16 <= n && gsm_same16(in + i)) {
+                    memcpy(o, in + i, 16);
+                    o += 16;
+                    i += 16;
+                }
+#endif
                 while (i + 8 <= n && gsm_same8(in + i)) {
                     memcpy(o, in + i, 8);
                     o += 8;
@@ -313,6 +340,108 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
     }
 }
 
+#if defined(__SSE2__)
+/* utf16_lane_off[a]: for four UTF-8 lanes of which bit k of a marks lane
+ * k as one octet (ASCII) and the rest as two, the offsets of lanes 1, 2
+ * and 3 and the octets the four take. */
+#define LANE_LEN(a, k) (2 - ((a) >> (k) & 1))
+#define LANE_OFF(a) \
+    {LANE_LEN(a, 0), LANE_LEN(a, 0) + LANE_LEN(a, 1), \
+     LANE_LEN(a, 0) + LANE_LEN(a, 1) + LANE_LEN(a, 2), \
+     LANE_LEN(a, 0) + LANE_LEN(a, 1) + LANE_LEN(a, 2) + LANE_LEN(a, 3)}
+static const uint8_t utf16_lane_off[16][4] = {
+    LANE_OFF(0),  LANE_OFF(1),  LANE_OFF(2),  LANE_OFF(3),  LANE_OFF(4),  LANE_OFF(5),
+    LANE_OFF(6),  LANE_OFF(7),  LANE_OFF(8),  LANE_OFF(9),  LANE_OFF(10), LANE_OFF(11),
+    LANE_OFF(12), LANE_OFF(13), LANE_OFF(14), LANE_OFF(15),
+};
+#undef LANE_OFF
+#undef LANE_LEN
+
+/* Eight UTF-16BE units at in, when each is U+0001-U+07FF (ASCII and the
+ * two-octet UTF-8 range: Cyrillic, Latin-1, Greek, Hebrew, Arabic), as
+ * UTF-8 at o; returns the octets written (8 to 16), or 0 when a unit is
+ * outside that range (the caller then decodes them another way).  Same
+ * octets as the unit-by-unit fast path below.  Stores 16 octets at o
+ * whatever it returns, so o needs room for 16. */
+static inline size_t utf16_bmp2_block8(const uint8_t *in, char *o)
+{
+    const __m128i zero = _mm_setzero_si128();
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)in);
+    __m128i u = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8)); /* unit values */
+    __m128i ascii = _mm_cmpeq_epi16(_mm_and_si128(u, _mm_set1_epi16((short)0xFF80)), zero);
+    __m128i below800 = _mm_cmpeq_epi16(_mm_and_si128(u, _mm_set1_epi16((short)0xF800)), zero);
+    __m128i nul = _mm_cmpeq_epi16(u, zero);
+    if (_mm_movemask_epi8(_mm_andnot_si128(nul, below800)) != 0xFFFF)
+        return 0;
+    /* Two-octet lanes: 0xC0 | u >> 6, then 0x80 | (u & 0x3F), in memory
+     * order (little-endian lanes); ASCII lanes: the unit, then 0. */
+    __m128i two = _mm_or_si128(_mm_or_si128(_mm_srli_epi16(u, 6),
+                                            _mm_slli_epi16(_mm_and_si128(u, _mm_set1_epi16(0x3F)), 8)),
+                               _mm_set1_epi16((short)0x80C0));
+    __m128i utf8 = _mm_or_si128(_mm_and_si128(ascii, u), _mm_andnot_si128(ascii, two));
+    /* bit k: unit k is ASCII */
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(ascii, zero));
+    if (m == 0) {
+        _mm_storeu_si128((__m128i *)(void *)o, utf8);
+        return 16;
+    }
+    if (m == 0xFF) {
+        _mm_storeu_si128((__m128i *)(void *)o, _mm_packus_epi16(utf8, utf8));
+        return 8;
+    }
+    /* Mixed (words and the spaces between them): each lane's two octets
+     * stored in turn at its offset, an ASCII lane's second octet (0)
+     * overwritten by the next lane.  Four lanes per word (SSE2 means x86,
+     * little-endian: lane 0 in the low bits), placed by utf16_lane_off for
+     * that word's four ASCII bits. */
+    uint8_t lanes[16];
+    uint64_t w0, w1;
+    _mm_storeu_si128((__m128i *)(void *)lanes, utf8);
+    memcpy(&w0, lanes, 8);
+    memcpy(&w1, lanes + 8, 8);
+    char *p = o;
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *off = utf16_lane_off[m & 15];
+        uint64_t x = h ? w1 : w0;
+        uint16_t l0 = (uint16_t)x, l1 = (uint16_t)(x >> 16), l2 = (uint16_t)(x >> 32),
+                 l3 = (uint16_t)(x >> 48);
+        memcpy(p, &l0, 2);
+        memcpy(p + off[0], &l1, 2);
+        memcpy(p + off[1], &l2, 2);
+        memcpy(p + off[2], &l3, 2);
+        p += off[3];
+        m >>= 4;
+    }
+    return (size_t)(p - o);
+}
+#endif
+
+/* IA5 and Latin-1 text is mostly U+0001-U+007F, which both write as the
+ * octet itself: sixteen-octet blocks of such octets are copied while the
+ * block and the NUL fit (the room wr_put would want for each of them), up
+ * to the first block that holds anything else.  Returns the octets
+ * consumed, a multiple of 16. */
+static size_t copy_ascii_blocks(struct wr *w, const uint8_t *in, size_t len)
+{
+    size_t i = 0;
+#if defined(__SSE2__)
+    /* signed compare: 0x01-0x7F are above 0, 0x00 and 0x80-0xFF are not */
+    while (len - i >= 16 && w->cap - w->len >= 17) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + i));
+        if (_mm_movemask_epi8(_mm_cmpgt_epi8(v, _mm_setzero_si128())) != 0xFFFF)
+            break;
+        _mm_storeu_si128((__m128i *)(void *)(w->out + w->len), v);
+        w->len += 16;
+        i += 16;
+    }
+#else
+    (void)w;
+    (void)in;
+    (void)len;
+#endif
+    return i;
+}
+
 static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
 {
     size_t i = 0;
@@ -325,7 +454,24 @@ static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
         char *o = w->out + w->len;
         /* Two-octet characters (Cyrillic, accented Latin) are tested
          * first: in a UCS-2 message they outnumber the ASCII ones. */
+#if defined(__SSE2__)
+        size_t sse_from = 0; /* after a block it refused: the next eight units go below */
+#endif
         for (; i + 1 < len; i += 2) {
+#if defined(__SSE2__)
+            /* Eight units at a time while they are ASCII or two-octet
+             * characters; the store of 16 octets fits, as eight units
+             * remain and three octets each are free. */
+            while (i + 16 <= len && i >= sse_from) {
+                size_t n = utf16_bmp2_block8(in + i, o);
+                if (!n) {
+                    sse_from = i + 16;
+                    break;
+                }
+                o += n;
+                i += 16;
+            }
+#endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
             /* Four units at a time while they are Cyrillic (U+0400-U+04FF,
              * first octet 0x04) or ASCII (U+0001-U+007F), the bulk of Russian
@@ -506,12 +652,14 @@ int sms_text_decode(enum sms_charset cs, const struct sms_text_opts *o, const ui
         break;
     }
     case SMS_CS_ASCII:
-        for (size_t i = 0; i < len && !w.full; i++)
-            wr_put(&w, ud[i] < 0x80 ? ud[i] : UNI_REPL);
-        break;
     case SMS_CS_LATIN1:
-        for (size_t i = 0; i < len && !w.full; i++)
-            wr_put(&w, ud[i]);
+        for (size_t i = 0; i < len && !w.full;) {
+            i += copy_ascii_blocks(&w, ud + i, len - i);
+            /* The block it stopped at (or the tail) one by one. */
+            size_t stop = len - i > 16 ? i + 16 : len;
+            for (; i < stop && !w.full; i++)
+                wr_put(&w, cs == SMS_CS_LATIN1 || ud[i] < 0x80 ? ud[i] : UNI_REPL);
+        }
         break;
     case SMS_CS_CYRILLIC:
         for (size_t i = 0; i < len && !w.full; i++)

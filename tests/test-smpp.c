@@ -606,8 +606,30 @@ static void test_speed(void)
     CHECK_MSG(ns < 20000, "%.1f ns", ns);
 }
 
+/* The command ids of message traffic and their neighbours one bit away:
+ * names only for the ids in smpp-pdu.def. */
+static void test_hot_commands(void)
+{
+    CHECK_EQ_STR(smpp_command_name(0x00000004u), "submit_sm");
+    CHECK_EQ_STR(smpp_command_name(0x00000005u), "deliver_sm");
+    CHECK_EQ_STR(smpp_command_name(0x80000004u), "submit_sm_resp");
+    CHECK_EQ_STR(smpp_command_name(0x80000005u), "deliver_sm_resp");
+    CHECK_EQ_STR(smpp_command_name(0x00000006u), "unbind");
+    CHECK_EQ_STR(smpp_command_name(0x80000006u), "unbind_resp");
+    CHECK_EQ_STR(smpp_command_name(0x00000007u), "replace_sm");
+    CHECK_EQ_STR(smpp_command_name(0x00000103u), "data_sm");
+    for (int bit = 1; bit < 31; bit++) {
+        uint32_t id = 4u | 1u << bit;
+        const char *want = id == 5u ? "deliver_sm" : id == 6u ? "unbind" : NULL;
+        const char *got = smpp_command_name(id);
+        CHECK_MSG(want ? got && strcmp(got, want) == 0 : got == NULL || id < 0x200,
+                  "command 0x%08x: %s", id, got ? got : "(null)");
+    }
+}
+
 int main(void)
 {
+    test_hot_commands();
     test_tsv();
     test_spec_vectors();
     test_errors();

@@ -438,6 +438,170 @@ static void test_ucs2_runs(void)
     }
 }
 
+/* UCS-2 goes eight units at a time (SSE2) while all of them are U+0001 to
+ * U+07FF, ASCII and two-octet lanes in any mix.  Every one of the 256
+ * ASCII/two-octet patterns of a block, with lanes at the edges of both
+ * ranges, behind 0-3 units that shift the blocks, and then random texts
+ * mostly made of such blocks with a rare unit that is not (U+0000,
+ * U+0800 and up, surrogates, U+FFFD), must decode as the plain decoder
+ * does. */
+static void test_ucs2_blocks(void)
+{
+    static const uint32_t ascii[] = {0x01, 0x20, 0x41, 0x7F}, two[] = {0x80, 0xE9, 0x410, 0x44F, 0x5D0, 0x7FF};
+    int mismatches = 0;
+    uint64_t x = 0xD1B54A32D192ED03ULL;
+    for (unsigned shift = 0; shift < 4; shift++) {
+        for (unsigned m = 0; m < 256; m++) {
+            uint8_t in[2 * (3 + 24)];
+            size_t n = 0;
+            for (unsigned k = 0; k < shift + 24; k++) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                unsigned lane = (k - shift) % 8;
+                uint32_t u = k < shift ? 0x430
+                             : (m >> lane & 1) ? ascii[x % 4] : two[(x >> 8) % 6];
+                in[n++] = (uint8_t)(u >> 8);
+                in[n++] = (uint8_t)u;
+            }
+            char got[256], want[256];
+            size_t gn = 0, wn = 0;
+            unsigned gbad = 0, wbad = 0;
+            int grc = sms_text_decode(SMS_CS_UCS2, NULL, in, n, 0, got, sizeof got, &gn, &gbad);
+            int wrc = ref_utf16be(in, n, want, sizeof want, &wn, &wbad);
+            if ((grc != wrc || gn != wn || gbad != wbad || memcmp(got, want, wn + 1) != 0) &&
+                mismatches++ < 5)
+                CHECK_MSG(0, "UCS-2 block pattern 0x%02x after %u units", m, shift);
+        }
+    }
+    /* Every unit value in every lane of a block of otherwise Cyrillic
+     * and ASCII units. */
+    for (uint32_t u = 0; u < 0x10000; u++) {
+        uint8_t in[32];
+        unsigned lane = u % 8;
+        for (unsigned k = 0; k < 16; k++) {
+            uint32_t v = k == lane ? u : k % 3 ? 0x430 + k : 0x20;
+            in[2 * k] = (uint8_t)(v >> 8);
+            in[2 * k + 1] = (uint8_t)v;
+        }
+        char got[128], want[128];
+        size_t gn = 0, wn = 0;
+        unsigned gbad = 0, wbad = 0;
+        sms_text_decode(SMS_CS_UCS2, NULL, in, sizeof in, 0, got, sizeof got, &gn, &gbad);
+        ref_utf16be(in, sizeof in, want, sizeof want, &wn, &wbad);
+        if ((gn != wn || gbad != wbad || memcmp(got, want, wn) != 0) && mismatches++ < 5)
+            CHECK_MSG(0, "U+%04X in lane %u of a block", u, lane);
+    }
+    static const uint32_t odd[] = {0x0000, 0x0800, 0x20AC, 0xD83D, 0xDE00, 0xFFFD, 0xFFFF, 0x0400};
+    for (int round = 0; round < 20000; round++) {
+        uint8_t in[300];
+        size_t len = (size_t)(round % 301);
+        for (size_t i = 0; i < len; i += 2) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            uint32_t u;
+            unsigned r = (unsigned)(x >> 40) % 64;
+            if (r == 0)
+                u = odd[(x >> 8) % 8];
+            else if (r < 24)
+                u = ascii[(x >> 8) % 4] + (uint32_t)((x >> 16) % 0x20);
+            else
+                u = 0x80 + (uint32_t)((x >> 8) % 0x780);
+            in[i] = (uint8_t)(u >> 8);
+            if (i + 1 < len)
+                in[i + 1] = (uint8_t)u;
+        }
+        static const size_t caps[] = {1024, 600, 451, 450, 449, 64, 17};
+        size_t cap = caps[round % 7];
+        char got[1024], want[1024];
+        size_t gn = 0, wn = 0;
+        unsigned gbad = 0, wbad = 0;
+        int grc = sms_text_decode(SMS_CS_UCS2, NULL, in, len, 0, got, cap, &gn, &gbad);
+        int wrc = ref_utf16be(in, len, want, cap, &wn, &wbad);
+        if ((grc != wrc || gn != wn || gbad != wbad || memcmp(got, want, wn + 1) != 0) &&
+            mismatches++ < 5)
+            CHECK_MSG(0, "UCS-2 block text %d (%zu octets, cap %zu): rc %d/%d, len %zu/%zu", round,
+                      len, cap, grc, wrc, gn, wn);
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
+/* IA5 and Latin-1 copy sixteen-octet blocks of U+0001-U+007F at once:
+ * random texts, mostly such octets with a rare NUL or high octet, of every
+ * length to 100 and into buffers from roomy to tight (so that a block and
+ * its NUL just fit or just do not), against the plain rule one octet at a
+ * time: U+FFFD for NUL (and for high octets in IA5), a character written
+ * whole or not at all with room for the NUL. */
+static void test_8bit_blocks(void)
+{
+    uint64_t x = 0x243F6A8885A308D3ULL;
+    int mismatches = 0;
+    for (int round = 0; round < 20000; round++) {
+        enum sms_charset cs = round % 2 ? SMS_CS_LATIN1 : SMS_CS_ASCII;
+        uint8_t in[100];
+        size_t len = (size_t)(round / 2 % 101);
+        for (size_t i = 0; i < len; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            unsigned r = (unsigned)(x >> 40) % 40;
+            in[i] = r == 0 ? 0 : r == 1 ? (uint8_t)(0x80 | x >> 8) : (uint8_t)(0x20 + (x >> 8) % 0x5F);
+        }
+        size_t cap = round % 5 == 0 ? 512 : 1 + (size_t)(x >> 20) % 120;
+        char got[512], want[512];
+        size_t gn = 0, wn = 0;
+        unsigned gbad = 0, wbad = 0;
+        int wrc = 0;
+        for (size_t i = 0; i < len; i++) {
+            uint32_t cp = in[i] == 0 || (cs == SMS_CS_ASCII && in[i] >= 0x80) ? 0xFFFD : in[i];
+            uint8_t b[3];
+            size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+            if (n == 1)
+                b[0] = (uint8_t)cp;
+            else if (n == 2)
+                b[0] = (uint8_t)(0xC0 | cp >> 6), b[1] = (uint8_t)(0x80 | (cp & 0x3F));
+            else
+                b[0] = 0xEF, b[1] = 0xBF, b[2] = 0xBD;
+            if (wn + n + 1 > cap) {
+                wrc = SG_ENOSPC;
+                break;
+            }
+            memcpy(want + wn, b, n);
+            wn += n;
+            wbad += cp == 0xFFFD;
+        }
+        want[wn] = '\0';
+        int grc = sms_text_decode(cs, NULL, in, len, 0, got, cap, &gn, &gbad);
+        if ((grc != wrc || gn != wn || gbad != wbad || memcmp(got, want, wn + 1) != 0) &&
+            mismatches++ < 5)
+            CHECK_MSG(0, "%s text %d (%zu octets, cap %zu): rc %d/%d, len %zu/%zu",
+                      sms_charset_name(cs), round, len, cap, grc, wrc, gn, wn);
+    }
+    /* Every octet value in every place of a block of letters. */
+    for (unsigned b = 0; b < 0x100; b++) {
+        for (int cs8 = 0; cs8 < 2; cs8++) {
+            enum sms_charset cs = cs8 ? SMS_CS_LATIN1 : SMS_CS_ASCII;
+            uint8_t in[20];
+            memset(in, 'a', sizeof in);
+            in[b % 16] = (uint8_t)b;
+            char got[128], one[8];
+            size_t gn = 0, on = 0, pos = 0;
+            unsigned gbad = 0, obad = 0;
+            sms_text_decode(cs, NULL, in, sizeof in, 0, got, sizeof got, &gn, &gbad);
+            int ok = 1;
+            for (size_t i = 0; i < sizeof in; i++) {
+                sms_text_decode(cs, NULL, in + i, 1, 0, one, sizeof one, &on, &obad);
+                ok = ok && pos + on <= gn && memcmp(got + pos, one, on) == 0;
+                pos += on;
+            }
+            if ((!ok || pos != gn || gbad != obad) && mismatches++ < 5)
+                CHECK_MSG(0, "%s octet 0x%02x in a block", sms_charset_name(cs), b);
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     test_charset_of();
@@ -446,6 +610,8 @@ int main(void)
     test_8bit();
     test_ucs2();
     test_ucs2_runs();
+    test_ucs2_blocks();
+    test_8bit_blocks();
     test_limits();
     test_encoders();
     test_vector_38();

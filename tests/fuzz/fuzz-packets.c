@@ -114,6 +114,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
         } else {
             int rc = pkt_decode(DLTS[sel & 7], frame, len, &seg);
+            /* The fast path must leave exactly what the general path does. */
+            struct pkt_tcp gen;
+            memset(&gen, 0x5A, sizeof gen);
+            if (pkt_decode_general(DLTS[sel & 7], frame, len, &gen) != rc ||
+                memcmp(&gen, &seg, sizeof seg) != 0)
+                abort();
             pkt_decode_count(&ds, rc, &seg);
             if (rc == 0) {
                 if (seg.payload && (seg.payload < frame || seg.payload + seg.payload_len > frame + len))
