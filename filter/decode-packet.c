@@ -344,23 +344,6 @@ int pkt_decode_general(int dlt, const uint8_t *frame, size_t caplen, struct pkt_
     }
 }
 
-void pkt_decode_count(struct pkt_decode_stats *s, int rc, const struct pkt_tcp *p)
-{
-    s->frames++;
-    if (p->vlan || p->vlan_inner)
-        s->vlan_tagged++;
-    if (rc == 0) {
-        s->tcp++;
-        if (p->src.is_v4)
-            s->ipv4++;
-        else
-            s->ipv6++;
-        return;
-    }
-    if (p->skip > PKT_SKIP_NONE && p->skip < PKT_SKIP__COUNT)
-        s->skipped[p->skip]++;
-}
-
 const char *pkt_skip_name(int skip)
 {
     static const char *const names[PKT_SKIP__COUNT] = {

@@ -95,7 +95,22 @@ struct pkt_decode_stats {
     uint64_t frames, tcp, ipv4, ipv6, vlan_tagged;
     uint64_t skipped[PKT_SKIP__COUNT]; /* indexed by enum pkt_skip; [0] unused */
 };
-void pkt_decode_count(struct pkt_decode_stats *s, int rc, const struct pkt_tcp *p);
+/* Inline: it runs once per captured frame, and the call cost as much as
+ * the counting. */
+static inline void pkt_decode_count(struct pkt_decode_stats *s, int rc, const struct pkt_tcp *p)
+{
+    s->frames++;
+    if (p->vlan || p->vlan_inner)
+        s->vlan_tagged++;
+    if (rc == 0) {
+        s->tcp++;
+        s->ipv4 += p->src.is_v4 != 0;
+        s->ipv6 += p->src.is_v4 == 0;
+        return;
+    }
+    if (p->skip > PKT_SKIP_NONE && p->skip < PKT_SKIP__COUNT)
+        s->skipped[p->skip]++;
+}
 
 /* Name of an enum pkt_skip value ("fragment", ...). */
 const char *pkt_skip_name(int skip);

@@ -358,9 +358,9 @@ static enum decoder_msgid_format msgid_format(const decoder_t *d, const struct s
  * decimal-looking id is then found through the hex reading of the receipt,
  * see tie_lookup).  One key per submit keeps the table, the largest the
  * decoder has, to one cache miss per message. */
-static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint *smsc, const char *id)
+static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint *smsc, const char *id,
+                                    size_t len)
 {
-    size_t len = strlen(id);
     enum decoder_msgid_format f = msgid_format(d, smsc);
     uint64_t v;
     if (f == DECODER_MSGID_SAME)
@@ -377,7 +377,7 @@ static void tie_insert_key(decoder_t *d, uint64_t key, uint64_t uid, sg_time_us 
 
 static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t uid, sg_time_us ts)
 {
-    tie_insert_key(d, tie_key_of_response(d, smsc, id), uid, ts);
+    tie_insert_key(d, tie_key_of_response(d, smsc, id, strlen(id)), uid, ts);
 }
 
 /* Tries the readings of a receipt's id that the link's format allows:
@@ -758,9 +758,12 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
     uint64_t tkey = 0;
     int have_tkey = 0;
     if (p->command_status == 0 && p->message_id.len) {
+        /* A C-octet string view holds no NUL (smpp_decode stops at it), so
+         * the copy's length is the view's, cut as copy_view cuts it. */
         copy_view(tie_id, sizeof tie_id, p->message_id);
-        if (tie_id[0]) {
-            tkey = tie_key_of_response(d, f->src, tie_id);
+        size_t n = p->message_id.len < sizeof tie_id - 1 ? p->message_id.len : sizeof tie_id - 1;
+        if (n) {
+            tkey = tie_key_of_response(d, f->src, tie_id, n);
             bfifo_prefetch(d->ties, tkey);
             have_tkey = 1;
         }

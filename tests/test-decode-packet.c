@@ -320,6 +320,8 @@ static void test_ip(void)
     CHECK_EQ_INT(ds.frames, 2);
     CHECK_EQ_INT(ds.tcp, 1);
     CHECK_EQ_INT(ds.ipv4, 1);
+    CHECK_EQ_INT(ds.ipv6, 0);
+    CHECK_EQ_INT(ds.vlan_tagged, 0);
     CHECK_EQ_INT(ds.skipped[PKT_SKIP_FRAGMENT], 1);
 }
 

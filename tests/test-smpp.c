@@ -627,6 +627,170 @@ static void test_hot_commands(void)
     }
 }
 
+/* ---- reuse: a PDU decoded into a struct that held another PDU ----------- */
+
+/* Every member a reader may look at, compared member by member (padding
+ * is nobody's business): the header, presence, each mandatory field,
+ * counts, hot TLVs, and the array entries up to their counts. */
+#define CMP_CSTR(n) ok &= a->n.p == b->n.p && a->n.len == b->n.len;
+#define CMP_SM(n) CMP_CSTR(n)
+#define CMP_INT1(n) ok &= a->n == b->n;
+#define CMP_SMLEN(n) CMP_INT1(n)
+#define CMP_NDEST(n) CMP_INT1(n)
+#define CMP_NUNS(n) CMP_INT1(n)
+static int pdu_same(const struct smpp_pdu *a, const struct smpp_pdu *b)
+{
+    int ok = a->command_length == b->command_length && a->command_id == b->command_id &&
+             a->command_status == b->command_status && a->sequence_number == b->sequence_number &&
+             a->present == b->present && a->n_tlvs == b->n_tlvs && a->n_dests == b->n_dests &&
+             a->n_unsuccess == b->n_unsuccess;
+#define SMPP_WANT_FIELDS
+#define SMPP_FIELD(name, kind) CMP_##kind(name)
+#include "smpp-pdu.def"
+#undef SMPP_WANT_FIELDS
+    const struct smpp_hot_tlvs *h = &a->tlv, *k = &b->tlv;
+    ok &= h->message_payload.p == k->message_payload.p && h->message_payload.len == k->message_payload.len;
+    ok &= h->receipted_message_id.p == k->receipted_message_id.p &&
+          h->receipted_message_id.len == k->receipted_message_id.len;
+    ok &= h->network_error_code.p == k->network_error_code.p &&
+          h->network_error_code.len == k->network_error_code.len;
+    ok &= h->message_state == k->message_state && h->sar_msg_ref_num == k->sar_msg_ref_num &&
+          h->sar_total_segments == k->sar_total_segments &&
+          h->sar_segment_seqnum == k->sar_segment_seqnum &&
+          h->user_message_reference == k->user_message_reference &&
+          h->source_port == k->source_port && h->destination_port == k->destination_port &&
+          h->sc_interface_version == k->sc_interface_version && h->payload_type == k->payload_type &&
+          h->more_messages_to_send == k->more_messages_to_send;
+    for (unsigned i = 0; ok && i < a->n_tlvs; i++)
+        ok &= a->tlvs[i].tag == b->tlvs[i].tag && a->tlvs[i].len == b->tlvs[i].len &&
+              a->tlvs[i].value == b->tlvs[i].value;
+    for (unsigned i = 0; ok && i < a->n_dests; i++)
+        ok &= a->dests[i].dest_flag == b->dests[i].dest_flag && a->dests[i].ton == b->dests[i].ton &&
+              a->dests[i].npi == b->dests[i].npi && a->dests[i].addr.p == b->dests[i].addr.p &&
+              a->dests[i].addr.len == b->dests[i].addr.len;
+    for (unsigned i = 0; ok && i < a->n_unsuccess; i++)
+        ok &= a->unsuccess[i].ton == b->unsuccess[i].ton && a->unsuccess[i].npi == b->unsuccess[i].npi &&
+              a->unsuccess[i].error_status_code == b->unsuccess[i].error_status_code &&
+              a->unsuccess[i].addr.p == b->unsuccess[i].addr.p &&
+              a->unsuccess[i].addr.len == b->unsuccess[i].addr.len;
+    return ok;
+}
+
+/* Absent mandatory fields read as zero / empty views, whatever was there. */
+#define ZERO_CSTR(n) ok &= SMPP_HAS(p, n) || (p->n.p == NULL && p->n.len == 0);
+#define ZERO_SM(n) ZERO_CSTR(n)
+#define ZERO_INT1(n) ok &= SMPP_HAS(p, n) || p->n == 0;
+#define ZERO_SMLEN(n) ZERO_INT1(n)
+#define ZERO_NDEST(n) ZERO_INT1(n)
+#define ZERO_NUNS(n) ZERO_INT1(n)
+static int absent_zero(const struct smpp_pdu *p)
+{
+    int ok = 1;
+#define SMPP_WANT_FIELDS
+#define SMPP_FIELD(name, kind) ZERO_##kind(name)
+#include "smpp-pdu.def"
+#undef SMPP_WANT_FIELDS
+    return ok;
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8), p[3] = (uint8_t)v;
+}
+
+/* smpp_decode resets per PDU only what the command's body does not write
+ * and what a short body did not reach.  Each PDU B, whole and cut at every
+ * length (with its command_length kept: truncated; and set to the cut:
+ * bodies that stop early), is decoded into a zeroed struct, into one
+ * poisoned with 0xA5 octets, and after each other PDU A into the same
+ * struct: all three must read the same, error included. */
+static void test_reuse(void)
+{
+    static const char *const hex[] = {
+        /* submit_sm_resp "abc123", deliver_sm_resp (empty id), generic_nack */
+        "000000178000000400000000000000076162633132330000",
+        "0000001180000005000000000000000800",
+        "00000010800000000000000300000009",
+        /* bind_transmitter_resp with sc_interface_version, enquire_link */
+        "0000001A80000002000000000000000153433100021000013400",
+        "00000010000000150000000000000002",
+        /* deliver_sm receipt with receipted_message_id, message_state,
+         * network_error_code */
+        "LLLLLLLL000000050000000000000005"
+        "00010134343737303039303031323300010142414e4b000400000000000000"
+        "0b69643a31207374617440"
+        "001e0004616263000427000102042300030300"
+        "01",
+    };
+    struct {
+        const uint8_t *b;
+        size_t n;
+    } v[16];
+    size_t nv = 0;
+    static uint8_t bufs[SG_ARRAY_LEN(hex)][512];
+    for (size_t i = 0; i < SG_ARRAY_LEN(hex); i++) {
+        const char *h = hex[i];
+        int fix = strncmp(h, "LLLLLLLL", 8) == 0;
+        long l = test_unhex(fix ? h + 8 : h, bufs[i], sizeof bufs[i]);
+        CHECK_MSG(l >= 16, "vector %zu", i);
+        if (l < 16)
+            return;
+        if (fix)
+            put_be32(bufs[i], (uint32_t)l);
+        v[nv].b = bufs[i], v[nv].n = (size_t)l, nv++;
+    }
+#define ADD(x) (v[nv].b = (x), v[nv].n = sizeof(x), nv++)
+    ADD(vec_submit_sm_udh_sar);
+    ADD(vec_submit_multi);
+    ADD(vec_submit_multi_resp);
+    ADD(vec_query_sm_resp);
+    ADD(vec_bind_transmitter);
+    ADD(vec_outbind);
+    ADD(vec_broadcast_sm);
+    ADD(vec_query_broadcast_sm);
+    ADD(vec_cancel_broadcast_sm);
+#undef ADD
+
+    static struct smpp_pdu ref, reuse;
+    uint8_t cut[512];
+    unsigned compared = 0;
+    for (size_t bi = 0; bi < nv; bi++) {
+        for (size_t n = 0; n <= v[bi].n; n++) {
+            for (int fixlen = 0; fixlen < 2; fixlen++) {
+                /* exact-size heap copy, so that ASan sees overreads */
+                memcpy(cut, v[bi].b, n);
+                if (fixlen && n >= 4)
+                    put_be32(cut, (uint32_t)n);
+                uint8_t *b = malloc(n ? n : 1);
+                memcpy(b, cut, n);
+                struct smpp_error e1, e2;
+                memset(&ref, 0, sizeof ref);
+                memset(&e1, 0, sizeof e1);
+                int rc1 = smpp_decode(b, n, &ref, &e1);
+                CHECK_MSG(absent_zero(&ref), "PDU %zu cut at %zu: absent field not zero", bi, n);
+                for (size_t ai = 0; ai <= nv; ai++) {
+                    if (ai == nv) {
+                        memset(&reuse, 0xA5, sizeof reuse);
+                    } else {
+                        memset(&reuse, 0, sizeof reuse);
+                        smpp_decode(v[ai].b, v[ai].n, &reuse, NULL);
+                    }
+                    memset(&e2, 0, sizeof e2);
+                    int rc2 = smpp_decode(b, n, &reuse, &e2);
+                    int same = rc1 == rc2 && pdu_same(&ref, &reuse) && e1.offset == e2.offset &&
+                               (e1.reason == NULL) == (e2.reason == NULL) &&
+                               (!e1.reason || strcmp(e1.reason, e2.reason) == 0);
+                    CHECK_MSG(same, "PDU %zu cut at %zu (length %s) after %s %zu: differs", bi, n,
+                              fixlen ? "fixed" : "kept", ai == nv ? "poison" : "PDU", ai);
+                    compared++;
+                }
+                free(b);
+            }
+        }
+    }
+    CHECK(compared > 1000);
+}
+
 int main(void)
 {
     test_hot_commands();
@@ -635,6 +799,7 @@ int main(void)
     test_errors();
     test_json();
     test_helpers();
+    test_reuse();
     test_speed();
     free(hexbuf);
     return test_summary();
