@@ -1330,48 +1330,57 @@ static size_t skeleton_fold(int32_t *cp, size_t n)
 #define SK128(m)                                                                                   \
     SK16(m, 0), SK16(m, 16), SK16(m, 32), SK16(m, 48), SK16(m, 64), SK16(m, 80), SK16(m, 96),      \
         SK16(m, 112)
-static const uint8_t sender_key[128] = {SK128(SKC)};
-static const uint8_t sender_fold[128] = {SK128(SKF)};
+/* the key with 0x80 added to 'r' and 'v', the first letters of the
+ * digraphs, so one OR over the ID says whether any is there */
+#define SKR(b) (SKC(b) | ((SKC(b) | 4) == 'v' ? 0x80 : 0))
+static const uint8_t sender_key[128] = {SK128(SKR)};
+#define SKKF(b) SKF(SKC(b))
+static const uint8_t sender_key_folded[128] = {SK128(SKKF)};
 
 /* norm_sender for an ASCII sender ID of at most 64 bytes (nearly all: an
  * SMPP source_addr is at most 21 octets): the same steps without utf8proc
- * and the context's buffers, one table lookup per byte.  Returns 1 with
- * *rc set, or 0 for the general path.  tests/test-text-norm.c compares the
- * two on random IDs. */
+ * and the context's buffers, one pass of table lookups.  The pass writes
+ * the key, and the key folded straight into out, since which of the two
+ * is the answer is known only at the end (a letter anywhere folds the
+ * digits); the digraphs are looked for only when an 'r' or 'v' is there.
+ * Returns 1 with *rc set, or 0 for the general path.
+ * tests/test-text-norm.c compares the two on random IDs. */
 static int sender_ascii(const uint8_t *in, size_t len, char *out, size_t cap, size_t *outlen, int *rc)
 {
     char k[64];
     size_t n = 0;
-    unsigned letters = 0;
-    if (len > sizeof k)
+    unsigned any = 0, high = 0;
+    if (len > sizeof k || len >= cap) /* len < cap: no key is cut */
         return 0;
     for (size_t i = 0; i < len; i++) {
         uint8_t b = in[i];
-        if (b >= 0x80)
-            return 0;
-        uint8_t m = sender_key[b];
-        k[n] = (char)m;
+        high |= b; /* a byte >= 0x80 sends the ID to the general path, below */
+        uint8_t m = sender_key[b & 0x7F];
+        k[n] = (char)(m & 0x7F);
+        out[n] = (char)sender_key_folded[b & 0x7F];
         n += m != 0;
-        letters |= m >= 'a'; /* digits are below 'a' */
+        any |= m; /* letters have 0x40, digits do not; 0x80: 'r' or 'v' */
     }
-    if (letters) { /* skeleton_fold, on bytes */
+    if (high & 0x80)
+        return 0;
+    if (!(any & 0x40)) {
+        memcpy(out, k, n);
+    } else if (any & 0x80) {
+        /* skeleton_fold's digraphs, in place: the fold leaves r, n, v */
         size_t w = 0;
         for (size_t i = 0; i < n; i++) {
-            char ch = (char)sender_fold[(uint8_t)k[i]];
-            int32_t d = i + 1 < n ? skeleton_digraph(ch, k[i + 1]) : 0;
+            char ch = out[i];
+            int32_t d = i + 1 < n ? skeleton_digraph(ch, out[i + 1]) : 0;
             if (d) {
                 ch = (char)d;
                 i++;
             }
-            k[w++] = ch;
+            out[w++] = ch;
         }
         n = w;
     }
-    *rc = n >= cap ? SG_ENOSPC : 0; /* the general path keeps cap - 1 */
-    if (n >= cap)
-        n = cap - 1;
-    memcpy(out, k, n);
     out[n] = '\0';
+    *rc = 0;
     if (outlen)
         *outlen = n;
     return 1;
@@ -1410,148 +1419,126 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
     return rc ? rc : (trunc ? SG_ENOSPC : 0);
 }
 
-/* Appends ch to out[*o], a digit only when it starts a run (as '#'). */
-static inline void mask_byte(char ch, char *out, size_t *o, int *in_digits)
-{
-    if (ch >= '0' && ch <= '9') {
-        if (*in_digits)
-            return;
-        *in_digits = 1;
-        ch = '#';
-    } else {
-        *in_digits = 0;
-    }
-    out[(*o)++] = ch;
-}
+static inline int is_ascii_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
-/* Top bit of each byte of w that is an ASCII digit (0x30..0x39).  With
- * the top bit cleared no sum carries into the next byte. */
-static inline uint64_t digit_bytes(uint64_t w)
-{
-    const uint64_t ones = 0x0101010101010101ull;
-    uint64_t a = w & 0x7F * ones;
-    return (a + 0x50 * ones) & ~(a + 0x46 * ones) & ~w & 0x80 * ones;
-}
-
-/* Copies s[*i..len) to out[*o..cap) with every run of ASCII digits written
- * as one '#', until the input or the room ends; *in_digits carries a run
- * from one call to the next.  Eight bytes at a time: the word is written
- * with each run's first digit made '#', and the copy advances to the
- * first digit that continues a run; the rest of a run is then skipped
- * eight digits at a time.  Work: O(len) word steps, each advancing at
- * least one byte. */
-static void mask_digits(const char *s, size_t len, size_t *i, char *out, size_t cap, size_t *o,
-                        int *in_digits)
-{
-    const uint64_t ones = 0x0101010101010101ull;
-    size_t ii = *i, oo = *o; /* locals: stores to out could alias *i and *o */
-    int run = *in_digits;
 #if defined(__SSE2__)
-    /* The same sixteen bytes at a time, the digits found by one compare. */
-    while (len - ii >= 16 && cap - oo >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + ii));
-        __m128i dv = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)),
-                                   _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
-        unsigned d = (unsigned)_mm_movemask_epi8(dv);
-        if (run) { /* the digits that continue the run write nothing */
-            unsigned skip = (unsigned)__builtin_ctz(~d); /* d < 0x10000: at most 16 */
-            ii += skip;
-            if (skip == 16)
-                continue;
-            run = 0;
-            if (skip)
-                continue; /* load again from the first byte after the run */
-        }
-        if (!d) { /* no digit: most of a text */
-            _mm_storeu_si128((__m128i *)(void *)(out + oo), x);
-            ii += 16;
-            oo += 16;
-            continue;
-        }
-        /* each run's first digit becomes '#'; copy up to the first digit
-         * that continues a run */
-        __m128i first = _mm_andnot_si128(_mm_slli_si128(dv, 1), dv);
-        __m128i m = _mm_or_si128(_mm_andnot_si128(first, x),
-                                 _mm_and_si128(first, _mm_set1_epi8('#')));
-        _mm_storeu_si128((__m128i *)(void *)(out + oo), m);
-        unsigned cont = d & d << 1;
-        size_t n = cont ? (size_t)__builtin_ctz(cont) : 16;
-        ii += n;
-        oo += n;
-        run = n < 16 || (d >> 15);
-    }
-#endif
-    while (ii < len && oo < cap) {
-        if (len - ii >= 8 && cap - oo >= 8) {
-            uint64_t w = sg_load_le64((const uint8_t *)s + ii);
-            uint64_t d = digit_bytes(w);
-            if (!(d | (uint64_t)run)) { /* no digit: most words of a text */
-                memcpy(out + oo, s + ii, 8);
-                ii += 8;
-                oo += 8;
-                continue;
-            }
-            if (run) { /* the digits that continue the run write nothing */
-                uint64_t nd = ~d & 0x80 * ones;
-                if (!nd) {
-                    ii += 8;
-                    continue;
-                }
-                size_t skip = (size_t)__builtin_ctzll(nd) >> 3;
-                run = 0; /* s[ii + skip] is no digit */
-                if (skip) {
-                    ii += skip;
-                    continue; /* the next word starts after the run */
-                }
-            }
-            uint64_t first = d & ~(d << 8), cont = d & (d << 8);
-            uint64_t fm = (first >> 7) * 0xFF; /* the bytes of the first digits */
-            uint64_t m = (w & ~fm) | (fm & 0x23 * ones); /* '#' */
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-            m = __builtin_bswap64(m);
-#endif
-            memcpy(out + oo, &m, 8);
-            size_t n = cont ? (size_t)__builtin_ctzll(cont) >> 3 : 8;
-            ii += n;
-            oo += n;
-            run = n < 8 || (d >> 63);
-            continue;
-        }
-        mask_byte(s[ii++], out, &oo, &run);
-    }
-    *i = ii;
-    *o = oo;
-    *in_digits = run;
+/* 0xFF in each byte of x that is an ASCII digit: the add moves '0'..'9'
+ * to the bottom of the signed range, so one compare tests both bounds. */
+static inline __m128i digit_bytes16(__m128i x)
+{
+    return _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - '0'))),
+                          _mm_set1_epi8((char)(-128 + 10)));
 }
+
+/* One sixteen-byte step of mask_span, for a step that holds a digit or
+ * is the last one: x the input bytes, dv/d its digit bytes as a vector
+ * and as bits, valid the bits of the bytes to write (the others were
+ * written by an earlier step, or lie past the input), prev 1 when the
+ * byte before x[0] is a digit.  Returns the bytes written to out.
+ * Each run's first digit becomes '#', the digits that continue a run
+ * are dropped: the stretches kept between them are stored one after the
+ * other, one sixteen-byte store each (SMS text has a couple of runs). */
+static inline size_t mask_step(__m128i x, __m128i dv, unsigned d, unsigned valid, unsigned prev,
+                               char *out)
+{
+    unsigned keep = valid & ~(d & (d << 1 | prev));
+    __m128i first = _mm_andnot_si128(_mm_slli_si128(dv, 1), dv);
+    __m128i m = _mm_or_si128(_mm_andnot_si128(first, x), _mm_and_si128(first, _mm_set1_epi8('#')));
+    if (keep == 0xFFFF) {
+        _mm_storeu_si128((__m128i *)(void *)out, m);
+        return 16;
+    }
+    /* 32 bytes: a stretch is reloaded from any of the first sixteen */
+    _Alignas(16) char tmp[32];
+    _mm_store_si128((__m128i *)(void *)tmp, m);
+    _mm_store_si128((__m128i *)(void *)(tmp + 16), _mm_setzero_si128());
+    size_t n = 0;
+    while (keep) { /* at most eight stretches: each is followed by a dropped byte */
+        unsigned a = (unsigned)__builtin_ctz(keep);
+        unsigned l = (unsigned)__builtin_ctz(~(keep >> a)); /* keep < 0x10000: at most 16 */
+        _mm_storeu_si128((__m128i *)(void *)(out + n),
+                         _mm_loadu_si128((const __m128i *)(const void *)(tmp + a)));
+        n += l;
+        keep &= ~0u << (a + l);
+    }
+    return n;
+}
+#endif
+
+/* Writes s[from..to) to out with every run of ASCII digits as one '#'
+ * (a run that continues from s[from - 1] writes nothing here: pieces of
+ * one text masked in turn give the text masked whole).  Returns the
+ * bytes written, at most to - from; out must have room for to - from +
+ * 16 bytes, as sixteen are stored at a time.  Work: one step per sixteen
+ * input bytes, and one store per stretch kept between digit runs. */
+static size_t mask_span(const char *s, size_t from, size_t to, char *out)
+{
+    size_t i = from, o = 0;
+    unsigned prev = from > 0 && is_ascii_digit(s[from - 1]);
+#if defined(__SSE2__)
+    while (to - i >= 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i dv = digit_bytes16(x);
+        unsigned d = (unsigned)_mm_movemask_epi8(dv);
+        if (!d) { /* no digit: most of a text */
+            _mm_storeu_si128((__m128i *)(void *)(out + o), x);
+            o += 16;
+        } else {
+            o += mask_step(x, dv, d, 0xFFFF, prev, out + o);
+        }
+        prev = d >> 15;
+        i += 16;
+    }
+    if (i < to) {
+        size_t rest = to - i;
+        __m128i x;
+        unsigned valid;
+        if (to >= 16) {
+            /* the sixteen bytes that end at `to`, those before i masked
+             * off; the byte before i is then in x, so prev is not needed */
+            x = _mm_loadu_si128((const __m128i *)(const void *)(s + to - 16));
+            valid = 0xFFFFu << (16 - rest) & 0xFFFFu;
+            prev = 0;
+        } else { /* a text shorter than sixteen bytes: a padded copy */
+            _Alignas(16) char pad[16] = {0};
+            memcpy(pad, s + i, rest);
+            x = _mm_load_si128((const __m128i *)(const void *)pad);
+            valid = (1u << rest) - 1;
+        }
+        __m128i dv = digit_bytes16(x);
+        o += mask_step(x, dv, (unsigned)_mm_movemask_epi8(dv), valid, prev, out + o);
+    }
+#else
+    for (; i < to; i++) {
+        unsigned digit = is_ascii_digit(s[i]);
+        if (!(digit && prev))
+            out[o++] = digit ? '#' : s[i];
+        prev = digit;
+    }
+#endif
+    return o;
+}
+
+/* The input bytes norm_fingerprint masks per step; its buffer has
+ * mask_span's sixteen bytes of slack on top. */
+#define FP_CHUNK 1024
 
 uint64_t norm_fingerprint(const char *s, size_t len)
 {
     /* The masked text goes through a stack buffer, so no allocation and no
      * digit of the original ever reaches the hash; a text that fits (nearly
-     * all) is hashed in one call, a longer one streamed, which XXH3 defines
-     * to give the same value. */
-    char buf[1024];
+     * all) is hashed in one call, a longer one streamed a piece at a time,
+     * which XXH3 defines to give the same value. */
+    char buf[FP_CHUNK + 16];
+    if (len <= FP_CHUNK)
+        return XXH3_64bits(buf, mask_span(s, 0, len, buf));
     XXH3_state_t st;
-    int streaming = 0, in_digits = 0;
-    size_t i = 0, o = 0;
-    for (;;) {
-        mask_digits(s, len, &i, buf, sizeof buf, &o, &in_digits);
-        if (o < sizeof buf)
-            break; /* the input ended first */
-        if (!streaming) {
-            XXH3_INITSTATE(&st);
-            XXH3_64bits_reset(&st);
-            streaming = 1;
-        }
-        XXH3_64bits_update(&st, buf, o);
-        o = 0;
-        if (i >= len)
-            break;
+    XXH3_INITSTATE(&st);
+    XXH3_64bits_reset(&st);
+    for (size_t i = 0; i < len; i += FP_CHUNK) {
+        size_t to = len - i > FP_CHUNK ? i + FP_CHUNK : len;
+        XXH3_64bits_update(&st, buf, mask_span(s, i, to, buf));
     }
-    if (!streaming)
-        return XXH3_64bits(buf, o);
-    if (o)
-        XXH3_64bits_update(&st, buf, o);
     return XXH3_64bits_digest(&st);
 }
 
@@ -1559,9 +1546,26 @@ size_t norm_redact_digits(const char *s, size_t len, char *out, size_t cap)
 {
     if (!out || cap == 0)
         return 0;
-    size_t i = 0, o = 0;
-    int in_digits = 0;
-    mask_digits(s, len, &i, out, cap - 1, &o, &in_digits);
+    /* The input is masked a piece at a time, each piece no longer than the
+     * room left (masking never lengthens), so the work stops at the cap:
+     * a long text is not masked past what the snippet keeps.  A piece is
+     * written straight into out while out has mask_span's slack after it,
+     * the last few bytes before the cap through a small staging buffer. */
+    size_t room = cap - 1, i = 0, o = 0;
+    while (i < len && o < room) {
+        size_t left = room - o, k;
+        if (left >= 32) {
+            k = len - i < left - 16 ? len - i : left - 16;
+            o += mask_span(s, i, i + k, out + o);
+        } else {
+            char stage[32 + 16];
+            k = len - i < left ? len - i : left;
+            size_t n = mask_span(s, i, i + k, stage);
+            memcpy(out + o, stage, n);
+            o += n;
+        }
+        i += k;
+    }
     /* do not end inside a multi-byte character */
     if (o > 0 && ((unsigned char)out[o - 1] & 0x80)) {
         size_t k = o;

@@ -20,50 +20,51 @@
  * common words glued to a full stop in chat ("is", "so", "do", "no", "be",
  * "in", "it", "at", "to") are left out on purpose; "me" stays (t.me).
  * Sorted by bytes (memcmp, a prefix first): url_tld_known searches it by
- * halves, about eight comparisons instead of one per entry. */
-#define T(s) {s, sizeof s - 1}
-static const struct {
-    const char *s;
-    size_t len;
-} tlds[] = {
-    T("ae"), T("ai"), T("am"), T("app"), T("asia"), T("au"), T("az"), T("bank"), T("bet"),
-    T("bid"), T("biz"), T("br"), T("buzz"), T("by"), T("ca"), T("cam"), T("cash"), T("casino"),
-    T("cc"), T("center"), T("cf"), T("cfd"), T("ch"), T("click"), T("club"), T("cn"), T("co"),
-    T("com"), T("credit"), T("cyou"), T("cz"), T("de"), T("dev"), T("digital"), T("dk"),
-    T("ee"), T("email"), T("es"), T("eu"), T("fi"), T("finance"), T("fit"), T("fm"), T("fr"),
-    T("fun"), T("ga"), T("games"), T("gd"), T("ge"), T("gg"), T("gift"), T("gl"), T("gq"),
-    T("group"), T("gs"), T("help"), T("hk"), T("icu"), T("il"), T("info"), T("ink"), T("io"),
-    T("jp"), T("kg"), T("kr"), T("kz"), T("life"), T("link"), T("live"), T("loan"), T("loans"),
-    T("lt"), T("ltd"), T("lv"), T("ly"), T("md"), T("me"), T("men"), T("ml"), T("mobi"),
-    T("money"), T("monster"), T("mx"), T("name"), T("net"), T("network"), T("nl"), T("one"),
-    T("online"), T("org"), T("page"), T("pl"), T("pro"), T("promo"), T("pt"), T("pw"),
-    T("rest"), T("ru"), T("sale"), T("sbs"), T("se"), T("services"), T("sg"), T("shop"),
-    T("site"), T("sk"), T("space"), T("store"), T("su"), T("support"), T("tech"), T("tj"),
-    T("tk"), T("tm"), T("today"), T("top"), T("tr"), T("tv"), T("tw"), T("ua"), T("uk"),
-    T("us"), T("uz"), T("vip"), T("vn"), T("website"), T("wiki"), T("win"), T("work"),
-    T("world"), T("ws"), T("xn--p1ai"), T("xyz"), T("\xd1\x80\xd1\x84") /* рф */,
+ * halves, about eight comparisons instead of one per entry.  Each entry
+ * is zero-padded to eight bytes (the longest has eight; the compiler warns
+ * of a longer one), so an entry read as a big-endian word orders as memcmp
+ * does: the search compares words, not strings. */
+static const char tlds[][8] = {
+    "ae", "ai", "am", "app", "asia", "au", "az", "bank", "bet",
+    "bid", "biz", "br", "buzz", "by", "ca", "cam", "cash", "casino",
+    "cc", "center", "cf", "cfd", "ch", "click", "club", "cn", "co",
+    "com", "credit", "cyou", "cz", "de", "dev", "digital", "dk",
+    "ee", "email", "es", "eu", "fi", "finance", "fit", "fm", "fr",
+    "fun", "ga", "games", "gd", "ge", "gg", "gift", "gl", "gq",
+    "group", "gs", "help", "hk", "icu", "il", "info", "ink", "io",
+    "jp", "kg", "kr", "kz", "life", "link", "live", "loan", "loans",
+    "lt", "ltd", "lv", "ly", "md", "me", "men", "ml", "mobi",
+    "money", "monster", "mx", "name", "net", "network", "nl", "one",
+    "online", "org", "page", "pl", "pro", "promo", "pt", "pw",
+    "rest", "ru", "sale", "sbs", "se", "services", "sg", "shop",
+    "site", "sk", "space", "store", "su", "support", "tech", "tj",
+    "tk", "tm", "today", "top", "tr", "tv", "tw", "ua", "uk",
+    "us", "uz", "vip", "vn", "website", "wiki", "win", "work",
+    "world", "ws", "xn--p1ai", "xyz", "\xd1\x80\xd1\x84" /* рф */,
 };
-#undef T
 
-/* Compares tld[0..len) with t[0..tl) as memcmp orders them, a prefix
- * first. */
-static int tld_cmp(const char *tld, size_t len, const char *t, size_t tl)
+/* Eight bytes at p as a word that orders as memcmp orders them. */
+static inline uint64_t tld_word(const char *p)
 {
-    int r = memcmp(tld, t, len < tl ? len : tl);
-    return r ? r : (len > tl) - (len < tl);
+    uint64_t w = sg_load_le64((const uint8_t *)p);
+    return __builtin_bswap64(w); /* the first byte most significant */
 }
 
 int url_tld_known(const char *tld, size_t len)
 {
-    if (len == 0)
+    if (len == 0 || len > sizeof tlds[0])
         return 0;
+    char k[sizeof tlds[0]] = {0};
+    for (size_t i = 0; i < len; i++)
+        k[i] = tld[i];
+    uint64_t key = tld_word(k);
     size_t lo = 0, hi = SG_ARRAY_LEN(tlds);
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
-        int r = tld_cmp(tld, len, tlds[mid].s, tlds[mid].len);
-        if (r == 0)
-            return 1;
-        if (r < 0)
+        uint64_t t = tld_word(tlds[mid]);
+        if (key == t) /* and no NUL in tld: the entry's length is len */
+            return len == sizeof tlds[0] - ((size_t)__builtin_ctzll(t) >> 3);
+        if (key < t)
             hi = mid;
         else
             lo = mid + 1;
@@ -228,6 +229,40 @@ static int host_put(struct url_hit *h, const char *p, size_t k)
     return 0;
 }
 
+#if defined(__SSE2__)
+/* The run of ASCII label characters (letters, digits, '-', '_') at
+ * text[i..len), at most sixteen of them: returns its length and stores
+ * sixteen bytes at out, the run lower-cased first.  len >= 16 (the last
+ * sixteen bytes are read when fewer are left after i).  The adds move
+ * each range to the bottom of the signed bytes: one compare a range. */
+static inline size_t label_run16(const char *text, size_t len, size_t i, char *out)
+{
+    size_t rest = len - i, skip = rest >= 16 ? 0 : 16 - rest;
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + i - skip));
+    __m128i up = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - 'A'))),
+                                _mm_set1_epi8((char)(-128 + 26)));
+    __m128i lower = _mm_or_si128(x, _mm_and_si128(up, _mm_set1_epi8(0x20)));
+    __m128i letter = _mm_cmplt_epi8(_mm_add_epi8(lower, _mm_set1_epi8((char)(0x80 - 'a'))),
+                                    _mm_set1_epi8((char)(-128 + 26)));
+    __m128i digit = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8((char)(0x80 - '0'))),
+                                   _mm_set1_epi8((char)(-128 + 10)));
+    __m128i punct = _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')),
+                                 _mm_cmpeq_epi8(x, _mm_set1_epi8('_')));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(letter, digit), punct));
+    size_t r = (size_t)__builtin_ctz(~(m >> skip)); /* bits past the text are 0: r <= rest */
+    if (!skip) {
+        _mm_storeu_si128((__m128i *)(void *)out, lower);
+    } else {
+        _Alignas(16) char tmp[32];
+        _mm_store_si128((__m128i *)(void *)tmp, lower);
+        _mm_store_si128((__m128i *)(void *)(tmp + 16), _mm_setzero_si128());
+        _mm_storeu_si128((__m128i *)(void *)out,
+                         _mm_loadu_si128((const __m128i *)(const void *)(tmp + skip)));
+    }
+    return r;
+}
+#endif
+
 /* Parses a host name at text[i..len) into h->host.  Stops at the first
  * character that is neither a label character nor a separator followed by
  * one.  Returns the end offset; *labels gets the label count and
@@ -248,6 +283,20 @@ static size_t parse_host(const char *text, size_t len, size_t i, struct url_hit 
          * of host names, is copied here with one lookup per byte; the
          * NUL after the host is written once, when the label ends. */
         for (;;) {
+#if defined(__SSE2__)
+            /* Sixteen bytes at a time while the host has room for all
+             * of them: the scalar step below would then not find it too
+             * long either (its limit is URL_HOST_MAX - 1 bytes).  The
+             * bytes stored past the label are overwritten or lie past
+             * the NUL. */
+            if (h->host_len + 16 < URL_HOST_MAX && len >= 16 && i < len) {
+                size_t r = label_run16(text, len, i, h->host + h->host_len);
+                h->host_len += r;
+                i += r;
+                if (r == 16)
+                    continue;
+            }
+#endif
             unsigned char c = i < len ? (unsigned char)text[i] : 0;
             if (c < 0x80) {
                 if (!(uclass[c] & UC_LABEL) || i >= len)
@@ -368,13 +417,67 @@ static size_t scheme_at(const char *text, size_t len, size_t i, int *defanged)
     return 0;
 }
 
+#if defined(__SSE2__)
+/* Bits of the bytes of p[0..16) that end a URL (UC_END: white space,
+ * controls, '<' '>' '"' DEL); *auth gets those that end its authority
+ * (UC_AUTH: these and '/' '?' '#'), *ats those of the '@' bytes. */
+static inline unsigned end_bits16(const char *p, unsigned *auth, unsigned *ats)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i sp = _mm_set1_epi8(' ');
+    __m128i end = _mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(x, sp), x), _mm_cmpeq_epi8(x, _mm_set1_epi8('<'))),
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('>')),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8('"'))),
+                     _mm_cmpeq_epi8(x, _mm_set1_epi8(0x7F))));
+    __m128i au = _mm_or_si128(_mm_or_si128(end, _mm_cmpeq_epi8(x, _mm_set1_epi8('/'))),
+                              _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('?')),
+                                           _mm_cmpeq_epi8(x, _mm_set1_epi8('#'))));
+    *auth = (unsigned)_mm_movemask_epi8(au);
+    *ats = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('@')));
+    return (unsigned)_mm_movemask_epi8(end);
+}
+#endif
+
+/* The first byte of text[i..lim) in UC_AUTH (auth) or UC_END (!auth),
+ * lim if none; with auth, *at gets the offset after the last '@' before
+ * it (unchanged when there is none).  Sixteen bytes at a time where SSE2
+ * is there, the last sixteen re-read with the bytes before i masked off. */
+static size_t find_end(const char *text, size_t i, size_t lim, int auth, size_t *at)
+{
+#if defined(__SSE2__)
+    if (lim - i >= 16 || lim >= 16) {
+        for (;;) {
+            size_t base = lim - i >= 16 ? i : lim - 16;
+            unsigned au, ats, e = end_bits16(text + base, &au, &ats);
+            unsigned below_i = (1u << (i - base)) - 1; /* i - base <= 16 */
+            if (auth)
+                e = au;
+            e &= ~below_i;
+            ats &= ~below_i & (e ? (1u << __builtin_ctz(e)) - 1 : 0xFFFFu);
+            if (auth && ats)
+                *at = base + (size_t)(31 - __builtin_clz(ats)) + 1;
+            if (e)
+                return base + (size_t)__builtin_ctz(e);
+            if (base + 16 >= lim)
+                return lim;
+            i = base + 16;
+        }
+    }
+#endif
+    unsigned cls = auth ? UC_AUTH : UC_END;
+    for (; i < lim && !(uclass[(unsigned char)text[i]] & cls); i++)
+        if (text[i] == '@')
+            *at = i + 1;
+    return i;
+}
+
 /* End of the URL's path part: up to white space, minus trailing
  * punctuation ("see qiwi.xyz/login." ends before the dot). */
 static size_t path_end(const char *text, size_t len, size_t i)
 {
-    size_t bound = i + 2048 < len ? i + 2048 : len;
-    while (i < bound && !(uclass[(unsigned char)text[i]] & UC_END))
-        i++;
+    size_t bound = i + 2048 < len ? i + 2048 : len, at = 0;
+    i = find_end(text, i, bound, 0, &at);
     while (i > 0 && (uclass[(unsigned char)text[i - 1]] & UC_TRAIL))
         i--;
     return i;
@@ -437,10 +540,8 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
         h->flags |= URL_F_SCHEME | (defanged ? URL_F_DEFANGED : 0);
         /* Authority ends at '/', '?', '#' or white space; a user part
          * before '@' is skipped (RFC 3986 §3.2.1). */
-        size_t a = hs, at = 0, lim = hs + 512 < len ? hs + 512 : len;
-        for (; a < lim && !(uclass[(unsigned char)text[a]] & UC_AUTH); a++)
-            if (text[a] == '@')
-                at = a + 1;
+        size_t at = 0, lim = hs + 512 < len ? hs + 512 : len;
+        find_end(text, hs, lim, 1, &at);
         if (at) {
             h->flags |= URL_F_USERINFO;
             hs = at;
@@ -471,45 +572,65 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
 }
 
 #if defined(__SSE2__)
+/* Bits of the label separator candidates among the sixteen bytes at p:
+ * '.', '[', '(' (a '[' or '(' counts only before 'd' or 'D': the caller
+ * checks); *slashes gets the bits of the '/' bytes. */
+static inline unsigned sep_bits16(const char *p, unsigned *slashes)
+{
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    *slashes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('/')));
+    return (unsigned)_mm_movemask_epi8(
+        _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
+                     _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('[')),
+                                  _mm_cmpeq_epi8(x, _mm_set1_epi8('(')))));
+}
+
 /* Position of the first label separator candidate at or after from: a
  * '.', or '[' / '(' before 'd' or 'D' (the defanged "[dot]" "(dot)");
- * len if none.  Sixteen bytes per compare: one pass for all three. */
-static size_t next_sep(const char *text, size_t len, size_t from)
+ * len if none.  *slash is set to 1 when a '/' lies in [from, that
+ * position), else 0 (url_extract's full-stop shortcut needs to know).
+ * Sixteen bytes per compare: one pass for all of them. */
+static size_t next_sep(const char *text, size_t len, size_t from, int *slash)
 {
     size_t i = from;
+    unsigned sl, seen = 0;
     while (len - i >= 16) {
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + i));
-        unsigned m = (unsigned)_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
-                         _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('[')),
-                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('(')))));
+        unsigned m = sep_bits16(text + i, &sl);
         for (; m; m &= m - 1) {
-            size_t k = i + (size_t)__builtin_ctz(m);
-            if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd'))
+            unsigned b = (unsigned)__builtin_ctz(m);
+            size_t k = i + b;
+            if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd')) {
+                *slash = (seen | (sl & ((1u << b) - 1))) != 0;
                 return k;
+            }
         }
+        seen |= sl;
         i += 16;
     }
     if (len >= 16 && i < len) {
         /* the last sixteen bytes, those before i masked off */
         size_t base = len - 16;
-        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(text + base));
-        unsigned m = (unsigned)_mm_movemask_epi8(
-            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('.')),
-                         _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('[')),
-                                      _mm_cmpeq_epi8(x, _mm_set1_epi8('(')))));
-        for (m &= ~0u << (i - base); m; m &= m - 1) {
-            size_t k = base + (size_t)__builtin_ctz(m);
-            if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd'))
+        unsigned m = sep_bits16(text + base, &sl) & ~0u << (i - base);
+        sl &= ~0u << (i - base);
+        for (; m; m &= m - 1) {
+            unsigned b = (unsigned)__builtin_ctz(m);
+            size_t k = base + b;
+            if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd')) {
+                *slash = (seen | (sl & ((1u << b) - 1))) != 0;
                 return k;
+            }
         }
+        *slash = (seen | sl) != 0;
         return len;
     }
-    for (; i < len; i++)
+    for (; i < len; i++) {
         if (text[i] == '.' ||
             ((text[i] == '[' || text[i] == '(') && i + 1 < len && lc(text[i + 1]) == 'd'))
-            return i;
-    return len;
+            break;
+        seen |= text[i] == '/';
+    }
+    *slash = seen != 0;
+    return i;
 }
 #endif
 
@@ -536,6 +657,17 @@ static size_t next_open_dot(const char *text, size_t len, size_t from)
     return best;
 }
 #endif
+
+/* 1 if the '.' at text[s] cannot separate two labels: it ends the text
+ * or comes before an ASCII byte that starts no label and does not close
+ * a defanged dot "[.]" "(.)" "{.}". */
+static inline int dead_dot(const char *text, size_t len, size_t s)
+{
+    if (s + 1 >= len)
+        return 1;
+    unsigned char c = (unsigned char)text[s + 1];
+    return c < 0x80 && !(uclass[c] & UC_LABEL) && c != ']' && c != ')' && c != '}';
+}
 
 /* Start of the run of non-white-space bytes (> ' ') that ends at p, not
  * before lo.  Eight bytes at a time, backwards: per byte, with the top
@@ -573,16 +705,28 @@ size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max
     while (i < len && n < max) {
         /* the first separator candidate at or after i: a '.', or a
          * "[d" / "(d" */
+        int slash; /* a '/' in text[i..s) */
 #if defined(__SSE2__)
-        size_t s = next_sep(text, len, i);
+        size_t s = next_sep(text, len, i, &slash);
 #else
         if (open_dot < i)
             open_dot = next_open_dot(text, len, i);
         const char *dot = memchr(text + i, '.', (open_dot < len ? open_dot : len) - i);
         size_t s = dot ? (size_t)(dot - text) : open_dot;
+        slash = s < len && memchr(text + i, '/', s - i) != NULL;
 #endif
         if (s >= len)
             break;
+        /* A full stop before white space, punctuation or the end ("Ok.",
+         * "lar...") is the common case and ends every label: a scan of
+         * its word would find nothing and stop just after it, unless a
+         * scheme in the word carries the host past it ("http://a.@b.ru").
+         * Every scheme holds a '/', so with none since i the scan is
+         * skipped.  (A "." inside "[.]" "(.)" "{.}" is a separator.) */
+        if (!slash && text[s] == '.' && dead_dot(text, len, s)) {
+            i = s + 1;
+            continue;
+        }
         size_t ws = word_start(text, i, s);
         /* A scheme in an earlier word reaches this one only through
          * "http :", "http: //" or "http[:] //": then the word starts

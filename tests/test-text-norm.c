@@ -92,6 +92,11 @@ int main(void)
     CHECK(strcmp(ns("Sberbank"), ns("Sbеrbаnk")) == 0); /* Cyrillic е а */
     CHECK_EQ_STR(ns("+7494"), "7494");
     CHECK_EQ_STR(ns("900"), "900");
+    /* the digraphs: looked for only where an 'r' or 'v' is */
+    CHECK_EQ_STR(ns("RNvv"), "mw");
+    CHECK_EQ_STR(ns("79rn"), "79m");
+    CHECK_EQ_STR(ns("Vrr-n"), "vrm");
+    CHECK_EQ_STR(ns("Q1WI"), "oiwi");
 
     /* ASCII sender IDs take a short cut: the same keys as the general path,
      * which a zero-width space (ignorable, dropped) appended forces */
@@ -174,6 +179,27 @@ int main(void)
             CHECK(k == cut || (unsigned char)want[k] >= 0x80);
         }
     }
+    /* every digit pattern of up to 13 bytes (the sixteen-byte step's
+     * padded and overlapping tails), every cap, against the one-byte loop;
+     * and the same patterns at the end of a longer text */
+    for (int pre = 0; pre < 2; pre++)
+        for (size_t len = 0; len <= 13; len++)
+            for (unsigned pat = 0; pat < 1u << len; pat++) {
+                char text[64], want[64], got[64];
+                size_t off = pre ? 20 : 0, n = off + len, m = 0;
+                for (size_t i = 0; i < n; i++) {
+                    int digit = i < off ? i % 5 == 4 : (pat >> (i - off)) & 1;
+                    text[i] = digit ? (char)('0' + (i * 7 + pat) % 10) : (char)('a' + i % 26);
+                    if (!digit || i == 0 || text[i - 1] < '0' || text[i - 1] > '9')
+                        want[m++] = digit ? '#' : text[i];
+                }
+                CHECK(norm_fingerprint(text, n) == XXH3_64bits(want, m));
+                for (size_t cap = 1; cap <= n + 2; cap += 1 + pre * 3) {
+                    size_t k = norm_redact_digits(text, n, got, cap);
+                    size_t cut = m < cap - 1 ? m : cap - 1;
+                    CHECK(k == cut && memcmp(got, want, k) == 0 && got[k] == '\0');
+                }
+            }
     char red[64];
     CHECK_EQ_INT(norm_redact_digits(a, strlen(a), red, sizeof red), 11);
     CHECK_EQ_STR(red, "your code #");

@@ -5,8 +5,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <stdlib.h>
+
 #include "testutil.h"
 #include "url-extract.h"
+#include "url-extract-ref.h"
 
 /* Extracts from s and returns the hosts joined by ' ' in buf. */
 static const char *hosts(const char *s, unsigned *flags_or)
@@ -91,6 +94,110 @@ static void test_bounds(void)
     CHECK_EQ_INT(url_extract("x.ru \xd0", 6, h, 2), 1);
 }
 
+/* url_extract and the reference extractor (url-extract-ref.h) give the
+ * same hits on text[0..len), read from an exact-size copy. */
+static void same_as_ref(const char *text, size_t len)
+{
+    struct url_hit a[8], b[8];
+    char *exact = malloc(len ? len : 1);
+    CHECK(exact != NULL);
+    if (!exact)
+        return;
+    memcpy(exact, text, len);
+    size_t na = url_extract(exact, len, a, 8), nb = url_extract_ref(text, len, b, 8);
+    free(exact);
+    CHECK_MSG(na == nb, "\"%.*s\": %zu hits, reference %zu", (int)len, text, na, nb);
+    for (size_t k = 0; k < na && k < nb; k++)
+        CHECK_MSG(a[k].off == b[k].off && a[k].len == b[k].len && a[k].flags == b[k].flags &&
+                      a[k].host_len == b[k].host_len && strcmp(a[k].host, b[k].host) == 0,
+                  "\"%.*s\" hit %zu: %zu+%zu %u \"%s\", reference %zu+%zu %u \"%s\"", (int)len, text,
+                  k, a[k].off, a[k].len, a[k].flags, a[k].host, b[k].off, b[k].len, b[k].flags,
+                  b[k].host);
+}
+
+/* The shortcuts: a full stop that ends a word is skipped unless a '/'
+ * came before it (a scheme may carry the host past it); host labels are
+ * read sixteen bytes at a time; TLDs are compared as words. */
+static void test_shortcuts(void)
+{
+    static const char *const texts[] = {
+        "Ok lar... Joking wif u oni...", "Ya na meste. Vyhodi.", "a.", ".", "..", ". .",
+        "http://a.@b.ru", "http://a.:x@b.ru/p", "hxxp://a.@b.xyz go.", "h**p://x.@evil.top.",
+        "http: //a.@b.com", "http : //a.@b.com", "http[:]//a.@b.com", "http:\\/\\/a.@b.com",
+        "see a. http://b.ru.", "12/03. qiwi.com.", "x/y. z.ru", "evil[.]ru", "evil(.)ru.",
+        "evil{.}ru", "evil[.]", "evil.]ru", "evil.)ru", "evil.}ru", "evil.[dot]ru",
+        "word.\xd0\xb0.\xd1\x80\xd1\x84", "word.\xe2\x80\x94 a.ru",
+        "\xd0\x9a\xd0\xbe\xd0\xb4. \xd1\x81\xd0\xb0\xd0\xb9\xd1\x82.\xd1\x80\xd1\x84.",
+        "x.\x01 y.ru", "x.\"y.ru\"", "https://qiwi.com@phish.icu/x.", "1.50. www.a.ru.",
+        "QIWI: Vash koshelek zablokirovan. Podtverdite dannye: http://qiwi-secure.xyz/login",
+        "FREE entry into our 250 weekly comp just text WIN to 80086 NOW. 18 T&C www.txttowin.co.uk",
+        /* labels of 15, 16, 17 bytes, upper case, at and away from the end */
+        "ABCDEFGHIJKLMNO.RU", "ABCDEFGHIJKLMNOP.RU", "ABCDEFGHIJKLMNOPQ.ru/x",
+        "go http://Very-Long_Label-0123456789.Example-Host.XYZ/path now",
+        "a.Bc-_9ZzAaMmNn01234567", "x http://qiwi.com", "qiwi-secure.xyz",
+    };
+    for (size_t i = 0; i < SG_ARRAY_LEN(texts); i++)
+        same_as_ref(texts[i], strlen(texts[i]));
+    /* hosts around the URL_HOST_MAX limit, labels of every length */
+    static char t[700];
+    for (size_t n = 230; n < 270; n++)
+        for (int scheme = 0; scheme < 2; scheme++) {
+            size_t k = scheme ? (size_t)snprintf(t, sizeof t, "http://") : 0;
+            for (size_t j = 0; j < n; j++)
+                t[k++] = j % 17 == 16 ? '.' : (char)('A' + j % 26);
+            k += (size_t)snprintf(t + k, sizeof t - k, ".com/x");
+            same_as_ref(t, k);
+        }
+    /* random text rich in what the shortcuts look at */
+    static const char *const atoms[] = {
+        ".", ". ", "...", "/", "//", ":", "@", " ", "http", "hxxp", "h**p", "://", "[.]",
+        "(.)", "{.}", "[dot]", "ru", "com", "xyz", "Www", "a", "Qiwi", "-", "_", "1", "\xd0\xb0",
+        "\xd1\x80\xd1\x84", "\xe2\x80\x94", ",", ")", "]", "}", "\\", "?", "#",
+        "ABCDEFGHIJKLMNOPQRST",
+    };
+    uint32_t seed = 7;
+    for (int round = 0; round < 20000; round++) {
+        char buf[256];
+        size_t len = 0, parts = 1 + (size_t)round % 24;
+        for (size_t p = 0; p < parts; p++) {
+            seed = seed * 1103515245u + 12345u;
+            const char *a = atoms[(seed >> 16) % SG_ARRAY_LEN(atoms)];
+            size_t al = strlen(a);
+            if (len + al > sizeof buf)
+                break;
+            memcpy(buf + len, a, al);
+            len += al;
+        }
+        same_as_ref(buf, len);
+    }
+
+    /* TLDs: every listed one, and near misses, as the reference says */
+    for (size_t i = 0; i < SG_ARRAY_LEN(ref_tlds); i++) {
+        const char *tld = ref_tlds[i];
+        size_t n = strlen(tld);
+        char v[16];
+        CHECK_MSG(url_tld_known(tld, n), "%s", tld);
+        CHECK(!url_tld_known(tld, n - 1) || ref_tld_known(tld, n - 1));
+        memcpy(v, tld, n);
+        for (int c = 0; c < 256; c += 7) {
+            v[n] = (char)c; /* one byte more, a NUL among them */
+            CHECK(url_tld_known(v, n + 1) == ref_tld_known(v, n + 1));
+        }
+    }
+    for (int round = 0; round < 20000; round++) {
+        static const char alpha[] = "abcmoruxyz-p1\xd1\x80\x84";
+        char v[12];
+        size_t n = (size_t)round % 11;
+        for (size_t j = 0; j < n; j++) {
+            seed = seed * 1103515245u + 12345u;
+            v[j] = alpha[(seed >> 16) % (sizeof alpha - 1)];
+        }
+        CHECK(url_tld_known(v, n) == ref_tld_known(v, n));
+    }
+    CHECK(!url_tld_known("co\0", 3) && url_tld_known("co", 2) && !url_tld_known("Com", 3));
+    CHECK(url_tld_known("services", 8) && !url_tld_known("servicess", 9));
+}
+
 static void test_parents(void)
 {
     domain_set_t *s = domain_set_new();
@@ -162,6 +269,7 @@ int main(void)
 {
     test_vectors();
     test_bounds();
+    test_shortcuts();
     test_parents();
     test_files();
     return test_summary();

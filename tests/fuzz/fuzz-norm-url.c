@@ -12,7 +12,10 @@
  *   - norm_sender and a short output buffer never overrun;
  *   - norm_text's fast paths give what NORM_SLOW_PATH gives;
  *   - url_extract gives the hits the extractor before its fast paths gives
- *     (tests/url-extract-ref.h), on the raw and the normalised text.
+ *     (tests/url-extract-ref.h), on the raw and the normalised text;
+ *     url_tld_known answers as the reference's list does;
+ *   - norm_fingerprint and norm_redact_digits (sixteen bytes at a time)
+ *     give what the plain one-byte masking loop below gives.
  *
  * Build: CC=clang cmake -S . -B build-fuzz -DSMSGUARD_FUZZ=ON -DSMSGUARD_SANITIZE=ON
  *        cmake --build build-fuzz --target fuzz-norm-url
@@ -23,6 +26,8 @@
 #include <string.h>
 
 #include <utf8proc.h>
+#define XXH_INLINE_ALL
+#include <xxhash.h>
 
 #include "text-norm.h"
 #include "url-extract.h"
@@ -66,6 +71,22 @@ static void init(void)
     domain_set_seal(domains);
 }
 
+/* The digit masking as first written, one byte at a time: each run of
+ * ASCII digits becomes one '#'.  Returns the length written to out
+ * (room for n bytes). */
+static size_t mask_ref(const char *s, size_t n, char *m)
+{
+    size_t o = 0;
+    int run = 0;
+    for (size_t i = 0; i < n; i++) {
+        int digit = s[i] >= '0' && s[i] <= '9';
+        if (!digit || !run)
+            m[o++] = digit ? '#' : s[i];
+        run = digit;
+    }
+    return o;
+}
+
 static void check_urls(const char *t, size_t n)
 {
     struct url_hit h[8], r[8];
@@ -100,7 +121,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n_slow = 0;
     check(norm_text(ctx, t, size, out_slow, out_cap, &n_slow, NORM_SLOW_PATH) == rc);
     check(n_slow == n && memcmp(out, out_slow, n) == 0);
-    norm_fingerprint(out, n);
+    {
+        char *masked = malloc(n ? n : 1);
+        check(masked != NULL);
+        check(norm_fingerprint(out, n) == XXH3_64bits(masked, mask_ref(out, n, masked)));
+        free(masked);
+    }
     check_urls(t, size);
     check_urls(out, n);
 
@@ -118,6 +144,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(k < sizeof snip && snip[k] == '\0');
     for (size_t i = 0; i < k; i++)
         check(snip[i] < '0' || snip[i] > '9');
+    /* the snippet is the masked text cut at its cap, less a cut character;
+     * caps from the first byte, the verdict's 161 among them */
+    {
+        char *masked = malloc(size ? size : 1), snip2[256];
+        check(masked != NULL);
+        size_t m = mask_ref(t, size, masked);
+        size_t cap = size ? 1 + (uint8_t)t[0] : 161;
+        size_t k2 = norm_redact_digits(t, size, snip2, cap);
+        size_t cut = m < cap - 1 ? m : cap - 1;
+        check(k2 <= cut && cut - k2 < 4 && memcmp(snip2, masked, k2) == 0 && snip2[k2] == '\0');
+        free(masked);
+    }
+    for (size_t i = 0; i <= 9 && i <= size; i++)
+        check(url_tld_known(t, i) == ref_tld_known(t, i));
 
     char skel[64];
     size_t skl = 0;
