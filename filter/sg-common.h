@@ -54,6 +54,10 @@ char *sg_ipv6_format(const uint8_t a[16], char *o);
  * "2001:db8::1" (port 0: any port).  0 or -1. */
 int sg_endpoint_parse(const char *s, struct sg_endpoint *ep);
 
+/* "00" "01" ... "ff": byte b in lower-case hex is sg_hex_pairs[2b],
+ * [2b+1], one two-byte copy per byte (JSON hex, fingerprints). */
+extern const char sg_hex_pairs[513];
+
 /* Time is carried as microseconds since the Unix epoch (packet time). */
 typedef uint64_t sg_time_us;
 

@@ -9,6 +9,7 @@
 #define SG_TEST_URL_EXTRACT_REF_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <utf8proc.h>
@@ -458,6 +459,27 @@ static size_t url_extract_ref(const char *text, size_t len, struct url_hit *out,
             i = ref_scan_step(text, len, i, out, &n);
     }
     return n;
+}
+
+/* Compares url_extract()'s hits a[0..na) with the reference's b[0..nb)
+ * from text[0..len): 0 when they agree hit for hit (span, flags, host),
+ * else 1 with the first difference described in why[0..cap). */
+static int url_hits_differ(const char *text, size_t len, const struct url_hit *a, size_t na,
+                           const struct url_hit *b, size_t nb, char *why, size_t cap)
+{
+    if (na != nb) {
+        snprintf(why, cap, "\"%.*s\": %zu hits, reference %zu", (int)len, text, na, nb);
+        return 1;
+    }
+    for (size_t k = 0; k < na; k++)
+        if (a[k].off != b[k].off || a[k].len != b[k].len || a[k].flags != b[k].flags ||
+            a[k].host_len != b[k].host_len || strcmp(a[k].host, b[k].host) != 0) {
+            snprintf(why, cap, "\"%.*s\" hit %zu: %zu+%zu %u \"%s\", reference %zu+%zu %u \"%s\"",
+                     (int)len, text, k, a[k].off, a[k].len, a[k].flags, a[k].host, b[k].off,
+                     b[k].len, b[k].flags, b[k].host);
+            return 1;
+        }
+    return 0;
 }
 
 #pragma GCC diagnostic pop
