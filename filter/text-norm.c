@@ -371,21 +371,29 @@ static size_t nfkc_fold(norm_ctx_t *c, size_t blen, int *trunc, int fast_off)
      * but itself after recomposition, none composes with another, and case
      * folding is a fixed offset.  So a text of ASCII and these only skips
      * utf8proc too (checked against it by tests/test-fastpaths.c). */
-    size_t k = 0;
+    /* The general path cuts a text whose decomposition exceeds the
+     * context's capacity (halving it, below), so this one takes only texts
+     * whose decomposition fits: dec counts it (й and ё decompose to two
+     * code points, everything else here to one), and both paths then give
+     * the same output at any length (fuzz-norm-url compares them). */
+    size_t k = 0, dec = 0;
     if (!fast_off) {
         while (k < blen) {
             uint8_t b = c->bytes[k];
+            dec++;
             if (b < 0x80) {
                 k++;
                 continue;
             }
             size_t sl;
-            if (fast_cp(c->bytes + k, blen - k, &sl) < 0)
+            int32_t cp = fast_cp(c->bytes + k, blen - k, &sl);
+            if (cp < 0)
                 break;
+            dec += cp == 0x0439 || cp == 0x0451;
             k += sl;
         }
     }
-    if (k == blen) {
+    if (k == blen && dec <= c->cap) {
         size_t o = 0;
         for (size_t i = 0; i < blen && o < c->cap; i++) {
             uint8_t b = c->bytes[i];

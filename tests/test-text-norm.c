@@ -242,5 +242,31 @@ int main(void)
     norm_ctx_free(tiny);
     norm_ctx_free(NULL);
     norm_ctx_free(ctx);
+    /* At the capacity of the context: texts whose code points fit but
+     * whose decomposition does not (й and ё decompose to two), and the
+     * controls the fast path drops as it reads, give the same result and
+     * the same output through the fast and the general path (found by
+     * fuzz-norm-url with inputs longer than its context). */
+    {
+        norm_ctx_t *cap100 = norm_ctx_new(100);
+        CHECK(cap100 != NULL);
+        static const char *const units[] = {"й", "Ё", "a", "\x01", "\r\n", "ж"};
+        for (size_t u = 0; cap100 && u < SG_ARRAY_LEN(units); u++)
+            for (size_t reps = 40; reps <= 130; reps += 3) {
+                char in[1024], fast[2048], slow[2048];
+                size_t len = 0, na = 0, nb = 0;
+                for (size_t r = 0; r < reps; r++) {
+                    const char *x = r % 3 ? units[u] : "й";
+                    memcpy(in + len, x, strlen(x));
+                    len += strlen(x);
+                }
+                int ra = norm_text(cap100, in, len, fast, sizeof fast, &na, 0);
+                int rb = norm_text(cap100, in, len, slow, sizeof slow, &nb, NORM_SLOW_PATH);
+                CHECK_MSG(ra == rb && na == nb && memcmp(fast, slow, na) == 0,
+                          "unit %zu x %zu: %d %zu against %d %zu", u, reps, ra, na, rb, nb);
+            }
+        norm_ctx_free(cap100);
+    }
+
     return test_summary();
 }
