@@ -16,15 +16,9 @@ command -v taskset >/dev/null || pin=""
 big=$tmp/decode-$pdus.pcap
 [ -f "$big" ] || "$build/bench/smsgen" -o "$big" --seed 42 --pdus "$pdus" --sessions 64 >/dev/null
 
-# Best of three wall-clock runs (the file stays in the page cache).
-secs() { python3 -c 'import sys,time,subprocess
-best = None
-for _ in range(3):
-    t = time.monotonic()
-    subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    d = time.monotonic() - t
-    best = d if best is None or d < best else best
-print("%.3f" % best)' "$@"; }
+# Best of three wall-clock runs (bench-lib.sh).
+. "$(dirname "$0")/bench-lib.sh"
+secs() { best_secs "${BENCH_RUNS:-3}" "$@"; }
 
 packets=$("$build/bench/pcap-readloop" "$big" | awk '{print $2}')
 msgs=$("$build/cmd/smsguard" decode -q -r "$big" 2>&1 | awk '/messages /{print $2}')

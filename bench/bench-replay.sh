@@ -9,6 +9,7 @@
 #   start-up from the rule cache for the 10,000-rule set (the "cache in X ms"
 #   replay prints, and the wall time of a replay of one packet);
 #   the message-log writer's rows/s (bench/bench-msglog).
+# Each time is the best of three runs (BENCH_RUNS=N to change).
 # Prints figures; asserts nothing (the targets are in issue 3 and the notes).
 #
 # usage: bench/bench-replay.sh [BUILD_DIR] [MESSAGES]   (default build, 1000000)
@@ -37,7 +38,9 @@ for n in 1000 10000; do
     echo "rule set $n: compile or cache check $(python3 -c "import sys; print('%.1f' % (float(sys.argv[2]) - float(sys.argv[1])))" "$t0" "$(date +%s.%N)") s"
 done
 
-secs() { python3 -c 'import sys,time,subprocess; t=time.monotonic(); subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL); print("%.3f" % (time.monotonic()-t))' "$@"; }
+# Every figure is the best of three runs (BENCH_RUNS; bench-lib.sh).
+. "$(dirname "$0")/bench-lib.sh"
+secs() { best_secs "${BENCH_RUNS:-3}" "$@"; }
 
 packets=$("$build/bench/pcap-readloop" "$big" | awk '{print $2}')
 nmsg=$("$sg" decode -q -r "$big" 2>&1 | awk '/messages /{print $2}')
@@ -70,16 +73,8 @@ small=$tmp/one.pcap
 [ -f "$small" ] || "$build/bench/smsgen" -o "$small" --seed 1 --messages 10 --no-truth >/dev/null
 load=$("$sg" replay -r "$small" -c 1 --rules "$tmp/rules-10000" --rules-cache "$tmp/rules-10000/.cache" 2>&1 >/dev/null |
        sed -n 's/.*rules from .*(\(.*\))/\1/p' | head -1)
-best=
-for _ in 1 2 3 4 5; do
-    t=$(secs $pin "$sg" replay -q -r "$small" -c 1 --rules "$tmp/rules-10000" --rules-cache "$tmp/rules-10000/.cache")
-    best=$(python3 -c "import sys; a=sys.argv[1]; b=float(sys.argv[2]); print(b if not a else min(float(a), b))" "$best" "$t")
-done
-dbest=
-for _ in 1 2 3 4 5; do
-    t=$(secs $pin "$sg" decode -q -r "$small" -c 1)
-    dbest=$(python3 -c "import sys; a=sys.argv[1]; b=float(sys.argv[2]); print(b if not a else min(float(a), b))" "$dbest" "$t")
-done
+best=$(best_secs 5 $pin "$sg" replay -q -r "$small" -c 1 --rules "$tmp/rules-10000" --rules-cache "$tmp/rules-10000/.cache")
+dbest=$(best_secs 5 $pin "$sg" decode -q -r "$small" -c 1)
 echo "start-up, 10,000 rules from the cache: rules load ($load); whole replay of one packet, best of 5: $(python3 -c "import sys; print('%.0f' % (1000*float(sys.argv[1])))" "$best") ms (decode -q of one packet: $(python3 -c "import sys; print('%.0f' % (1000*float(sys.argv[1])))" "$dbest") ms)"
 
 echo "message-log writer (not pinned: the producer and the writer thread each need a core):"

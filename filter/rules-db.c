@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -415,42 +416,53 @@ static void cache_path(char *buf, size_t cap, const char *dir, uint64_t key)
     snprintf(buf, cap, "%s/rules-%016llx.hsdb", dir, (unsigned long long)key);
 }
 
+/* The file is mapped, not read: hs_deserialize_database() copies each
+ * database into memory of its own anyway, and reading the file first
+ * into a buffer as large (12 MB for 10,000 rules) cost more than the
+ * deserialising (17-43 ms against 14 ms on the 2-vCPU VM, most of it the
+ * buffer's page faults), the larger part of a restart from the cache. */
 static int cache_load(const char *dir, uint64_t key, hs_database_t **db)
 {
     char path[4096];
     cache_path(path, sizeof path, dir, key);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    int rc = -1;
-    char magic[8];
-    uint64_t k;
-    char *blob = NULL;
     for (int s = 0; s < RULES_FIELD_COUNT; s++)
         db[s] = NULL;
-    if (fread(magic, 1, 8, f) != 8 || memcmp(magic, CACHE_MAGIC, 8) != 0 ||
-        fread(&k, sizeof k, 1, f) != 1 || k != key)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    struct stat st;
+    const char *map = MAP_FAILED;
+    size_t size = 0;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= 16) {
+        size = (size_t)st.st_size;
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    }
+    close(fd); /* the mapping holds the file */
+    if (map == MAP_FAILED)
+        return -1;
+    int rc = -1;
+    uint64_t k, len;
+    size_t off = 16;
+    memcpy(&k, map + 8, sizeof k);
+    if (memcmp(map, CACHE_MAGIC, 8) != 0 || k != key)
         goto out;
     for (int s = 0; s < RULES_FIELD_COUNT; s++) {
-        uint64_t len;
-        if (fread(&len, sizeof len, 1, f) != 1 || len > (1ull << 32))
+        /* A cut or damaged file fails here, never reads past its end. */
+        if (size - off < sizeof len)
             goto out;
-        if (!len)
-            continue;
-        blob = malloc(len);
-        if (!blob || fread(blob, 1, len, f) != len)
+        memcpy(&len, map + off, sizeof len);
+        off += sizeof len;
+        if (len > size - off)
             goto out;
-        if (hs_deserialize_database(blob, len, &db[s]) != HS_SUCCESS) {
+        if (len && hs_deserialize_database(map + off, (size_t)len, &db[s]) != HS_SUCCESS) {
             db[s] = NULL;
             goto out;
         }
-        free(blob);
-        blob = NULL;
+        off += (size_t)len;
     }
     rc = 0;
 out:
-    free(blob);
-    fclose(f);
+    munmap((void *)map, size);
     if (rc)
         for (int s = 0; s < RULES_FIELD_COUNT; s++) {
             hs_free_database(db[s]);

@@ -284,8 +284,10 @@ static void perr(struct parser *p, size_t pos, const char *fmt, ...)
 
 static void skip_ws(struct parser *p)
 {
-    while (p->pos < p->len && (p->line[p->pos] == ' ' || p->line[p->pos] == '\t'))
-        p->pos++;
+    size_t i = p->pos; /* a local: the loop runs over every line's indentation */
+    while (i < p->len && (p->line[i] == ' ' || p->line[i] == '\t'))
+        i++;
+    p->pos = i;
 }
 
 static int at_end(struct parser *p)
@@ -294,20 +296,25 @@ static int at_end(struct parser *p)
     return p->pos >= p->len || p->line[p->pos] == '#';
 }
 
-static int is_word_char(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-' || c == '.' || c == ':';
-}
+/* Letters, digits and _-.: (a table: read_word() runs over every word of
+ * every line). */
+static const uint8_t word_chars[256] = {
+    ['a' ... 'z'] = 1, ['A' ... 'Z'] = 1, ['0' ... '9'] = 1,
+    ['_'] = 1, ['-'] = 1, ['.'] = 1, [':'] = 1,
+};
+
+static int is_word_char(char c) { return word_chars[(unsigned char)c]; }
 
 /* Reads a bare word; returns its length (0 = none) with *start set. */
 static size_t read_word(struct parser *p, size_t *start)
 {
     skip_ws(p);
-    *start = p->pos;
-    while (p->pos < p->len && is_word_char(p->line[p->pos]))
-        p->pos++;
-    return p->pos - *start;
+    size_t i = p->pos;
+    *start = i;
+    while (i < p->len && is_word_char(p->line[i]))
+        i++;
+    p->pos = i;
+    return i - *start;
 }
 
 static int word_is(struct parser *p, size_t s, size_t n, const char *w)
@@ -338,10 +345,21 @@ static void expect_eol(struct parser *p)
     perr(p, p->pos, "unexpected '%s' at end of directive", tok);
 }
 
+/* Rule files are mostly ASCII: eight bytes at a time while they are, and
+ * utf8proc (which also refuses surrogates and overlong forms) for the rest. */
 static int valid_utf8(const char *s, size_t n)
 {
     size_t i = 0;
     while (i < n) {
+        uint64_t w;
+        if (i + 8 <= n && (memcpy(&w, s + i, 8), !(w & 0x8080808080808080ull))) {
+            i += 8;
+            continue;
+        }
+        if (!((unsigned char)s[i] & 0x80)) {
+            i++;
+            continue;
+        }
         int32_t cp;
         utf8proc_ssize_t k = utf8proc_iterate((const uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
         if (k <= 0)
@@ -370,13 +388,34 @@ static int read_string(struct parser *p, char **out, size_t *outlen, size_t *sta
         return -1;
     }
     p->pos++;
-    size_t cap = 64, n = 0;
+    /* The text decodes to at most the rest of the line: one allocation,
+     * never grown (a string ends its line but for a comment, so little is
+     * wasted; one longer than RULES_MAX_STRING_BYTES is refused below). */
+    size_t cap = p->len - p->pos + 1, n = 0;
+    if (cap > RULES_MAX_STRING_BYTES)
+        cap = RULES_MAX_STRING_BYTES;
     char *s = malloc(cap);
     if (!s) {
         p->fatal = -ENOMEM;
         return -1;
     }
     for (;;) {
+        /* A run of plain bytes first, copied at once (what the byte loop
+         * below would do, error included). */
+        size_t run = p->pos;
+        while (run < p->len && p->line[run] != '"' && p->line[run] != '\\')
+            run++;
+        if (run > p->pos) {
+            size_t k = run - p->pos;
+            if (n + k > RULES_MAX_STRING_BYTES - 1) {
+                perr(p, *start, "string longer than %u bytes", RULES_MAX_STRING_BYTES);
+                free(s);
+                return -1;
+            }
+            memcpy(s + n, p->line + p->pos, k);
+            n += k;
+            p->pos = run;
+        }
         if (p->pos >= p->len) {
             perr(p, *start, "unterminated string");
             free(s);
@@ -387,7 +426,7 @@ static int read_string(struct parser *p, char **out, size_t *outlen, size_t *sta
             p->pos++;
             break;
         }
-        if (c == '\\') {
+        {   /* a backslash: the run stopped at one or the other */
             size_t esc = p->pos;
             if (p->pos + 1 >= p->len) {
                 perr(p, esc, "unterminated string");
@@ -420,23 +459,11 @@ static int read_string(struct parser *p, char **out, size_t *outlen, size_t *sta
                 free(s);
                 return -1;
             }
-        } else {
-            p->pos++;
         }
-        if (n + 2 > cap) {
-            if (cap >= RULES_MAX_STRING_BYTES) {
-                perr(p, *start, "string longer than %u bytes", RULES_MAX_STRING_BYTES);
-                free(s);
-                return -1;
-            }
-            cap *= 2;
-            char *ns = realloc(s, cap);
-            if (!ns) {
-                free(s);
-                p->fatal = -ENOMEM;
-                return -1;
-            }
-            s = ns;
+        if (n + 2 > RULES_MAX_STRING_BYTES) {
+            perr(p, *start, "string longer than %u bytes", RULES_MAX_STRING_BYTES);
+            free(s);
+            return -1;
         }
         s[n++] = c;
     }
