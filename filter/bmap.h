@@ -41,7 +41,9 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
 void bmap_free(bmap_t *m);
 
 /* The value for key, or NULL.  In an LRU map a hit makes the entry most
- * recently used. */
+ * recently used.  A value stays at the address bmap_get and bmap_put return
+ * until its own key is removed or evicted: operations on other keys do not
+ * move it. */
 void *bmap_get(bmap_t *m, uint64_t key);
 /* The value for key, inserted zeroed if absent (*created set to 1); evicts
  * the least recently used entry when full.  Never fails once created. */

@@ -313,7 +313,38 @@ out:
     return rc;
 }
 
-int capture_next(capture_t *c, struct capture_pkt *pkt)
+/* The direct reader's common case: the next record is whole in the
+ * buffer and within the snapshot length.  1 with *pkt set and counted as
+ * capture_next() counts it; 0, with nothing changed, for everything else,
+ * which capture_next_slow() then takes from the start.  Kept apart so that
+ * capture_next() runs it without the stack frame and register saves its
+ * calls into libpcap need: about 20 of the 70 instructions a packet cost. */
+static inline int direct_take(capture_t *c, struct capture_pkt *pkt)
+{
+    size_t avail = c->rlen - c->rpos;
+    if (avail < PCAP_RECORD_HDR)
+        return 0;
+    uint32_t r[4];  /* ts_sec, ts_frac, caplen, len */
+    memcpy(r, c->rbuf + c->rpos, sizeof r);
+    if (r[2] > c->snaplen || r[2] > PCAP_MAX_CAPLEN || avail - PCAP_RECORD_HDR < r[2])
+        return 0;
+    int64_t sec = (int32_t)r[0], frac = (int32_t)r[1];
+    if (c->ts_ns)
+        frac /= 1000;
+    pkt->ts = (sg_time_us)sec * 1000000u + (sg_time_us)frac;
+    pkt->dlt = c->dlt;
+    pkt->data = c->rbuf + c->rpos + PCAP_RECORD_HDR;
+    pkt->caplen = r[2];
+    pkt->wirelen = r[3];
+    c->rpos += PCAP_RECORD_HDR + r[2];
+    c->st.packets++;
+    c->st.bytes += r[2];
+    if (r[2] < r[3])
+        c->st.truncated++;
+    return 1;
+}
+
+static __attribute__((noinline)) int capture_next_slow(capture_t *c, struct capture_pkt *pkt)
 {
     struct pcap_pkthdr *h;
     const u_char *data;
@@ -354,6 +385,13 @@ int capture_next(capture_t *c, struct capture_pkt *pkt)
         snprintf(c->err, sizeof c->err, "%s", pcap_geterr(c->p));
         return -EIO;
     }
+}
+
+int capture_next(capture_t *c, struct capture_pkt *pkt)
+{
+    if (!c->stop && c->direct && direct_take(c, pkt))
+        return 1;
+    return capture_next_slow(c, pkt);
 }
 
 void capture_break(capture_t *c)

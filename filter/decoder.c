@@ -55,6 +55,7 @@ struct pending_message {
     struct sg_endpoint esme, smsc;
     char account[ACCOUNT_CAP];
     char source_addr[ADDR_CAP], destination_addr[ADDR_CAP];
+    uint8_t source_len, destination_len; /* their lengths, for emission */
     char message_id[MSGID_CAP];
     uint64_t text_at;          /* arena position of its text (or binary user data) */
     size_t text_len;
@@ -87,7 +88,6 @@ struct decoder {
     size_t arena_size;
     uint64_t arena_head;       /* bytes ever written; position = head % size */
     struct decoder_stats st;
-    struct pkt_decode_stats pkt_stats;
     uint64_t next_uid;
     uint64_t frame;
     sg_time_us now, last_expire;
@@ -148,12 +148,14 @@ static void report_error(decoder_t *d, enum decoder_error_kind kind, const struc
     d->sink.error(d->sink.ctx, &e);
 }
 
-static void copy_view(char *dst, size_t cap, struct sg_view v)
+/* Returns the length copied. */
+static size_t copy_view(char *dst, size_t cap, struct sg_view v)
 {
     size_t n = v.len < cap - 1 ? v.len : cap - 1;
     if (n)
         memcpy(dst, v.p, n);
     dst[n] = '\0';
+    return n;
 }
 
 /* (flow, direction, sequence_number) packed, not hashed: the maps mix
@@ -251,8 +253,8 @@ static void message_emit(decoder_t *d, struct pending_message *pm)
     m->esme = &pm->esme;
     m->smsc = &pm->smsc;
     m->account = pm->account[0] ? pm->account : NULL;
-    m->source_addr = (struct sg_view){(const uint8_t *)pm->source_addr, strlen(pm->source_addr)};
-    m->destination_addr = (struct sg_view){(const uint8_t *)pm->destination_addr, strlen(pm->destination_addr)};
+    m->source_addr = (struct sg_view){(const uint8_t *)pm->source_addr, pm->source_len};
+    m->destination_addr = (struct sg_view){(const uint8_t *)pm->destination_addr, pm->destination_len};
     m->message_id = pm->message_id[0] ? pm->message_id : NULL;
     const char *text = d->arena + pm->text_at % d->arena_size;
     if (m->text) {
@@ -306,30 +308,54 @@ static uint64_t tie_key(const struct sg_endpoint *smsc, char tag, const char *id
     return XXH3_64bits(k, 17 + sizeof smsc->port + len);
 }
 
-/* Digit value + 1 of 0-9, a-f, A-F; 0 for anything else (so that
- * subtracting 1 leaves a non-digit above every base).  Every message_id of
- * a response and of a receipt goes through parse_number. */
-static const uint8_t digit_value1[256] = {
-    ['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5, ['5'] = 6, ['6'] = 7, ['7'] = 8,
-    ['8'] = 9, ['9'] = 10, ['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
-    ['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+/* 0x10 | digit value for 0-9, a-f, A-F; 0 for anything else.  Every
+ * message_id of a response and of a receipt goes through parse_numbers. */
+static const uint8_t digit_value[256] = {
+    ['0'] = 0x10, ['1'] = 0x11, ['2'] = 0x12, ['3'] = 0x13, ['4'] = 0x14, ['5'] = 0x15,
+    ['6'] = 0x16, ['7'] = 0x17, ['8'] = 0x18, ['9'] = 0x19,
+    ['a'] = 0x1a, ['b'] = 0x1b, ['c'] = 0x1c, ['d'] = 0x1d, ['e'] = 0x1e, ['f'] = 0x1f,
+    ['A'] = 0x1a, ['B'] = 0x1b, ['C'] = 0x1c, ['D'] = 0x1d, ['E'] = 0x1e, ['F'] = 0x1f,
 };
 
-/* Parses id as an unsigned number in base 10 or 16; 0 if it is not one or
- * does not fit in 64 bits. */
-static int parse_number(const char *id, size_t len, int base, uint64_t *out)
+enum { PARSE_DEC = 1, PARSE_HEX = 2 };
+
+/* Parses id as an unsigned number in base 10 (want & PARSE_DEC: at most
+ * 19 digits) and in base 16 (want & PARSE_HEX: at most 16 digits), in one
+ * pass; returns the bases it is a number in, with *dec and *hex set for
+ * them.  Bounded lengths: neither reading can overflow 64 bits.  The
+ * digits are checked once, at the end: every octet's entry must have bit
+ * 4 (AND of them all), and for base 10 none may be a-f (entry + 6 reaches
+ * bit 5 only for those: OR of them all).  No branch per digit: a receipt's
+ * two readings cost about what one cost with a test per digit. */
+static inline __attribute__((always_inline)) unsigned parse_numbers(const char *id, size_t len, unsigned want,
+                                                                    uint64_t *dec, uint64_t *hex)
 {
-    if (len == 0 || len > (base == 16 ? 16u : 19u))
+    if (len == 0 || len > ((want & PARSE_DEC) ? 19u : 16u))
         return 0;
-    uint64_t v = 0;
+    uint64_t vd = 0, vh = 0;
+    unsigned all = 0x10, any_dec = 0;
     for (size_t i = 0; i < len; i++) {
-        unsigned dgt = digit_value1[(uint8_t)id[i]] - 1u;
-        if (dgt >= (unsigned)base)
-            return 0;
-        v = v * (uint64_t)base + dgt;
+        unsigned x = digit_value[(uint8_t)id[i]];
+        all &= x;
+        if (want & PARSE_DEC) {
+            any_dec |= x + 6;
+            vd = vd * 10 + (x & 0xF);
+        }
+        if (want & PARSE_HEX)
+            vh = vh << 4 | (x & 0xF);
     }
-    *out = v;
-    return 1;
+    if (!all)
+        return 0;
+    unsigned r = 0;
+    if ((want & PARSE_DEC) && !(any_dec & 0x20)) {
+        *dec = vd;
+        r |= PARSE_DEC;
+    }
+    if ((want & PARSE_HEX) && len <= 16) {
+        *hex = vh;
+        r |= PARSE_HEX;
+    }
+    return r;
 }
 
 static uint64_t tie_key_text(const struct sg_endpoint *smsc, const char *id, size_t len)
@@ -366,8 +392,10 @@ static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint
     if (f == DECODER_MSGID_SAME)
         return tie_key_text(smsc, id, len);
     if (f == DECODER_MSGID_DEC_HEX)
-        return parse_number(id, len, 10, &v) ? tie_key_number(smsc, v) : tie_key_text(smsc, id, len);
-    return parse_number(id, len, 16, &v) ? tie_key_number(smsc, v) : tie_key_text(smsc, id, len);
+        return parse_numbers(id, len, PARSE_DEC, &v, NULL) ? tie_key_number(smsc, v)
+                                                           : tie_key_text(smsc, id, len);
+    return parse_numbers(id, len, PARSE_HEX, NULL, &v) ? tie_key_number(smsc, v)
+                                                       : tie_key_text(smsc, id, len);
 }
 
 static void tie_insert_key(decoder_t *d, uint64_t key, uint64_t uid, sg_time_us ts)
@@ -394,11 +422,18 @@ static int tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, const char *
     enum decoder_msgid_format f = msgid_format(d, smsc);
     uint64_t keys[3], v;
     unsigned n = 0;
-    if (f != DECODER_MSGID_SAME) {
-        int dec_first = f != DECODER_MSGID_DEC_HEX;
-        if (parse_number(id, len, dec_first ? 10 : 16, &v))
+    if (f == DECODER_MSGID_AUTO) {
+        uint64_t h;
+        unsigned r = parse_numbers(id, len, PARSE_DEC | PARSE_HEX, &v, &h);
+        if (r & PARSE_DEC)
             keys[n++] = tie_key_number(smsc, v);
-        if (f == DECODER_MSGID_AUTO && parse_number(id, len, 16, &v))
+        if (r & PARSE_HEX)
+            keys[n++] = tie_key_number(smsc, h);
+    } else if (f == DECODER_MSGID_HEX_DEC) {
+        if (parse_numbers(id, len, PARSE_DEC, &v, NULL))
+            keys[n++] = tie_key_number(smsc, v);
+    } else if (f == DECODER_MSGID_DEC_HEX) {
+        if (parse_numbers(id, len, PARSE_HEX, NULL, &v))
             keys[n++] = tie_key_number(smsc, v);
     }
     for (unsigned i = 0; i < n; i++)
@@ -427,8 +462,8 @@ static struct pending_message *message_new(decoder_t *d, const struct message_or
     pm->m.ts = d->now;
     pm->m.last_ts = d->now;
     pm->m.data_coding = dc;
-    copy_view(pm->source_addr, sizeof pm->source_addr, src);
-    copy_view(pm->destination_addr, sizeof pm->destination_addr, dst);
+    pm->source_len = (uint8_t)copy_view(pm->source_addr, sizeof pm->source_addr, src);
+    pm->destination_len = (uint8_t)copy_view(pm->destination_addr, sizeof pm->destination_addr, dst);
     if (o) {
         pm->esme = o->esme;
         pm->smsc = o->smsc;
@@ -479,13 +514,13 @@ static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t d
     uint64_t end = at + n;
     uint64_t key;
     struct pending_message *old;
+    /* pm stays where it is: the loop removes only other messages (bmap.h). */
     while ((old = bmap_oldest(d->messages, &key)) != NULL && key != uid &&
            old->text_at + d->arena_size < end) {
         d->st.messages_evicted++;
         message_emit(d, old);
         bmap_remove(d->messages, key);
     }
-    pm = bmap_get(d->messages, uid);
     if (n)
         memcpy(d->arena + at % d->arena_size, src, n);
     pm->text_at = at;
@@ -493,34 +528,48 @@ static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t d
     d->arena_head = end;
 }
 
-/* Pairs the message with the responses of its requests (cookies), then
- * emits it at once if every response is already in, else leaves it waiting. */
-static void message_attach(decoder_t *d, struct pending_message *pm, const uint64_t *cookies,
-                           size_t n)
+/* Pairs the message with one of its requests, rq (held under cookie):
+ * takes its response if it is already in, else has it wait for it. */
+static void message_pair(decoder_t *d, struct pending_message *pm, struct pending_request *rq,
+                         uint64_t cookie)
 {
-    for (size_t i = 0; i < n; i++) {
-        struct pending_request *rq = bmap_get(d->requests, cookies[i]);
-        if (!rq)
-            continue;  /* evicted: its response can no longer be paired */
-        if (rq->resp_seen) {
-            message_apply_response(pm, rq);
-            if (rq->status == 0 && rq->message_id[0]) {
-                if (rq->tie_key_ok)
-                    tie_insert_key(d, rq->tie_key, pm->m.uid, pm->m.ts);
-                else
-                    tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
-            }
-            bmap_remove(d->requests, cookies[i]);
-        } else {
-            rq->message_uid = pm->m.uid;
-            pm->waiting++;
+    if (rq->resp_seen) {
+        message_apply_response(pm, rq);
+        if (rq->status == 0 && rq->message_id[0]) {
+            if (rq->tie_key_ok)
+                tie_insert_key(d, rq->tie_key, pm->m.uid, pm->m.ts);
+            else
+                tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
         }
+        bmap_remove(d->requests, cookie);
+    } else {
+        rq->message_uid = pm->m.uid;
+        pm->waiting++;
     }
+}
+
+/* Emits the message at once if every response is already in, else leaves
+ * it waiting. */
+static void message_paired(decoder_t *d, struct pending_message *pm)
+{
     if (pm->waiting == 0) {
         uint64_t uid = pm->m.uid;
         message_emit(d, pm);
         bmap_remove(d->messages, uid);
     }
+}
+
+/* Pairs the message with the responses of its requests (cookies). */
+static void message_attach(decoder_t *d, struct pending_message *pm, const uint64_t *cookies,
+                           size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct pending_request *rq = bmap_get(d->requests, cookies[i]);
+        if (rq)
+            message_pair(d, pm, rq, cookies[i]);
+        /* else evicted: its response can no longer be paired */
+    }
+    message_paired(d, pm);
 }
 
 static void on_concat_message(void *ctx, const struct sms_message_out *mo)
@@ -702,21 +751,25 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
         orphan_drop(d, key);
     }
 
-    /* Concatenation: UDH IEI 0x00/0x08 or the SAR TLVs (v3.4 §5.3.2.22-24). */
+    /* Concatenation: UDH IEI 0x00/0x08 or the SAR TLVs (v3.4 §5.3.2.22-24).
+     * The part is built only for multipart messages: zeroing it for every
+     * message cost 8 instructions each. */
     int multipart = 0;
-    struct sms_part part = {0};
+    uint16_t ref = 0;
+    uint8_t total = 0, seq = 0;
     if (has_udh && udh.concat && udh.total > 1) {
         multipart = 1;
-        part.ref = udh.ref;
-        part.total = udh.total;
-        part.seq = udh.seq;
+        ref = udh.ref;
+        total = udh.total;
+        seq = udh.seq;
     } else if (p->tlv.sar_msg_ref_num >= 0 && p->tlv.sar_total_segments > 1 && p->tlv.sar_segment_seqnum >= 1) {
         multipart = 1;
-        part.ref = (uint16_t)p->tlv.sar_msg_ref_num;
-        part.total = (uint8_t)p->tlv.sar_total_segments;
-        part.seq = (uint8_t)p->tlv.sar_segment_seqnum;
+        ref = (uint16_t)p->tlv.sar_msg_ref_num;
+        total = (uint8_t)p->tlv.sar_total_segments;
+        seq = (uint8_t)p->tlv.sar_segment_seqnum;
     }
     if (multipart) {
+        struct sms_part part = {.ref = ref, .total = total, .seq = seq};
         uint64_t scope[2] = {f->flow_id, f->dir};
         part.link = XXH3_64bits(scope, sizeof scope);
         part.src = p->source_addr;
@@ -733,13 +786,17 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
         sms_concat_add(d->concat, &part);  /* may complete: on_concat_message */
         return;
     }
-    struct message_origin origin = rq->origin;
-    struct pending_message *pm = message_new(d, &origin, p->source_addr, p->destination_addr, p->data_coding);
+    /* rq stays valid down to message_pair: only the messages map changes
+     * in between, and bmap values do not move (bmap.h); so no copy of its
+     * origin and no second lookup of it. */
+    struct pending_message *pm = message_new(d, &rq->origin, p->source_addr, p->destination_addr,
+                                             p->data_coding);
     pm->m.parts = 1;
     pm->m.parts_received = 1;
     pm->m.complete = true;
     message_set_text(d, pm, p->data_coding, o, body, body_len, fill);
-    message_attach(d, pm, &key, 1);
+    message_pair(d, pm, rq, key);
+    message_paired(d, pm);
 }
 
 static int same_endpoint(const struct sg_endpoint *a, const struct sg_endpoint *b)
@@ -754,19 +811,16 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
      * sender of this response) gave it.  The tie key is computed now and
      * its cell prefetched, so that the tie table's cache miss overlaps the
      * request lookup below instead of following it. */
-    char tie_id[MSGID_CAP];
     uint64_t tkey = 0;
     int have_tkey = 0;
     if (p->command_status == 0 && p->message_id.len) {
         /* A C-octet string view holds no NUL (smpp_decode stops at it), so
-         * the copy's length is the view's, cut as copy_view cuts it. */
-        copy_view(tie_id, sizeof tie_id, p->message_id);
-        size_t n = p->message_id.len < sizeof tie_id - 1 ? p->message_id.len : sizeof tie_id - 1;
-        if (n) {
-            tkey = tie_key_of_response(d, f->src, tie_id, n);
-            bfifo_prefetch(d->ties, tkey);
-            have_tkey = 1;
-        }
+         * the key is computed from the view itself, cut as copy_view cuts
+         * it into rq->message_id below: the same octets, without a copy. */
+        size_t n = p->message_id.len < MSGID_CAP - 1 ? p->message_id.len : MSGID_CAP - 1;
+        tkey = tie_key_of_response(d, f->src, (const char *)p->message_id.p, n);
+        bfifo_prefetch(d->ties, tkey);
+        have_tkey = 1;
     }
     struct pending_request *rq = bmap_get(d->requests, key);
     if (!rq) {
@@ -788,8 +842,8 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
     rq->status = p->command_status;
     if (p->message_id.len)
         copy_view(rq->message_id, sizeof rq->message_id, p->message_id);
-    /* rq->message_id is tie_id when this response carried one; the key
-     * computed above holds if the request went to the sender of the
+    /* rq->message_id holds the octets keyed above when this response
+     * carried one; the key holds if the request went to the sender of the
      * response (a submit, not a deliver_sm). */
     if (have_tkey && !same_endpoint(&rq->origin.smsc, f->src))
         have_tkey = 0;
@@ -965,8 +1019,9 @@ void decoder_free(decoder_t *d)
 /* Gives up on what waited too long in packet time: messages whose
  * responses never came, requests never answered.  Runs once per second of
  * packet time; each pass stops at the first entry still young, so its
- * cost is proportional to what expires. */
-static void expire(decoder_t *d)
+ * cost is proportional to what expires.  Out of line: inlined, its loops
+ * made decoder_feed() save six registers on every packet. */
+static __attribute__((noinline)) void expire(decoder_t *d)
 {
     sg_time_us now = d->now;
     uint64_t key;
@@ -1000,7 +1055,6 @@ int decoder_feed(decoder_t *d, const struct capture_pkt *pkt)
     if (pkt->ts > d->now)
         d->now = pkt->ts;
     int rc = pkt_decode(pkt->dlt, pkt->data, pkt->caplen, &seg);
-    pkt_decode_count(&d->pkt_stats, rc, &seg);
     if (rc == 0) {
         stream_feed(d->stream, &seg, pkt->ts);
     } else if (rc == SG_ENOTSUP) {

@@ -12,6 +12,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* ---- tables expanded from the .def files -------------------------------- */
 
@@ -488,6 +491,28 @@ decode_field(const uint8_t *buf, size_t *pos, size_t end, unsigned fid, unsigned
 #include "smpp-pdu.def"
 #undef SMPP_WANT_PDUS
 
+/* Zeroes out[0 .. offsetof(tlvs)), 344 octets, once per PDU.  GCC makes a
+ * memset of that size a `rep stosq` (43 iterations, each counted by
+ * callgrind, and a start-up of tens of cycles); unrolled, the same is 19
+ * stores of sixteen octets with SSE2 (the x86-64 baseline), the compiler
+ * dropping those the -1 defaults below overwrite: about 30 instructions a
+ * PDU less (1% of `decode -q`).  Unrolled in the source because a loop
+ * left to the compiler is turned back into the memset. */
+static inline void clear_head(struct smpp_pdu *out)
+{
+    enum { HEAD = offsetof(struct smpp_pdu, tlvs) };
+#if defined(__SSE2__)
+    unsigned char *p = (unsigned char *)out;
+    const __m128i z = _mm_setzero_si128();
+#pragma GCC unroll 32
+    for (size_t i = 0; i + 16 <= HEAD; i += 16)
+        _mm_storeu_si128((__m128i *)(void *)(p + i), z);
+    memset(p + (HEAD & ~(size_t)15), 0, HEAD & 15);
+#else
+    memset(out, 0, HEAD);
+#endif
+}
+
 int smpp_decode(const uint8_t *buf, size_t len, struct smpp_pdu *out, struct smpp_error *err)
 {
     int rc = 0;
@@ -495,7 +520,7 @@ int smpp_decode(const uint8_t *buf, size_t len, struct smpp_pdu *out, struct smp
     /* Clear everything before tlvs[]: header, presence, fields, counts and hot
      * TLVs (a few hundred bytes); the big arrays are only valid up to their
      * counts. */
-    memset(out, 0, offsetof(struct smpp_pdu, tlvs));
+    clear_head(out);
     out->tlv.message_state = out->tlv.sar_msg_ref_num = out->tlv.sar_total_segments = -1;
     out->tlv.sar_segment_seqnum = out->tlv.user_message_reference = -1;
     out->tlv.source_port = out->tlv.destination_port = out->tlv.sc_interface_version = -1;

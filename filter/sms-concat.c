@@ -102,19 +102,29 @@ static uint32_t chunk_alloc(sms_concat_t *t, uint32_t n)
     return first;
 }
 
+/* The chain goes onto the free list whole, in its own order, so that
+ * chunk_alloc hands its chunks out again in that order: chunks taken in
+ * ascending runs (as fresh ones are) come back as the same runs, which
+ * chain_copy copies in one piece. */
 static void chain_free(sms_concat_t *t, uint32_t c)
 {
-    while (c != NIL) {
-        uint32_t nx = t->chunk_next[c];
-        t->chunk_next[c] = t->free_chunk;
-        t->free_chunk = c;
-        t->free_chunks++;
-        c = nx;
+    if (c == NIL)
+        return;
+    uint32_t last = c, n = 1;
+    while (t->chunk_next[last] != NIL) {
+        last = t->chunk_next[last];
+        n++;
     }
+    t->chunk_next[last] = t->free_chunk;
+    t->free_chunk = c;
+    t->free_chunks += n;
 }
 
 /* Copies n bytes into (dir 0) or out of (dir 1) the chain starting at
- * chunk c, byte offset off (which may run past the first chunk). */
+ * chunk c, byte offset off (which may run past the first chunk).  A run of
+ * chunks adjacent in the arena is one memcpy: a part is a few chunks,
+ * usually one run (chain_free), and a copy per chunk of at most 64 octets
+ * was inlined as a loop of 8-octet moves costing about twice the call. */
 static void chain_copy(sms_concat_t *t, uint32_t c, size_t off, uint8_t *buf, size_t n, int out)
 {
     while (off >= CHUNK && c != NIL) {
@@ -122,7 +132,14 @@ static void chain_copy(sms_concat_t *t, uint32_t c, size_t off, uint8_t *buf, si
         off -= CHUNK;
     }
     while (n > 0 && SG_ALWAYS(c != NIL)) {
-        size_t k = CHUNK - off < n ? CHUNK - off : n;
+        /* Bound: the run ends at the end of the chain or once it covers n. */
+        uint32_t last = c;
+        size_t room = CHUNK - off;
+        while (room < n && t->chunk_next[last] == last + 1) {
+            last++;
+            room += CHUNK;
+        }
+        size_t k = room < n ? room : n;
         uint8_t *p = t->arena + (size_t)c * CHUNK + off;
         if (out)
             memcpy(buf, p, k);
@@ -131,7 +148,7 @@ static void chain_copy(sms_concat_t *t, uint32_t c, size_t off, uint8_t *buf, si
         buf += k;
         n -= k;
         off = 0;
-        c = t->chunk_next[c];
+        c = t->chunk_next[last];
     }
 }
 

@@ -1,0 +1,222 @@
+/* Receipt ties through every reading of a message_id the decoder makes:
+ * for each msgid_format, pairs of (submit_sm_resp id, receipt id) that
+ * must tie and must not: hexadecimal and decimal numbers in either case,
+ * leading zeros, the length limits of each base (16 hex digits, 19
+ * decimal), ids that are text, one octet off a digit.  Written when the
+ * digit parsing went from a test per digit to one check per id, and run
+ * against the parser before that change too: the expectations are what it
+ * did.  The ties go through one flow, one submit and one receipt each. */
+#include <stdio.h>
+#include <string.h>
+
+#include "decoder.h"
+#include "testutil.h"
+
+struct buf {
+    uint8_t b[1024];
+    size_t n;
+};
+
+static void put8(struct buf *b, uint8_t v) { b->b[b->n++] = v; }
+static void put32(struct buf *b, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--)
+        put8(b, (uint8_t)(v >> (8 * i)));
+}
+static void putstr(struct buf *b, const char *s)
+{
+    size_t l = strlen(s) + 1;
+    memcpy(b->b + b->n, s, l);
+    b->n += l;
+}
+
+static void pdu_begin(struct buf *b, uint32_t id, uint32_t seq)
+{
+    b->n = 0;
+    put32(b, 0);
+    put32(b, id);
+    put32(b, 0);
+    put32(b, seq);
+}
+
+static void pdu_end(struct buf *b)
+{
+    uint32_t n = (uint32_t)b->n;
+    for (int i = 0; i < 4; i++)
+        b->b[i] = (uint8_t)(n >> (24 - 8 * i));
+}
+
+/* submit_sm (id 4) or deliver_sm (id 5) with esm_class esm. */
+static void sm(struct buf *b, uint32_t id, uint32_t seq, uint8_t esm, const char *text)
+{
+    pdu_begin(b, id, seq);
+    putstr(b, "");
+    put8(b, 5);
+    put8(b, 0);
+    putstr(b, "Bank");
+    put8(b, 1);
+    put8(b, 1);
+    putstr(b, "79001234567");
+    put8(b, esm);
+    put8(b, 0);
+    put8(b, 0);
+    putstr(b, "");
+    putstr(b, "");
+    put8(b, 1);
+    put8(b, 0);
+    put8(b, 0);
+    put8(b, 0);
+    size_t len = strlen(text);
+    put8(b, (uint8_t)len);
+    memcpy(b->b + b->n, text, len);
+    b->n += len;
+    pdu_end(b);
+}
+
+struct flow {
+    uint32_t seq[2];
+};
+
+static uint8_t frame[2048];
+
+/* Raw IPv4 between ESME 10.0.0.1:40000 and SMSC 10.9.9.9:2775. */
+static void feed(decoder_t *d, struct flow *f, int from_smsc, const struct buf *b, sg_time_us ts)
+{
+    size_t tot = 40 + b->n;
+    memset(frame, 0, 40);
+    frame[0] = 0x45;
+    frame[2] = (uint8_t)(tot >> 8);
+    frame[3] = (uint8_t)tot;
+    frame[8] = 64;
+    frame[9] = 6;
+    static const uint8_t esme[4] = {10, 0, 0, 1}, smsc[4] = {10, 9, 9, 9};
+    memcpy(frame + 12, from_smsc ? smsc : esme, 4);
+    memcpy(frame + 16, from_smsc ? esme : smsc, 4);
+    uint16_t sp = from_smsc ? 2775 : 40000, dp = from_smsc ? 40000 : 2775;
+    uint8_t *t = frame + 20;
+    t[0] = (uint8_t)(sp >> 8);
+    t[1] = (uint8_t)sp;
+    t[2] = (uint8_t)(dp >> 8);
+    t[3] = (uint8_t)dp;
+    uint32_t q = f->seq[from_smsc];
+    for (int i = 0; i < 4; i++)
+        t[4 + i] = (uint8_t)(q >> (24 - 8 * i));
+    t[12] = 0x50;
+    t[13] = 0x18;
+    memcpy(frame + 40, b->b, b->n);
+    f->seq[from_smsc] += (uint32_t)b->n;
+    struct capture_pkt pkt = {.ts = ts, .dlt = 12, .data = frame, .caplen = (uint32_t)tot, .wirelen = (uint32_t)tot};
+    decoder_feed(d, &pkt);
+}
+
+struct seen {
+    int messages, receipts;
+    uint64_t uid;
+    int tied;
+    uint64_t tied_uid;
+};
+
+static void on_msg(void *ctx, const struct decoder_message *m)
+{
+    struct seen *s = ctx;
+    s->messages++;
+    s->uid = m->uid;
+}
+
+static void on_receipt(void *ctx, const struct decoder_receipt *r)
+{
+    struct seen *s = ctx;
+    s->receipts++;
+    s->tied = r->tied;
+    s->tied_uid = r->message_uid;
+}
+
+/* 1 when a receipt reporting receipt_id ties to the submit answered with
+ * resp_id under format f, 0 when it does not, -1 when the events are not
+ * the one message and one receipt expected. */
+static int ties(enum decoder_msgid_format f, const char *resp_id, const char *receipt_id)
+{
+    struct decoder_config c;
+    decoder_config_default(&c);
+    c.msgid_format = f;
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    struct decoder_sink sink = {.ctx = &s, .message = on_msg, .receipt = on_receipt};
+    decoder_t *d = decoder_new(&c, &sink);
+    if (!d)
+        return -1;
+    struct flow fl = {.seq = {1000, 9000}};
+    struct buf b;
+    sg_time_us t = 1700000000000000ull;
+    sm(&b, 4, 7, 0, "Kod 1234");
+    feed(d, &fl, 0, &b, t);
+    pdu_begin(&b, 0x80000004u, 7);
+    putstr(&b, resp_id);
+    pdu_end(&b);
+    feed(d, &fl, 1, &b, t + 1000);
+    char text[160];
+    snprintf(text, sizeof text, "id:%s sub:001 dlvrd:001 stat:DELIVRD err:000", receipt_id);
+    sm(&b, 5, 55, 0x04, text);
+    feed(d, &fl, 1, &b, t + 2000);
+    decoder_flush(d);
+    decoder_free(d);
+    if (s.messages != 1 || s.receipts != 1)
+        return -1;
+    return s.tied && s.tied_uid == s.uid;
+}
+
+struct tie_case {
+    enum decoder_msgid_format f;
+    const char *resp, *receipt;
+    int tied;
+};
+
+static const struct tie_case cases[] = {
+    /* auto: exact first, then hex <-> decimal */
+    {DECODER_MSGID_AUTO, "1A2B3C", "1715004", 1},          /* hex answered, decimal reported */
+    {DECODER_MSGID_AUTO, "1A2B3C", "1a2b3c", 1},           /* hex both sides, either case */
+    {DECODER_MSGID_AUTO, "1a2b3c", "001A2B3C", 1},         /* leading zeros: the same number */
+    {DECODER_MSGID_AUTO, "12345", "12345", 1},             /* decimal-looking: read as hex both sides */
+    {DECODER_MSGID_AUTO, "74565", "12345", 0},             /* 74565 = 0x12345, but an answer that reads as hex is keyed as hex */
+    {DECODER_MSGID_AUTO, "1A2B3C", "1715005", 0},
+    {DECODER_MSGID_AUTO, "ffffffffffffffff", "FFFFFFFFFFFFFFFF", 1}, /* 16 hex digits */
+    {DECODER_MSGID_AUTO, "ffffffffffffffff", "18446744073709551615", 0}, /* 20 decimal digits: text */
+    {DECODER_MSGID_AUTO, "fffffffffffffff", "1152921504606846975", 1}, /* 15 hex = 19 decimal */
+    {DECODER_MSGID_AUTO, "10000000000000000", "10000000000000000", 1}, /* 17 digits: text both sides */
+    {DECODER_MSGID_AUTO, "1234567890123456789", "1234567890123456789", 1}, /* 19: text on the answer */
+    {DECODER_MSGID_AUTO, "abc-def", "ABC-DEF", 1},         /* text, case-folded */
+    {DECODER_MSGID_AUTO, "1G", "1g", 1},                   /* one octet past f: text */
+    {DECODER_MSGID_AUTO, "1A", "0x1A", 0},
+    {DECODER_MSGID_AUTO, "2F", "2/", 0},                   /* '/' is just below '0' */
+    {DECODER_MSGID_AUTO, "3A", "3:", 0},                   /* ':' just above '9' */
+    {DECODER_MSGID_AUTO, "4F", "4@", 0},                   /* '@' just below 'A' */
+    {DECODER_MSGID_AUTO, "9", "9", 1},
+    {DECODER_MSGID_AUTO, "0", "00", 1},
+    /* same: text only */
+    {DECODER_MSGID_SAME, "1A2B3C", "1715004", 0},
+    {DECODER_MSGID_SAME, "1A2B3C", "1a2b3c", 1},
+    {DECODER_MSGID_SAME, "1a2b3c", "001A2B3C", 0},
+    /* response hex, receipt decimal */
+    {DECODER_MSGID_HEX_DEC, "1A2B3C", "1715004", 1},
+    {DECODER_MSGID_HEX_DEC, "1A2B3C", "1A2B3C", 0},
+    {DECODER_MSGID_HEX_DEC, "1A2B3C", "1a2b3c", 0},
+    {DECODER_MSGID_HEX_DEC, "abc-def", "ABC-DEF", 1},
+    {DECODER_MSGID_HEX_DEC, "ffffffffffffffff", "18446744073709551615", 0},
+    {DECODER_MSGID_HEX_DEC, "8ac7230489e7ffff", "9999999999999999999", 1}, /* 19 decimal digits */
+    /* response decimal, receipt hex */
+    {DECODER_MSGID_DEC_HEX, "1715004", "1A2B3C", 1},
+    {DECODER_MSGID_DEC_HEX, "1715004", "1715004", 0},
+    {DECODER_MSGID_DEC_HEX, "9999999999999999999", "8AC7230489E7FFFF", 1},
+    {DECODER_MSGID_DEC_HEX, "1A2B3C", "1a2b3c", 1},         /* not decimal: text both sides */
+};
+
+int main(void)
+{
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const struct tie_case *k = &cases[i];
+        int got = ties(k->f, k->resp, k->receipt);
+        CHECK_MSG(got == k->tied, "format %d, answer \"%s\", receipt \"%s\": tied %d, expected %d", (int)k->f,
+                  k->resp, k->receipt, got, k->tied);
+    }
+    return test_summary();
+}
