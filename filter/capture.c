@@ -237,6 +237,23 @@ static int direct_fill(capture_t *c, size_t need)
     return 1;
 }
 
+/* The record whose header r (ts_sec, ts_frac, caplen, len) was read at
+ * rpos, whole in the buffer, into *pkt; rpos moves past it. */
+static inline void record_take(capture_t *c, const uint32_t r[4], struct capture_pkt *pkt)
+{
+    /* As libpcap: both time fields are signed 32-bit in the file, and a
+     * nanosecond file is scaled down by integer division. */
+    int64_t sec = (int32_t)r[0], frac = (int32_t)r[1];
+    if (c->ts_ns)
+        frac /= 1000;
+    pkt->ts = (sg_time_us)sec * 1000000u + (sg_time_us)frac;
+    pkt->dlt = c->dlt;
+    pkt->data = c->rbuf + c->rpos + PCAP_RECORD_HDR;
+    pkt->caplen = r[2];
+    pkt->wirelen = r[3];
+    c->rpos += PCAP_RECORD_HDR + r[2];
+}
+
 /* The next record by the direct reader: 1 with *pkt set, 0 at end of
  * file, 2 when libpcap must take over, negative on a read error. */
 static int direct_next(capture_t *c, struct capture_pkt *pkt)
@@ -260,17 +277,7 @@ static int direct_next(capture_t *c, struct capture_pkt *pkt)
         if (rc == 0)
             return 2;  /* the file ends inside the record */
     }
-    /* As libpcap: both time fields are signed 32-bit in the file, and a
-     * nanosecond file is scaled down by integer division. */
-    int64_t sec = (int32_t)r[0], frac = (int32_t)r[1];
-    if (c->ts_ns)
-        frac /= 1000;
-    pkt->ts = (sg_time_us)sec * 1000000u + (sg_time_us)frac;
-    pkt->dlt = c->dlt;
-    pkt->data = c->rbuf + c->rpos + PCAP_RECORD_HDR;
-    pkt->caplen = r[2];
-    pkt->wirelen = r[3];
-    c->rpos += PCAP_RECORD_HDR + r[2];
+    record_take(c, r, pkt);
     return 1;
 read_error: /* rc: -errno of the read, or -ENOMEM from growing the buffer */
     snprintf(c->err, sizeof c->err, "error reading dump file: %s", strerror(-rc));
@@ -328,15 +335,7 @@ static inline int direct_take(capture_t *c, struct capture_pkt *pkt)
     memcpy(r, c->rbuf + c->rpos, sizeof r);
     if (r[2] > c->snaplen || r[2] > PCAP_MAX_CAPLEN || avail - PCAP_RECORD_HDR < r[2])
         return 0;
-    int64_t sec = (int32_t)r[0], frac = (int32_t)r[1];
-    if (c->ts_ns)
-        frac /= 1000;
-    pkt->ts = (sg_time_us)sec * 1000000u + (sg_time_us)frac;
-    pkt->dlt = c->dlt;
-    pkt->data = c->rbuf + c->rpos + PCAP_RECORD_HDR;
-    pkt->caplen = r[2];
-    pkt->wirelen = r[3];
-    c->rpos += PCAP_RECORD_HDR + r[2];
+    record_take(c, r, pkt);
     c->st.packets++;
     c->st.bytes += r[2];
     if (r[2] < r[3])
