@@ -285,6 +285,8 @@ static int judge_main(int argc, char **argv, bool daemon)
         if (cmd_host_load_lists(&j.host) != 0)
             goto out;
     }
+    /* The snippet is for the message log alone. */
+    verdict_worker_set_snippet(j.worker, j.log != NULL);
     struct decoder_sink sink = {.ctx = &j, .message = on_message, .receipt = on_receipt};
     d = decoder_new(&dcfg, &sink);
     if (!d) {

@@ -30,5 +30,11 @@
  * or SG_EINVAL / SG_ENOSPC (< 0, out untouched): test with `< 0`. */
 int msisdn_normalise(const char *in, const char *country_code,
                      const char *trunk_prefix, char *out, size_t cap);
+/* The same for the bytes in[0..len) read up to the first NUL among them
+ * (what msisdn_normalise reads from a NUL-terminated copy), for a caller
+ * holding a view (the verdict engine's destination_addr, every message):
+ * no copy, and eight digits tested at a time. */
+int msisdn_normalise_n(const char *in, size_t len, const char *country_code,
+                       const char *trunk_prefix, char *out, size_t cap);
 
 #endif

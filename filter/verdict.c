@@ -97,13 +97,22 @@ struct verdict_engine {
     struct ov_entry *ov;
     /* The hashes of ov's entries, 0 where a way is empty: a lookup reads
      * its bucket's eight in one cache line, and an entry only on a match
-     * (the entries of a bucket span a dozen lines). */
-    uint64_t *ov_tag;
+     * (the entries of a bucket span a dozen lines).  Written under ov_mu,
+     * read without it: nearly every lookup is a miss, decided by the tags
+     * alone, so the judging path takes ov_mu only when a tag matches. */
+    _Atomic uint64_t *ov_tag;
     size_t ov_bmask;
     uint64_t ov_seq, drained_seq;
     struct verdict_autobl *q;
     uint64_t *q_seq;
     size_t q_head, q_len, q_cap;
+
+    /* The constant ends of the volume reasons' details (" reached more
+     * than 50 distinct recipients in 600 s"), formatted once: a busy sender
+     * passes its threshold on every message, and formatting two numbers
+     * per message cost more than the rest of its reason. */
+    char vol_tail[3][80];
+    size_t vol_tail_len[3];
 
     struct counters c;
 };
@@ -119,6 +128,12 @@ struct verdict_worker {
     uint32_t hit_idx[256];
     struct url_hit urls[8];
     size_t n_urls;
+    /* What the lists snapshot in h[H_LISTS] holds, read at each swap: a
+     * stage whose list is empty skips its lookup (and the look-alike stage
+     * the sender's skeleton, which costs more than the lookup), which is
+     * every message of a replay without a database. */
+    struct lists_counts lc;
+    int snippet; /* verdict_worker_set_snippet */
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -218,9 +233,16 @@ verdict_engine_t *verdict_engine_new(const struct verdict_config *cfg, char *err
         goto nomem;
     for (size_t i = 0; i < nb * OV_WAYS; i++) {
         e->ov[i].kind = -1;
-        e->ov_tag[i] = 0;
+        atomic_init(&e->ov_tag[i], 0);
     }
     e->q_cap = cfg->autobl_queue_max;
+    static const char vol_fmt[] = " reached more than %u distinct recipients in %u s";
+    const unsigned vol_max[3] = {cfg->sender_max_recipients, cfg->fingerprint_max_recipients,
+                                 cfg->account_max_recipients};
+    for (int k = 0; k < 3; k++) {
+        int n = snprintf(e->vol_tail[k], sizeof e->vol_tail[k], vol_fmt, vol_max[k], cfg->window_s);
+        e->vol_tail_len[k] = n > 0 ? (size_t)n : 0;
+    }
     return e;
 nomem:
     if (err)
@@ -288,7 +310,7 @@ int verdict_engine_set_lists(verdict_engine_t *e, lists_t *l)
     for (size_t i = 0; i < n; i++) {
         if (e->ov[i].kind >= 0 && e->ov[i].seq <= e->drained_seq) {
             e->ov[i].kind = -1;
-            e->ov_tag[i] = 0;
+            atomic_store_explicit(&e->ov_tag[i], 0, memory_order_relaxed);
             atomic_fetch_sub(&e->ov_count, 1);
             COUNT(e, overlay_retired);
         }
@@ -362,26 +384,53 @@ int verdict_engine_load_domains(verdict_engine_t *e, const char *dir, char *err,
 
 /* ---- overlay ------------------------------------------------------------------ */
 
-static uint64_t ov_hash(int kind, const char *v, size_t n)
+/* An entry's hash from a 64-bit hash of its value the judgement already
+ * has (sender: XXH3 of the sender key, the volume key; fingerprint: the
+ * fingerprint itself, which its hex value spells), so a lookup hashes no
+ * string.  The multiplication keeps the two kinds apart in the tags. */
+static uint64_t ov_hash(int kind, uint64_t value_hash)
 {
-    uint64_t h = XXH3_64bits_withSeed(v, n, 0x5eed0000u + (uint64_t)kind);
+    uint64_t h = (value_hash + 0x5eed0000u + (uint64_t)kind) * 0x9E3779B97F4A7C15ull;
     return h ? h : 1; /* 0 marks an empty way in ov_tag */
 }
 
-/* 1 if an unexpired automatic entry for (kind, value) is in the overlay. */
-static int overlay_has(verdict_engine_t *e, int kind, const char *v, size_t n, int64_t now)
+/* overlay_has: 1 if an unexpired automatic entry for (kind, value) is in
+ * the overlay; h = ov_hash(kind, ...) of the value.  overlay_maybe: 0 if
+ * it is certainly not (no tag of h's bucket is h).  The tags are read without ov_mu
+ * (atomic loads; writers store them under it), and the entry under it
+ * only when one matches: a lookup concurrent with an add may miss the
+ * new entry, as it would had it taken the mutex just before the add, and
+ * an entry present through the lookup is always found. */
+static int overlay_maybe(verdict_engine_t *e, uint64_t h)
 {
     if (atomic_load_explicit(&e->ov_count, memory_order_relaxed) == 0)
         return 0;
-    uint64_t h = ov_hash(kind, v, n);
+    _Atomic uint64_t *tag = &e->ov_tag[(h & e->ov_bmask) * OV_WAYS];
+    /* Relaxed: the entry itself is read under ov_mu.  Unrolled, as a loop
+     * of atomic loads is not. */
+#define OV_TAG_IS(w) ((unsigned)(atomic_load_explicit(&tag[w], memory_order_relaxed) == h))
+    _Static_assert(OV_WAYS == 8, "one OV_TAG_IS per way");
+    return OV_TAG_IS(0) | OV_TAG_IS(1) | OV_TAG_IS(2) | OV_TAG_IS(3) | OV_TAG_IS(4) | OV_TAG_IS(5) |
+           OV_TAG_IS(6) | OV_TAG_IS(7);
+#undef OV_TAG_IS
+}
+
+/* overlay_has() is overlay_maybe() and, when a tag matched, the check of
+ * the entry under ov_mu: a caller whose value costs something to spell
+ * (the fingerprint's hex) asks overlay_maybe() first. */
+static int overlay_has(verdict_engine_t *e, int kind, uint64_t h, const char *v, size_t n, int64_t now)
+{
+    if (!overlay_maybe(e, h))
+        return 0;
+    size_t first = (h & e->ov_bmask) * OV_WAYS;
+    _Atomic uint64_t *tag = &e->ov_tag[first];
     int hit = 0;
     pthread_mutex_lock(&e->ov_mu);
-    size_t first = (h & e->ov_bmask) * OV_WAYS;
-    const uint64_t *tag = &e->ov_tag[first];
     const struct ov_entry *b = &e->ov[first];
     for (unsigned w = 0; w < OV_WAYS; w++)
-        if (tag[w] == h && b[w].kind == kind && strlen(b[w].value) == n &&
-            memcmp(b[w].value, v, n) == 0 && (b[w].expires == 0 || b[w].expires > now)) {
+        if (atomic_load_explicit(&tag[w], memory_order_relaxed) == h && b[w].kind == kind &&
+            strlen(b[w].value) == n && memcmp(b[w].value, v, n) == 0 &&
+            (b[w].expires == 0 || b[w].expires > now)) {
             hit = 1;
             break;
         }
@@ -389,12 +438,12 @@ static int overlay_has(verdict_engine_t *e, int kind, const char *v, size_t n, i
     return hit;
 }
 
-static void overlay_add(verdict_engine_t *e, int kind, const char *v, size_t n, int64_t now,
+/* h: ov_hash(kind, ...) of the value, as for overlay_has. */
+static void overlay_add(verdict_engine_t *e, int kind, uint64_t h, const char *v, size_t n, int64_t now,
                         const char *reason)
 {
     if (n >= VERDICT_ID_MAX)
         n = VERDICT_ID_MAX - 1;
-    uint64_t h = ov_hash(kind, v, n);
     int64_t expires = e->cfg.auto_blacklist_ttl_s ? now + e->cfg.auto_blacklist_ttl_s : 0;
     pthread_mutex_lock(&e->ov_mu);
     struct ov_entry *b = &e->ov[(h & e->ov_bmask) * OV_WAYS], *slot = NULL;
@@ -414,7 +463,7 @@ static void overlay_add(verdict_engine_t *e, int kind, const char *v, size_t n, 
     }
     slot->kind = kind;
     slot->h = h;
-    e->ov_tag[slot - e->ov] = h;
+    atomic_store_explicit(&e->ov_tag[slot - e->ov], h, memory_order_release);
     slot->created = now;
     slot->expires = expires;
     slot->seq = ++e->ov_seq;
@@ -507,6 +556,7 @@ verdict_worker_t *verdict_worker_new(verdict_engine_t *e)
     if (!w)
         return NULL;
     w->e = e;
+    w->snippet = 1;
     w->nc = norm_ctx_new(NORM_DEFAULT_CAP);
     w->norm_cap = (size_t)NORM_DEFAULT_CAP * NORM_MAX_EXPANSION + 16;
     w->norm = malloc(w->norm_cap);
@@ -515,6 +565,12 @@ verdict_worker_t *verdict_worker_new(verdict_engine_t *e)
         return NULL;
     }
     return w;
+}
+
+void verdict_worker_set_snippet(verdict_worker_t *w, int on)
+{
+    if (w)
+        w->snippet = on != 0;
 }
 
 void verdict_worker_free(verdict_worker_t *w)
@@ -547,6 +603,7 @@ static void worker_refresh(verdict_worker_t *w)
     }
     w->gen = atomic_load_explicit(&e->gen, memory_order_relaxed);
     pthread_mutex_unlock(&e->swap_mu);
+    lists_counts(w->h[H_LISTS] ? w->h[H_LISTS]->a : NULL, &w->lc);
     if (old[H_RULES] || (w->h[H_RULES] && !w->scratch)) {
         /* Scratch belongs to one db: free it before the old db can go. */
         rules_scratch_free(w->scratch);
@@ -669,6 +726,48 @@ static int add_reason(struct verdict *v, enum verdict_reason_type t, const char 
     return (int)v->n_reasons++;
 }
 
+/* add_reason() for a detail that is the concatenation of head, var (at
+ * most var_max bytes, up to a NUL, as %s reads a copy cut at var_max),
+ * tail and suffix, cut at the detail's capacity: what detail_vformat
+ * writes for "head%s<tail>suffix", without scanning a format.  id, head,
+ * tail and suffix come with their lengths (no NUL in them).  For the
+ * volume reasons, one per message of a busy sender, whose tails are
+ * formatted once per engine (vol_tail). */
+static inline int add_reason_cat(struct verdict *v, enum verdict_reason_type t, const char *id, size_t id_len,
+                                 const char *head, size_t head_len, const char *var, size_t var_max,
+                                 const char *tail, size_t tail_len, const char *suffix, size_t suffix_len)
+{
+    if (v->n_reasons >= VERDICT_MAX_REASONS) {
+        v->reasons_dropped++;
+        return -1;
+    }
+    struct verdict_reason *r = &v->reasons[v->n_reasons];
+    r->type = t;
+    r->score = 0;
+    _Static_assert(sizeof "volume-fingerprint" <= VERDICT_ID_MAX, "the volume ids fit");
+    memcpy(r->id, id, id_len);
+    r->id[id_len] = '\0';
+    char *out = r->detail;
+    const size_t room = sizeof r->detail - 1;
+    /* head and the variable part always fit: a short word and a view cut
+     * at 39 bytes (vstr's buffers) */
+    _Static_assert(sizeof "account " + 40 <= VERDICT_DETAIL_MAX, "head and var fit");
+    size_t o = head_len, n;
+    memcpy(out, head, head_len);
+    n = var ? strnlen(var, var_max) : 0;
+    if (n)
+        memcpy(out + o, var, n);
+    o += n;
+    n = tail_len < room - o ? tail_len : room - o;
+    memcpy(out + o, tail, n);
+    o += n;
+    n = suffix_len < room - o ? suffix_len : room - o;
+    memcpy(out + o, suffix, n);
+    o += n;
+    out[o] = '\0';
+    return (int)v->n_reasons++;
+}
+
 void verdict_fingerprint_hex(uint64_t fp, char out[17])
 {
     /* Two digits per octet: eight steps, not sixteen (it runs for every
@@ -773,12 +872,11 @@ static int sender_is_alphanumeric(const struct verdict_input *in)
  * not normalise (alphanumeric or over-long destination). */
 static size_t recipient_key(const verdict_engine_t *e, const struct sg_view *d, char *out, size_t cap)
 {
-    char buf[64];
-    size_t n = d->len < sizeof buf - 1 ? d->len : sizeof buf - 1;
-    if (n)
-        memcpy(buf, d->p, n);
-    buf[n] = '\0';
-    int r = msisdn_normalise(buf, e->cfg.country_code, e->cfg.trunk_prefix, out, cap);
+    /* at most 63 bytes of the address, as when it was copied to a
+     * 64-byte buffer for msisdn_normalise */
+    size_t n = d->len < 63 ? d->len : 63;
+    const char *buf = n ? (const char *)d->p : "";
+    int r = msisdn_normalise_n(buf, n, e->cfg.country_code, e->cfg.trunk_prefix, out, cap);
     if (r > 0)
         return (size_t)r;
     size_t o = 0;
@@ -790,6 +888,14 @@ static size_t recipient_key(const verdict_engine_t *e, const struct sg_view *d, 
             out[o++] = buf[i];
     out[o] = '\0';
     return o;
+}
+
+/* The fingerprint's hex in buf, written on the first call (buf "" before). */
+static const char *fp_hex_once(char buf[17], uint64_t fp)
+{
+    if (!buf[0])
+        verdict_fingerprint_hex(fp, buf);
+    return buf;
 }
 
 /* Copies a view for printing in a detail line, bounded. */
@@ -868,9 +974,17 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         volume_prefetch(e->v_account, account_vkey);
     const int64_t now = in->now;
     const uint32_t now_s = (uint32_t)(in->ts / 1000000u);
-    char sbuf[40], abuf[40];
-    const char *sender_p = vstr(&in->source_addr, sbuf, sizeof sbuf);
-    const char *account_p = vstr(&in->account, abuf, sizeof abuf);
+    /* Sender and account as printed in a reason, and the fingerprint's
+     * hex, are spelled where a reason or a list needs them: most messages
+     * need none. */
+    char sbuf[40], abuf[40], fphex_buf[17] = "";
+#define sender_p vstr(&in->source_addr, sbuf, sizeof sbuf)
+/* A string literal as (pointer, length); a view's bytes that vstr would
+ * keep in buf. */
+#define LIT(s) s, sizeof s - 1
+#define VIEW_MAX(len, buf) ((len) < sizeof buf - 1 ? (len) : sizeof buf - 1)
+#define account_p vstr(&in->account, abuf, sizeof abuf)
+#define fphex fp_hex_once(fphex_buf, v->fingerprint)
 
     /* Text: normalised once, used by the fingerprint, the rules, URLs. */
     const char *text = in->text ? in->text : "";
@@ -888,10 +1002,9 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             normlen = 0;
         v->fingerprint = norm_fingerprint(w->norm, normlen);
         volume_prefetch(e->v_fp, v->fingerprint);
-        norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
+        if (w->snippet)
+            norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
     }
-    char fphex[17];
-    verdict_fingerprint_hex(v->fingerprint, fphex); /* every message: no snprintf */
 
     struct forced forced = {VERDICT_ALLOW, -1};
     int wl_reason = -1;
@@ -900,8 +1013,9 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     const struct lists_whitelist_entry *wl = NULL;
     struct lists_origin origin = {(const char *)in->account.p, in->account.p ? in->account.len : 0,
                                   in->src_ip};
-    enum lists_wl_result wr = lists_whitelist_check(L, sender, sender_len, in->source_ton, &origin,
-                                                    now, &wl);
+    enum lists_wl_result wr = w->lc.whitelist ? lists_whitelist_check(L, sender, sender_len, in->source_ton,
+                                                                      &origin, now, &wl)
+                                              : LISTS_WL_NONE;
     if (wr == LISTS_WL_UNVERIFIABLE && !cfg->trust_unknown_account)
         wr = LISTS_WL_SPOOFED;
     if (wr == LISTS_WL_VERIFIED || wr == LISTS_WL_UNVERIFIABLE) {
@@ -932,7 +1046,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         force(&forced, VERDICT_BLOCK, r);
         v->alert = 1;
         goto decide;
-    } else if (sender_len) {
+    } else if (sender_len && w->lc.lookalike_keys) {
         /* 2. Look-alike of a protected sender. */
         char skel[64];
         size_t sl = 0;
@@ -959,7 +1073,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     char rcpt[MSISDN_MAX + 48];
     size_t rcpt_len = recipient_key(e, &in->dest_addr, rcpt, sizeof rcpt);
     const uint64_t rcpt_hash = XXH3_64bits(rcpt, rcpt_len);
-    if (!v->verified) {
+    if (!v->verified && w->lc.exceptions) {
         const struct lists_exception_entry *x =
             lists_exception_find(L, sender, sender_len, rcpt, rcpt_len, now);
         if (x) {
@@ -993,13 +1107,14 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         const struct lists_blacklist_entry *b = NULL;
         const char *what = NULL, *val = NULL;
         char hit_val[URL_HOST_MAX];
-        b = lists_blacklist_find(L, LISTS_BL_SENDER, sender, sender_len, now);
+        const int bl_live = w->lc.blacklist > w->lc.blacklist_cleared; /* else no find can hit */
+        b = bl_live ? lists_blacklist_find(L, LISTS_BL_SENDER, sender, sender_len, now) : NULL;
         if (b && !(b->automatic && v->verified)) {
             what = "sender";
             val = sender_p;
         } else
             b = NULL;
-        if (!b && in->account.len) {
+        if (!b && bl_live && in->account.len) {
             b = lists_blacklist_find(L, LISTS_BL_ACCOUNT, (const char *)in->account.p,
                                      in->account.len, now);
             if (b && !(b->automatic && v->verified)) {
@@ -1008,7 +1123,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             } else
                 b = NULL;
         }
-        for (size_t u = 0; !b && u < w->n_urls; u++) {
+        for (size_t u = 0; bl_live && !b && u < w->n_urls; u++) {
             const struct url_hit *h = &w->urls[u];
             for (long off = 0; !b && off >= 0; off = url_next_parent(h->host, h->host_len, (size_t)off)) {
                 b = lists_blacklist_find(L, LISTS_BL_DOMAIN, h->host + off, h->host_len - (size_t)off, now);
@@ -1021,7 +1136,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
                 }
             }
         }
-        if (!b && has_text) {
+        if (!b && bl_live && has_text) {
             b = lists_blacklist_find(L, LISTS_BL_FINGERPRINT, fphex, 16, now);
             if (b && !(b->automatic && v->verified)) {
                 what = "fingerprint";
@@ -1040,11 +1155,14 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         }
         if (!v->verified) {
             int ov = 0;
-            if (overlay_has(e, LISTS_BL_SENDER, skey, skey_len, now)) {
+            if (overlay_has(e, LISTS_BL_SENDER, ov_hash(LISTS_BL_SENDER, sender_vkey), skey, skey_len,
+                            now)) {
                 what = "sender";
                 val = sender_p;
                 ov = 1;
-            } else if (has_text && overlay_has(e, LISTS_BL_FINGERPRINT, fphex, 16, now)) {
+            } else if (has_text && overlay_maybe(e, ov_hash(LISTS_BL_FINGERPRINT, v->fingerprint)) &&
+                       overlay_has(e, LISTS_BL_FINGERPRINT, ov_hash(LISTS_BL_FINGERPRINT, v->fingerprint),
+                                   fphex, 16, now)) {
                 what = "fingerprint";
                 val = fphex;
                 ov = 1;
@@ -1060,7 +1178,8 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
 
     /* 5. Content rules: normalised text, raw text, sender, domains. */
     if (db && has_text) {
-        struct rule_acc acc = {0};
+        struct rule_acc acc;
+        acc.n = 0; /* seen[] is read only below n */
         scan_field(w, db, RULES_FIELD_TEXT, w->norm, normlen, v, &forced, &acc);
         scan_field(w, db, RULES_FIELD_RAW, text, text_len, v, &forced, &acc);
         if (sender_len)
@@ -1096,10 +1215,10 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
 
     /* 7. Volume: distinct recipients per sender, fingerprint, account. */
     {
-        int sender_grace = L && cfg->clear_grace_s &&
+        int sender_grace = w->lc.blacklist_cleared && cfg->clear_grace_s &&
                            lists_blacklist_cleared_within(L, LISTS_BL_SENDER, sender, sender_len, now,
                                                           cfg->clear_grace_s) != NULL;
-        int fp_grace = L && cfg->clear_grace_s && has_text &&
+        int fp_grace = w->lc.blacklist_cleared && cfg->clear_grace_s && has_text &&
                        lists_blacklist_cleared_within(L, LISTS_BL_FINGERPRINT, fphex, 16, now,
                                                       cfg->clear_grace_s) != NULL;
         int count_fp = has_text && !v->verified && e->v_fp && normlen >= cfg->fingerprint_min_len;
@@ -1146,10 +1265,11 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             COUNT(e, volume_uncorroborated);
         }
         if (t_sender) {
-            int r = add_reason(v, VERDICT_R_VOLUME, "volume-sender", 0,
-                               "sender %s reached more than %u distinct recipients in %u s%s",
-                               sender_p, cfg->sender_max_recipients, cfg->window_s,
-                               v->verified ? " (verified sender: not acted on)" : "");
+            /* "sender %s reached more than %u distinct recipients in %u s%s" */
+            static const char verified_note[] = " (verified sender: not acted on)";
+            int r = add_reason_cat(v, VERDICT_R_VOLUME, LIT("volume-sender"), LIT("sender "), sender,
+                                   VIEW_MAX(sender_len, sbuf), e->vol_tail[0], e->vol_tail_len[0],
+                                   verified_note, v->verified ? sizeof verified_note - 1 : 0);
             if (v->verified) {
                 v->alert = 1;
             } else {
@@ -1158,28 +1278,29 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
                     char why[VERDICT_DETAIL_MAX];
                     snprintf(why, sizeof why, "volume: more than %u recipients in %u s",
                              cfg->sender_max_recipients, cfg->window_s);
-                    overlay_add(e, LISTS_BL_SENDER, skey, skey_len, now, why);
+                    overlay_add(e, LISTS_BL_SENDER, ov_hash(LISTS_BL_SENDER, sender_vkey), skey, skey_len,
+                                now, why);
                     v->alert = 1;
                 }
             }
         }
         if (t_fp) {
-            int r = add_reason(v, VERDICT_R_VOLUME, "volume-fingerprint", 0,
-                               "text %s reached more than %u distinct recipients in %u s", fphex,
-                               cfg->fingerprint_max_recipients, cfg->window_s);
+            int r = add_reason_cat(v, VERDICT_R_VOLUME, LIT("volume-fingerprint"), LIT("text "), fphex, 16,
+                                   e->vol_tail[1], e->vol_tail_len[1], "", 0);
             force(&forced, fp_action, r);
             if (cfg->auto_blacklist && fp_action == VERDICT_BLOCK) {
                 char why[VERDICT_DETAIL_MAX];
                 snprintf(why, sizeof why, "volume: one text to more than %u recipients in %u s",
                          cfg->fingerprint_max_recipients, cfg->window_s);
-                overlay_add(e, LISTS_BL_FINGERPRINT, fphex, 16, now, why);
+                overlay_add(e, LISTS_BL_FINGERPRINT, ov_hash(LISTS_BL_FINGERPRINT, v->fingerprint), fphex,
+                                16, now, why);
                 v->alert = 1;
             }
         }
         if (t_acct) {
-            int r = add_reason(v, VERDICT_R_VOLUME, "volume-account", 0,
-                               "account %s reached more than %u distinct recipients in %u s",
-                               account_p, cfg->account_max_recipients, cfg->window_s);
+            int r = add_reason_cat(v, VERDICT_R_VOLUME, LIT("volume-account"), LIT("account "),
+                                   (const char *)in->account.p, VIEW_MAX(in->account.len, abuf),
+                                   e->vol_tail[2], e->vol_tail_len[2], "", 0);
             force(&forced, cfg->account_volume_action, r);
         }
         (void)fp_grace;
@@ -1224,6 +1345,11 @@ done:
     if (v->alert)
         COUNT(e, alerts);
     return 0;
+#undef sender_p
+#undef account_p
+#undef LIT
+#undef VIEW_MAX
+#undef fphex
 }
 
 /* ---- output ----------------------------------------------------------------------- */

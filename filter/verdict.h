@@ -258,6 +258,13 @@ int verdict_engine_with_rules(verdict_engine_t *e, int (*fn)(void *arg, const ru
 verdict_worker_t *verdict_worker_new(verdict_engine_t *e);
 void verdict_worker_free(verdict_worker_t *w);
 
+/* Whether verdict_judge() on this worker fills verdict.snippet (default
+ * 1).  A front end that logs no message (replay without a database) turns
+ * it off: the snippet is for the message log alone, and masking the text
+ * for nothing cost as much as the URL scan.  Off, snippet is "".  Call it
+ * from the worker's thread, between judgements. */
+void verdict_worker_set_snippet(verdict_worker_t *w, int on);
+
 /* Judges one message into *out (fully written, also on error).  No I/O,
  * no allocation except once after a rules reload (see above).  Returns 0,
  * or SG_EINVAL for NULL arguments (out then says allow with no reasons).
