@@ -17,7 +17,9 @@
 struct session {
     uint8_t esme_dir_known, esme_dir;
     uint8_t account_known;
+    uint8_t link_hash_set;   /* bit dir: link_hash[dir] is set */
     char account[ACCOUNT_CAP];
+    uint64_t link_hash[2];   /* link_hash() of the source of direction dir */
 };
 
 /* Where a message came from: kept with each request that carries one, so
@@ -96,6 +98,7 @@ struct decoder {
      * costs a hash and a probe.  0: none (flow ids start at 1). */
     uint64_t last_session_flow;
     struct session *last_session;
+
     /* Scratch for the PDU currently being handled. */
     struct smpp_pdu pdu;
     char *text_buf;
@@ -367,9 +370,34 @@ static uint64_t tie_key_text(const struct sg_endpoint *smsc, const char *id, siz
     return tie_key(smsc, 't', low, n);
 }
 
-static uint64_t tie_key_number(const struct sg_endpoint *smsc, uint64_t v)
+/* The hash a link's numeric tie keys start from (tie_key_number). */
+static uint64_t link_hash(const struct sg_endpoint *smsc)
 {
-    return tie_key(smsc, 'n', (const char *)&v, sizeof v);
+    return tie_key(smsc, 'n', "", 0);
+}
+
+/* link_hash() of f->src, the SMSC of a response or a receipt, kept with
+ * the flow's session (s, of f): each PDU has its session at hand. */
+static inline uint64_t link_hash_src(struct session *s, const struct stream_flow_info *f)
+{
+    unsigned bit = 1u << f->dir;
+    if (!(s->link_hash_set & bit)) {
+        s->link_hash[f->dir] = link_hash(f->src);
+        s->link_hash_set |= (uint8_t)bit;
+    }
+    return s->link_hash[f->dir];
+}
+
+/* The key of a numeric id v on the link whose link_hash() is lh: lh mixed
+ * with v by sg_mix64(), a bijection, so two ids of one link never share a
+ * key; keys of different links, and a number's key and a text's (XXH3 of
+ * link and text), are equal with the odds of two random 64-bit values.
+ * Hashing the link with the number, as text keys are, cost an XXH3 call
+ * of 27 octets per key, and every response and receipt asks for one or
+ * two.  The keys live only in this decoder's tie table. */
+static inline uint64_t tie_key_number(uint64_t lh, uint64_t v)
+{
+    return sg_mix64(v ^ lh);
 }
 
 static enum decoder_msgid_format msgid_format(const decoder_t *d, const struct sg_endpoint *smsc)
@@ -384,17 +412,17 @@ static enum decoder_msgid_format msgid_format(const decoder_t *d, const struct s
  * decimal-looking id is then found through the hex reading of the receipt,
  * see tie_lookup).  One key per submit keeps the table, the largest the
  * decoder has, to one cache miss per message. */
-static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint *smsc, const char *id,
-                                    size_t len)
+static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint *smsc, uint64_t lh,
+                                    const char *id, size_t len)
 {
     enum decoder_msgid_format f = msgid_format(d, smsc);
     uint64_t v;
     if (f == DECODER_MSGID_SAME)
         return tie_key_text(smsc, id, len);
     if (f == DECODER_MSGID_DEC_HEX)
-        return parse_numbers(id, len, PARSE_DEC, &v, NULL) ? tie_key_number(smsc, v)
+        return parse_numbers(id, len, PARSE_DEC, &v, NULL) ? tie_key_number(lh, v)
                                                            : tie_key_text(smsc, id, len);
-    return parse_numbers(id, len, PARSE_HEX, NULL, &v) ? tie_key_number(smsc, v)
+    return parse_numbers(id, len, PARSE_HEX, NULL, &v) ? tie_key_number(lh, v)
                                                        : tie_key_text(smsc, id, len);
 }
 
@@ -405,7 +433,7 @@ static void tie_insert_key(decoder_t *d, uint64_t key, uint64_t uid, sg_time_us 
 
 static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t uid, sg_time_us ts)
 {
-    tie_insert_key(d, tie_key_of_response(d, smsc, id, strlen(id)), uid, ts);
+    tie_insert_key(d, tie_key_of_response(d, smsc, link_hash(smsc), id, strlen(id)), uid, ts);
 }
 
 /* Tries the readings of a receipt's id that the link's format allows:
@@ -415,7 +443,7 @@ static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char 
  * is far larger than the cache, and the misses then overlap instead of
  * following one another.  The text key, needed only when both miss, is
  * not computed before.  Returns 1 with *uid and *submit_ts set. */
-static int tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, const char *id, uint64_t *uid,
+static int tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, uint64_t lh, const char *id, uint64_t *uid,
                       sg_time_us *submit_ts)
 {
     size_t len = strlen(id);
@@ -426,15 +454,15 @@ static int tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, const char *
         uint64_t h;
         unsigned r = parse_numbers(id, len, PARSE_DEC | PARSE_HEX, &v, &h);
         if (r & PARSE_DEC)
-            keys[n++] = tie_key_number(smsc, v);
+            keys[n++] = tie_key_number(lh, v);
         if (r & PARSE_HEX)
-            keys[n++] = tie_key_number(smsc, h);
+            keys[n++] = tie_key_number(lh, h);
     } else if (f == DECODER_MSGID_HEX_DEC) {
         if (parse_numbers(id, len, PARSE_DEC, &v, NULL))
-            keys[n++] = tie_key_number(smsc, v);
+            keys[n++] = tie_key_number(lh, v);
     } else if (f == DECODER_MSGID_DEC_HEX) {
         if (parse_numbers(id, len, PARSE_HEX, NULL, &v))
-            keys[n++] = tie_key_number(smsc, v);
+            keys[n++] = tie_key_number(lh, v);
     }
     for (unsigned i = 0; i < n; i++)
         bfifo_prefetch(d->ties, keys[i]);
@@ -659,7 +687,7 @@ static void fill_origin(decoder_t *d, struct message_origin *o, const struct ses
     (void)d;
 }
 
-static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, const struct smpp_pdu *p,
+static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, struct session *s, const struct smpp_pdu *p,
                            const uint8_t *ud, size_t ud_len)
 {
     struct smpp_receipt r;
@@ -680,7 +708,7 @@ static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, const
         .message_state = p->tlv.message_state,
         .source_addr = p->source_addr, .destination_addr = p->destination_addr,
     };
-    if (id[0] && tie_lookup(d, f->src, id, &e.message_uid, &e.submit_ts)) {
+    if (id[0] && tie_lookup(d, f->src, link_hash_src(s, f), id, &e.message_uid, &e.submit_ts)) {
         e.tied = true;
         d->st.receipts_tied++;
     }
@@ -724,7 +752,7 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
     unsigned fill = has_udh ? sms_udh_fill_bits(udh.udhl) : 0;
 
     if (smpp_esm_is_receipt(p->esm_class)) {
-        handle_receipt(d, f, p, body, body_len);
+        handle_receipt(d, f, s, p, body, body_len);
         /* Its deliver_sm_resp still pairs, as a request without a message. */
         uint64_t rkey = request_key(f->flow_id, f->dir, p->sequence_number);
         if (!orphan_remove(d, rkey)) {
@@ -804,7 +832,8 @@ static int same_endpoint(const struct sg_endpoint *a, const struct sg_endpoint *
     return a->port == b->port && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
 }
 
-static void handle_response(decoder_t *d, const struct stream_flow_info *f, const struct smpp_pdu *p)
+static void handle_response(decoder_t *d, const struct stream_flow_info *f, struct session *s,
+                            const struct smpp_pdu *p)
 {
     uint64_t key = request_key(f->flow_id, (unsigned)!f->dir, p->sequence_number);
     /* An accepted submit_sm_resp ties its message to the id the SMSC (the
@@ -818,7 +847,7 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, cons
          * the key is computed from the view itself, cut as copy_view cuts
          * it into rq->message_id below: the same octets, without a copy. */
         size_t n = p->message_id.len < MSGID_CAP - 1 ? p->message_id.len : MSGID_CAP - 1;
-        tkey = tie_key_of_response(d, f->src, (const char *)p->message_id.p, n);
+        tkey = tie_key_of_response(d, f->src, link_hash_src(s, f), (const char *)p->message_id.p, n);
         bfifo_prefetch(d->ties, tkey);
         have_tkey = 1;
     }
@@ -937,7 +966,7 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
     } else if (smpp_is_response(id)) {
         /* Responses, and generic_nack, which answers a request the peer
          * could not parse (v3.4 §4.3), pair by sequence number. */
-        handle_response(d, f, p);
+        handle_response(d, f, s, p);
     } else {
         uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
         if (!orphan_remove(d, key)) {

@@ -8,6 +8,10 @@
 
 #include "smpp-frame.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h> /* the x86-64 baseline: stream_feed's endpoint compare */
+#endif
+
 /* Out-of-order ranges kept per direction.  Real reordering leaves one or two
  * holes; a segment that would need more makes the oldest hole a gap. */
 #define DIR_RANGES 8
@@ -43,6 +47,7 @@ struct flow {
     uint64_t hash;
     uint32_t lru_prev, lru_next; /* free list uses lru_next */
     uint8_t in_use, dead;
+    uint32_t ports; /* ep[0].port | ep[1].port << 16: flow_dir()'s first test */
     sg_time_us last_ts;
     uint64_t id;
     uint64_t pdus;
@@ -511,8 +516,10 @@ static void dir_drop_inorder(stream_table_t *t, struct flow *f, int di, const ui
     dir_skip_to(t, f, di, d->clen + n, ts, "memcap: data dropped");
 }
 
-static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t *data, uint32_t n,
-                        sg_time_us ts)
+/* Returns 0, always: stream_feed() ends in a tail call to it, which spares
+ * its fast path saving and restoring registers for the call. */
+static int dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t *data, uint32_t n,
+                       sg_time_us ts)
 {
     struct dir *d = &f->d[di];
     if (d->nr == 0) {
@@ -532,7 +539,7 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
             if (dir_reserve(t, d, d->clen + take) != 0) {
                 dir_drop_inorder(t, f, di, data, take, ts);
                 if (f->dead)
-                    return;
+                    return 0;
             } else {
                 copy_small(d->buf + d->clen, data, take);
                 d->clen += take;
@@ -548,12 +555,12 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
 #endif
                         deliver(t, f, di, ts, d->buf, pdu_len, d->base_off);
                         if (f->dead)
-                            return;
+                            return 0;
                         dir_compact(t, d, pdu_len);
                     } else {
                         dir_process_buf(t, f, di, ts);
                         if (f->dead)
-                            return;
+                            return 0;
                     }
                 }
             }
@@ -561,7 +568,7 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
             n -= take;
         }
         if (!n)
-            return;
+            return 0;
         if (d->clen == 0) {
             /* Fast path: PDUs straight from the segment, no copy.  Less
              * than a header in sync is only buffered (parse_run() would
@@ -570,21 +577,21 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
                            ? 0
                            : parse_run(t, f, di, data, n, d->base_off, ts);
             if (f->dead)
-                return;
+                return 0;
             d->base_seq += (uint32_t)c;
             d->base_off += c;
             data += c;
             n -= (uint32_t)c;
             if (!n)
-                return;
+                return 0;
             if (dir_reserve(t, d, n) != 0) {
                 dir_drop_inorder(t, f, di, data, n, ts);
-                return;
+                return 0;
             }
             memcpy(d->buf, data, n);
             d->clen = n;
             t->st.copied_bytes += n;
-            return;
+            return 0;
         }
     }
     /* General path: through the buffer, in chunks it can hold. */
@@ -594,18 +601,19 @@ static void dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t
         if (SG_NEVER(take == 0) || dir_reserve(t, d, d->clen + take) != 0) {
             dir_drop_inorder(t, f, di, data, take ? take : n, ts);
             if (f->dead || !take)
-                return;
+                return 0;
         } else {
             dir_write_new(t, d, d->clen, data, take);
             d->clen += take;
             dir_absorb(d);
             dir_process_buf(t, f, di, ts);
             if (f->dead)
-                return;
+                return 0;
         }
         data += take;
         n -= take;
     }
+    return 0;
 }
 
 /* One segment's payload for direction di; seq is the sequence number of
@@ -877,6 +885,7 @@ static uint32_t flow_create(stream_table_t *t, const struct pkt_tcp *s, uint64_t
     f->id = t->next_id++;
     f->ep[0] = s->src;
     f->ep[1] = s->dst;
+    f->ports = (uint32_t)s->src.port | (uint32_t)s->dst.port << 16;
     f->last_ts = ts;
     uint32_t i = (uint32_t)h & t->mask;
     while (t->slots[i])
@@ -1071,6 +1080,48 @@ found:;
     return 0;
 }
 
+/* Appends n bytes that fit in d's buffer; returns 0.  Out of line, and
+ * stream_feed() ends in a tail call to it: its memcpy call would otherwise
+ * make stream_feed() save registers on every segment. */
+static __attribute__((noinline)) int dir_append(stream_table_t *t, struct dir *d,
+                                                const uint8_t *data, uint32_t n)
+{
+    uint8_t *dst = d->buf + d->clen;
+    d->clen += n;
+    t->st.copied_bytes += n;
+    copy_small(dst, data, n);
+    return 0;
+}
+
+/* Direction of segment s on flow f: 0 when it goes from ep[0] to ep[1], 1
+ * the other way, -1 when s belongs to another flow.  The ports (one word
+ * of the flow) are compared first, which on most links already tells the
+ * directions apart; then both addresses at once, with SSE2.  The scalar
+ * form held twelve words of the two segments' endpoints in registers,
+ * and stream_feed() saved and restored six of them on every segment. */
+static inline int flow_dir(const struct flow *f, const struct pkt_tcp *s)
+{
+    uint32_t sp = (uint32_t)s->src.port | (uint32_t)s->dst.port << 16;
+#if defined(__SSE2__)
+    __m128i e0 = _mm_loadu_si128((const __m128i *)(const void *)f->ep[0].addr);
+    __m128i e1 = _mm_loadu_si128((const __m128i *)(const void *)f->ep[1].addr);
+    __m128i a = _mm_loadu_si128((const __m128i *)(const void *)s->src.addr);
+    __m128i b = _mm_loadu_si128((const __m128i *)(const void *)s->dst.addr);
+    if (f->ports == sp &&
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(e0, a), _mm_cmpeq_epi8(e1, b))) == 0xFFFF)
+        return 0;
+    if (f->ports == (sp >> 16 | sp << 16) &&
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(e0, b), _mm_cmpeq_epi8(e1, a))) == 0xFFFF)
+        return 1;
+#else
+    if (f->ports == sp && ep_eq(&f->ep[0], &s->src) && ep_eq(&f->ep[1], &s->dst))
+        return 0;
+    if (f->ports == (sp >> 16 | sp << 16) && ep_eq(&f->ep[0], &s->dst) && ep_eq(&f->ep[1], &s->src))
+        return 1;
+#endif
+    return -1;
+}
+
 int stream_feed(stream_table_t *t, const struct pkt_tcp *s, sg_time_us ts)
 {
     t->st.segments++;
@@ -1085,23 +1136,19 @@ int stream_feed(stream_table_t *t, const struct pkt_tcp *s, sg_time_us ts)
     if (idx == NONE)
         return feed_general(t, s, ts, NONE, 0);
     struct flow *f = &t->flows[idx];
-    int di;
-    if (ep_eq(&f->ep[0], &s->src) && ep_eq(&f->ep[1], &s->dst))
-        di = 0;
-    else if (ep_eq(&f->ep[0], &s->dst) && ep_eq(&f->ep[1], &s->src))
-        di = 1;
-    else
+    int di = flow_dir(f, s);
+    if (di < 0)
         return feed_general(t, s, ts, NONE, 0);
     /* The common segment: data, in order, no flag but ACK/PSH, no hole and
      * no FIN in either direction, the flow alive.  All that feed_general()
      * would do then is dir_inorder() (the previous segment's flow is
      * already first in the LRU list). */
-    struct dir *d = &f->d[di];
+    struct dir *d = di ? &f->d[1] : &f->d[0];
     uint32_t n = (uint32_t)s->payload_len;
     if ((s->flags & (TH_SYN | TH_RST | TH_FIN)) || !n || f->dead || !d->has_seq ||
         (f->d[0].nr | f->d[1].nr | f->d[0].fin | f->d[1].fin) || s->seq != d->base_seq + d->clen ||
         f->lru_prev != NONE)
-        return feed_general(t, s, ts, idx, di);
+        return feed_general(t, s, ts, t->last, di); /* t->last is idx: one register less */
     f->last_ts = ts;
     if (d->clen && d->state == DS_SYNC && !d->skip) {
         /* Still short of the header or of the PDU it announces (checked,
@@ -1109,15 +1156,10 @@ int stream_feed(stream_table_t *t, const struct pkt_tcp *s, sg_time_us ts)
          * dir_inorder() would do. */
         uint32_t want =
             (d->clen < SMPP_HEADER_LEN ? SMPP_HEADER_LEN : smpp_be32(d->buf)) - d->clen;
-        if (n < want && d->clen + n <= d->cap) {
-            copy_small(d->buf + d->clen, s->payload, n);
-            d->clen += n;
-            t->st.copied_bytes += n;
-            return 0;
-        }
+        if (n < want && d->clen + n <= d->cap)
+            return dir_append(t, d, s->payload, n);
     }
-    dir_inorder(t, f, di, s->payload, n, ts);
-    return 0;
+    return dir_inorder(t, f, di, s->payload, n, ts);
 }
 
 void stream_expire(stream_table_t *t, sg_time_us now)
