@@ -827,31 +827,52 @@ static inline uint32_t fast_letter2(unsigned b, unsigned c2)
  * path's code points: a word of one character is never folded, and
  * folding keeps letters and digits alphanumeric.  So step 4 runs on it,
  * folding each run it joins as one word, and the result is encoded again.
- * Returns the new length (never more than o). */
-static size_t onepass_collapse(norm_ctx_t *c, char *out, size_t o, size_t cap)
+ * Only out[from..to) goes through it: from is the first word of the
+ * first run of single-character words that reached three, to the end of
+ * the last word counted third or later in such a run.  Every run step 4
+ * joins is three or more such words in a row, so none lies outside (the
+ * one pass would have counted it), and the bytes outside are final: those
+ * after `to` move up by what the collapse removed.  Returns the new
+ * length (never more than o). */
+static size_t onepass_collapse(norm_ctx_t *c, char *out, size_t from, size_t to, size_t o,
+                               size_t cap)
 {
     size_t n = 0;
-    for (size_t i = 0; i < o;) { /* valid UTF-8 of at most three bytes */
+    for (size_t i = from; i < to;) { /* valid UTF-8 of at most three bytes */
         uint8_t b = (uint8_t)out[i];
         int32_t cp;
+        uint8_t k;
         if (b < 0x80) {
+            /* classify()'s ASCII part, inline: nearly every character */
             cp = b;
+            k = b == ' '                               ? CL_SPACE
+                : (unsigned)(b - '0') < 10u            ? CL_DIGIT
+                : (unsigned)((b | 0x20) - 'a') < 26u   ? CL_LETTER
+                : b < 0x21                             ? CL_SPACE
+                                                       : CL_OTHER;
             i++;
         } else if (b < 0xE0) {
             cp = ((int32_t)(b & 0x1F) << 6) | ((uint8_t)out[i + 1] & 0x3F);
+            /* the two-byte letters the one pass writes: Latin-1 (lead C3)
+             * and Cyrillic (D0 D1), all Ll; the rest (£) asks utf8proc */
+            k = b == 0xC3 || b == 0xD0 || b == 0xD1 ? CL_LETTER : classify(cp);
             i += 2;
         } else {
             cp = ((int32_t)(b & 0x0F) << 12) | (((uint8_t)out[i + 1] & 0x3F) << 6) |
                  ((uint8_t)out[i + 2] & 0x3F);
+            k = classify(cp);
             i += 3;
         }
         c->cp[n] = cp;
-        c->cls[n++] = classify(cp);
+        c->cls[n++] = k;
     }
     n = collapse_padding(c, n, 1);
     size_t w = 0;
-    encode_out(c->cp, n, out, cap, &w, 1);
-    return w;
+    char rest0 = out[to]; /* the NUL encode_out writes lands here when w == to - from */
+    encode_out(c->cp, n, out + from, cap - from, &w, 1); /* w <= to - from */
+    out[to] = rest0;
+    memmove(out + from + w, out + to, o - to + 1); /* the rest and the NUL */
+    return from + w + (o - to);
 }
 
 /* Folds the word out[from..o) (ASCII and two-byte letters only) with
@@ -948,6 +969,9 @@ struct onepass {
     int pending_space;   /* a space is owed before the next character */
     int last_space;      /* the last character read was white space */
     int padding;         /* three single characters in a row: onepass_collapse */
+    size_t run_from;     /* where the run of single characters counted in singles starts */
+    size_t pad_from;     /* run_from when padding was set: collapse starts there */
+    size_t pad_to;       /* the end of the last word counted third or more: it ends there */
 };
 
 #if defined(__SSE2__)
@@ -1031,6 +1055,7 @@ static inline size_t onepass_block16(const uint8_t *in, char *out, struct onepas
     const unsigned single = (start & end & (m_l | m_d)) | ((start & vl) << 1 & end);
     const int open_end = carry && !(alnum & 1); /* the open word ends before byte 0 */
     int open_single = 0;
+    const size_t open_ts = st->ts; /* st->ts may move to a word opened below */
     if (open_end) {
         size_t tl = st->o - st->ts;
         open_single = tl == 1 || (tl == 2 && (uint8_t)out[st->ts] >= 0x80);
@@ -1094,6 +1119,10 @@ static inline size_t onepass_block16(const uint8_t *in, char *out, struct onepas
             unsigned between = (m_pr & ~(m_l | m_d)) | (m_s & ~(m_s << 1));
             st->singles = 1;
             st->gap = (size_t)__builtin_popcount(between & above);
+            /* the word starts at its bit, or a byte before (Cyrillic) */
+            st->run_from = !lastb                  ? open_ts
+                           : (lastb & (m_l | m_d)) ? o + (size_t)__builtin_ctz(lastb)
+                                                   : o + (size_t)__builtin_ctz(lastb) - 1;
         } else {
             st->singles = 0;
         }
@@ -1119,8 +1148,18 @@ static inline int onepass_word_end(norm_ctx_t *c, char *out, size_t cap, struct 
         }
         st->singles = 0;
     } else if (st->o - st->ts == 1 || (st->o - st->ts == 2 && (uint8_t)out[st->ts] >= 0x80)) {
-        st->singles = st->singles && st->gap <= 3 ? st->singles + 1 : 1;
-        st->padding |= st->singles >= 3;
+        if (st->singles && st->gap <= 3) {
+            st->singles++;
+        } else {
+            st->singles = 1;
+            st->run_from = st->ts;
+        }
+        if (st->singles >= 3) {
+            if (!st->padding)
+                st->pad_from = st->run_from;
+            st->padding = 1;
+            st->pad_to = st->o;
+        }
     } else {
         st->singles = 0;
     }
@@ -1223,7 +1262,7 @@ static int norm_text_onepass(norm_ctx_t *c, const uint8_t *in, size_t len, char 
         return 0;
     out[st.o] = '\0';
     if (st.padding) {
-        st.o = onepass_collapse(c, out, st.o, cap);
+        st.o = onepass_collapse(c, out, st.pad_from, st.pad_to, st.o, cap);
         st.rewritten = 1;
     }
     if (outlen)

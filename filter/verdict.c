@@ -810,21 +810,21 @@ struct rule_acc {
     unsigned n;
 };
 
-/* Scans one field and turns its hits into reasons, score and forced
- * actions.  Shadow rules are recorded apart and never act. */
-static void scan_field(verdict_worker_t *w, const rules_db_t *db, enum rules_field field,
-                       const char *data, size_t len, struct verdict *v, struct forced *forced,
-                       struct rule_acc *acc)
+/* Turns the hits of one field's scan into reasons, score and forced
+ * actions.  Shadow rules are recorded apart and never act.  Out of line:
+ * most scans hit nothing, and scan_field then skips it and its frame. */
+static __attribute__((noinline)) void scan_field_hits(verdict_worker_t *w, const rules_db_t *db,
+                                                      enum rules_field field,
+                                                      const struct rules_hits *hits,
+                                                      struct verdict *v, struct forced *forced,
+                                                      struct rule_acc *acc)
 {
     verdict_engine_t *e = w->e;
-    struct rules_hits hits = {w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
-    if (rules_scan(db, w->scratch, field, data, len, &hits, NULL, NULL) != 0)
-        return;
-    if (hits.dropped)
+    if (hits->dropped)
         COUNT(e, rule_hits_dropped);
     /* Bound: hits.n <= 256 per field, acc <= 64 entries. */
-    for (uint32_t i = 0; i < hits.n; i++) {
-        uint32_t idx = hits.idx[i];
+    for (uint32_t i = 0; i < hits->n; i++) {
+        uint32_t idx = hits->idx[i];
         int dup = 0;
         for (unsigned j = 0; j < acc->n && !dup; j++)
             dup = acc->seen[j] == idx;
@@ -852,6 +852,19 @@ static void scan_field(verdict_worker_t *w, const rules_db_t *db, enum rules_fie
         else if (ra == RULES_ACTION_FLAG)
             force(forced, VERDICT_FLAG, r);
     }
+}
+
+/* Scans one field (three or four times a message); the hits, when there
+ * are any, go to scan_field_hits. */
+static inline void scan_field(verdict_worker_t *w, const rules_db_t *db, enum rules_field field,
+                              const char *data, size_t len, struct verdict *v,
+                              struct forced *forced, struct rule_acc *acc)
+{
+    struct rules_hits hits = {w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
+    if (rules_scan(db, w->scratch, field, data, len, &hits, NULL, NULL) != 0)
+        return;
+    if (hits.n | hits.dropped)
+        scan_field_hits(w, db, field, &hits, v, forced, acc);
 }
 
 /* An alphanumeric sender ID (TON 5, v3.4 §5.2.5, or any letter in it) is a
