@@ -196,26 +196,38 @@ static int value(struct scan *s, int depth, int rec)
                 return -1;
             s->p++;
             ws(s);
-            if (rec && s->p < s->end && *s->p == '"') {
-                if (string(s, &v, &vn) != 0)
-                    return -1;
-                /* An escaped key (never from our writer) is decoded to
-                 * compare it.  Decoding never lengthens a text, so a buffer
-                 * longer than the raw key holds all of it; a raw key over
-                 * 36 bytes (6 x "\uXXXX") cannot be one of the names. */
+            /* Which of the reported names the key is (an escaped key, never
+             * from our writer, is decoded to compare it: decoding never
+             * lengthens a text, so a buffer longer than the raw key holds
+             * all of it; a raw key over 36 bytes, 6 x "\uXXXX", cannot be
+             * one of the names). */
+            const char **field = NULL;
+            size_t *field_len = NULL;
+            if (rec) {
                 char key[40];
                 if (memchr(k, '\\', kn)) {
                     kn = kn < sizeof key ? admin_json_unescape(k, kn, key, sizeof key) : 0;
                     k = key;
                 }
                 if (kn == 4 && memcmp(k, "type", 4) == 0)
-                    r.type = v, r.type_len = vn;
+                    field = &r.type, field_len = &r.type_len;
                 else if (kn == 2 && memcmp(k, "id", 2) == 0)
-                    r.id = v, r.id_len = vn;
+                    field = &r.id, field_len = &r.id_len;
                 else if (kn == 6 && memcmp(k, "detail", 6) == 0)
-                    r.detail = v, r.detail_len = vn;
-            } else if (value(s, depth + 1, 0) != 0) {
-                return -1;
+                    field = &r.detail, field_len = &r.detail_len;
+            }
+            if (field && s->p < s->end && *s->p == '"') {
+                if (string(s, &v, &vn) != 0)
+                    return -1;
+                *field = v, *field_len = vn;
+            } else {
+                if (value(s, depth + 1, 0) != 0)
+                    return -1;
+                /* A name given twice counts as its last value, as in
+                 * jansson (which the API used before) and most readers:
+                 * not a string there, the field is not reported. */
+                if (field)
+                    *field = NULL, *field_len = 0;
             }
             ws(s);
             if (s->p < s->end && *s->p == ',') {
