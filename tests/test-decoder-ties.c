@@ -5,7 +5,13 @@
  * decimal), ids that are text, one octet off a digit.  Written when the
  * digit parsing went from a test per digit to one check per id, and run
  * against the parser before that change too: the expectations are what it
- * did.  The ties go through one flow, one submit and one receipt each. */
+ * did.  The ties go through one flow, one submit and one receipt each.
+ *
+ * And numeric keys per link: a numeric id is keyed by the hash of its
+ * SMSC endpoint (computed once per direction of a flow and kept with its
+ * session) mixed with the number; a receipt ties on another flow to the
+ * same SMSC endpoint, never when the same number comes from another SMSC
+ * address or port (decoder.c: tie_key_number, link_hash_src). */
 #include <stdio.h>
 #include <string.h>
 
@@ -73,14 +79,17 @@ static void sm(struct buf *b, uint32_t id, uint32_t seq, uint8_t esm, const char
     pdu_end(b);
 }
 
-struct flow {
-    uint32_t seq[2];
+struct end {
+    uint8_t addr[4];
+    uint16_t port;
+    uint32_t seq;
 };
 
 static uint8_t frame[2048];
 
-/* Raw IPv4 between ESME 10.0.0.1:40000 and SMSC 10.9.9.9:2775. */
-static void feed(decoder_t *d, struct flow *f, int from_smsc, const struct buf *b, sg_time_us ts)
+/* One raw IPv4 TCP segment from a to b carrying b's PDU. */
+static void feed(decoder_t *d, struct end *from, const struct end *to, const struct buf *b,
+                 sg_time_us ts)
 {
     size_t tot = 40 + b->n;
     memset(frame, 0, 40);
@@ -89,22 +98,19 @@ static void feed(decoder_t *d, struct flow *f, int from_smsc, const struct buf *
     frame[3] = (uint8_t)tot;
     frame[8] = 64;
     frame[9] = 6;
-    static const uint8_t esme[4] = {10, 0, 0, 1}, smsc[4] = {10, 9, 9, 9};
-    memcpy(frame + 12, from_smsc ? smsc : esme, 4);
-    memcpy(frame + 16, from_smsc ? esme : smsc, 4);
-    uint16_t sp = from_smsc ? 2775 : 40000, dp = from_smsc ? 40000 : 2775;
+    memcpy(frame + 12, from->addr, 4);
+    memcpy(frame + 16, to->addr, 4);
     uint8_t *t = frame + 20;
-    t[0] = (uint8_t)(sp >> 8);
-    t[1] = (uint8_t)sp;
-    t[2] = (uint8_t)(dp >> 8);
-    t[3] = (uint8_t)dp;
-    uint32_t q = f->seq[from_smsc];
+    t[0] = (uint8_t)(from->port >> 8);
+    t[1] = (uint8_t)from->port;
+    t[2] = (uint8_t)(to->port >> 8);
+    t[3] = (uint8_t)to->port;
     for (int i = 0; i < 4; i++)
-        t[4 + i] = (uint8_t)(q >> (24 - 8 * i));
+        t[4 + i] = (uint8_t)(from->seq >> (24 - 8 * i));
     t[12] = 0x50;
     t[13] = 0x18;
     memcpy(frame + 40, b->b, b->n);
-    f->seq[from_smsc] += (uint32_t)b->n;
+    from->seq += (uint32_t)b->n;
     struct capture_pkt pkt = {.ts = ts, .dlt = 12, .data = frame, .caplen = (uint32_t)tot, .wirelen = (uint32_t)tot};
     decoder_feed(d, &pkt);
 }
@@ -112,7 +118,7 @@ static void feed(decoder_t *d, struct flow *f, int from_smsc, const struct buf *
 struct seen {
     int messages, receipts;
     uint64_t uid;
-    int tied;
+    int tied, tied_count; /* the last receipt's, and how many tied */
     uint64_t tied_uid;
 };
 
@@ -128,6 +134,7 @@ static void on_receipt(void *ctx, const struct decoder_receipt *r)
     struct seen *s = ctx;
     s->receipts++;
     s->tied = r->tied;
+    s->tied_count += r->tied;
     s->tied_uid = r->message_uid;
 }
 
@@ -145,24 +152,68 @@ static int ties(enum decoder_msgid_format f, const char *resp_id, const char *re
     decoder_t *d = decoder_new(&c, &sink);
     if (!d)
         return -1;
-    struct flow fl = {.seq = {1000, 9000}};
+    struct end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
     struct buf b;
     sg_time_us t = 1700000000000000ull;
     sm(&b, 4, 7, 0, "Kod 1234");
-    feed(d, &fl, 0, &b, t);
+    feed(d, &esme, &smsc, &b, t);
     pdu_begin(&b, 0x80000004u, 7);
     putstr(&b, resp_id);
     pdu_end(&b);
-    feed(d, &fl, 1, &b, t + 1000);
+    feed(d, &smsc, &esme, &b, t + 1000);
     char text[160];
     snprintf(text, sizeof text, "id:%s sub:001 dlvrd:001 stat:DELIVRD err:000", receipt_id);
     sm(&b, 5, 55, 0x04, text);
-    feed(d, &fl, 1, &b, t + 2000);
+    feed(d, &smsc, &esme, &b, t + 2000);
     decoder_flush(d);
     decoder_free(d);
     if (s.messages != 1 || s.receipts != 1)
         return -1;
     return s.tied && s.tied_uid == s.uid;
+}
+
+/* A submit from ESME 10.0.0.1:40000 to SMSC 10.9.9.9:2775 answered with
+ * resp_id, then a receipt for receipt_id from smsc2 (address, port) to
+ * ESME port esme2_port (another flow unless it is 40000).  Returns the
+ * number of tied receipts, -1 when the events are not those expected. */
+static int link_ties(const char *resp_id, const char *receipt_id, const uint8_t smsc2[4],
+                uint16_t smsc2_port, uint16_t esme2_port)
+{
+    struct decoder_config c;
+    decoder_config_default(&c);
+    struct seen s;
+    memset(&s, 0, sizeof s);
+    struct decoder_sink sink = {.ctx = &s, .message = on_msg, .receipt = on_receipt};
+    decoder_t *d = decoder_new(&c, &sink);
+    if (!d)
+        return -1;
+    struct end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
+    struct end esme2 = {{10, 0, 0, 1}, esme2_port, 5000}, sm2 = {{0}, smsc2_port, 7000};
+    memcpy(sm2.addr, smsc2, 4);
+    struct buf b;
+    sg_time_us t = 1700000000000000ull;
+    /* A receipt on the first flow before any submit: its session has the
+     * SMSC's link hash before the response needs it. */
+    sm(&b, 5, 54, 0x04, "id:77 sub:001 dlvrd:001 stat:DELIVRD err:000");
+    feed(d, &smsc, &esme, &b, t);
+    sm(&b, 4, 7, 0, "Kod 1234");
+    feed(d, &esme, &smsc, &b, t + 100);
+    pdu_begin(&b, 0x80000004u, 7);
+    putstr(&b, resp_id);
+    pdu_end(&b);
+    feed(d, &smsc, &esme, &b, t + 1000);
+    char text[160];
+    snprintf(text, sizeof text, "id:%s sub:001 dlvrd:001 stat:DELIVRD err:000", receipt_id);
+    sm(&b, 5, 55, 0x04, text);
+    if (esme2_port == 40000 && !memcmp(smsc2, smsc.addr, 4) && smsc2_port == 2775)
+        feed(d, &smsc, &esme, &b, t + 2000);
+    else
+        feed(d, &sm2, &esme2, &b, t + 2000);
+    decoder_flush(d);
+    decoder_free(d);
+    if (s.messages != 1 || s.receipts != 2)
+        return -1;
+    return s.tied_count;
 }
 
 struct tie_case {
@@ -218,5 +269,17 @@ int main(void)
         CHECK_MSG(got == k->tied, "format %d, answer \"%s\", receipt \"%s\": tied %d, expected %d", (int)k->f,
                   k->resp, k->receipt, got, k->tied);
     }
-    return test_summary();
+    /* Numeric keys carry the SMSC link: the same number from another
+     * SMSC address or port never ties, another flow to the same SMSC does. */
+    static const uint8_t same[4] = {10, 9, 9, 9}, other[4] = {10, 9, 9, 8};
+    /* hex answer, hex and decimal receipts, text */
+    static const char *const ids[][2] = {{"1A2B3C", "1a2b3c"}, {"1A2B3C", "1715004"}, {"abc-def", "ABC-DEF"}};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++) {
+        const char *r = ids[i][0], *q = ids[i][1];
+        CHECK_MSG(link_ties(r, q, same, 2775, 40000) == 1, "%s/%s: same flow", r, q);
+        CHECK_MSG(link_ties(r, q, same, 2775, 40001) == 1, "%s/%s: same SMSC, other flow", r, q);
+        CHECK_MSG(link_ties(r, q, other, 2775, 40000) == 0, "%s/%s: other SMSC address", r, q);
+        CHECK_MSG(link_ties(r, q, same, 2776, 40000) == 0, "%s/%s: other SMSC port", r, q);
+    }
+        return test_summary();
 }
