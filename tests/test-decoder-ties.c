@@ -138,32 +138,52 @@ static void on_receipt(void *ctx, const struct decoder_receipt *r)
     s->tied_uid = r->message_uid;
 }
 
+/* A decoder for format f reporting into *s. */
+static decoder_t *tie_decoder(enum decoder_msgid_format f, struct seen *s)
+{
+    struct decoder_config c;
+    decoder_config_default(&c);
+    c.msgid_format = f;
+    memset(s, 0, sizeof *s);
+    struct decoder_sink sink = {.ctx = s, .message = on_msg, .receipt = on_receipt};
+    return decoder_new(&c, &sink);
+}
+
+/* A submit_sm from esme to smsc at t, answered with resp_id at t + 900. */
+static void submit_answered(decoder_t *d, struct end *esme, struct end *smsc, const char *resp_id,
+                            sg_time_us t)
+{
+    struct buf b;
+    sm(&b, 4, 7, 0, "Kod 1234");
+    feed(d, esme, smsc, &b, t);
+    pdu_begin(&b, 0x80000004u, 7);
+    putstr(&b, resp_id);
+    pdu_end(&b);
+    feed(d, smsc, esme, &b, t + 900);
+}
+
+/* The delivery receipt (deliver_sm, sequence number seq) for receipt_id into b. */
+static void receipt(struct buf *b, uint32_t seq, const char *receipt_id)
+{
+    char text[160];
+    snprintf(text, sizeof text, "id:%s sub:001 dlvrd:001 stat:DELIVRD err:000", receipt_id);
+    sm(b, 5, seq, 0x04, text);
+}
+
 /* 1 when a receipt reporting receipt_id ties to the submit answered with
  * resp_id under format f, 0 when it does not, -1 when the events are not
  * the one message and one receipt expected. */
 static int ties(enum decoder_msgid_format f, const char *resp_id, const char *receipt_id)
 {
-    struct decoder_config c;
-    decoder_config_default(&c);
-    c.msgid_format = f;
     struct seen s;
-    memset(&s, 0, sizeof s);
-    struct decoder_sink sink = {.ctx = &s, .message = on_msg, .receipt = on_receipt};
-    decoder_t *d = decoder_new(&c, &sink);
+    decoder_t *d = tie_decoder(f, &s);
     if (!d)
         return -1;
     struct end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
     struct buf b;
     sg_time_us t = 1700000000000000ull;
-    sm(&b, 4, 7, 0, "Kod 1234");
-    feed(d, &esme, &smsc, &b, t);
-    pdu_begin(&b, 0x80000004u, 7);
-    putstr(&b, resp_id);
-    pdu_end(&b);
-    feed(d, &smsc, &esme, &b, t + 1000);
-    char text[160];
-    snprintf(text, sizeof text, "id:%s sub:001 dlvrd:001 stat:DELIVRD err:000", receipt_id);
-    sm(&b, 5, 55, 0x04, text);
+    submit_answered(d, &esme, &smsc, resp_id, t + 100);
+    receipt(&b, 55, receipt_id);
     feed(d, &smsc, &esme, &b, t + 2000);
     decoder_flush(d);
     decoder_free(d);
@@ -177,14 +197,10 @@ static int ties(enum decoder_msgid_format f, const char *resp_id, const char *re
  * ESME port esme2_port (another flow unless it is 40000).  Returns the
  * number of tied receipts, -1 when the events are not those expected. */
 static int link_ties(const char *resp_id, const char *receipt_id, const uint8_t smsc2[4],
-                uint16_t smsc2_port, uint16_t esme2_port)
+                     uint16_t smsc2_port, uint16_t esme2_port)
 {
-    struct decoder_config c;
-    decoder_config_default(&c);
     struct seen s;
-    memset(&s, 0, sizeof s);
-    struct decoder_sink sink = {.ctx = &s, .message = on_msg, .receipt = on_receipt};
-    decoder_t *d = decoder_new(&c, &sink);
+    decoder_t *d = tie_decoder(DECODER_MSGID_AUTO, &s);
     if (!d)
         return -1;
     struct end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
@@ -194,17 +210,10 @@ static int link_ties(const char *resp_id, const char *receipt_id, const uint8_t 
     sg_time_us t = 1700000000000000ull;
     /* A receipt on the first flow before any submit: its session has the
      * SMSC's link hash before the response needs it. */
-    sm(&b, 5, 54, 0x04, "id:77 sub:001 dlvrd:001 stat:DELIVRD err:000");
+    receipt(&b, 54, "77");
     feed(d, &smsc, &esme, &b, t);
-    sm(&b, 4, 7, 0, "Kod 1234");
-    feed(d, &esme, &smsc, &b, t + 100);
-    pdu_begin(&b, 0x80000004u, 7);
-    putstr(&b, resp_id);
-    pdu_end(&b);
-    feed(d, &smsc, &esme, &b, t + 1000);
-    char text[160];
-    snprintf(text, sizeof text, "id:%s sub:001 dlvrd:001 stat:DELIVRD err:000", receipt_id);
-    sm(&b, 5, 55, 0x04, text);
+    submit_answered(d, &esme, &smsc, resp_id, t + 100);
+    receipt(&b, 55, receipt_id);
     if (esme2_port == 40000 && !memcmp(smsc2, smsc.addr, 4) && smsc2_port == 2775)
         feed(d, &smsc, &esme, &b, t + 2000);
     else
