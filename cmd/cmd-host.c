@@ -182,6 +182,26 @@ static int write_autobl(struct cmd_host *h)
 }
 
 /* SIGHUP: a flag the handler sets and the judging thread takes. */
+int cmd_host_start_webhook(struct cmd_host *h, const struct config_alerts *alerts)
+{
+    if (!alerts->webhook_url[0])
+        return 0;
+    struct admin_webhook_config wc = {
+        .url = alerts->webhook_url,
+        .timeout_ms = (unsigned)alerts->webhook_timeout_ms,
+        .queue_max = (unsigned)alerts->webhook_queue,
+        .retries = (unsigned)alerts->webhook_retries,
+        .backoff_ms = (unsigned)alerts->webhook_backoff_ms,
+    };
+    char err[512];
+    h->webhook = admin_webhook_new(&wc, err, sizeof err);
+    if (!h->webhook) {
+        fprintf(stderr, "smsguard %s: alert webhook: %s\n", h->cmd, err);
+        return -1;
+    }
+    return 0;
+}
+
 static volatile sig_atomic_t sighup_seen;
 
 static void on_sighup(int sig)

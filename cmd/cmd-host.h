@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "admin.h"
+#include "config.h"
 #include "decoder.h"
 #include "store.h"
 #include "verdict.h"
@@ -51,6 +52,10 @@ void cmd_host_default_cache(struct cmd_host *h);
  * that does not compile is refused with every error printed, and the
  * running one stays.  0 or -1. */
 int cmd_host_load_rules(struct cmd_host *h, int initial);
+/* Starts h->webhook from the [alerts] section when it names a URL (no-op
+ * otherwise).  Before the admin API starts: the webhook runs
+ * curl_global_init().  0, or -1 with the error printed. */
+int cmd_host_start_webhook(struct cmd_host *h, const struct config_alerts *alerts);
 /* Loads a fresh lists snapshot from the store (no-op without one).  0 or -1. */
 int cmd_host_load_lists(struct cmd_host *h);
 /* Between two messages: writes automatic blacklist entries, starts a rule

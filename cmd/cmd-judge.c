@@ -250,18 +250,8 @@ static int judge_main(int argc, char **argv, bool daemon)
     j.host.quiet = j.quiet;
     if (cmd_host_load_rules(&j.host, 1) != 0)
         goto out;
-    if (cfg.alerts.webhook_url[0]) {
-        struct admin_webhook_config wc = {
-            .url = cfg.alerts.webhook_url, .timeout_ms = (unsigned)cfg.alerts.webhook_timeout_ms,
-            .queue_max = (unsigned)cfg.alerts.webhook_queue, .retries = (unsigned)cfg.alerts.webhook_retries,
-            .backoff_ms = (unsigned)cfg.alerts.webhook_backoff_ms,
-        };
-        j.host.webhook = admin_webhook_new(&wc, err, sizeof err);
-        if (!j.host.webhook) {
-            fprintf(stderr, "smsguard %s: alert webhook: %s\n", cmd, err);
-            goto out;
-        }
-    }
+    if (cmd_host_start_webhook(&j.host, &cfg.alerts) != 0)
+        goto out;
     if (j.host.db_path) {
         char serr[STORE_ERRBUF_SIZE];
         if (store_open(&j.host.store, j.host.db_path, STORE_OPEN_CREATE, serr) != 0) {

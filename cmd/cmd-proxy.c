@@ -184,20 +184,11 @@ int cmd_proxy(int argc, char **argv)
     }
     if (cmd_host_load_rules(&x.host, 1) != 0)
         goto out;
-    if (cfg.alerts.webhook_url[0]) {
-        /* Before the API: it runs curl_global_init(). */
-        struct admin_webhook_config wc = {
-            .url = cfg.alerts.webhook_url, .timeout_ms = (unsigned)cfg.alerts.webhook_timeout_ms,
-            .queue_max = (unsigned)cfg.alerts.webhook_queue, .retries = (unsigned)cfg.alerts.webhook_retries,
-            .backoff_ms = (unsigned)cfg.alerts.webhook_backoff_ms,
-        };
-        x.host.webhook = admin_webhook_new(&wc, err, sizeof err);
-        if (!x.host.webhook) {
-            fprintf(stderr, "smsguard proxy: alert webhook: %s\n", err);
-            goto out;
-        }
+    /* Before the API: the webhook runs curl_global_init(). */
+    if (cmd_host_start_webhook(&x.host, &cfg.alerts) != 0)
+        goto out;
+    if (x.host.webhook)
         cmd_proxy_post_alerts(&pc, x.host.webhook); /* automatic entries: cmd_host_tick */
-    }
     char serr[STORE_ERRBUF_SIZE];
     if (store_open(&x.host.store, x.host.db_path, STORE_OPEN_CREATE, serr) != 0) {
         fprintf(stderr, "smsguard proxy: %s: %s\n", x.host.db_path, serr);
