@@ -21,12 +21,7 @@
 #include <string.h>
 
 #include "config.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
+#include "fuzz-util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

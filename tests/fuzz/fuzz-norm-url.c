@@ -32,30 +32,12 @@
 #include "text-norm.h"
 #include "url-extract.h"
 #include "../url-extract-ref.h"
+#include "fuzz-util.h"
 
 static norm_ctx_t *ctx;
 static domain_set_t *domains;
 static char *out, *out_slow;
 static size_t out_cap;
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
-
-static int valid_utf8(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0)
-            return 0;
-        i += (size_t)k;
-    }
-    return 1;
-}
 
 static void init(void)
 {

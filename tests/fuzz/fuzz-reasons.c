@@ -24,14 +24,9 @@
 #include <string.h>
 
 #include "admin-int.h"
+#include "fuzz-util.h"
 
 #define MAX_REASONS 8
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
 
 static size_t depth_of(const json_t *v)
 {

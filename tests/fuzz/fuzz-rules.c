@@ -25,29 +25,11 @@
 
 #include "rules-db.h"
 #include "text-norm.h"
+#include "fuzz-util.h"
 
 static norm_ctx_t *ctx;
 static char *out;
 static const size_t out_cap = RULES_MAX_STRING_BYTES * 8 + 16;
-
-static void check(int ok)
-{
-    if (!ok)
-        abort();
-}
-
-static int valid_utf8(const char *s, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0)
-            return 0;
-        i += (size_t)k;
-    }
-    return 1;
-}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
