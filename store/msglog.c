@@ -33,9 +33,10 @@
  * per string, at most REC_ROW_MAX bytes; no allocation, no system call.
  *
  * Batches: a transaction spans several drains of the ring, until batch_max
- * entries, batch_window_ms after it began, or a flush / stop asks for the
- * commit.  Rows go into message_log in arrival (id) order, so the table
- * B-tree only ever appends.  The timeline and sender lookups are served by
+ * entries, batch_window_ms after it began, or until its drains hold all
+ * that a waiting flush / stop waits for (urgent).  Rows go into
+ * message_log in arrival (id) order, so the table B-tree only ever
+ * appends.  The timeline and sender lookups are served by
  * two key tables (message_log_dest, message_log_source: (key, ts, id),
  * WITHOUT ROWID) that the writer fills at the end of each transaction (or
  * before, when it finds the ring empty with KEYS_EARLY_MIN of them waiting)
@@ -391,9 +392,10 @@ struct msglog {
     pthread_t thread;
     int thread_started;
 
-    pthread_mutex_t mu; /* guards stop, flush_waiters and the conds */
+    pthread_mutex_t mu; /* guards stop, flush_waiters, flush_target, the conds */
     pthread_cond_t wake, done;
     int stop, flush_waiters;
+    uint64_t flush_target; /* the largest head a waiting flush waits for */
     _Atomic int batch_failed;
     int64_t newest_ts_us; /* writer thread only */
 
@@ -1656,12 +1658,22 @@ static int64_t mono_ms(void)
     return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
-/* A flush or stop is waiting: commit now rather than fill the batch. */
-static int urgent(msglog_t *m)
+/* A flush or stop waits, and the drains so far (up to `drained`, the
+ * tail) hold everything it waits for: commit now rather than fill the
+ * batch.  Until then the transaction goes on (within batch_max and the
+ * window): a commit after each drain instead gave the waiter nothing (it
+ * waits for all of it) and cost the rewrite of every key-table leaf per
+ * commit; at the end of bench-msglog or a replay, with the ring full, 6
+ * transactions of one drain each instead of 2 or 3 (docs/state.md
+ * "Commits while a flush waits"). */
+static int urgent(msglog_t *m, uint64_t drained)
 {
     int u;
     pthread_mutex_lock(&m->mu);
-    u = m->stop || m->flush_waiters;
+    if (m->stop) /* producers are done (msglog_free): all of the ring */
+        u = drained == atomic_load_explicit(&m->head, memory_order_acquire);
+    else
+        u = m->flush_waiters && drained >= m->flush_target;
     pthread_mutex_unlock(&m->mu);
     return u;
 }
@@ -1742,12 +1754,13 @@ static void *writer_main(void *arg)
             atomic_store_explicit(&m->st_consumed,
                                   atomic_load_explicit(&m->st_consumed, memory_order_relaxed) + n,
                                   memory_order_relaxed);
-            if (tx_n < m->cfg.batch_max && !window_over(m, tx_start) && !urgent(m))
+            if (tx_n < m->cfg.batch_max && !window_over(m, tx_start) && !urgent(m, end))
                 continue;
         } else if (in_tx) {
             /* Ring empty: keep the transaction open a little for more rows
              * (fewer, larger commits), unless someone waits for it. */
-            if (h == t && tx_n < m->cfg.batch_max && !window_over(m, tx_start) && !urgent(m)) {
+            if (h == t && tx_n < m->cfg.batch_max && !window_over(m, tx_start) &&
+                !urgent(m, t)) {
                 /* Idle inside it: write the keys so far now instead of all
                  * at the end, so that the stall at the end, which the ring
                  * must absorb, is mostly the COMMIT (docs/state.md
@@ -2003,6 +2016,8 @@ int msglog_flush(msglog_t *m)
     prod_unlock(m);
     pthread_mutex_lock(&m->mu);
     m->flush_waiters++;
+    if (target > m->flush_target)
+        m->flush_target = target;
     pthread_cond_signal(&m->wake);
     while (atomic_load_explicit(&m->committed, memory_order_acquire) < target && m->thread_started)
         pthread_cond_wait(&m->done, &m->mu);

@@ -61,8 +61,9 @@ struct msglog_config {
                                 of key lists per entry) */
     unsigned batch_window_ms; /* a transaction ends this long after it
                                 began; 0 = 1000.  It also ends at batch_max
-                                entries, and at once when msglog_flush /
-                                msglog_free wait for it.  Rows become
+                                entries, and as soon as it holds everything
+                                a waiting msglog_flush / msglog_free waits
+                                for (not after each drain).  Rows become
                                 visible to lookups when it commits; a
                                 kill -9 loses the open one */
     int multi_producer;      /* see above */
