@@ -72,8 +72,9 @@ size_t bmap_memory(const bmap_t *m);
  * costs the probe cell and, on a hash match, the ring entry.  Same
  * guarantees as bmap: capacity fixed at creation, all memory allocated
  * then, a put into a full map evicts the oldest entry (counted), probe
- * positions seeded per map, O(1) expected work per operation (linear
- * probing at load <= 0.5).  No removal: entries only age out.  Not
+ * positions seeded per map, keys that differ only in their three low bits
+ * share one cache line of probe cells, O(1) expected work per operation
+ * (linear probing at load <= 0.5).  No removal: entries only age out.  Not
  * thread-safe. */
 typedef struct bfifo bfifo_t;
 

@@ -1,6 +1,9 @@
 #include "decode-packet.h"
 
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h> /* the x86-64 baseline: put_v4_mapped() */
+#endif
 
 /* EtherTypes (IEEE registry) and IP protocol numbers (IANA). */
 #define ETH_P_IPV4 0x0800u
@@ -23,6 +26,29 @@
 #define MAX_VLAN_TAGS 8
 /* IPv6 extension header chain bound; real packets carry one or two. */
 #define MAX_IPV6_EXT 8
+
+/* Writes the IPv4-mapped IPv6 form of the address at a4 (::ffff:a.b.c.d)
+ * into addr, all 16 octets.  With SSE2, in one 16-octet store:
+ * stream_feed() reads each address back whole (one 16-octet load,
+ * flow_dir()) a few dozen instructions later, and a load that spans
+ * several smaller stores still in flight cannot be forwarded from them.
+ * Written as zeros, two 0xff and the address in four stores, it waited
+ * for them to reach the cache: perf put 36% of stream_feed()'s samples on
+ * that load (decode-1000000); with one store no instruction of it holds
+ * more than 9%, and stream_feed() went from 5.2% to 3.8% of the run. */
+static inline void put_v4_mapped(uint8_t addr[16], const uint8_t *a4)
+{
+#if defined(__SSE2__)
+    uint32_t w;
+    memcpy(&w, a4, 4);
+    /* Little-endian lanes: octets 8-11 are 00 00 ff ff, 12-15 the address. */
+    _mm_storeu_si128((__m128i *)(void *)addr, _mm_set_epi32((int)w, (int)0xFFFF0000u, 0, 0));
+#else
+    memset(addr, 0, 10);
+    addr[10] = addr[11] = 0xFF;
+    memcpy(addr + 12, a4, 4);
+#endif
+}
 
 static _Thread_local const char *last_reason;
 
@@ -90,12 +116,8 @@ HOT_INLINE int decode_ipv4(const uint8_t *p, size_t caplen, struct pkt_tcp *out)
         return fail(out, SG_EINVAL, PKT_SKIP_MALFORMED, "IPv4 total length below header length");
     if (total > caplen)
         return fail(out, SG_ETRUNC, PKT_SKIP_TRUNCATED, "IPv4 packet truncated (snap length?)");
-    memset(out->src.addr, 0, 10);
-    memset(out->dst.addr, 0, 10);
-    out->src.addr[10] = out->src.addr[11] = 0xFF;
-    out->dst.addr[10] = out->dst.addr[11] = 0xFF;
-    memcpy(out->src.addr + 12, p + 12, 4);
-    memcpy(out->dst.addr + 12, p + 16, 4);
+    put_v4_mapped(out->src.addr, p + 12);
+    put_v4_mapped(out->dst.addr, p + 16);
     out->src.is_v4 = out->dst.is_v4 = 1;
     uint16_t frag = be16(p + 6);
     if (frag & 0x3FFF) /* MF set or a non-zero offset */
@@ -260,10 +282,8 @@ HOT_INLINE int decode_fast_ether(const uint8_t *frame, size_t caplen, struct pkt
         if (!fast_tcp(ip + 20, total - 20, out))
             return 0;
         out->vlan = out->vlan_inner = vid;
-        out->src.addr[10] = out->src.addr[11] = 0xFF;
-        out->dst.addr[10] = out->dst.addr[11] = 0xFF;
-        memcpy(out->src.addr + 12, ip + 12, 4);
-        memcpy(out->dst.addr + 12, ip + 16, 4);
+        put_v4_mapped(out->src.addr, ip + 12);
+        put_v4_mapped(out->dst.addr, ip + 16);
         out->src.is_v4 = out->dst.is_v4 = 1;
         return 1;
     }

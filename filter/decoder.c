@@ -13,6 +13,8 @@
 #define ADDR_CAP 66          /* v5.0 allows 65-octet addresses + NUL */
 #define ACCOUNT_CAP 17       /* system_id: 16 octets + NUL (v3.4 §5.2.1) */
 #define MSGID_CAP 66         /* message_id: 65 octets + NUL (v3.4 §5.2.23) */
+#define ORPHAN_SLOT_BITS 16
+#define ORPHAN_SLOTS (1u << ORPHAN_SLOT_BITS)  /* orphan_bits, orphan_count */
 
 struct session {
     uint8_t esme_dir_known, esme_dir;
@@ -81,11 +83,22 @@ struct decoder {
      * largest table (a million entries): a bfifo, whose probe cells are a
      * third of a bmap's memory for it (bmap.h). */
     bfifo_t *ties;
-    /* How many orphan responses hash to each slot (orphan_slot): every
-     * request asks whether its response came first, a random probe into a
-     * 1 MiB table that is almost always empty there; this 16 KiB summary
-     * answers "no" from the cache. */
-    uint32_t orphan_summary[4096];
+    /* Which slots (orphan_slot) some orphan response hashes to, one bit
+     * each, and how many (orphan_count, touched only when an orphan comes
+     * or goes): every request asks whether its response came first, a
+     * random probe into a 1 MiB table that is almost always empty there;
+     * the bits answer "no" from the cache.  The unanswered responses stay
+     * until request_timeout_s, some 800 at a time on decode-1000000, where
+     * 4,096 slots (a 16 KiB array of counts, the summary before) sent 18%
+     * of the requests (90,361 of 498,660) on to the table, a cache miss
+     * each; 65,536 slots send 8.8% (44,202), nearly all of them requests
+     * whose response did come first, and their 8 KiB of bits are half the
+     * lines the counts were.  The counts (256 KiB) are touched 85,116
+     * times there: at slots spread at random that cost more than it saved
+     * (orphan_note 1.3-1.7% of the perf samples), hence orphan_slot()'s
+     * sixteen sequence numbers to a line (0.2-0.4%). */
+    uint64_t orphan_bits[ORPHAN_SLOTS / 64];
+    uint32_t *orphan_count;    /* ORPHAN_SLOTS counts */
     char *arena;               /* texts of held messages (message_set_text) */
     size_t arena_size;
     uint64_t arena_head;       /* bytes ever written; position = head % size */
@@ -170,20 +183,37 @@ static uint64_t request_key(uint64_t flow_id, unsigned dir, uint32_t seq)
     return flow_id << 33 | (uint64_t)dir << 32 | seq;
 }
 
-/* Summary slot of an orphan response's request key (flow, direction and
- * sequence number mixed together).  Not seeded: chosen keys could only
- * make a lookup go on to the table, which is seeded. */
+/* Summary slot of an orphan response's request key: flow, direction and
+ * sequence number but its four low bits mixed together, then those four
+ * bits, so that sixteen consecutive sequence numbers of a session (the
+ * requests in flight, the responses that overtake them) share one line
+ * of orphan_count.  Not seeded: chosen keys could only make a lookup go
+ * on to the table, which is seeded. */
 static inline unsigned orphan_slot(uint64_t key)
 {
-    key ^= key >> 29;
-    key *= 0xbf58476d1ce4e5b9ULL;
-    return (unsigned)(key >> 52);
+    uint64_t k = key >> 4;
+    k ^= k >> 29;
+    k *= 0xbf58476d1ce4e5b9ULL;
+    return (unsigned)(k >> (64 - ORPHAN_SLOT_BITS + 4)) << 4 | (unsigned)(key & 15);
 }
 
 /* Whether an orphan response may be held under key; 0 means certainly not. */
 static inline int orphan_maybe(const decoder_t *d, uint64_t key)
 {
-    return d->orphan_summary[orphan_slot(key)] != 0;
+    unsigned s = orphan_slot(key);
+    return (int)(d->orphan_bits[s / 64] >> (s % 64)) & 1;
+}
+
+/* Counts an orphan response held (+1) or gone (-1) under key.  A count
+ * is at most the orphans held, max_pending_requests: no overflow. */
+static void orphan_note(decoder_t *d, uint64_t key, int delta)
+{
+    unsigned s = orphan_slot(key);
+    d->orphan_count[s] += (uint32_t)delta;
+    if (d->orphan_count[s])
+        d->orphan_bits[s / 64] |= (uint64_t)1 << (s % 64);
+    else
+        d->orphan_bits[s / 64] &= ~((uint64_t)1 << (s % 64));
 }
 
 /* Removes the orphan response held under key, if any; returns 1 if it was. */
@@ -191,13 +221,13 @@ static int orphan_drop(decoder_t *d, uint64_t key)
 {
     if (!bmap_remove(d->orphans, key))
         return 0;
-    d->orphan_summary[orphan_slot(key)]--;
+    orphan_note(d, key, -1);
     return 1;
 }
 
 /* The same, asking the summary first: the common case of a request with
  * no early response costs no probe of the table. */
-static int orphan_remove(decoder_t *d, uint64_t key)
+static inline int orphan_remove(decoder_t *d, uint64_t key)
 {
     return orphan_maybe(d, key) && orphan_drop(d, key);
 }
@@ -206,7 +236,7 @@ static void on_orphan_evicted(void *ctx, uint64_t key, void *value)
 {
     decoder_t *d = ctx;
     (void)value;
-    d->orphan_summary[orphan_slot(key)]--;
+    orphan_note(d, key, -1);
 }
 
 /* Decodes user data to UTF-8 into d->text_buf.  Returns 1 with *text set, 0
@@ -388,16 +418,20 @@ static inline uint64_t link_hash_src(struct session *s, const struct stream_flow
     return s->link_hash[f->dir];
 }
 
-/* The key of a numeric id v on the link whose link_hash() is lh: lh mixed
- * with v by sg_mix64(), a bijection, so two ids of one link never share a
- * key; keys of different links, and a number's key and a text's (XXH3 of
- * link and text), are equal with the odds of two random 64-bit values.
- * Hashing the link with the number, as text keys are, cost an XXH3 call
- * of 27 octets per key, and every response and receipt asks for one or
- * two.  The keys live only in this decoder's tie table. */
+/* The key of a numeric id v on the link whose link_hash() is lh: v XOR
+ * lh, a bijection, so two ids of one link never share a key; keys of
+ * different links, and a number's key and a text's (XXH3 of link and
+ * text), are equal with the odds of two random 64-bit values.  Hashing
+ * the link with the number, as text keys are, cost an XXH3 call of 27
+ * octets per key, and every response and receipt asks for one or two.
+ * No further mixing: the tie table mixes its keys with its own seed, and
+ * it keeps their three low bits, which are v's here, so that ids counting
+ * up on a link share cache lines of the table (bfifo_hash()); sg_mix64()
+ * here scattered them, a miss per submit and per receipt.  The keys live
+ * only in this decoder's tie table. */
 static inline uint64_t tie_key_number(uint64_t lh, uint64_t v)
 {
-    return sg_mix64(v ^ lh);
+    return v ^ lh;
 }
 
 static enum decoder_msgid_format msgid_format(const decoder_t *d, const struct sg_endpoint *smsc)
@@ -690,8 +724,7 @@ static void fill_origin(decoder_t *d, struct message_origin *o, const struct ses
 static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, struct session *s, const struct smpp_pdu *p,
                            const uint8_t *ud, size_t ud_len)
 {
-    struct smpp_receipt r;
-    memset(&r, 0, sizeof r);
+    struct smpp_receipt r; /* cleared by smpp_receipt_parse(), found fields or not */
     int have_text = smpp_receipt_parse(ud, ud_len, &r) == 0;
     char id[MSGID_CAP];
     if (p->tlv.receipted_message_id.len)
@@ -857,7 +890,8 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, stru
          * direction); keep the answer for it, bounded. */
         int created;
         struct orphan_response *o = bmap_put(d->orphans, key, &created);
-        d->orphan_summary[orphan_slot(key)] += (uint32_t)created;
+        if (created)
+            orphan_note(d, key, 1);
         o->ts = d->now;
         o->status = p->command_status;
         copy_view(o->message_id, sizeof o->message_id, p->message_id);
@@ -1022,7 +1056,9 @@ decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink
     d->arena = malloc(d->arena_size);
     d->text_cap = 4096;
     d->text_buf = malloc(d->text_cap);
-    if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->orphans || !d->arena || !d->text_buf) {
+    d->orphan_count = calloc(ORPHAN_SLOTS, sizeof *d->orphan_count);
+    if (!d->stream || !d->concat || !d->sessions || !d->requests || !d->messages || !d->ties || !d->orphans || !d->arena || !d->text_buf ||
+        !d->orphan_count) {
         decoder_free(d);
         return NULL;
     }
@@ -1040,6 +1076,7 @@ void decoder_free(decoder_t *d)
     bmap_free(d->messages);
     bfifo_free(d->ties);
     bmap_free(d->orphans);
+    free(d->orphan_count);
     free(d->text_buf);
     free(d->arena);
     free(d);

@@ -159,6 +159,39 @@ int main(void)
     CHECK(bfifo_memory(f) > 1000 * 32);
     bfifo_free(f);
     bmap_free(m);
+
+    /* The same with keys that count up, as an SMSC's message ids do (+1 to
+     * +3, a recent one now and then again): they fill whole groups of
+     * eight cells (bfifo_hash keeps the three low bits) and spill into the
+     * next, so the backward shift of each eviction crosses groups. */
+    f = bfifo_new(1000);
+    m = bmap_new(1000, 2 * sizeof(uint64_t), BMAP_FIFO, NULL, NULL);
+    bad = 0;
+    x = 88172645463325252ULL;
+    uint64_t ctr = 1u << 20;
+    for (uint64_t i = 0; i < 300000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        ctr += 1 + x % 3;
+        uint64_t key = (x & 0x700) == 0 ? ctr - (x >> 32) % 1500 : ctr;
+        bfifo_put(f, key, i, ~i);
+        uint64_t *v = bmap_put(m, key, &created);
+        v[0] = i;
+        v[1] = ~i;
+        if (i % 1000 == 999) {
+            for (uint64_t j = ctr - 3000; j <= ctr; j++) {
+                const uint64_t *a = bfifo_get(f, j);
+                const uint64_t *b = bmap_get(m, j);
+                if ((a == NULL) != (b == NULL) || (a && (a[0] != b[0] || a[1] != b[1])))
+                    bad++;
+            }
+        }
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(bfifo_count(f), bmap_count(m));
+    CHECK_EQ_INT(bfifo_evictions(f), bmap_evictions(m));
+    CHECK(bfifo_evictions(f) > 100000);
+    bfifo_free(f);
+    bmap_free(m);
     CHECK(bfifo_new(0) == NULL);
     return test_summary();
 }
