@@ -1468,6 +1468,104 @@ int norm_sender(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t c
 
 static inline int is_ascii_digit(char ch) { return ch >= '0' && ch <= '9'; }
 
+/* ---- digit masking (fingerprint and snippet) --------------------------
+ *
+ * A digit is any Unicode decimal digit (general category Nd, read from
+ * utf8proc so it follows the Unicode version everything else here uses):
+ * ASCII, and a one-time code written in Arabic-Indic ٤٨٢٩١٥, Devanagari
+ * ४८२९१५, full-width ４８２ (raw text: NFKC makes these ASCII in normalised
+ * text), Thai, Bengali, ...  A run of digits, scripts mixed or not, becomes
+ * one '#', however many bytes its digits take, so neither the snippet nor
+ * the hashed text keeps a digit or the length of a code.
+ *
+ * Only ASCII digits are met often.  Every other Nd code point is encoded
+ * from a lead byte nd_lead() takes: D9 DB DF (U+0640-067F, 06C0-06FF,
+ * 07C0-07FF: Arabic-Indic, extended Arabic-Indic, NKo), E0 E1 EA EF
+ * (U+0800-1FFF, A000-AFFF, F000-FFFF) or F0 (U+10000-3FFFF), all from D9
+ * up.  A sixteen-byte step with no byte from D9 up takes the ASCII path of
+ * old, so ASCII, Latin-1 and Cyrillic text (leads C2..D1) pay three vector
+ * instructions more per step (callgrind, replay-20k: +52 instructions per
+ * message, +0.33% in all); a step with such a byte is decoded one code
+ * point at a time (typographic punctuation E2, CJK, emoji and Arabic
+ * letters come this way too: correct, slower).  test-text-norm checks
+ * every code point against utf8proc, so a new Nd block behind another
+ * lead byte fails the test rather than leaking.
+ *
+ * Invalid UTF-8 is kept byte for byte as before: only a complete, valid
+ * encoding of a digit is a digit (utf8proc_iterate), and the '#' that
+ * replaces a run sits between the bytes before and after it, so masking
+ * never joins bytes into a new character: valid input gives valid output. */
+
+/* A byte that may lead the encoding of a non-ASCII Nd code point (a
+ * superset: DD, and the non-digits behind each lead, are sorted out by
+ * decoding). */
+static inline int nd_lead(unsigned char c)
+{
+    return (c | 0x06) == 0xDF || (c | 0x01) == 0xE1 || c == 0xEA || c == 0xEF || c == 0xF0;
+}
+
+/* Length of the valid encoding of a non-ASCII Nd code point at s[i..to),
+ * 0 when there is none.  s[i] is a lead byte (nd_lead). */
+static size_t nd_len(const char *s, size_t i, size_t to)
+{
+    utf8proc_int32_t cp;
+    utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(to - i), &cp);
+    return k > 1 && utf8proc_category(cp) == UTF8PROC_CATEGORY_ND ? (size_t)k : 0;
+}
+
+/* Whether the character that ends just before s[at] is a digit (at > 0):
+ * where a piece of a text masked in turn starts inside a run.  Pieces
+ * start on character boundaries, so a multi-byte digit ends at `at`. */
+static unsigned digit_before(const char *s, size_t at)
+{
+    if (is_ascii_digit(s[at - 1]))
+        return 1;
+    size_t b = 1; /* back over up to three continuation bytes to the lead */
+    while (b < 4 && b < at && ((unsigned char)s[at - b] & 0xC0) == 0x80)
+        b++;
+    return b > 1 && nd_lead((unsigned char)s[at - b]) && nd_len(s, at - b, at) == b;
+}
+
+/* Moves a piece end `to` back to the lead of the character it falls in,
+ * by at most three bytes, so that no valid character is split between two
+ * pieces.  A continuation byte at `to` that no lead within reach claims
+ * (stray bytes, invalid text) is a boundary as good as any. */
+static size_t piece_end(const char *s, size_t to, size_t len)
+{
+    if (to >= len || ((unsigned char)s[to] & 0xC0) != 0x80)
+        return to;
+    for (size_t b = 1; b <= 3 && b <= to; b++) {
+        unsigned char c = (unsigned char)s[to - b];
+        if ((c & 0xC0) != 0x80) /* the nearest lead: is `to` within its length? */
+            return (size_t)(c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1) > b ? to - b : to;
+    }
+    return to;
+}
+
+/* The one-code-point-at-a-time masking: s[*pi..) up to `stop`, a character
+ * that starts before stop finished within `to`; *prev in and out: whether
+ * the last character was a digit.  Writes at most the bytes it reads. */
+static size_t mask_cps(const char *s, size_t *pi, size_t stop, size_t to, char *out, unsigned *prev)
+{
+    size_t i = *pi, o = 0;
+    unsigned run = *prev;
+    while (i < stop) {
+        size_t k = is_ascii_digit(s[i]) ? 1 : nd_lead((unsigned char)s[i]) ? nd_len(s, i, to) : 0;
+        if (k) {
+            if (!run)
+                out[o++] = '#';
+            run = 1;
+            i += k;
+        } else {
+            out[o++] = s[i++]; /* other bytes one by one: continuation bytes are no lead */
+            run = 0;
+        }
+    }
+    *pi = i;
+    *prev = run;
+    return o;
+}
+
 #if defined(__SSE2__)
 /* 0xFF in each byte of x that is an ASCII digit: the add moves '0'..'9'
  * to the bottom of the signed range, so one compare tests both bounds. */
@@ -1477,11 +1575,20 @@ static inline __m128i digit_bytes16(__m128i x)
                           _mm_set1_epi8((char)(-128 + 10)));
 }
 
-/* One sixteen-byte step of mask_span, for a step that holds a digit or
- * is the last one: x the input bytes, dv/d its digit bytes as a vector
+/* 0xFF in each byte of x from D9 up: every byte nd_lead takes is one, and
+ * no byte of ASCII, Latin-1 or basic Cyrillic text (leads C2..D1 and
+ * continuation bytes) is, so such text stays on the sixteen-byte path. */
+static inline __m128i lead_bytes16(__m128i x)
+{
+    return _mm_cmpeq_epi8(_mm_max_epu8(x, _mm_set1_epi8((char)0xD9)), x);
+}
+
+/* One sixteen-byte step of mask_span, for a step that holds an ASCII digit
+ * or is the last one: x the input bytes, dv/d its digit bytes as a vector
  * and as bits, valid the bits of the bytes to write (the others were
- * written by an earlier step, or lie past the input), prev 1 when the
- * byte before x[0] is a digit.  Returns the bytes written to out.
+ * written by an earlier step, or lie past the input), prev the bit of the
+ * first byte to write when the character before it is a digit.  Returns
+ * the bytes written to out.
  * Each run's first digit becomes '#', the digits that continue a run
  * are dropped: the stretches kept between them are stored one after the
  * other, one sixteen-byte store each (SMS text has a couple of runs). */
@@ -1512,27 +1619,38 @@ static inline size_t mask_step(__m128i x, __m128i dv, unsigned d, unsigned valid
 }
 #endif
 
-/* Writes s[from..to) to out with every run of ASCII digits as one '#'
- * (a run that continues from s[from - 1] writes nothing here: pieces of
- * one text masked in turn give the text masked whole).  Returns the
- * bytes written, at most to - from; out must have room for to - from +
- * 16 bytes, as sixteen are stored at a time.  Work: one step per sixteen
- * input bytes, and one store per stretch kept between digit runs. */
+/* Writes s[from..to) to out with every run of digits as one '#' (a run
+ * that continues from before s[from] writes nothing here: pieces of one
+ * text masked in turn give the text masked whole; from and to lie on
+ * character boundaries, see piece_end).  Returns the bytes written, at
+ * most to - from; out must have room for to - from + 16 bytes, as sixteen
+ * are stored at a time.  Work: one step per sixteen input bytes, and one
+ * store per stretch kept between ASCII digit runs; a step with a byte
+ * that may lead a non-ASCII digit, one utf8proc lookup per such byte. */
 static size_t mask_span(const char *s, size_t from, size_t to, char *out)
 {
     size_t i = from, o = 0;
-    unsigned prev = from > 0 && is_ascii_digit(s[from - 1]);
+    unsigned prev = from > 0 && digit_before(s, from);
 #if defined(__SSE2__)
     while (to - i >= 16) {
         __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
         __m128i dv = digit_bytes16(x);
-        unsigned d = (unsigned)_mm_movemask_epi8(dv);
-        if (!d) { /* no digit: most of a text */
+        /* one test for both: a step with neither an ASCII digit nor a
+         * byte that may lead another digit is copied (most of a text) */
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_or_si128(dv, lead_bytes16(x)));
+        if (!m) {
             _mm_storeu_si128((__m128i *)(void *)(out + o), x);
             o += 16;
-        } else {
-            o += mask_step(x, dv, d, 0xFFFF, prev, out + o);
+            prev = 0;
+            i += 16;
+            continue;
         }
+        unsigned d = (unsigned)_mm_movemask_epi8(dv);
+        if (m != d) { /* maybe a non-ASCII digit: this step by code point */
+            o += mask_cps(s, &i, i + 16, to, out + o, &prev);
+            continue;
+        }
+        o += mask_step(x, dv, d, 0xFFFF, prev, out + o);
         prev = d >> 15;
         i += 16;
     }
@@ -1542,26 +1660,26 @@ static size_t mask_span(const char *s, size_t from, size_t to, char *out)
         unsigned valid;
         if (to >= 16) {
             /* the sixteen bytes that end at `to`, those before i masked
-             * off; the byte before i is then in x, so prev is not needed */
+             * off; prev moves to the bit of s[i] */
             x = _mm_loadu_si128((const __m128i *)(const void *)(s + to - 16));
             valid = 0xFFFFu << (16 - rest) & 0xFFFFu;
-            prev = 0;
+            prev <<= 16 - rest;
         } else { /* a text shorter than sixteen bytes: a padded copy */
             _Alignas(16) char pad[16] = {0};
             memcpy(pad, s + i, rest);
             x = _mm_load_si128((const __m128i *)(const void *)pad);
             valid = (1u << rest) - 1;
         }
-        __m128i dv = digit_bytes16(x);
-        o += mask_step(x, dv, (unsigned)_mm_movemask_epi8(dv), valid, prev, out + o);
+        if ((unsigned)_mm_movemask_epi8(lead_bytes16(x)) & valid) {
+            prev = prev != 0;
+            o += mask_cps(s, &i, to, to, out + o, &prev);
+        } else {
+            __m128i dv = digit_bytes16(x);
+            o += mask_step(x, dv, (unsigned)_mm_movemask_epi8(dv), valid, prev, out + o);
+        }
     }
 #else
-    for (; i < to; i++) {
-        unsigned digit = is_ascii_digit(s[i]);
-        if (!(digit && prev))
-            out[o++] = digit ? '#' : s[i];
-        prev = digit;
-    }
+    o = mask_cps(s, &i, to, to, out, &prev);
 #endif
     return o;
 }
@@ -1582,8 +1700,8 @@ uint64_t norm_fingerprint(const char *s, size_t len)
     XXH3_state_t st;
     XXH3_INITSTATE(&st);
     XXH3_64bits_reset(&st);
-    for (size_t i = 0; i < len; i += FP_CHUNK) {
-        size_t to = len - i > FP_CHUNK ? i + FP_CHUNK : len;
+    for (size_t i = 0, to; i < len; i = to) {
+        to = len - i > FP_CHUNK ? piece_end(s, i + FP_CHUNK, len) : len;
         XXH3_64bits_update(&st, buf, mask_span(s, i, to, buf));
     }
     return XXH3_64bits_digest(&st);
@@ -1597,21 +1715,26 @@ size_t norm_redact_digits(const char *s, size_t len, char *out, size_t cap)
      * room left (masking never lengthens), so the work stops at the cap:
      * a long text is not masked past what the snippet keeps.  A piece is
      * written straight into out while out has mask_span's slack after it,
-     * the last few bytes before the cap through a small staging buffer. */
+     * the last few bytes before the cap through a small staging buffer.
+     * Pieces end on character boundaries (piece_end); the last one may
+     * reach three bytes past the room, so a multi-byte digit that would
+     * not fit in clear still shows as its '#', and its masked bytes are
+     * cut at the room, as the whole text masked and cut would be. */
     size_t room = cap - 1, i = 0, o = 0;
     while (i < len && o < room) {
         size_t left = room - o, k;
         if (left >= 32) {
-            k = len - i < left - 16 ? len - i : left - 16;
-            o += mask_span(s, i, i + k, out + o);
+            k = len - i < left - 16 ? len : piece_end(s, i + left - 16, len);
+            o += mask_span(s, i, k, out + o);
         } else {
-            char stage[32 + 16];
-            k = len - i < left ? len - i : left;
-            size_t n = mask_span(s, i, i + k, stage);
+            char stage[32 + 3 + 16];
+            k = len - i < left + 3 ? len : piece_end(s, i + left + 3, len);
+            size_t n = mask_span(s, i, k, stage);
+            n = n < left ? n : left;
             memcpy(out + o, stage, n);
             o += n;
         }
-        i += k;
+        i = k;
     }
     /* do not end inside a multi-byte character */
     if (o > 0 && ((unsigned char)out[o - 1] & 0x80)) {

@@ -105,16 +105,33 @@ int norm_last_case_only(const norm_ctx_t *ctx);
 int norm_sender(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t cap,
                 size_t *outlen);
 
+/* A digit, for the two functions below, is any Unicode decimal digit
+ * (general category Nd): ASCII 0-9, Arabic-Indic ٠-٩, extended
+ * Arabic-Indic ۰-۹, Devanagari ०-९, full-width ０-９, Thai, Bengali, ...
+ * A run of digits, scripts mixed or not ("12٣٤"), is one run and becomes
+ * one '#', whatever the bytes its digits take: a one-time code in any
+ * script is neither kept nor measurable.  Only a complete, valid UTF-8
+ * encoding is a digit; other bytes, invalid ones included, are copied as
+ * they are, so valid UTF-8 in gives valid UTF-8 out.  (Before 2026-11-28
+ * only ASCII digits were masked: fingerprints of text with other digits
+ * changed then, see docs/verdict-engine.md.) */
+
 /* 64-bit content fingerprint of normalised text (the output of norm_text):
- * XXH3-64 of the text with every run of ASCII digits replaced by one '#',
- * so two messages that differ only in a code, an amount or a number share a
+ * XXH3-64 of the text with every run of digits replaced by one '#', so two
+ * messages that differ only in a code, an amount or a number share a
  * fingerprint and no digit of a one-time code can be recovered from it.
+ * (NFKC has made full-width and mathematical digits ASCII by then; Arabic-
+ * Indic, Devanagari and the like stay and are masked here.)
  * Stateless, no allocation, O(len). */
 uint64_t norm_fingerprint(const char *normalised, size_t len);
 
-/* Writes a copy of utf8 with every run of ASCII digits replaced by `#`
- * (the redacted snippet stored in the message log), at most cap-1 bytes,
- * cut on a UTF-8 boundary, NUL-terminated.  Returns the length written. */
+/* Writes a copy of utf8 (the raw text: no NFKC, so full-width digits too)
+ * with every run of digits replaced by one `#` (the redacted snippet
+ * stored in the message log): the first cap-1 bytes of the whole text so
+ * masked, less a character the cut would split, NUL-terminated.  A digit
+ * run that starts before the cut shows as its '#' even where its digits
+ * would not have fitted.  Returns the length written.  No allocation;
+ * the work stops near the cap. */
 size_t norm_redact_digits(const char *utf8, size_t len, char *out, size_t cap);
 
 #endif

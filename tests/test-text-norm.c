@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "digit-mask-ref.h"
 #include "testutil.h"
 #include "text-norm.h"
 
@@ -29,6 +30,188 @@ static const char *ns(const char *in)
     int rc = norm_sender(ctx, in, strlen(in), out, sizeof out, NULL);
     CHECK_EQ_INT(rc, 0);
     return out;
+}
+
+/* Snippet of s, whole (room for all of it). */
+static const char *red_all(const char *s)
+{
+    static char out[512];
+    norm_redact_digits(s, strlen(s), out, sizeof out);
+    return out;
+}
+
+/* Fingerprint of s as the verdict engine takes it: of norm_text's output. */
+static uint64_t fp_of(const char *s)
+{
+    char out[1024];
+    size_t n = 0;
+    CHECK_EQ_INT(norm_text(ctx, s, strlen(s), out, sizeof out, &n, 0), 0);
+    return norm_fingerprint(out, n);
+}
+
+static size_t utf8_put(char *p, int32_t cp)
+{
+    return (size_t)utf8proc_encode_char(cp, (utf8proc_uint8_t *)p);
+}
+
+/* Issue 3's privacy rule: no digit of a one-time code in the snippet or
+ * recoverable from the fingerprint, whatever script writes it. */
+static void test_unicode_digits(void)
+{
+    /* real-world one-time codes, raw text (the snippet) */
+    CHECK_EQ_STR(red_all("رمز التحقق ٤٨٢٩١٥"), "رمز التحقق #");            /* Arabic-Indic */
+    CHECK_EQ_STR(red_all("کد تایید شما: ۴۸۲۹۱۵"), "کد تایید شما: #");        /* Persian, U+06F0.. */
+    CHECK_EQ_STR(red_all("आपका OTP ४८२९१५ है। इसे साझा न करें"), "आपका OTP # है। इसे साझा न करें");
+    CHECK_EQ_STR(red_all("Your code: ４８２９１５"), "Your code: #");           /* full-width, raw */
+    CHECK_EQ_STR(red_all("รหัส OTP ของคุณคือ ๔๘๒๙๑๕"), "รหัส OTP ของคุณคือ #"); /* Thai */
+    CHECK_EQ_STR(red_all("আপনার কোড ৪৮২৯১৫"), "আপনার কোড #");                 /* Bengali */
+    CHECK_EQ_STR(red_all("code 𝟒𝟖𝟐𝟗𝟏𝟓 ok"), "code # ok");                   /* mathematical, 4 bytes */
+    /* one run whatever the scripts: mixed digits are one '#' */
+    CHECK_EQ_STR(red_all("code 12٣٤५६７８𝟗0 end"), "code # end");
+    CHECK_EQ_STR(red_all("٤٨ ٢٩-١٥"), "# #-#");
+    CHECK_EQ_STR(red_all("٤"), "#");
+    /* not digits: numerals that are letters or other numbers (No, Nl), and
+     * Arabic letters next to digits keep their bytes */
+    CHECK_EQ_STR(red_all("Ⅻ ½ ² ① 十"), "Ⅻ ½ ² ① 十");
+    CHECK_EQ_STR(red_all("ك٤ك"), "ك#ك");
+    /* invalid UTF-8 around digits: only a whole, valid encoding is a
+     * digit; stray bytes stay, and no new character is formed */
+    CHECK_EQ_STR(red_all("\xD9٤"), "\xD9#");                  /* lead without its tail, then a digit */
+    CHECK_EQ_STR(red_all("\xA4٤\xA4x"), "\xA4#\xA4x");         /* stray continuation bytes */
+    CHECK_EQ_STR(red_all("1\x80٢"), "#\x80#");                 /* a stray byte ends a run */
+    CHECK_EQ_STR(red_all("x\xC0\xB0y"), "x\xC0\xB0y");         /* overlong '0' is no digit */
+    CHECK_EQ_STR(red_all("x\xE0\xA5y"), "x\xE0\xA5y");         /* U+0966 cut short */
+    CHECK_EQ_STR(red_all("x\xED\xA0\x80y"), "x\xED\xA0\x80y"); /* a surrogate */
+    {
+        char out[16];
+        /* a lead at the end: cut like any incomplete character */
+        CHECK_EQ_INT(norm_redact_digits("code \xD9", 6, out, sizeof out), 5);
+        CHECK_EQ_STR(out, "code ");
+    }
+
+    /* the fingerprint: normalised text keeps Arabic-Indic and Devanagari
+     * (NFKC maps full-width to ASCII); any code in any script gives the
+     * fingerprint of the text with its code masked */
+    CHECK(fp_of("رمز التحقق ٤٨٢٩١٥") == fp_of("رمز التحقق ١٢٣٤٥٦"));
+    CHECK(fp_of("رمز التحقق ٤٨٢٩١٥") == fp_of("رمز التحقق 482915"));
+    CHECK(fp_of("आपका OTP ४८२९१५ है") == fp_of("आपका OTP 000000 है"));
+    CHECK(fp_of("Your code: ４８２９１５") == fp_of("your code: 1"));
+    /* (a 0, 1, 3 or 5 among other digits is not masked but folded to a
+     * letter by norm_text, which takes non-ASCII digits for letters:
+     * "١٢3४" reads "١٢e४"; reported, not changed here) */
+    CHECK(fp_of("code ١٢4४") == fp_of("code 9"));
+    CHECK(fp_of("رمز التحقق ٤٨٢٩١٥") != fp_of("رمز التحقق"));
+    {
+        const char *t = "رمز التحقق ٤٨٢٩١٥";
+        char out[256];
+        size_t n = 0;
+        CHECK_EQ_INT(norm_text(ctx, t, strlen(t), out, sizeof out, &n, 0), 0);
+        CHECK(memchr(out, 0xD9, n) != NULL); /* NFKC left the Arabic-Indic digits */
+        CHECK(norm_fingerprint(out, n) == XXH3_64bits("رمز التحقق #", strlen("رمز التحقق #")));
+    }
+
+    /* every code point, against utf8proc's category: at two places in
+     * the sixteen-byte steps and in the tail, alone and doubled; so a
+     * digit behind a lead byte the fast path does not look at fails here */
+    {
+        char text[64], want[64], got[64];
+        size_t nd = 0;
+        for (int32_t cp = 1; cp <= 0x10FFFF; cp++) {
+            if (cp >= 0xD800 && cp <= 0xDFFF)
+                continue;
+            int digit = utf8proc_category(cp) == UTF8PROC_CATEGORY_ND;
+            nd += digit;
+            size_t pre = (size_t)cp % 23, n = 0, m = 0;
+            memset(text, 'a', pre);
+            n = pre;
+            n += utf8_put(text + n, cp);
+            n += utf8_put(text + n, cp);
+            memcpy(text + n, "bc", 2);
+            n += 2;
+            memset(want, 'a', pre);
+            m = pre;
+            if (digit) {
+                want[m++] = '#';
+            } else {
+                memcpy(want + m, text + pre, n - pre - 2);
+                m += n - pre - 2;
+            }
+            memcpy(want + m, "bc", 2);
+            m += 2;
+            size_t k = norm_redact_digits(text, n, got, sizeof got);
+            CHECK_MSG(k == m && memcmp(got, want, m) == 0, "U+%04X", (unsigned)cp);
+            CHECK_MSG(norm_fingerprint(text, n) == XXH3_64bits(want, m), "U+%04X", (unsigned)cp);
+        }
+        CHECK(nd >= 600); /* the loop ran: Unicode 15.0 has 680 Nd code points */
+    }
+
+    /* a digit at the snippet's cap: the '#' of a run that starts before
+     * the cut is kept even where the digit's bytes would not fit; a
+     * letter that does not fit whole is cut */
+    {
+        char out[32];
+        CHECK_EQ_INT(norm_redact_digits("abcdefgh٤٨٢", 14, out, 10), 9);
+        CHECK_EQ_STR(out, "abcdefgh#");
+        CHECK_EQ_INT(norm_redact_digits("abcdefgh𝟒", 12, out, 10), 9);
+        CHECK_EQ_STR(out, "abcdefgh#");
+        CHECK_EQ_INT(norm_redact_digits("abcdefgh٤٨٢", 14, out, 9), 8);
+        CHECK_EQ_STR(out, "abcdefgh");
+        CHECK_EQ_INT(norm_redact_digits("abcdefghй", 10, out, 10), 8);
+        CHECK_EQ_STR(out, "abcdefgh");
+        /* the verdict's cap (161): at every offset around it */
+        for (size_t pre = 140; pre < 175; pre++) {
+            char text[256], snip[161], want[256];
+            memset(text, 'x', pre);
+            size_t n = pre;
+            memcpy(text + n, "٤٨٢٩١٥ ok", 15);
+            n += 15;
+            size_t m = ref_mask_digits(text, n, want), cut = m < 160 ? m : 160;
+            size_t k = norm_redact_digits(text, n, snip, sizeof snip);
+            CHECK_MSG(k == cut && memcmp(snip, want, k) == 0, "pre %zu", pre);
+            CHECK(ref_no_digit(snip, k));
+        }
+    }
+
+    /* random text of pieces (digits of many scripts, letters, emoji, stray
+     * and cut bytes), up to past the fingerprint's 1024-byte pieces,
+     * exact-size copies, every cap up to 300 and 161: against the
+     * reference */
+    {
+        static const char *const pieces[] = {
+            "0", "7", "\xD9\xA4", "\xDB\xB5", "\xDF\x81", "\xE0\xA5\xAA", "\xE0\xB9\x94",
+            "\xEF\xBC\x98", "\xF0\x9D\x9F\x92", "\xEA\xA3\x93", "\xE1\x81\x85", "a", "Z", " ",
+            "\xD0\xBA", "\xD1\x8F", "\xD9\x83", "\xDB\x8C", "\xE4\xB8\xAD", "\xF0\x9F\x98\x80",
+            "\x80", "\xD9", "\xE0\xA5", "\xF0\x9D\x9F", "\xFF", "#", "\xC2\xB2", "-",
+        };
+        static char text[3000], want[3000], got[3000];
+        uint32_t seed = 77;
+        for (int round = 0; round < 2000; round++) {
+            size_t len = 0, target = (size_t)round * 7 % 2900;
+            while (len < target) {
+                seed = seed * 1103515245u + 12345u;
+                const char *p = pieces[(seed >> 16) % SG_ARRAY_LEN(pieces)];
+                size_t pl = strlen(p);
+                memcpy(text + len, p, pl);
+                len += pl;
+            }
+            size_t m = ref_mask_digits(text, len, want);
+            char *exact = malloc(len ? len : 1);
+            CHECK(exact != NULL);
+            if (!exact)
+                break;
+            memcpy(exact, text, len);
+            CHECK_MSG(norm_fingerprint(exact, len) == XXH3_64bits(want, m), "round %d", round);
+            size_t caps[2] = {1 + (size_t)round % 300, 161};
+            for (int c = 0; c < 2; c++) {
+                size_t cap = caps[c], k = norm_redact_digits(exact, len, got, cap);
+                size_t cut = m < cap - 1 ? m : cap - 1;
+                CHECK_MSG(k <= cut && cut - k < 4 && memcmp(got, want, k) == 0 && got[k] == '\0',
+                          "round %d cap %zu", round, cap);
+                CHECK(ref_no_digit(got, k));
+            }
+            free(exact);
+        }
+    }
 }
 
 int main(void)
@@ -149,7 +332,6 @@ int main(void)
         uint32_t seed = 5;
         for (int round = 0; round < 3000; round++) {
             size_t len = (size_t)round % sizeof text, m = 0;
-            int run = 0;
             for (size_t i = 0; i < len; i++) {
                 seed = seed * 1103515245u + 12345u;
                 unsigned r = seed >> 16;
@@ -159,11 +341,10 @@ int main(void)
                                  : round % 3 == 1 ? r % 10 != 0
                                                   : (i / (1 + (size_t)round % 40)) % 2 == 0;
                 text[i] = (char)(want_digit ? '0' + r % 10 : r % 256);
-                int digit = text[i] >= '0' && text[i] <= '9';
-                if (!digit || !run)
-                    want[m++] = digit ? '#' : text[i];
-                run = digit;
             }
+            /* random bytes now and then encode another script's digit
+             * (D9 A0..A9 is Arabic-Indic): the reference decodes */
+            m = ref_mask_digits(text, len, want);
             /* an exact-size copy: a read past the end is a sanitizer error */
             char *exact = malloc(len ? len : 1);
             CHECK(exact != NULL);
@@ -176,7 +357,7 @@ int main(void)
             size_t cut = m < cap - 1 ? m : cap - 1;
             /* cut where the original was, less an incomplete character */
             CHECK(k <= cut && memcmp(got, want, k) == 0 && got[k] == '\0');
-            CHECK(k == cut || (unsigned char)want[k] >= 0x80);
+            CHECK(k == cut || ((unsigned char)want[k] >= 0x80 && cut - k < 4));
         }
     }
     /* every digit pattern of up to 13 bytes (the sixteen-byte step's
@@ -205,6 +386,8 @@ int main(void)
     CHECK_EQ_STR(red, "your code #");
     CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 2), 0); /* no cut character */
     CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 3), 2);
+
+    test_unicode_digits();
 
     /* differential: the fast path gives what the general path gives (a
      * CJK word appended forces the general path: ASCII and basic Cyrillic

@@ -8,14 +8,17 @@
  *   - norm_text output is NUL-terminated, within its buffer, valid UTF-8;
  *   - every URL span lies inside the text, every host is NUL-terminated,
  *     shorter than URL_HOST_MAX and has no '/' or white space;
- *   - the snippet holds no ASCII digit and is at most cap-1 bytes;
+ *   - the snippet holds no decimal digit of any script (general category
+ *     Nd, decoded as utf8proc decodes), is at most cap-1 bytes, and is
+ *     valid UTF-8 whenever the text is;
  *   - norm_sender and a short output buffer never overrun;
  *   - norm_text's fast paths give what NORM_SLOW_PATH gives;
  *   - url_extract gives the hits the extractor before its fast paths gives
  *     (tests/url-extract-ref.h), on the raw and the normalised text;
  *     url_tld_known answers as the reference's list does;
  *   - norm_fingerprint and norm_redact_digits (sixteen bytes at a time)
- *     give what the plain one-byte masking loop below gives.
+ *     give what the plain one-character masking loop gives
+ *     (tests/digit-mask-ref.h).
  *
  * Build: CC=clang cmake -S . -B build-fuzz -DSMSGUARD_FUZZ=ON -DSMSGUARD_SANITIZE=ON
  *        cmake --build build-fuzz --target fuzz-norm-url
@@ -31,6 +34,7 @@
 
 #include "text-norm.h"
 #include "url-extract.h"
+#include "../digit-mask-ref.h"
 #include "../url-extract-ref.h"
 #include "fuzz-util.h"
 
@@ -51,22 +55,6 @@ static void init(void)
     domain_set_add(domains, "xn--p1ai", 1, 3);
     domain_set_add(domains, "\xd1\x80\xd1\x84", 1, 4);
     domain_set_seal(domains);
-}
-
-/* The digit masking as first written, one byte at a time: each run of
- * ASCII digits becomes one '#'.  Returns the length written to out
- * (room for n bytes). */
-static size_t mask_ref(const char *s, size_t n, char *m)
-{
-    size_t o = 0;
-    int run = 0;
-    for (size_t i = 0; i < n; i++) {
-        int digit = s[i] >= '0' && s[i] <= '9';
-        if (!digit || !run)
-            m[o++] = digit ? '#' : s[i];
-        run = digit;
-    }
-    return o;
 }
 
 static void check_urls(const char *t, size_t n)
@@ -104,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     {
         char *masked = malloc(n ? n : 1);
         check(masked != NULL);
-        check(norm_fingerprint(out, n) == XXH3_64bits(masked, mask_ref(out, n, masked)));
+        check(norm_fingerprint(out, n) == XXH3_64bits(masked, ref_mask_digits(out, n, masked)));
         free(masked);
     }
     check_urls(t, size);
@@ -124,16 +112,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(k < sizeof snip && snip[k] == '\0');
     for (size_t i = 0; i < k; i++)
         check(snip[i] < '0' || snip[i] > '9');
+    check(ref_no_digit(snip, k));
+    int text_valid = valid_utf8(t, size);
+    check(!text_valid || valid_utf8(snip, k));
     /* the snippet is the masked text cut at its cap, less a cut character;
      * caps from the first byte, the verdict's 161 among them */
     {
         char *masked = malloc(size ? size : 1), snip2[256];
         check(masked != NULL);
-        size_t m = mask_ref(t, size, masked);
+        size_t m = ref_mask_digits(t, size, masked);
         size_t cap = size ? 1 + (uint8_t)t[0] : 161;
         size_t k2 = norm_redact_digits(t, size, snip2, cap);
         size_t cut = m < cap - 1 ? m : cap - 1;
         check(k2 <= cut && cut - k2 < 4 && memcmp(snip2, masked, k2) == 0 && snip2[k2] == '\0');
+        check(ref_no_digit(snip2, k2) && (!text_valid || valid_utf8(snip2, k2)));
         free(masked);
     }
     for (size_t i = 0; i <= 9 && i <= size; i++)
