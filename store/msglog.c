@@ -85,6 +85,7 @@
 #include "msglog.h"
 #include "store.h"
 #include "store-int.h"
+#include "text-norm.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -405,68 +406,16 @@ struct msglog {
 
 /* ---- redaction and bounded copies ------------------------------------- */
 
-static size_t utf8_seq_len(unsigned char c)
-{
-    if (c < 0x80)
-        return 1;
-    if ((c & 0xE0) == 0xC0)
-        return 2;
-    if ((c & 0xF0) == 0xE0)
-        return 3;
-    if ((c & 0xF8) == 0xF0)
-        return 4;
-    return 1; /* stray continuation or invalid lead: copied as one byte */
-}
-
 size_t msglog_redact(const char *in, size_t len, char *out, size_t cap)
 {
-    size_t i = 0, o = 0;
-    const unsigned char *p = (const unsigned char *)in;
-
-    if (cap == 0)
-        return 0;
-    /* Bound: one pass over len input bytes. */
-    while (i < len && p[i]) {
-        /* Eight octets at once while they are ASCII, no digit and no NUL:
-         * the snippet comes already masked, so this is most of it. */
-        if (i + 8 <= len && o + 8 < cap) {
-            uint64_t w;
-            memcpy(&w, p + i, 8);
-            if (!(w & 0x8080808080808080ull) && !sg_word_has_zero(w) && !sg_word_has_digit(w)) {
-                memcpy(out + o, &w, 8);
-                i += 8;
-                o += 8;
-                continue;
-            }
-        }
-        size_t sl = utf8_seq_len(p[i]);
-        int digit = 0;
-        if (sl > len - i)
-            sl = len - i;
-        if (p[i] >= '0' && p[i] <= '9')
-            digit = 1;
-        else if (sl == 3 && p[i] == 0xEF && p[i + 1] == 0xBC && p[i + 2] >= 0x90 &&
-                 p[i + 2] <= 0x99)
-            digit = 1; /* U+FF10..FF19 full-width digits */
-        else if (sl == 2 && p[i] == 0xD9 && p[i + 1] >= 0xA0 && p[i + 1] <= 0xA9)
-            digit = 1; /* U+0660..0669 Arabic-Indic */
-        else if (sl == 2 && p[i] == 0xDB && p[i + 1] >= 0xB0 && p[i + 1] <= 0xB9)
-            digit = 1; /* U+06F0..06F9 Extended Arabic-Indic */
-        if (digit) {
-            if (o + 1 >= cap)
-                break;
-            out[o++] = '#';
-        } else {
-            if (o + sl >= cap)
-                break; /* never cut a character in half */
-            for (size_t k = 0; k < sl; k++) /* 1 to 4 octets: no memcpy call */
-                out[o + k] = (char)p[i + k];
-            o += sl;
-        }
-        i += sl;
-    }
-    out[o] = '\0';
-    return o;
+    /* The snippet's own rule (norm_redact_digits: every run of decimal
+     * digits, in any script, becomes one '#'), applied again here so that
+     * a caller that passes a snippet it did not mask still stores no code
+     * in clear; a masked snippet passes unchanged ('#' is no digit).  One
+     * definition of a digit for both: this copy knew only ASCII, full-width
+     * and Arabic-Indic digits.  Stops at a NUL: the row's strings are C
+     * strings. */
+    return norm_redact_digits(in, strnlen(in, len), out, cap);
 }
 
 /* The length of s to copy: at most max bytes, cut back to a UTF-8

@@ -155,10 +155,11 @@ struct msglog_stats {
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);
 
-/* Masks every digit run in UTF-8 text: each ASCII digit, full-width digit
- * (U+FF10..FF19) and Arabic-Indic digit (U+0660..0669, U+06F0..06F9) becomes
- * '#', so a one-time code never reaches the database in clear.  Writes at
- * most cap-1 bytes and a NUL; returns the length written. */
+/* Masks every digit run in UTF-8 text as the snippet is masked
+ * (norm_redact_digits, filter/text-norm.h): each run of decimal digits, in
+ * any script (Unicode Nd), becomes one '#', so a one-time code never
+ * reaches the database in clear.  Reads up to len bytes or a NUL; writes
+ * at most cap-1 bytes and a NUL; returns the length written. */
 size_t msglog_redact(const char *in, size_t len, char *out, size_t cap);
 
 #endif
