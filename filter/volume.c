@@ -14,16 +14,48 @@
 #define VOLUME_SSE41 1
 #endif
 
+/* A key's first few recipients live in its own record ("inline"), not in
+ * its slots of the set arrays: most keys (a fingerprint of a one-off or
+ * ham text, a sender that writes to one or two people) never have more
+ * than one or two recipients in a window, and each key's set lies far
+ * from every other's, so its first write was a cache miss and, on fresh
+ * calloc'ed pages, a page fault and zeroing of 4 KB (46% of
+ * volume_observe's profile samples).  Only when a (VOLUME_INLINE+1)th
+ * distinct recipient arrives within the window do the inline ones move,
+ * in order, into the set; the key then stays there until it is replaced
+ * or forgotten.  The counts are the same: both forms hold the same pairs
+ * in the same order (see observe_inline()).
+ *
+ * VOLUME_INLINE pairs, 8 bytes each, share the union with the set form's
+ * `oldest`: at 1 the record stays at 24 bytes and a bucket at three cache
+ * lines (the keys are 64-byte aligned); at 2 it is 32 bytes, four lines.
+ * Replaying a million messages, 2 kept 0.7k fewer pages (14.4k faults
+ * against 15.1k, 73 MB against 77 MB, 148 MB before) and CPU time did not
+ * tell them apart, so the record keeps its size.  Any value works
+ * (tests/test-volume-diff.c passes at 1, 2 and 3). */
+#ifndef VOLUME_INLINE
+#define VOLUME_INLINE 1
+#endif
+
+/* vkey.n: the recipient count, with VK_SET once they live in the set. */
+#define VK_SET 0x80000000u
+
 /* Hot fields of a key first: a lookup reads only key and last of the 8
- * ways of one bucket (192 bytes, three cache lines). */
+ * ways of one bucket (three cache lines). */
 struct vkey {
     uint64_t key;    /* 0 = empty way */
     uint32_t last;   /* last observation, seconds */
-    uint32_t n;      /* recipients in the set */
-    uint32_t oldest; /* <= the oldest last-seen in the set: while it is
-                        inside the window no expiry pass is needed */
-    uint32_t pad;
+    uint32_t n;      /* recipients held, | VK_SET when in the set arrays */
+    union {
+        uint32_t oldest; /* set form: <= the oldest last-seen in the set:
+                            while it is inside the window no expiry pass
+                            is needed */
+        struct {
+            uint32_t rh[VOLUME_INLINE], ts[VOLUME_INLINE];
+        } in;            /* inline form: the recipients themselves */
+    } u;
 };
+_Static_assert(VOLUME_INLINE > 1 || sizeof(struct vkey) == 24, "a bucket of 8 keys in 3 lines");
 
 /* volume_prefetch_set() reads a key's `key` and `n` without the caller's
  * lock: a hint, which at worst fetches the wrong lines.  So that this is
@@ -40,6 +72,8 @@ static inline void vk_set_n(struct vkey *k, uint32_t n)
 {
     __atomic_store_n(&k->n, n, __ATOMIC_RELAXED);
 }
+
+static inline unsigned vk_count(const struct vkey *k) { return k->n & ~VK_SET; }
 
 /* Indexed sets (cap >= VOLUME_INDEXED_CAP): a key's recipients also sit
  * in a doubly linked list in order of last touch, and in an open-addressing
@@ -63,7 +97,8 @@ struct vlist {
 };
 
 struct volume_table {
-    struct vkey *keys;  /* nbuckets * VOLUME_WAYS */
+    struct vkey *keys;  /* nbuckets * VOLUME_WAYS, 64-byte aligned */
+    void *keys_mem;     /* what calloc returned for them */
     /* Sets, structure-of-arrays: the recipient search reads only rh, 4
      * bytes per recipient, a tight loop over one cache-line run. */
     uint32_t *rh;       /* (nbuckets * VOLUME_WAYS) * cap recipient hashes */
@@ -76,6 +111,7 @@ struct volume_table {
     unsigned hshift;
     size_t nbuckets, bmask;
     unsigned threshold, cap;
+    unsigned ninline;   /* inline recipients: min(VOLUME_INLINE, cap - 1) */
     uint32_t window;
     int sse41; /* set_min may use SSE4.1 */
     struct volume_stats st;
@@ -96,12 +132,19 @@ volume_table_t *volume_new(size_t max_keys, unsigned threshold, uint32_t window_
     t->bmask = nb - 1;
     t->threshold = threshold;
     t->cap = threshold + 1;
+    /* below cap, so that the inline form never has to overwrite */
+    t->ninline = VOLUME_INLINE < t->cap - 1 ? VOLUME_INLINE : t->cap - 1;
     t->window = window_s;
 #ifdef VOLUME_SSE41
     t->sse41 = __builtin_cpu_supports("sse4.1");
 #endif
     size_t nk = nb * VOLUME_WAYS;
-    t->keys = calloc(nk, sizeof *t->keys);
+    /* Aligned to a cache line, so that a bucket spans the fewest lines
+     * (malloc's 16-byte alignment put every bucket across one more);
+     * still calloc, for its untouched zero pages. */
+    t->keys_mem = calloc(nk * sizeof *t->keys + 63, 1);
+    if (t->keys_mem)
+        t->keys = (struct vkey *)(((uintptr_t)t->keys_mem + 63) & ~(uintptr_t)63);
     /* calloc: untouched pages of a large table cost nothing until used. */
     t->rh = calloc(nk * t->cap, sizeof *t->rh);
     t->ts = calloc(nk * t->cap, sizeof *t->ts);
@@ -110,7 +153,7 @@ volume_table_t *volume_new(size_t max_keys, unsigned threshold, uint32_t window_
         return NULL;
     }
     t->st.max_keys = nk;
-    t->st.bytes = sizeof *t + nk * sizeof *t->keys + nk * t->cap * (sizeof *t->rh + sizeof *t->ts);
+    t->st.bytes = sizeof *t + nk * sizeof *t->keys + 63 + nk * t->cap * (sizeof *t->rh + sizeof *t->ts);
     if (t->cap >= VOLUME_INDEXED_CAP) {
         /* the hash at most half full: short probe runs */
         unsigned bits = 1;
@@ -134,7 +177,7 @@ void volume_free(volume_table_t *t)
 {
     if (!t)
         return;
-    free(t->keys);
+    free(t->keys_mem);
     free(t->rh);
     free(t->ts);
     free(t->link);
@@ -380,7 +423,7 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
         list_unlink(&s, old);
         s.ln[old].next = s.l->free;
         s.l->free = old;
-        vk_set_n(k, k->n - 1);
+        vk_set_n(k, k->n - 1); /* n >= 1: VK_SET stays */
     }
     size_t home = ix_home(t, rh);
     uint32_t slot = ix_find(&s, home, rh);
@@ -391,7 +434,7 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
             list_append(&s, slot);
         }
     } else {
-        if (k->n < t->cap) {
+        if (vk_count(k) < t->cap) {
             if (s.l->free != NONE) {
                 slot = s.l->free;
                 s.l->free = s.ln[slot].next;
@@ -410,9 +453,82 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
         list_append(&s, slot);
         ix_insert(&s, home, slot);
     }
-    k->oldest = s.ts[s.l->head];
+    k->u.oldest = s.ts[s.l->head];
     k->last = now;
-    return k->n;
+    return vk_count(k);
+}
+
+/* The inline form (k->n without VK_SET): the same pairs in the same order
+ * as the set form would hold, so that moving them there changes nothing:
+ * for small sets in order of arrival, the expired dropped in place, as the
+ * expiry pass does; for indexed sets in order of last touch, as their list.
+ * Returns the count, or UINT32_MAX when rh is a new recipient and the
+ * inline slots are full (the expired already dropped): the caller moves
+ * them into the set.  Bound: ninline <= VOLUME_INLINE entries. */
+static uint32_t observe_inline(const volume_table_t *t, struct vkey *k, uint32_t rh, uint32_t now)
+{
+    uint32_t *rh_a = k->u.in.rh, *ts_a = k->u.in.ts;
+    unsigned n = k->n, out = 0;
+    for (unsigned i = 0; i < n; i++) {
+        if (!in_window(t, ts_a[i], now))
+            continue;
+        rh_a[out] = rh_a[i];
+        ts_a[out] = ts_a[i];
+        out++;
+    }
+    unsigned i = 0;
+    while (i < out && rh_a[i] != rh)
+        i++;
+    uint32_t ret = out;
+    if (i < out) {
+        if (t->link) { /* to the end: last touched */
+            for (; i + 1 < out; i++)
+                rh_a[i] = rh_a[i + 1], ts_a[i] = ts_a[i + 1];
+            rh_a[i] = rh;
+        }
+        ts_a[i] = now;
+    } else if (out < t->ninline) {
+        rh_a[out] = rh;
+        ts_a[out] = now;
+        ret = ++out;
+    } else {
+        ret = UINT32_MAX;
+    }
+    if (out != n)
+        vk_set_n(k, out);
+    return ret;
+}
+
+/* Moves k's inline recipients into its set (n of them, n < cap) and marks
+ * it VK_SET.  An indexed set is reset here rather than when the key was
+ * inserted: most keys never get this far. */
+static void spill(volume_table_t *t, struct vkey *k)
+{
+    unsigned n = k->n;
+    uint32_t rh_in[VOLUME_INLINE], ts_in[VOLUME_INLINE];
+    memcpy(rh_in, k->u.in.rh, sizeof rh_in);
+    memcpy(ts_in, k->u.in.ts, sizeof ts_in);
+    uint32_t oldest = ts_in[0]; /* n >= 1: ninline >= 1 */
+    if (t->link) {
+        iset_reset(t, k);
+        struct iset s = iset_of(t, k);
+        for (unsigned i = 0; i < n; i++) {
+            uint32_t slot = s.l->used++;
+            s.rh[slot] = rh_in[i];
+            s.ts[slot] = ts_in[i];
+            list_append(&s, slot);
+            ix_insert(&s, ix_home(t, rh_in[i]), slot);
+        }
+    } else {
+        size_t base = set_of(t, k);
+        for (unsigned i = 0; i < n; i++) {
+            t->rh[base + i] = rh_in[i];
+            t->ts[base + i] = ts_in[i];
+            oldest = ts_in[i] < oldest ? ts_in[i] : oldest;
+        }
+    }
+    k->u.oldest = oldest;
+    vk_set_n(k, n | VK_SET);
 }
 
 void volume_prefetch(const volume_table_t *t, uint64_t key)
@@ -435,6 +551,13 @@ void volume_prefetch_set(const volume_table_t *t, uint64_t key, uint64_t recipie
     for (unsigned w = 0; w < VOLUME_WAYS; w++) {
         if (__atomic_load_n(&b[w].key, __ATOMIC_RELAXED) != key) /* unlocked: vk_set_key() */
             continue;
+        unsigned n = __atomic_load_n(&b[w].n, __ATOMIC_RELAXED);
+        /* Inline recipients are in the bucket, already on its way; the set
+         * is needed only if this observation may move them there (the
+         * inline slots full: this recipient is probably a new one). */
+        if (!(n & VK_SET) && n < t->ninline)
+            return;
+        n &= ~VK_SET;
         if (t->link) { /* the recipient's probe run in the set's hash */
             const struct iset s = iset_of(t, &b[w]);
             __builtin_prefetch(&s.hx[ix_home(t, (uint32_t)recipient)]);
@@ -443,7 +566,6 @@ void volume_prefetch_set(const volume_table_t *t, uint64_t key, uint64_t recipie
         /* A small set: its recipients and times, searched whole (bound:
          * cap entries each, a few cache lines). */
         size_t base = set_of(t, &b[w]);
-        unsigned n = __atomic_load_n(&b[w].n, __ATOMIC_RELAXED);
         n = n < t->cap ? n + 1 : t->cap;
         for (unsigned i = 0; i < n; i += 16) {
             __builtin_prefetch(&t->rh[base + i]);
@@ -478,26 +600,32 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
                 t->st.evictions_live++;
         }
         vk_set_key(k, key);
-        vk_set_n(k, 0);
+        vk_set_n(k, 0); /* inline, empty */
         k->last = now;
-        k->oldest = now;
-        if (t->link)
-            iset_reset(t, k);
         t->st.keys_inserted++;
     }
     if (now < k->last)
         now = k->last;
+    uint32_t rh = (uint32_t)recipient;
+    if (!(k->n & VK_SET)) {
+        uint32_t c = observe_inline(t, k, rh, now);
+        if (c != UINT32_MAX) {
+            k->last = now;
+            return c;
+        }
+        spill(t, k); /* and add rh to the set below */
+    }
     if (t->link)
-        return observe_indexed(t, k, (uint32_t)recipient, now);
+        return observe_indexed(t, k, rh, now);
     size_t base = set_of(t, k);
     uint32_t *rh_a = t->rh + base, *ts_a = t->ts + base;
-    uint32_t rh = (uint32_t)recipient;
+    unsigned n = vk_count(k);
     /* Expiry pass only when something may have left the window (bound:
      * cap = N+1 entries). */
-    if (k->n && !in_window(t, k->oldest, now)) {
+    if (n && !in_window(t, k->u.oldest, now)) {
         unsigned out = 0;
         uint32_t oldest = now;
-        for (unsigned i = 0; i < k->n; i++) {
+        for (unsigned i = 0; i < n; i++) {
             if (!in_window(t, ts_a[i], now))
                 continue;
             rh_a[out] = rh_a[i];
@@ -506,33 +634,34 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
                 oldest = ts_a[out];
             out++;
         }
-        vk_set_n(k, out);
-        k->oldest = oldest;
+        n = out;
+        vk_set_n(k, n | VK_SET);
+        k->u.oldest = oldest;
     }
-    unsigned i = set_find(rh_a, k->n, rh);
-    if (i < k->n) {
-        ts_a[i] = now; /* k->oldest stays a lower bound */
-    } else if (k->n < t->cap) {
-        if (k->n == 0)
-            k->oldest = now;
-        rh_a[k->n] = rh;
-        ts_a[k->n] = now;
-        vk_set_n(k, k->n + 1);
+    unsigned i = set_find(rh_a, n, rh);
+    if (i < n) {
+        ts_a[i] = now; /* k->u.oldest stays a lower bound */
+    } else if (n < t->cap) {
+        if (n == 0)
+            k->u.oldest = now;
+        rh_a[n] = rh;
+        ts_a[n] = now;
+        vk_set_n(k, ++n | VK_SET);
     } else {
         /* Already past the threshold: keep the set at N+1 by replacing
          * the oldest, so the newest recipients define the window.  The
          * minimum is a reduction and its index a search, both vectorised;
-         * the replaced time stays a valid lower bound for k->oldest (the
+         * the replaced time stays a valid lower bound for k->u.oldest (the
          * next expiry pass makes it exact again). */
-        uint32_t min_ts = set_min(t, ts_a, k->n);
-        unsigned min_i = set_find(ts_a, k->n, min_ts);
+        uint32_t min_ts = set_min(t, ts_a, n);
+        unsigned min_i = set_find(ts_a, n, min_ts);
         rh_a[min_i] = rh;
         ts_a[min_i] = now;
-        k->oldest = min_ts;
+        k->u.oldest = min_ts;
         t->st.overwrites++;
     }
     k->last = now;
-    return k->n;
+    return n;
 }
 
 unsigned volume_peek(const volume_table_t *t, uint64_t key, uint32_t now)
@@ -540,24 +669,30 @@ unsigned volume_peek(const volume_table_t *t, uint64_t key, uint32_t now)
     if (!t)
         return 0;
     key = fix_key(key);
-    struct vkey *b = bucket(t, key);
+    const struct vkey *b = bucket(t, key);
     for (unsigned w = 0; w < VOLUME_WAYS; w++) {
         if (b[w].key != key)
             continue;
-        const uint32_t *ts_a = t->ts + set_of(t, &b[w]);
-        if (now < b[w].last)
-            now = b[w].last;
-        if (t->link) { /* n less what left the window, from the list's head */
-            struct iset s = iset_of(t, &b[w]);
-            unsigned gone = 0;
-            for (uint32_t i = s.l->head; i != NONE && !in_window(t, s.ts[i], now); i = s.ln[i].next)
-                gone++;
-            return b[w].n - gone;
+        const struct vkey *k = &b[w];
+        if (now < k->last)
+            now = k->last;
+        const uint32_t *ts_a = k->u.in.ts;
+        unsigned n = vk_count(k);
+        if (k->n & VK_SET) {
+            if (t->link) { /* n less what left the window, from the list's head */
+                struct iset s = iset_of(t, k);
+                unsigned gone = 0;
+                for (uint32_t i = s.l->head; i != NONE && !in_window(t, s.ts[i], now);
+                     i = s.ln[i].next)
+                    gone++;
+                return n - gone;
+            }
+            ts_a = t->ts + set_of(t, k);
         }
-        unsigned n = 0;
-        for (unsigned i = 0; i < b[w].n; i++)
-            n += in_window(t, ts_a[i], now);
-        return n;
+        unsigned live = 0;
+        for (unsigned i = 0; i < n; i++)
+            live += in_window(t, ts_a[i], now);
+        return live;
     }
     return 0;
 }

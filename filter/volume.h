@@ -17,6 +17,11 @@
  *     8 * (N+1) bytes per key: 408 bytes at N = 50 (from N = 255 on, an
  *     index doubles that and adds 8 to 16 bytes per entry: 48 KB per key
  *     at an account's N = 2,000; pages of unused keys are never touched).
+ *     A key's first recipients (VOLUME_INLINE, see volume.c) are kept in
+ *     its own 24 to 32-byte record; its set is touched only once more
+ *     distinct recipients than that share a window, which most keys (a
+ *     fingerprint of a one-off text, a sender writing to one person) never
+ *     reach.
  *
  * The table of keys is fixed at creation: set-associative, 8 ways per
  * bucket, a key's bucket chosen by its 64-bit hash.  A new key in a full
