@@ -58,10 +58,12 @@ struct rules_db {
 };
 
 /* Per rule, per scratch: the scan generations in which the rule matched
- * at all and through a literal. */
+ * at all and through a literal, and the least end offset of each (valid
+ * in that generation). */
 struct rule_mark {
     uint32_t gen;
     uint32_t lit_gen;
+    uint32_t at, lit_at;
 };
 
 struct rules_scratch {
@@ -73,6 +75,7 @@ struct rules_scratch {
      * matched by a literal in order of first literal match (nrules each). */
     uint32_t *order, *lit_order;
     uint32_t norder, nlit;
+    uint64_t *keys;       /* emit_hits' sort keys (nrules) */
     norm_ctx_t *norm;
     char *buf;            /* normalised text */
     size_t buf_cap;
@@ -157,6 +160,119 @@ static int boundary_next_to_non_ascii(const char *s, size_t n)
             i++;
         }
     return 0;
+}
+
+/* ---- \d in text regexes ------------------------------------------------
+ * Under HS_FLAG_UCP, \d is every Unicode decimal digit (some 680 code
+ * points in 68 blocks), and Hyperscan builds that class into every state
+ * that reads one: with thousands of rules it dominated the text database
+ * (measured at 10,000 synthetic rules: three times its size, six times its
+ * compile time, a third more scan instructions per message than [0-9]).
+ * But field `text` is norm_text() output, and norm_text makes every
+ * decimal digit ASCII (text-norm.h, step 2), so in that text \d and [0-9]
+ * match exactly the same characters, \D and [^0-9] too: the rewrite
+ * changes no match, only the database.  (Field raw and sender are not
+ * normalised: their \d stays Unicode.)  \w and \s are left alone: \w
+ * must stay Unicode, and \s gained nothing measurable. */
+
+/* Skips the escape at s[i] == '\\' (a pair, or \Q...\E through its \E,
+ * or \cX, three bytes); returns the index past it. */
+static size_t re_escape_end(const char *s, size_t n, size_t i)
+{
+    if (i + 1 >= n)
+        return n;
+    if (s[i + 1] == 'Q') { /* quoted to the next \E, or to the end */
+        for (size_t j = i + 2; j + 1 < n; j++)
+            if (s[j] == '\\' && s[j + 1] == 'E')
+                return j + 2;
+        return n;
+    }
+    if (s[i + 1] == 'c')
+        return i + 3 < n ? i + 3 : n;
+    return i + 2;
+}
+
+/* Writes the text regex s[0..n) to out (room for 3n + 1 bytes) with \d as
+ * [0-9] and \D as [^0-9] outside classes, \d as 0-9 inside one ([\d ]
+ * -> [0-9 ], [^\d] -> [^0-9]).  Escapes are read as pairs (\\d is a
+ * backslash and a d), \Q...\E and POSIX [:name:] are copied as they are,
+ * a ']' first in a class is a member.  Returns the length written, or 0
+ * when the regex is left as it is: no \d or \D, a \D inside a class (no
+ * class of ASCII-only complement can be written inside one), a \d next
+ * to a '-' in a class (a range end: an error either way, left to
+ * Hyperscan's message) or extended syntax ((?x) white space and comments,
+ * (?#...)), where this reading of the text would be wrong. */
+size_t rules_text_ascii_digits(const char *s, size_t n, char *out)
+{
+    size_t o = 0, changed = 0;
+    int incls = 0;
+    size_t cls_start = 0; /* index of the first member of the open class */
+    for (size_t i = 0; i < n;) {
+        char c = s[i];
+        if (c == '\\') {
+            size_t e = re_escape_end(s, n, i);
+            char d = i + 1 < n ? s[i + 1] : 0;
+            if (d == 'd' || d == 'D') {
+                if (incls) {
+                    int dash = (i > cls_start + 1 && s[i - 1] == '-') ||
+                               (i + 2 < n && s[i + 2] == '-' && i + 3 < n && s[i + 3] != ']');
+                    if (d == 'D' || dash)
+                        return 0;
+                    memcpy(out + o, "0-9", 3);
+                    o += 3;
+                } else {
+                    const char *r = d == 'd' ? "[0-9]" : "[^0-9]";
+                    memcpy(out + o, r, strlen(r));
+                    o += strlen(r);
+                }
+                changed++;
+            } else {
+                memcpy(out + o, s + i, e - i);
+                o += e - i;
+            }
+            i = e;
+            continue;
+        }
+        if (!incls && c == '(' && i + 2 < n && s[i + 1] == '?') {
+            /* (?#comment), or options that turn on x */
+            size_t j = i + 2;
+            if (s[j] == '#')
+                return 0;
+            for (; j < n && (((s[j] | 0x20) >= 'a' && (s[j] | 0x20) <= 'z') || s[j] == '-'); j++)
+                if (s[j] == 'x')
+                    return 0;
+        }
+        if (!incls && c == '[') {
+            incls = 1;
+            out[o++] = s[i++];
+            if (i < n && s[i] == '^')
+                out[o++] = s[i++];
+            if (i < n && s[i] == ']') /* a ']' first is a member */
+                out[o++] = s[i++];
+            cls_start = i;
+            continue;
+        }
+        if (incls && c == '[' && i + 1 < n &&
+            (s[i + 1] == ':' || s[i + 1] == '.' || s[i + 1] == '=')) {
+            const char *end = NULL; /* [:alpha:], [.x.], [=x=] as a whole */
+            for (size_t j = i + 2; j + 1 < n && !end; j++)
+                if (s[j] == s[i + 1] && s[j + 1] == ']')
+                    end = s + j + 2;
+            if (end) {
+                memcpy(out + o, s + i, (size_t)(end - (s + i)));
+                o += (size_t)(end - (s + i));
+                i = (size_t)(end - s);
+                continue;
+            }
+        }
+        if (incls && c == ']')
+            incls = 0;
+        out[o++] = s[i++];
+    }
+    if (!changed)
+        return 0;
+    out[o] = '\0';
+    return o;
 }
 
 /* A literal as a regex that matches exactly its bytes: letters and digits
@@ -273,6 +389,24 @@ static int prepare(const rules_set_t *set, int include_disabled, struct exprs *o
                     ++*errors;
                     free(x.text);
                     continue;
+                }
+                if (rule->field == RULES_FIELD_TEXT && !has_b) {
+                    /* \d -> [0-9]: exact on normalised text, see above.
+                     * (With \b, Hyperscan reads \d as ASCII anyway.) */
+                    char *t = malloc(x.len * 3 + 1);
+                    if (!t) {
+                        free(x.text);
+                        rc = -ENOMEM;
+                        goto out;
+                    }
+                    size_t tl = rules_text_ascii_digits(x.text, x.len, t);
+                    if (tl) {
+                        free(x.text);
+                        x.text = t;
+                        x.len = tl;
+                    } else {
+                        free(t);
+                    }
                 }
                 x.hsflags |= HS_FLAG_UTF8 | (has_b ? 0 : HS_FLAG_UCP);
                 if (pt->flags & RULES_PF_DOTALL)
@@ -694,12 +828,14 @@ rules_scratch_t *rules_scratch_new(const rules_db_t *db)
     s->mark = calloc(nr, sizeof *s->mark);
     s->order = malloc(nr * sizeof *s->order);
     s->lit_order = malloc(nr * sizeof *s->lit_order);
+    s->keys = malloc(nr * sizeof *s->keys);
     s->norm = norm_ctx_new(NORM_DEFAULT_CAP);
     s->buf_cap = (size_t)NORM_DEFAULT_CAP * 4 + 16;
     s->buf = malloc(s->buf_cap);
     s->clean = malloc(SCAN_MAX_BYTES + 1);
     s->subst = malloc(SCAN_MAX_BYTES + 1);
-    if (!s->mark || !s->order || !s->lit_order || !s->norm || !s->buf || !s->clean || !s->subst)
+    if (!s->mark || !s->order || !s->lit_order || !s->keys || !s->norm || !s->buf || !s->clean ||
+        !s->subst)
         goto fail;
     for (int f = 0; f < RULES_FIELD_COUNT; f++)
         if (db->hsdb[f] && hs_alloc_scratch(db->hsdb[f], &s->hs) != HS_SUCCESS)
@@ -718,6 +854,7 @@ void rules_scratch_free(rules_scratch_t *s)
     free(s->mark);
     free(s->order);
     free(s->lit_order);
+    free(s->keys);
     norm_ctx_free(s->norm);
     free(s->buf);
     free(s->clean);
@@ -729,6 +866,7 @@ struct scan_ctx {
     const rules_db_t *db;
     rules_scratch_t *s;
     unsigned accept;      /* ACCEPT_*: which expressions count in this pass */
+    size_t base;          /* offset of the scanned piece in the field's data */
 };
 
 /* Notes each rule once per scan, and separately its first literal match:
@@ -739,7 +877,6 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
                     void *arg)
 {
     (void)from;
-    (void)to;
     (void)flags;
     struct scan_ctx *c = arg;
     if (!SG_ALWAYS(id < c->db->npat))
@@ -750,15 +887,61 @@ static int on_match(unsigned id, unsigned long long from, unsigned long long to,
     rules_scratch_t *s = c->s;
     uint32_t r = v & ~PAT_REGEX;
     struct rule_mark *m = &s->mark[r];
+    /* offsets fit: a scan is at most SCAN_MAX_BYTES */
+    uint32_t at = (uint32_t)(c->base + to);
     if (m->gen != s->gen) {
         m->gen = s->gen;
+        m->at = at;
         s->order[s->norder++] = r;
+    } else if (at < m->at) {
+        m->at = at;
     }
-    if (!(v & PAT_REGEX) && m->lit_gen != s->gen) {
-        m->lit_gen = s->gen;
-        s->lit_order[s->nlit++] = r;
+    if (!(v & PAT_REGEX)) {
+        if (m->lit_gen != s->gen) {
+            m->lit_gen = s->gen;
+            m->lit_at = at;
+            s->lit_order[s->nlit++] = r;
+        } else if (at < m->lit_at) {
+            m->lit_at = at;
+        }
     }
     return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Sorts v[0..n) (rule indexes) by (end offset of first match, rule
+ * index): at[] gives the offset (mark[].at or mark[].lit_at, selected by
+ * lit).  Hyperscan reports matches that end at one offset in an order of
+ * its database's making (and does not promise end-offset order at all):
+ * sorted, the reasons of a verdict come in the same order whatever
+ * database the same rules were compiled to.  Work: n is the rules matched
+ * in one scan, nearly always a few and nearly in order: insertion sort up
+ * to 16, qsort beyond. */
+static void sort_hits(rules_scratch_t *s, uint32_t *v, uint32_t n, int lit)
+{
+    if (n < 2)
+        return;
+    uint64_t *k = s->keys;
+    for (uint32_t i = 0; i < n; i++)
+        k[i] = (uint64_t)(lit ? s->mark[v[i]].lit_at : s->mark[v[i]].at) << 32 | v[i];
+    if (n <= 16) {
+        for (uint32_t i = 1; i < n; i++) {
+            uint64_t x = k[i];
+            uint32_t j = i;
+            for (; j > 0 && k[j - 1] > x; j--)
+                k[j] = k[j - 1];
+            k[j] = x;
+        }
+    } else {
+        qsort(k, n, sizeof *k, key_cmp);
+    }
+    for (uint32_t i = 0; i < n; i++)
+        v[i] = (uint32_t)k[i];
 }
 
 /* Appends one matched rule to hits and its counter; returns the callback's
@@ -777,7 +960,8 @@ static int emit_one(const rules_db_t *db, uint32_t r, struct rules_hits *hits, r
 }
 
 /* Reports the scan's rules: those a literal matched, in order of their
- * first literal match, then the others in order of their first match.
+ * first literal match, then the others in order of their first match;
+ * "first" by end offset, ties by rule index (sort_hits).
  * This is the order of the two databases per field that came before (the
  * literal one was scanned first), kept so that verdicts list their
  * reasons, and pick the first forcing one, as they did.  Work: O(rules
@@ -785,6 +969,9 @@ static int emit_one(const rules_db_t *db, uint32_t r, struct rules_hits *hits, r
 static void emit_hits(const rules_db_t *db, rules_scratch_t *s, struct rules_hits *hits,
                       rules_hit_fn cb, void *ud)
 {
+    sort_hits(s, s->lit_order, s->nlit, 1);
+    if (s->nlit != s->norder)
+        sort_hits(s, s->order, s->norder, 0);
     for (uint32_t i = 0; i < s->nlit; i++)
         if (emit_one(db, s->lit_order[i], hits, cb, ud))
             return;
@@ -905,7 +1092,7 @@ static hs_error_t scan_invalid(const rules_db_t *db, rules_scratch_t *s, enum ru
 {
     hs_database_t *h = db->hsdb[field];
     const uint8_t *p = (const uint8_t *)data;
-    struct scan_ctx c = {db, s, ACCEPT_LIT};
+    struct scan_ctx c = {db, s, ACCEPT_LIT, 0};
     hs_error_t hr = HS_SUCCESS;
     if (db->subst[field] != NO_SUBST) {
         utf8_replace(p, len, (uint8_t *)s->subst, (uint8_t)db->subst[field]);
@@ -918,16 +1105,21 @@ static hs_error_t scan_invalid(const rules_db_t *db, rules_scratch_t *s, enum ru
                 i += k;
                 continue;
             }
+            c.base = start; /* offsets in the field's data */
             if (i > start)
                 hr = hs_scan(h, data + start, (unsigned)(i - start), 0, s->hs, on_match, &c);
             start = ++i;
         }
+        c.base = start;
         if (hr == HS_SUCCESS && len > start)
             hr = hs_scan(h, data + start, (unsigned)(len - start), 0, s->hs, on_match, &c);
     }
     if (hr != HS_SUCCESS)
         return hr;
+    /* offsets in the cleaned copy: at most the original ones, and the
+     * same for the same input, which is all the order needs */
     c.accept = ACCEPT_RE;
+    c.base = 0;
     size_t n = utf8_clean(p, len, (uint8_t *)s->clean);
     return hs_scan(h, s->clean, (unsigned)n, 0, s->hs, on_match, &c);
 }
@@ -961,7 +1153,7 @@ int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
     const char *p = data ? data : "";
     hs_error_t hr;
     if (known_valid || utf8_valid((const uint8_t *)p, len)) {
-        struct scan_ctx c = {db, s, ACCEPT_ALL};
+        struct scan_ctx c = {db, s, ACCEPT_ALL, 0};
         hr = hs_scan(h, p, (unsigned)len, 0, s->hs, on_match, &c);
     } else {
         hr = scan_invalid(db, s, field, p, len);

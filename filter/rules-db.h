@@ -108,9 +108,13 @@ typedef int (*rules_hit_fn)(uint32_t rule_idx, void *ud);
  * database of `field`, appending each matched rule to hits (may be NULL)
  * and calling cb (may be NULL; nonzero stops the reporting).  Hits come
  * in this order: rules a literal matched, by their first literal match,
- * then the others, by their first match.  For field text the data must
- * already be norm_text() output, which is valid UTF-8: it is not checked
- * again.  Other fields are checked when their database holds a regex
+ * then the others, by their first match; "first" by the least end
+ * offset, ties by rule index (Hyperscan's own order of matches that end
+ * together depends on how the database was built), so the same rules
+ * report in the same order whatever database they were compiled to (the
+ * price: a sort of the rules matched, about 9 instructions a message).
+ * For field text the data must already be norm_text() output, which is
+ * valid UTF-8: it is not checked again.  Other fields are checked when their database holds a regex
  * (Hyperscan's UTF-8 mode must see valid UTF-8); input that is not valid
  * is matched as it always was: literals against the bytes as sent (never
  * across an invalid byte), regexes against the text without its invalid
@@ -137,5 +141,14 @@ int rules_match_message(const rules_db_t *db, rules_scratch_t *s, const char *te
  * thresholds (flag_at, block_at; pass RULES_DEFAULT_*).  *score may be NULL. */
 enum rules_action rules_db_decide(const rules_db_t *db, const struct rules_hits *hits,
                                   int flag_at, int block_at, int *score);
+
+/* The rewrite a regex on field `text` gets before it is compiled (exact
+ * there, as norm_text() leaves only ASCII digits; see rules-db.c, "\d in
+ * text regexes", and docs/rules.md): re[0..n) to out, which has room for
+ * 3n + 1 bytes, with \d as [0-9] and \D as [^0-9], and \d inside a
+ * class as 0-9.  Returns the length written (NUL-terminated), or 0 when
+ * the regex is to be compiled as written (no \d, or a \D in a class).
+ * Exposed for tests/test-digit-fold.c. */
+size_t rules_text_ascii_digits(const char *re, size_t n, char *out);
 
 #endif

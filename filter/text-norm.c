@@ -139,6 +139,43 @@ static int32_t cmap_get(const struct cmap *m, size_t n, int32_t c)
     return -1;
 }
 
+/* ---- decimal digits -----------------------------------------------------
+ * Unicode encodes every decimal digit (general category Nd) in a
+ * contiguous run of ten with ascending values 0 to 9 (The Unicode
+ * Standard, 4.6 Numeric Value: a promise kept for every script).  So the
+ * code point of each run's zero is the whole table: the value of an Nd
+ * code point is its distance from the nearest zero at or below it.
+ * Generated from utf8proc (Unicode 15.0); tests/test-digit-fold.c checks
+ * every code point 0..0x10FFFF against utf8proc_category(), so a utf8proc
+ * with a newer Unicode that adds a block fails the test instead of leaving
+ * a digit unfolded.  Lookup: a binary search of 68 entries, only for a
+ * code point utf8proc already called Nd (rare in SMS). */
+static const int32_t nd_zero[] = {
+    0x0030,  0x0660,  0x06F0,  0x07C0,  0x0966,  0x09E6,  0x0A66,  0x0AE6,  0x0B66,  0x0BE6,
+    0x0C66,  0x0CE6,  0x0D66,  0x0DE6,  0x0E50,  0x0ED0,  0x0F20,  0x1040,  0x1090,  0x17E0,
+    0x1810,  0x1946,  0x19D0,  0x1A80,  0x1A90,  0x1B50,  0x1BB0,  0x1C40,  0x1C50,  0xA620,
+    0xA8D0,  0xA900,  0xA9D0,  0xA9F0,  0xAA50,  0xABF0,  0xFF10,  0x104A0, 0x10D30, 0x11066,
+    0x110F0, 0x11136, 0x111D0, 0x112F0, 0x11450, 0x114D0, 0x11650, 0x116C0, 0x11730, 0x118E0,
+    0x11950, 0x11C50, 0x11D50, 0x11DA0, 0x11F50, 0x16A60, 0x16AC0, 0x16B50, 0x1D7CE, 0x1D7D8,
+    0x1D7E2, 0x1D7EC, 0x1D7F6, 0x1E140, 0x1E2F0, 0x1E4F0, 0x1E950, 0x1FBF0,
+};
+
+int norm_digit_value(int32_t c)
+{
+    if (c < 0x0030 || c > 0x1FBF9)
+        return -1;
+    size_t lo = 0, hi = SG_ARRAY_LEN(nd_zero); /* the last zero <= c: nd_zero[lo] */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (nd_zero[mid] <= c)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    int32_t d = c - nd_zero[lo];
+    return d < 10 ? (int)d : -1;
+}
+
 static int is_cyrillic(int32_t c)
 {
     return (c >= 0x0400 && c <= 0x052F) || (c >= 0x1C80 && c <= 0x1C8F) ||
@@ -444,7 +481,8 @@ static size_t strip_and_classify(norm_ctx_t *c, size_t n)
         if (cp >= 0x0400 && cp <= 0x045F) {
             k = CL_LETTER; /* Cyrillic А..я, Ѐ..џ: all Lu/Ll, the bulk of non-ASCII */
         } else if (cp >= 0x80) {
-            switch (utf8proc_category(cp)) {
+            utf8proc_category_t cat = utf8proc_category(cp);
+            switch (cat) {
             case UTF8PROC_CATEGORY_CF: case UTF8PROC_CATEGORY_CC: case UTF8PROC_CATEGORY_CS:
             case UTF8PROC_CATEGORY_CO: case UTF8PROC_CATEGORY_CN: case UTF8PROC_CATEGORY_MN:
             case UTF8PROC_CATEGORY_ME:
@@ -452,7 +490,22 @@ static size_t strip_and_classify(norm_ctx_t *c, size_t n)
             default:
                 break;
             }
-            k = classify(cp);
+            if (cat == UTF8PROC_CATEGORY_ND) {
+                /* Step 2's digit folding (see text-norm.h): every decimal
+                 * digit left by NFKC (Arabic-Indic, Devanagari, Thai, ...)
+                 * becomes its ASCII digit, before padding and confusable
+                 * folding, which then see an ASCII digit.  The fast paths
+                 * never meet one: their sets hold no non-ASCII digit. */
+                int d = norm_digit_value(cp);
+                if (SG_ALWAYS(d >= 0)) { /* a newer Unicode's block: test-digit-fold fails */
+                    cp = '0' + d;
+                    k = CL_DIGIT;
+                } else {
+                    k = classify(cp);
+                }
+            } else {
+                k = classify(cp);
+            }
         } else {
             if (cp < 0x20 || cp == 0x7F)
                 cp = ' ';
@@ -1296,6 +1349,20 @@ int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap
             utf8proc_ssize_t k = utf8proc_iterate(c->bytes + i, (utf8proc_ssize_t)(blen - i), &cp);
             if (k <= 0)
                 break;
+            /* Decimal digits become ASCII as in text (step 2), in
+             * literals, classes and ranges alike ([٠-٩] is [0-9]); an
+             * escaped one (\٣, a literal digit) loses its backslash, as
+             * \3 would be a back-reference.  Escapes written in ASCII
+             * (\x{0663}, \p{Nd}) are left as written. */
+            int d = cp >= 0x80 ? norm_digit_value(cp) : -1;
+            if (d >= 0) {
+                cp = '0' + d;
+                size_t bs = 0; /* backslashes just before: odd, the digit is escaped */
+                while (bs < n && c->cp[n - 1 - bs] == '\\')
+                    bs++;
+                if (bs & 1)
+                    n--;
+            }
             c->cp[n++] = cp;
             i += (size_t)k;
         }

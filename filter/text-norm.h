@@ -9,6 +9,10 @@
  *      a stray byte; Hyperscan's UTF-8 mode also needs valid input);
  *   2. Unicode NFKC and full case folding (utf8proc), Cyrillic included:
  *      "ЗАЙМ" -> "займ", full-width "ＦＲＥＥ" -> "free", "ﬁ" -> "fi";
+ *      every decimal digit (general category Nd) becomes its ASCII digit:
+ *      Arabic-Indic "٤٨٢", Persian "۴۸۲", Devanagari "४८२" -> "482", so
+ *      the output holds no digit but 0-9 (rules-db relies on it: `\d` in
+ *      a text regex is compiled as [0-9], see docs/rules.md);
  *   3. format and control characters (general category Cf/Cc: zero-width
  *      space/joiners, soft hyphen, bidi marks, BOM) are removed; other
  *      white space (tabs, newlines, NBSP, ...) becomes a space;
@@ -80,7 +84,9 @@ void norm_ctx_free(norm_ctx_t *ctx);
  * and tokens outside escapes (\x, \x{..}, \p{..}), character classes
  * [...] and counted repeats {m,n} are confusable-folded exactly as in text,
  * so a regex meets text spelled the way it was written; no padding
- * collapse, no NFKC, white space kept as written.  */
+ * collapse, no NFKC, white space kept as written.  Decimal digits become
+ * ASCII as in text, in literals, classes and ranges alike ([٠-٩] reads
+ * [0-9]); an escaped one (\٣) becomes the plain digit.  */
 int norm_text(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t cap,
               size_t *outlen, unsigned flags);
 
@@ -105,6 +111,12 @@ int norm_last_case_only(const norm_ctx_t *ctx);
 int norm_sender(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t cap,
                 size_t *outlen);
 
+/* The value 0..9 of a Unicode decimal digit (general category Nd), -1 for
+ * any other code point.  A static table of the first code point of each
+ * run of ten (checked against utf8proc over all code points by
+ * tests/test-digit-fold.c); O(log 68), no allocation. */
+int norm_digit_value(int32_t cp);
+
 /* A digit, for the two functions below, is any Unicode decimal digit
  * (general category Nd): ASCII 0-9, Arabic-Indic ٠-٩, extended
  * Arabic-Indic ۰-۹, Devanagari ०-९, full-width ０-９, Thai, Bengali, ...
@@ -120,8 +132,8 @@ int norm_sender(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t
  * XXH3-64 of the text with every run of digits replaced by one '#', so two
  * messages that differ only in a code, an amount or a number share a
  * fingerprint and no digit of a one-time code can be recovered from it.
- * (NFKC has made full-width and mathematical digits ASCII by then; Arabic-
- * Indic, Devanagari and the like stay and are masked here.)
+ * (norm_text has made every decimal digit ASCII by then; the masking
+ * still takes any Nd, for text normalised otherwise.)
  * Stateless, no allocation, O(len). */
 uint64_t norm_fingerprint(const char *normalised, size_t len);
 
