@@ -19,6 +19,24 @@ static void on_evict(void *ctx, uint64_t key, void *v)
     last_evicted = key;
 }
 
+/* The same put into a bfifo and a BMAP_FIFO bmap of its capacity. */
+static void put_both(bfifo_t *f, bmap_t *m, uint64_t key, uint64_t i)
+{
+    int created;
+    bfifo_put(f, key, i, ~i);
+    uint64_t *v = bmap_put(m, key, &created);
+    v[0] = i;
+    v[1] = ~i;
+}
+
+/* 1 when the two disagree on key: held by one only, or other words. */
+static int differ(const bfifo_t *f, bmap_t *m, uint64_t key)
+{
+    const uint64_t *a = bfifo_get(f, key);
+    const uint64_t *b = bmap_get(m, key);
+    return (a == NULL) != (b == NULL) || (a && (a[0] != b[0] || a[1] != b[1]));
+}
+
 int main(void)
 {
     bmap_t *m = bmap_new(4, sizeof(int), BMAP_LRU, on_evict, NULL);
@@ -139,18 +157,10 @@ int main(void)
     for (uint64_t i = 0; i < 300000; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         uint64_t key = (x % 3000) * 0x100000001ULL;  /* repeats, key 0 included */
-        bfifo_put(f, key, i, ~i);
-        uint64_t *v = bmap_put(m, key, &created);
-        v[0] = i;
-        v[1] = ~i;
-        if (i % 1000 == 999) {
-            for (uint64_t j = 0; j < 3000; j++) {
-                const uint64_t *a = bfifo_get(f, j * 0x100000001ULL);
-                const uint64_t *b = bmap_get(m, j * 0x100000001ULL);
-                if ((a == NULL) != (b == NULL) || (a && (a[0] != b[0] || a[1] != b[1])))
-                    bad++;
-            }
-        }
+        put_both(f, m, key, i);
+        if (i % 1000 == 999)
+            for (uint64_t j = 0; j < 3000; j++)
+                bad += differ(f, m, j * 0x100000001ULL);
     }
     CHECK_EQ_INT(bad, 0);
     CHECK_EQ_INT(bfifo_count(f), bmap_count(m));
@@ -173,18 +183,10 @@ int main(void)
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
         ctr += 1 + x % 3;
         uint64_t key = (x & 0x700) == 0 ? ctr - (x >> 32) % 1500 : ctr;
-        bfifo_put(f, key, i, ~i);
-        uint64_t *v = bmap_put(m, key, &created);
-        v[0] = i;
-        v[1] = ~i;
-        if (i % 1000 == 999) {
-            for (uint64_t j = ctr - 3000; j <= ctr; j++) {
-                const uint64_t *a = bfifo_get(f, j);
-                const uint64_t *b = bmap_get(m, j);
-                if ((a == NULL) != (b == NULL) || (a && (a[0] != b[0] || a[1] != b[1])))
-                    bad++;
-            }
-        }
+        put_both(f, m, key, i);
+        if (i % 1000 == 999)
+            for (uint64_t j = ctr - 3000; j <= ctr; j++)
+                bad += differ(f, m, j);
     }
     CHECK_EQ_INT(bad, 0);
     CHECK_EQ_INT(bfifo_count(f), bmap_count(m));
