@@ -31,6 +31,28 @@ static norm_ctx_t *ctx;
 static char *out;
 static const size_t out_cap = RULES_MAX_STRING_BYTES * 8 + 16;
 
+/* What rules_db_build compiles for a text regex (normalised re[0..n)):
+ * the \d rewrite stays in its 3n + 1 bytes, changes nothing without an
+ * escape, and when it rewrites it leaves no \d or \D behind (a second
+ * pass finds nothing to do). */
+static void check_ascii_digits(const char *re, size_t n)
+{
+    static char *rw, *again;
+    if (!rw) {
+        rw = malloc(3 * out_cap + 1);
+        again = malloc(9 * out_cap + 1);
+        check(rw && again);
+    }
+    size_t k = rules_text_ascii_digits(re, n, rw);
+    check(k <= 3 * n);
+    if (!memchr(re, '\\', n))
+        check(k == 0); /* no escape, no \d */
+    if (k) {
+        check(rw[k] == '\0');
+        check(rules_text_ascii_digits(rw, k, again) == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -72,6 +94,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 int nr = norm_text(ctx, p->text, p->len, out, out_cap, &n, NORM_PATTERN);
                 check(nr == 0 || nr == SG_ENOSPC);
                 check(n < out_cap && out[n] == '\0' && valid_utf8(out, n));
+                if (nr == 0)
+                    check_ascii_digits(out, n);
             } else {
                 literals++;
             }
