@@ -129,14 +129,14 @@ void bmap_free(bmap_t *m)
     free(m);
 }
 
-static void list_unlink(bmap_t *m, uint32_t s)
+static inline __attribute__((always_inline)) void list_unlink(bmap_t *m, uint32_t s)
 {
     struct slot *e = &m->slots[s];
     if (e->prev != NIL) m->slots[e->prev].next = e->next; else m->head = e->next;
     if (e->next != NIL) m->slots[e->next].prev = e->prev; else m->tail = e->prev;
 }
 
-static void list_append(bmap_t *m, uint32_t s)
+static inline __attribute__((always_inline)) void list_append(bmap_t *m, uint32_t s)
 {
     struct slot *e = &m->slots[s];
     e->prev = m->tail;
@@ -169,10 +169,10 @@ static void probe_delete(bmap_t *m, uint32_t i)
         struct probe_cell c = m->probe[j];
         if (c.slot1 == 0)
             break;
-        uint32_t home = c.hash & m->probe_mask;
-        /* Move the cell back to i unless its home lies cyclically in (i, j]. */
-        int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (!in_range) {
+        /* Move the cell back to i unless its home lies cyclically in
+         * (i, j], that is unless it is nearer to j than i is: two masked
+         * subtractions instead of the interval's four compares. */
+        if (((j - c.hash) & m->probe_mask) >= ((j - i) & m->probe_mask)) {
             m->probe[i] = c;
             m->slots[c.slot1 - 1].probe = i;
             i = j;
@@ -181,7 +181,9 @@ static void probe_delete(bmap_t *m, uint32_t i)
     m->probe[i].slot1 = 0;
 }
 
-static void release(bmap_t *m, uint32_t probe_pos)
+/* Inlined into bmap_remove(), which runs once or twice per PDU, and into
+ * evict_for(). */
+static inline __attribute__((always_inline)) void release(bmap_t *m, uint32_t probe_pos)
 {
     uint32_t s = m->probe[probe_pos].slot1 - 1;
     probe_delete(m, probe_pos);
@@ -204,15 +206,37 @@ void *bmap_get(bmap_t *m, uint64_t key)
     return value_of(m, s);
 }
 
+/* Evicts the oldest entry of a full map to make room for a key whose
+ * mix is h; returns the probe cell the key goes into.  Out of line: with
+ * the call to on_evict inlined, bmap_put() saved and restored six
+ * registers on every call. */
+static __attribute__((noinline)) uint32_t evict_for(bmap_t *m, uint32_t h)
+{
+    uint32_t old = m->head;
+    m->evictions++;
+    if (m->on_evict)
+        m->on_evict(m->ctx, m->slots[old].key, value_of(m, old));
+    release(m, m->slots[old].probe);
+    /* The backward shift may have opened an earlier cell on our
+     * sequence: look for the first empty one again. */
+    uint32_t i = h & m->probe_mask;
+    while (m->probe[i].slot1 != 0)
+        i = (i + 1) & m->probe_mask;
+    return i;
+}
+
 void *bmap_put(bmap_t *m, uint64_t key, int *created)
 {
     /* One probe sequence both looks the key up and, when it is absent,
      * ends at the empty cell it goes into. */
     uint32_t h = mix(m, key);
     uint32_t i = h & m->probe_mask;
-    for (; m->probe[i].slot1 != 0; i = (i + 1) & m->probe_mask) {
-        uint32_t s = m->probe[i].slot1 - 1;
-        if (m->probe[i].hash != h || m->slots[s].key != key)
+    for (;; i = (i + 1) & m->probe_mask) {
+        struct probe_cell c = m->probe[i];
+        if (c.slot1 == 0)
+            break;
+        uint32_t s = c.slot1 - 1;
+        if (c.hash != h || m->slots[s].key != key)
             continue;
         if (m->order == BMAP_LRU && m->tail != s) {
             list_unlink(m, s);
@@ -222,18 +246,8 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
             *created = 0;
         return value_of(m, s);
     }
-    if (m->count == m->capacity) {
-        uint32_t old = m->head;
-        m->evictions++;
-        if (m->on_evict)
-            m->on_evict(m->ctx, m->slots[old].key, value_of(m, old));
-        release(m, m->slots[old].probe);
-        /* The backward shift may have opened an earlier cell on our
-         * sequence: look for the first empty one again. */
-        i = h & m->probe_mask;
-        while (m->probe[i].slot1 != 0)
-            i = (i + 1) & m->probe_mask;
-    }
+    if (m->count == m->capacity)
+        i = evict_for(m, h);
     uint32_t s;
     if (m->free_head != NIL) {
         s = m->free_head;
@@ -242,16 +256,14 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
         s = m->unused++;
     }
     m->slots[s].key = key;
-    m->probe[i].hash = h;
-    m->probe[i].slot1 = s + 1;
+    m->probe[i] = (struct probe_cell){h, s + 1};
     m->slots[s].probe = i;
     list_append(m, s);
     m->count++;
-    void *v = value_of(m, s);
-    memset(v, 0, m->value_size);
     if (created)
         *created = 1;
-    return v;
+    /* memset returns v: a tail call */
+    return memset(value_of(m, s), 0, m->value_size);
 }
 
 int bmap_remove(bmap_t *m, uint64_t key)
@@ -434,9 +446,8 @@ static void bfifo_delete(bfifo_t *m, uint32_t h, uint32_t slot)
         struct bfifo_cell c = m->cells[j];
         if (c.slot1 == 0)
             break;
-        uint32_t home = c.hash & m->probe_mask;
-        int in_range = (i <= j) ? (home > i && home <= j) : (home > i || home <= j);
-        if (!in_range) {
+        /* as probe_delete() */
+        if (((j - c.hash) & m->probe_mask) >= ((j - i) & m->probe_mask)) {
             m->cells[i] = c;
             i = j;
         }

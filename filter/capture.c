@@ -40,6 +40,11 @@
 struct capture {
     pcap_t *p;               /* hot: read on every packet */
     volatile sig_atomic_t stop;
+    /* 1 while the direct reader reads and no break was asked: direct and
+     * !stop in one word, the one test capture_next() makes before
+     * direct_take().  capture_break() clears it (a plain store: safe in
+     * a signal handler), as does direct_give_up(). */
+    volatile sig_atomic_t take;
     int dlt;                 /* pcap_datalink(p), read once: it cannot change
                               * (libpcap refuses a pcapng file whose
                               * interfaces differ in link type, and we never
@@ -52,6 +57,8 @@ struct capture {
     int direct, ts_ns;
     int fd;                  /* fileno(fp), read with pread() */
     uint32_t snaplen;        /* pcap_snapshot() */
+    uint32_t caplen_max;     /* min(snaplen, PCAP_MAX_CAPLEN): the longest
+                              * record the direct reader takes, one compare */
     uint8_t *rbuf;           /* [rpos, rlen) not yet handed out */
     size_t rcap, rpos, rlen;
     uint64_t roff;           /* file offset of rbuf[0] */
@@ -187,8 +194,10 @@ static void direct_setup(capture_t *c)
     c->roff = 24;
     c->fd = fd;
     c->snaplen = snaplen;
+    c->caplen_max = snaplen < PCAP_MAX_CAPLEN ? snaplen : PCAP_MAX_CAPLEN;
     c->ts_ns = magic == PCAP_MAGIC_NS;
     c->direct = 1;
+    c->take = !c->stop;
 }
 
 /* Hands the rest of the file, from the record at rbuf[rpos], to libpcap:
@@ -197,6 +206,7 @@ static void direct_setup(capture_t *c)
 static int direct_give_up(capture_t *c)
 {
     c->direct = 0;
+    c->take = 0;
     if (fseeko(c->fp, (off_t)(c->roff + c->rpos), SEEK_SET) != 0) {
         snprintf(c->err, sizeof c->err, "cannot seek in the capture file: %s", strerror(errno));
         return -EIO;
@@ -268,7 +278,7 @@ static int direct_next(capture_t *c, struct capture_pkt *pkt)
     }
     uint32_t r[4];  /* ts_sec, ts_frac, caplen, len */
     memcpy(r, c->rbuf + c->rpos, sizeof r);
-    if (r[2] > c->snaplen || r[2] > PCAP_MAX_CAPLEN)
+    if (r[2] > c->caplen_max)
         return 2;
     if (c->rlen - c->rpos < PCAP_RECORD_HDR + r[2]) {
         rc = direct_fill(c, PCAP_RECORD_HDR + r[2]);
@@ -333,7 +343,7 @@ static inline int direct_take(capture_t *c, struct capture_pkt *pkt)
         return 0;
     uint32_t r[4];  /* ts_sec, ts_frac, caplen, len */
     memcpy(r, c->rbuf + c->rpos, sizeof r);
-    if (r[2] > c->snaplen || r[2] > PCAP_MAX_CAPLEN || avail - PCAP_RECORD_HDR < r[2])
+    if (r[2] > c->caplen_max || avail - PCAP_RECORD_HDR < r[2])
         return 0;
     record_take(c, r, pkt);
     c->st.packets++;
@@ -388,7 +398,7 @@ static __attribute__((noinline)) int capture_next_slow(capture_t *c, struct capt
 
 int capture_next(capture_t *c, struct capture_pkt *pkt)
 {
-    if (!c->stop && c->direct && direct_take(c, pkt))
+    if (c->take && direct_take(c, pkt))
         return 1;
     return capture_next_slow(c, pkt);
 }
@@ -397,6 +407,7 @@ void capture_break(capture_t *c)
 {
     if (!c)
         return;
+    c->take = 0;
     c->stop = 1;
     pcap_breakloop(c->p); /* sets a flag only: safe in a signal handler */
 }

@@ -136,6 +136,14 @@ struct stream_stats {
 };
 void stream_get_stats(const stream_table_t *t, struct stream_stats *s);
 
+/* For the tests that hold the fast paths to the general path: with on
+ * set, a segment on another flow than the previous segment's takes the
+ * general path (the lookup and every check) instead of the fast paths.
+ * Fed so that the flow changes on every segment, the table reassembles as
+ * it would without any fast path; the output must be the same either
+ * way.  Off by default. */
+void stream_set_general_only(stream_table_t *t, int on);
+
 void stream_free(stream_table_t *t);
 
 #endif

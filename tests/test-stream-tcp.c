@@ -676,6 +676,66 @@ static void test_frame_check(void)
     CHECK_EQ_INT(smpp_frame_check(p, 15, 0, &len), SMPP_FRAME_NEED_MORE);
 }
 
+/* The command_ids of SMPP v3.4 (§5.1.2.1) and v5.0 (§4.7.5), written out as
+ * smpp-frame.c had them before its bit table: the table must say the
+ * same for every id. */
+static int known_by_list(uint32_t id)
+{
+    if (id == 0x80000000u) /* generic_nack */
+        return 1;
+    switch (id & ~SMPP_RESP_BIT) {
+    case 0x00000001: case 0x00000002: case 0x00000003: case 0x00000004:
+    case 0x00000005: case 0x00000006: case 0x00000007: case 0x00000008:
+    case 0x00000009: case 0x00000015: case 0x00000021:
+    case 0x00000103:
+    case 0x00000111: case 0x00000112: case 0x00000113:
+        return 1;
+    case 0x00000102: /* alert_notification: request only */
+    case 0x0000000B: /* outbind: request only */
+        return (id & SMPP_RESP_BIT) == 0;
+    default:
+        return 0;
+    }
+}
+
+/* smpp_command_known() and the inline checks against the list, and
+ * smpp_frame_check_loose() against smpp_frame_check(..., 0, ...), on every
+ * id below 0x1000 either way, single bits, and random words. */
+static void test_known_ids(void)
+{
+    uint32_t st = 99;
+    int bad = 0, frames = 0;
+    for (uint32_t i = 0; i < 0x2000 + 64 + 200000; i++) {
+        uint32_t id;
+        if (i < 0x2000)
+            id = (i & 0xFFF) | (i & 0x1000 ? SMPP_RESP_BIT : 0);
+        else if (i < 0x2000 + 64)
+            id = (1u << ((i - 0x2000) & 31)) | (i & 32 ? 0x103u : 0);
+        else {
+            st = st * 1103515245u + 12345u;
+            id = (st >> ((st >> 28) & 15)) ^ (st & 0x80000000u);
+        }
+        int want = known_by_list(id);
+        bad += !!smpp_command_known(id) != want;
+        bad += !!smpp_command_known_inline(id) != want;
+        uint8_t h[16];
+        uint32_t lens[] = {0, 15, 16, 17, 1000, SMPP_MAX_PDU_LEN, SMPP_MAX_PDU_LEN + 1, 0xFFFFFFFFu};
+        uint32_t plen = lens[i % 8];
+        uint32_t v[4] = {plen, id, i, i * 7};
+        for (int k = 0; k < 16; k++)
+            h[k] = (uint8_t)(v[k / 4] >> (24 - 8 * (k % 4)));
+        for (size_t avail = 15; avail <= 16; avail++) {
+            uint32_t l1 = 12345, l2 = 12345;
+            enum smpp_frame_verdict a = smpp_frame_check(h, avail, 0, &l1);
+            enum smpp_frame_verdict b = smpp_frame_check_loose(h, avail, &l2);
+            bad += a != b || l1 != l2;
+            frames += a == SMPP_FRAME_OK;
+        }
+    }
+    CHECK_MSG(bad == 0, "%d disagreements", bad);
+    CHECK(frames > 10);
+}
+
 /* Property test: a long stream cut at random points, segments reordered
  * within a few places, some duplicated and (in the lossy rounds) some lost.
  * Without loss every PDU arrives once, in order; with loss every PDU
@@ -910,8 +970,9 @@ static void test_memcap_paths(void)
  * and PDUs longer than max_flow_buffer (skipped, framing kept).  Each is
  * fed four ways: one PDU per segment; random pieces of 1 to 40 octets in
  * runs per flow (the fast paths); the same pieces alternating between the
- * flows (a different flow every segment: the lookup and the general path
- * each time); pieces alternating with a SYN-less duplicate of the last
+ * flows (a different flow every segment and the table in
+ * stream_set_general_only() mode: the lookup and the general path each
+ * time); pieces alternating with a SYN-less duplicate of the last
  * piece (retransmissions, through the general path).  What is delivered
  * (flow, direction, offset, length, sequence number, octets), the events
  * and the stream counters other than copies must not depend on the way. */
@@ -985,6 +1046,8 @@ static void test_fast_path_differential(void)
             diff_cur = &runs[way];
             diff_bad_octets = 0;
             stream_table_t *t = stream_new(&c, &ds);
+            /* ways 2 and 3 change flow on every segment: the general path */
+            stream_set_general_only(t, way >= 2);
             const struct sg_endpoint cli2 = ep(0x0A000009u, 40001), srv2 = ep(0x0A000001u, 2775);
             const struct sg_endpoint *cl[2] = {&cli_ep, &cli2}, *sv[2] = {&srv_ep, &srv2};
             uint32_t isn[2] = {0xFFFFF000u, 77};
@@ -1070,9 +1133,210 @@ static void test_fast_path_differential(void)
     }
 }
 
+/* The hole shapes stream_feed() takes without feed_general() (feed_hole():
+ * in-order data in one direction while the other waits on a hole, and
+ * data appended to the last out-of-order range) against feed_general().
+ * Two flows carry PDU streams both ways, cut into pieces of 1 to 60
+ * octets; some pieces are lost (never fed: the hole times out or the flow
+ * ends on it), some come late (a few pieces on), some twice.  Each round
+ * feeds one schedule two ways: the flows' segments in runs (the fast
+ * paths), then a third flow's; and the same segments, each followed by
+ * one of the third flow, the table in stream_set_general_only() mode (a
+ * different flow every segment: the lookup and feed_general() every
+ * time).  Every flow sees the same segments at the
+ * same times both ways, so what each delivers, its events and every
+ * counter must be the same. */
+struct hole_piece {
+    uint8_t flow, dir;
+    uint32_t at, len;
+    sg_time_us ts;
+};
+static struct hole_piece hole_sched[12000];
+static struct {
+    int n;
+    struct rec r[40000];
+    struct stream_stats st;
+} hole_runs[2];
+static int hole_run, hole_bad_octets;
+static int hole_ev[2][4][16];
+static const uint8_t *hole_src[3][2];
+
+static void hole_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, const uint8_t *p,
+                     size_t len, uint64_t off)
+{
+    (void)ctx;
+    (void)ts;
+    /* flows are opened in order, client first: ids 1 to 3, direction 0
+     * from the client */
+    if (f->flow_id < 1 || f->flow_id > 3 || memcmp(hole_src[f->flow_id - 1][f->dir] + off, p, len) != 0)
+        hole_bad_octets++;
+    if (hole_runs[hole_run].n < 40000)
+        hole_runs[hole_run].r[hole_runs[hole_run].n++] =
+            (struct rec){f->flow_id, f->dir, (uint32_t)len, off, smpp_be32(p + 4), smpp_be32(p + 12), 0};
+}
+
+static void hole_event(void *ctx, const struct stream_flow_info *f, sg_time_us ts,
+                       enum stream_event ev, uint64_t off, uint64_t bytes, const char *why)
+{
+    (void)ctx, (void)ts, (void)off, (void)bytes, (void)why;
+    if (f->flow_id <= 3)
+        hole_ev[hole_run][f->flow_id][ev]++;
+}
+
+static void test_hole_differential(void)
+{
+    static uint8_t hs[2][2][24000];
+    size_t hn[2][2];
+    for (int k = 0; k < 2; k++)
+        for (int dir = 0; dir < 2; dir++) {
+            uint32_t seqno = 1 + 100000u * (uint32_t)(2 * k + dir);
+            size_t n = 0;
+            while (n < sizeof hs[k][dir] - 4000) {
+                uint32_t r = rnd() % 16, body;
+                if (r < 4)
+                    body = 0;
+                else if (r == 4)
+                    body = 1500 + rnd() % 1500; /* longer than max_flow_buffer in some rounds */
+                else
+                    body = 17 + rnd() % 200;
+                n += mkpdu(hs[k][dir] + n, body ? (dir ? 5 : 4) : 0x15, seqno++, body);
+            }
+            hn[k][dir] = n;
+            hole_src[k][dir] = hs[k][dir];
+        }
+    static uint8_t dummy[16 * 12000];
+    for (int i = 0; i < 12000; i++)
+        mkpdu(dummy + 16 * i, 0x15, 900000u + (uint32_t)i, 0);
+    hole_src[2][0] = hole_src[2][1] = dummy;
+    hole_bad_octets = 0;
+    struct stream_sink hsink = {NULL, hole_pdu, hole_event, NULL};
+    const struct sg_endpoint cli2 = ep(0x0A000009u, 40001), srv2 = ep(0x0A000001u, 2775);
+    const struct sg_endpoint cli3 = ep(0x0A000077u, 40077), srv3 = ep(0x0A000001u, 2776);
+    const struct sg_endpoint *cl[3] = {&cli_ep, &cli2, &cli3}, *sv[3] = {&srv_ep, &srv2, &srv3};
+    const uint32_t isn[3][2] = {{0xFFFFF000u, 5000}, {77, 0x7FFFFFF0u}, {1000, 2000}};
+    uint64_t total_ooo = 0, total_gaps = 0;
+    for (int round = 0; round < 8; round++) {
+        /* Pieces per flow and direction, in order, then the schedule:
+         * runs of a few pieces of one direction of one flow. */
+        size_t next[2][2] = {{0, 0}, {0, 0}};
+        int nsched = 0, k = 0, dir = 0;
+        sg_time_us now = 1000000;
+        int lose = round % 4 == 3 ? 8 : 40; /* one piece in lose is lost */
+        while (nsched < 11000) {
+            if (next[k][dir] >= hn[k][dir]) {
+                if (next[0][0] >= hn[0][0] && next[0][1] >= hn[0][1] && next[1][0] >= hn[1][0] &&
+                    next[1][1] >= hn[1][1])
+                    break;
+                k = rnd() % 2, dir = rnd() % 2;
+                continue;
+            }
+            uint32_t len = 1 + rnd() % 60;
+            if (next[k][dir] + len > hn[k][dir])
+                len = (uint32_t)(hn[k][dir] - next[k][dir]);
+            now += rnd() % (round % 2 ? 30000 : 3000);
+            struct hole_piece pc = {(uint8_t)k, (uint8_t)dir, (uint32_t)next[k][dir], len, now};
+            next[k][dir] += len;
+            uint32_t r = rnd() % (uint32_t)lose;
+            if (r == 0)
+                continue; /* lost */
+            hole_sched[nsched++] = pc;
+            if (r == 1 && nsched >= 2) {
+                /* late: after the piece before it */
+                struct hole_piece x = hole_sched[nsched - 1];
+                hole_sched[nsched - 1] = hole_sched[nsched - 2];
+                hole_sched[nsched - 2] = x;
+                hole_sched[nsched - 2].ts = hole_sched[nsched - 1].ts;
+                hole_sched[nsched - 1].ts = now;
+            } else if (r == 2 && nsched < 11000) {
+                hole_sched[nsched] = pc; /* again: a retransmission */
+                hole_sched[nsched++].ts = now;
+            }
+            if (rnd() % 6 == 0)
+                dir = !dir;
+            if (rnd() % 10 == 0)
+                k = !k;
+        }
+        for (int way = 0; way < 2; way++) {
+            struct stream_config c;
+            stream_config_default(&c);
+            if (round % 4 == 1)
+                c.ooo_window = 2048;
+            if (round % 4 == 2)
+                c.max_flow_buffer = 2048;
+            if (round >= 6)
+                c.max_buffered_bytes = 16384;
+            memset(&hole_runs[way], 0, sizeof hole_runs[way]);
+            memset(hole_ev[way], 0, sizeof hole_ev[way]);
+            hole_run = way;
+            stream_table_t *t = stream_new(&c, &hsink);
+            CHECK(t != NULL);
+            if (!t)
+                return;
+            stream_set_general_only(t, way == 1);
+            for (int f = 0; f < 3; f++) {
+                g_cli = cl[f], g_srv = sv[f];
+                seg(t, 0, isn[f][0], TH_SYN, NULL, 0, 1);
+                seg(t, 1, isn[f][1], TH_SYN | TH_ACK, NULL, 0, 1);
+            }
+            int nd = 0;
+            for (int i = 0; i < nsched; i++) {
+                const struct hole_piece *pc = &hole_sched[i];
+                g_cli = cl[pc->flow], g_srv = sv[pc->flow];
+                seg(t, pc->dir, isn[pc->flow][pc->dir] + 1 + pc->at, TH_ACK,
+                    hs[pc->flow][pc->dir] + pc->at, pc->len, pc->ts);
+                if (way == 1) {
+                    g_cli = cl[2], g_srv = sv[2];
+                    seg(t, 0, isn[2][0] + 1 + 16u * (uint32_t)nd, TH_ACK, dummy + 16 * nd, 16, pc->ts);
+                    nd++;
+                }
+            }
+            for (g_cli = cl[2], g_srv = sv[2]; way == 0 && nd < nsched; nd++)
+                seg(t, 0, isn[2][0] + 1 + 16u * (uint32_t)nd, TH_ACK, dummy + 16 * nd, 16, now);
+            stream_flush(t);
+            stream_get_stats(t, &hole_runs[way].st);
+            stream_free(t);
+        }
+        g_cli = &cli_ep, g_srv = &srv_ep;
+        int same = 1;
+        for (int fl = 1; fl <= 2; fl++) {
+            int i = 0, j = 0;
+            for (;;) {
+                while (i < hole_runs[0].n && hole_runs[0].r[i].flow != (uint64_t)fl)
+                    i++;
+                while (j < hole_runs[1].n && hole_runs[1].r[j].flow != (uint64_t)fl)
+                    j++;
+                if (i >= hole_runs[0].n || j >= hole_runs[1].n) {
+                    same &= i >= hole_runs[0].n && j >= hole_runs[1].n;
+                    break;
+                }
+                const struct rec *a = &hole_runs[0].r[i++], *b = &hole_runs[1].r[j++];
+                same &= a->dir == b->dir && a->len == b->len && a->off == b->off &&
+                        a->cmd == b->cmd && a->seqno == b->seqno;
+            }
+        }
+        CHECK_MSG(same, "round %d: flows deliver differently (%d and %d PDUs)", round,
+                  hole_runs[0].n, hole_runs[1].n);
+        CHECK_MSG(memcmp(hole_ev[0], hole_ev[1], sizeof hole_ev[0]) == 0, "round %d: events differ",
+                  round);
+        struct stream_stats a = hole_runs[0].st, b = hole_runs[1].st;
+        CHECK_MSG(memcmp(&a, &b, sizeof a) == 0,
+                  "round %d: counters differ (ooo %llu/%llu, copied %llu/%llu, gaps %llu/%llu)", round,
+                  (unsigned long long)a.ooo_segments, (unsigned long long)b.ooo_segments,
+                  (unsigned long long)a.copied_bytes, (unsigned long long)b.copied_bytes,
+                  (unsigned long long)a.gaps, (unsigned long long)b.gaps);
+        total_ooo += a.ooo_segments;
+        total_gaps += a.gaps;
+    }
+    CHECK_MSG(hole_bad_octets == 0, "%d PDUs unlike what was sent", hole_bad_octets);
+    /* the shapes were there to take */
+    CHECK_MSG(total_ooo > 1000 && total_gaps > 10, "%llu out-of-order segments, %llu gaps",
+              (unsigned long long)total_ooo, (unsigned long long)total_gaps);
+}
+
 int main(void)
 {
     test_frame_check();
+    test_known_ids();
     cli_ep = ep(0xC0A80001u, 40000);
     srv_ep = ep(0xC0A80002u, 2775);
     g_cli = &cli_ep;
@@ -1093,6 +1357,7 @@ int main(void)
     test_ports_and_timeout();
     test_random();
     test_fast_path_differential();
+    test_hole_differential();
     test_table_churn();
     test_memcap_paths();
     stream_free(NULL);
