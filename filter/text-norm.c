@@ -12,6 +12,14 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
+/* The block pass (norm_text_blocks) takes texts of 16 to BLOCKS_MAX bytes
+ * (nearly every SMS: a 255-part one goes through the one pass) and keeps
+ * one bit per input byte in each of BM_N masks, sixteen bits an entry,
+ * with room for the eight entries it clears past a text's last. */
+#define BLOCKS_MAX 4096
+enum { BM_L, BM_D, BM_C, BM_S, BM_H, BM_X, BM_A, BM_ST, BM_SG, BM_N };
+#define BM_ENTRIES (BLOCKS_MAX / 16 + 16)
+
 struct norm_ctx {
     size_t cap;          /* code points in cp[] and mark[] */
     int32_t *cp;         /* decomposed / composed text */
@@ -20,6 +28,8 @@ struct norm_ctx {
     uint8_t *bytes;      /* input copy with invalid UTF-8 dropped */
     size_t bytes_cap;
     int case_only;       /* the last norm_text only lowered letters: norm_last_case_only */
+    uint64_t fp;         /* norm_last_fingerprint */
+    uint16_t bm[BM_N][BM_ENTRIES]; /* the block pass's masks */
 };
 
 /* Classes of a code point for tokenising. */
@@ -809,7 +819,9 @@ static size_t pattern_fold(norm_ctx_t *c, size_t n)
  * tokens that collapse_padding could join, an output buffer shorter than
  * twice the input) returns 0 and the general pipeline takes the text from
  * the start.  Both give the same output: tests/test-fastpaths.c and
- * fuzz-norm-url compare them against NORM_SLOW_PATH. */
+ * fuzz-norm-url compare them against NORM_SLOW_PATH.  Where SSE2 is
+ * there, the block pass below (norm_text_blocks) tries a text first and
+ * this one takes what it refuses. */
 
 enum { TOK_LATIN = 1, TOK_CYR = 2, TOK_DIGIT = 4 };
 
@@ -1324,10 +1336,422 @@ static int norm_text_onepass(norm_ctx_t *c, const uint8_t *in, size_t len, char 
     return 1;
 }
 
+#if defined(__SSE2__)
+
+/* ---- the whole text sixteen bytes at a time -----------------------------
+ * The one pass above decides, character by character or block by block,
+ * what each byte does to the state it carries (the open word, the count
+ * of single-character words, a pending space), and most of its cost went
+ * there: 210 instructions a sixteen-byte block, some 50 a character for
+ * the blocks it refused and for every text's last bytes (callgrind,
+ * replay-20k).  Yet in nearly every SMS the answer is the same: the
+ * output is the input with letters lower-cased, byte for byte.  So this
+ * pass first writes exactly that, sixteen bytes per step with no state
+ * between steps (a step reads the byte before and the byte after its
+ * sixteen, so a two-byte letter split by a step boundary is seen whole
+ * from both sides; the text's last step overlaps the one before it), and
+ * keeps for every input byte one bit per class: ASCII or Latin-1 letter,
+ * digit, basic Cyrillic letter, space, byte >= 0x80, and the other bytes
+ * >= 0x80 (X).  Then it asks the masks, 64 bytes per question, whether
+ * anything but lower-casing applies:
+ *   - a byte outside the one pass's set (controls, tabs and line breaks,
+ *     other characters, invalid UTF-8), a leading, trailing or doubled
+ *     space: the one pass takes the text (it drops, joins and cuts);
+ *   - the X bytes: Latin-1 letters, Ё ё (written е, as the one pass does)
+ *     and £ € ₽ are checked and written one character at a time;
+ *   - a word that mixes Latin, Cyrillic and digits (neighbouring letters
+ *     or digits of two kinds): checked with onepass_fold_noop and, when it
+ *     changes, folded in place by fold_word; a fold that changes the
+ *     word's length in bytes ("нa", Latin a, becomes one byte longer)
+ *     moves the rest of the text (blocks_fold_word);
+ *   - three single-character words in a row, whatever lies between them:
+ *     padding collapse may join them, and onepass_collapse does it on the
+ *     stretch from the first such word to the end of the last one (the
+ *     one pass's window, found here without its gap count: a superset of
+ *     what it collapses is as good, collapse_padding decides); after a
+ *     fold moved words, the one pass takes the text.
+ * Every refusal leaves out as scratch and the one pass starts over, so
+ * the result is the one pass's for every input (fuzz-norm-url and
+ * test-text-norm compare both with NORM_SLOW_PATH).  With
+ * NORM_FINGERPRINT the digit mask gives the fingerprint without another
+ * pass over the output (blocks_fingerprint).  replay-20k: 1,834
+ * instructions a message before, 1,027 after; 1.1% of the texts go on
+ * to the one pass. */
+
+static inline uint64_t bm_word(const uint16_t *a, size_t w)
+{
+    uint64_t v;
+    memcpy(&v, a + 4 * w, sizeof v); /* four entries, the first in the low bits (x86) */
+    return v;
+}
+
+static inline void bm_put(uint16_t *a, size_t w, uint64_t v)
+{
+    memcpy(a + 4 * w, &v, sizeof v);
+}
+
+static inline void bm_set(uint16_t *a, size_t q)
+{
+    a[q >> 4] = (uint16_t)(a[q >> 4] | 1u << (q & 15));
+}
+
+/* fold_word on the word out[from..to) (ASCII and two-byte letters) of
+ * the text out[0..o), in place; returns the word's new end.  A letter
+ * that changes script may change its width (Latin a, one byte, for
+ * Cyrillic а, two): the rest of the text then moves, at most
+ * BLOCKS_RESIZE times a text (*resized counts them), so that a text of
+ * many such words costs no more than the one pass; 0 past that.
+ * *changed is set when a byte changed.  out has room: cap > 2 * len. */
+#define BLOCKS_RESIZE 16
+static size_t blocks_fold_word(norm_ctx_t *c, char *out, size_t from, size_t to, size_t o,
+                               unsigned *resized, unsigned *changed)
+{
+    size_t n = 0, bytes = 0;
+    for (size_t i = from; i < to; i++) {
+        uint8_t b = (uint8_t)out[i];
+        if (b < 0x80) {
+            c->cp[n] = b;
+        } else {
+            c->cp[n] = ((int32_t)(b & 0x1F) << 6) | ((uint8_t)out[i + 1] & 0x3F);
+            i++;
+        }
+        c->cls[n++] = 1; /* fold_word's mark: every position is part of the word */
+    }
+    fold_word(c->cp, c->cls, 0, n);
+    for (size_t i = 0; i < n; i++)
+        bytes += c->cp[i] < 0x80 ? 1 : 2; /* folding maps to ASCII and U+04xx only */
+    unsigned diff = 0;
+    if (bytes != to - from) {
+        if (++*resized > BLOCKS_RESIZE)
+            return 0;
+        memmove(out + from + bytes, out + to, o - to);
+        diff = 1;
+    }
+    size_t w = from;
+    for (size_t i = 0; i < n; i++) {
+        int32_t cp = c->cp[i];
+        if (cp < 0x80) {
+            diff |= out[w] != (char)cp;
+            out[w++] = (char)cp;
+        } else {
+            char b0 = (char)(0xC0 | (cp >> 6)), b1 = (char)(0x80 | (cp & 0x3F));
+            diff |= (out[w] != b0) | (out[w + 1] != b1);
+            out[w++] = b0;
+            out[w++] = b1;
+        }
+    }
+    *changed |= diff;
+    return w;
+}
+
+/* The end of the word that holds byte q (the first byte after it that is
+ * no letter or digit, or len) and the OR of its bytes' TOK_* into *tok,
+ * from q on. */
+static size_t bm_word_end(uint16_t (*m)[BM_ENTRIES], size_t q, size_t len, unsigned *tok)
+{
+    size_t w = q / 64;
+    uint64_t from = ~0ull << (q & 63);
+    for (;; w++, from = ~0ull) {
+        const uint64_t a = bm_word(m[BM_A], w), stop = ~a & from;
+        const uint64_t in = stop ? from & ((stop & (0 - stop)) - 1) : from;
+        *tok |= (bm_word(m[BM_L], w) & in ? TOK_LATIN : 0u) | (bm_word(m[BM_C], w) & in ? TOK_CYR : 0u) |
+                (bm_word(m[BM_D], w) & in ? TOK_DIGIT : 0u);
+        if (stop) {
+            size_t e = 64 * w + (size_t)__builtin_ctzll(stop);
+            return e < len ? e : len;
+        }
+    }
+}
+
+/* The start of the word that holds byte q (q is a letter or digit). */
+static size_t bm_word_start(uint16_t (*m)[BM_ENTRIES], size_t q)
+{
+    size_t w = q / 64;
+    uint64_t below = (2ull << (q & 63)) - 1; /* q and the bytes before it in its word */
+    if ((q & 63) == 63)
+        below = ~0ull;
+    for (;; w--, below = ~0ull) {
+        const uint64_t st = bm_word(m[BM_ST], w) & below;
+        if (st)
+            return 64 * w + 63 - (size_t)__builtin_clzll(st);
+    }
+}
+
+/* One step of the block pass: the sixteen bytes in[p..p+16) lower-cased
+ * into out[p..p+16), their masks into entry b (less the first sh bytes:
+ * the text's last step, p = len - 16, overlaps the one before).  *bad
+ * gets the bytes outside the set, *anyx the X bytes. */
+static inline __attribute__((always_inline)) void blocks_step(const uint8_t *in, size_t len, size_t p, unsigned sh, char *out,
+                               uint16_t (*m)[BM_ENTRIES], size_t b, unsigned *bad, unsigned *anyx)
+{
+    const __m128i k20 = _mm_set1_epi8(0x20);
+    const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(in + p));
+    /* signed compares after an add that moves each range to the bottom:
+     * bytes >= 0x80 fall in none of these */
+    const __m128i is_l = _mm_cmplt_epi8(_mm_add_epi8(_mm_or_si128(x, k20), _mm_set1_epi8(0x80 - 'a')),
+                                        _mm_set1_epi8(-128 + 26));
+    const __m128i is_d = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(0x80 - '0')),
+                                        _mm_set1_epi8(-128 + 10));
+    const __m128i is_pr = _mm_cmplt_epi8(_mm_add_epi8(x, _mm_set1_epi8(0x80 - 0x20)),
+                                         _mm_set1_epi8(-128 + 0x5F)); /* ' '..'~' */
+    __m128i y = _mm_or_si128(x, _mm_and_si128(is_l, k20));
+    const unsigned hi = (unsigned)_mm_movemask_epi8(x);
+    unsigned cyr = 0;
+    if (hi) {
+        /* А-я: D0 90..BF and D1 80..8F, seen from the lead (the byte
+         * after it) and from the second byte (the byte before it) */
+        const __m128i xp = p ? _mm_loadu_si128((const __m128i *)(const void *)(in + p - 1))
+                             : _mm_slli_si128(x, 1);
+        const __m128i x1 = p + 16 < len ? _mm_loadu_si128((const __m128i *)(const void *)(in + p + 1))
+                                        : _mm_srli_si128(x, 1);
+        const __m128i d0 = _mm_set1_epi8((char)0xD0), d1 = _mm_set1_epi8((char)0xD1);
+        const __m128i c90 = _mm_set1_epi8((char)0x90), ca0 = _mm_set1_epi8((char)0xA0);
+        const __m128i cb0 = _mm_set1_epi8((char)0xB0), cc0 = _mm_set1_epi8((char)0xC0);
+        const __m128i p0 = _mm_cmpeq_epi8(xp, d0), p1 = _mm_cmpeq_epi8(xp, d1);
+        const __m128i l0 = _mm_cmpeq_epi8(x, d0), l1 = _mm_cmpeq_epi8(x, d1);
+        const __m128i x80 = _mm_cmplt_epi8(x, c90), xa0 = _mm_cmplt_epi8(x, ca0); /* 80..8F, 80..9F */
+        const __m128i xb0 = _mm_cmplt_epi8(x, cb0), xc0 = _mm_cmplt_epi8(x, cc0); /* 80..AF, 80..BF */
+        const __m128i n80 = _mm_cmplt_epi8(x1, c90), nc0 = _mm_cmplt_epi8(x1, cc0);
+        const __m128i na0 = _mm_cmplt_epi8(x1, ca0), nb0 = _mm_cmplt_epi8(x1, cb0);
+        const __m128i second = _mm_or_si128(_mm_and_si128(p0, _mm_andnot_si128(x80, xc0)),
+                                            _mm_and_si128(p1, x80));
+        const __m128i lead = _mm_or_si128(_mm_and_si128(l0, _mm_andnot_si128(n80, nc0)),
+                                          _mm_and_si128(l1, n80));
+        cyr = (unsigned)_mm_movemask_epi8(_mm_or_si128(second, lead));
+        /* А-П: D0 90..9F -> D0 B0..BF; Р-Я: D0 A0..AF -> D1 80..8F */
+        const __m128i up = _mm_and_si128(p0, _mm_andnot_si128(x80, xa0));
+        const __m128i dn = _mm_and_si128(p0, _mm_andnot_si128(xa0, xb0));
+        const __m128i ld = _mm_and_si128(l0, _mm_andnot_si128(na0, nb0));
+        y = _mm_add_epi8(y, _mm_or_si128(_mm_and_si128(up, k20),
+                                         _mm_and_si128(dn, _mm_set1_epi8((char)0xE0))));
+        y = _mm_sub_epi8(y, ld); /* - (-1) */
+    }
+    _mm_storeu_si128((__m128i *)(void *)(out + p), y);
+    *bad |= ~((unsigned)_mm_movemask_epi8(is_pr) | hi) & 0xFFFFu;
+    const unsigned xm = (hi & ~cyr) >> sh;
+    m[BM_L][b] = (uint16_t)((unsigned)_mm_movemask_epi8(is_l) >> sh);
+    m[BM_D][b] = (uint16_t)((unsigned)_mm_movemask_epi8(is_d) >> sh);
+    m[BM_C][b] = (uint16_t)(cyr >> sh);
+    m[BM_S][b] = (uint16_t)((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, k20)) >> sh);
+    m[BM_H][b] = (uint16_t)(hi >> sh);
+    m[BM_X][b] = (uint16_t)xm;
+    *anyx |= xm;
+}
+
+/* norm_fingerprint of out[0..len) when the digit mask BM_D holds its
+ * digits: each run's first digit becomes '#', the others are skipped, the
+ * stretches between runs are copied sixteen bytes at a time (out has
+ * cap > 2 * len bytes, c->bytes 4 * cap: reading and writing past a
+ * stretch's end stays in both), and the copy is hashed as
+ * norm_fingerprint hashes it; a text with no digit is hashed as it is. */
+static uint64_t blocks_fingerprint(norm_ctx_t *c, const char *out, size_t len, size_t nw)
+{
+    uint16_t(*m)[BM_ENTRIES] = c->bm;
+    char *buf = (char *)c->bytes;
+    size_t n = 0, i = 0; /* bytes written; the next byte of out to copy */
+    uint64_t carry = 0;
+    for (size_t w = 0; w < nw; w++) {
+        const uint64_t d = bm_word(m[BM_D], w);
+        uint64_t rs = d & ~(d << 1 | carry); /* the runs that start in this word */
+        carry = d >> 63;
+        for (; rs; rs &= rs - 1) {
+            const size_t r = 64 * w + (size_t)__builtin_ctzll(rs);
+            for (size_t k = 0; k < r - i; k += 16)
+                _mm_storeu_si128((__m128i *)(void *)(buf + n + k),
+                                 _mm_loadu_si128((const __m128i *)(const void *)(out + i + k)));
+            n += r - i;
+            buf[n++] = '#';
+            /* the run's end: the next byte that is no digit (the entries
+             * past the text's are clear) */
+            size_t v = w;
+            uint64_t nd = ~d & (~0ull << (r & 63));
+            while (!nd)
+                nd = ~bm_word(m[BM_D], ++v);
+            i = 64 * v + (size_t)__builtin_ctzll(nd);
+        }
+    }
+    if (!n)
+        return XXH3_64bits(out, len);
+    if (i < len) {
+        for (size_t k = 0; k < len - i; k += 16)
+            _mm_storeu_si128((__m128i *)(void *)(buf + n + k),
+                             _mm_loadu_si128((const __m128i *)(const void *)(out + i + k)));
+        n += len - i;
+    }
+    return XXH3_64bits(buf, n);
+}
+
+static int norm_text_blocks(norm_ctx_t *c, const uint8_t *in, size_t len, char *out, size_t cap,
+                            size_t *outlen, unsigned want_fp)
+{
+    /* the output is at most the input long; cap > 2 * len as in the one
+     * pass (the fallback) and room for sixteen-byte stores */
+    if (len < 16 || len > BLOCKS_MAX || len > c->cap || cap <= 2 * len)
+        return 0;
+    uint16_t(*m)[BM_ENTRIES] = c->bm;
+    const size_t nb = (len + 15) / 16, nw = (len + 63) / 64;
+    unsigned bad = 0, anyx = 0, rewritten = 0;
+    for (size_t b = 0; b + 1 < nb; b++)
+        blocks_step(in, len, 16 * b, 0, out, m, b, &bad, &anyx);
+    blocks_step(in, len, len - 16, (unsigned)(16 * nb - len), out, m, nb - 1, &bad, &anyx);
+    /* the entries after the text's, up to the first of the next 64-bit word */
+    _mm_storeu_si128((__m128i *)(void *)(m[BM_L] + nb), _mm_setzero_si128());
+    _mm_storeu_si128((__m128i *)(void *)(m[BM_D] + nb), _mm_setzero_si128());
+    _mm_storeu_si128((__m128i *)(void *)(m[BM_C] + nb), _mm_setzero_si128());
+    _mm_storeu_si128((__m128i *)(void *)(m[BM_S] + nb), _mm_setzero_si128());
+    _mm_storeu_si128((__m128i *)(void *)(m[BM_H] + nb), _mm_setzero_si128());
+    /* controls, tabs, line breaks, DEL; spaces the one pass drops */
+    if (bad || in[0] == ' ' || in[len - 1] == ' ')
+        return 0;
+    if (anyx) {
+        /* the other bytes >= 0x80, a character at a time (fast_letter2's
+         * Latin-1 letters, Ё ё, £ € ₽); their second and third bytes are
+         * X bits too (no D0 or D1 before them) and are taken with them */
+        for (size_t b = 0; b < nb; b++) {
+            unsigned xm = m[BM_X][b];
+            while (xm) {
+                const size_t q = 16 * b + (size_t)__builtin_ctz(xm);
+                const unsigned b0 = in[q], b1 = q + 1 < len ? in[q + 1] : 0, c2 = b1 ^ 0x80u;
+                size_t take = 2;
+                if (b0 == 0xC3 && c2 <= 0x3F && c2 != 0x17 && c2 != 0x37 && c2 != 0x1F) {
+                    out[q + 1] = (char)(b1 | (c2 < 0x1F ? 0x20u : 0u)); /* À-Þ -> à-þ */
+                    bm_set(m[BM_L], q);
+                    bm_set(m[BM_L], q + 1);
+                } else if ((b0 == 0xD0 && b1 == 0x81) || (b0 == 0xD1 && b1 == 0x91)) {
+                    out[q] = (char)0xD0; /* Ё ё -> ё -> е */
+                    out[q + 1] = (char)0xB5;
+                    bm_set(m[BM_C], q);
+                    bm_set(m[BM_C], q + 1);
+                    rewritten = 1;
+                } else if (b0 == 0xC2 && b1 == 0xA3) {
+                    /* £ */
+                } else if (b0 == 0xE2 && b1 == 0x82 && q + 2 < len && (in[q + 2] == 0xAC || in[q + 2] == 0xBD)) {
+                    take = 3; /* € ₽ */
+                } else {
+                    return 0;
+                }
+                for (size_t k = q + 1; k < q + take; k++)
+                    m[BM_X][k >> 4] = (uint16_t)(m[BM_X][k >> 4] & ~(1u << (k & 15)));
+                xm = m[BM_X][b] & (0xFFFEu << (q & 15));
+            }
+        }
+    }
+    /* Words, 64 bytes at a time; cX: bit 63 of the word before.  A byte
+     * of a kind next to one of another kind (mx) is in a word to fold; a
+     * word start (st) followed by no letter or digit, or a two-byte
+     * letter's start by none two bytes on, is a single character (sg). */
+    uint64_t cl = 0, cd = 0, cc = 0, ca = 0, cs = 0, mixed = 0, dbl = 0;
+    size_t nsingle = 0;
+    for (size_t w = 0; w < nw; w++) {
+        const uint64_t l = bm_word(m[BM_L], w), d = bm_word(m[BM_D], w), cy = bm_word(m[BM_C], w);
+        const uint64_t s = bm_word(m[BM_S], w), h = bm_word(m[BM_H], w), a = l | d | cy;
+        const uint64_t na = (uint64_t)(m[BM_L][4 * w + 4] | m[BM_D][4 * w + 4] | m[BM_C][4 * w + 4]) & 3;
+        const uint64_t lp = l << 1 | cl, dp = d << 1 | cd, cp = cy << 1 | cc;
+        const uint64_t mx = (l & (dp | cp)) | (d & (lp | cp)) | (cy & (lp | dp));
+        const uint64_t st = a & ~(a << 1 | ca);
+        const uint64_t sg = st & ((~h & ~(a >> 1 | na << 63)) | (h & ~(a >> 2 | na << 62)));
+        bm_put(m[BM_X], w, mx);
+        bm_put(m[BM_A], w, a);
+        bm_put(m[BM_ST], w, st);
+        bm_put(m[BM_SG], w, sg);
+        mixed |= mx;
+        dbl |= s & (s << 1 | cs);
+        for (uint64_t t = sg; t && nsingle < 3; t &= t - 1)
+            nsingle++; /* three at least: a run may be there */
+        cl = l >> 63;
+        cd = d >> 63;
+        cc = cy >> 63;
+        ca = a >> 63;
+        cs = s >> 63;
+    }
+    bm_put(m[BM_A], nw, 0); /* a word that ends the text ends there (bm_word_end) */
+    if (dbl)
+        return 0;
+    /* o: the output's length; a word's bytes in out lie o - len after
+     * its bytes in the input once a fold before it changed a length */
+    size_t o = len;
+    unsigned resized = 0, folded = 0; /* folds that changed a word's length, its bytes */
+    if (mixed) {
+        size_t done = 0; /* the end of the last word folded */
+        for (size_t w = 0; w < nw; w++) {
+            uint64_t mx = bm_word(m[BM_X], w);
+            while (mx) {
+                const size_t q = 64 * w + (size_t)__builtin_ctzll(mx);
+                mx &= mx - 1;
+                if (q < done)
+                    continue;
+                unsigned tok = 0;
+                const size_t from = bm_word_start(m, q);
+                done = bm_word_end(m, from, len, &tok);
+                const size_t ws = from + o - len, we = done + o - len;
+                if (!onepass_fold_noop(out, ws, we, tok)) {
+                    size_t e = blocks_fold_word(c, out, ws, we, o, &resized, &folded);
+                    if (!e)
+                        return 0;
+                    o = o + e - we;
+                }
+            }
+        }
+    }
+    rewritten |= folded;
+    out[o] = '\0';
+    if (nsingle >= 3) {
+        /* runs of single-character words: three in a row, the stretch
+         * from the first word of the first such run to the end of the
+         * last word counted third or later goes to onepass_collapse */
+        size_t run = 0, run_from = 0, pad_from = 0, pad_to = 0;
+        for (size_t w = 0; w < nw; w++) {
+            uint64_t st = bm_word(m[BM_ST], w);
+            const uint64_t sg = bm_word(m[BM_SG], w);
+            if (!sg) {
+                run = st ? 0 : run;
+                continue;
+            }
+            for (; st; st &= st - 1) {
+                const uint64_t bit = st & (0 - st);
+                if (!(sg & bit)) {
+                    run = 0;
+                    continue;
+                }
+                const size_t q = 64 * w + (size_t)__builtin_ctzll(st);
+                if (run++ == 0)
+                    run_from = q;
+                if (run >= 3) {
+                    if (!pad_to)
+                        pad_from = run_from;
+                    pad_to = q + 1 + ((m[BM_H][q >> 4] >> (q & 15)) & 1u); /* one or two bytes */
+                }
+            }
+        }
+        if (pad_to) {
+            if (resized)
+                return 0; /* a fold moved words: the one pass */
+            o = onepass_collapse(c, out, pad_from, pad_to, o, cap);
+            rewritten |= o != len;
+        }
+    }
+    if (outlen)
+        *outlen = o;
+    c->case_only = !rewritten && o == len;
+    if (want_fp) /* unfolded, out is the input lower-cased (Ё ё aside): the input's digits */
+        c->fp = !folded && o == len ? blocks_fingerprint(c, out, len, nw) : norm_fingerprint(out, o);
+    return 1;
+}
+#endif
+
 int norm_last_case_only(const norm_ctx_t *c)
 {
     return c && c->case_only;
 }
+
+uint64_t norm_last_fingerprint(const norm_ctx_t *c)
+{
+    return c ? c->fp : 0;
+}
+
+/* norm_text past the block pass: the one pass, else the general pipeline. */
+static int norm_text_rest(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap,
+                          size_t *outlen, unsigned flags);
 
 int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap, size_t *outlen,
               unsigned flags)
@@ -1335,6 +1759,26 @@ int norm_text(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap
     if (!c || (!utf8 && len) || !out || cap == 0)
         return SG_EINVAL;
     c->case_only = 0;
+    const unsigned want_fp = flags & NORM_FINGERPRINT;
+    flags &= ~(unsigned)NORM_FINGERPRINT;
+#if defined(__SSE2__)
+    if (flags == 0 && norm_text_blocks(c, (const uint8_t *)utf8, len, out, cap, outlen, want_fp))
+        return 0;
+#endif
+    if (!want_fp)
+        return norm_text_rest(c, utf8, len, out, cap, outlen, flags);
+    size_t n = 0;
+    int rc = norm_text_rest(c, utf8, len, out, cap, &n, flags);
+    if (outlen)
+        *outlen = n;
+    if (rc == 0 || rc == SG_ENOSPC)
+        c->fp = norm_fingerprint(out, n);
+    return rc;
+}
+
+static int norm_text_rest(norm_ctx_t *c, const char *utf8, size_t len, char *out, size_t cap,
+                          size_t *outlen, unsigned flags)
+{
     if (flags == 0 && norm_text_onepass(c, (const uint8_t *)utf8, len, out, cap, outlen))
         return 0;
     int trunc = 0;

@@ -64,6 +64,8 @@ enum {
     NORM_PATTERN = 1u << 2,      /* input is a Hyperscan regex: see below */
     NORM_SLOW_PATH = 1u << 3,    /* tests only: always through utf8proc (no
                                     ASCII/Cyrillic fast path); same output */
+    NORM_FINGERPRINT = 1u << 4,  /* also take the output's norm_fingerprint(),
+                                    for norm_last_fingerprint(); same output */
 };
 
 typedef struct norm_ctx norm_ctx_t;
@@ -96,6 +98,13 @@ int norm_text(norm_ctx_t *ctx, const char *utf8, size_t len, char *out, size_t c
  * in the output: the verdict engine then extracts URLs once, not from
  * both.  0 otherwise, and after norm_sender(); a 0 is always safe. */
 int norm_last_case_only(const norm_ctx_t *ctx);
+
+/* norm_fingerprint(out, *outlen) of the last norm_text() call on ctx,
+ * when that call had NORM_FINGERPRINT and returned 0 or SG_ENOSPC
+ * (unspecified otherwise).  The common text's fast path takes it from the
+ * digits it has found as it wrote the output, instead of a second pass
+ * over the output; the value is norm_fingerprint()'s, always. */
+uint64_t norm_last_fingerprint(const norm_ctx_t *ctx);
 
 /* Look-alike skeleton of a sender ID (source_addr), a comparison key for
  * telling a sender that merely looks like a protected one: NFKC + case fold,

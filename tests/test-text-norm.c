@@ -214,6 +214,141 @@ static void test_unicode_digits(void)
     }
 }
 
+/* in[0..len) through the fast paths, with and without NORM_FINGERPRINT,
+ * against NORM_SLOW_PATH: the same result and output; the fingerprint
+ * kept is norm_fingerprint's of that output; a case-only text kept its
+ * length.  The input is an exact-size copy (a read past it is a sanitizer
+ * error), the output buffer as roomy as the verdict engine's. */
+static unsigned block_texts;
+
+static void same_as_slow(const char *in, size_t len)
+{
+    static char a[8192], b[8192], d[8192];
+    char *exact = malloc(len ? len : 1);
+    CHECK(exact != NULL);
+    if (!exact)
+        return;
+    memcpy(exact, in, len);
+    size_t na = 0, nb = 0, nd = 0;
+    int ra = norm_text(ctx, exact, len, a, sizeof a, &na, NORM_FINGERPRINT);
+    uint64_t fp = norm_last_fingerprint(ctx);
+    int co = norm_last_case_only(ctx);
+    int rd = norm_text(ctx, exact, len, d, sizeof d, &nd, 0);
+    CHECK(norm_last_case_only(ctx) == co);
+    int rb = norm_text(ctx, exact, len, b, sizeof b, &nb, NORM_SLOW_PATH);
+    CHECK_MSG(ra == rb && na == nb && memcmp(a, b, na) == 0 && a[na] == '\0',
+              "input \"%.*s\": fast \"%s\" (%d), general \"%s\" (%d)", (int)len, in, a, ra, b, rb);
+    CHECK_MSG(rd == ra && nd == na && memcmp(a, d, na) == 0, "input \"%.*s\": NORM_FINGERPRINT changed the output",
+              (int)len, in);
+    CHECK_MSG(fp == norm_fingerprint(a, na), "input \"%.*s\": kept fingerprint", (int)len, in);
+    CHECK(!co || na == len);
+    free(exact);
+    block_texts++;
+}
+
+/* The block pass (texts of 16 bytes and more: sixteen bytes a step, the
+ * last step overlapping the one before, then the masks 64 bytes at a
+ * time) against the general pipeline, at every place a step or a mask
+ * word can cut: two-byte letters across steps, the X bytes (Latin-1
+ * letters, Ё ё, £ € ₽) and what sends a text elsewhere (zero-width
+ * characters, controls, doubled, leading and trailing spaces) at the
+ * edges, digits in words ("0IWI", "fr33"), padding ("W-I-N", "З А Й М")
+ * and folds that change a word's length ("зaйм", Latin a) before and
+ * inside a padded stretch. */
+static void test_block_pass(void)
+{
+    static const char *const tokens[] = {
+        "0IWI", "W-I-N", "З А Й М", "з а й м до", "fr33", "KL341", "зaйм", "кapту", "ЮMoney", "999р",
+        "3айм", "Ж", "Ёлка", "ещё", "É", "café", "£5", "€10", "₽", "\xE2\x80\x8B", "за\xE2\x80\x8Bйм",
+        "  ", " ", "\t", "\n", "\x01", "Я", "я1", "1я", "a b c", "1 2 3", "I am", "w1n", "\xD0", "\x80",
+        "\xD1\x80", "\xC3\x97", "\xC3\x9F", "ß", "\xD0\x81\xD1\x91", "ЁQQ", "нa"};
+    static const char *const fillers[] = {"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz0123456789",
+                                          "абвгдежзийклмнопрстуфхцчшщъыьэюя АБВГДЕЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ",
+                                          "word, Слово. 12 ab вг 3 x-y.ru/Z9 ",
+                                          "                                                                "};
+    char text[512];
+    for (size_t t = 0; t < SG_ARRAY_LEN(tokens); t++)
+        for (size_t f = 0; f < SG_ARRAY_LEN(fillers); f++)
+            for (size_t pre = 0; pre <= 40; pre++)
+                for (size_t post = 0; post <= 34; post += 1 + post / 8) {
+                    /* pre bytes of filler (a two-byte letter kept whole), the
+                     * token, post bytes of filler */
+                    size_t n = 0, fl = strlen(fillers[f]), tl = strlen(tokens[t]);
+                    size_t p = pre < fl ? pre : fl;
+                    while (p > 0 && ((unsigned char)fillers[f][p] & 0xC0) == 0x80)
+                        p--;
+                    memcpy(text, fillers[f], p);
+                    n = p;
+                    memcpy(text + n, tokens[t], tl);
+                    n += tl;
+                    size_t q = post < fl ? post : fl;
+                    while (q > 0 && ((unsigned char)fillers[(f + 1) % 4][q] & 0xC0) == 0x80)
+                        q--;
+                    memcpy(text + n, fillers[(f + 1) % 4], q);
+                    n += q;
+                    same_as_slow(text, n);
+                }
+    /* exact lengths around the steps and the mask words: ASCII, Cyrillic,
+     * and a two-byte letter ending at byte 15, 16, 17, 63, 64, 65 */
+    for (size_t len = 14; len <= 70; len++) {
+        char a[80], c[160];
+        for (size_t i = 0; i < len; i++)
+            a[i] = (char)(i % 7 == 6 ? ' ' : 'A' + i % 26);
+        same_as_slow(a, len);
+        for (size_t i = 0; i + 1 < len; i += 2) {
+            c[i] = (char)0xD0;
+            c[i + 1] = (char)(i % 14 == 12 ? 0x81 : 0x90 + i % 48); /* А-п, Ё now and then */
+        }
+        same_as_slow(c, len & ~(size_t)1);
+        memset(a, 'x', len);
+        memcpy(a + len - 2, "\xD0\x96", 2);                   /* Ж at the end */
+        same_as_slow(a, len);
+        memcpy(a + len / 2 - 1, "\xD0\xAF", 2);               /* Я across the middle */
+        same_as_slow(a, len);
+    }
+    /* more folds that change a word's length than the block pass moves
+     * text for (BLOCKS_RESIZE, 16): the first ones done, then the one pass */
+    for (size_t words = 1; words <= 40; words++) {
+        char t[400];
+        size_t n = 0;
+        for (size_t i = 0; i < words; i++) {
+            memcpy(t + n, i % 3 ? "нa " : "кapтa ", i % 3 ? 4 : 9); /* Latin a */
+            n += i % 3 ? 4 : 9;
+        }
+        memcpy(t + n, "end of text", 11);
+        same_as_slow(t, n + 11);
+    }
+    /* random texts of the pieces the block pass meets, 16 to ~300 bytes */
+    {
+        static const char *const piece[] = {
+            "a", "B", "z", "Q", "0", "1", "3", "5", "9", " ", " ", " ", ".", ",", "-", "!", ":",
+            "/", "а", "Б", "я", "Я", "р", "Р", "ж", "Ё", "ё", "é", "É", "×", "£", "€", "₽",
+            "з а й м", "W I N", "www.x-y.ru", "fr33", "KL341", "\xE2\x80\x8B", "  ", "\t", "ß"};
+        uint32_t seed = 77;
+        for (int round = 0; round < 20000; round++) {
+            size_t n = 0, want = 16 + (size_t)round % 280;
+            int plain = round % 4 != 0; /* three in four without the pieces that send the text elsewhere */
+            while (n < want) {
+                seed = seed * 1103515245u + 12345u;
+                size_t k = (seed >> 16) % SG_ARRAY_LEN(piece);
+                const char *pc = piece[k];
+                if (plain && (!strcmp(pc, "\xE2\x80\x8B") || !strcmp(pc, "  ") || !strcmp(pc, "\t") ||
+                              !strcmp(pc, "ß") || !strcmp(pc, "×")))
+                    continue;
+                size_t pl = strlen(pc);
+                memcpy(text + n, pc, pl);
+                n += pl;
+            }
+            if (plain && text[0] == ' ')
+                text[0] = 'x';
+            if (plain && text[n - 1] == ' ')
+                text[n - 1] = 'x';
+            same_as_slow(text, n);
+        }
+    }
+    CHECK(block_texts > 100000);
+}
+
 int main(void)
 {
     ctx = norm_ctx_new(0);
@@ -388,6 +523,7 @@ int main(void)
     CHECK_EQ_INT(norm_redact_digits("код 12", 9, red, 3), 2);
 
     test_unicode_digits();
+    test_block_pass();
 
     /* differential: the fast path gives what the general path gives (a
      * CJK word appended forces the general path: ASCII and basic Cyrillic

@@ -12,7 +12,9 @@
  *     Nd, decoded as utf8proc decodes), is at most cap-1 bytes, and is
  *     valid UTF-8 whenever the text is;
  *   - norm_sender and a short output buffer never overrun;
- *   - norm_text's fast paths give what NORM_SLOW_PATH gives;
+ *   - norm_text's fast paths give what NORM_SLOW_PATH gives, with and
+ *     without NORM_FINGERPRINT, and the fingerprint that flag keeps is
+ *     norm_fingerprint's of the output;
  *   - url_extract gives the hits the extractor before its fast paths gives
  *     (tests/url-extract-ref.h), on the raw and the normalised text;
  *     url_tld_known answers as the reference's list does;
@@ -89,6 +91,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t n_slow = 0;
     check(norm_text(ctx, t, size, out_slow, out_cap, &n_slow, NORM_SLOW_PATH) == rc);
     check(n_slow == n && memcmp(out, out_slow, n) == 0);
+    /* NORM_FINGERPRINT: the same output, and the fingerprint it keeps
+     * (from the block pass's digit masks where it can) is norm_fingerprint's */
+    size_t n_fp = 0;
+    check(norm_text(ctx, t, size, out_slow, out_cap, &n_fp, NORM_FINGERPRINT) == rc);
+    check(n_fp == n && memcmp(out, out_slow, n) == 0);
+    check(norm_last_fingerprint(ctx) == norm_fingerprint(out, n));
     {
         char *masked = malloc(n ? n : 1);
         check(masked != NULL);
