@@ -94,22 +94,28 @@ static int live(int64_t expires_at, int64_t now)
     return expires_at == 0 || expires_at > now;
 }
 
-size_t lists_sender_key(const char *sender, size_t len, char *out, size_t cap)
+size_t lists_sender_key_span(const char *sender, size_t len, size_t max_len, size_t *skip)
 {
-    if (cap == 0)
-        return 0;
+    *skip = 0;
     if (len > 1 && sender[0] == '+') {
         size_t i = 1;
         while (i < len && sender[i] >= '0' && sender[i] <= '9')
             i++;
         if (i == len) {
-            sender++;
+            *skip = 1;
             len--;
         }
     }
-    if (len > cap - 1)
-        len = cap - 1;
-    memcpy(out, sender, len);
+    return len < max_len ? len : max_len;
+}
+
+size_t lists_sender_key(const char *sender, size_t len, char *out, size_t cap)
+{
+    if (cap == 0)
+        return 0;
+    size_t skip;
+    len = lists_sender_key_span(sender, len, cap - 1, &skip);
+    memcpy(out, sender + skip, len);
     out[len] = '\0';
     return len;
 }

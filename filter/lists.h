@@ -100,6 +100,12 @@ int lists_seal(lists_t *l);
 /* Writes the comparison key of a sender into out (cap >= 2); returns its
  * length.  Truncates at cap - 1. */
 size_t lists_sender_key(const char *sender, size_t len, char *out, size_t cap);
+/* The same key without a copy: it is always a run of sender's own bytes,
+ * sender + *skip (0, or 1 for the '+' dropped), of the returned length
+ * (cut at max_len, as lists_sender_key with cap = max_len + 1).  For the
+ * verdict engine, which hashes and compares the key of every message and
+ * needs no NUL-terminated copy. */
+size_t lists_sender_key_span(const char *sender, size_t len, size_t max_len, size_t *skip);
 
 enum lists_wl_result {
     LISTS_WL_NONE = 0,      /* the sender is not protected */

@@ -571,6 +571,17 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
     return end > i ? end : i + 1;
 }
 
+/* 1 if the '.' at text[s] cannot separate two labels: it ends the text
+ * or comes before an ASCII byte that starts no label and does not close
+ * a defanged dot "[.]" "(.)" "{.}". */
+static inline int dead_dot(const char *text, size_t len, size_t s)
+{
+    if (s + 1 >= len)
+        return 1;
+    unsigned char c = (unsigned char)text[s + 1];
+    return c < 0x80 && !(uclass[c] & UC_LABEL) && c != ']' && c != ')' && c != '}';
+}
+
 #if defined(__SSE2__)
 /* Bits of the label separator candidates among the sixteen bytes at p:
  * '.', '[', '(' (a '[' or '(' counts only before 'd' or 'D': the caller
@@ -589,10 +600,19 @@ static inline unsigned sep_bits16(const char *p, unsigned *slashes)
  * '.', or '[' / '(' before 'd' or 'D' (the defanged "[dot]" "(dot)");
  * len if none.  *slash is set to 1 when a '/' lies in [from, that
  * position), else 0 (url_extract's full-stop shortcut needs to know).
- * Sixteen bytes per compare: one pass for all of them. */
-static size_t next_sep(const char *text, size_t len, size_t from, int *slash)
+ * Sixteen bytes per compare: one pass for all of them.
+ *
+ * That shortcut is taken here too, for as many full stops as the pass
+ * meets: a dead_dot() with no '/' since from is passed over, and *from
+ * moved after it, exactly as url_extract would have done on getting it
+ * back (its next call would have started there, and found no '/' before
+ * the dot it passed either).  A sentence's full stops cost a bit test
+ * each instead of a call and a reload of their sixteen bytes. */
+#define NEXT_SEP_DEAD(k, before)                                                                   \
+    (!(before) && text[k] == '.' && dead_dot(text, len, k))
+static size_t next_sep(const char *text, size_t len, size_t *from, int *slash)
 {
-    size_t i = from;
+    size_t i = *from;
     unsigned sl, seen = 0;
     while (len - i >= 16) {
         unsigned m = sep_bits16(text + i, &sl);
@@ -600,7 +620,12 @@ static size_t next_sep(const char *text, size_t len, size_t from, int *slash)
             unsigned b = (unsigned)__builtin_ctz(m);
             size_t k = i + b;
             if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd')) {
-                *slash = (seen | (sl & ((1u << b) - 1))) != 0;
+                unsigned before = seen | (sl & ((1u << b) - 1));
+                if (NEXT_SEP_DEAD(k, before)) {
+                    *from = k + 1;
+                    continue;
+                }
+                *slash = before != 0;
                 return k;
             }
         }
@@ -616,7 +641,12 @@ static size_t next_sep(const char *text, size_t len, size_t from, int *slash)
             unsigned b = (unsigned)__builtin_ctz(m);
             size_t k = base + b;
             if (text[k] == '.' || (k + 1 < len && lc(text[k + 1]) == 'd')) {
-                *slash = (seen | (sl & ((1u << b) - 1))) != 0;
+                unsigned before = seen | (sl & ((1u << b) - 1));
+                if (NEXT_SEP_DEAD(k, before)) {
+                    *from = k + 1;
+                    continue;
+                }
+                *slash = before != 0;
                 return k;
             }
         }
@@ -625,13 +655,19 @@ static size_t next_sep(const char *text, size_t len, size_t from, int *slash)
     }
     for (; i < len; i++) {
         if (text[i] == '.' ||
-            ((text[i] == '[' || text[i] == '(') && i + 1 < len && lc(text[i + 1]) == 'd'))
+            ((text[i] == '[' || text[i] == '(') && i + 1 < len && lc(text[i + 1]) == 'd')) {
+            if (NEXT_SEP_DEAD(i, seen)) {
+                *from = i + 1;
+                continue;
+            }
             break;
+        }
         seen |= text[i] == '/';
     }
     *slash = seen != 0;
     return i;
 }
+#undef NEXT_SEP_DEAD
 #endif
 
 #if !defined(__SSE2__)
@@ -657,17 +693,6 @@ static size_t next_open_dot(const char *text, size_t len, size_t from)
     return best;
 }
 #endif
-
-/* 1 if the '.' at text[s] cannot separate two labels: it ends the text
- * or comes before an ASCII byte that starts no label and does not close
- * a defanged dot "[.]" "(.)" "{.}". */
-static inline int dead_dot(const char *text, size_t len, size_t s)
-{
-    if (s + 1 >= len)
-        return 1;
-    unsigned char c = (unsigned char)text[s + 1];
-    return c < 0x80 && !(uclass[c] & UC_LABEL) && c != ']' && c != ')' && c != '}';
-}
 
 /* Start of the run of non-white-space bytes (> ' ') that ends at p, not
  * before lo.  Eight bytes at a time, backwards: per byte, with the top
@@ -707,7 +732,7 @@ size_t url_extract(const char *text, size_t len, struct url_hit *out, size_t max
          * "[d" / "(d" */
         int slash; /* a '/' in text[i..s) */
 #if defined(__SSE2__)
-        size_t s = next_sep(text, len, i, &slash);
+        size_t s = next_sep(text, len, &i, &slash); /* i moves past the full stops it skips */
 #else
         if (open_dot < i)
             open_dot = next_open_dot(text, len, i);

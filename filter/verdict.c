@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -60,6 +61,10 @@ static void holder_put(struct holder *h)
 
 #define OV_WAYS 8
 
+/* Bytes of a volume reason's constant tail buffer (verdict_engine.vol_tail),
+ * zero-padded: add_reason_cat copies all of it at once. */
+#define VOL_TAIL_CAP 80
+
 struct ov_entry {
     uint64_t h;
     uint64_t seq;      /* event sequence number: retired once drained */
@@ -79,6 +84,27 @@ struct counters {
 
 #define COUNT(e, field) atomic_fetch_add_explicit(&(e)->c.field, 1, memory_order_relaxed)
 
+/* The volume tables' lock: uncontended (one judging thread, the common
+ * case) one exchange to take and one store to give back.  Contended, it
+ * spins briefly and then yields, so a holder that lost its CPU gets it
+ * back (the section never blocks or allocates). */
+static inline void vol_lock(atomic_flag *f)
+{
+    for (unsigned spins = 0; atomic_flag_test_and_set_explicit(f, memory_order_acquire); spins++) {
+        if (spins >= 64)
+            sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+        else
+            __builtin_ia32_pause();
+#endif
+    }
+}
+
+static inline void vol_unlock(atomic_flag *f)
+{
+    atomic_flag_clear_explicit(f, memory_order_release);
+}
+
 struct verdict_engine {
     struct verdict_config cfg;
 
@@ -87,7 +113,11 @@ struct verdict_engine {
     struct holder *h[H_COUNT];
     atomic_uint_fast64_t gen;
 
-    pthread_mutex_t vol_mu;
+    /* Held for the volume observations of one message (O(8 + N) work,
+     * usually a few hundred instructions) and for reading their stats: a
+     * spin lock (vol_lock), not a mutex, whose lock and unlock calls cost
+     * 55 instructions a message against 6. */
+    atomic_flag vol_busy;
     volume_table_t *v_sender, *v_fp, *v_account;
 
     /* Overlay and event queue share ov_mu: an automatic entry and its event
@@ -101,6 +131,11 @@ struct verdict_engine {
      * read without it: nearly every lookup is a miss, decided by the tags
      * alone, so the judging path takes ov_mu only when a tag matches. */
     _Atomic uint64_t *ov_tag;
+    /* Per bucket, 1 while any of its ways holds an entry (written under
+     * ov_mu, read without it): every message asks for its sender and its
+     * fingerprint, and a bucket without entries, nearly all of them,
+     * answers with one byte instead of eight tags. */
+    _Atomic unsigned char *ov_used;
     size_t ov_bmask;
     uint64_t ov_seq, drained_seq;
     struct verdict_autobl *q;
@@ -111,7 +146,7 @@ struct verdict_engine {
      * than 50 distinct recipients in 600 s"), formatted once: a busy sender
      * passes its threshold on every message, and formatting two numbers
      * per message cost more than the rest of its reason. */
-    char vol_tail[3][80];
+    char vol_tail[3][VOL_TAIL_CAP];
     size_t vol_tail_len[3];
 
     struct counters c;
@@ -206,7 +241,7 @@ verdict_engine_t *verdict_engine_new(const struct verdict_config *cfg, char *err
         goto nomem;
     e->cfg = *cfg;
     pthread_mutex_init(&e->swap_mu, NULL);
-    pthread_mutex_init(&e->vol_mu, NULL);
+    atomic_flag_clear(&e->vol_busy);
     pthread_mutex_init(&e->ov_mu, NULL);
     atomic_init(&e->gen, 1);
     atomic_init(&e->ov_count, 0);
@@ -227,21 +262,25 @@ verdict_engine_t *verdict_engine_new(const struct verdict_config *cfg, char *err
     e->ov_bmask = nb - 1;
     e->ov = malloc(nb * OV_WAYS * sizeof *e->ov);
     e->ov_tag = aligned_alloc(64, nb * OV_WAYS * sizeof *e->ov_tag);
+    e->ov_used = malloc(nb * sizeof *e->ov_used);
     e->q = calloc(cfg->autobl_queue_max, sizeof *e->q);
     e->q_seq = calloc(cfg->autobl_queue_max, sizeof *e->q_seq);
-    if (!e->ov || !e->ov_tag || !e->q || !e->q_seq)
+    if (!e->ov || !e->ov_tag || !e->ov_used || !e->q || !e->q_seq)
         goto nomem;
     for (size_t i = 0; i < nb * OV_WAYS; i++) {
         e->ov[i].kind = -1;
         atomic_init(&e->ov_tag[i], 0);
     }
+    for (size_t b = 0; b < nb; b++)
+        atomic_init(&e->ov_used[b], 0);
     e->q_cap = cfg->autobl_queue_max;
     static const char vol_fmt[] = " reached more than %u distinct recipients in %u s";
     const unsigned vol_max[3] = {cfg->sender_max_recipients, cfg->fingerprint_max_recipients,
                                  cfg->account_max_recipients};
     for (int k = 0; k < 3; k++) {
         int n = snprintf(e->vol_tail[k], sizeof e->vol_tail[k], vol_fmt, vol_max[k], cfg->window_s);
-        e->vol_tail_len[k] = n > 0 ? (size_t)n : 0;
+        /* (at most 60 bytes: thresholds up to VOLUME_MAX_THRESHOLD, 32-bit windows) */
+        e->vol_tail_len[k] = n <= 0 ? 0 : (size_t)n < VOL_TAIL_CAP ? (size_t)n : VOL_TAIL_CAP - 1;
     }
     return e;
 nomem:
@@ -262,10 +301,10 @@ void verdict_engine_free(verdict_engine_t *e)
     volume_free(e->v_account);
     free(e->ov);
     free(e->ov_tag);
+    free((void *)e->ov_used);
     free(e->q);
     free(e->q_seq);
     pthread_mutex_destroy(&e->swap_mu);
-    pthread_mutex_destroy(&e->vol_mu);
     pthread_mutex_destroy(&e->ov_mu);
     free(e);
 }
@@ -306,14 +345,21 @@ int verdict_engine_set_lists(verdict_engine_t *e, lists_t *l)
      * the store has them now (so the snapshot blocks them), or an operator
      * cleared them (and the clear must take effect). */
     pthread_mutex_lock(&e->ov_mu);
-    size_t n = (e->ov_bmask + 1) * OV_WAYS;
-    for (size_t i = 0; i < n; i++) {
-        if (e->ov[i].kind >= 0 && e->ov[i].seq <= e->drained_seq) {
-            e->ov[i].kind = -1;
-            atomic_store_explicit(&e->ov_tag[i], 0, memory_order_relaxed);
-            atomic_fetch_sub(&e->ov_count, 1);
-            COUNT(e, overlay_retired);
+    for (size_t b = 0; b <= e->ov_bmask; b++) {
+        if (!atomic_load_explicit(&e->ov_used[b], memory_order_relaxed))
+            continue; /* no entry in any of its ways */
+        unsigned used = 0;
+        for (size_t i = b * OV_WAYS; i < (b + 1) * OV_WAYS; i++) {
+            if (e->ov[i].kind >= 0 && e->ov[i].seq <= e->drained_seq) {
+                e->ov[i].kind = -1;
+                atomic_store_explicit(&e->ov_tag[i], 0, memory_order_relaxed);
+                atomic_fetch_sub(&e->ov_count, 1);
+                COUNT(e, overlay_retired);
+            }
+            used |= e->ov[i].kind >= 0;
         }
+        if (!used) /* cleared only with no entry left: a lookup never misses one that is there */
+            atomic_store_explicit(&e->ov_used[b], 0, memory_order_relaxed);
     }
     pthread_mutex_unlock(&e->ov_mu);
     return 0;
@@ -396,15 +442,15 @@ static uint64_t ov_hash(int kind, uint64_t value_hash)
 
 /* overlay_has: 1 if an unexpired automatic entry for (kind, value) is in
  * the overlay; h = ov_hash(kind, ...) of the value.  overlay_maybe: 0 if
- * it is certainly not (no tag of h's bucket is h).  The tags are read without ov_mu
- * (atomic loads; writers store them under it), and the entry under it
- * only when one matches: a lookup concurrent with an add may miss the
- * new entry, as it would had it taken the mutex just before the add, and
- * an entry present through the lookup is always found. */
-static int overlay_maybe(verdict_engine_t *e, uint64_t h)
+ * it is certainly not (h's bucket holds no entry, or no tag of it is h).
+ * The used flags and the tags are read without ov_mu (atomic loads;
+ * writers store them under it), and the entry under it only when one
+ * matches: a lookup concurrent with an add may miss the new entry, as it
+ * would had it taken the mutex just before the add, and an entry present
+ * through the lookup is always found.  The used flag is tested inline,
+ * the tags out of line: nearly every bucket is empty. */
+static __attribute__((noinline)) int overlay_tags(verdict_engine_t *e, uint64_t h)
 {
-    if (atomic_load_explicit(&e->ov_count, memory_order_relaxed) == 0)
-        return 0;
     _Atomic uint64_t *tag = &e->ov_tag[(h & e->ov_bmask) * OV_WAYS];
     /* Relaxed: the entry itself is read under ov_mu.  Unrolled, as a loop
      * of atomic loads is not. */
@@ -415,13 +461,17 @@ static int overlay_maybe(verdict_engine_t *e, uint64_t h)
 #undef OV_TAG_IS
 }
 
-/* overlay_has() is overlay_maybe() and, when a tag matched, the check of
- * the entry under ov_mu: a caller whose value costs something to spell
- * (the fingerprint's hex) asks overlay_maybe() first. */
-static int overlay_has(verdict_engine_t *e, int kind, uint64_t h, const char *v, size_t n, int64_t now)
+static inline int overlay_maybe(verdict_engine_t *e, uint64_t h)
 {
-    if (!overlay_maybe(e, h))
-        return 0;
+    return atomic_load_explicit(&e->ov_used[h & e->ov_bmask], memory_order_relaxed) && overlay_tags(e, h);
+}
+
+/* overlay_has() is overlay_maybe() and, when a tag matched, the check of
+ * the entry under ov_mu (overlay_entry): a caller whose value costs
+ * something to spell (the fingerprint's hex) asks overlay_maybe() first. */
+static __attribute__((noinline)) int overlay_entry(verdict_engine_t *e, int kind, uint64_t h, const char *v,
+                                                   size_t n, int64_t now)
+{
     size_t first = (h & e->ov_bmask) * OV_WAYS;
     _Atomic uint64_t *tag = &e->ov_tag[first];
     int hit = 0;
@@ -436,6 +486,11 @@ static int overlay_has(verdict_engine_t *e, int kind, uint64_t h, const char *v,
         }
     pthread_mutex_unlock(&e->ov_mu);
     return hit;
+}
+
+static inline int overlay_has(verdict_engine_t *e, int kind, uint64_t h, const char *v, size_t n, int64_t now)
+{
+    return overlay_maybe(e, h) && overlay_entry(e, kind, h, v, n, now);
 }
 
 /* h: ov_hash(kind, ...) of the value, as for overlay_has. */
@@ -464,6 +519,7 @@ static void overlay_add(verdict_engine_t *e, int kind, uint64_t h, const char *v
     slot->kind = kind;
     slot->h = h;
     atomic_store_explicit(&e->ov_tag[slot - e->ov], h, memory_order_release);
+    atomic_store_explicit(&e->ov_used[(h & e->ov_bmask)], 1, memory_order_relaxed);
     slot->created = now;
     slot->expires = expires;
     slot->seq = ++e->ov_seq;
@@ -539,11 +595,11 @@ void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *s)
     s->norm_truncated = LD(norm_truncated);
     s->rule_hits_dropped = LD(rule_hits_dropped);
 #undef LD
-    pthread_mutex_lock(&e->vol_mu);
+    vol_lock(&e->vol_busy);
     volume_get_stats(e->v_sender, &s->vol_sender);
     volume_get_stats(e->v_fp, &s->vol_fingerprint);
     volume_get_stats(e->v_account, &s->vol_account);
-    pthread_mutex_unlock(&e->vol_mu);
+    vol_unlock(&e->vol_busy);
 }
 
 /* ---- workers -------------------------------------------------------------------- */
@@ -732,10 +788,14 @@ static int add_reason(struct verdict *v, enum verdict_reason_type t, const char 
  * writes for "head%s<tail>suffix", without scanning a format.  id, head,
  * tail and suffix come with their lengths (no NUL in them).  For the
  * volume reasons, one per message of a busy sender, whose tails are
- * formatted once per engine (vol_tail). */
-static inline int add_reason_cat(struct verdict *v, enum verdict_reason_type t, const char *id, size_t id_len,
-                                 const char *head, size_t head_len, const char *var, size_t var_max,
-                                 const char *tail, size_t tail_len, const char *suffix, size_t suffix_len)
+ * formatted once per engine (vol_tail): tail is such a buffer, all of
+ * whose VOL_TAIL_CAP bytes are copied in one go (a constant-size copy is
+ * a few moves, a call of memcpy with its length was the larger part of
+ * this function), the bytes past tail_len overwritten after. */
+static inline int add_reason_cat(struct verdict *v, enum verdict_reason_type t, const char *id,
+                                 size_t id_len, const char *head, size_t head_len, const char *var,
+                                 size_t var_max, const char tail[VOL_TAIL_CAP], size_t tail_len,
+                                 const char *suffix, size_t suffix_len)
 {
     if (v->n_reasons >= VERDICT_MAX_REASONS) {
         v->reasons_dropped++;
@@ -758,12 +818,15 @@ static inline int add_reason_cat(struct verdict *v, enum verdict_reason_type t, 
     if (n)
         memcpy(out + o, var, n);
     o += n;
-    n = tail_len < room - o ? tail_len : room - o;
-    memcpy(out + o, tail, n);
-    o += n;
-    n = suffix_len < room - o ? suffix_len : room - o;
-    memcpy(out + o, suffix, n);
-    o += n;
+    /* the whole tail buffer fits after them: no cut */
+    _Static_assert(sizeof "account " - 1 + 39 + VOL_TAIL_CAP <= VERDICT_DETAIL_MAX - 1, "the tail fits");
+    memcpy(out + o, tail, VOL_TAIL_CAP);
+    o += tail_len;
+    if (suffix_len) { /* a verified sender's note: rare */
+        n = suffix_len < room - o ? suffix_len : room - o;
+        memcpy(out + o, suffix, n);
+        o += n;
+    }
     out[o] = '\0';
     return (int)v->n_reasons++;
 }
@@ -975,8 +1038,11 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     size_t sender_len = sender ? in->source_addr.len : 0;
     if (!sender)
         sender = "";
-    char skey[64];
-    size_t skey_len = lists_sender_key(sender, sender_len, skey, sizeof skey);
+    /* The sender's list key (lists.h), a run of its own bytes: at most 63
+     * of them, as the 64-byte copy it replaces held */
+    size_t skey_skip;
+    const size_t skey_len = lists_sender_key_span(sender, sender_len, 63, &skey_skip);
+    const char *const skey = sender + skey_skip;
     /* The volume buckets (step 7) are fetched now, to arrive while the
      * text is normalised and scanned; the fingerprint's once it is known. */
     const uint64_t sender_vkey = XXH3_64bits(skey, skey_len);
@@ -1007,14 +1073,16 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     int norm_case_only = 0; /* read now: norm_sender below reuses the context */
     w->norm[0] = '\0';
     if (has_text) {
-        int r = norm_text(w->nc, text, text_len, w->norm, w->norm_cap, &normlen, 0);
+        int r = norm_text(w->nc, text, text_len, w->norm, w->norm_cap, &normlen, NORM_FINGERPRINT);
         norm_case_only = r == 0 && norm_last_case_only(w->nc);
         if (r == SG_ENOSPC)
             COUNT(e, norm_truncated);
         else if (r != 0)
             normlen = 0;
-        v->fingerprint = norm_fingerprint(w->norm, normlen);
-        volume_prefetch(e->v_fp, v->fingerprint);
+        /* taken as the text was written (text-norm.h), or of nothing */
+        v->fingerprint = r == 0 || r == SG_ENOSPC ? norm_last_fingerprint(w->nc) : norm_fingerprint(w->norm, 0);
+        if (normlen >= cfg->fingerprint_min_len) /* else never counted (count_fp below) */
+            volume_prefetch(e->v_fp, v->fingerprint);
         if (w->snippet)
             norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
     }
@@ -1024,11 +1092,12 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
 
     /* 1. Verified whitelist and anti-spoofing. */
     const struct lists_whitelist_entry *wl = NULL;
-    struct lists_origin origin = {(const char *)in->account.p, in->account.p ? in->account.len : 0,
-                                  in->src_ip};
-    enum lists_wl_result wr = w->lc.whitelist ? lists_whitelist_check(L, sender, sender_len, in->source_ton,
-                                                                      &origin, now, &wl)
-                                              : LISTS_WL_NONE;
+    enum lists_wl_result wr = LISTS_WL_NONE;
+    if (w->lc.whitelist) {
+        struct lists_origin origin = {(const char *)in->account.p, in->account.p ? in->account.len : 0,
+                                      in->src_ip};
+        wr = lists_whitelist_check(L, sender, sender_len, in->source_ton, &origin, now, &wl);
+    }
     if (wr == LISTS_WL_UNVERIFIABLE && !cfg->trust_unknown_account)
         wr = LISTS_WL_SPOOFED;
     if (wr == LISTS_WL_VERIFIED || wr == LISTS_WL_UNVERIFIABLE) {
@@ -1109,7 +1178,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         collect_urls(w, text, text_len, w->norm, normlen, norm_case_only);
     if (sender_len)
         volume_prefetch_set(e->v_sender, sender_vkey, rcpt_hash);
-    if (has_text)
+    if (has_text && normlen >= cfg->fingerprint_min_len)
         volume_prefetch_set(e->v_fp, v->fingerprint, rcpt_hash);
     if (in->account.len)
         volume_prefetch_set(e->v_account, account_vkey, rcpt_hash);
@@ -1237,14 +1306,14 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         int count_fp = has_text && !v->verified && e->v_fp && normlen >= cfg->fingerprint_min_len;
         uint64_t rh = rcpt_hash;
         unsigned n_sender = 0, n_fp = 0, n_acct = 0;
-        pthread_mutex_lock(&e->vol_mu);
+        vol_lock(&e->vol_busy);
         if (e->v_sender && sender_len)
             n_sender = volume_observe(e->v_sender, sender_vkey, rh, now_s);
         if (count_fp)
             n_fp = volume_observe(e->v_fp, v->fingerprint, rh, now_s);
         if (e->v_account && in->account.len)
             n_acct = volume_observe(e->v_account, account_vkey, rh, now_s);
-        pthread_mutex_unlock(&e->vol_mu);
+        vol_unlock(&e->vol_busy);
 
         int t_sender = e->v_sender && n_sender > cfg->sender_max_recipients;
         int t_fp = count_fp && n_fp > cfg->fingerprint_max_recipients;
@@ -1265,7 +1334,7 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
          * the content already looks like spam, a flag otherwise. */
         int corroborated = cfg->volume_corroborate_score <= 0 || v->score >= cfg->volume_corroborate_score;
         enum verdict_action vol_action = cfg->volume_action;
-        if (!corroborated && sender_is_alphanumeric(in) && vol_action > VERDICT_FLAG && t_sender) {
+        if (!corroborated && t_sender && vol_action > VERDICT_FLAG && sender_is_alphanumeric(in)) {
             vol_action = VERDICT_FLAG;
             COUNT(e, volume_uncorroborated);
         }
@@ -1298,7 +1367,8 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             }
         }
         if (t_fp) {
-            int r = add_reason_cat(v, VERDICT_R_VOLUME, LIT("volume-fingerprint"), LIT("text "), fphex, 16,
+            int r = add_reason_cat(v, VERDICT_R_VOLUME, LIT("volume-fingerprint"), LIT("text "),
+                                   fphex, 16,
                                    e->vol_tail[1], e->vol_tail_len[1], "", 0);
             force(&forced, fp_action, r);
             if (cfg->auto_blacklist && fp_action == VERDICT_BLOCK) {

@@ -34,8 +34,9 @@
  * read, and a verdict is always computed against one consistent snapshot.
  *
  * Volume tables are per engine, so that a sender spread over workers is
- * counted once; one mutex serialises the bounded update (O(8 + N) work,
- * see volume.h).
+ * counted once; one lock serialises the bounded update (O(8 + N) work,
+ * see volume.h): a spin lock that yields when contended, as the update
+ * never blocks.
  *
  * Clocks: verdict_input.ts (packet time) drives the volume windows;
  * verdict_input.now (wall-clock seconds) drives list validity, TTLs and

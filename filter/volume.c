@@ -535,11 +535,13 @@ void volume_prefetch(const volume_table_t *t, uint64_t key)
 {
     if (!t)
         return;
+    /* A bucket starts on a line (the keys are 64-byte aligned and a
+     * bucket, 8 * (16 + 8 * VOLUME_INLINE) bytes, is whole lines), so its
+     * lines are these: a constant count, unrolled. */
+    _Static_assert(VOLUME_WAYS * sizeof(struct vkey) % 64 == 0, "a bucket covers whole lines");
     const char *b = (const char *)bucket(t, fix_key(key));
-    const char *end = b + VOLUME_WAYS * sizeof(struct vkey) - 1;
-    for (const char *p = b; p <= end; p += 64)
-        __builtin_prefetch(p);
-    __builtin_prefetch(end);
+    for (size_t off = 0; off < VOLUME_WAYS * sizeof(struct vkey); off += 64)
+        __builtin_prefetch(b + off);
 }
 
 void volume_prefetch_set(const volume_table_t *t, uint64_t key, uint64_t recipient)
@@ -583,16 +585,20 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
         return 0;
     key = fix_key(key);
     t->st.observations++;
-    struct vkey *b = bucket(t, key), *k = NULL, *victim = NULL;
-    for (unsigned w = 0; w < VOLUME_WAYS; w++) {
+    struct vkey *b = bucket(t, key), *k = NULL;
+    /* The key first, alone (most observations find it); the victim only
+     * for a new key, chosen exactly as one pass over the ways would: the
+     * first empty way, else the first of the oldest last activity. */
+    for (unsigned w = 0; w < VOLUME_WAYS; w++)
         if (b[w].key == key) {
             k = &b[w];
             break;
         }
-        if (!victim || (victim->key && (!b[w].key || b[w].last < victim->last)))
-            victim = &b[w];
-    }
     if (!k) {
+        struct vkey *victim = &b[0];
+        for (unsigned w = 1; w < VOLUME_WAYS && victim->key; w++)
+            if (!b[w].key || b[w].last < victim->last)
+                victim = &b[w];
         k = victim;
         if (k->key) {
             t->st.evictions++;
