@@ -4,6 +4,9 @@
 
 #include <stddef.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
 
@@ -187,8 +190,97 @@ static inline size_t scan_to_class(const uint8_t *t, size_t i, size_t len, unsig
     return i;
 }
 
+/* Index of the first octet below 0x21 at or after i, else len: where a
+ * value of Appendix B's layout ends (its blank), or an octet the general
+ * parser must look at. */
+static inline size_t below21(const uint8_t *t, size_t i, size_t len)
+{
+#if defined(__SSE2__)
+    /* Values are a few octets: sixteen at a time, one test for most.
+     * Unsigned v < 0x21 is min(v, 0x20) == v. */
+    for (; i + 16 <= len; i += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(t + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x20)), v));
+        if (m)
+            return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    for (; i + 8 <= len; i += 8) {
+        uint64_t low = octets_below(sg_load_le64(t + i), 0x21);
+        if (low)
+            return i + (size_t)__builtin_ctzll(low) / 8;
+    }
+    while (i < len && t[i] >= 0x21)
+        i++;
+    return i;
+}
+
+/* Appendix B's layout exactly, as nearly every SMSC writes it: "id:V
+ * sub:V dlvrd:V submit date:V done date:V stat:V err:V text:...", keys in
+ * lowercase ("Text:" too), one space after each value, "id:V " possibly
+ * left out.  Parsed in one pass: a constant key compare and a value scan
+ * per field, instead of a key search per word (a third of the
+ * instructions on decode-small's 14,930 receipts).  Returns 0 with every
+ * field of *out set (id {NULL, 0} when left out), exactly as the general
+ * parse below sets them for such a text; -1 at the first octet that departs
+ * from the layout (another case, spelling or order, a blank other than
+ * one space, a NUL in a value, the end of the text before text:), and
+ * the general parse starts over. */
+static int parse_appendix_b(const uint8_t *t, size_t len, struct smpp_receipt *out)
+{
+    size_t i = 0, e;
+#define AB_KEY(s)                                                             \
+    do {                                                                      \
+        if (len - i < sizeof(s) - 1 || memcmp(t + i, s, sizeof(s) - 1) != 0) \
+            return -1;                                                        \
+        i += sizeof(s) - 1;                                                   \
+    } while (0)
+#define AB_VALUE(field)                                \
+    do {                                               \
+        e = below21(t, i, len);                        \
+        if (e >= len || t[e] != ' ')                   \
+            return -1;                                 \
+        out->field = (struct sg_view){t + i, e - i};   \
+        i = e + 1;                                     \
+    } while (0)
+    /* Some SMSCs leave the id out of the text (it is in
+     * receipted_message_id); found or not, the general parse agrees. */
+    out->id = (struct sg_view){NULL, 0};
+    if (len >= 3 && memcmp(t, "id:", 3) == 0) {
+        i = 3;
+        AB_VALUE(id);
+    }
+    AB_KEY("sub:");
+    AB_VALUE(sub);
+    AB_KEY("dlvrd:");
+    AB_VALUE(dlvrd);
+    AB_KEY("submit date:");
+    AB_VALUE(submit_date);
+    AB_KEY("done date:");
+    AB_VALUE(done_date);
+    AB_KEY("stat:");
+    AB_VALUE(stat);
+    AB_KEY("err:");
+    AB_VALUE(err);
+    /* "Text:" too (a vendor's spelling): c | 0x20 is 't' only for 't'
+     * and 'T', as the general parse folds case. */
+    if (len - i < 5 || (t[i] | 0x20) != 't' || (t[i + 1] | 0x20) != 'e' || (t[i + 2] | 0x20) != 'x' ||
+        (t[i + 3] | 0x20) != 't' || t[i + 4] != ':')
+        return -1;
+    i += 5;
+#undef AB_VALUE
+#undef AB_KEY
+    e = len;
+    while (e > i && t[e - 1] == 0)
+        e--;
+    out->text = (struct sg_view){t + i, e - i};
+    return 0;
+}
+
 int smpp_receipt_parse(const uint8_t *text, size_t len, struct smpp_receipt *out)
 {
+    if (parse_appendix_b(text, len, out) == 0)
+        return 0; /* stat found */
     memset(out, 0, sizeof(*out));
     /* Where each field's view lives, by R_* value. */
     static const size_t slot_off[] = {

@@ -7,6 +7,17 @@
 #include <emmintrin.h> /* the x86-64 baseline: the GSM, IA5/Latin-1 and UCS-2 fast paths
                         * use it where present, the word-at-a-time code elsewhere */
 #endif
+/* SSSE3's byte shuffle packs mixed UCS-2 blocks (utf16_mixed_ssse3), on
+ * the processors that have it, chosen at run time: the build targets
+ * baseline x86-64.  SMS_TEXT_NO_SSSE3 leaves it out (tests/test-sms-text-
+ * fast.c builds this file so, as the reference). */
+#if defined(__SSE2__) && (defined(__x86_64__) || defined(__i386__)) && defined(__GNUC__) && \
+    !defined(SMS_TEXT_NO_SSSE3)
+#define SMS_TEXT_SSSE3 1
+#include <tmmintrin.h>
+#else
+#define SMS_TEXT_SSSE3 0
+#endif
 
 #define GSM_ESC 0x1Bu
 #define UNI_REPL 0xFFFDu
@@ -357,13 +368,52 @@ static const uint8_t utf16_lane_off[16][4] = {
 #undef LANE_OFF
 #undef LANE_LEN
 
+#if SMS_TEXT_SSSE3
+/* For four lanes of which bit k of the index marks lane k as ASCII: the
+ * octets to keep, in order (lane k's octet 2k, then 2k + 1 unless it is
+ * ASCII; 0x80 shuffles in a zero), and how many. */
+static const struct {
+    uint8_t idx[8];
+    uint8_t n;
+} lane_pack[16] = {
+    {{0, 1, 2, 3, 4, 5, 6, 7}, 8},          {{0, 2, 3, 4, 5, 6, 7, 0x80}, 7},
+    {{0, 1, 2, 4, 5, 6, 7, 0x80}, 7},       {{0, 2, 4, 5, 6, 7, 0x80, 0x80}, 6},
+    {{0, 1, 2, 3, 4, 6, 7, 0x80}, 7},       {{0, 2, 3, 4, 6, 7, 0x80, 0x80}, 6},
+    {{0, 1, 2, 4, 6, 7, 0x80, 0x80}, 6},    {{0, 2, 4, 6, 7, 0x80, 0x80, 0x80}, 5},
+    {{0, 1, 2, 3, 4, 5, 6, 0x80}, 7},       {{0, 2, 3, 4, 5, 6, 0x80, 0x80}, 6},
+    {{0, 1, 2, 4, 5, 6, 0x80, 0x80}, 6},    {{0, 2, 4, 5, 6, 0x80, 0x80, 0x80}, 5},
+    {{0, 1, 2, 3, 4, 6, 0x80, 0x80}, 6},    {{0, 2, 3, 4, 6, 0x80, 0x80, 0x80}, 5},
+    {{0, 1, 2, 4, 6, 0x80, 0x80, 0x80}, 5}, {{0, 2, 4, 6, 0x80, 0x80, 0x80, 0x80}, 4},
+};
+
+/* The mixed case of utf16_bmp2_block8 in two shuffles of four lanes: a
+ * third of the instructions of the lane-by-lane stores. */
+static inline __attribute__((target("ssse3"))) size_t utf16_mixed_ssse3(__m128i utf8, unsigned m,
+                                                                          char *o)
+{
+    __m128i lo = _mm_shuffle_epi8(utf8, _mm_loadl_epi64((const __m128i *)(const void *)lane_pack[m & 15].idx));
+    __m128i hi = _mm_shuffle_epi8(_mm_srli_si128(utf8, 8),
+                                  _mm_loadl_epi64((const __m128i *)(const void *)lane_pack[m >> 4].idx));
+    size_t n0 = lane_pack[m & 15].n;
+    _mm_storel_epi64((__m128i *)(void *)o, lo);
+    _mm_storel_epi64((__m128i *)(void *)(o + n0), hi);
+    return n0 + lane_pack[m >> 4].n;
+}
+
+static int have_ssse3(void)
+{
+    return __builtin_cpu_supports("ssse3");
+}
+#endif
+
 /* Eight UTF-16BE units at in, when each is U+0001-U+07FF (ASCII and the
  * two-octet UTF-8 range: Cyrillic, Latin-1, Greek, Hebrew, Arabic), as
  * UTF-8 at o; returns the octets written (8 to 16), or 0 when a unit is
  * outside that range (the caller then decodes them another way).  Same
  * octets as the unit-by-unit fast path below.  Stores 16 octets at o
- * whatever it returns, so o needs room for 16. */
-static inline size_t utf16_bmp2_block8(const uint8_t *in, char *o)
+ * whatever it returns, so o needs room for 16.  ssse3: a constant, set
+ * only in the copy of the caller compiled for SSSE3. */
+static inline __attribute__((always_inline)) size_t utf16_bmp2_block8(const uint8_t *in, char *o, int ssse3)
 {
     const __m128i zero = _mm_setzero_si128();
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)in);
@@ -389,6 +439,12 @@ static inline size_t utf16_bmp2_block8(const uint8_t *in, char *o)
         _mm_storeu_si128((__m128i *)(void *)o, _mm_packus_epi16(utf8, utf8));
         return 8;
     }
+#if SMS_TEXT_SSSE3
+    if (ssse3)
+        return utf16_mixed_ssse3(utf8, m, o);
+#else
+    (void)ssse3;
+#endif
     /* Mixed (words and the spaces between them): each lane's two octets
      * stored in turn at its offset, an ASCII lane's second octet (0)
      * overwritten by the next lane.  Four lanes per word (SSE2 means x86,
@@ -442,8 +498,10 @@ static size_t copy_ascii_blocks(struct wr *w, const uint8_t *in, size_t len)
     return i;
 }
 
-static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
+static inline __attribute__((always_inline)) void decode_utf16be_t(struct wr *w, const uint8_t *in,
+                                                                  size_t len, int ssse3)
 {
+    (void)ssse3;
     size_t i = 0;
     /* Fast path for the usual Cyrillic or Latin text: while even three
      * output bytes per unit (and the NUL) fit, BMP characters other than
@@ -463,7 +521,7 @@ static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
              * characters; the store of 16 octets fits, as eight units
              * remain and three octets each are free. */
             while (i + 16 <= len && i >= sse_from) {
-                size_t n = utf16_bmp2_block8(in + i, o);
+                size_t n = utf16_bmp2_block8(in + i, o, ssse3);
                 if (!n) {
                     sse_from = i + 16;
                     break;
@@ -554,6 +612,29 @@ static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
     }
     if (i < len && !w->full)
         wr_put(w, UNI_REPL); /* odd trailing octet */
+}
+
+static void decode_utf16be_base(struct wr *w, const uint8_t *in, size_t len)
+{
+    decode_utf16be_t(w, in, len, 0);
+}
+
+#if SMS_TEXT_SSSE3
+static __attribute__((target("ssse3"))) void decode_utf16be_ssse3(struct wr *w, const uint8_t *in, size_t len)
+{
+    decode_utf16be_t(w, in, len, 1);
+}
+#endif
+
+static void decode_utf16be(struct wr *w, const uint8_t *in, size_t len)
+{
+#if SMS_TEXT_SSSE3
+    if (have_ssse3()) {
+        decode_utf16be_ssse3(w, in, len);
+        return;
+    }
+#endif
+    decode_utf16be_base(w, in, len);
 }
 
 enum sms_charset sms_charset_of(uint8_t dc, const struct sms_text_opts *o)

@@ -265,6 +265,129 @@ static void test_multipart(void)
 /* A million flows, each leaving half a PDU buffered, and a million
  * multipart messages missing their last part: the tables stay at their
  * bounds and the counters say what was evicted. */
+static char arena_want[2000][161];
+
+struct arena_check {
+    int n, bad;
+};
+
+static void on_arena_msg(void *ctx, const struct decoder_message *m)
+{
+    struct arena_check *ac = ctx;
+    int i = ac->n++;
+    if (i >= 2000 || !m->text || m->text_len != strlen(arena_want[i]) ||
+        memcmp(m->text, arena_want[i], m->text_len) != 0) {
+        if (ac->bad++ < 3)
+            CHECK_MSG(0, "held message %d: \"%.*s\"", i, (int)m->text_len, m->text ? m->text : "");
+    }
+}
+
+/* A response that overtakes its submit (held as an orphan) still ties
+ * the message to its receipt, through the key the response computed; and
+ * texts in the smallest text arena (64 KiB), held for responses that never
+ * come, are written in place, wrap, and push the oldest held messages out
+ * early, every text intact. */
+static void test_early_response_and_arena(void)
+{
+    struct decoder_config c;
+    decoder_config_default(&c);
+    c.max_text_bytes = 64u << 10;
+    struct seen s;
+    decoder_t *d = new_decoder(&s, &c);
+    struct flow f = {.esme_ip = 0x0A000002, .esme_port = 40001, .seq = {100, 900}};
+    struct buf b;
+    sg_time_us t = 1700000000000000ull;
+
+    resp(&b, 0x80000004, 0, 5, "00ABCDEF");
+    feed(d, &f, 1, b.b, b.n, t);
+    CHECK_EQ_INT(s.messages, 0);
+    sm(&b, 4, 5, "BANK", "79120000001", 0, 0, "Code 7312", 9);
+    feed(d, &f, 0, b.b, b.n, t + 10);
+    CHECK_EQ_INT(s.messages, 1); /* its response already in */
+    CHECK_EQ_STR(s.msgid[0], "00ABCDEF");
+    CHECK_EQ_STR(s.text[0], "Code 7312");
+    const char *rc = "id:11259375 sub:001 dlvrd:001 submit date:2311141200 done date:2311141201 stat:DELIVRD err:000 Text:Code";
+    sm(&b, 5, 90, "79120000001", "BANK", 0x04, 0, rc, strlen(rc));
+    feed(d, &f, 1, b.b, b.n, t + 20);
+    CHECK_EQ_INT(s.receipts, 1);
+    CHECK_EQ_INT(s.tied[0], 1); /* 0xABCDEF = 11259375 */
+    CHECK_EQ_INT(s.tied_uid[0], s.uid[0]);
+
+    decoder_flush(d);
+    decoder_free(d);
+
+    /* 2,000 texts of 100 to 159 octets (GSM, and UCS-2 for a third),
+     * never answered: several times the arena.  They leave in order,
+     * early or at the flush, each as sent. */
+    struct arena_check ac = {0, 0};
+    struct decoder_sink sink = {.ctx = &ac, .message = on_arena_msg};
+    d = decoder_new(&c, &sink);
+    for (int i = 0; i < 2000; i++) {
+        size_t len = 100 + (size_t)(i * 7 % 60);
+        for (size_t k = 0; k < len; k++)
+            arena_want[i][k] = (char)('a' + (i + (int)k) % 26);
+        arena_want[i][len] = '\0';
+        if (i % 3 == 0) {
+            uint8_t u[160];
+            size_t n = len > 70 ? 70 : len;
+            for (size_t k = 0; k < n; k++) {
+                u[2 * k] = 0;
+                u[2 * k + 1] = (uint8_t)arena_want[i][k];
+            }
+            arena_want[i][n] = '\0';
+            sm(&b, 4, 1000 + (uint32_t)i, "SHOP", "79120000002", 0, 8, u, 2 * n);
+        } else {
+            sm(&b, 4, 1000 + (uint32_t)i, "SHOP", "79120000002", 0, 0, arena_want[i], len);
+        }
+        feed(d, &f, 0, b.b, b.n, t + 100 + (sg_time_us)i);
+    }
+    struct decoder_stats st;
+    decoder_get_stats(d, &st);
+    CHECK(st.messages_evicted > 1000); /* pushed out of the arena early */
+    decoder_flush(d);
+    CHECK_EQ_INT(ac.n, 2000);
+    CHECK_EQ_INT(ac.bad, 0);
+    decoder_free(d);
+}
+
+/* A PDU event of 8-bit data carries no text, only the binary flag; the
+ * GSM one after it its text. */
+struct pdu_text_check {
+    int n, binary_ok, text_ok;
+};
+
+static void on_pdu_text(void *ctx, const struct decoder_pdu *e)
+{
+    struct pdu_text_check *c = ctx;
+    c->n++;
+    if (e->pdu->command_id == 4 && e->pdu->data_coding == 4)
+        c->binary_ok = e->text == NULL && e->text_binary;
+    if (e->pdu->command_id == 4 && e->pdu->data_coding == 0)
+        c->text_ok = e->text && !e->text_binary && e->text_len == 5 && memcmp(e->text, "hello", 5) == 0;
+}
+
+static void test_pdu_text_events(void)
+{
+    struct decoder_config c;
+    decoder_config_default(&c);
+    struct pdu_text_check pc = {0, 0, 0};
+    struct decoder_sink sink = {.ctx = &pc, .pdu = on_pdu_text};
+    decoder_t *d = decoder_new(&c, &sink);
+    struct flow f = {.esme_ip = 0x0A000003, .esme_port = 40002, .seq = {10, 20}};
+    struct buf b;
+    sg_time_us t = 1700000000000000ull;
+    const uint8_t bin[] = {0x06, 0x05, 0x04, 0x0B, 0x84, 0x23, 0xF0};
+    sm(&b, 4, 1, "APP", "79120000003", 0, 4, bin, sizeof bin);
+    feed(d, &f, 0, b.b, b.n, t);
+    sm(&b, 4, 2, "APP", "79120000003", 0, 0, "hello", 5);
+    feed(d, &f, 0, b.b, b.n, t + 1);
+    decoder_flush(d);
+    CHECK_EQ_INT(pc.n, 2);
+    CHECK(pc.binary_ok);
+    CHECK(pc.text_ok);
+    decoder_free(d);
+}
+
 static void test_bounds(void)
 {
     struct decoder_config c;
@@ -314,6 +437,8 @@ int main(void)
 {
     test_pairing_and_receipts();
     test_multipart();
+    test_early_response_and_arena();
+    test_pdu_text_events();
     test_bounds();
     return test_summary();
 }
