@@ -375,8 +375,11 @@ static uint32_t be_n(const uint8_t *p, unsigned n)
 static __attribute__((noinline)) void bad_int_tlv(uint16_t tag, uint16_t len, size_t tlv_off,
                                                   struct smpp_error *err, int *rc)
 {
+    /* tag is a known integer TLV here, so it has a name; the fallback is
+     * for the compiler, which cannot see that */
+    const char *name = smpp_tlv_name(tag);
     set_err(err, rc, SG_EINVAL, tlv_off, "TLV %s (0x%04x) length %u invalid for an integer",
-            smpp_tlv_name(tag), tag, len);
+            name ? name : "?", tag, len);
 }
 
 /* Fills the hot TLVs; tlv_off is the TLV's offset for error reports.  The
