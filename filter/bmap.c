@@ -225,7 +225,43 @@ static __attribute__((noinline)) uint32_t evict_for(bmap_t *m, uint32_t h)
     return i;
 }
 
-void *bmap_put(bmap_t *m, uint64_t key, int *created)
+/* Takes a slot for key (mixed to h) at empty probe cell i of a map with
+ * room; returns the slot. */
+static inline __attribute__((always_inline)) uint32_t insert_at(bmap_t *m, uint64_t key, uint32_t h,
+                                                                uint32_t i)
+{
+    uint32_t s;
+    if (m->free_head != NIL) {
+        s = m->free_head;
+        m->free_head = m->slots[s].next;
+    } else {
+        s = m->unused++;
+    }
+    m->slots[s].key = key;
+    m->probe[i] = (struct probe_cell){h, s + 1};
+    m->slots[s].probe = i;
+    list_append(m, s);
+    m->count++;
+    return s;
+}
+
+/* put_slot() into a full map: evicts the oldest entry first.  Out of
+ * line and reached by a tail call, so that put_slot() calls nothing on
+ * its way and saves no registers (twelve instructions of the eighty a
+ * put cost). */
+static __attribute__((noinline)) void *put_evicting(bmap_t *m, uint64_t key, uint32_t h, int *created,
+                                                    uint32_t *slot)
+{
+    uint32_t s = insert_at(m, key, h, evict_for(m, h));
+    *created = 1;
+    *slot = s;
+    return value_of(m, s);
+}
+
+/* bmap_put() and bmap_put_raw(): the value of key, its slot taken (and
+ * *created set to 1) when absent, the value not yet cleared. */
+static inline __attribute__((always_inline)) void *put_slot(bmap_t *m, uint64_t key, int *created,
+                                                            uint32_t *slot)
 {
     /* One probe sequence both looks the key up and, when it is absent,
      * ends at the empty cell it goes into. */
@@ -242,28 +278,52 @@ void *bmap_put(bmap_t *m, uint64_t key, int *created)
             list_unlink(m, s);
             list_append(m, s);
         }
-        if (created)
-            *created = 0;
+        *created = 0;
+        *slot = s;
         return value_of(m, s);
     }
     if (m->count == m->capacity)
-        i = evict_for(m, h);
+        return put_evicting(m, key, h, created, slot);
+    uint32_t s = insert_at(m, key, h, i);
+    *created = 1;
+    *slot = s;
+    return value_of(m, s);
+}
+
+void *bmap_put(bmap_t *m, uint64_t key, int *created)
+{
+    int c;
     uint32_t s;
-    if (m->free_head != NIL) {
-        s = m->free_head;
-        m->free_head = m->slots[s].next;
-    } else {
-        s = m->unused++;
-    }
-    m->slots[s].key = key;
-    m->probe[i] = (struct probe_cell){h, s + 1};
-    m->slots[s].probe = i;
-    list_append(m, s);
-    m->count++;
+    void *v = put_slot(m, key, &c, &s);
     if (created)
-        *created = 1;
+        *created = c;
     /* memset returns v: a tail call */
-    return memset(value_of(m, s), 0, m->value_size);
+    return c ? memset(v, 0, m->value_size) : v;
+}
+
+void *bmap_put_raw(bmap_t *m, uint64_t key, int *created, uint32_t *slot)
+{
+    uint32_t s;
+    return put_slot(m, key, created, slot ? slot : &s);
+}
+
+void *bmap_get_slot(bmap_t *m, uint64_t key, uint32_t *slot)
+{
+    uint32_t i = find(m, key);
+    if (i == NIL)
+        return NULL;
+    uint32_t s = m->probe[i].slot1 - 1;
+    if (m->order == BMAP_LRU && m->tail != s) {
+        list_unlink(m, s);
+        list_append(m, s);
+    }
+    *slot = s;
+    return value_of(m, s);
+}
+
+void bmap_remove_slot(bmap_t *m, uint32_t slot)
+{
+    release(m, m->slots[slot].probe);
 }
 
 int bmap_remove(bmap_t *m, uint64_t key)

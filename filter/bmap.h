@@ -48,6 +48,22 @@ void *bmap_get(bmap_t *m, uint64_t key);
 /* The value for key, inserted zeroed if absent (*created set to 1); evicts
  * the least recently used entry when full.  Never fails once created. */
 void *bmap_put(bmap_t *m, uint64_t key, int *created);
+/* bmap_put() without the clearing: a value inserted now holds whatever
+ * its slot held before (*created, never NULL, says which it is), and the
+ * caller writes every member it reads back.  The decoder's requests and
+ * held messages are a few hundred octets each, written member by member
+ * on insertion, where the memset of the whole value cost more than the
+ * members the reader relies on. */
+void *bmap_put_raw(bmap_t *m, uint64_t key, int *created, uint32_t *slot);
+/* The entry's slot: a number that names it until it leaves the map
+ * (removed or evicted), whatever happens to other keys, for
+ * bmap_remove_slot().  bmap_put_raw() sets *slot unless slot is NULL;
+ * bmap_get_slot() is bmap_get() that sets it.  A caller that has just
+ * found an entry removes it without hashing and probing for its key
+ * again (the decoder's request and message tables, on every response). */
+void *bmap_get_slot(bmap_t *m, uint64_t key, uint32_t *slot);
+/* Removes the entry in slot, which must be in the map. */
+void bmap_remove_slot(bmap_t *m, uint32_t slot);
 /* Removes key if present; returns 1 if it was. */
 int bmap_remove(bmap_t *m, uint64_t key);
 

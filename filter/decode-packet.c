@@ -1,5 +1,6 @@
 #include "decode-packet.h"
 
+#include <stddef.h>
 #include <string.h>
 #if defined(__SSE2__)
 #include <emmintrin.h> /* the x86-64 baseline: put_v4_mapped() */
@@ -228,24 +229,60 @@ HOT_INLINE int decode_ethertype(unsigned type, const uint8_t *p, size_t len, str
 
 /* The TCP header at tcp[0..len) of a packet the fast path below has
  * accepted down to its IP header; fills *out as decode_tcp does after the
- * general path's IP decoding.  0 when decode_tcp would fail. */
+ * general path's IP decoding.  0 when decode_tcp would fail.  The caller
+ * has checked that the frame holds tcp[0..20), whatever len says; a len
+ * below 20 then fails the data offset test (doff >= 20, doff <= len). */
 HOT_INLINE int fast_tcp(const uint8_t *tcp, size_t len, struct pkt_tcp *out)
 {
-    if (len < 20)
-        return 0;
-    size_t doff = (size_t)(tcp[12] >> 4) * 4;
+    size_t doff = (size_t)(tcp[12] >> 2 & 0x3C); /* (tcp[12] >> 4) * 4 */
     if (doff < 20 || doff > len)
         return 0;
-    out->src.port = be16(tcp);
-    out->dst.port = be16(tcp + 2);
     out->seq = be32(tcp + 4);
     out->ack = be32(tcp + 8);
-    out->flags = tcp[13];
     out->payload_len = len - doff;
     out->payload = out->payload_len ? tcp + doff : NULL;
-    last_reason = NULL; /* skip and reason are 0 from the memset */
+    last_reason = NULL;
     return 1;
 }
+
+/* The members of *out a fast path writes besides the addresses and those
+ * fast_tcp() writes, and every octet of padding between them, as the
+ * memset of pkt_decode_general() leaves them: each group of members with
+ * the padding after it in one store (a memset of the 80 octets first was
+ * five stores more, and the members' own stores after it).  The
+ * addresses are stored whole, sixteen octets each, by the caller: see
+ * put_v4_mapped() on why.  Little-endian x86-64 layout, checked below;
+ * elsewhere the memset stays. */
+#if defined(__x86_64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define FAST_FILL 1
+_Static_assert(offsetof(struct pkt_tcp, flags) == 24 && offsetof(struct pkt_tcp, vlan) == 26 &&
+                   offsetof(struct pkt_tcp, vlan_inner) == 28 && offsetof(struct pkt_tcp, src) == 30 &&
+                   offsetof(struct pkt_tcp, dst) == 50 && offsetof(struct pkt_tcp, skip) == 70 &&
+                   offsetof(struct pkt_tcp, reason) == 72 && sizeof(struct pkt_tcp) == 80 &&
+                   offsetof(struct sg_endpoint, port) == 16 && offsetof(struct sg_endpoint, is_v4) == 18 &&
+                   sizeof(struct sg_endpoint) == 20,
+               "struct pkt_tcp layout assumed by fast_fill()");
+HOT_INLINE void fast_fill(struct pkt_tcp *out, const uint8_t *tcp, uint32_t vids, uint32_t is_v4)
+{
+    unsigned char *o = (unsigned char *)out;
+    /* flags, padding */
+    uint16_t fl = tcp[13];
+    /* port, is_v4, padding; for dst also skip, padding and the first two
+     * octets of reason, which the store of reason then rewrites.  Both
+     * ports from one load: source port in the high half. */
+    uint32_t ports = be32(tcp);
+    uint32_t sp = ports >> 16 | is_v4 << 16;
+    uint64_t dp = (uint64_t)(ports & 0xFFFF) | (uint64_t)is_v4 << 16;
+    const char *reason = NULL;
+    memcpy(o + 24, &fl, 2);
+    memcpy(o + 26, &vids, 4); /* vlan, vlan_inner */
+    memcpy(o + 46, &sp, 4);
+    memcpy(o + 66, &dp, 8);
+    memcpy(o + 72, &reason, 8);
+}
+#else
+#define FAST_FILL 0
+#endif
 
 /* Fast path for the frames nearly all SMPP traffic arrives in: Ethernet,
  * untagged or with one 802.1Q tag, then IPv4 without options and not a
@@ -256,27 +293,32 @@ HOT_INLINE int fast_tcp(const uint8_t *tcp, size_t len, struct pkt_tcp *out)
  * fixed offsets and only say "not here".
  *
  * Returns 1 with *out written exactly as pkt_decode_general() writes it
- * (same checks, same fields, the same padding zeroed by the same memset);
+ * (same checks, same fields, the padding zeroed: fast_fill());
  * returns 0 for anything else, failures included, and the general path
  * then decides the frame from scratch, so its every outcome and reason
  * stays its own.  tests/test-decode-packet.c compares the two on crafted
  * and random frames. */
 HOT_INLINE int decode_fast_ether(const uint8_t *frame, size_t caplen, struct pkt_tcp *out)
 {
-    if (caplen < 14 + 20)
+    /* Room for the IPv4 and TCP headers without options: shorter frames
+     * fail in the general path anyway, and fast_tcp() reads the TCP
+     * header without testing its length first. */
+    if (caplen < 14 + 20 + 20)
         return 0;
     /* The EtherType and the first two octets after it in one load: the
      * IPv4 test below is then one compare (08 00 45: IPv4, version 4, no
      * options) where it was three loads and compares. */
     uint32_t w = load_le32(frame + 12);
     uint16_t vid = 0;
+    uint32_t vids = 0; /* vid twice: vlan and vlan_inner in one store (fast_fill) */
     size_t l2 = 14;
     if ((w & 0xFFFFu) == 0x0081u) { /* 81 00: 802.1Q */
         /* One tag: outer and inner id are the same (decode_ethertype).  A
          * second tag of any kind goes to the general loop. */
-        if (caplen < 18 + 20)
+        if (caplen < 18 + 20 + 20)
             return 0;
         vid = be16(frame + 14) & 0x0FFF;
+        vids = (uint32_t)vid * 0x10001u;
         w = load_le32(frame + 16);
         l2 = 18;
     }
@@ -292,29 +334,50 @@ HOT_INLINE int decode_fast_ether(const uint8_t *frame, size_t caplen, struct pkt
         size_t total = be16(ip + 2);
         if (total == 0)
             total = iplen;
-        if (total < 20 || total > iplen)
+        /* below 20 or above iplen (>= 40 here): one unsigned compare */
+        if (total - 20 > iplen - 20)
             return 0;
+#if !FAST_FILL
         memset(out, 0, sizeof *out);
+#endif
         if (!fast_tcp(ip + 20, total - 20, out))
             return 0;
+#if FAST_FILL
+        fast_fill(out, ip + 20, vids, 1);
+#else
+        (void)vids;
+        out->src.port = be16(ip + 20);
+        out->dst.port = be16(ip + 22);
+        out->flags = ip[20 + 13];
         out->vlan = out->vlan_inner = vid;
+        out->src.is_v4 = out->dst.is_v4 = 1;
+#endif
         put_v4_mapped(out->src.addr, ip + 12);
         put_v4_mapped(out->dst.addr, ip + 16);
-        out->src.is_v4 = out->dst.is_v4 = 1;
         return 1;
     }
     if ((w & 0xF0FFFFu) == 0x60DD86u) { /* 86 DD 6x */
         /* decode_ipv6 with TCP as the first next header; payload length 0
          * (jumbo) and every extension header go to the general path. */
-        if (iplen < 40 || ip[6] != IPPROTO_TCP_)
+        if (iplen < 40 + 20 || ip[6] != IPPROTO_TCP_) /* 20: see fast_tcp() */
             return 0;
         size_t plen = be16(ip + 4);
         if (plen == 0 || 40 + plen > iplen)
             return 0;
+#if !FAST_FILL
         memset(out, 0, sizeof *out);
+#endif
         if (!fast_tcp(ip + 40, plen, out))
             return 0;
+#if FAST_FILL
+        fast_fill(out, ip + 40, vids, 0);
+#else
+        (void)vids;
+        out->src.port = be16(ip + 40);
+        out->dst.port = be16(ip + 42);
+        out->flags = ip[40 + 13];
         out->vlan = out->vlan_inner = vid;
+#endif
         memcpy(out->src.addr, ip + 8, 16);
         memcpy(out->dst.addr, ip + 24, 16);
         return 1;

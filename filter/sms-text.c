@@ -400,6 +400,11 @@ static inline __attribute__((target("ssse3"))) size_t utf16_mixed_ssse3(__m128i 
     return n0 + lane_pack[m >> 4].n;
 }
 
+static inline __attribute__((target("ssse3"))) __m128i utf16_swap_ssse3(__m128i v)
+{
+    return _mm_shuffle_epi8(v, _mm_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+}
+
 static int have_ssse3(void)
 {
     return __builtin_cpu_supports("ssse3");
@@ -417,7 +422,13 @@ static inline __attribute__((always_inline)) size_t utf16_bmp2_block8(const uint
 {
     const __m128i zero = _mm_setzero_si128();
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)in);
-    __m128i u = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8)); /* unit values */
+    __m128i u; /* unit values: each lane's two octets swapped */
+#if SMS_TEXT_SSSE3
+    if (ssse3) /* one shuffle for the two shifts and the OR */
+        u = utf16_swap_ssse3(v);
+    else
+#endif
+        u = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8));
     __m128i ascii = _mm_cmpeq_epi16(_mm_and_si128(u, _mm_set1_epi16((short)0xFF80)), zero);
     __m128i below800 = _mm_cmpeq_epi16(_mm_and_si128(u, _mm_set1_epi16((short)0xF800)), zero);
     __m128i nul = _mm_cmpeq_epi16(u, zero);

@@ -37,8 +37,76 @@ static int differ(const bfifo_t *f, bmap_t *m, uint64_t key)
     return (a == NULL) != (b == NULL) || (a && (a[0] != b[0] || a[1] != b[1]));
 }
 
+/* bmap_put_raw(), bmap_get_slot() and bmap_remove_slot() against
+ * bmap_put(), bmap_get() and bmap_remove(): two maps of each order fed
+ * the same random operations (small capacity, so that evictions happen)
+ * hold the same keys with the same values, in the same eviction order.
+ * The raw put's value is written whole by the test, as its callers do. */
+static void test_slot_api(enum bmap_order order)
+{
+    bmap_t *a = bmap_new(64, 2 * sizeof(uint64_t), order, NULL, NULL);
+    bmap_t *b = bmap_new(64, 2 * sizeof(uint64_t), order, NULL, NULL);
+    CHECK(a != NULL && b != NULL);
+    uint64_t x = 0x2545F4914F6CDD1DULL;
+    int bad = 0;
+    for (int i = 0; i < 200000; i++) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        uint64_t key = (x >> 8) % 1000;
+        int created_a, created_b;
+        uint32_t slot;
+        switch (x & 3) {
+        case 0: {
+            uint64_t *va = bmap_put(a, key, &created_a);
+            uint64_t *vb = bmap_put_raw(b, key, &created_b, i & 4 ? &slot : NULL);
+            if (created_b)
+                vb[0] = vb[1] = 0;
+            bad += created_a != created_b || va[0] != vb[0] || va[1] != vb[1];
+            va[0] = vb[0] = (uint64_t)i;
+            va[1] = vb[1] = key;
+            break;
+        }
+        case 1: {
+            uint64_t *va = bmap_get(a, key);
+            uint64_t *vb = bmap_get_slot(b, key, &slot);
+            bad += (va == NULL) != (vb == NULL) || (va && (va[0] != vb[0] || va[1] != vb[1]));
+            if (vb && (x & 16)) { /* a lookup, then removal by its slot */
+                bad += bmap_remove(a, key) != 1;
+                bmap_remove_slot(b, slot);
+            }
+            break;
+        }
+        case 2: {
+            /* removal through the slot a raw put returned */
+            uint64_t *va = bmap_put(a, key, &created_a);
+            uint64_t *vb = bmap_put_raw(b, key, &created_b, &slot);
+            if (created_b)
+                vb[0] = vb[1] = 0;
+            bad += created_a != created_b || va[0] != vb[0] || va[1] != vb[1];
+            bad += bmap_remove(a, key) != 1;
+            bmap_remove_slot(b, slot);
+            break;
+        }
+        default:
+            bad += bmap_remove(a, key) != bmap_remove(b, key);
+            break;
+        }
+        uint64_t ka = 0, kb = 0;
+        uint64_t *oa = bmap_oldest(a, &ka), *ob = bmap_oldest(b, &kb);
+        bad += (oa == NULL) != (ob == NULL) || ka != kb || bmap_count(a) != bmap_count(b);
+    }
+    CHECK_EQ_INT(bad, 0);
+    CHECK_EQ_INT(bmap_evictions(a), bmap_evictions(b));
+    CHECK(bmap_evictions(a) > 10000); /* the eviction path ran too */
+    bmap_free(a);
+    bmap_free(b);
+}
+
 int main(void)
 {
+    test_slot_api(BMAP_FIFO);
+    test_slot_api(BMAP_LRU);
     bmap_t *m = bmap_new(4, sizeof(int), BMAP_LRU, on_evict, NULL);
     CHECK(m != NULL);
     int created;
