@@ -39,10 +39,17 @@ struct message_origin {
     uint16_t n_destinations;
 };
 
+struct pending_message;
+
 struct pending_request {
     uint32_t command_id;
     sg_time_us ts;
     uint64_t message_uid;  /* 0 until its (multipart) message is complete */
+    /* Where that message is held while message_uid is not 0: its response
+     * finds it without a lookup.  The entry is that message while its
+     * m.uid is message_uid; message_emit() clears m.uid, and every emitted
+     * message leaves the table, so a stale pointer reads another uid. */
+    struct pending_message *pm;
     uint64_t tie_key;      /* tie key of message_id, when tie_key_ok: computed
                             * when the response came, reused when the
                             * message completes later */
@@ -66,6 +73,7 @@ struct pending_message {
     char message_id[MSGID_CAP];
     uint64_t text_at;          /* arena position of its text (or binary user data) */
     size_t text_len;
+    uint32_t slot;             /* in d->messages (bmap_remove_slot) */
 };
 
 /* A response whose request has not been seen yet: the request may still
@@ -109,7 +117,6 @@ struct decoder {
     uint64_t arena_head;       /* bytes ever written; position = head % size */
     struct decoder_stats st;
     uint64_t next_uid;
-    uint64_t frame;
     sg_time_us now, last_expire;
     /* The session last looked up: PDUs come in runs on one flow, and a
      * lookup of the most recent entry of an LRU map changes nothing but
@@ -165,7 +172,7 @@ static void report_error(decoder_t *d, enum decoder_error_kind kind, const struc
     if (!d->sink.error)
         return;
     struct decoder_error e = {.kind = kind, .flow = f, .ts = d->now, .offset = offset,
-                              .frame = d->frame, .reason = reason};
+                              .frame = d->st.packets, .reason = reason};
     d->sink.error(d->sink.ctx, &e);
 }
 
@@ -353,6 +360,7 @@ static void message_emit(decoder_t *d, struct pending_message *pm)
         d->st.messages_incomplete++;
     if (d->sink.message)
         d->sink.message(d->sink.ctx, m);
+    m->uid = 0;  /* leaving the table: see pending_request.pm */
 }
 
 static void on_message_evicted(void *ctx, uint64_t key, void *value)
@@ -605,12 +613,24 @@ static struct pending_message *message_new(decoder_t *d, const struct message_or
                                            struct sg_view src, struct sg_view dst, uint8_t dc)
 {
     uint64_t uid = ++d->next_uid;
-    struct pending_message *pm = bmap_put(d->messages, uid, NULL);
-    pm->created = d->now;
+    int created;
+    /* Not cleared by the map (a pending_message is some 480 octets): its
+     * members are written here, by the caller (parts, parts_received,
+     * complete), by message_set_text() (m.text, text_at, text_len) or by
+     * message_emit() (the event's pointers and views, m.ud, m.ud_len). */
+    uint32_t slot;
+    struct pending_message *pm = bmap_put_raw(d->messages, uid, &created, &slot);
+    pm->slot = slot;
     pm->m.uid = uid;
     pm->m.ts = d->now;
     pm->m.last_ts = d->now;
     pm->m.data_coding = dc;
+    pm->m.text_len = 0; /* as emitted for binary data */
+    pm->m.response_seen = false;
+    pm->m.command_status = 0;
+    pm->created = d->now;
+    pm->waiting = 0;
+    pm->message_id[0] = '\0';
     pm->source_len = (uint8_t)copy_view(pm->source_addr, sizeof pm->source_addr, src);
     pm->destination_len = (uint8_t)copy_view(pm->destination_addr, sizeof pm->destination_addr, dst);
     if (o) {
@@ -625,6 +645,16 @@ static struct pending_message *message_new(decoder_t *d, const struct message_or
         pm->m.dest_addr_npi = o->dest_npi;
         pm->m.esm_class = o->esm_class;
         pm->m.n_destinations = o->n_destinations;
+    } else {
+        memset(&pm->esme, 0, sizeof pm->esme);
+        memset(&pm->smsc, 0, sizeof pm->smsc);
+        memset(pm->account, 0, sizeof pm->account);
+        pm->m.command_id = 0;
+        pm->m.mobile_originated = false;
+        pm->m.source_addr_ton = pm->m.source_addr_npi = 0;
+        pm->m.dest_addr_ton = pm->m.dest_addr_npi = 0;
+        pm->m.esm_class = 0;
+        pm->m.n_destinations = 0;
     }
     return pm;
 }
@@ -673,6 +703,11 @@ static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t d
     }
     if (n > d->arena_size / 4) {
         n = d->arena_size / 4;
+        /* A text is cut where a character starts (the message's text is
+         * UTF-8, decoder.h); src[n] exists, the text being longer. */
+        if (pm->m.text)
+            while (n > 0 && (((const uint8_t *)src)[n] & 0xC0) == 0x80)
+                n--;
         d->st.text_errors++;
     }
     /* A text never wraps: skip to the start of the ring instead. */
@@ -713,6 +748,7 @@ static void message_pair(decoder_t *d, struct pending_message *pm, struct pendin
         bmap_remove(d->requests, cookie);
     } else {
         rq->message_uid = pm->m.uid;
+        rq->pm = pm;
         pm->waiting++;
     }
 }
@@ -722,9 +758,8 @@ static void message_pair(decoder_t *d, struct pending_message *pm, struct pendin
 static void message_paired(decoder_t *d, struct pending_message *pm)
 {
     if (pm->waiting == 0) {
-        uint64_t uid = pm->m.uid;
         message_emit(d, pm);
-        bmap_remove(d->messages, uid);
+        bmap_remove_slot(d->messages, pm->slot);
     }
 }
 
@@ -879,13 +914,24 @@ static int same_endpoint(const struct sg_endpoint *a, const struct sg_endpoint *
     return a->port == b->port && memcmp(a->addr, b->addr, sizeof a->addr) == 0;
 }
 
+/* Whether a message request travels from the SMSC to the ESME (mobile
+ * originated): deliver_sm always, data_sm when it goes against the
+ * session's ESME direction.  The SMSC end, whose link settings decode the
+ * text, is then the source.  One test for the message and its PDU event,
+ * so that both decode the text alike. */
+static int is_mobile_originated(uint32_t command_id, const struct session *s,
+                                const struct stream_flow_info *f)
+{
+    return command_id == SMPP_CMD(deliver_sm) ||
+           (command_id == SMPP_CMD(data_sm) && s && s->esme_dir_known && s->esme_dir != f->dir);
+}
+
 /* A request that carries a short message: submit_sm, submit_multi, data_sm
  * and deliver_sm (v3.4 §4.4-4.7). */
 static void handle_message_request(decoder_t *d, const struct stream_flow_info *f,
                                    const struct smpp_pdu *p, struct session *s)
 {
-    int mo = p->command_id == SMPP_CMD(deliver_sm) ||
-             (p->command_id == SMPP_CMD(data_sm) && s && s->esme_dir_known && s->esme_dir != f->dir);
+    int mo = is_mobile_originated(p->command_id, s, f);
     const struct sg_endpoint *smsc = mo ? f->src : f->dst;
     const struct sms_text_opts *o = text_opts(d, smsc);
 
@@ -927,7 +973,20 @@ static void handle_message_request(decoder_t *d, const struct stream_flow_info *
 
     /* Track the request for its response. */
     uint64_t key = request_key(f->flow_id, f->dir, p->sequence_number);
-    struct pending_request *rq = bmap_put(d->requests, key, NULL);
+    int created;
+    /* Not cleared by the map: a new entry gets the members that are read
+     * before a response writes them as bmap_put() would have left them;
+     * the origin is written whole below.  An entry already there keeps
+     * what it had, as with bmap_put(). */
+    struct pending_request *rq = bmap_put_raw(d->requests, key, &created, NULL);
+    if (created) {
+        rq->message_uid = 0;
+        rq->tie_key = 0;
+        rq->tie_key_ok = 0;
+        rq->resp_seen = 0;
+        rq->status = 0;
+        rq->message_id[0] = '\0';
+    }
     rq->command_id = p->command_id;
     rq->ts = d->now;
     rq->carries_message = 1;
@@ -1013,12 +1072,14 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, stru
         bfifo_prefetch(d->ties, tkey);
         have_tkey = 1;
     }
-    struct pending_request *rq = bmap_get(d->requests, key);
+    uint32_t rslot; /* rq's: removed below without a second probe for key */
+    struct pending_request *rq = bmap_get_slot(d->requests, key, &rslot);
     if (!rq) {
         /* Its request may arrive later (held behind a hole in the other
          * direction); keep the answer for it, bounded. */
         int created;
-        struct orphan_response *o = bmap_put(d->orphans, key, &created);
+        /* Every member written below: not cleared by the map. */
+        struct orphan_response *o = bmap_put_raw(d->orphans, key, &created, NULL);
         if (created)
             orphan_note(d, key, 1);
         o->ts = d->now;
@@ -1032,7 +1093,7 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, stru
         return;
     }
     if (!rq->carries_message) {
-        bmap_remove(d->requests, key);
+        bmap_remove_slot(d->requests, rslot);
         return;
     }
     rq->resp_seen = 1;
@@ -1048,7 +1109,7 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, stru
     rq->tie_key_ok = (uint8_t)have_tkey;
     if (rq->message_uid == 0)
         return;  /* multipart still incomplete: message_attach reads it later */
-    struct pending_message *pm = bmap_get(d->messages, rq->message_uid);
+    struct pending_message *pm = rq->pm->m.uid == rq->message_uid ? rq->pm : NULL;
     if (pm) {
         message_apply_response(pm, rq);
         if (rq->status == 0 && rq->message_id[0]) {
@@ -1058,9 +1119,8 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, stru
                 tie_insert(d, &rq->origin.smsc, rq->message_id, pm->m.uid, pm->m.ts);
         }
         if (pm->waiting > 0 && --pm->waiting == 0) {
-            uint64_t uid = pm->m.uid;
             message_emit(d, pm);
-            bmap_remove(d->messages, uid);
+            bmap_remove_slot(d->messages, pm->slot);
         }
     } else if (rq->status == 0 && rq->message_id[0]) {
         /* The message was already emitted (waited too long): still tie it. */
@@ -1069,7 +1129,7 @@ static void handle_response(decoder_t *d, const struct stream_flow_info *f, stru
         else
             tie_insert(d, &rq->origin.smsc, rq->message_id, rq->message_uid, rq->ts);
     }
-    bmap_remove(d->requests, key);
+    bmap_remove_slot(d->requests, rslot);
 }
 
 static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, const uint8_t *buf,
@@ -1112,7 +1172,7 @@ static void on_pdu(void *ctx, const struct stream_flow_info *f, sg_time_us ts, c
                     fill = sms_udh_fill_bits(udh.udhl);
                 }
             }
-            const struct sg_endpoint *smsc = id == SMPP_CMD(deliver_sm) ? f->src : f->dst;
+            const struct sg_endpoint *smsc = is_mobile_originated(id, s, f) ? f->src : f->dst;
             if (!decode_text(d, p->data_coding, text_opts(d, smsc), ud, ud_len, fill, &e.text, &e.text_len))
                 e.text_binary = true;
         }
@@ -1251,8 +1311,7 @@ static __attribute__((noinline)) void expire(decoder_t *d)
 int decoder_feed(decoder_t *d, const struct capture_pkt *pkt)
 {
     struct pkt_tcp seg;
-    d->frame++;
-    d->st.packets++;
+    d->st.packets++;  /* also the 1-based number of the frame (report_error) */
     if (pkt->ts > d->now)
         d->now = pkt->ts;
     int rc = pkt_decode(pkt->dlt, pkt->data, pkt->caplen, &seg);
