@@ -770,6 +770,10 @@ void rules_db_free(rules_db_t *db)
 /* ---- metadata ----------------------------------------------------------- */
 
 size_t rules_db_count(const rules_db_t *db) { return db ? db->nrules : 0; }
+int rules_db_has_field(const rules_db_t *db, enum rules_field field)
+{
+    return db && (unsigned)field < RULES_FIELD_COUNT && db->hsdb[field] != NULL;
+}
 const rules_set_t *rules_db_set(const rules_db_t *db) { return db ? db->set : NULL; }
 const struct rules_rule *rules_db_rule(const rules_db_t *db, uint32_t i)
 {
@@ -969,6 +973,8 @@ static int emit_one(const rules_db_t *db, uint32_t r, struct rules_hits *hits, r
 static void emit_hits(const rules_db_t *db, rules_scratch_t *s, struct rules_hits *hits,
                       rules_hit_fn cb, void *ud)
 {
+    if (!s->norder) /* no match, the common case (nlit <= norder) */
+        return;
     sort_hits(s, s->lit_order, s->nlit, 1);
     if (s->nlit != s->norder)
         sort_hits(s, s->order, s->norder, 0);

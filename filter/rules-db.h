@@ -71,6 +71,9 @@ void rules_db_free(rules_db_t *db);
 /* ---- metadata --------------------------------------------------------- */
 
 size_t rules_db_count(const rules_db_t *db);
+/* 1 when some rule's expression is compiled for field, so rules_scan()
+ * of it may report hits; 0 when it never can (also for db NULL). */
+int rules_db_has_field(const rules_db_t *db, enum rules_field field);
 const rules_set_t *rules_db_set(const rules_db_t *db);
 const struct rules_rule *rules_db_rule(const rules_db_t *db, uint32_t idx);
 const char *rules_db_rule_id(const rules_db_t *db, uint32_t idx);

@@ -940,15 +940,12 @@ static size_t onepass_collapse(norm_ctx_t *c, char *out, size_t from, size_t to,
     return from + w + (o - to);
 }
 
-/* Folds the word out[from..o) (ASCII and two-byte letters only) with
- * fold_word and writes it back; returns its new end, or 0 when the result
- * does not fit in cap (a word is never empty: 0 is no end).  *changed is
- * set when the word's bytes changed. */
-static size_t onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t o, size_t cap,
-                                unsigned *changed)
+/* Decodes the word out[from..to) (ASCII and two-byte letters only) into
+ * c->cp and folds it with fold_word; returns its code points. */
+static size_t word_fold_cps(norm_ctx_t *c, const char *out, size_t from, size_t to)
 {
     size_t n = 0;
-    for (size_t i = from; i < o; i++) {
+    for (size_t i = from; i < to; i++) {
         uint8_t b = (uint8_t)out[i];
         if (b < 0x80) {
             c->cp[n] = b;
@@ -959,6 +956,17 @@ static size_t onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t o,
         c->cls[n++] = 1; /* fold_word's mark: every position is part of the word */
     }
     fold_word(c->cp, c->cls, 0, n);
+    return n;
+}
+
+/* Folds the word out[from..o) (ASCII and two-byte letters only) with
+ * fold_word and writes it back; returns its new end, or 0 when the result
+ * does not fit in cap (a word is never empty: 0 is no end).  *changed is
+ * set when the word's bytes changed. */
+static size_t onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t o, size_t cap,
+                                unsigned *changed)
+{
+    size_t n = word_fold_cps(c, out, from, o);
     size_t w = from;
     unsigned diff = 0;
     for (size_t i = 0; i < n; i++) {
@@ -1406,18 +1414,7 @@ static inline void bm_set(uint16_t *a, size_t q)
 static size_t blocks_fold_word(norm_ctx_t *c, char *out, size_t from, size_t to, size_t o,
                                unsigned *resized, unsigned *changed)
 {
-    size_t n = 0, bytes = 0;
-    for (size_t i = from; i < to; i++) {
-        uint8_t b = (uint8_t)out[i];
-        if (b < 0x80) {
-            c->cp[n] = b;
-        } else {
-            c->cp[n] = ((int32_t)(b & 0x1F) << 6) | ((uint8_t)out[i + 1] & 0x3F);
-            i++;
-        }
-        c->cls[n++] = 1; /* fold_word's mark: every position is part of the word */
-    }
-    fold_word(c->cp, c->cls, 0, n);
+    size_t n = word_fold_cps(c, out, from, to), bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += c->cp[i] < 0x80 ? 1 : 2; /* folding maps to ASCII and U+04xx only */
     unsigned diff = 0;
@@ -1746,6 +1743,12 @@ int norm_last_case_only(const norm_ctx_t *c)
 
 uint64_t norm_last_fingerprint(const norm_ctx_t *c)
 {
+    return c ? c->fp : 0;
+}
+
+uint64_t norm_last(const norm_ctx_t *c, int *case_only)
+{
+    *case_only = c && c->case_only;
     return c ? c->fp : 0;
 }
 

@@ -106,6 +106,10 @@ int norm_last_case_only(const norm_ctx_t *ctx);
  * over the output; the value is norm_fingerprint()'s, always. */
 uint64_t norm_last_fingerprint(const norm_ctx_t *ctx);
 
+/* Both of the above in one call: norm_last_fingerprint(ctx), and
+ * norm_last_case_only(ctx) in *case_only. */
+uint64_t norm_last(const norm_ctx_t *ctx, int *case_only);
+
 /* Look-alike skeleton of a sender ID (source_addr), a comparison key for
  * telling a sender that merely looks like a protected one: NFKC + case fold,
  * everything but letters and digits removed, Cyrillic/Greek look-alikes to

@@ -54,10 +54,11 @@ int url_tld_known(const char *tld, size_t len)
 {
     if (len == 0 || len > sizeof tlds[0])
         return 0;
-    char k[sizeof tlds[0]] = {0};
+    /* tld_word of tld padded with NULs, built in a register: a copy to a
+     * buffer became a memcpy call */
+    uint64_t key = 0;
     for (size_t i = 0; i < len; i++)
-        k[i] = tld[i];
-    uint64_t key = tld_word(k);
+        key |= (uint64_t)(uint8_t)tld[i] << (56 - 8 * i);
     size_t lo = 0, hi = SG_ARRAY_LEN(tlds);
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;

@@ -169,6 +169,11 @@ struct verdict_worker {
      * every message of a replay without a database. */
     struct lists_counts lc;
     int snippet; /* verdict_worker_set_snippet */
+    /* h[H_RULES] has a domain database, read at each swap: most rule
+     * sets have none, and then no URL costs a call. */
+    int scan_domains;
+    /* h[H_DOMAINS]'s sets hold entries (likewise): else no lookup per URL */
+    int bad_domains, short_domains;
 };
 
 /* ---- configuration ---------------------------------------------------------- */
@@ -665,6 +670,9 @@ static void worker_refresh(verdict_worker_t *w)
         rules_scratch_free(w->scratch);
         w->scratch = w->h[H_RULES] ? rules_scratch_new(w->h[H_RULES]->a) : NULL;
     }
+    w->scan_domains = w->h[H_RULES] && rules_db_has_field(w->h[H_RULES]->a, RULES_FIELD_DOMAIN);
+    w->bad_domains = w->h[H_DOMAINS] && domain_set_count(w->h[H_DOMAINS]->a) > 0;
+    w->short_domains = w->h[H_DOMAINS] && domain_set_count(w->h[H_DOMAINS]->b) > 0;
     for (int k = 0; k < H_COUNT; k++)
         holder_put(old[k]);
 }
@@ -871,6 +879,7 @@ static void force(struct forced *f, enum verdict_action a, int reason)
 struct rule_acc {
     uint32_t seen[64];
     unsigned n;
+    struct rules_hits hits; /* of the last scan, into w->hit_idx */
 };
 
 /* Turns the hits of one field's scan into reasons, score and forced
@@ -923,11 +932,11 @@ static inline void scan_field(verdict_worker_t *w, const rules_db_t *db, enum ru
                               const char *data, size_t len, struct verdict *v,
                               struct forced *forced, struct rule_acc *acc)
 {
-    struct rules_hits hits = {w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
-    if (rules_scan(db, w->scratch, field, data, len, &hits, NULL, NULL) != 0)
+    /* acc->hits: set up once a message; rules_scan clears n and dropped */
+    if (rules_scan(db, w->scratch, field, data, len, &acc->hits, NULL, NULL) != 0)
         return;
-    if (hits.n | hits.dropped)
-        scan_field_hits(w, db, field, &hits, v, forced, acc);
+    if (acc->hits.n | acc->hits.dropped)
+        scan_field_hits(w, db, field, &acc->hits, v, forced, acc);
 }
 
 /* An alphanumeric sender ID (TON 5, v3.4 §5.2.5, or any letter in it) is a
@@ -1074,13 +1083,14 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     w->norm[0] = '\0';
     if (has_text) {
         int r = norm_text(w->nc, text, text_len, w->norm, w->norm_cap, &normlen, NORM_FINGERPRINT);
-        norm_case_only = r == 0 && norm_last_case_only(w->nc);
+        const uint64_t fp = norm_last(w->nc, &norm_case_only); /* one call for both */
+        norm_case_only &= r == 0;
         if (r == SG_ENOSPC)
             COUNT(e, norm_truncated);
         else if (r != 0)
             normlen = 0;
         /* taken as the text was written (text-norm.h), or of nothing */
-        v->fingerprint = r == 0 || r == SG_ENOSPC ? norm_last_fingerprint(w->nc) : norm_fingerprint(w->norm, 0);
+        v->fingerprint = r == 0 || r == SG_ENOSPC ? fp : norm_fingerprint(w->norm, 0);
         if (normlen >= cfg->fingerprint_min_len) /* else never counted (count_fp below) */
             volume_prefetch(e->v_fp, v->fingerprint);
         if (w->snippet)
@@ -1262,11 +1272,13 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     if (db && has_text) {
         struct rule_acc acc;
         acc.n = 0; /* seen[] is read only below n */
+        acc.hits = (struct rules_hits){w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
         scan_field(w, db, RULES_FIELD_TEXT, w->norm, normlen, v, &forced, &acc);
         scan_field(w, db, RULES_FIELD_RAW, text, text_len, v, &forced, &acc);
         if (sender_len)
             scan_field(w, db, RULES_FIELD_SENDER, sender, sender_len, v, &forced, &acc);
-        for (size_t u = 0; u < w->n_urls; u++)
+        const size_t n_dom = w->scan_domains ? w->n_urls : 0;
+        for (size_t u = 0; u < n_dom; u++)
             scan_field(w, db, RULES_FIELD_DOMAIN, w->urls[u].host, w->urls[u].host_len, v,
                        &forced, &acc);
     }
@@ -1276,12 +1288,12 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         int defanged = 0;
         for (size_t u = 0; u < w->n_urls; u++) {
             const struct url_hit *h = &w->urls[u];
-            const struct domain_entry *d = domain_set_match(bad, h->host, h->host_len);
+            const struct domain_entry *d = w->bad_domains ? domain_set_match(bad, h->host, h->host_len) : NULL;
             if (d) {
                 add_reason(v, VERDICT_R_DOMAIN, d->domain, d->score, "URL host %s listed in domains.list:%u",
                            h->host, d->line);
                 v->score += d->score;
-            } else if ((d = domain_set_match(shorteners, h->host, h->host_len)) != NULL) {
+            } else if (w->short_domains && (d = domain_set_match(shorteners, h->host, h->host_len)) != NULL) {
                 add_reason(v, VERDICT_R_DOMAIN, d->domain, d->score, "URL shortener %s", h->host);
                 v->score += d->score;
             }

@@ -112,6 +112,24 @@ static void same_as_ref(const char *text, size_t len)
 /* The shortcuts: a full stop that ends a word is skipped unless a '/'
  * came before it (a scheme may carry the host past it); host labels are
  * read sixteen bytes at a time; TLDs are compared as words. */
+/* Up to parts atoms picked at random (an LCG in *seed), concatenated into
+ * buf while they fit; returns the length. */
+static size_t random_text(const char *const *atoms, size_t n_atoms, size_t parts, uint32_t *seed,
+                          char *buf, size_t cap)
+{
+    size_t len = 0;
+    for (size_t p = 0; p < parts; p++) {
+        *seed = *seed * 1103515245u + 12345u;
+        const char *a = atoms[(*seed >> 16) % n_atoms];
+        size_t al = strlen(a);
+        if (len + al > cap)
+            break;
+        memcpy(buf + len, a, al);
+        len += al;
+    }
+    return len;
+}
+
 static void test_shortcuts(void)
 {
     static const char *const texts[] = {
@@ -152,16 +170,7 @@ static void test_shortcuts(void)
     uint32_t seed = 7;
     for (int round = 0; round < 20000; round++) {
         char buf[256];
-        size_t len = 0, parts = 1 + (size_t)round % 24;
-        for (size_t p = 0; p < parts; p++) {
-            seed = seed * 1103515245u + 12345u;
-            const char *a = atoms[(seed >> 16) % SG_ARRAY_LEN(atoms)];
-            size_t al = strlen(a);
-            if (len + al > sizeof buf)
-                break;
-            memcpy(buf + len, a, al);
-            len += al;
-        }
+        size_t len = random_text(atoms, SG_ARRAY_LEN(atoms), 1 + (size_t)round % 24, &seed, buf, sizeof buf);
         same_as_ref(buf, len);
     }
     /* Longer texts, sentences with full stops between URLs: next_sep()
@@ -174,16 +183,7 @@ static void test_shortcuts(void)
     };
     for (int round = 0; round < 20000; round++) {
         char buf[600];
-        size_t len = 0, parts = 1 + (size_t)round % 40;
-        for (size_t p = 0; p < parts; p++) {
-            seed = seed * 1103515245u + 12345u;
-            const char *a = words[(seed >> 16) % SG_ARRAY_LEN(words)];
-            size_t al = strlen(a);
-            if (len + al > sizeof buf)
-                break;
-            memcpy(buf + len, a, al);
-            len += al;
-        }
+        size_t len = random_text(words, SG_ARRAY_LEN(words), 1 + (size_t)round % 40, &seed, buf, sizeof buf);
         same_as_ref(buf, len);
         if (len > 1)
             same_as_ref(buf, len - 1); /* ending on the last full stop, or just before it */
