@@ -195,15 +195,8 @@ static inline __attribute__((always_inline)) void release(bmap_t *m, uint32_t pr
 
 void *bmap_get(bmap_t *m, uint64_t key)
 {
-    uint32_t i = find(m, key);
-    if (i == NIL)
-        return NULL;
-    uint32_t s = m->probe[i].slot1 - 1;
-    if (m->order == BMAP_LRU && m->tail != s) {
-        list_unlink(m, s);
-        list_append(m, s);
-    }
-    return value_of(m, s);
+    uint32_t s;
+    return bmap_get_slot(m, key, &s);
 }
 
 /* Evicts the oldest entry of a full map to make room for a key whose

@@ -254,7 +254,6 @@ HOT_INLINE int fast_tcp(const uint8_t *tcp, size_t len, struct pkt_tcp *out)
  * put_v4_mapped() on why.  Little-endian x86-64 layout, checked below;
  * elsewhere the memset stays. */
 #if defined(__x86_64__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-#define FAST_FILL 1
 _Static_assert(offsetof(struct pkt_tcp, flags) == 24 && offsetof(struct pkt_tcp, vlan) == 26 &&
                    offsetof(struct pkt_tcp, vlan_inner) == 28 && offsetof(struct pkt_tcp, src) == 30 &&
                    offsetof(struct pkt_tcp, dst) == 50 && offsetof(struct pkt_tcp, skip) == 70 &&
@@ -280,8 +279,19 @@ HOT_INLINE void fast_fill(struct pkt_tcp *out, const uint8_t *tcp, uint32_t vids
     memcpy(o + 66, &dp, 8);
     memcpy(o + 72, &reason, 8);
 }
+#define fast_clear(out) ((void)(out)) /* fast_fill() writes the padding too */
 #else
-#define FAST_FILL 0
+/* Elsewhere: the memset, then the same members one by one. */
+#define fast_clear(out) memset((out), 0, sizeof *(out))
+HOT_INLINE void fast_fill(struct pkt_tcp *out, const uint8_t *tcp, uint32_t vids, uint32_t is_v4)
+{
+    out->src.port = be16(tcp);
+    out->dst.port = be16(tcp + 2);
+    out->flags = tcp[13];
+    out->vlan = (uint16_t)vids;
+    out->vlan_inner = (uint16_t)(vids >> 16);
+    out->src.is_v4 = out->dst.is_v4 = is_v4 != 0;
+}
 #endif
 
 /* Fast path for the frames nearly all SMPP traffic arrives in: Ethernet,
@@ -309,16 +319,14 @@ HOT_INLINE int decode_fast_ether(const uint8_t *frame, size_t caplen, struct pkt
      * IPv4 test below is then one compare (08 00 45: IPv4, version 4, no
      * options) where it was three loads and compares. */
     uint32_t w = load_le32(frame + 12);
-    uint16_t vid = 0;
-    uint32_t vids = 0; /* vid twice: vlan and vlan_inner in one store (fast_fill) */
+    uint32_t vids = 0; /* the VLAN id twice: vlan and vlan_inner in one store (fast_fill) */
     size_t l2 = 14;
     if ((w & 0xFFFFu) == 0x0081u) { /* 81 00: 802.1Q */
         /* One tag: outer and inner id are the same (decode_ethertype).  A
          * second tag of any kind goes to the general loop. */
         if (caplen < 18 + 20 + 20)
             return 0;
-        vid = be16(frame + 14) & 0x0FFF;
-        vids = (uint32_t)vid * 0x10001u;
+        vids = (uint32_t)(be16(frame + 14) & 0x0FFF) * 0x10001u;
         w = load_le32(frame + 16);
         l2 = 18;
     }
@@ -337,21 +345,10 @@ HOT_INLINE int decode_fast_ether(const uint8_t *frame, size_t caplen, struct pkt
         /* below 20 or above iplen (>= 40 here): one unsigned compare */
         if (total - 20 > iplen - 20)
             return 0;
-#if !FAST_FILL
-        memset(out, 0, sizeof *out);
-#endif
+        fast_clear(out);
         if (!fast_tcp(ip + 20, total - 20, out))
             return 0;
-#if FAST_FILL
         fast_fill(out, ip + 20, vids, 1);
-#else
-        (void)vids;
-        out->src.port = be16(ip + 20);
-        out->dst.port = be16(ip + 22);
-        out->flags = ip[20 + 13];
-        out->vlan = out->vlan_inner = vid;
-        out->src.is_v4 = out->dst.is_v4 = 1;
-#endif
         put_v4_mapped(out->src.addr, ip + 12);
         put_v4_mapped(out->dst.addr, ip + 16);
         return 1;
@@ -364,20 +361,10 @@ HOT_INLINE int decode_fast_ether(const uint8_t *frame, size_t caplen, struct pkt
         size_t plen = be16(ip + 4);
         if (plen == 0 || 40 + plen > iplen)
             return 0;
-#if !FAST_FILL
-        memset(out, 0, sizeof *out);
-#endif
+        fast_clear(out);
         if (!fast_tcp(ip + 40, plen, out))
             return 0;
-#if FAST_FILL
         fast_fill(out, ip + 40, vids, 0);
-#else
-        (void)vids;
-        out->src.port = be16(ip + 40);
-        out->dst.port = be16(ip + 42);
-        out->flags = ip[40 + 13];
-        out->vlan = out->vlan_inner = vid;
-#endif
         memcpy(out->src.addr, ip + 8, 16);
         memcpy(out->dst.addr, ip + 24, 16);
         return 1;
