@@ -695,16 +695,22 @@ static const uint32_t RESP_IDS[8] = {0x80000004, 0x80000005, 0x80000103, 0x80000
                                      0x80000000, 0x80000015, 0x80000006, 0x80000009};
 
 /* The body of submit_sm / deliver_sm up to sm_length. */
-static void sm_head(struct pb *b, struct rd *r, uint8_t h, uint8_t esm, uint8_t dc)
+/* service_type, then source and destination (TON 1, NPI 1) picked by a. */
+static void sm_addrs(struct pb *b, const char *service_type, uint8_t a)
 {
-    uint8_t a = get8(r);
-    pstr(b, (h & 0x80) ? "CMT" : "");
+    pstr(b, service_type);
     p8(b, 1);
     p8(b, 1);
     pstr(b, ADDRS[a & 7]);
     p8(b, 1);
     p8(b, 1);
     pstr(b, ADDRS[(a >> 3) & 7]);
+}
+
+static void sm_head(struct pb *b, struct rd *r, uint8_t h, uint8_t esm, uint8_t dc)
+{
+    uint8_t a = get8(r);
+    sm_addrs(b, (h & 0x80) ? "CMT" : "", a);
     p8(b, esm);
     p8(b, 0);
     p8(b, 0);
@@ -804,14 +810,7 @@ static void record(struct world *w, struct rd *r, struct pb *b)
         begin(b, id, 0, req_seq(w, (int)flow, dir ^ (int)flip, reuse));
         size_t n;
         if (id == SMPP_CMD(data_sm)) {
-            uint8_t a = get8(r);
-            pstr(b, "");
-            p8(b, 1);
-            p8(b, 1);
-            pstr(b, ADDRS[a & 7]);
-            p8(b, 1);
-            p8(b, 1);
-            pstr(b, ADDRS[(a >> 3) & 7]);
+            sm_addrs(b, "", get8(r));
             p8(b, esm);
             p8(b, 1);
             p8(b, dc);
