@@ -1449,6 +1449,20 @@ done:
 
 /* ---- output ----------------------------------------------------------------------- */
 
+int verdict_judge_batch(verdict_worker_t *w, const struct verdict_input *in, struct verdict *out,
+                        size_t n)
+{
+    if (!out)
+        return SG_EINVAL;
+    int rc = 0;
+    for (size_t i = 0; i < n && i < VERDICT_BATCH_MAX; i++)
+        if (verdict_judge(w, in ? &in[i] : NULL, &out[i]) != 0)
+            rc = SG_EINVAL;
+    if (n > VERDICT_BATCH_MAX)
+        rc = SG_EINVAL;
+    return rc;
+}
+
 static const char *const action_names[] = {"allow", "flag", "block"};
 static const char *const reason_names[] = {"whitelist", "spoofing", "lookalike", "exception",
                                            "blacklist", "rule",     "domain",    "volume"};

@@ -273,6 +273,25 @@ void verdict_worker_set_snippet(verdict_worker_t *w, int on);
  * scans, plus O(8 + N) per volume counter. */
 int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct verdict *out);
 
+/* The most messages verdict_judge_batch() takes in one call. */
+#define VERDICT_BATCH_MAX 32
+
+/* Judges in[0..n) into out[0..n), n <= VERDICT_BATCH_MAX: the same
+ * verdicts, reasons, counters and list and volume state as n calls of
+ * verdict_judge() in order, computed a stage at a time over the whole
+ * vector (normalisation and URLs, then each field's Hyperscan scan, then
+ * lists, volume and the decision, message by message in order), so that
+ * each stage's code and tables stay in the CPU's caches across the
+ * vector instead of being evicted by the next stage of every message:
+ * the way vector packet processing (VPP) runs a graph node over a frame.
+ * A front end that has several messages at hand (a capture's burst)
+ * should pass them here; one that has one (the inline proxy) calls
+ * verdict_judge().  Snapshot swaps are picked up once, at the start.
+ * Returns 0, or SG_EINVAL for NULL arguments or n too large (every
+ * out[i] then says allow with no reasons). */
+int verdict_judge_batch(verdict_worker_t *w, const struct verdict_input *in, struct verdict *out,
+                        size_t n);
+
 /* Step 1 of the judgement alone: whether (account, sender, ton, src_ip)
  * is a verified whitelist match in the engine's current lists snapshot,
  * exactly as verdict_judge() decides it (an unknown account, len 0, is
