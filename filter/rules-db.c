@@ -948,12 +948,13 @@ static void sort_hits(rules_scratch_t *s, uint32_t *v, uint32_t n, int lit)
         v[i] = (uint32_t)k[i];
 }
 
-/* Appends one matched rule to hits and its counter; returns the callback's
- * verdict (nonzero: stop). */
+/* Appends one matched rule to hits and, when count, its counter; returns
+ * the callback's verdict (nonzero: stop). */
 static int emit_one(const rules_db_t *db, uint32_t r, struct rules_hits *hits, rules_hit_fn cb,
-                    void *ud)
+                    void *ud, int count)
 {
-    atomic_fetch_add_explicit(&db->hits[r], 1, memory_order_relaxed);
+    if (count)
+        atomic_fetch_add_explicit(&db->hits[r], 1, memory_order_relaxed);
     if (hits) {
         if (hits->n < hits->cap)
             hits->idx[hits->n++] = r;
@@ -971,7 +972,7 @@ static int emit_one(const rules_db_t *db, uint32_t r, struct rules_hits *hits, r
  * reasons, and pick the first forcing one, as they did.  Work: O(rules
  * matched). */
 static void emit_hits(const rules_db_t *db, rules_scratch_t *s, struct rules_hits *hits,
-                      rules_hit_fn cb, void *ud)
+                      rules_hit_fn cb, void *ud, int count)
 {
     if (!s->norder) /* no match, the common case (nlit <= norder) */
         return;
@@ -979,13 +980,13 @@ static void emit_hits(const rules_db_t *db, rules_scratch_t *s, struct rules_hit
     if (s->nlit != s->norder)
         sort_hits(s, s->order, s->norder, 0);
     for (uint32_t i = 0; i < s->nlit; i++)
-        if (emit_one(db, s->lit_order[i], hits, cb, ud))
+        if (emit_one(db, s->lit_order[i], hits, cb, ud, count))
             return;
     if (s->nlit == s->norder)
         return;
     for (uint32_t i = 0; i < s->norder; i++) {
         uint32_t r = s->order[i];
-        if (s->mark[r].lit_gen != s->gen && emit_one(db, r, hits, cb, ud))
+        if (s->mark[r].lit_gen != s->gen && emit_one(db, r, hits, cb, ud, count))
             return;
     }
 }
@@ -1130,8 +1131,8 @@ static hs_error_t scan_invalid(const rules_db_t *db, rules_scratch_t *s, enum ru
     return hs_scan(h, s->clean, (unsigned)n, 0, s->hs, on_match, &c);
 }
 
-int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field, const char *data,
-               size_t len, struct rules_hits *hits, rules_hit_fn cb, void *ud)
+static int scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field, const char *data,
+                size_t len, struct rules_hits *hits, rules_hit_fn cb, void *ud, int count)
 {
     if (!db || !s || s->db != db || (unsigned)field >= RULES_FIELD_COUNT || (!data && len))
         return SG_EINVAL;
@@ -1166,8 +1167,27 @@ int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
     }
     if (hr != HS_SUCCESS)
         return SG_EINVAL;
-    emit_hits(db, s, hits, cb, ud);
+    emit_hits(db, s, hits, cb, ud, count);
     return 0;
+}
+
+int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field, const char *data,
+               size_t len, struct rules_hits *hits, rules_hit_fn cb, void *ud)
+{
+    return scan(db, s, field, data, len, hits, cb, ud, 1);
+}
+
+int rules_scan_uncounted(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
+                         const char *data, size_t len, struct rules_hits *hits)
+{
+    return scan(db, s, field, data, len, hits, NULL, NULL, 0);
+}
+
+void rules_db_count_hits(const rules_db_t *db, const uint32_t *idx, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (SG_ALWAYS(idx[i] < db->nrules))
+            atomic_fetch_add_explicit(&db->hits[idx[i]], 1, memory_order_relaxed);
 }
 
 int rules_match_message(const rules_db_t *db, rules_scratch_t *s, const char *text, size_t len,

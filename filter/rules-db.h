@@ -131,6 +131,19 @@ int rules_scan(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
                const char *data, size_t len, struct rules_hits *hits, rules_hit_fn cb,
                void *ud);
 
+/* rules_scan() without counting the hits in the rules' counters, for a
+ * caller that scans before it knows whether it will use the hits
+ * (verdict_judge_batch() scans a whole vector first, and the lists may
+ * decide a message before its rules): it counts the hits it uses with
+ * rules_db_count_hits().  A hit past hits->cap is only counted in
+ * hits->dropped, so a caller that must count it scans again with
+ * rules_scan(). */
+int rules_scan_uncounted(const rules_db_t *db, rules_scratch_t *s, enum rules_field field,
+                         const char *data, size_t len, struct rules_hits *hits);
+/* Adds one to the hit counter of each rule idx[0..n) (rule indices of this
+ * db, as a scan reports them).  Any thread. */
+void rules_db_count_hits(const rules_db_t *db, const uint32_t *idx, size_t n);
+
 /* Normalises text into the scratch's buffer and scans fields text and raw
  * (and sender when sender is non-NULL) into hits.  *norm / *normlen (may
  * be NULL) receive the normalised text, valid until the next call with s.

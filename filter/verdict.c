@@ -152,17 +152,42 @@ struct verdict_engine {
     struct counters c;
 };
 
+/* What the content stages found in one message of a vector: pure
+ * functions of its text and sender and of the worker's snapshots, so they
+ * are computed for the whole vector before the stateful stages (lists,
+ * volume, the decision) judge its messages one by one, in order. */
+#define CONTENT_HITS 256 /* per field and message, as one rules_scan() list */
+#define CONTENT_FIELDS 3 /* text, raw, sender: scanned for every message */
+struct content {
+    int has_text;
+    int case_only;      /* normalisation only lowered letter case */
+    const char *norm;   /* the normalised text, normlen bytes, in w->norm */
+    size_t normlen;
+    uint64_t fp;
+    /* Each field's hits, uncounted until the message reaches its rules; a
+     * field in rescan overflowed its list and is scanned again then, with
+     * counting, to count the hits past the list as a single scan does. */
+    struct rules_hits hits[CONTENT_FIELDS];
+    unsigned rescan;
+    size_t n_urls;
+    struct url_hit urls[8];
+};
+
 struct verdict_worker {
     verdict_engine_t *e;
     uint64_t gen;
     struct holder *h[H_COUNT];
     rules_scratch_t *scratch;
     norm_ctx_t *nc;
+    /* A vector's normalised texts, one after another (norm_cap bytes: a
+     * single text of any length fits when it comes first). */
     char *norm;
     size_t norm_cap;
-    uint32_t hit_idx[256];
-    struct url_hit urls[8];
-    size_t n_urls;
+    /* The content stages' findings for each message of a vector, and the
+     * hit lists of its text, raw and sender scans (CONTENT_HITS each). */
+    struct content *content;
+    uint32_t *content_hits;
+    uint32_t hit_idx[256]; /* a domain scan's hits, or a rescan's */
     /* What the lists snapshot in h[H_LISTS] holds, read at each swap: a
      * stage whose list is empty skips its lookup (and the look-alike stage
      * the sender's skeleton, which costs more than the lookup), which is
@@ -621,7 +646,10 @@ verdict_worker_t *verdict_worker_new(verdict_engine_t *e)
     w->nc = norm_ctx_new(NORM_DEFAULT_CAP);
     w->norm_cap = (size_t)NORM_DEFAULT_CAP * NORM_MAX_EXPANSION + 16;
     w->norm = malloc(w->norm_cap);
-    if (!w->nc || !w->norm) {
+    w->content = calloc(VERDICT_BATCH_MAX, sizeof *w->content);
+    w->content_hits = malloc((size_t)VERDICT_BATCH_MAX * CONTENT_FIELDS * CONTENT_HITS *
+                             sizeof *w->content_hits);
+    if (!w->nc || !w->norm || !w->content || !w->content_hits) {
         verdict_worker_free(w);
         return NULL;
     }
@@ -643,6 +671,8 @@ void verdict_worker_free(verdict_worker_t *w)
         holder_put(w->h[k]);
     norm_ctx_free(w->nc);
     free(w->norm);
+    free(w->content);
+    free(w->content_hits);
     free(w);
 }
 
@@ -993,11 +1023,11 @@ static const char *vstr(const struct sg_view *v, char *buf, size_t cap)
     return buf;
 }
 
-static void collect_urls(verdict_worker_t *w, const char *raw, size_t rawlen, const char *norm,
+static void collect_urls(struct content *c, const char *raw, size_t rawlen, const char *norm,
                          size_t normlen, int norm_case_only)
 {
-    size_t max = SG_ARRAY_LEN(w->urls);
-    w->n_urls = url_extract(raw, rawlen, w->urls, max);
+    size_t max = SG_ARRAY_LEN(c->urls);
+    c->n_urls = url_extract(raw, rawlen, c->urls, max);
     /* The normalised text also yields hosts spelled with look-alike or
      * padded letters ("qіwі-secure.xyz" with Cyrillic і); add the new ones.
      * Host names are lower-cased as extracted, so a text that
@@ -1006,22 +1036,21 @@ static void collect_urls(verdict_worker_t *w, const char *raw, size_t rawlen, co
         return;
     struct url_hit more[4];
     size_t m = url_extract(norm, normlen, more, SG_ARRAY_LEN(more));
-    for (size_t i = 0; i < m && w->n_urls < max; i++) {
+    for (size_t i = 0; i < m && c->n_urls < max; i++) {
         int dup = 0;
-        for (size_t j = 0; j < w->n_urls && !dup; j++)
-            dup = w->urls[j].host_len == more[i].host_len &&
-                  memcmp(w->urls[j].host, more[i].host, more[i].host_len) == 0;
+        for (size_t j = 0; j < c->n_urls && !dup; j++)
+            dup = c->urls[j].host_len == more[i].host_len &&
+                  memcmp(c->urls[j].host, more[i].host, more[i].host_len) == 0;
         if (!dup)
-            w->urls[w->n_urls++] = more[i];
+            c->urls[c->n_urls++] = more[i];
     }
 }
 
 /* ---- the judgement ----------------------------------------------------------------- */
 
-int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct verdict *v)
+/* Every field of v as for a message with no reason: allow. */
+static void verdict_clear(struct verdict *v)
 {
-    if (!v)
-        return SG_EINVAL;
     v->action = VERDICT_ALLOW;
     v->score = 0;
     v->n_reasons = 0;
@@ -1032,12 +1061,34 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
     v->fingerprint = 0;
     v->n_shadow = 0;
     v->snippet[0] = '\0';
-    if (!w || !in)
-        return SG_EINVAL;
+}
 
+/* A field the vector's content stage scanned, judged: its hits counted now
+ * that the message has reached its rules; a field whose list overflowed
+ * is scanned again, counted, as scan_field() does. */
+static inline void take_field(verdict_worker_t *w, const rules_db_t *db, const struct content *c,
+                              enum rules_field field, const char *data, size_t len,
+                              struct verdict *v, struct forced *forced, struct rule_acc *acc)
+{
+    if (c->rescan & 1u << field) {
+        scan_field(w, db, field, data, len, v, forced, acc);
+        return;
+    }
+    const struct rules_hits *h = &c->hits[field];
+    if (h->n) {
+        rules_db_count_hits(db, h->idx, h->n);
+        scan_field_hits(w, db, field, h, v, forced, acc);
+    }
+}
+
+/* Steps 1 to 8 for one message whose content stage is done (c): the
+ * stateful part of the judgement, run for a vector's messages in order. */
+static void judge_one(verdict_worker_t *w, const struct verdict_input *in, struct verdict *v,
+                      const struct content *c)
+{
+    verdict_clear(v);
     verdict_engine_t *e = w->e;
     const struct verdict_config *cfg = &e->cfg;
-    worker_refresh(w);
     const lists_t *L = w->h[H_LISTS] ? w->h[H_LISTS]->a : NULL;
     const rules_db_t *db = w->h[H_RULES] && w->scratch ? w->h[H_RULES]->a : NULL;
     const domain_set_t *bad = w->h[H_DOMAINS] ? w->h[H_DOMAINS]->a : NULL;
@@ -1074,23 +1125,14 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
 #define account_p vstr(&in->account, abuf, sizeof abuf)
 #define fphex fp_hex_once(fphex_buf, v->fingerprint)
 
-    /* Text: normalised once, used by the fingerprint, the rules, URLs. */
+    /* Text: normalised once (content_text), used by the fingerprint, the
+     * rules, URLs. */
     const char *text = in->text ? in->text : "";
     size_t text_len = in->text ? in->text_len : 0;
-    int has_text = !in->is_binary && text_len > 0;
-    size_t normlen = 0;
-    int norm_case_only = 0; /* read now: norm_sender below reuses the context */
-    w->norm[0] = '\0';
+    const int has_text = c->has_text;
+    const size_t normlen = c->normlen;
     if (has_text) {
-        int r = norm_text(w->nc, text, text_len, w->norm, w->norm_cap, &normlen, NORM_FINGERPRINT);
-        const uint64_t fp = norm_last(w->nc, &norm_case_only); /* one call for both */
-        norm_case_only &= r == 0;
-        if (r == SG_ENOSPC)
-            COUNT(e, norm_truncated);
-        else if (r != 0)
-            normlen = 0;
-        /* taken as the text was written (text-norm.h), or of nothing */
-        v->fingerprint = r == 0 || r == SG_ENOSPC ? fp : norm_fingerprint(w->norm, 0);
+        v->fingerprint = c->fp;
         if (normlen >= cfg->fingerprint_min_len) /* else never counted (count_fp below) */
             volume_prefetch(e->v_fp, v->fingerprint);
         if (w->snippet)
@@ -1182,10 +1224,8 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         }
     }
 
-    /* URLs: needed by the domain blacklist (4) and the domain lists (6). */
-    w->n_urls = 0;
-    if (has_text)
-        collect_urls(w, text, text_len, w->norm, normlen, norm_case_only);
+    /* URLs (content_text): needed by the domain blacklist (4) and the
+     * domain lists (6). */
     if (sender_len)
         volume_prefetch_set(e->v_sender, sender_vkey, rcpt_hash);
     if (has_text && normlen >= cfg->fingerprint_min_len)
@@ -1215,8 +1255,8 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
             } else
                 b = NULL;
         }
-        for (size_t u = 0; bl_live && !b && u < w->n_urls; u++) {
-            const struct url_hit *h = &w->urls[u];
+        for (size_t u = 0; bl_live && !b && u < c->n_urls; u++) {
+            const struct url_hit *h = &c->urls[u];
             for (long off = 0; !b && off >= 0; off = url_next_parent(h->host, h->host_len, (size_t)off)) {
                 b = lists_blacklist_find(L, LISTS_BL_DOMAIN, h->host + off, h->host_len - (size_t)off, now);
                 if (b && b->automatic && v->verified)
@@ -1273,21 +1313,21 @@ int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct ve
         struct rule_acc acc;
         acc.n = 0; /* seen[] is read only below n */
         acc.hits = (struct rules_hits){w->hit_idx, (uint32_t)SG_ARRAY_LEN(w->hit_idx), 0, 0};
-        scan_field(w, db, RULES_FIELD_TEXT, w->norm, normlen, v, &forced, &acc);
-        scan_field(w, db, RULES_FIELD_RAW, text, text_len, v, &forced, &acc);
+        take_field(w, db, c, RULES_FIELD_TEXT, c->norm, normlen, v, &forced, &acc);
+        take_field(w, db, c, RULES_FIELD_RAW, text, text_len, v, &forced, &acc);
         if (sender_len)
-            scan_field(w, db, RULES_FIELD_SENDER, sender, sender_len, v, &forced, &acc);
-        const size_t n_dom = w->scan_domains ? w->n_urls : 0;
+            take_field(w, db, c, RULES_FIELD_SENDER, sender, sender_len, v, &forced, &acc);
+        const size_t n_dom = w->scan_domains ? c->n_urls : 0;
         for (size_t u = 0; u < n_dom; u++)
-            scan_field(w, db, RULES_FIELD_DOMAIN, w->urls[u].host, w->urls[u].host_len, v,
+            scan_field(w, db, RULES_FIELD_DOMAIN, c->urls[u].host, c->urls[u].host_len, v,
                        &forced, &acc);
     }
 
     /* 6. Domains: lists (domain and parents), shorteners, defanged URLs. */
     {
         int defanged = 0;
-        for (size_t u = 0; u < w->n_urls; u++) {
-            const struct url_hit *h = &w->urls[u];
+        for (size_t u = 0; u < c->n_urls; u++) {
+            const struct url_hit *h = &c->urls[u];
             const struct domain_entry *d = w->bad_domains ? domain_set_match(bad, h->host, h->host_len) : NULL;
             if (d) {
                 add_reason(v, VERDICT_R_DOMAIN, d->domain, d->score, "URL host %s listed in domains.list:%u",
@@ -1439,7 +1479,6 @@ done:
     }
     if (v->alert)
         COUNT(e, alerts);
-    return 0;
 #undef sender_p
 #undef account_p
 #undef LIT
@@ -1449,18 +1488,129 @@ done:
 
 /* ---- output ----------------------------------------------------------------------- */
 
+/* ---- vectors: the content stages, then the rest in order ----------------------- */
+
+/* The content stage's first part for one message: the normalised text
+ * into buf (cap bytes), its fingerprint, and the URLs of both texts.
+ * A text that does not fit a buffer that is not the whole (first) one
+ * returns SG_ENOSPC, counting nothing: the caller gives it the whole
+ * buffer, so it is normalised, cut or not, exactly as it would be alone. */
+static int content_text(verdict_worker_t *w, const struct verdict_input *in, struct content *c,
+                        char *buf, size_t cap, int whole)
+{
+    const char *text = in->text ? in->text : "";
+    size_t text_len = in->text ? in->text_len : 0;
+    c->has_text = !in->is_binary && text_len > 0;
+    c->case_only = 0;
+    c->norm = buf;
+    c->normlen = 0;
+    c->fp = 0;
+    c->rescan = 0;
+    c->n_urls = 0;
+    for (int f = 0; f < CONTENT_FIELDS; f++)
+        c->hits[f].n = c->hits[f].dropped = 0;
+    buf[0] = '\0';
+    if (!c->has_text)
+        return 0;
+    size_t normlen = 0;
+    int r = norm_text(w->nc, text, text_len, buf, cap, &normlen, NORM_FINGERPRINT);
+    if (r == SG_ENOSPC && !whole)
+        return SG_ENOSPC;
+    const uint64_t fp = norm_last(w->nc, &c->case_only); /* one call for both */
+    c->case_only &= r == 0;
+    if (r == SG_ENOSPC)
+        COUNT(w->e, norm_truncated);
+    else if (r != 0)
+        normlen = 0;
+    /* taken as the text was written (text-norm.h), or of nothing */
+    c->fp = r == 0 || r == SG_ENOSPC ? fp : norm_fingerprint(buf, 0);
+    c->normlen = normlen;
+    collect_urls(c, text, text_len, buf, normlen, c->case_only);
+    return 0;
+}
+
+/* The content stage's scans of one field over a vector's messages
+ * [from, to): one Hyperscan database, its code and its tables, for all
+ * of them in a row.  Hits are kept uncounted (take_field counts them). */
+static void content_scan(verdict_worker_t *w, const rules_db_t *db, enum rules_field field,
+                         const struct verdict_input *in, size_t from, size_t to)
+{
+    for (size_t j = from; j < to; j++) {
+        struct content *c = &w->content[j];
+        const char *data;
+        size_t len;
+        if (!c->has_text)
+            continue;
+        if (field == RULES_FIELD_TEXT) {
+            data = c->norm;
+            len = c->normlen;
+        } else if (field == RULES_FIELD_RAW) {
+            data = in[j].text;
+            len = in[j].text_len;
+        } else {
+            data = (const char *)in[j].source_addr.p;
+            len = data ? in[j].source_addr.len : 0;
+            if (!len)
+                continue;
+        }
+        struct rules_hits *h = &c->hits[field];
+        *h = (struct rules_hits){w->content_hits + (j * CONTENT_FIELDS + field) * CONTENT_HITS,
+                                 CONTENT_HITS, 0, 0};
+        if (rules_scan_uncounted(db, w->scratch, field, data, len, h) != 0)
+            h->n = h->dropped = 0; /* as scan_field: a failed scan adds nothing */
+        else if (h->dropped)
+            c->rescan |= 1u << field;
+    }
+}
+
+int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct verdict *v)
+{
+    return verdict_judge_batch(w, in, v, 1);
+}
+
 int verdict_judge_batch(verdict_worker_t *w, const struct verdict_input *in, struct verdict *out,
                         size_t n)
 {
     if (!out)
         return SG_EINVAL;
-    int rc = 0;
-    for (size_t i = 0; i < n && i < VERDICT_BATCH_MAX; i++)
-        if (verdict_judge(w, in ? &in[i] : NULL, &out[i]) != 0)
-            rc = SG_EINVAL;
-    if (n > VERDICT_BATCH_MAX)
-        rc = SG_EINVAL;
-    return rc;
+    if (!w || !in || n > VERDICT_BATCH_MAX) {
+        for (size_t i = 0; i < n; i++)
+            verdict_clear(&out[i]);
+        return SG_EINVAL;
+    }
+    worker_refresh(w);
+    const rules_db_t *db = w->h[H_RULES] && w->scratch ? w->h[H_RULES]->a : NULL;
+    _Static_assert(RULES_FIELD_TEXT < CONTENT_FIELDS && RULES_FIELD_RAW < CONTENT_FIELDS &&
+                       RULES_FIELD_SENDER < CONTENT_FIELDS,
+                   "content keeps the hits of fields text, raw and sender");
+    for (size_t i = 0; i < n;) {
+        /* Normalised texts and URLs, the texts one after another in
+         * w->norm, each on its own cache lines; the vector ends where the
+         * next text might not fit. */
+        size_t k = i, used = 0;
+        while (k < n) {
+            size_t len = in[k].text ? in[k].text_len : 0;
+            size_t need = len < (w->norm_cap - 16) / NORM_MAX_EXPANSION
+                              ? len * NORM_MAX_EXPANSION + 16 : w->norm_cap;
+            if (k > i && w->norm_cap - used < need)
+                break;
+            struct content *c = &w->content[k];
+            if (content_text(w, &in[k], c, w->norm + used, w->norm_cap - used, used == 0) != 0)
+                break;
+            used += (c->normlen + 64) & ~(size_t)63; /* past its NUL */
+            used = used < w->norm_cap ? used : w->norm_cap;
+            k++;
+        }
+        if (db) {
+            content_scan(w, db, RULES_FIELD_TEXT, in, i, k);
+            content_scan(w, db, RULES_FIELD_RAW, in, i, k);
+            content_scan(w, db, RULES_FIELD_SENDER, in, i, k);
+        }
+        for (size_t j = i; j < k; j++)
+            judge_one(w, &in[j], &out[j], &w->content[j]);
+        i = k;
+    }
+    return 0;
 }
 
 static const char *const action_names[] = {"allow", "flag", "block"};
