@@ -164,11 +164,19 @@ struct content {
     const char *norm;   /* the normalised text, normlen bytes, in w->norm */
     size_t normlen;
     uint64_t fp;
-    /* Each field's hits, uncounted until the message reaches its rules; a
-     * field in rescan overflowed its list and is scanned again then, with
-     * counting, to count the hits past the list as a single scan does. */
+    /* Each field's hits, uncounted until the message reaches its rules.
+     * A field in scan_late is scanned then, counted, instead: its list
+     * overflowed (to count the hits past it, as a single scan does), or
+     * the message looked bound for the automatic blacklist, which decides
+     * before the rules, so it was not scanned ahead. */
     struct rules_hits hits[CONTENT_FIELDS];
-    unsigned rescan;
+    unsigned scan_late;
+    /* The keys of the lists and the volume counters, hashed once, so the
+     * stateful stage can fetch the next messages' counters ahead. */
+    size_t skey_skip, skey_len;   /* the sender's list key: a run of its bytes */
+    uint64_t sender_vkey, account_vkey, rcpt_hash;
+    size_t rcpt_len;
+    char rcpt[MSISDN_MAX + 48];   /* recipient_key() */
     size_t n_urls;
     struct url_hit urls[8];
 };
@@ -187,7 +195,7 @@ struct verdict_worker {
      * hit lists of its text, raw and sender scans (CONTENT_HITS each). */
     struct content *content;
     uint32_t *content_hits;
-    uint32_t hit_idx[256]; /* a domain scan's hits, or a rescan's */
+    uint32_t hit_idx[256]; /* a domain scan's hits, or a late scan's */
     /* What the lists snapshot in h[H_LISTS] holds, read at each swap: a
      * stage whose list is empty skips its lookup (and the look-alike stage
      * the sender's skeleton, which costs more than the lookup), which is
@@ -1064,13 +1072,13 @@ static void verdict_clear(struct verdict *v)
 }
 
 /* A field the vector's content stage scanned, judged: its hits counted now
- * that the message has reached its rules; a field whose list overflowed
- * is scanned again, counted, as scan_field() does. */
+ * that the message has reached its rules; a field in scan_late is scanned
+ * now, counted, as scan_field() does. */
 static inline void take_field(verdict_worker_t *w, const rules_db_t *db, const struct content *c,
                               enum rules_field field, const char *data, size_t len,
                               struct verdict *v, struct forced *forced, struct rule_acc *acc)
 {
-    if (c->rescan & 1u << field) {
+    if (c->scan_late & 1u << field) {
         scan_field(w, db, field, data, len, v, forced, acc);
         return;
     }
@@ -1098,19 +1106,10 @@ static void judge_one(verdict_worker_t *w, const struct verdict_input *in, struc
     size_t sender_len = sender ? in->source_addr.len : 0;
     if (!sender)
         sender = "";
-    /* The sender's list key (lists.h), a run of its own bytes: at most 63
-     * of them, as the 64-byte copy it replaces held */
-    size_t skey_skip;
-    const size_t skey_len = lists_sender_key_span(sender, sender_len, 63, &skey_skip);
-    const char *const skey = sender + skey_skip;
-    /* The volume buckets (step 7) are fetched now, to arrive while the
-     * text is normalised and scanned; the fingerprint's once it is known. */
-    const uint64_t sender_vkey = XXH3_64bits(skey, skey_len);
-    const uint64_t account_vkey = in->account.len ? XXH3_64bits(in->account.p, in->account.len) : 0;
-    if (sender_len)
-        volume_prefetch(e->v_sender, sender_vkey);
-    if (in->account.len)
-        volume_prefetch(e->v_account, account_vkey);
+    /* Keys (content_keys); their volume counters were fetched ahead. */
+    const size_t skey_len = c->skey_len;
+    const char *const skey = sender + c->skey_skip;
+    const uint64_t sender_vkey = c->sender_vkey, account_vkey = c->account_vkey;
     const int64_t now = in->now;
     const uint32_t now_s = (uint32_t)(in->ts / 1000000u);
     /* Sender and account as printed in a reason, and the fingerprint's
@@ -1133,8 +1132,6 @@ static void judge_one(verdict_worker_t *w, const struct verdict_input *in, struc
     const size_t normlen = c->normlen;
     if (has_text) {
         v->fingerprint = c->fp;
-        if (normlen >= cfg->fingerprint_min_len) /* else never counted (count_fp below) */
-            volume_prefetch(e->v_fp, v->fingerprint);
         if (w->snippet)
             norm_redact_digits(text, text_len, v->snippet, sizeof v->snippet);
     }
@@ -1204,9 +1201,9 @@ static void judge_one(verdict_worker_t *w, const struct verdict_input *in, struc
     }
 
     /* 3. Exceptions: one sender to one subscriber. */
-    char rcpt[MSISDN_MAX + 48];
-    size_t rcpt_len = recipient_key(e, &in->dest_addr, rcpt, sizeof rcpt);
-    const uint64_t rcpt_hash = XXH3_64bits(rcpt, rcpt_len);
+    const char *const rcpt = c->rcpt;
+    const size_t rcpt_len = c->rcpt_len;
+    const uint64_t rcpt_hash = c->rcpt_hash;
     if (!v->verified && w->lc.exceptions) {
         const struct lists_exception_entry *x =
             lists_exception_find(L, sender, sender_len, rcpt, rcpt_len, now);
@@ -1224,14 +1221,8 @@ static void judge_one(verdict_worker_t *w, const struct verdict_input *in, struc
         }
     }
 
-    /* URLs (content_text): needed by the domain blacklist (4) and the
+    /* URLs: from content_text, for the domain blacklist (4) and the
      * domain lists (6). */
-    if (sender_len)
-        volume_prefetch_set(e->v_sender, sender_vkey, rcpt_hash);
-    if (has_text && normlen >= cfg->fingerprint_min_len)
-        volume_prefetch_set(e->v_fp, v->fingerprint, rcpt_hash);
-    if (in->account.len)
-        volume_prefetch_set(e->v_account, account_vkey, rcpt_hash);
 
     /* 4. Blacklist.  An automatic entry never applies to a verified sender;
      * a manual one does. */
@@ -1505,7 +1496,7 @@ static int content_text(verdict_worker_t *w, const struct verdict_input *in, str
     c->norm = buf;
     c->normlen = 0;
     c->fp = 0;
-    c->rescan = 0;
+    c->scan_late = 0;
     c->n_urls = 0;
     for (int f = 0; f < CONTENT_FIELDS; f++)
         c->hits[f].n = c->hits[f].dropped = 0;
@@ -1539,7 +1530,7 @@ static void content_scan(verdict_worker_t *w, const rules_db_t *db, enum rules_f
         struct content *c = &w->content[j];
         const char *data;
         size_t len;
-        if (!c->has_text)
+        if (!c->has_text || c->scan_late & 1u << field)
             continue;
         if (field == RULES_FIELD_TEXT) {
             data = c->norm;
@@ -1559,8 +1550,50 @@ static void content_scan(verdict_worker_t *w, const rules_db_t *db, enum rules_f
         if (rules_scan_uncounted(db, w->scratch, field, data, len, h) != 0)
             h->n = h->dropped = 0; /* as scan_field: a failed scan adds nothing */
         else if (h->dropped)
-            c->rescan |= 1u << field;
+            c->scan_late |= 1u << field;
     }
+}
+
+/* The content stage's keys for one message: the sender's list key and the
+ * hashes of the volume counters' keys and of the recipient. */
+static void content_keys(verdict_worker_t *w, const struct verdict_input *in, struct content *c)
+{
+    const char *sender = (const char *)in->source_addr.p;
+    size_t sender_len = sender ? in->source_addr.len : 0;
+    /* The sender's list key (lists.h), a run of its own bytes: at most 63
+     * of them, as the 64-byte copy it replaces held */
+    c->skey_len = lists_sender_key_span(sender ? sender : "", sender_len, 63, &c->skey_skip);
+    c->sender_vkey = XXH3_64bits((sender ? sender : "") + c->skey_skip, c->skey_len);
+    c->account_vkey = in->account.len ? XXH3_64bits(in->account.p, in->account.len) : 0;
+    c->rcpt_len = recipient_key(w->e, &in->dest_addr, c->rcpt, sizeof c->rcpt);
+    c->rcpt_hash = XXH3_64bits(c->rcpt, c->rcpt_len);
+}
+
+/* The volume counters a message will observe (step 7), fetched in two
+ * steps: the buckets (volume_prefetch) as the vector's content stage
+ * reaches it, then, once they have arrived, the recipient sets they point
+ * to (volume_prefetch_set), while the message before it is judged.  Hints
+ * only: they change nothing. */
+static void prefetch_buckets(const verdict_engine_t *e, const struct verdict_input *in,
+                             const struct content *c)
+{
+    if (in->source_addr.p && in->source_addr.len)
+        volume_prefetch(e->v_sender, c->sender_vkey);
+    if (c->has_text && c->normlen >= e->cfg.fingerprint_min_len)
+        volume_prefetch(e->v_fp, c->fp);
+    if (in->account.len)
+        volume_prefetch(e->v_account, c->account_vkey);
+}
+
+static void prefetch_sets(const verdict_engine_t *e, const struct verdict_input *in,
+                          const struct content *c)
+{
+    if (in->source_addr.p && in->source_addr.len)
+        volume_prefetch_set(e->v_sender, c->sender_vkey, c->rcpt_hash);
+    if (c->has_text && c->normlen >= e->cfg.fingerprint_min_len)
+        volume_prefetch_set(e->v_fp, c->fp, c->rcpt_hash);
+    if (in->account.len)
+        volume_prefetch_set(e->v_account, c->account_vkey, c->rcpt_hash);
 }
 
 int verdict_judge(verdict_worker_t *w, const struct verdict_input *in, struct verdict *v)
@@ -1597,17 +1630,33 @@ int verdict_judge_batch(verdict_worker_t *w, const struct verdict_input *in, str
             struct content *c = &w->content[k];
             if (content_text(w, &in[k], c, w->norm + used, w->norm_cap - used, used == 0) != 0)
                 break;
+            content_keys(w, &in[k], c);
+            prefetch_buckets(w->e, &in[k], c);
+            /* A flood the volume rule has blacklisted goes on until the
+             * store has the entry: its messages stop at step 4, and
+             * scanning them ahead would be wasted (a guess: one that gets
+             * to its rules after all is scanned then). */
+            if (c->has_text && (overlay_maybe(w->e, ov_hash(LISTS_BL_SENDER, c->sender_vkey)) ||
+                                overlay_maybe(w->e, ov_hash(LISTS_BL_FINGERPRINT, c->fp))))
+                c->scan_late = (1u << CONTENT_FIELDS) - 1;
             used += (c->normlen + 64) & ~(size_t)63; /* past its NUL */
             used = used < w->norm_cap ? used : w->norm_cap;
             k++;
         }
+        /* The first message's volume sets arrive during the scans, each
+         * next one's while the one before it is judged. */
+        prefetch_sets(w->e, &in[i], &w->content[i]);
         if (db) {
             content_scan(w, db, RULES_FIELD_TEXT, in, i, k);
             content_scan(w, db, RULES_FIELD_RAW, in, i, k);
             content_scan(w, db, RULES_FIELD_SENDER, in, i, k);
         }
-        for (size_t j = i; j < k; j++)
+        /* The stateful stages, message by message in order. */
+        for (size_t j = i; j < k; j++) {
+            if (j + 1 < k)
+                prefetch_sets(w->e, &in[j + 1], &w->content[j + 1]);
             judge_one(w, &in[j], &out[j], &w->content[j]);
+        }
         i = k;
     }
     return 0;
