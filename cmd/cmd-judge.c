@@ -8,6 +8,25 @@
  * reloading on SIGHUP and picking up list changes other processes commit
  * (PRAGMA data_version, checked about once a second).  Reloads happen
  * between two packets, so every message gets exactly one verdict.
+ *
+ * Messages are judged a vector at a time (verdict_judge_batch()): the sink
+ * callbacks copy each message and receipt into a msg_batch (msg-batch.h),
+ * and drain() judges the queued messages and then logs and prints every
+ * event in decoder order.  Decoding a burst and then judging it keeps each
+ * side's code in the instruction cache; judging inside the callback made
+ * them evict each other for every message.  The batch is drained when it
+ * holds JUDGE_DRAIN_MESSAGES messages or is full, at every tick (so each
+ * message is judged by the rules and lists in force when it completed: the
+ * tick is where reloads and list changes are put in force, and where the
+ * automatic blacklist entries its verdicts queued are written), and after
+ * the decoder's flush, before the summary.
+ *
+ * A live capture (-i) is not batched: each message is judged in its
+ * callback, as the packet that completed it is processed.  Nothing would
+ * bound how long a queued message waited there: libpcap 1.10 on Linux
+ * (TPACKET_V3) polls without a timeout, so capture_next() never reports an
+ * idle read timeout and the tick comes only every 4096 packets, which a
+ * quiet link may take minutes to send.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -24,6 +43,7 @@
 #include "commands.h"
 #include "config.h"
 #include "decoder.h"
+#include "msg-batch.h"
 #include "msglog.h"
 #include "msisdn.h"
 #include "output-json.h"
@@ -31,6 +51,21 @@
 #include "verdict.h"
 
 #define DEFAULT_RULES_DIR "rules"
+
+/* Messages queued before a drain, judged VERDICT_BATCH_MAX at a time.
+ * More than one vector: the decoder then runs longer between two drains.
+ * Cachegrind, replay -q of replay-20k with 1,000 rules, I1 / D1 misses:
+ * 8 messages 3.08M / 2.80M, 16 2.43M / 2.57M, 32 2.03M / 2.38M,
+ * 64 1.81M / 2.32M, 128 1.76M / 2.27M (judged inside the callback:
+ * 5.68M / 2.72M). */
+#define JUDGE_DRAIN_MESSAGES (4 * VERDICT_BATCH_MAX)
+/* Event slots: the messages and the receipts interleaved with them (about
+ * one per message in real traffic, a third in the benchmark capture). */
+#define JUDGE_BATCH_EVENTS (2 * JUDGE_DRAIN_MESSAGES)
+/* Bytes of the queued events: typical messages take a few hundred; a
+ * message too big for all of it (a text in message_payload TLVs of many
+ * parts) is judged unbatched. */
+#define JUDGE_BATCH_BYTES (256u << 10)
 
 struct judge {
     const char *cmd;
@@ -41,12 +76,18 @@ struct judge {
     jw_t *w;
     decoder_t *dec;        /* for the API's metrics copy */
     int write_failed;
-    struct verdict verdict;
+    msg_batch_t *batch;    /* events not judged or logged yet, in order */
+    bool unbatched;        /* live capture: judged in the callback */
+    struct verdict_input in[VERDICT_BATCH_MAX];
+    struct verdict *verdicts; /* VERDICT_BATCH_MAX of them (~4.4 KB each), allocated once */
 };
+
+static void drain(struct judge *j);
 
 static void tick(void *ctx)
 {
     struct judge *j = ctx;
+    drain(j); /* before the tick puts new rules or lists in force */
     cmd_host_tick(&j->host, cmd_host_take_sighup(), j->dec);
 }
 
@@ -88,19 +129,21 @@ static int64_t log_message(struct judge *j, const struct decoder_message *m, con
     return link;
 }
 
-static void on_message(void *ctx, const struct decoder_message *m)
+static void fill_input(struct verdict_input *in, const struct decoder_message *m, int64_t now)
 {
-    struct judge *j = ctx;
-    struct verdict *v = &j->verdict;
-    struct verdict_input in = {
-        .ts = m->ts, .now = (int64_t)time(NULL),
+    *in = (struct verdict_input){
+        .ts = m->ts, .now = now,
         .account = {(const uint8_t *)m->account, m->account ? strlen(m->account) : 0},
         .source_addr = m->source_addr, .source_ton = m->source_addr_ton, .source_npi = m->source_addr_npi,
         .dest_addr = m->destination_addr, .src_ip = m->esme,
         .text = m->text, .text_len = m->text_len, .is_binary = m->text == NULL,
         .data_coding = m->data_coding, .parts = m->parts,
     };
-    verdict_judge(j->worker, &in, v);
+}
+
+/* Everything after the judgement of one message, in decoder order. */
+static void emit_message(struct judge *j, const struct decoder_message *m, const struct verdict *v)
+{
     int64_t link = j->log ? log_message(j, m, v) : 0;
     /* Queued for the webhook's thread when the API would list it as an
      * alert (or dropped and counted): never waits. */
@@ -117,17 +160,102 @@ static void on_message(void *ctx, const struct decoder_message *m)
         j->write_failed = 1;
 }
 
-static void on_receipt(void *ctx, const struct decoder_receipt *r)
+static void emit_receipt(struct judge *j, const struct decoder_receipt *r)
 {
-    struct judge *j = ctx;
-    if (!j->log || !r->message_id)
-        return;
     char stat[MSGLOG_STAT_MAX + 1], err[MSGLOG_STAT_MAX + 1];
     snprintf(stat, sizeof stat, "%.*s", (int)r->stat.len, (const char *)r->stat.p);
     snprintf(err, sizeof err, "%.*s", (int)r->err.len, (const char *)r->err.p);
     if (!stat[0] && r->message_state >= 0)
         snprintf(stat, sizeof stat, "%s", smpp_message_state_name(r->message_state) ?: "");
     msglog_update_receipt(j->log, r->message_id, NULL, stat, err, (int64_t)r->ts);
+}
+
+/* Judges the queued messages, up to VERDICT_BATCH_MAX per
+ * verdict_judge_batch() call, and acts on every queued event in order;
+ * empties the batch.  The wall clock is read once per call: list validity
+ * has a resolution of seconds. */
+static void drain(struct judge *j)
+{
+    const msg_batch_t *b = j->batch;
+    size_t n = msg_batch_count(b);
+    if (n == 0)
+        return;
+    int64_t now = (int64_t)time(NULL);
+    for (size_t i = 0; i < n;) {
+        /* Events [i, end) hold the next k <= VERDICT_BATCH_MAX messages. */
+        size_t k = 0, end = i;
+        for (; end < n; end++) {
+            const struct decoder_message *m = msg_batch_message(b, end);
+            if (!m)
+                continue;
+            if (k == VERDICT_BATCH_MAX)
+                break;
+            fill_input(&j->in[k++], m, now);
+        }
+        if (k)
+            verdict_judge_batch(j->worker, j->in, j->verdicts, k);
+        k = 0;
+        for (; i < end; i++) {
+            const struct decoder_message *m = msg_batch_message(b, i);
+            if (m)
+                emit_message(j, m, &j->verdicts[k++]);
+            else
+                emit_receipt(j, msg_batch_receipt(b, i));
+        }
+    }
+    msg_batch_reset(j->batch);
+}
+
+/* One message judged now, from the decoder's memory: on a live capture,
+ * and for a message too big for the batch (after draining what was queued
+ * before it, so that order holds). */
+static void judge_now(struct judge *j, const struct decoder_message *m)
+{
+    drain(j);
+    fill_input(&j->in[0], m, (int64_t)time(NULL));
+    verdict_judge_batch(j->worker, j->in, j->verdicts, 1);
+    emit_message(j, m, &j->verdicts[0]);
+}
+
+static void on_message(void *ctx, const struct decoder_message *m)
+{
+    struct judge *j = ctx;
+    if (j->unbatched) {
+        judge_now(j, m);
+        return;
+    }
+    int rc = msg_batch_add_message(j->batch, m);
+    if (rc == SG_ENOSPC) {
+        drain(j);
+        rc = msg_batch_add_message(j->batch, m);
+    }
+    if (rc != 0) { /* -EMSGSIZE: too big for the batch */
+        judge_now(j, m);
+        return;
+    }
+    if (msg_batch_messages(j->batch) == JUDGE_DRAIN_MESSAGES)
+        drain(j);
+}
+
+static void on_receipt(void *ctx, const struct decoder_receipt *r)
+{
+    struct judge *j = ctx;
+    /* Without a message log a receipt does nothing: not queued. */
+    if (!j->log || !r->message_id)
+        return;
+    if (j->unbatched) {
+        emit_receipt(j, r);
+        return;
+    }
+    int rc = msg_batch_add_receipt(j->batch, r);
+    if (rc == SG_ENOSPC) {
+        drain(j);
+        rc = msg_batch_add_receipt(j->batch, r);
+    }
+    if (rc != 0) {
+        drain(j);
+        emit_receipt(j, r);
+    }
 }
 
 static void usage(FILE *f, const char *cmd)
@@ -245,8 +373,11 @@ static int judge_main(int argc, char **argv, bool daemon)
     }
     j.worker = verdict_worker_new(j.host.engine);
     j.w = jw_new(4u << 20);
-    if (!j.worker || !j.w)
+    j.batch = msg_batch_new(JUDGE_BATCH_EVENTS, JUDGE_BATCH_BYTES);
+    j.verdicts = calloc(VERDICT_BATCH_MAX, sizeof *j.verdicts);
+    if (!j.worker || !j.w || !j.batch || !j.verdicts)
         goto out;
+    j.unbatched = cap.opts.iface != NULL;
     j.host.quiet = j.quiet;
     if (cmd_host_load_rules(&j.host, 1) != 0)
         goto out;
@@ -318,6 +449,7 @@ static int judge_main(int argc, char **argv, bool daemon)
         links = NULL;
     }
     decoder_flush(d);
+    drain(&j); /* what the flush completed, and what a stop left queued */
     cmd_host_finish(&j.host); /* a reload in flight is counted and reported */
     tick(&j);
     sigaction(SIGHUP, &old_hup, NULL);
@@ -375,6 +507,8 @@ out:
     verdict_worker_free(j.worker);
     verdict_engine_free(j.host.engine);
     jw_free(j.w);
+    msg_batch_free(j.batch);
+    free(j.verdicts);
     return status;
 }
 
