@@ -165,9 +165,12 @@ struct verdict_reason {
 };
 
 struct verdict {
+    /* The fields every verdict writes and reads come first, on one or two
+     * cache lines; the reasons and shadow ids (4 KiB) after them are
+     * touched only as far as they are used.  A front end keeps a vector of
+     * these (verdict_judge_batch), where the layout shows. */
     enum verdict_action action;
     int score;
-    struct verdict_reason reasons[VERDICT_MAX_REASONS];
     unsigned n_reasons;
     unsigned reasons_dropped;        /* past VERDICT_MAX_REASONS, counted */
     /* Index in reasons of the one that decided the action (-1: the score
@@ -179,13 +182,14 @@ struct verdict {
      * origin trusted. */
     int alert;
     int verified;                    /* the sender is a verified whitelist match */
-    uint64_t fingerprint;            /* norm_fingerprint of the text; 0 for binary */
-    /* Shadow rules that matched: counted, never acting. */
-    char shadow[VERDICT_MAX_SHADOW][VERDICT_ID_MAX];
     unsigned n_shadow;
+    uint64_t fingerprint;            /* norm_fingerprint of the text; 0 for binary */
     /* The raw text with every digit run masked (what the message log may
      * keep), cut at VERDICT_SNIPPET_MAX - 1 bytes on a UTF-8 boundary. */
     char snippet[VERDICT_SNIPPET_MAX];
+    struct verdict_reason reasons[VERDICT_MAX_REASONS];
+    /* Shadow rules that matched: counted, never acting. */
+    char shadow[VERDICT_MAX_SHADOW][VERDICT_ID_MAX];
 };
 
 /* ---- engine ------------------------------------------------------------ */
