@@ -2,8 +2,11 @@
  * decoding: the engine alone, with a rule set, the shipped domain lists, a
  * small whitelist and the texts of a labelled corpus.
  *
- *   bench/bench-verdict [-r RULES_DIR] [-n MESSAGES] [TSV]
+ *   bench/bench-verdict [-r RULES_DIR] [-n MESSAGES] [-b VECTOR] [TSV]
  *
+ * -b N judges N messages per verdict_judge_batch() call (1 to
+ * VERDICT_BATCH_MAX; default 1, verdict_judge()), to show what judging a
+ * stage at a time over a vector is worth on the engine alone.
  * Defaults: rules/, 1,000,000 messages, the shared SMS corpus
  * (../shared/data/corpora/sms-spam-collection.train.tsv).  Each message
  * takes the next corpus text; senders cycle over 5,000 numbers plus a
@@ -43,16 +46,21 @@ static double now_s(void)
 int main(int argc, char **argv)
 {
     const char *rules_dir = "rules";
-    long n = 1000000;
+    long n = 1000000, vec = 1;
     int opt;
-    while ((opt = getopt(argc, argv, "r:n:h")) != -1) {
+    while ((opt = getopt(argc, argv, "r:n:b:h")) != -1) {
         switch (opt) {
         case 'r': rules_dir = optarg; break;
         case 'n': n = atol(optarg); break;
+        case 'b': vec = atol(optarg); break;
         default:
-            fprintf(stderr, "usage: bench-verdict [-r RULES_DIR] [-n MESSAGES] [TSV]\n");
+            fprintf(stderr, "usage: bench-verdict [-r RULES_DIR] [-n MESSAGES] [-b VECTOR] [TSV]\n");
             return 2;
         }
+    }
+    if (vec < 1 || vec > VERDICT_BATCH_MAX) {
+        fprintf(stderr, "bench-verdict: -b takes 1 to %d\n", VERDICT_BATCH_MAX);
+        return 2;
     }
     const char *tsv = optind < argc ? argv[optind] : "../shared/data/corpora/sms-spam-collection.train.tsv";
 
@@ -112,11 +120,14 @@ int main(int argc, char **argv)
     int64_t wall = (int64_t)time(NULL);
     struct sg_endpoint ep = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 1, 2, 3}, 40000, 1};
     uint64_t counts[3] = {0};
-    char src[24], dst[24];
-    struct verdict v;
+    static char srcs[VERDICT_BATCH_MAX][24], dsts[VERDICT_BATCH_MAX][24];
+    static struct verdict_input ins[VERDICT_BATCH_MAX];
+    static struct verdict vs[VERDICT_BATCH_MAX];
+    long k = 0;
     double t0 = now_s(), c0 = cpu_s();
     for (long i = 0; i < n; i++) {
         struct verdict_input in;
+        char *src = srcs[k], *dst = dsts[k];
         memset(&in, 0, sizeof in);
         const char *text = texts[(size_t)i % nt];
         int otp = i % 10 == 0;
@@ -126,12 +137,12 @@ int main(int argc, char **argv)
             in.source_ton = 5;
             text = "QIWI: kod 4821 dlya oplaty. Nikomu ne soobshchayte ego";
         } else {
-            int sl = snprintf(src, sizeof src, "7900%07ld", (i * 7919) % 5000);
+            int sl = snprintf(src, sizeof srcs[0], "7900%07ld", (i * 7919) % 5000);
             in.account = (struct sg_view){(const uint8_t *)"agg_mts", 7};
             in.source_addr = (struct sg_view){(const uint8_t *)src, (size_t)sl};
             in.source_ton = 1;
         }
-        int dl = snprintf(dst, sizeof dst, "7912%07ld", (i * 104729) % 200000);
+        int dl = snprintf(dst, sizeof dsts[0], "7912%07ld", (i * 104729) % 200000);
         in.dest_addr = (struct sg_view){(const uint8_t *)dst, (size_t)dl};
         in.ts = (sg_time_us)wall * 1000000u + (sg_time_us)i * 1000u;
         in.now = wall;
@@ -139,13 +150,21 @@ int main(int argc, char **argv)
         in.text = text;
         in.text_len = strlen(text);
         in.parts = 1;
-        verdict_judge(wk, &in, &v);
-        counts[v.action]++;
+        ins[k++] = in;
+        if (k < vec && i + 1 < n)
+            continue;
+        if (vec == 1)
+            verdict_judge(wk, &ins[0], &vs[0]);
+        else
+            verdict_judge_batch(wk, ins, vs, (size_t)k);
+        for (long j = 0; j < k; j++)
+            counts[vs[j].action]++;
+        k = 0;
     }
     double dt = now_s() - t0, dc = cpu_s() - c0;
-    printf("rules=%zu (%s) messages=%ld wall=%.3fs cpu=%.3fs rate=%.0f msg/s (cpu time) "
+    printf("rules=%zu (%s) vector=%ld messages=%ld wall=%.3fs cpu=%.3fs rate=%.0f msg/s (cpu time) "
            "allow=%llu flag=%llu block=%llu\n",
-           nrules, rules_dir, n, dt, dc, n / dc, (unsigned long long)counts[0],
+           nrules, rules_dir, vec, n, dt, dc, n / dc, (unsigned long long)counts[0],
            (unsigned long long)counts[1], (unsigned long long)counts[2]);
     verdict_worker_free(wk);
     verdict_engine_free(e);
