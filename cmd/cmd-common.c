@@ -291,6 +291,9 @@ int cmd_capture_run(struct cmd_capture_args *a, decoder_t *d, struct cmd_run_res
         int n = capture_next(cap, &pkt);
         if (n != 1) {
             if (n == SG_EAGAIN) {
+                /* A live capture's idle point: at least every timeout_ms
+                 * even under steady traffic (capture.h), so a daemon's
+                 * tick is timely without a clock read here. */
                 if (a->tick)
                     a->tick(a->tick_ctx);
                 continue;

@@ -21,8 +21,9 @@ struct cmd_capture_args {
     char bpf[4096];
     uint16_t ports[CMD_MAX_PORTS];
     size_t n_ports;
-    /* Called between packets about every 4096 packets and on every idle
-     * read timeout of a live capture: where a daemon applies reloads, so
+    /* Called between packets about every 4096 packets and at every idle
+     * point of a live capture (capture_next()'s SG_EAGAIN: at least every
+     * timeout_ms, traffic or not): where a daemon applies reloads, so
      * that they happen between two messages, never during one. */
     void (*tick)(void *ctx);
     void *tick_ctx;

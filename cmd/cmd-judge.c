@@ -21,12 +21,15 @@
  * automatic blacklist entries its verdicts queued are written), and after
  * the decoder's flush, before the summary.
  *
- * A live capture (-i) is not batched: each message is judged in its
- * callback, as the packet that completed it is processed.  Nothing would
- * bound how long a queued message waited there: libpcap 1.10 on Linux
- * (TPACKET_V3) polls without a timeout, so capture_next() never reports an
- * idle read timeout and the tick comes only every 4096 packets, which a
- * quiet link may take minutes to send.
+ * A live capture (-i) is batched too.  Its tick comes at every idle point
+ * capture_next() reports (SG_EAGAIN): at least every timeout_ms (100 ms)
+ * whether or not packets come, and timeout_ms / 8 after a wait that
+ * delivered packets once they are all read (filter/capture.c: libpcap is
+ * read in non-blocking mode and the capture polls with its own timeout,
+ * since libpcap 1.10 on Linux, TPACKET_V3, would poll without one).  So a
+ * message on a quiet link waits for the kernel's block timer (timeout_ms)
+ * and a few milliseconds more, and a SIGHUP, a list change or an
+ * automatic blacklist entry is put in force within about timeout_ms.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -77,7 +80,8 @@ struct judge {
     decoder_t *dec;        /* for the API's metrics copy */
     int write_failed;
     msg_batch_t *batch;    /* events not judged or logged yet, in order */
-    bool unbatched;        /* live capture: judged in the callback */
+    bool live;             /* -i: verdict lines are flushed at every tick */
+    bool unflushed;        /* a verdict line written since the last flush */
     struct verdict_input in[VERDICT_BATCH_MAX];
     struct verdict *verdicts; /* VERDICT_BATCH_MAX of them (~4.4 KB each), allocated once */
 };
@@ -88,6 +92,13 @@ static void tick(void *ctx)
 {
     struct judge *j = ctx;
     drain(j); /* before the tick puts new rules or lists in force */
+    /* A live tap's verdicts reach a pipe or file within a tick too, not
+     * when stdio's buffer fills (a quiet link may take hours to fill it). */
+    if (j->live && j->unflushed) {
+        if (fflush(stdout) != 0)
+            j->write_failed = 1;
+        j->unflushed = false;
+    }
     cmd_host_tick(&j->host, cmd_host_take_sighup(), j->dec);
 }
 
@@ -158,6 +169,7 @@ static void emit_message(struct judge *j, const struct decoder_message *m, const
     jw_obj_end(j->w);
     if (jw_flush_line(j->w, stdout) != 0)
         j->write_failed = 1;
+    j->unflushed = true;
 }
 
 static void emit_receipt(struct judge *j, const struct decoder_receipt *r)
@@ -206,9 +218,9 @@ static void drain(struct judge *j)
     msg_batch_reset(j->batch);
 }
 
-/* One message judged now, from the decoder's memory: on a live capture,
- * and for a message too big for the batch (after draining what was queued
- * before it, so that order holds). */
+/* One message judged now, from the decoder's memory: a message too big for
+ * the batch (after draining what was queued before it, so that order
+ * holds). */
 static void judge_now(struct judge *j, const struct decoder_message *m)
 {
     drain(j);
@@ -220,10 +232,6 @@ static void judge_now(struct judge *j, const struct decoder_message *m)
 static void on_message(void *ctx, const struct decoder_message *m)
 {
     struct judge *j = ctx;
-    if (j->unbatched) {
-        judge_now(j, m);
-        return;
-    }
     int rc = msg_batch_add_message(j->batch, m);
     if (rc == SG_ENOSPC) {
         drain(j);
@@ -243,10 +251,6 @@ static void on_receipt(void *ctx, const struct decoder_receipt *r)
     /* Without a message log a receipt does nothing: not queued. */
     if (!j->log || !r->message_id)
         return;
-    if (j->unbatched) {
-        emit_receipt(j, r);
-        return;
-    }
     int rc = msg_batch_add_receipt(j->batch, r);
     if (rc == SG_ENOSPC) {
         drain(j);
@@ -377,7 +381,7 @@ static int judge_main(int argc, char **argv, bool daemon)
     j.verdicts = calloc(VERDICT_BATCH_MAX, sizeof *j.verdicts);
     if (!j.worker || !j.w || !j.batch || !j.verdicts)
         goto out;
-    j.unbatched = cap.opts.iface != NULL;
+    j.live = cap.opts.iface != NULL;
     j.host.quiet = j.quiet;
     if (cmd_host_load_rules(&j.host, 1) != 0)
         goto out;

@@ -2,12 +2,14 @@
 
 #include <errno.h>
 #include <pcap/pcap.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CAPTURE_DEFAULT_SNAPLEN 262144
@@ -37,6 +39,21 @@
 #define PCAP_RECORD_HDR 16u
 #define PCAP_MAX_CAPLEN 262144u /* libpcap's max_snaplen_for_dlt() for ours */
 
+/* A live capture reads in non-blocking mode and waits in its own poll():
+ * libpcap 1.10 on Linux (TPACKET_V3) leaves its read timeout to the kernel,
+ * whose block-retire timer only fires for a block that holds a packet, and
+ * polls without a timeout, so on a quiet link pcap_next_ex() would never
+ * come back.  capture_next() instead returns SG_EAGAIN, the caller's idle
+ * point, at least every timeout_ms: when the ring is empty (the monotonic
+ * clock is read then, once per wait, not per packet), and while packets
+ * keep coming, checked every CAPTURE_CLOCK_EVERY packets, so that a loop
+ * that never drains the ring still gets its idle points on time.  The
+ * clock is vDSO clock_gettime() (no system call, a few dozen
+ * instructions): once in 64 packets is well under 1% of pcap_next_ex()'s
+ * own cost per packet (a few hundred), and 64 packets are a small part of
+ * timeout_ms even for a loop that judges only a few thousand a second. */
+#define CAPTURE_CLOCK_EVERY 64
+
 struct capture {
     pcap_t *p;               /* hot: read on every packet */
     volatile sig_atomic_t stop;
@@ -62,6 +79,13 @@ struct capture {
     uint8_t *rbuf;           /* [rpos, rlen) not yet handed out */
     size_t rcap, rpos, rlen;
     uint64_t roff;           /* file offset of rbuf[0] */
+    /* Live (see CAPTURE_CLOCK_EVERY).  live_fd < 0: libpcap has no
+     * selectable descriptor and blocks in its own read timeout. */
+    int live_fd;
+    unsigned reads_left;     /* capture_next() calls until the next clock check */
+    int64_t idle_us;         /* timeout_ms in microseconds */
+    int64_t idle_at;         /* monotonic time of the last SG_EAGAIN */
+    uint64_t idle_packets;   /* st.packets then */
     struct capture_stats st;
     char err[PCAP_ERRBUF_SIZE];
 };
@@ -93,6 +117,13 @@ static int apply_filter(capture_t *c, const char *expr, const char *what, char *
     return 0;
 }
 
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int open_live(capture_t *c, const struct capture_opts *o, char *errbuf, size_t errcap)
 {
     char pe[PCAP_ERRBUF_SIZE] = "";
@@ -119,6 +150,14 @@ static int open_live(capture_t *c, const struct capture_opts *o, char *errbuf, s
         return rc == PCAP_ERROR_PERM_DENIED ? -EPERM : SG_EINVAL;
     }
     /* rc > 0 is a warning (e.g. promiscuous mode not supported): go on. */
+    c->idle_us = 1000 * (int64_t)(o->timeout_ms > 0 ? o->timeout_ms : CAPTURE_DEFAULT_TIMEOUT_MS);
+    c->idle_at = mono_us();
+    c->reads_left = CAPTURE_CLOCK_EVERY;
+    c->live_fd = pcap_get_selectable_fd(c->p);
+    if (c->live_fd >= 0 && pcap_setnonblock(c->p, 1, pe) != 0) {
+        set_err(errbuf, errcap, "%s: cannot set non-blocking mode: %s", o->iface, pe);
+        return SG_EINVAL;
+    }
     return 0;
 }
 
@@ -353,6 +392,71 @@ static inline int direct_take(capture_t *c, struct capture_pkt *pkt)
     return 1;
 }
 
+/* The caller's idle point: SG_EAGAIN, and the next one counted from now. */
+static int live_idle(capture_t *c, int64_t now)
+{
+    c->idle_at = now;
+    c->idle_packets = c->st.packets;
+    c->reads_left = CAPTURE_CLOCK_EVERY;
+    return SG_EAGAIN;
+}
+
+/* The next packet of a live capture, as pcap_next_ex() gives it (1,
+ * PCAP_ERROR_BREAK, PCAP_ERROR), or SG_EAGAIN at an idle point (see
+ * CAPTURE_CLOCK_EVERY), or -EIO when poll() fails.  Without a selectable
+ * descriptor, pcap_next_ex() itself (0 after its read timeout).
+ *
+ * The idle points: when the ring is empty and timeout_ms has passed since
+ * the last one; sooner, timeout_ms / 8 after it, when the ring has run
+ * empty after handing out packets, so that a message completed by a
+ * packet on a quiet link waits for the kernel's block timer (timeout_ms,
+ * TPACKET_V3) and not for ours as well; and every CAPTURE_CLOCK_EVERY
+ * calls when timeout_ms has passed.  At most 8 idle points per timeout_ms
+ * when packets come one by one (a descriptor that wakes per packet),
+ * about one per ring block when they stream. */
+static int live_next(capture_t *c, struct pcap_pkthdr **h, const u_char **data)
+{
+    if (c->live_fd < 0)
+        return pcap_next_ex(c->p, h, data);
+    if (--c->reads_left == 0) {
+        int64_t now = mono_us();
+        if (now - c->idle_at >= c->idle_us)
+            return live_idle(c, now);
+        c->reads_left = CAPTURE_CLOCK_EVERY;
+    }
+    for (;;) {
+        int rc = pcap_next_ex(c->p, h, data); /* non-blocking */
+        if (rc != 0)
+            return rc;
+        /* Nothing buffered: the only place this waits. */
+        int64_t now = mono_us();
+        int64_t due = c->idle_at + (c->st.packets != c->idle_packets ? c->idle_us / 8 : c->idle_us);
+        if (now >= due)
+            return live_idle(c, now);
+        if (c->stop)
+            return PCAP_ERROR_BREAK;
+        int64_t wait = due - now;
+        /* libpcap may need to be read sooner (on Linux, 1 ms while it
+         * watches whether an interface that went down has gone away):
+         * asked before every wait, as its manual says. */
+        const struct timeval *req = pcap_get_required_select_timeout(c->p);
+        if (req) {
+            int64_t us = (int64_t)req->tv_sec * 1000000 + req->tv_usec;
+            if (us < wait)
+                wait = us > 0 ? us : 0;
+        }
+        struct pollfd pfd = {.fd = c->live_fd, .events = POLLIN};
+        if (poll(&pfd, 1, (int)((wait + 999) / 1000)) < 0) {
+            if (errno == EINTR) /* a signal: the caller looks at what it asked now */
+                return live_idle(c, mono_us());
+            snprintf(c->err, sizeof c->err, "poll: %s", strerror(errno));
+            return -EIO;
+        }
+        /* Readable, an error to collect (libpcap's read does), or the wait
+         * is over: read again. */
+    }
+}
+
 static __attribute__((noinline)) int capture_next_slow(capture_t *c, struct capture_pkt *pkt)
 {
     struct pcap_pkthdr *h;
@@ -373,7 +477,7 @@ static __attribute__((noinline)) int capture_next_slow(capture_t *c, struct capt
         if ((d = direct_give_up(c)) < 0)
             return d;
     }
-    int rc = pcap_next_ex(c->p, &h, &data);
+    int rc = c->is_file ? pcap_next_ex(c->p, &h, &data) : live_next(c, &h, &data);
     switch (rc) {
     case 1:
         pkt->ts = (sg_time_us)h->ts.tv_sec * 1000000u + (sg_time_us)h->ts.tv_usec;
@@ -386,10 +490,13 @@ static __attribute__((noinline)) int capture_next_slow(capture_t *c, struct capt
         if (h->caplen < h->len)
             c->st.truncated++;
         return 1;
-    case 0: /* live timeout */
+    case 0:          /* live, blocking: libpcap's read timeout */
+    case SG_EAGAIN:  /* live: live_next()'s idle point */
         return c->stop ? 0 : SG_EAGAIN;
     case PCAP_ERROR_BREAK: /* end of file, or pcap_breakloop() */
         return 0;
+    case -EIO: /* live_next(): poll() failed, c->err says how */
+        return -EIO;
     default:
         snprintf(c->err, sizeof c->err, "%s", pcap_geterr(c->p));
         return -EIO;

@@ -25,7 +25,9 @@ struct capture_opts {
     const char *bpf;   /* optional BPF filter expression (e.g. "tcp") */
     int snaplen;       /* live; <= 0 means 262144 */
     int promisc;       /* live */
-    int timeout_ms;    /* live read timeout; <= 0 means 100 */
+    int timeout_ms;    /* live: the longest time between two idle points
+                          (capture_next()'s SG_EAGAIN), and the kernel's
+                          packet-buffer timeout; <= 0 means 100 */
     int libpcap_only;  /* file: read every packet through libpcap, even where
                           the direct pcap reader applies (capture.c): for
                           comparisons and benchmarks */
@@ -54,8 +56,17 @@ struct capture_stats {
 int capture_open(capture_t **out, const struct capture_opts *o, char *errbuf, size_t errcap);
 
 /* Next packet: 1 and *pkt filled; 0 at end of file or after capture_break();
- * SG_EAGAIN when a live read timed out with nothing; another negative code on
- * a read error (capture_error() says which). */
+ * SG_EAGAIN at an idle point of a live capture; another negative code on a
+ * read error (capture_error() says which).
+ *
+ * Idle points are where the caller does its periodic work (a daemon's
+ * reloads, draining what it queued): a live capture reports one at least
+ * every timeout_ms, whether the link is quiet or packets keep coming;
+ * sooner (timeout_ms / 8 after the last) when the packets a wait delivered
+ * have all been read; and at once when a signal interrupts a wait.  Waits
+ * happen only when libpcap has nothing buffered; while packets flow, the
+ * cost is a counter per packet and a clock read (vDSO, no system call)
+ * every 64. */
 int capture_next(capture_t *c, struct capture_pkt *pkt);
 
 /* Makes the current or next capture_next() return 0.  Async-signal-safe. */

@@ -1,9 +1,18 @@
 #!/usr/bin/env bash
-# smsguard decode -i on a live interface: SMPP exchanged over loopback by two
-# Python peers (a bind_transmitter, a submit_sm with its response, and an
-# unbind) is captured with a BPF filter and decoded.
+# Live capture on loopback (needs the right to capture: root in CI).
+# 1. smsguard decode -i: SMPP exchanged by two Python peers (a
+#    bind_transmitter, a submit_sm with its response, and an unbind) is
+#    captured with a BPF filter and decoded.
+# 2. smsguard run -i on a quiet link: its tick (reloads, list changes,
+#    draining the batch of messages to judge) comes within about timeout_ms
+#    (100 ms) without traffic, not after 4096 packets.  A SIGHUP is put in
+#    force, a blacklist entry added by the CLI judges the next message, and
+#    each of two lone messages gets its verdict, all within a second.
+# Env: SMSGUARD, SG_SOURCE (rules), SG_BUILD (rule cache).
 set -euo pipefail
 : "${SMSGUARD:?}"
+SG_SOURCE=${SG_SOURCE:-.}
+SG_BUILD=${SG_BUILD:-$(mktemp -d)}
 out=$(mktemp -d)
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$out"; }
@@ -95,3 +104,144 @@ print(f"live-capture: {ok} passed, {bad} failed")
 sys.exit(1 if bad else 0)
 PY
 grep -q "interrupted" "$out/summary.txt"
+
+# 2. run -i on a quiet link.
+mkdir -p "$SG_BUILD/rules-cache"
+"$SMSGUARD" rules check --cache "$SG_BUILD/rules-cache" "$SG_SOURCE/rules" >/dev/null 2>&1 || true
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+python3 - "$SMSGUARD" "$port" "$out" "$SG_SOURCE/rules" "$SG_BUILD/rules-cache" <<'PY'
+import json, os, select, signal, socket, struct, subprocess, sys, threading, time
+smsguard, port, d, rules, cache = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+db, errf = f"{d}/run.db", f"{d}/run.err"
+LIMIT = 1.0  # seconds; the tick is due every 100 ms
+
+def pdu(cmd, seq, body=b"", status=0):
+    return struct.pack(">IIII", 16 + len(body), cmd, status, seq) + body
+
+def cstr(s):
+    return s.encode() + b"\0"
+
+def read_pdu(sock):
+    hdr = b""
+    while len(hdr) < 16:
+        hdr += sock.recv(16 - len(hdr))
+    n, cmd, status, seq = struct.unpack(">IIII", hdr)
+    body = b""
+    while len(body) < n - 16:
+        body += sock.recv(n - 16 - len(body))
+    return cmd, seq, body
+
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("127.0.0.1", port))
+srv.listen(1)
+
+def smsc():
+    c, _ = srv.accept()
+    ids = 0
+    while True:
+        cmd, seq, body = read_pdu(c)
+        if cmd == 0x2:
+            c.sendall(pdu(0x80000002, seq, cstr("SMSC")))
+        elif cmd == 0x4:
+            ids += 1
+            c.sendall(pdu(0x80000004, seq, cstr(f"a{ids}")))
+        elif cmd == 0x6:
+            c.sendall(pdu(0x80000006, seq))
+            break
+    c.close()
+
+# stdout on a terminal, so that each verdict line is written as it is made.
+master, slave = os.openpty()
+proc = subprocess.Popen([smsguard, "run", "-i", "lo", "--db", db, "--no-api", "--rules", rules,
+                         "--rules-cache", cache, f"tcp port {port}"],
+                        stdout=slave, stderr=open(errf, "w"))
+os.close(slave)
+buf = b""
+def verdict(timeout):
+    """The next verdict line within timeout seconds, or None."""
+    global buf
+    end = time.monotonic() + timeout
+    while b"\n" not in buf:
+        left = end - time.monotonic()
+        if left <= 0 or not select.select([master], [], [], left)[0]:
+            return None
+        try:
+            buf += os.read(master, 65536)
+        except OSError:
+            return None
+    line, buf = buf.split(b"\n", 1)
+    return json.loads(line.strip(b"\r"))
+
+def loads():
+    return open(errf).read().count(" rules from ")
+
+def wait_for(cond, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(0.005)
+    return cond()
+
+ok = bad = 0
+def check(c, what):
+    global ok, bad
+    if c: ok += 1
+    else:
+        bad += 1; print("FAILED:", what, file=sys.stderr)
+
+try:
+    check(wait_for(lambda: loads() >= 1, 60), "the daemon loads its rules")
+    time.sleep(1.5)  # the capture must be active; the link stays quiet
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGHUP)
+    reloaded = wait_for(lambda: loads() >= 2, 3)
+    dt = time.monotonic() - t0
+    print(f"live-capture: SIGHUP on a quiet link put in force after {dt * 1e3:.0f} ms")
+    check(reloaded and dt < LIMIT, f"SIGHUP reload on a quiet link: {dt:.2f} s")
+
+    r = subprocess.run([smsguard, "blacklist", "add", "--sender", "SpamLive", "--reason", "live test",
+                        "--db", db], capture_output=True, text=True)
+    check(r.returncode == 0, f"blacklist add: {r.stderr}")
+    time.sleep(1.5)  # the daemon polls data_version once a second, in its tick
+
+    t = threading.Thread(target=smsc)
+    t.start()
+    e = socket.create_connection(("127.0.0.1", port))
+    e.sendall(pdu(0x2, 1, cstr("live_acct") + cstr("pw") + cstr("") + bytes([0x34, 0, 0]) + cstr("")))
+    read_pdu(e)
+    def submit(seq, sender, text):
+        text = text.encode()
+        body = (cstr("") + bytes([5, 0]) + cstr(sender) + bytes([1, 1]) + cstr("79123456789") +
+                bytes([0, 0, 0]) + cstr("") + cstr("") + bytes([1, 0, 0, 0, len(text)]) + text)
+        t0 = time.monotonic()
+        e.sendall(pdu(0x4, seq, body))
+        read_pdu(e)
+        v = verdict(3)
+        return v, time.monotonic() - t0
+    for seq, sender, want in ((2, "SpamLive", "block"), (3, "QIWI", None)):
+        time.sleep(1.0)  # a lone message on a silent link
+        v, dt = submit(seq, sender, f"Live message {seq}")
+        print(f"live-capture: verdict for a lone message after {dt * 1e3:.0f} ms")
+        check(v is not None and dt < LIMIT, f"verdict for message {seq} within {LIMIT} s: {dt:.2f} s")
+        if v is not None:
+            check(v.get("source_addr") == sender, f"verdict for {sender}: {v}")
+            if want:
+                check(v.get("action") == want, f"the CLI's blacklist entry judges {sender}: {v}")
+    e.sendall(pdu(0x6, 4))
+    read_pdu(e)
+    e.close()
+    t.join()
+finally:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+err = open(errf).read()
+check(" 1 rule reloads (0 refused)" in err and " 0 list reloads" not in err,
+      f"summary counts the SIGHUP and the list change:\n{err}")
+print(f"live-capture run -i: {ok} passed, {bad} failed")
+sys.exit(1 if bad else 0)
+PY

@@ -4,10 +4,21 @@
  * hand out the same packets, time stamps, lengths, end and error: classic
  * pcap in micro- and nanoseconds, the other byte order, negative time
  * stamps, a record longer than the read buffer, a record longer than the
- * snapshot length, and files that end inside a record header or a record. */
+ * snapshot length, and files that end inside a record header or a record.
+ *
+ * Then a live capture on loopback (skipped without the right to capture):
+ * capture_next() reports an idle point (SG_EAGAIN) about every timeout_ms
+ * on a quiet link, soon after a lone packet, while packets keep coming,
+ * and while a slow reader never empties the ring. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "capture.h"
@@ -112,6 +123,161 @@ static void same(const char *what, const char *path, long want_packets)
     CHECK_MSG(a.packets == want_packets, "%s: %ld packets, want %ld", what, a.packets, want_packets);
 }
 
+
+#define LIVE_TIMEOUT_MS 50
+/* What a loaded CI machine (sanitizers, two shared cores) may add to a
+ * deadline. */
+#define LIVE_SLACK_MS 250
+
+static double live_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A UDP socket bound to 127.0.0.1 on a free port (so that packets sent to
+ * it draw no ICMP), its port in *port. */
+static int live_socket(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+static void live_send(int fd, uint16_t port, int n)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    for (int i = 0; i < n; i++)
+        (void)sendto(fd, "smsguard", 8, 0, (struct sockaddr *)&a, sizeof a);
+}
+
+struct live_run {
+    long packets, idles;
+    double max_gap_ms; /* between two idle points (or the start and the first) */
+};
+
+/* Reads until `packets` packets came and then until the first idle point,
+ * or until end_ms; sleep_us after each packet (a slow reader). */
+static void live_read(capture_t *c, long packets, double end_ms, unsigned sleep_us, struct live_run *r)
+{
+    memset(r, 0, sizeof *r);
+    struct capture_pkt p;
+    double last = live_now_ms();
+    while (live_now_ms() < end_ms) {
+        int rc = capture_next(c, &p);
+        double t = live_now_ms();
+        if (rc == 1) {
+            r->packets++;
+            if (sleep_us)
+                usleep(sleep_us);
+            continue;
+        }
+        CHECK_MSG(rc == SG_EAGAIN, "live capture_next: %d (%s)", rc, capture_error(c));
+        if (rc != SG_EAGAIN)
+            return;
+        r->idles++;
+        if (t - last > r->max_gap_ms)
+            r->max_gap_ms = t - last;
+        last = t;
+        if (r->packets >= packets)
+            return;
+    }
+}
+
+static void live_tests(void)
+{
+    uint16_t port;
+    int fd = live_socket(&port);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return;
+    char bpf[64], err[256];
+    snprintf(bpf, sizeof bpf, "udp dst port %u", (unsigned)port);
+    struct capture_opts opts = {.iface = "lo", .bpf = bpf, .timeout_ms = LIVE_TIMEOUT_MS};
+    capture_t *c = NULL;
+    if (capture_open(&c, &opts, err, sizeof err) != 0) {
+        printf("test-capture: live capture on lo skipped: %s\n", err);
+        close(fd);
+        return;
+    }
+    /* A capture that hangs (the bug this tests) ends the test: a failure. */
+    alarm(30);
+
+    /* A quiet link: an idle point every timeout_ms. */
+    struct capture_pkt p;
+    double t0 = live_now_ms(), prev = t0;
+    for (int i = 0; i < 4; i++) {
+        int rc = capture_next(c, &p);
+        double t = live_now_ms();
+        CHECK_MSG(rc == SG_EAGAIN, "quiet link: %d", rc);
+        CHECK_MSG(t - prev >= LIVE_TIMEOUT_MS * 0.8 && t - prev <= LIVE_TIMEOUT_MS + LIVE_SLACK_MS,
+                  "quiet link: idle point after %.1f ms, want %d", t - prev, LIVE_TIMEOUT_MS);
+        prev = t;
+    }
+
+    /* A lone packet comes within the kernel's block timer (timeout_ms), and
+     * the idle point right after it, not a timeout_ms later. */
+    t0 = live_now_ms();
+    live_send(fd, port, 1);
+    struct live_run r;
+    live_read(c, 1, t0 + 5000, 0, &r);
+    double t = live_now_ms();
+    CHECK_EQ_INT(r.packets, 1);
+    CHECK_MSG(t - t0 <= LIVE_TIMEOUT_MS + LIVE_TIMEOUT_MS / 2 + LIVE_SLACK_MS,
+              "lone packet: the idle point after it came %.1f ms after it was sent", t - t0);
+
+    /* Packets every 2 ms for 600 ms, from a child: idle points keep
+     * coming every timeout_ms or so. */
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < 300; i++) {
+            live_send(fd, port, 1);
+            usleep(2000);
+        }
+        _exit(0);
+    }
+    if (pid > 0) {
+        live_read(c, 300, live_now_ms() + 10000, 0, &r);
+        waitpid(pid, NULL, 0);
+        CHECK_EQ_INT(r.packets, 300);
+        CHECK_MSG(r.max_gap_ms <= LIVE_TIMEOUT_MS + LIVE_SLACK_MS,
+                  "steady traffic: %ld idle points, %.1f ms apart at most", r.idles, r.max_gap_ms);
+        printf("test-capture: steady traffic: %ld packets, %ld idle points, at most %.1f ms apart\n",
+               r.packets, r.idles, r.max_gap_ms);
+    }
+
+    /* A burst read by a slow reader (0.3 ms a packet): the ring never runs
+     * empty, and the idle points still come on time. */
+    live_send(fd, port, 1000);
+    live_read(c, 1000, live_now_ms() + 20000, 300, &r);
+    CHECK_EQ_INT(r.packets, 1000);
+    CHECK_MSG(r.max_gap_ms <= LIVE_TIMEOUT_MS + LIVE_SLACK_MS,
+              "slow reader: %ld idle points, %.1f ms apart at most", r.idles, r.max_gap_ms);
+    printf("test-capture: slow reader: %ld packets, %ld idle points, at most %.1f ms apart\n", r.packets,
+           r.idles, r.max_gap_ms);
+
+    /* capture_break() ends the next read at once. */
+    capture_break(c);
+    t0 = live_now_ms();
+    CHECK_EQ_INT(capture_next(c, &p), 0);
+    CHECK(live_now_ms() - t0 < LIVE_SLACK_MS);
+
+    alarm(0);
+    capture_free(c);
+    close(fd);
+}
+
 int main(void)
 {
     char path[] = "/tmp/sg-test-capture-XXXXXX";
@@ -177,5 +343,6 @@ int main(void)
     CHECK_EQ_INT(o.progress, 24 + 4 * (16 + 60));
 
     unlink(path);
+    live_tests();
     return test_summary();
 }
