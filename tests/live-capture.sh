@@ -12,6 +12,7 @@
 set -euo pipefail
 : "${SMSGUARD:?}"
 SG_SOURCE=${SG_SOURCE:-.}
+export SG_SOURCE  # for the Python helpers in tests/tools
 SG_BUILD=${SG_BUILD:-$(mktemp -d)}
 out=$(mktemp -d)
 pid=
@@ -24,29 +25,13 @@ pid=$!
 sleep 1.5  # the capture must be active before the peers talk
 
 python3 - "$port" <<'PY'
-import socket, struct, sys, threading, time
+import os, socket, struct, sys, threading, time
 port = int(sys.argv[1])
 
-def pdu(cmd, seq, body=b"", status=0):
-    return struct.pack(">IIII", 16 + len(body), cmd, status, seq) + body
+sys.path.insert(0, os.path.join(os.environ.get("SG_SOURCE", "."), "tests", "tools"))
+from smpp_wire import cstr, listener, pdu, read_pdu
 
-def cstr(s):
-    return s.encode() + b"\0"
-
-def read_pdu(sock):
-    hdr = b""
-    while len(hdr) < 16:
-        hdr += sock.recv(16 - len(hdr))
-    n, cmd, status, seq = struct.unpack(">IIII", hdr)
-    body = b""
-    while len(body) < n - 16:
-        body += sock.recv(n - 16 - len(body))
-    return cmd, seq, body
-
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(1)
+srv = listener(port)
 
 def smsc():
     c, _ = srv.accept()
@@ -115,26 +100,10 @@ smsguard, port, d, rules, cache = sys.argv[1], int(sys.argv[2]), sys.argv[3], sy
 db, errf = f"{d}/run.db", f"{d}/run.err"
 LIMIT = 1.0  # seconds; the tick is due every 100 ms
 
-def pdu(cmd, seq, body=b"", status=0):
-    return struct.pack(">IIII", 16 + len(body), cmd, status, seq) + body
+sys.path.insert(0, os.path.join(os.environ.get("SG_SOURCE", "."), "tests", "tools"))
+from smpp_wire import cstr, listener, pdu, read_pdu
 
-def cstr(s):
-    return s.encode() + b"\0"
-
-def read_pdu(sock):
-    hdr = b""
-    while len(hdr) < 16:
-        hdr += sock.recv(16 - len(hdr))
-    n, cmd, status, seq = struct.unpack(">IIII", hdr)
-    body = b""
-    while len(body) < n - 16:
-        body += sock.recv(n - 16 - len(body))
-    return cmd, seq, body
-
-srv = socket.socket()
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("127.0.0.1", port))
-srv.listen(1)
+srv = listener(port)
 
 def smsc():
     c, _ = srv.accept()

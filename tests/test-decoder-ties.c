@@ -16,103 +16,14 @@
 #include <string.h>
 
 #include "decoder.h"
+#include "smpp-wire.h"
 #include "testutil.h"
 
-struct buf {
-    uint8_t b[1024];
-    size_t n;
-};
-
-static void put8(struct buf *b, uint8_t v) { b->b[b->n++] = v; }
-static void put32(struct buf *b, uint32_t v)
+/* submit_sm (id 4) or deliver_sm (id 5) with esm_class esm, from Bank to
+ * 79001234567. */
+static void sm(struct wire_buf *b, uint32_t id, uint32_t seq, uint8_t esm, const char *text)
 {
-    for (int i = 3; i >= 0; i--)
-        put8(b, (uint8_t)(v >> (8 * i)));
-}
-static void putstr(struct buf *b, const char *s)
-{
-    size_t l = strlen(s) + 1;
-    memcpy(b->b + b->n, s, l);
-    b->n += l;
-}
-
-static void pdu_begin(struct buf *b, uint32_t id, uint32_t seq)
-{
-    b->n = 0;
-    put32(b, 0);
-    put32(b, id);
-    put32(b, 0);
-    put32(b, seq);
-}
-
-static void pdu_end(struct buf *b)
-{
-    uint32_t n = (uint32_t)b->n;
-    for (int i = 0; i < 4; i++)
-        b->b[i] = (uint8_t)(n >> (24 - 8 * i));
-}
-
-/* submit_sm (id 4) or deliver_sm (id 5) with esm_class esm. */
-static void sm(struct buf *b, uint32_t id, uint32_t seq, uint8_t esm, const char *text)
-{
-    pdu_begin(b, id, seq);
-    putstr(b, "");
-    put8(b, 5);
-    put8(b, 0);
-    putstr(b, "Bank");
-    put8(b, 1);
-    put8(b, 1);
-    putstr(b, "79001234567");
-    put8(b, esm);
-    put8(b, 0);
-    put8(b, 0);
-    putstr(b, "");
-    putstr(b, "");
-    put8(b, 1);
-    put8(b, 0);
-    put8(b, 0);
-    put8(b, 0);
-    size_t len = strlen(text);
-    put8(b, (uint8_t)len);
-    memcpy(b->b + b->n, text, len);
-    b->n += len;
-    pdu_end(b);
-}
-
-struct end {
-    uint8_t addr[4];
-    uint16_t port;
-    uint32_t seq;
-};
-
-static uint8_t frame[2048];
-
-/* One raw IPv4 TCP segment from a to b carrying b's PDU. */
-static void feed(decoder_t *d, struct end *from, const struct end *to, const struct buf *b,
-                 sg_time_us ts)
-{
-    size_t tot = 40 + b->n;
-    memset(frame, 0, 40);
-    frame[0] = 0x45;
-    frame[2] = (uint8_t)(tot >> 8);
-    frame[3] = (uint8_t)tot;
-    frame[8] = 64;
-    frame[9] = 6;
-    memcpy(frame + 12, from->addr, 4);
-    memcpy(frame + 16, to->addr, 4);
-    uint8_t *t = frame + 20;
-    t[0] = (uint8_t)(from->port >> 8);
-    t[1] = (uint8_t)from->port;
-    t[2] = (uint8_t)(to->port >> 8);
-    t[3] = (uint8_t)to->port;
-    for (int i = 0; i < 4; i++)
-        t[4 + i] = (uint8_t)(from->seq >> (24 - 8 * i));
-    t[12] = 0x50;
-    t[13] = 0x18;
-    memcpy(frame + 40, b->b, b->n);
-    from->seq += (uint32_t)b->n;
-    struct capture_pkt pkt = {.ts = ts, .dlt = 12, .data = frame, .caplen = (uint32_t)tot, .wirelen = (uint32_t)tot};
-    decoder_feed(d, &pkt);
+    wire_sm(b, id, seq, esm, 0, "Bank", "79001234567", text, strlen(text));
 }
 
 struct seen {
@@ -150,20 +61,20 @@ static decoder_t *tie_decoder(enum decoder_msgid_format f, struct seen *s)
 }
 
 /* A submit_sm from esme to smsc at t, answered with resp_id at t + 900. */
-static void submit_answered(decoder_t *d, struct end *esme, struct end *smsc, const char *resp_id,
+static void submit_answered(decoder_t *d, struct wire_end *esme, struct wire_end *smsc, const char *resp_id,
                             sg_time_us t)
 {
-    struct buf b;
+    struct wire_buf b;
     sm(&b, 4, 7, 0, "Kod 1234");
-    feed(d, esme, smsc, &b, t);
-    pdu_begin(&b, 0x80000004u, 7);
-    putstr(&b, resp_id);
-    pdu_end(&b);
-    feed(d, smsc, esme, &b, t + 900);
+    wire_feed(d, esme, smsc, &b, t);
+    wire_pdu_begin(&b, 0x80000004u, 7);
+    wire_putstr(&b, resp_id);
+    wire_pdu_end(&b);
+    wire_feed(d, smsc, esme, &b, t + 900);
 }
 
 /* The delivery receipt (deliver_sm, sequence number seq) for receipt_id into b. */
-static void receipt(struct buf *b, uint32_t seq, const char *receipt_id)
+static void receipt(struct wire_buf *b, uint32_t seq, const char *receipt_id)
 {
     char text[160];
     snprintf(text, sizeof text, "id:%s sub:001 dlvrd:001 stat:DELIVRD err:000", receipt_id);
@@ -179,12 +90,12 @@ static int ties(enum decoder_msgid_format f, const char *resp_id, const char *re
     decoder_t *d = tie_decoder(f, &s);
     if (!d)
         return -1;
-    struct end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
-    struct buf b;
+    struct wire_end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
+    struct wire_buf b;
     sg_time_us t = 1700000000000000ull;
     submit_answered(d, &esme, &smsc, resp_id, t + 100);
     receipt(&b, 55, receipt_id);
-    feed(d, &smsc, &esme, &b, t + 2000);
+    wire_feed(d, &smsc, &esme, &b, t + 2000);
     decoder_flush(d);
     decoder_free(d);
     if (s.messages != 1 || s.receipts != 1)
@@ -203,21 +114,21 @@ static int link_ties(const char *resp_id, const char *receipt_id, const uint8_t 
     decoder_t *d = tie_decoder(DECODER_MSGID_AUTO, &s);
     if (!d)
         return -1;
-    struct end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
-    struct end esme2 = {{10, 0, 0, 1}, esme2_port, 5000}, sm2 = {{0}, smsc2_port, 7000};
+    struct wire_end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
+    struct wire_end esme2 = {{10, 0, 0, 1}, esme2_port, 5000}, sm2 = {{0}, smsc2_port, 7000};
     memcpy(sm2.addr, smsc2, 4);
-    struct buf b;
+    struct wire_buf b;
     sg_time_us t = 1700000000000000ull;
     /* A receipt on the first flow before any submit: its session has the
      * SMSC's link hash before the response needs it. */
     receipt(&b, 54, "77");
-    feed(d, &smsc, &esme, &b, t);
+    wire_feed(d, &smsc, &esme, &b, t);
     submit_answered(d, &esme, &smsc, resp_id, t + 100);
     receipt(&b, 55, receipt_id);
     if (esme2_port == 40000 && !memcmp(smsc2, smsc.addr, 4) && smsc2_port == 2775)
-        feed(d, &smsc, &esme, &b, t + 2000);
+        wire_feed(d, &smsc, &esme, &b, t + 2000);
     else
-        feed(d, &sm2, &esme2, &b, t + 2000);
+        wire_feed(d, &sm2, &esme2, &b, t + 2000);
     decoder_flush(d);
     decoder_free(d);
     if (s.messages != 1 || s.receipts != 2)

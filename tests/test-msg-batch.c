@@ -22,6 +22,7 @@
 #include "json-writer.h"
 #include "msg-batch.h"
 #include "output-json.h"
+#include "smpp-wire.h"
 #include "testutil.h"
 
 /* Whether p lies in [base, base + n): a copy must never point there. */
@@ -319,102 +320,6 @@ static void test_lengths(void)
 
 /* ---- events from a real decoder --------------------------------------- */
 
-struct buf {
-    uint8_t b[1024];
-    size_t n;
-};
-
-static void put8(struct buf *b, uint8_t v) { b->b[b->n++] = v; }
-static void put32(struct buf *b, uint32_t v)
-{
-    for (int i = 3; i >= 0; i--)
-        put8(b, (uint8_t)(v >> (8 * i)));
-}
-static void putstr(struct buf *b, const char *s)
-{
-    size_t l = strlen(s) + 1;
-    memcpy(b->b + b->n, s, l);
-    b->n += l;
-}
-static void pdu_begin(struct buf *b, uint32_t id, uint32_t seq)
-{
-    b->n = 0;
-    put32(b, 0);
-    put32(b, id);
-    put32(b, 0);
-    put32(b, seq);
-}
-static void pdu_end(struct buf *b)
-{
-    uint32_t n = (uint32_t)b->n;
-    for (int i = 0; i < 4; i++)
-        b->b[i] = (uint8_t)(n >> (24 - 8 * i));
-}
-
-/* submit_sm (4) or deliver_sm (5): esm_class esm, data_coding dc, body ud. */
-static void sm(struct buf *b, uint32_t id, uint32_t seq, uint8_t esm, uint8_t dc, const char *src,
-               const char *dst, const void *ud, size_t len)
-{
-    pdu_begin(b, id, seq);
-    putstr(b, "");
-    put8(b, 5);
-    put8(b, 0);
-    putstr(b, src);
-    put8(b, 1);
-    put8(b, 1);
-    putstr(b, dst);
-    put8(b, esm);
-    put8(b, 0);
-    put8(b, 0);
-    putstr(b, "");
-    putstr(b, "");
-    put8(b, 1);
-    put8(b, 0);
-    put8(b, dc);
-    put8(b, 0);
-    put8(b, (uint8_t)len);
-    memcpy(b->b + b->n, ud, len);
-    b->n += len;
-    pdu_end(b);
-}
-
-struct end {
-    uint8_t addr[4];
-    uint16_t port;
-    uint32_t seq;
-};
-
-/* One raw IPv4 TCP segment from a to b carrying the PDU in b. */
-static void feed(decoder_t *d, struct end *from, const struct end *to, const struct buf *b, sg_time_us ts)
-{
-    static uint8_t frame[2048];
-    size_t tot = 40 + b->n;
-    memset(frame, 0, 40);
-    frame[0] = 0x45;
-    frame[2] = (uint8_t)(tot >> 8);
-    frame[3] = (uint8_t)tot;
-    frame[8] = 64;
-    frame[9] = 6;
-    memcpy(frame + 12, from->addr, 4);
-    memcpy(frame + 16, to->addr, 4);
-    uint8_t *t = frame + 20;
-    t[0] = (uint8_t)(from->port >> 8);
-    t[1] = (uint8_t)from->port;
-    t[2] = (uint8_t)(to->port >> 8);
-    t[3] = (uint8_t)to->port;
-    for (int i = 0; i < 4; i++)
-        t[4 + i] = (uint8_t)(from->seq >> (24 - 8 * i));
-    t[12] = 0x50;
-    t[13] = 0x18;
-    memcpy(frame + 40, b->b, b->n);
-    from->seq += (uint32_t)b->n;
-    struct capture_pkt pkt = {.ts = ts, .dlt = 12, .data = frame, .caplen = (uint32_t)tot, .wirelen = (uint32_t)tot};
-    decoder_feed(d, &pkt);
-    /* The frame is the decoder's input only for the call: scribble on it,
-     * as the next capture_next() would. */
-    memset(frame, 0xEE, tot);
-}
-
 #define MAX_SEEN 64
 
 struct seen {
@@ -484,24 +389,24 @@ static void test_decoder_events(void)
     CHECK(s.batch && s.w && d);
     if (!s.batch || !s.w || !d)
         goto out;
-    struct end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
-    struct buf b;
+    struct wire_end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
+    struct wire_buf b;
     sg_time_us t = 1700000000000000ull;
     /* bind_transmitter "shop7" and its response: the account. */
-    pdu_begin(&b, 0x00000002u, 1);
-    putstr(&b, "shop7");
-    putstr(&b, "pw");
-    putstr(&b, "");
-    put8(&b, 0x34);
-    put8(&b, 0);
-    put8(&b, 0);
-    putstr(&b, "");
-    pdu_end(&b);
-    feed(d, &esme, &smsc, &b, t);
-    pdu_begin(&b, 0x80000002u, 1);
-    putstr(&b, "SMSC");
-    pdu_end(&b);
-    feed(d, &smsc, &esme, &b, t + 50);
+    wire_pdu_begin(&b, 0x00000002u, 1);
+    wire_putstr(&b, "shop7");
+    wire_putstr(&b, "pw");
+    wire_putstr(&b, "");
+    wire_put8(&b, 0x34);
+    wire_put8(&b, 0);
+    wire_put8(&b, 0);
+    wire_putstr(&b, "");
+    wire_pdu_end(&b);
+    wire_feed(d, &esme, &smsc, &b, t);
+    wire_pdu_begin(&b, 0x80000002u, 1);
+    wire_putstr(&b, "SMSC");
+    wire_pdu_end(&b);
+    wire_feed(d, &smsc, &esme, &b, t + 50);
     /* Ten submits, answered; every third binary; each followed by the
      * receipt of the one before it, so that messages and receipts
      * interleave. */
@@ -513,26 +418,26 @@ static void test_decoder_events(void)
         uint8_t bin[] = {0x00, 0xff, (uint8_t)i, 0x7f, 0x80};
         sg_time_us ti = t + 1000 + (sg_time_us)i * 1000;
         if (i % 3 == 2)
-            sm(&b, 4, 10 + i, 0, 4, src, dst, bin, sizeof bin);
+            wire_sm(&b, 4, 10 + i, 0, 4, src, dst, bin, sizeof bin);
         else
-            sm(&b, 4, 10 + i, 0, 0, src, dst, text, strlen(text));
-        feed(d, &esme, &smsc, &b, ti);
-        pdu_begin(&b, 0x80000004u, 10 + i);
+            wire_sm(&b, 4, 10 + i, 0, 0, src, dst, text, strlen(text));
+        wire_feed(d, &esme, &smsc, &b, ti);
+        wire_pdu_begin(&b, 0x80000004u, 10 + i);
         snprintf(id, sizeof id, "id%04d", i);
-        putstr(&b, id);
-        pdu_end(&b);
-        feed(d, &smsc, &esme, &b, ti + 100);
+        wire_putstr(&b, id);
+        wire_pdu_end(&b);
+        wire_feed(d, &smsc, &esme, &b, ti + 100);
         if (i > 0) {
             snprintf(rtext, sizeof rtext,
                      "id:id%04d sub:001 dlvrd:001 submit date:2311281200 done date:2311281201 stat:DELIVRD err:000 text:x",
                      i - 1);
-            sm(&b, 5, 500 + i, 0x04, 0, dst, src, rtext, strlen(rtext));
-            feed(d, &smsc, &esme, &b, ti + 500);
+            wire_sm(&b, 5, 500 + i, 0x04, 0, dst, src, rtext, strlen(rtext));
+            wire_feed(d, &smsc, &esme, &b, ti + 500);
         }
     }
     /* A last submit with no response: emitted by the flush. */
-    sm(&b, 4, 99, 0, 0, "Last", "79160000000", "bye", 3);
-    feed(d, &esme, &smsc, &b, t + 60000);
+    wire_sm(&b, 4, 99, 0, 0, "Last", "79160000000", "bye", 3);
+    wire_feed(d, &esme, &smsc, &b, t + 60000);
     decoder_flush(d);
 
     CHECK_EQ_INT(s.add_failed, 0);
