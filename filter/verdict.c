@@ -1477,8 +1477,6 @@ done:
 #undef fphex
 }
 
-/* ---- output ----------------------------------------------------------------------- */
-
 /* ---- vectors: the content stages, then the rest in order ----------------------- */
 
 /* The content stage's first part for one message: the normalised text
@@ -1661,6 +1659,8 @@ int verdict_judge_batch(verdict_worker_t *w, const struct verdict_input *in, str
     }
     return 0;
 }
+
+/* ---- output ----------------------------------------------------------------------- */
 
 static const char *const action_names[] = {"allow", "flag", "block"};
 static const char *const reason_names[] = {"whitelist", "spoofing", "lookalike", "exception",
