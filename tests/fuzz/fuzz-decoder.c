@@ -70,7 +70,10 @@
  * text (or user data) its PDU's event showed, cut only at the arena's
  * quarter; the stats agree with the events seen (packets, PDUs, messages,
  * incomplete, receipts, tied) and, after decoder_flush(), nothing is left
- * in the stream or multipart tables.  Leaks are LeakSanitizer's.
+ * in the stream or multipart tables.  Every message and receipt also goes
+ * through a small msg_batch (msg-batch.h: 8 events, 4 KiB, so it fills,
+ * refuses and resets often) whose copy must hold the same fields, strings
+ * and endpoints, pointing into the batch.  Leaks are LeakSanitizer's.
  *
  * Corpus: tests/fuzz/corpus/fuzz-decoder/: seed-* written by a one-off
  * generator that spells out the records above (seed-pcap-* are frames of
@@ -81,6 +84,7 @@
  *   cmake --build build-fuzz --target fuzz-decoder
  *   ./build-fuzz/tests/fuzz-decoder -max_len=20000 corpus-copy/
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,6 +92,7 @@
 
 #include "decoder.h"
 #include "fuzz-util.h"
+#include "msg-batch.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -244,6 +249,7 @@ struct world {
     uint8_t *frame;                /* scratch for frames, copied exact-size */
     uint64_t frames_fed;
 
+    msg_batch_t *batch; /* every message and receipt is copied into it */
     /* What the sink saw. */
     uint64_t pdus, msg_pdus, messages, incomplete, receipts, tied, errors;
     uint8_t *uid_seen;
@@ -606,6 +612,85 @@ static void on_pdu(void *ctx, const struct decoder_pdu *e)
         w->msg_pdus++;
 }
 
+/* ---- msg-batch copies ---------------------------------------------------- */
+
+/* The same bytes, and (but for NULL) a copy of them: a copy pointing
+ * into the decoder's memory would read other bytes once it is reused. */
+static int same_view(struct sg_view a, struct sg_view b)
+{
+    if (!a.p || !b.p)
+        return a.p == b.p && a.len == b.len;
+    return a.p != b.p && a.len == b.len && (a.len == 0 || memcmp(a.p, b.p, a.len) == 0);
+}
+
+static int same_cstr(const char *a, const char *b)
+{
+    return (!a || !b) ? a == b : a != b && strcmp(a, b) == 0;
+}
+
+static int same_endpoint(const struct sg_endpoint *a, const struct sg_endpoint *b)
+{
+    return (!a || !b) ? a == b : a != b && memcmp(a->addr, b->addr, 16) == 0 && a->port == b->port &&
+                                     a->is_v4 == b->is_v4;
+}
+
+/* Adds the event to w->batch (reset and added again when full; skipped
+ * when it can never fit): the count of events with it, 0 when skipped. */
+static size_t batch_add(struct world *w, const struct decoder_message *m, const struct decoder_receipt *r)
+{
+    int rc = m ? msg_batch_add_message(w->batch, m) : msg_batch_add_receipt(w->batch, r);
+    if (rc == SG_ENOSPC) {
+        CHECK(msg_batch_count(w->batch) > 0);
+        msg_batch_reset(w->batch);
+        rc = m ? msg_batch_add_message(w->batch, m) : msg_batch_add_receipt(w->batch, r);
+    }
+    if (rc != 0) {
+        CHECK(rc == -EMSGSIZE);
+        return 0;
+    }
+    return msg_batch_count(w->batch);
+}
+
+static void check_message_copy(struct world *w, const struct decoder_message *m)
+{
+    size_t n = batch_add(w, m, NULL);
+    if (!n)
+        return;
+    const struct decoder_message *c = msg_batch_message(w->batch, n - 1);
+    CHECK(c != NULL && c != m && msg_batch_kind(w->batch, n - 1) == MSG_BATCH_MESSAGE);
+    CHECK(c->uid == m->uid && c->ts == m->ts && c->last_ts == m->last_ts &&
+          c->mobile_originated == m->mobile_originated && c->command_id == m->command_id);
+    CHECK(same_endpoint(c->esme, m->esme) && same_endpoint(c->smsc, m->smsc));
+    CHECK(same_cstr(c->account, m->account) && same_cstr(c->message_id, m->message_id));
+    CHECK(same_view(c->source_addr, m->source_addr) && same_view(c->destination_addr, m->destination_addr));
+    CHECK(c->source_addr_ton == m->source_addr_ton && c->dest_addr_npi == m->dest_addr_npi &&
+          c->esm_class == m->esm_class && c->data_coding == m->data_coding && c->parts == m->parts &&
+          c->parts_received == m->parts_received && c->complete == m->complete &&
+          c->response_seen == m->response_seen && c->command_status == m->command_status);
+    CHECK(c->text_len == m->text_len && (!c->text) == (!m->text));
+    CHECK(!m->text || (c->text != m->text && memcmp(c->text, m->text, m->text_len) == 0 &&
+                       c->text[c->text_len] == '\0'));
+    CHECK(c->ud_len == m->ud_len && (!c->ud) == (!m->ud));
+    CHECK(!m->ud || m->ud_len == 0 || memcmp(c->ud, m->ud, m->ud_len) == 0);
+}
+
+static void check_receipt_copy(struct world *w, const struct decoder_receipt *r)
+{
+    size_t n = batch_add(w, NULL, r);
+    if (!n)
+        return;
+    const struct decoder_receipt *c = msg_batch_receipt(w->batch, n - 1);
+    CHECK(c != NULL && c != r && msg_batch_kind(w->batch, n - 1) == MSG_BATCH_RECEIPT);
+    CHECK(c->ts == r->ts && c->message_state == r->message_state && c->tied == r->tied &&
+          c->message_uid == r->message_uid && c->submit_ts == r->submit_ts);
+    CHECK(same_endpoint(c->esme, r->esme) && same_endpoint(c->smsc, r->smsc));
+    CHECK(same_cstr(c->message_id, r->message_id));
+    CHECK(same_view(c->stat, r->stat) && same_view(c->err, r->err) &&
+          same_view(c->submit_date, r->submit_date) && same_view(c->done_date, r->done_date) &&
+          same_view(c->sub, r->sub) && same_view(c->dlvrd, r->dlvrd) &&
+          same_view(c->source_addr, r->source_addr) && same_view(c->destination_addr, r->destination_addr));
+}
+
 static void on_message(void *ctx, const struct decoder_message *m)
 {
     struct world *w = ctx;
@@ -644,6 +729,7 @@ static void on_message(void *ctx, const struct decoder_message *m)
     w->messages++;
     if (!m->complete)
         w->incomplete++;
+    check_message_copy(w, m);
 }
 
 static void on_receipt(void *ctx, const struct decoder_receipt *r)
@@ -667,6 +753,7 @@ static void on_receipt(void *ctx, const struct decoder_receipt *r)
         w->tied++;
     }
     w->receipts++;
+    check_receipt_copy(w, r);
 }
 
 static void on_error(void *ctx, const struct decoder_error *e)
@@ -1119,6 +1206,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(w);
         return 0;
     }
+    w->batch = msg_batch_new(8, 4096);
+    CHECK(w->batch != NULL);
     struct decoder_sink sink = {w, on_pdu, on_message, on_receipt, on_error};
     w->d = decoder_new(&c, &sink);
     CHECK(w->d != NULL);
@@ -1168,6 +1257,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(st.stream.pdus == st.pdus);
 
     decoder_free(w->d);
+    msg_batch_free(w->batch);
     for (int f = 0; f < NFLOWS; f++)
         for (int d = 0; d < 2; d++) {
             free(w->fl[f][d].held);
