@@ -1518,37 +1518,42 @@ static int content_text(verdict_worker_t *w, const struct verdict_input *in, str
     return 0;
 }
 
-/* The content stage's scans of one field over a vector's messages
- * [from, to): one Hyperscan database, its code and its tables, for all
- * of them in a row.  Hits are kept uncounted (take_field counts them). */
-static void content_scan(verdict_worker_t *w, const rules_db_t *db, enum rules_field field,
-                         const struct verdict_input *in, size_t from, size_t to)
+/* The content stage's scans of a vector's messages [from, to), a field at
+ * a time: one Hyperscan database, its code and its tables, for all of
+ * them in a row (text, raw, sender).  Hits are kept uncounted (take_field
+ * counts them). */
+static void content_scan(verdict_worker_t *w, const rules_db_t *db, const struct verdict_input *in,
+                         size_t from, size_t to)
 {
-    for (size_t j = from; j < to; j++) {
-        struct content *c = &w->content[j];
-        const char *data;
-        size_t len;
-        if (!c->has_text || c->scan_late & 1u << field)
-            continue;
-        if (field == RULES_FIELD_TEXT) {
-            data = c->norm;
-            len = c->normlen;
-        } else if (field == RULES_FIELD_RAW) {
-            data = in[j].text;
-            len = in[j].text_len;
-        } else {
-            data = (const char *)in[j].source_addr.p;
-            len = data ? in[j].source_addr.len : 0;
-            if (!len)
+    static const enum rules_field fields[] = {RULES_FIELD_TEXT, RULES_FIELD_RAW, RULES_FIELD_SENDER};
+    for (size_t fi = 0; fi < SG_ARRAY_LEN(fields); fi++) {
+        const enum rules_field field = fields[fi];
+        for (size_t j = from; j < to; j++) {
+            struct content *c = &w->content[j];
+            const char *data;
+            size_t len;
+            if (!c->has_text || c->scan_late & 1u << field)
                 continue;
+            if (field == RULES_FIELD_TEXT) {
+                data = c->norm;
+                len = c->normlen;
+            } else if (field == RULES_FIELD_RAW) {
+                data = in[j].text;
+                len = in[j].text_len;
+            } else {
+                data = (const char *)in[j].source_addr.p;
+                len = data ? in[j].source_addr.len : 0;
+                if (!len)
+                    continue;
+            }
+            struct rules_hits *h = &c->hits[field];
+            *h = (struct rules_hits){w->content_hits + (j * CONTENT_FIELDS + field) * CONTENT_HITS,
+                                     CONTENT_HITS, 0, 0};
+            if (rules_scan_uncounted(db, w->scratch, field, data, len, h) != 0)
+                h->n = h->dropped = 0; /* as scan_field: a failed scan adds nothing */
+            else if (h->dropped)
+                c->scan_late |= 1u << field;
         }
-        struct rules_hits *h = &c->hits[field];
-        *h = (struct rules_hits){w->content_hits + (j * CONTENT_FIELDS + field) * CONTENT_HITS,
-                                 CONTENT_HITS, 0, 0};
-        if (rules_scan_uncounted(db, w->scratch, field, data, len, h) != 0)
-            h->n = h->dropped = 0; /* as scan_field: a failed scan adds nothing */
-        else if (h->dropped)
-            c->scan_late |= 1u << field;
     }
 }
 
@@ -1644,11 +1649,8 @@ int verdict_judge_batch(verdict_worker_t *w, const struct verdict_input *in, str
         /* The first message's volume sets arrive during the scans, each
          * next one's while the one before it is judged. */
         prefetch_sets(w->e, &in[i], &w->content[i]);
-        if (db) {
-            content_scan(w, db, RULES_FIELD_TEXT, in, i, k);
-            content_scan(w, db, RULES_FIELD_RAW, in, i, k);
-            content_scan(w, db, RULES_FIELD_SENDER, in, i, k);
-        }
+        if (db)
+            content_scan(w, db, in, i, k);
         /* The stateful stages, message by message in order. */
         for (size_t j = i; j < k; j++) {
             if (j + 1 < k)
