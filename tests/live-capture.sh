@@ -67,17 +67,13 @@ wait "$pid" || true
 pid=
 
 python3 - "$out" <<'PY'
-import json, sys
+import json, os, sys
 d = sys.argv[1]
 ev = [json.loads(l) for l in open(f"{d}/events.jsonl")]
 cmds = [e["command"] for e in ev if e["event"] == "pdu"]
 msgs = [e for e in ev if e["event"] == "message"]
-ok = bad = 0
-def check(c, what):
-    global ok, bad
-    if c: ok += 1
-    else:
-        bad += 1; print("FAILED:", what, file=sys.stderr)
+sys.path.insert(0, os.path.join(os.environ.get("SG_SOURCE", "."), "tests", "tools"))
+from check_tally import check, finish
 check(cmds == ["bind_transmitter", "bind_transmitter_resp", "submit_sm", "submit_sm_resp", "unbind", "unbind_resp"],
       f"PDU sequence on the wire: {cmds}")
 check(len(msgs) == 1, "one message")
@@ -85,8 +81,7 @@ if msgs:
     m = msgs[0]
     check(m["account"] == "live_acct" and m["text"] == "Live capture test" and m["message_id"] == "5f3a",
           f"message decoded from a live capture: {m}")
-print(f"live-capture: {ok} passed, {bad} failed")
-sys.exit(1 if bad else 0)
+finish("live-capture")
 PY
 grep -q "interrupted" "$out/summary.txt"
 
@@ -153,12 +148,7 @@ def wait_for(cond, timeout):
         time.sleep(0.005)
     return cond()
 
-ok = bad = 0
-def check(c, what):
-    global ok, bad
-    if c: ok += 1
-    else:
-        bad += 1; print("FAILED:", what, file=sys.stderr)
+from check_tally import check, finish
 
 try:
     check(wait_for(lambda: loads() >= 1, 60), "the daemon loads its rules")
@@ -211,6 +201,5 @@ finally:
 err = open(errf).read()
 check(" 1 rule reloads (0 refused)" in err and " 0 list reloads" not in err,
       f"summary counts the SIGHUP and the list change:\n{err}")
-print(f"live-capture run -i: {ok} passed, {bad} failed")
-sys.exit(1 if bad else 0)
+finish("live-capture run -i")
 PY
