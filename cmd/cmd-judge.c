@@ -475,6 +475,8 @@ static int judge_main(int argc, char **argv, bool daemon)
     for (int r = 0; r < VERDICT_R_COUNT; r++)
         fprintf(stderr, " %s %llu", verdict_reason_name((enum verdict_reason_type)r), (unsigned long long)vs.by_reason[r]);
     fputc('\n', stderr);
+    fprintf(stderr, "  text memo %llu texts were repeats of a recent text, judged from its findings\n",
+            (unsigned long long)vs.text_memo_hits);
     if (j.log) {
         struct msglog_stats ms;
         msglog_get_stats(j.log, &ms);

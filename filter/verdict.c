@@ -17,6 +17,7 @@
 
 #include "msisdn.h"
 #include "rules-db.h"
+#include "text-memo.h"
 #include "text-norm.h"
 
 /* ---- reference-counted snapshot holders ---------------------------------- */
@@ -79,7 +80,7 @@ struct counters {
     atomic_uint_fast64_t messages, by_action[3], by_reason[VERDICT_R_COUNT], alerts,
         shadow_hits, autobl_created, autobl_suppressed_grace, autobl_queue_dropped,
         overlay_evictions, overlay_retired, volume_exempt_grace, volume_uncorroborated, lists_swaps, rules_swaps,
-        domains_swaps, norm_truncated, rule_hits_dropped;
+        domains_swaps, norm_truncated, rule_hits_dropped, text_memo_hits;
 };
 
 #define COUNT(e, field) atomic_fetch_add_explicit(&(e)->c.field, 1, memory_order_relaxed)
@@ -179,6 +180,10 @@ struct content {
     char rcpt[MSISDN_MAX + 48];   /* recipient_key() */
     size_t n_urls;
     struct url_hit urls[8];
+    /* The text memo (text-memo.h): the text's hash, and whether its
+     * findings came from the memo or are to be stored once scanned. */
+    uint64_t memo_hash;
+    enum { MEMO_NONE, MEMO_FOUND, MEMO_STORE } memo;
 };
 
 struct verdict_worker {
@@ -201,6 +206,9 @@ struct verdict_worker {
      * the sender's skeleton, which costs more than the lookup), which is
      * every message of a replay without a database. */
     struct lists_counts lc;
+    /* Findings for texts that repeat word for word, emptied with each new
+     * rule set (its hits are that set's). */
+    text_memo_t *memo;
     int snippet; /* verdict_worker_set_snippet */
     /* h[H_RULES] has a domain database, read at each swap: most rule
      * sets have none, and then no URL costs a call. */
@@ -237,6 +245,7 @@ void verdict_config_default(struct verdict_config *c)
     c->account_table_keys = 1024;
     c->overlay_max = 4096;
     c->autobl_queue_max = 4096;
+    c->text_memo_entries = 256;
 }
 
 static int config_check(const struct verdict_config *c, char *err, size_t errcap)
@@ -632,6 +641,7 @@ void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *s)
     s->domains_swaps = LD(domains_swaps);
     s->norm_truncated = LD(norm_truncated);
     s->rule_hits_dropped = LD(rule_hits_dropped);
+    s->text_memo_hits = LD(text_memo_hits);
 #undef LD
     vol_lock(&e->vol_busy);
     volume_get_stats(e->v_sender, &s->vol_sender);
@@ -657,7 +667,8 @@ verdict_worker_t *verdict_worker_new(verdict_engine_t *e)
     w->content = calloc(VERDICT_BATCH_MAX, sizeof *w->content);
     w->content_hits = malloc((size_t)VERDICT_BATCH_MAX * CONTENT_FIELDS * CONTENT_HITS *
                              sizeof *w->content_hits);
-    if (!w->nc || !w->norm || !w->content || !w->content_hits) {
+    w->memo = text_memo_new(e->cfg.text_memo_entries);
+    if (!w->nc || !w->norm || !w->content || !w->content_hits || !w->memo) {
         verdict_worker_free(w);
         return NULL;
     }
@@ -681,6 +692,7 @@ void verdict_worker_free(verdict_worker_t *w)
     free(w->norm);
     free(w->content);
     free(w->content_hits);
+    text_memo_free(w->memo);
     free(w);
 }
 
@@ -707,6 +719,7 @@ static void worker_refresh(verdict_worker_t *w)
         /* Scratch belongs to one db: free it before the old db can go. */
         rules_scratch_free(w->scratch);
         w->scratch = w->h[H_RULES] ? rules_scratch_new(w->h[H_RULES]->a) : NULL;
+        text_memo_clear(w->memo); /* its hits were the old set's */
     }
     w->scan_domains = w->h[H_RULES] && rules_db_has_field(w->h[H_RULES]->a, RULES_FIELD_DOMAIN);
     w->bad_domains = w->h[H_DOMAINS] && domain_set_count(w->h[H_DOMAINS]->a) > 0;
@@ -1479,6 +1492,57 @@ done:
 
 /* ---- vectors: the content stages, then the rest in order ----------------------- */
 
+/* Where the content stage keeps the hits of message j's field. */
+static inline struct rules_hits content_hit_list(verdict_worker_t *w, size_t j, enum rules_field field)
+{
+    return (struct rules_hits){w->content_hits + (j * CONTENT_FIELDS + field) * CONTENT_HITS,
+                               CONTENT_HITS, 0, 0};
+}
+
+/* The fields whose hits the text memo keeps, in its order. */
+static const enum rules_field memo_fields[TEXT_MEMO_FIELDS] = {RULES_FIELD_TEXT, RULES_FIELD_RAW};
+
+/* The content stage's findings for a text, from the memo: the normalised
+ * text into buf (which has room: the caller reserved four times the text),
+ * the rest into c, the hits into their lists. */
+static void content_from_memo(verdict_worker_t *w, struct content *c, const struct text_memo_value *mv,
+                              char *buf)
+{
+    memcpy(buf, mv->norm, (size_t)mv->normlen + 1);
+    c->normlen = mv->normlen;
+    c->fp = mv->fp;
+    c->case_only = mv->case_only;
+    c->n_urls = mv->n_urls;
+    memcpy(c->urls, mv->urls, mv->n_urls * sizeof *mv->urls);
+    const size_t j = (size_t)(c - w->content);
+    for (int k = 0; k < TEXT_MEMO_FIELDS; k++) {
+        struct rules_hits *h = &c->hits[memo_fields[k]];
+        *h = content_hit_list(w, j, memo_fields[k]);
+        memcpy(h->idx, mv->hits[k], mv->n_hits[k] * sizeof *h->idx);
+        h->n = mv->n_hits[k];
+    }
+    c->memo = MEMO_FOUND;
+    COUNT(w->e, text_memo_hits);
+}
+
+/* Message j's findings into the memo, when the memo admitted its text and
+ * its scans are whole (none failed or overflowed, none left for later). */
+static void content_to_memo(verdict_worker_t *w, const struct verdict_input *in, size_t j)
+{
+    const struct content *c = &w->content[j];
+    if (c->memo != MEMO_STORE || c->scan_late)
+        return;
+    struct text_memo_findings f = {
+        .fp = c->fp, .norm = c->norm, .normlen = c->normlen, .case_only = c->case_only,
+        .urls = c->urls, .n_urls = c->n_urls,
+    };
+    for (int k = 0; k < TEXT_MEMO_FIELDS; k++) {
+        f.hits[k] = c->hits[memo_fields[k]].idx;
+        f.n_hits[k] = c->hits[memo_fields[k]].n;
+    }
+    (void)text_memo_store(w->memo, c->memo_hash, in->text, in->text_len, &f);
+}
+
 /* The content stage's first part for one message: the normalised text
  * into buf (cap bytes), its fingerprint, and the URLs of both texts.
  * A text that does not fit a buffer that is not the whole (first) one
@@ -1496,11 +1560,22 @@ static int content_text(verdict_worker_t *w, const struct verdict_input *in, str
     c->fp = 0;
     c->scan_late = 0;
     c->n_urls = 0;
+    c->memo = MEMO_NONE;
     for (int f = 0; f < CONTENT_FIELDS; f++)
         c->hits[f].n = c->hits[f].dropped = 0;
     buf[0] = '\0';
     if (!c->has_text)
         return 0;
+    if (w->e->cfg.text_memo_entries && text_len <= TEXT_MEMO_TEXT_MAX) {
+        c->memo_hash = text_memo_hash(text, text_len);
+        const struct text_memo_value *mv = text_memo_find(w->memo, c->memo_hash, text, text_len);
+        if (mv && mv->normlen < cap) {
+            content_from_memo(w, c, mv, buf);
+            return 0;
+        }
+        if (text_memo_admit(w->memo, c->memo_hash, text_len))
+            c->memo = MEMO_STORE;
+    }
     size_t normlen = 0;
     int r = norm_text(w->nc, text, text_len, buf, cap, &normlen, NORM_FINGERPRINT);
     if (r == SG_ENOSPC && !whole)
@@ -1532,7 +1607,8 @@ static void content_scan(verdict_worker_t *w, const rules_db_t *db, const struct
             struct content *c = &w->content[j];
             const char *data;
             size_t len;
-            if (!c->has_text || c->scan_late & 1u << field)
+            if (!c->has_text || c->scan_late & 1u << field ||
+                (c->memo == MEMO_FOUND && field != RULES_FIELD_SENDER))
                 continue;
             if (field == RULES_FIELD_TEXT) {
                 data = c->norm;
@@ -1547,12 +1623,13 @@ static void content_scan(verdict_worker_t *w, const rules_db_t *db, const struct
                     continue;
             }
             struct rules_hits *h = &c->hits[field];
-            *h = (struct rules_hits){w->content_hits + (j * CONTENT_FIELDS + field) * CONTENT_HITS,
-                                     CONTENT_HITS, 0, 0};
-            if (rules_scan_uncounted(db, w->scratch, field, data, len, h) != 0)
+            *h = content_hit_list(w, j, field);
+            if (rules_scan_uncounted(db, w->scratch, field, data, len, h) != 0) {
                 h->n = h->dropped = 0; /* as scan_field: a failed scan adds nothing */
-            else if (h->dropped)
+                c->memo = MEMO_NONE;   /* and what it found is not the text's */
+            } else if (h->dropped) {
                 c->scan_late |= 1u << field;
+            }
         }
     }
 }
@@ -1651,6 +1728,8 @@ int verdict_judge_batch(verdict_worker_t *w, const struct verdict_input *in, str
         prefetch_sets(w->e, &in[i], &w->content[i]);
         if (db)
             content_scan(w, db, in, i, k);
+        for (size_t j = i; j < k; j++)
+            content_to_memo(w, &in[j], j);
         /* The stateful stages, message by message in order. */
         for (size_t j = i; j < k; j++) {
             if (j + 1 < k)

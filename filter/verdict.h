@@ -128,6 +128,9 @@ struct verdict_config {
      * automatic-blacklist events queued for the front end. */
     size_t sender_table_keys, fingerprint_table_keys, account_table_keys;
     size_t overlay_max, autobl_queue_max;
+    /* Texts whose content findings a worker keeps, for texts that repeat
+     * word for word (text-memo.h); 0: none. */
+    size_t text_memo_entries;            /* default 256 */
     /* Numbering plan for recipient normalisation (msisdn.h); NULL = the
      * defaults ("7" and "8"). */
     const char *country_code, *trunk_prefix;
@@ -246,6 +249,7 @@ struct verdict_stats {
     uint64_t lists_swaps, rules_swaps, domains_swaps;
     uint64_t norm_truncated;        /* texts longer than the normaliser's capacity */
     uint64_t rule_hits_dropped;     /* hits past the per-message bound */
+    uint64_t text_memo_hits;        /* texts whose content findings came from the text memo */
     struct volume_stats vol_sender, vol_fingerprint, vol_account;
 };
 void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *out);

@@ -1,6 +1,7 @@
 /* verdict_judge_batch() against verdict_judge(): two engines built alike
- * judge the same stream of messages, one a message at a time, the other
- * in vectors of random length, and must agree on every verdict (action,
+ * judge the same stream of messages, one a message at a time without the
+ * text memo, the other in vectors of random length with it (the stream's
+ * texts repeat), and must agree on every verdict (action,
  * score, reasons and their details, the deciding reason, alert, verified,
  * fingerprint, shadow hits, snippet), on the engine counters and on every
  * rule's hit counter.
@@ -12,7 +13,8 @@
  * message of the same vector must see, texts long enough to end a vector
  * early (and one past the normaliser's capacity), binary and empty texts,
  * invalid UTF-8, URLs, and a rule set where one text hits more rules than
- * a scan's list holds (the counted rescan). */
+ * a scan's list holds (the counted rescan).  And a memo must not outlive
+ * its rule set: a reload's verdicts are those of a fresh engine. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,10 +96,11 @@ static rules_db_t *test_rules(int flood)
     return db;
 }
 
-static verdict_engine_t *engine(int flood)
+static verdict_engine_t *engine_with(rules_db_t *rules, size_t memo_entries)
 {
     struct verdict_config cfg;
     verdict_config_default(&cfg);
+    cfg.text_memo_entries = memo_entries;
     /* Low thresholds: volume triggers and automatic entries every few
      * messages, so later messages of one vector meet them. */
     cfg.sender_max_recipients = 4;
@@ -108,9 +111,14 @@ static verdict_engine_t *engine(int flood)
     verdict_engine_t *e = verdict_engine_new(&cfg, err, sizeof err);
     CHECK_MSG(e != NULL, "%s", err);
     CHECK_EQ_INT(verdict_engine_set_lists(e, test_lists()), 0);
-    CHECK_EQ_INT(verdict_engine_set_rules(e, test_rules(flood)), 0);
+    CHECK_EQ_INT(verdict_engine_set_rules(e, rules), 0);
     CHECK_EQ_INT(verdict_engine_load_domains(e, test_source_path("rules"), err, sizeof err), 0);
     return e;
+}
+
+static verdict_engine_t *engine(int flood)
+{
+    return engine_with(test_rules(flood), 256);
 }
 
 static uint64_t rng = 0x9e3779b97f4a7c15ULL;
@@ -291,7 +299,7 @@ static void test_uncounted_early_exit(void)
 
 static void differential(int flood, unsigned messages)
 {
-    verdict_engine_t *ea = engine(flood), *eb = engine(flood);
+    verdict_engine_t *ea = engine_with(test_rules(flood), 0), *eb = engine(flood);
     verdict_worker_t *wa = verdict_worker_new(ea), *wb = verdict_worker_new(eb);
     CHECK(wa && wb);
     static struct verdict_input in[VERDICT_BATCH_MAX];
@@ -314,6 +322,12 @@ static void differential(int flood, unsigned messages)
     }
     CHECK_MSG(blocked > 0, "nothing blocked: the stream tests nothing");
     same_counters(ea, eb);
+    struct verdict_stats sa, sb;
+    verdict_engine_get_stats(ea, &sa);
+    verdict_engine_get_stats(eb, &sb);
+    CHECK_EQ_INT(sa.text_memo_hits, 0);
+    CHECK_MSG(sb.text_memo_hits > messages / 4, "the memo found %llu of %u texts: it was not tested",
+              (unsigned long long)sb.text_memo_hits, messages);
     if (flood) {
         struct verdict_stats s;
         verdict_engine_get_stats(eb, &s);
@@ -323,6 +337,70 @@ static void differential(int flood, unsigned messages)
     verdict_worker_free(wb);
     verdict_engine_free(ea);
     verdict_engine_free(eb);
+}
+
+/* A rule set from source text. */
+static rules_db_t *rules_from(const char *src)
+{
+    rules_db_t *db = NULL;
+    rules_diag_t *d = rules_diag_new(0);
+    rules_set_t *set = rules_set_new();
+    int rc = rules_parse_buffer(set, "memo.rules", src, strlen(src), d);
+    if (rc == 0)
+        rc = rules_db_build(set, NULL, &db, d, NULL);
+    if (rc)
+        rules_diag_print(d, stderr);
+    CHECK_EQ_INT(rc, 0);
+    rules_diag_free(d);
+    return db;
+}
+
+/* The memo after a reload: a text the memo holds, judged under a new rule
+ * set, gets the new set's verdict (as from an engine that never saw the
+ * old one), in a vector and alone. */
+static void test_memo_reload(void)
+{
+    static const char *const SET_A = "rule A-1\n  name \"prize\"\n  match \"prize\"\n  score 9\nend\n";
+    static const char *const SET_B = "rule B-1\n  name \"claim\"\n  match \"claim\"\n  score 4\nend\n"
+                                     "rule B-2\n  name \"call\"\n  field raw\n  match \"Call\"\n  score 1\nend\n";
+    verdict_engine_t *e = engine_with(rules_from(SET_A), 256), *fresh = engine_with(rules_from(SET_B), 0);
+    verdict_worker_t *w = verdict_worker_new(e), *wf = verdict_worker_new(fresh);
+    CHECK(w && wf);
+    static struct verdict_input in[4];
+    static struct verdict v[4], ref;
+    for (int k = 0; k < 4; k++) {
+        rng = 7;
+        in[k] = make(0);
+        in[k].source_addr = (struct sg_view){(const uint8_t *)"SHOP", 4};
+        in[k].text = TEXTS[2]; /* "You have WON a 1000 prize! Call ... to claim" */
+        in[k].text_len = strlen(TEXTS[2]);
+        in[k].is_binary = 0;
+    }
+    /* seen, admitted and stored, then found: the memo holds it */
+    for (int k = 0; k < 3; k++)
+        CHECK_EQ_INT(verdict_judge(w, &in[k], &v[k]), 0);
+    struct verdict_stats s;
+    verdict_engine_get_stats(e, &s);
+    CHECK_EQ_INT(s.text_memo_hits, 1);
+    CHECK(v[2].n_reasons > 0 && strcmp(v[2].reasons[0].id, "A-1") == 0);
+    CHECK_EQ_INT(verdict_engine_set_rules(e, rules_from(SET_B)), 0);
+    CHECK_EQ_INT(verdict_judge_batch(w, in, v, 4), 0);
+    CHECK_EQ_INT(verdict_judge(wf, &in[0], &ref), 0);
+    CHECK(ref.n_reasons >= 2 && strcmp(ref.reasons[0].id, "B-1") == 0);
+    for (int k = 0; k < 4; k++)
+        same_verdict(&ref, &v[k], (unsigned)k);
+    verdict_engine_get_stats(e, &s);
+    CHECK_MSG(s.text_memo_hits == 1, "the old set's findings were used after the reload");
+    /* the vector stored it anew (a text is stored once its vector is
+     * scanned), so the next one is found, with the new set's findings */
+    CHECK_EQ_INT(verdict_judge(w, &in[0], &v[0]), 0);
+    same_verdict(&ref, &v[0], 4);
+    verdict_engine_get_stats(e, &s);
+    CHECK_EQ_INT(s.text_memo_hits, 2);
+    verdict_worker_free(w);
+    verdict_worker_free(wf);
+    verdict_engine_free(e);
+    verdict_engine_free(fresh);
 }
 
 /* Bad arguments: every verdict of the vector says allow, nothing judged. */
@@ -363,5 +441,6 @@ int main(void)
     test_uncounted_early_exit();
     differential(1, 300);
     test_arguments();
+    test_memo_reload();
     return test_summary();
 }
