@@ -50,7 +50,9 @@ struct sms_udh {
 };
 
 /* Parses the UDH at the start of ud (len octets).  On success returns 0 and
- * fills *out; the user data after the header starts at ud + out->udhl.
+ * fills *out (ies[] up to n_kept; entries past it are left as they were);
+ * the user data after the header starts at ud + out->udhl.  On error *out
+ * is as after a parse of nothing: present 0, n_ies 0, languages -1.
  * Errors (with *err_offset, the octet offset of the fault in ud, and
  * *reason, a static string; both may be NULL):
  *   SG_ETRUNC  empty input, or the UDH length octet points past the end;

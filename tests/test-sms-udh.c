@@ -115,9 +115,41 @@ static void test_bad(void)
     BAD("06 08 03 F4 2E 02 01", SG_EINVAL, 2);    /* 16-bit concat IE wrong length */
 }
 
+/* The parse writes into *out as it goes: a second parse into the same
+ * struct must not keep anything of the first, and an error must not leave
+ * what it had read before the bad IE. */
+static void test_reuse(void)
+{
+    struct sms_udh u;
+    /* ports 16-bit, concat 8-bit, language 0x24 */
+    CHECK_EQ_INT(parse_hex("0E 05 04 0B 84 23 F0 00 03 CC 02 01 24 01 02", &u, NULL, NULL), 0);
+    CHECK(u.has_port && u.concat && u.lang_single == 2 && u.n_kept == 3);
+    /* a bare UDH with one unknown IE: nothing of the above survives */
+    CHECK_EQ_INT(parse_hex("03 70 01 AB", &u, NULL, NULL), 0);
+    CHECK_EQ_INT(u.present, 1);
+    CHECK_EQ_INT(u.has_port, 0);
+    CHECK_EQ_INT(u.concat, 0);
+    CHECK_EQ_INT(u.lang_single, -1);
+    CHECK_EQ_INT(u.n_ies, 1);
+    CHECK_EQ_INT(u.n_kept, 1);
+    CHECK(u.ies[0].iei == 0x70 && u.ies[0].len == 1);
+    /* a port IE read, then a concatenation IE with total 0: as after a
+     * parse of nothing */
+    CHECK_EQ_INT(parse_hex("0B 05 04 0B 84 23 F0 00 03 CC 00 01", &u, NULL, NULL), SG_EINVAL);
+    CHECK_EQ_INT(u.present, 0);
+    CHECK_EQ_INT(u.has_port, 0);
+    CHECK_EQ_INT(u.dst_port, 0);
+    CHECK_EQ_INT(u.n_ies, 0);
+    CHECK_EQ_INT(u.n_kept, 0);
+    CHECK_EQ_INT(u.udhl, 0);
+    CHECK_EQ_INT(u.lang_single, -1);
+    CHECK_EQ_INT(u.lang_locking, -1);
+}
+
 int main(void)
 {
     test_good();
     test_bad();
+    test_reuse();
     return test_summary();
 }
