@@ -292,9 +292,15 @@ static int has_c0_but_crlf(const uint8_t *ud, size_t len)
 
 /* Decodes user data to UTF-8 into out, cap >= SMS_TEXT_DECODE_CAP(len)
  * octets (so the text is never cut).  Returns 1 with *text_len set, 0 for
- * binary data (no text). */
-static int decode_text_to(decoder_t *d, uint8_t dc, const struct sms_text_opts *o, const uint8_t *ud,
-                          size_t len, unsigned fill_bits, char *out, size_t cap, size_t *text_len)
+ * binary data (no text).  Inlined into its callers: out of line, a call
+ * of nine arguments that saved six registers on its way to the next call
+ * down, sms_text_decode, cost 40 instructions a message, 0.65% of
+ * `decode -q`. */
+static inline __attribute__((always_inline)) int decode_text_to(decoder_t *d, uint8_t dc,
+                                                                const struct sms_text_opts *o,
+                                                                const uint8_t *ud, size_t len,
+                                                                unsigned fill_bits, char *out,
+                                                                size_t cap, size_t *text_len)
 {
     enum sms_charset cs = sms_charset_of(dc, o);
     /* IA5 text has no C0 controls but CR and LF; GSM 03.38 puts @ £ $ ¥ ...
