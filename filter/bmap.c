@@ -1,4 +1,5 @@
 #include "bmap.h"
+#include "sg-common.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,8 @@ struct bmap {
     size_t value_size;
     struct slot *slots;
     unsigned char *values;
-    struct probe_cell *probe;  /* 64-octet aligned: a group of eight cells is one line */
+    struct probe_cell *probe;  /* 64-octet aligned: a group of eight cells is one line;
+                                * NULL in a queue (bmap_new_queue): no key is looked up */
     void *probe_mem;           /* what calloc returned for it */
     uint32_t head, tail, free_head;
     uint32_t unused;   /* slots [unused, capacity) were never handed out */
@@ -85,8 +87,9 @@ static uint64_t table_seed(const void *salt)
     return s;
 }
 
-bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
-                 bmap_evict_fn on_evict, void *ctx)
+/* A map of capacity entries, with a probe table when indexed. */
+static bmap_t *map_new(uint32_t capacity, size_t value_size, enum bmap_order order, int indexed,
+                       bmap_evict_fn on_evict, void *ctx)
 {
     if (capacity == 0 || capacity > (1u << 30))
         return NULL;
@@ -103,12 +106,14 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
      * of millions of entries costs nothing until entries are used. */
     m->slots = malloc((size_t)capacity * sizeof *m->slots);
     m->values = calloc(capacity, m->value_size);
-    m->probe_mem = calloc(1, (size_t)psize * sizeof *m->probe + 63);
-    if (!m->slots || !m->values || !m->probe_mem) {
+    if (indexed)
+        m->probe_mem = calloc(1, (size_t)psize * sizeof *m->probe + 63);
+    if (!m->slots || !m->values || (indexed && !m->probe_mem)) {
         bmap_free(m);
         return NULL;
     }
-    m->probe = (struct probe_cell *)(((uintptr_t)m->probe_mem + 63) & ~(uintptr_t)63);
+    if (indexed)
+        m->probe = (struct probe_cell *)(((uintptr_t)m->probe_mem + 63) & ~(uintptr_t)63);
     m->free_head = NIL;
     m->unused = 0;
     m->seed = table_seed(m);
@@ -117,6 +122,17 @@ bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
     m->on_evict = on_evict;
     m->ctx = ctx;
     return m;
+}
+
+bmap_t *bmap_new(uint32_t capacity, size_t value_size, enum bmap_order order,
+                 bmap_evict_fn on_evict, void *ctx)
+{
+    return map_new(capacity, value_size, order, 1, on_evict, ctx);
+}
+
+bmap_t *bmap_new_queue(uint32_t capacity, size_t value_size, bmap_evict_fn on_evict, void *ctx)
+{
+    return map_new(capacity, value_size, BMAP_FIFO, 0, on_evict, ctx);
 }
 
 void bmap_free(bmap_t *m)
@@ -187,6 +203,15 @@ static inline __attribute__((always_inline)) void release(bmap_t *m, uint32_t pr
 {
     uint32_t s = m->probe[probe_pos].slot1 - 1;
     probe_delete(m, probe_pos);
+    list_unlink(m, s);
+    m->slots[s].next = m->free_head;
+    m->free_head = s;
+    m->count--;
+}
+
+/* release() for a queue, which has no probe cell to delete. */
+static inline __attribute__((always_inline)) void release_unindexed(bmap_t *m, uint32_t s)
+{
     list_unlink(m, s);
     m->slots[s].next = m->free_head;
     m->free_head = s;
@@ -316,7 +341,35 @@ void *bmap_get_slot(bmap_t *m, uint64_t key, uint32_t *slot)
 
 void bmap_remove_slot(bmap_t *m, uint32_t slot)
 {
-    release(m, m->slots[slot].probe);
+    if (!m->probe)
+        release_unindexed(m, slot);
+    else
+        release(m, m->slots[slot].probe);
+}
+
+void *bmap_append(bmap_t *m, uint64_t key, uint32_t *slot)
+{
+    if (SG_NEVER(m->probe))
+        return NULL; /* an indexed map takes its keys through bmap_put */
+    if (m->count == m->capacity) {
+        uint32_t old = m->head;
+        m->evictions++;
+        if (m->on_evict)
+            m->on_evict(m->ctx, m->slots[old].key, value_of(m, old));
+        release_unindexed(m, old);
+    }
+    uint32_t s;
+    if (m->free_head != NIL) {
+        s = m->free_head;
+        m->free_head = m->slots[s].next;
+    } else {
+        s = m->unused++;
+    }
+    m->slots[s].key = key;
+    list_append(m, s);
+    m->count++;
+    *slot = s;
+    return value_of(m, s);
 }
 
 int bmap_remove(bmap_t *m, uint64_t key)
@@ -350,7 +403,7 @@ void bmap_foreach(bmap_t *m, void (*fn)(void *ctx, uint64_t key, void *value), v
 size_t bmap_memory(const bmap_t *m)
 {
     return sizeof *m + (size_t)m->capacity * (sizeof(struct slot) + m->value_size) +
-           ((size_t)m->probe_mask + 1) * sizeof(struct probe_cell);
+           (m->probe ? ((size_t)m->probe_mask + 1) * sizeof(struct probe_cell) : 0);
 }
 
 /* ---- bfifo ------------------------------------------------------------- */

@@ -71,6 +71,22 @@ uint32_t bmap_count(const bmap_t *m);
 uint32_t bmap_capacity(const bmap_t *m);
 uint64_t bmap_evictions(const bmap_t *m);
 
+/* A queue: a BMAP_FIFO map whose entries are never looked up by key, only
+ * by slot (bmap_remove_slot) and by age (bmap_oldest, bmap_foreach), so
+ * it has no probe table: an append and a removal are a few list
+ * operations, where a put into and a removal from an indexed map hash,
+ * probe and shift probe cells.  The decoder's held messages, keyed by a
+ * counter and removed through the slot they keep, are one.  Only
+ * bmap_append, bmap_remove_slot, bmap_oldest, bmap_foreach and the counts
+ * apply to a queue; bmap_get, bmap_put, bmap_remove and the rest that take
+ * a key do not. */
+bmap_t *bmap_new_queue(uint32_t capacity, size_t value_size, bmap_evict_fn on_evict, void *ctx);
+/* Appends an entry for key to a queue, its value not cleared (as
+ * bmap_put_raw), and sets *slot; evicts the oldest entry when full.  Keys
+ * need not be distinct: nothing looks them up.  Never fails on a queue;
+ * NULL for a map made by bmap_new. */
+void *bmap_append(bmap_t *m, uint64_t key, uint32_t *slot);
+
 /* The entry evicted next (least recently used, or oldest in a FIFO map),
  * or NULL when empty. */
 void *bmap_oldest(bmap_t *m, uint64_t *key);

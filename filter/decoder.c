@@ -619,13 +619,12 @@ static struct pending_message *message_new(decoder_t *d, const struct message_or
                                            struct sg_view src, struct sg_view dst, uint8_t dc)
 {
     uint64_t uid = ++d->next_uid;
-    int created;
-    /* Not cleared by the map (a pending_message is some 480 octets): its
+    /* Not cleared by the queue (a pending_message is some 480 octets): its
      * members are written here, by the caller (parts, parts_received,
      * complete), by message_set_text() (m.text, text_at, text_len) or by
      * message_emit() (the event's pointers and views, m.ud, m.ud_len). */
     uint32_t slot;
-    struct pending_message *pm = bmap_put_raw(d->messages, uid, &created, &slot);
+    struct pending_message *pm = bmap_append(d->messages, uid, &slot);
     pm->slot = slot;
     pm->m.uid = uid;
     pm->m.ts = d->now;
@@ -729,7 +728,7 @@ static void message_set_text(decoder_t *d, struct pending_message *pm, uint8_t d
            old->text_at + d->arena_size < end) {
         d->st.messages_evicted++;
         message_emit(d, old);
-        bmap_remove(d->messages, key);
+        bmap_remove_slot(d->messages, old->slot);
     }
     if (n)
         memcpy(d->arena + at % d->arena_size, src, n);
@@ -1250,7 +1249,9 @@ decoder_t *decoder_new(const struct decoder_config *c, const struct decoder_sink
     d->concat = sms_concat_new(&c->concat, &cs);
     d->sessions = bmap_new(c->max_sessions, sizeof(struct session), BMAP_LRU, NULL, NULL);
     d->requests = bmap_new(c->max_pending_requests, sizeof(struct pending_request), BMAP_FIFO, NULL, NULL);
-    d->messages = bmap_new(c->max_pending_messages, sizeof(struct pending_message), BMAP_FIFO, on_message_evicted, d);
+    /* Held messages are found through their requests (pending_request.pm)
+     * and by age, never by uid: a queue, without a probe table. */
+    d->messages = bmap_new_queue(c->max_pending_messages, sizeof(struct pending_message), on_message_evicted, d);
     d->ties = bfifo_new(c->max_receipt_ties);
     d->orphans = bmap_new(c->max_pending_requests, sizeof(struct orphan_response), BMAP_FIFO, on_orphan_evicted, d);
     d->arena_size = c->max_text_bytes < (64u << 10) ? (64u << 10) : c->max_text_bytes;
@@ -1294,9 +1295,9 @@ static __attribute__((noinline)) void expire(decoder_t *d)
     uint64_t key;
     struct pending_message *pm;
     sg_time_us wait = (sg_time_us)d->cfg.response_wait_s * 1000000u;
-    while ((pm = bmap_oldest(d->messages, &key)) != NULL && pm->created + wait < now) {
+    while ((pm = bmap_oldest(d->messages, NULL)) != NULL && pm->created + wait < now) {
         message_emit(d, pm);
-        bmap_remove(d->messages, key);
+        bmap_remove_slot(d->messages, pm->slot);
     }
     struct pending_request *rq;
     sg_time_us rto = (sg_time_us)d->cfg.request_timeout_s * 1000000u;
@@ -1338,11 +1339,10 @@ int decoder_feed(decoder_t *d, const struct capture_pkt *pkt)
 
 static void emit_all_messages(decoder_t *d)
 {
-    uint64_t key;
     struct pending_message *pm;
-    while ((pm = bmap_oldest(d->messages, &key)) != NULL) {
+    while ((pm = bmap_oldest(d->messages, NULL)) != NULL) {
         message_emit(d, pm);
-        bmap_remove(d->messages, key);
+        bmap_remove_slot(d->messages, pm->slot);
     }
 }
 

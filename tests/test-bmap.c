@@ -103,10 +103,69 @@ static void test_slot_api(enum bmap_order order)
     bmap_free(b);
 }
 
+/* A queue (bmap_new_queue): appends in order, removal by slot from
+ * anywhere, the oldest evicted (and handed to on_evict) when full, and
+ * slots reused; checked against a model of what it holds. */
+static uint64_t queue_evicted[64];
+static int n_queue_evicted;
+static void on_queue_evict(void *ctx, uint64_t key, void *v)
+{
+    (void)ctx;
+    CHECK_EQ_INT(*(uint64_t *)v, key * 7);
+    if (n_queue_evicted < 64)
+        queue_evicted[n_queue_evicted++] = key;
+}
+
+static void test_queue(void)
+{
+    bmap_t *q = bmap_new_queue(4, sizeof(uint64_t), on_queue_evict, NULL);
+    CHECK(q != NULL);
+    uint32_t slot[16];
+    for (uint64_t k = 1; k <= 4; k++) {
+        uint64_t *v = bmap_append(q, k, &slot[k]);
+        CHECK(v != NULL);
+        *v = k * 7;
+    }
+    CHECK_EQ_INT(bmap_count(q), 4);
+    CHECK_EQ_INT(n_queue_evicted, 0);
+    /* 2 leaves from the middle, 1 from the head: 3 is the oldest */
+    bmap_remove_slot(q, slot[2]);
+    bmap_remove_slot(q, slot[1]);
+    uint64_t k;
+    CHECK(bmap_oldest(q, &k) != NULL);
+    CHECK_EQ_INT(k, 3);
+    CHECK_EQ_INT(*(uint64_t *)bmap_oldest(q, NULL), 21);
+    CHECK_EQ_INT(bmap_count(q), 2);
+    /* 5 and 6 take the freed slots; 7 and 8 evict 3 and 4, in order */
+    for (uint64_t j = 5; j <= 8; j++)
+        *(uint64_t *)bmap_append(q, j, &slot[j]) = j * 7;
+    CHECK_EQ_INT(bmap_count(q), 4);
+    CHECK_EQ_INT(n_queue_evicted, 2);
+    CHECK_EQ_INT(queue_evicted[0], 3);
+    CHECK_EQ_INT(queue_evicted[1], 4);
+    CHECK_EQ_INT(bmap_evictions(q), 2);
+    CHECK(bmap_oldest(q, &k) != NULL);
+    CHECK_EQ_INT(k, 5);
+    /* values stay where they were put: each slot still holds its own */
+    for (uint64_t j = 5; j <= 8; j++) {
+        CHECK_EQ_INT(*(uint64_t *)bmap_oldest(q, &k), j * 7);
+        CHECK_EQ_INT(k, j);
+        bmap_remove_slot(q, slot[j]);
+    }
+    CHECK_EQ_INT(bmap_count(q), 0);
+    CHECK(bmap_oldest(q, NULL) == NULL);
+    /* no probe table */
+    bmap_t *ix = bmap_new(4, sizeof(uint64_t), BMAP_FIFO, NULL, NULL);
+    CHECK(bmap_memory(q) < bmap_memory(ix));
+    bmap_free(ix);
+    bmap_free(q);
+}
+
 int main(void)
 {
     test_slot_api(BMAP_FIFO);
     test_slot_api(BMAP_LRU);
+    test_queue();
     bmap_t *m = bmap_new(4, sizeof(int), BMAP_LRU, on_evict, NULL);
     CHECK(m != NULL);
     int created;
