@@ -656,11 +656,24 @@ static int dir_inorder(stream_table_t *t, struct flow *f, int di, const uint8_t 
                         deliver(t, f, di, ts, d->buf, pdu_len, d->base_off);
                         if (f->dead)
                             return 0;
-                        dir_compact(t, d, pdu_len);
+                        /* dir_compact(t, d, pdu_len): the buffer held this
+                         * PDU and nothing else (no ranges: nr is 0 here). */
+                        d->clen = 0;
+                        d->base_seq += pdu_len;
+                        d->base_off += pdu_len;
+                        dir_release(t, d);
                     } else {
-                        dir_process_buf(t, f, di, ts);
-                        if (f->dead)
-                            return 0;
+                        /* The header is whole.  Of a longer PDU that fits
+                         * max_flow_buffer (the common case), parse_run()
+                         * would stop at it and leave the buffer as it is;
+                         * any other header is parse_run()'s to handle. */
+                        uint32_t len;
+                        if (smpp_frame_check_loose(d->buf, SMPP_HEADER_LEN, &len) != SMPP_FRAME_OK ||
+                            len == SMPP_HEADER_LEN || len > t->cfg.max_flow_buffer) {
+                            dir_process_buf(t, f, di, ts);
+                            if (f->dead)
+                                return 0;
+                        }
                     }
                 }
             }
