@@ -7,7 +7,7 @@
 #include <emmintrin.h> /* the x86-64 baseline: the GSM, IA5/Latin-1 and UCS-2 fast paths
                         * use it where present, the word-at-a-time code elsewhere */
 #endif
-/* SSSE3's byte shuffle packs mixed UCS-2 blocks (utf16_mixed_ssse3), on
+/* SSSE3's byte shuffle packs UCS-2 blocks (utf16_block8_ssse3), on
  * the processors that have it, chosen at run time: the build targets
  * baseline x86-64.  SMS_TEXT_NO_SSSE3 leaves it out (tests/test-sms-text-
  * fast.c builds this file so, as the reference). */
@@ -369,40 +369,228 @@ static const uint8_t utf16_lane_off[16][4] = {
 #undef LANE_LEN
 
 #if SMS_TEXT_SSSE3
-/* For four lanes of which bit k of the index marks lane k as ASCII: the
- * octets to keep, in order (lane k's octet 2k, then 2k + 1 unless it is
- * ASCII; 0x80 shuffles in a zero), and how many. */
-static const struct {
-    uint8_t idx[8];
-    uint8_t n;
-} lane_pack[16] = {
-    {{0, 1, 2, 3, 4, 5, 6, 7}, 8},          {{0, 2, 3, 4, 5, 6, 7, 0x80}, 7},
-    {{0, 1, 2, 4, 5, 6, 7, 0x80}, 7},       {{0, 2, 4, 5, 6, 7, 0x80, 0x80}, 6},
-    {{0, 1, 2, 3, 4, 6, 7, 0x80}, 7},       {{0, 2, 3, 4, 6, 7, 0x80, 0x80}, 6},
-    {{0, 1, 2, 4, 6, 7, 0x80, 0x80}, 6},    {{0, 2, 4, 6, 7, 0x80, 0x80, 0x80}, 5},
-    {{0, 1, 2, 3, 4, 5, 6, 0x80}, 7},       {{0, 2, 3, 4, 5, 6, 0x80, 0x80}, 6},
-    {{0, 1, 2, 4, 5, 6, 0x80, 0x80}, 6},    {{0, 2, 4, 5, 6, 0x80, 0x80, 0x80}, 5},
-    {{0, 1, 2, 3, 4, 6, 0x80, 0x80}, 6},    {{0, 2, 3, 4, 6, 0x80, 0x80, 0x80}, 5},
-    {{0, 1, 2, 4, 6, 0x80, 0x80, 0x80}, 5}, {{0, 2, 4, 6, 0x80, 0x80, 0x80, 0x80}, 4},
+/* utf16_pack8[m], for eight UTF-8 lanes of two octets (lane k at octets
+ * 2k, 2k + 1) of which bit k of m marks lane k as ASCII: the shuffle that
+ * keeps, in order, octet 2k of each lane and octet 2k + 1 of each lane
+ * that is not ASCII; Z (0x80) shuffles in a zero past the end.
+ * utf16_pack8_len[m] = 16 - popcount(m), the octets kept.  Generated
+ * (simdutf's pack_1_2_utf8_bytes, in our lane order) by
+ *   for m in 0..255: [o for k in 0..7 for o in (2k, 2k+1) if o == 2k or not m>>k&1]
+ * and checked against the scalar decoder by tests/test-sms-text-fast.c. */
+#define Z 0x80
+static const uint8_t utf16_pack8[256][16] __attribute__((aligned(16))) = {
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 11, 12, 13, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 12, 13, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 12, 13, 14, 15, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 11, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 11, 12, 14, 15, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 12, 14, 15, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 12, 14, 15, Z, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 11, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 11, 12, 13, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 12, 13, 14, Z, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 11, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 11, 12, 14, Z, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 9, 10, 12, 14, Z, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 7, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z}, {0, 2, 3, 4, 5, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 5, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z}, {0, 2, 4, 5, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 3, 4, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z}, {0, 2, 3, 4, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z, Z},
+    {0, 1, 2, 4, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z, Z}, {0, 2, 4, 6, 8, 10, 12, 14, Z, Z, Z, Z, Z, Z, Z, Z},
+};
+#undef Z
+static const uint8_t utf16_pack8_len[256] = {
+    16, 15, 15, 14, 15, 14, 14, 13, 15, 14, 14, 13, 14, 13, 13, 12,
+    15, 14, 14, 13, 14, 13, 13, 12, 14, 13, 13, 12, 13, 12, 12, 11,
+    15, 14, 14, 13, 14, 13, 13, 12, 14, 13, 13, 12, 13, 12, 12, 11,
+    14, 13, 13, 12, 13, 12, 12, 11, 13, 12, 12, 11, 12, 11, 11, 10,
+    15, 14, 14, 13, 14, 13, 13, 12, 14, 13, 13, 12, 13, 12, 12, 11,
+    14, 13, 13, 12, 13, 12, 12, 11, 13, 12, 12, 11, 12, 11, 11, 10,
+    14, 13, 13, 12, 13, 12, 12, 11, 13, 12, 12, 11, 12, 11, 11, 10,
+    13, 12, 12, 11, 12, 11, 11, 10, 12, 11, 11, 10, 11, 10, 10, 9,
+    15, 14, 14, 13, 14, 13, 13, 12, 14, 13, 13, 12, 13, 12, 12, 11,
+    14, 13, 13, 12, 13, 12, 12, 11, 13, 12, 12, 11, 12, 11, 11, 10,
+    14, 13, 13, 12, 13, 12, 12, 11, 13, 12, 12, 11, 12, 11, 11, 10,
+    13, 12, 12, 11, 12, 11, 11, 10, 12, 11, 11, 10, 11, 10, 10, 9,
+    14, 13, 13, 12, 13, 12, 12, 11, 13, 12, 12, 11, 12, 11, 11, 10,
+    13, 12, 12, 11, 12, 11, 11, 10, 12, 11, 11, 10, 11, 10, 10, 9,
+    13, 12, 12, 11, 12, 11, 11, 10, 12, 11, 11, 10, 11, 10, 10, 9,
+    12, 11, 11, 10, 11, 10, 10, 9, 11, 10, 10, 9, 10, 9, 9, 8,
 };
 
-/* The mixed case of utf16_bmp2_block8 in two shuffles of four lanes: a
- * third of the instructions of the lane-by-lane stores. */
-static inline __attribute__((target("ssse3"))) size_t utf16_mixed_ssse3(__m128i utf8, unsigned m,
-                                                                          char *o)
+/* The SSSE3 form of utf16_bmp2_block8 below (the same octets): eight
+ * UTF-16BE units at in, when each is U+0001-U+07FF, as UTF-8 at *o, which
+ * it advances; it then sets *ascii_lanes (bit k: unit k is ASCII) and
+ * returns 1.  Else it returns 0 and stores nothing.  Stores 16 octets at
+ * *o.  Any mix of ASCII and two-octet lanes is packed by one shuffle from
+ * utf16_pack8; the units' octets are swapped by a shuffle too.  The range
+ * is one saturating subtraction: u - 1 (wrapping) minus 0x7FE is 0
+ * exactly for U+0001-U+07FF. */
+static inline __attribute__((target("ssse3"))) int utf16_block8_ssse3(const uint8_t *in, char **o,
+                                                                       unsigned *ascii_lanes)
 {
-    __m128i lo = _mm_shuffle_epi8(utf8, _mm_loadl_epi64((const __m128i *)(const void *)lane_pack[m & 15].idx));
-    __m128i hi = _mm_shuffle_epi8(_mm_srli_si128(utf8, 8),
-                                  _mm_loadl_epi64((const __m128i *)(const void *)lane_pack[m >> 4].idx));
-    size_t n0 = lane_pack[m & 15].n;
-    _mm_storel_epi64((__m128i *)(void *)o, lo);
-    _mm_storel_epi64((__m128i *)(void *)(o + n0), hi);
-    return n0 + lane_pack[m >> 4].n;
+    const __m128i zero = _mm_setzero_si128();
+    __m128i u = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)in),
+                                 _mm_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+    __m128i over = _mm_subs_epu16(_mm_add_epi16(u, _mm_set1_epi16(-1)), _mm_set1_epi16(0x7FE));
+    if (_mm_movemask_epi8(_mm_cmpeq_epi16(over, zero)) != 0xFFFF)
+        return 0;
+    /* signed compare: every unit is below 0x800 here */
+    __m128i ascii = _mm_cmplt_epi16(u, _mm_set1_epi16(0x80));
+    /* two-octet lanes: 0xC0 | u >> 6, then 0x80 | (u & 0x3F), in memory
+     * order; ASCII lanes: the unit (its second octet is dropped) */
+    __m128i two = _mm_or_si128(_mm_or_si128(_mm_srli_epi16(u, 6),
+                                            _mm_slli_epi16(_mm_and_si128(u, _mm_set1_epi16(0x3F)), 8)),
+                               _mm_set1_epi16((short)0x80C0));
+    __m128i utf8 = _mm_or_si128(_mm_and_si128(ascii, u), _mm_andnot_si128(ascii, two));
+    unsigned m = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(ascii, zero));
+    __m128i pack = _mm_load_si128((const __m128i *)(const void *)utf16_pack8[m]);
+    _mm_storeu_si128((__m128i *)(void *)*o, _mm_shuffle_epi8(utf8, pack));
+    *o += utf16_pack8_len[m];
+    *ascii_lanes = m;
+    return 1;
 }
 
-static inline __attribute__((target("ssse3"))) __m128i utf16_swap_ssse3(__m128i v)
+/* Decodes blocks of eight units from *i while utf16_block8_ssse3 takes
+ * them, then, when fewer than eight units remain after a block, the last
+ * k (1-7) as one more block: the eight units that end with them, whose
+ * first 8 - k are the last lanes of the block just written, packed again
+ * over those lanes' own octets (the same octets, rewritten), instead of
+ * four units or one at a time.  Those lanes took two octets each but one
+ * per ASCII lane (the popcount of their bits, 16 - utf16_pack8_len).
+ * Advances *i and *o past what it decoded; a refused block or window is
+ * left to the caller.  Room: the caller's, three octets per unit left and
+ * the NUL; the tail's store fits in it, as the block just written took at
+ * most 16 of its 24 octets, so more than 3k + 8 remain past *o, and the
+ * store ends at most 8 + k past it. */
+static inline __attribute__((target("ssse3"))) void utf16_blocks_ssse3(const uint8_t *in, size_t len,
+                                                                         size_t *ip, char **op)
 {
-    return _mm_shuffle_epi8(v, _mm_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+    size_t i = *ip, from = i;
+    char *o = *op;
+    unsigned ascii_lanes = 0;
+    while (i + 16 <= len && utf16_block8_ssse3(in + i, &o, &ascii_lanes))
+        i += 16;
+    if (i > from && i + 16 > len && len - i >= 2) {
+        size_t k = (len - i) / 2;
+        char *at = o - (2 * (8 - k) - (16u - utf16_pack8_len[ascii_lanes >> k]));
+        if (utf16_block8_ssse3(in + i + 2 * k - 16, &at, &ascii_lanes)) {
+            o = at;
+            i += 2 * k;
+        }
+    }
+    *ip = i;
+    *op = o;
 }
 
 static int have_ssse3(void)
@@ -415,20 +603,14 @@ static int have_ssse3(void)
  * two-octet UTF-8 range: Cyrillic, Latin-1, Greek, Hebrew, Arabic), as
  * UTF-8 at o; returns the octets written (8 to 16), or 0 when a unit is
  * outside that range (the caller then decodes them another way).  Same
- * octets as the unit-by-unit fast path below.  Stores 16 octets at o
- * whatever it returns, so o needs room for 16.  ssse3: a constant, set
- * only in the copy of the caller compiled for SSSE3. */
-static inline __attribute__((always_inline)) size_t utf16_bmp2_block8(const uint8_t *in, char *o, int ssse3)
+ * octets as the unit-by-unit fast path below.  Stores up to 16 octets at
+ * o, so o needs room for 16; nothing when it returns 0. */
+static inline __attribute__((always_inline)) size_t utf16_bmp2_block8(const uint8_t *in, char *o)
 {
     const __m128i zero = _mm_setzero_si128();
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)in);
-    __m128i u; /* unit values: each lane's two octets swapped */
-#if SMS_TEXT_SSSE3
-    if (ssse3) /* one shuffle for the two shifts and the OR */
-        u = utf16_swap_ssse3(v);
-    else
-#endif
-        u = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8));
+    /* unit values: each lane's two octets swapped */
+    __m128i u = _mm_or_si128(_mm_slli_epi16(v, 8), _mm_srli_epi16(v, 8));
     __m128i ascii = _mm_cmpeq_epi16(_mm_and_si128(u, _mm_set1_epi16((short)0xFF80)), zero);
     __m128i below800 = _mm_cmpeq_epi16(_mm_and_si128(u, _mm_set1_epi16((short)0xF800)), zero);
     __m128i nul = _mm_cmpeq_epi16(u, zero);
@@ -450,12 +632,6 @@ static inline __attribute__((always_inline)) size_t utf16_bmp2_block8(const uint
         _mm_storeu_si128((__m128i *)(void *)o, _mm_packus_epi16(utf8, utf8));
         return 8;
     }
-#if SMS_TEXT_SSSE3
-    if (ssse3)
-        return utf16_mixed_ssse3(utf8, m, o);
-#else
-    (void)ssse3;
-#endif
     /* Mixed (words and the spaces between them): each lane's two octets
      * stored in turn at its offset, an ASCII lane's second octet (0)
      * overwritten by the next lane.  Four lanes per word (SSE2 means x86,
@@ -512,7 +688,7 @@ static size_t copy_ascii_blocks(struct wr *w, const uint8_t *in, size_t len)
 static inline __attribute__((always_inline)) void decode_utf16be_t(struct wr *w, const uint8_t *in,
                                                                   size_t len, int ssse3)
 {
-    (void)ssse3;
+    (void)ssse3; /* a constant: 1 only in the copy compiled for SSSE3 */
     size_t i = 0;
     /* Fast path for the usual Cyrillic or Latin text: while even three
      * output bytes per unit (and the NUL) fit, BMP characters other than
@@ -531,14 +707,25 @@ static inline __attribute__((always_inline)) void decode_utf16be_t(struct wr *w,
             /* Eight units at a time while they are ASCII or two-octet
              * characters; the store of 16 octets fits, as eight units
              * remain and three octets each are free. */
-            while (i + 16 <= len && i >= sse_from) {
-                size_t n = utf16_bmp2_block8(in + i, o, ssse3);
-                if (!n) {
-                    sse_from = i + 16;
-                    break;
+#if SMS_TEXT_SSSE3
+            if (ssse3) {
+                if (i + 16 <= len && i >= sse_from) {
+                    utf16_blocks_ssse3(in, len, &i, &o);
+                    if (i + 16 <= len)
+                        sse_from = i + 16; /* refused */
                 }
-                o += n;
-                i += 16;
+            } else
+#endif
+            {
+                while (i + 16 <= len && i >= sse_from) {
+                    size_t n = utf16_bmp2_block8(in + i, o);
+                    if (!n) {
+                        sse_from = i + 16;
+                        break;
+                    }
+                    o += n;
+                    i += 16;
+                }
             }
 #endif
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
