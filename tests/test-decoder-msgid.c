@@ -1,6 +1,8 @@
 /* The decoder's reading of a submit_sm_resp message_id as a hexadecimal
- * number: parse_hex_tail16 (sixteen octets at once, from the PDU) gives
- * what parse_numbers gives (a digit at a time), on ids of 1 to 16 octets
+ * number, parse_hex_tail16 (sixteen octets at once, from the PDU), and of
+ * a receipt's id in both bases, parse_numbers_tail16 (sixteen octets at
+ * once, decimal and hexadecimal), give what parse_numbers gives (a digit
+ * at a time, in one base and in both), on ids of 1 to 16 octets
  * of hexadecimal digits in both cases with a non-digit anywhere (letters
  * past f, the octets next to the digit and letter ranges, octets at and
  * above 0x80 whose low bits are digits, NUL), each at the end of an
@@ -34,7 +36,7 @@ static uint32_t next_rand(void)
     return (uint32_t)rng;
 }
 
-static unsigned compared, numbers;
+static unsigned compared, numbers, decimals;
 
 static void same_hex(const char *prefix16, const char *id, size_t len, int *mismatches)
 {
@@ -51,8 +53,17 @@ static void same_hex(const char *prefix16, const char *id, size_t len, int *mism
     if (!same && (*mismatches)++ < 5)
         CHECK_MSG(same, "hex readings differ on \"%.*s\": %d %llx / %d %llx", (int)len, id, ra,
                   (unsigned long long)va, rb, (unsigned long long)vb);
+    uint64_t da = 3, ha = 4, db = 5, hb = 6;
+    unsigned rc = parse_numbers_tail16(exact + 16, len, &da, &ha);
+    unsigned rd = parse_numbers(exact + 16, len, PARSE_DEC | PARSE_HEX, &db, &hb);
+    int same2 = rc == rd && (!(rc & PARSE_DEC) || da == db) && (!(rc & PARSE_HEX) || ha == hb);
+    if (!same2 && (*mismatches)++ < 5)
+        CHECK_MSG(same2, "two-base readings differ on \"%.*s\": %u %llu %llx / %u %llu %llx", (int)len, id, rc,
+                  (unsigned long long)da, (unsigned long long)ha, rd, (unsigned long long)db,
+                  (unsigned long long)hb);
     compared++;
     numbers += (unsigned)ra;
+    decimals += (rc & PARSE_DEC) != 0;
     free(exact);
 }
 
@@ -75,17 +86,40 @@ static void test_random(void)
         same_hex(prefix, id, len, &mismatches);
     }
     static const char *const fixed[] = {"ffffffffffffffff", "FFFFFFFFFFFFFFFF", "0000000000000000",
-                                        "0", "f", "8F0BD1EA", "1182248381", "00ABCDEF", "123456789abcdef0"};
+                                        "0", "f", "8F0BD1EA", "1182248381", "00ABCDEF", "123456789abcdef0",
+                                        "9999999999999999", "0000000000000001", "1", "10", "99999999",
+                                        "100000000", "1234567890123456", "9"};
     memset(prefix, 'f', sizeof prefix);
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++)
         same_hex(prefix, fixed[i], strlen(fixed[i]), &mismatches);
     CHECK_EQ_INT(mismatches, 0);
     CHECK(numbers > compared / 3);           /* both outcomes are reached */
     CHECK(compared - numbers > compared / 10);
+    CHECK(decimals > compared / 10); /* and decimal readings */
+}
+
+/* A few readings written out, so that the two implementations cannot
+ * agree on a wrong value. */
+static void test_known(void)
+{
+    char buf[32] = "0123456789abcdef";
+    uint64_t d = 0, h = 0;
+    memcpy(buf + 16, "1182248381", 10);
+    CHECK_EQ_INT(parse_numbers_tail16(buf + 16, 10, &d, &h), PARSE_DEC | PARSE_HEX);
+    CHECK(d == 1182248381u && h == 0x1182248381u);
+    memcpy(buf + 16, "9999999999999999", 16);
+    CHECK_EQ_INT(parse_numbers_tail16(buf + 16, 16, &d, &h), PARSE_DEC | PARSE_HEX);
+    CHECK(d == 9999999999999999u && h == 0x9999999999999999u);
+    memcpy(buf + 16, "8F0BD1EA", 8);
+    CHECK_EQ_INT(parse_numbers_tail16(buf + 16, 8, &d, &h), PARSE_HEX);
+    CHECK(h == 0x8F0BD1EAu);
+    memcpy(buf + 16, "12-4", 4);
+    CHECK_EQ_INT(parse_numbers_tail16(buf + 16, 4, &d, &h), 0);
 }
 
 int main(void)
 {
     test_random();
+    test_known();
     return test_summary();
 }
