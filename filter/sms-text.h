@@ -49,8 +49,67 @@ struct sms_text_opts {
 };
 
 /* The charset a data_coding value names (SMPP v3.4 §5.2.19 for 0x00-0x0E,
- * TS 23.038 §4 coding groups for the rest).  o may be NULL (defaults). */
-enum sms_charset sms_charset_of(uint8_t data_coding, const struct sms_text_opts *o);
+ * TS 23.038 §4 coding groups for the rest).  o may be NULL (defaults).
+ * Inline: every message asks it once or twice on the packet path, and the
+ * answer is a few compares (a call cost as much again). */
+static inline enum sms_charset sms_charset_of(uint8_t dc, const struct sms_text_opts *o)
+{
+    /* SMPP v3.4 §5.2.19 gives 0x00-0x0E SMPP meanings that override the
+     * TS 23.038 general coding group for those values. */
+    switch (dc) {
+    case 0x00:
+        if (o && o->dc0_charset <= SMS_CS_HEBREW)
+            return (enum sms_charset)o->dc0_charset;
+        return SMS_CS_GSM;
+    case 0x01:
+        return o && o->dc1_gsm ? SMS_CS_GSM : SMS_CS_ASCII;
+    case 0x02:
+    case 0x04:
+        return SMS_CS_BINARY;
+    case 0x03:
+        return SMS_CS_LATIN1;
+    case 0x06:
+        return SMS_CS_CYRILLIC;
+    case 0x07:
+        return SMS_CS_HEBREW;
+    case 0x08:
+        return SMS_CS_UCS2;
+    case 0x05: /* JIS X 0208 */
+    case 0x09: /* pictogram */
+    case 0x0A: /* ISO-2022-JP */
+    case 0x0B:
+    case 0x0C: /* reserved */
+    case 0x0D: /* extended Kanji JIS X 0212 */
+    case 0x0E: /* KS C 5601 */
+        return SMS_CS_UNSUPPORTED;
+    default:
+        break;
+    }
+    if (dc < 0x80) {
+        /* TS 23.038 §4 general data coding (00xx) and automatic deletion
+         * (01xx) groups: bit 5 = compressed, bits 3-2 = alphabet. */
+        if (dc & 0x20)
+            return SMS_CS_UNSUPPORTED; /* compressed (TS 23.042) */
+        switch ((dc >> 2) & 3) {
+        case 0:
+            return SMS_CS_GSM;
+        case 1:
+            return SMS_CS_BINARY;
+        case 2:
+            return SMS_CS_UCS2;
+        default:
+            return SMS_CS_UNSUPPORTED;
+        }
+    }
+    if (dc < 0xC0)
+        return SMS_CS_UNSUPPORTED; /* reserved coding groups 1000-1011 */
+    if (dc < 0xE0)
+        return SMS_CS_GSM; /* message waiting: discard / store, GSM 7-bit */
+    if (dc < 0xF0)
+        return SMS_CS_UCS2; /* message waiting: store, UCS2 */
+    /* 1111: data coding / message class; bit 2: 0 GSM 7-bit, 1 8-bit data */
+    return (dc & 0x04) ? SMS_CS_BINARY : SMS_CS_GSM;
+}
 
 /* Short name ("gsm", "ucs2", ...) for logs and JSON; never NULL. */
 const char *sms_charset_name(enum sms_charset cs);
