@@ -535,25 +535,28 @@ static const uint8_t utf16_pack8_len[256] = {
  * *o.  Any mix of ASCII and two-octet lanes is packed by one shuffle from
  * utf16_pack8; the units' octets are swapped by a shuffle too.  The range
  * is one saturating subtraction: u - 1 (wrapping) minus 0x7FE is 0
- * exactly for U+0001-U+07FF. */
+ * exactly for U+0001-U+07FF; its lanes and the ASCII ones come out of one
+ * movemask (ASCII in bits 0-7, in range in bits 8-15). */
 static inline __attribute__((target("ssse3"))) int utf16_block8_ssse3(const uint8_t *in, char **o,
                                                                        unsigned *ascii_lanes)
 {
     const __m128i zero = _mm_setzero_si128();
-    __m128i u = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(const void *)in),
-                                 _mm_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
-    __m128i over = _mm_subs_epu16(_mm_add_epi16(u, _mm_set1_epi16(-1)), _mm_set1_epi16(0x7FE));
-    if (_mm_movemask_epi8(_mm_cmpeq_epi16(over, zero)) != 0xFFFF)
-        return 0;
-    /* signed compare: every unit is below 0x800 here */
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)in); /* lane: first octet low */
+    __m128i u = _mm_shuffle_epi8(v, _mm_setr_epi8(1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+    __m128i in_range = _mm_cmpeq_epi16(
+        _mm_subs_epu16(_mm_add_epi16(u, _mm_set1_epi16(-1)), _mm_set1_epi16(0x7FE)), zero);
+    /* signed compare: meaningful for the lanes in range, below 0x800 */
     __m128i ascii = _mm_cmplt_epi16(u, _mm_set1_epi16(0x80));
+    unsigned r = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(ascii, in_range));
+    if (r < 0xFF00)
+        return 0;
     /* two-octet lanes: 0xC0 | u >> 6, then 0x80 | (u & 0x3F), in memory
-     * order; ASCII lanes: the unit (its second octet is dropped) */
-    __m128i two = _mm_or_si128(_mm_or_si128(_mm_srli_epi16(u, 6),
-                                            _mm_slli_epi16(_mm_and_si128(u, _mm_set1_epi16(0x3F)), 8)),
+     * order, the latter being v's second octet masked; ASCII lanes: the
+     * unit (its second octet is dropped) */
+    __m128i two = _mm_or_si128(_mm_or_si128(_mm_srli_epi16(u, 6), _mm_and_si128(v, _mm_set1_epi16(0x3F00))),
                                _mm_set1_epi16((short)0x80C0));
     __m128i utf8 = _mm_or_si128(_mm_and_si128(ascii, u), _mm_andnot_si128(ascii, two));
-    unsigned m = (unsigned)_mm_movemask_epi8(_mm_packs_epi16(ascii, zero));
+    unsigned m = r & 0xFF;
     __m128i pack = _mm_load_si128((const __m128i *)(const void *)utf16_pack8[m]);
     _mm_storeu_si128((__m128i *)(void *)*o, _mm_shuffle_epi8(utf8, pack));
     *o += utf16_pack8_len[m];
