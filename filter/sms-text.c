@@ -290,6 +290,7 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
         size_t one_by_one = packed ? n : 0; /* septets before the next test */
         for (; i < n; i++) {
             if (!one_by_one) {
+                size_t run = i; /* septets run..i are copied as they are */
 #if defined(__SSE2__)
                 while (i + 16 <= n && gsm_same16(in + i)) {
                     memcpy(o, in + i, 16);
@@ -301,6 +302,24 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
                     memcpy(o, in + i, 8);
                     o += 8;
                     i += 8;
+                }
+                /* The last few septets, when the sixteen (or eight) that
+                 * end with them reach back into the run just copied: those
+                 * are tested and copied at once, the run's own octets
+                 * rewritten (each septet of the run is one octet), instead
+                 * of one by one.  The copy ends n - i octets past o,
+                 * inside the room asked for above. */
+#if defined(__SSE2__)
+                if (i < n && n - run >= 16 && n - i < 16 && gsm_same16(in + n - 16)) {
+                    memcpy(o - (16 - (n - i)), in + n - 16, 16);
+                    o += n - i;
+                    i = n;
+                }
+#endif
+                if (i < n && n - run >= 8 && n - i < 8 && gsm_same8(in + n - 8)) {
+                    memcpy(o - (8 - (n - i)), in + n - 8, 8);
+                    o += n - i;
+                    i = n;
                 }
                 if (i == n)
                     break;
@@ -665,8 +684,8 @@ static inline __attribute__((always_inline)) size_t utf16_bmp2_block8(const uint
 /* IA5 and Latin-1 text is mostly U+0001-U+007F, which both write as the
  * octet itself: sixteen-octet blocks of such octets are copied while the
  * block and the NUL fit (the room wr_put would want for each of them), up
- * to the first block that holds anything else.  Returns the octets
- * consumed, a multiple of 16. */
+ * to the first block that holds anything else, and the tail after them
+ * (below).  Returns the octets consumed: a multiple of 16, or len. */
 static size_t copy_ascii_blocks(struct wr *w, const uint8_t *in, size_t len)
 {
     size_t i = 0;
@@ -679,6 +698,17 @@ static size_t copy_ascii_blocks(struct wr *w, const uint8_t *in, size_t len)
         _mm_storeu_si128((__m128i *)(void *)(w->out + w->len), v);
         w->len += 16;
         i += 16;
+    }
+    /* Fewer than sixteen octets left after a block: the sixteen that end
+     * with them, the block's last octets among them (written again as
+     * they are), at once while the new ones and the NUL fit. */
+    if (i > 0 && i < len && len - i < 16 && w->cap - w->len > len - i) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(in + len - 16));
+        if (_mm_movemask_epi8(_mm_cmpgt_epi8(v, _mm_setzero_si128())) == 0xFFFF) {
+            _mm_storeu_si128((__m128i *)(void *)(w->out + w->len - (16 - (len - i))), v);
+            w->len += len - i;
+            i = len;
+        }
     }
 #else
     (void)w;

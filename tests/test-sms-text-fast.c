@@ -2,7 +2,9 @@
  * chosen at run time where the processor has it) gives what the SSE2 path
  * gives and what a unit-at-a-time decoder written here from the contract
  * gives: the same octets, length, return code and count of bad
- * characters.  Inputs: random UTF-16BE text of ASCII, Cyrillic, Latin-1
+ * characters.  Unpacked GSM, IA5 and Latin-1 (whose sixteen- and
+ * eight-octet copies and their tails are the same in both builds) are
+ * compared with one-octet-at-a-time decoders here too.  UCS-2 inputs: random UTF-16BE text of ASCII, Cyrillic, Latin-1
  * and other two-octet characters, with three-octet characters, surrogates
  * (paired and not), NUL, U+FFFD and odd lengths mixed in; and every
  * length of 0-40 units (and one octet more) with each edge unit (NUL,
@@ -52,18 +54,72 @@ static uint32_t next_rand(void)
 
 static unsigned compared;
 
-/* The contract of sms_text_decode for SMS_CS_UCS2, one unit at a time:
- * a pair of surrogates is one character, a lone surrogate, U+0000 and a
- * trailing odd octet are U+FFFD, and U+FFFD counts as bad whether made or
- * sent; a character is written whole while it and the NUL fit, and the
- * first that does not ends the output with SG_ENOSPC. */
+/* A character at a time, as the contract of sms_text_decode says: a
+ * character is written whole while it and the NUL fit, and the first that
+ * does not ends the output (SG_ENOSPC); U+0000 is U+FFFD, and every
+ * U+FFFD written counts as bad. */
+struct unit_writer {
+    char *out;
+    size_t cap, len;
+    unsigned bad;
+    int full;
+};
+
+static void unit_put(struct unit_writer *u, uint32_t cp)
+{
+    uint8_t b[4];
+    size_t n;
+    if (u->full)
+        return;
+    if (cp == 0)
+        cp = 0xFFFD;
+    if (cp < 0x80) {
+        b[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (uint8_t)(0xC0 | cp >> 6);
+        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (uint8_t)(0xE0 | cp >> 12);
+        b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (uint8_t)(0xF0 | cp >> 18);
+        b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
+        b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
+        b[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    if (u->len + n + 1 > u->cap) {
+        u->full = 1;
+        return;
+    }
+    memcpy(u->out + u->len, b, n);
+    u->len += n;
+    if (cp == 0xFFFD)
+        u->bad++;
+}
+
+static int unit_end(struct unit_writer *u, size_t *outlen, unsigned *bad)
+{
+    u->out[u->len] = '\0';
+    *outlen = u->len;
+    *bad += u->bad;
+    return u->full ? SG_ENOSPC : 0;
+}
+
+/* SMS_CS_UCS2 a unit at a time: a pair of surrogates is one character, a
+ * lone surrogate and a trailing odd octet are U+FFFD. */
 static int unit_ucs2(const uint8_t *in, size_t len, char *out, size_t cap, size_t *outlen, unsigned *bad)
 {
-    size_t o = 0, i = 0;
+    struct unit_writer u = {out, cap, 0, 0, 0};
+    size_t i = 0;
     *outlen = 0;
     if (cap == 0)
         return len ? SG_ENOSPC : 0;
-    while (i < len) {
+    while (i < len && !u.full) {
         uint32_t cp;
         if (i + 1 >= len) {
             cp = 0xFFFD;
@@ -74,44 +130,84 @@ static int unit_ucs2(const uint8_t *in, size_t len, char *out, size_t cap, size_
             if (cp >= 0xD800 && cp <= 0xDBFF && i + 1 < len && in[i] >= 0xDC && in[i] <= 0xDF) {
                 cp = 0x10000 + ((cp - 0xD800) << 10) + (((uint32_t)in[i] << 8 | in[i + 1]) - 0xDC00);
                 i += 2;
-            } else if (cp == 0 || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            } else if (cp >= 0xD800 && cp <= 0xDFFF) {
                 cp = 0xFFFD;
             }
         }
-        uint8_t b[4];
-        size_t n;
-        if (cp < 0x80) {
-            b[0] = (uint8_t)cp;
-            n = 1;
-        } else if (cp < 0x800) {
-            b[0] = (uint8_t)(0xC0 | cp >> 6);
-            b[1] = (uint8_t)(0x80 | (cp & 0x3F));
-            n = 2;
-        } else if (cp < 0x10000) {
-            b[0] = (uint8_t)(0xE0 | cp >> 12);
-            b[1] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-            b[2] = (uint8_t)(0x80 | (cp & 0x3F));
-            n = 3;
-        } else {
-            b[0] = (uint8_t)(0xF0 | cp >> 18);
-            b[1] = (uint8_t)(0x80 | (cp >> 12 & 0x3F));
-            b[2] = (uint8_t)(0x80 | (cp >> 6 & 0x3F));
-            b[3] = (uint8_t)(0x80 | (cp & 0x3F));
-            n = 4;
-        }
-        if (o + n + 1 > cap) {
-            out[o] = '\0';
-            *outlen = o;
-            return SG_ENOSPC;
-        }
-        memcpy(out + o, b, n);
-        o += n;
-        if (cp == 0xFFFD)
-            (*bad)++;
+        unit_put(&u, cp);
     }
-    out[o] = '\0';
-    *outlen = o;
-    return 0;
+    return unit_end(&u, outlen, bad);
+}
+
+/* Unpacked SMS_CS_GSM a septet at a time (TS 23.038 §6.2.1, with the
+ * reference build's tables): an octet above 0x7F and a dangling escape
+ * are U+FFFD, an unknown extension code U+FFFD and then its default
+ * character (none for ESC ESC or a non-septet). */
+static int unit_gsm(const uint8_t *in, size_t n, char *out, size_t cap, size_t *outlen, unsigned *bad)
+{
+    struct unit_writer u = {out, cap, 0, 0, 0};
+    *outlen = 0;
+    if (cap == 0)
+        return n ? SG_ENOSPC : 0;
+    for (size_t i = 0; i < n && !u.full; i++) {
+        if (in[i] > 0x7F) {
+            unit_put(&u, 0xFFFD);
+        } else if (in[i] != 0x1B) {
+            unit_put(&u, gsm_default[in[i]]);
+        } else if (i + 1 >= n) {
+            unit_put(&u, 0xFFFD);
+        } else {
+            uint8_t c = in[++i];
+            uint32_t cp = c <= 0x7F ? gsm_ext_lookup(c) : 0;
+            if (cp) {
+                unit_put(&u, cp);
+            } else {
+                unit_put(&u, 0xFFFD);
+                if (c <= 0x7F && c != 0x1B)
+                    unit_put(&u, gsm_default[c]);
+            }
+        }
+    }
+    return unit_end(&u, outlen, bad);
+}
+
+/* SMS_CS_ASCII and SMS_CS_LATIN1 an octet at a time: Latin-1 octets are
+ * their code points, ASCII ones above 0x7F U+FFFD. */
+static int unit_8bit(int latin1, const uint8_t *in, size_t n, char *out, size_t cap, size_t *outlen,
+                     unsigned *bad)
+{
+    struct unit_writer u = {out, cap, 0, 0, 0};
+    *outlen = 0;
+    if (cap == 0)
+        return n ? SG_ENOSPC : 0;
+    for (size_t i = 0; i < n && !u.full; i++)
+        unit_put(&u, latin1 || in[i] < 0x80 ? in[i] : 0xFFFD);
+    return unit_end(&u, outlen, bad);
+}
+
+/* sms_text_decode(cs) of in, read from an exact-size copy into an
+ * exact-size output, against the one-at-a-time decoder above. */
+static void same_as_unit(enum sms_charset cs, const uint8_t *in, size_t len, size_t cap, int *mismatches)
+{
+    uint8_t *exact = malloc(len ? len : 1);
+    char *oa = malloc(cap ? cap : 1), *ob = malloc(cap ? cap : 1);
+    CHECK(exact && oa && ob);
+    if (exact && oa && ob) {
+        memcpy(exact, in, len);
+        size_t na = 0, nb = 0;
+        unsigned ba = 0, bb = 0;
+        int ra = sms_text_decode(cs, NULL, exact, len, 0, oa, cap, &na, &ba);
+        int rb = cs == SMS_CS_GSM ? unit_gsm(exact, len, ob, cap, &nb, &bb)
+                                  : unit_8bit(cs == SMS_CS_LATIN1, exact, len, ob, cap, &nb, &bb);
+        int same = ra == rb && na == nb && ba == bb && (cap == 0 || memcmp(oa, ob, na + 1) == 0);
+        if (!same && (*mismatches)++ < 5)
+            CHECK_MSG(same, "%s differs from one at a time on %zu octets into %zu: rc %d/%d, %zu/%zu octets, "
+                      "bad %u/%u", ref_sms_charset_name(cs), len, cap, ra, rb, na, nb, ba, bb);
+        compared++;
+    }
+    free(exact);
+    free(oa);
+    free(ob);
 }
 
 static void same_ucs2(const uint8_t *in, size_t len, size_t cap, int *mismatches)
@@ -231,9 +327,46 @@ static void test_edges(void)
     CHECK_EQ_INT(mismatches, 0);
 }
 
+/* Unpacked GSM, IA5 and Latin-1: each edge octet at each position of 0-40
+ * octets of text that the sixteen- and eight-octet copies take, into the
+ * exact capacity, the least the fast path asks for (2n + 1 for GSM, the
+ * tail's new octets and the NUL for the others) and cut ones: the blocks,
+ * the tails that rewrite a block's last octets, and the one-at-a-time
+ * loops must agree with one octet at a time. */
+static void test_octet_edges(void)
+{
+    static const uint8_t edge[] = {0x00, 0x0A, 0x0D, 0x1B, 0x1F, 0x20, 0x24, 0x40, 0x5A, 0x5B, 0x60,
+                                   0x61, 0x7A, 0x7B, 0x7F, 0x80, 0xA3, 0xFF};
+    static const enum sms_charset cs[] = {SMS_CS_GSM, SMS_CS_ASCII, SMS_CS_LATIN1};
+    int mismatches = 0;
+    uint8_t buf[42];
+    for (size_t c = 0; c < SG_ARRAY_LEN(cs); c++) {
+        for (size_t n = 0; n <= 40; n++) {
+            for (size_t at = 0; at <= n; at++) {
+                for (size_t e = 0; e < SG_ARRAY_LEN(edge); e++) {
+                    for (size_t k = 0; k < n; k++)
+                        buf[k] = (uint8_t)(k % 7 == 3 ? ' ' : 'a' + k % 26);
+                    if (at < n)
+                        buf[at] = edge[e];
+                    if (e == 0 && at + 1 < n)
+                        buf[at] = 0x1B, buf[at + 1] = 0x65; /* ESC e: the euro sign */
+                    same_as_unit(cs[c], buf, n, SMS_TEXT_DECODE_CAP(n), &mismatches);
+                    same_as_unit(cs[c], buf, n, 2 * n + 1, &mismatches);
+                    same_as_unit(cs[c], buf, n, n + 1, &mismatches);
+                    same_as_unit(cs[c], buf, n, n / 2 + 1, &mismatches);
+                    if (at == n)
+                        break; /* no edge octet placed: once is enough */
+                }
+            }
+        }
+    }
+    CHECK_EQ_INT(mismatches, 0);
+}
+
 int main(void)
 {
     test_edges();
+    test_octet_edges();
     test_random();
     return test_summary();
 }
