@@ -279,9 +279,10 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
     size_t n = packed ? packed_count(in, len, fill) : len;
     size_t i = 0;
     /* Fast path: while two output bytes per septet (the most a default
-     * alphabet character takes) and the NUL fit, default characters are
-     * written without the writer's checks; an escape or a non-septet
-     * octet goes to the general loop below. */
+     * alphabet character takes) and the NUL fit, default characters and
+     * known escapes are written without the writer's checks; a non-septet
+     * octet, a dangling escape or an unknown one goes to the general loop
+     * below. */
     if (w->cap - w->len > 2 * n) {
         char *o = w->out + w->len;
         /* Unpacked text is mostly letters, digits and spaces, copied eight
@@ -327,8 +328,32 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
             }
             one_by_one--;
             uint8_t s = packed ? packed_septet(in, len, fill, i) : in[i];
-            if (s > 0x7F || s == GSM_ESC)
+            if (s > 0x7F)
                 break;
+            if (s == GSM_ESC) {
+                /* An escape and a known code (§6.2.1.1): the extension
+                 * character, at most three octets in the four the two
+                 * septets have room for.  A dangling escape or an unknown
+                 * code goes to the general loop. */
+                uint8_t c = i + 1 < n ? (packed ? packed_septet(in, len, fill, i + 1) : in[i + 1]) : 0x80;
+                uint32_t cp = c <= 0x7F ? gsm_ext_lookup(c) : 0;
+                if (!cp)
+                    break;
+                if (cp < 0x80) {
+                    *o++ = (char)cp;
+                } else if (cp < 0x800) { /* none in the table today */
+                    o[0] = (char)(0xC0 | cp >> 6);
+                    o[1] = (char)(0x80 | (cp & 0x3F));
+                    o += 2;
+                } else { /* U+20AC, the euro sign */
+                    o[0] = (char)(0xE0 | cp >> 12);
+                    o[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+                    o[2] = (char)(0x80 | (cp & 0x3F));
+                    o += 3;
+                }
+                i++;
+                continue;
+            }
             uint32_t cp = gsm_default[s];
             if (cp < 0x80) {
                 *o++ = (char)cp;

@@ -328,8 +328,8 @@ static void test_edges(void)
 }
 
 /* Unpacked GSM, IA5 and Latin-1: each edge octet at each position of 0-40
- * octets of text that the sixteen- and eight-octet copies take, into the
- * exact capacity, the least the fast path asks for (2n + 1 for GSM, the
+ * octets of text that the sixteen- and eight-octet copies take (and the
+ * escapes ESC e, ESC < and ESC ESC there), into the exact capacity, the least the fast path asks for (2n + 1 for GSM, the
  * tail's new octets and the NUL for the others) and cut ones: the blocks,
  * the tails that rewrite a block's last octets, and the one-at-a-time
  * loops must agree with one octet at a time. */
@@ -350,6 +350,10 @@ static void test_octet_edges(void)
                         buf[at] = edge[e];
                     if (e == 0 && at + 1 < n)
                         buf[at] = 0x1B, buf[at + 1] = 0x65; /* ESC e: the euro sign */
+                    if (e == 5 && at + 1 < n)
+                        buf[at] = 0x1B, buf[at + 1] = 0x3C; /* ESC <: [ */
+                    if (e == 6 && at + 1 < n)
+                        buf[at] = 0x1B, buf[at + 1] = 0x1B; /* ESC ESC: unknown */
                     same_as_unit(cs[c], buf, n, SMS_TEXT_DECODE_CAP(n), &mismatches);
                     same_as_unit(cs[c], buf, n, 2 * n + 1, &mismatches);
                     same_as_unit(cs[c], buf, n, n + 1, &mismatches);
