@@ -258,15 +258,16 @@ static inline int gsm_same8(const uint8_t *p)
 }
 
 #if defined(__SSE2__)
-/* gsm_same8 for sixteen octets, with SSE2 compares (signed: an octet of
- * 0x80 or more is negative, so below 0x20). */
+/* gsm_same8 for sixteen octets, with SSE2.  Each range is one signed
+ * compare after a bias that moves its first octet to -128: v + 0x60 is
+ * below -37 exactly for 0x20-0x7A, v + 0x25 below -122 exactly for
+ * 0x5B-0x60 (octets of 0x80 and more land at -32 and above, and at -91
+ * and above). */
 static inline int gsm_same16(const uint8_t *p)
 {
     __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
-    __m128i in_range = _mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x1F)),
-                                     _mm_cmplt_epi8(v, _mm_set1_epi8(0x7B)));
-    __m128i other = _mm_or_si128(_mm_and_si128(_mm_cmpgt_epi8(v, _mm_set1_epi8(0x5A)),
-                                               _mm_cmplt_epi8(v, _mm_set1_epi8(0x61))),
+    __m128i in_range = _mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x60)), _mm_set1_epi8(-37));
+    __m128i other = _mm_or_si128(_mm_cmplt_epi8(_mm_add_epi8(v, _mm_set1_epi8(0x25)), _mm_set1_epi8(-122)),
                                  _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(0x24)),
                                               _mm_cmpeq_epi8(v, _mm_set1_epi8(0x40))));
     return _mm_movemask_epi8(_mm_andnot_si128(other, in_range)) == 0xFFFF;

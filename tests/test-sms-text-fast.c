@@ -332,7 +332,9 @@ static void test_edges(void)
  * escapes ESC e, ESC < and ESC ESC there), into the exact capacity, the least the fast path asks for (2n + 1 for GSM, the
  * tail's new octets and the NUL for the others) and cut ones: the blocks,
  * the tails that rewrite a block's last octets, and the one-at-a-time
- * loops must agree with one octet at a time. */
+ * loops must agree with one octet at a time.  Then every octet value at
+ * every position of sixteen and twenty-four octets, for the range tests
+ * of the blocks. */
 static void test_octet_edges(void)
 {
     static const uint8_t edge[] = {0x00, 0x0A, 0x0D, 0x1B, 0x1F, 0x20, 0x24, 0x40, 0x5A, 0x5B, 0x60,
@@ -364,6 +366,16 @@ static void test_octet_edges(void)
             }
         }
     }
+    /* every octet value at each position of sixteen and of twenty-four */
+    for (size_t c = 0; c < SG_ARRAY_LEN(cs); c++)
+        for (unsigned v = 0; v < 256; v++)
+            for (size_t n = 16; n <= 24; n += 8)
+                for (size_t at = 0; at < n; at++) {
+                    for (size_t k = 0; k < n; k++)
+                        buf[k] = (uint8_t)('A' + k % 26);
+                    buf[at] = (uint8_t)v;
+                    same_as_unit(cs[c], buf, n, SMS_TEXT_DECODE_CAP(n), &mismatches);
+                }
     CHECK_EQ_INT(mismatches, 0);
 }
 
