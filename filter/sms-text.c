@@ -293,11 +293,22 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
         for (; i < n; i++) {
             if (!one_by_one) {
                 size_t run = i; /* septets run..i are copied as they are */
+                /* After the blocks, the last few septets, when the sixteen
+                 * (or eight) that end with them reach back into the run
+                 * just copied: those are tested and copied at once, the
+                 * run's own octets rewritten (each septet of the run is
+                 * one octet), instead of one by one.  The copy ends n - i
+                 * octets past o, inside the room asked for above. */
 #if defined(__SSE2__)
                 while (i + 16 <= n && gsm_same16(in + i)) {
                     memcpy(o, in + i, 16);
                     o += 16;
                     i += 16;
+                }
+                if (i < n && n - run >= 16 && n - i < 16 && gsm_same16(in + n - 16)) {
+                    memcpy(o - (16 - (n - i)), in + n - 16, 16);
+                    o += n - i;
+                    i = n;
                 }
 #endif
                 while (i + 8 <= n && gsm_same8(in + i)) {
@@ -305,19 +316,6 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
                     o += 8;
                     i += 8;
                 }
-                /* The last few septets, when the sixteen (or eight) that
-                 * end with them reach back into the run just copied: those
-                 * are tested and copied at once, the run's own octets
-                 * rewritten (each septet of the run is one octet), instead
-                 * of one by one.  The copy ends n - i octets past o,
-                 * inside the room asked for above. */
-#if defined(__SSE2__)
-                if (i < n && n - run >= 16 && n - i < 16 && gsm_same16(in + n - 16)) {
-                    memcpy(o - (16 - (n - i)), in + n - 16, 16);
-                    o += n - i;
-                    i = n;
-                }
-#endif
                 if (i < n && n - run >= 8 && n - i < 8 && gsm_same8(in + n - 8)) {
                     memcpy(o - (8 - (n - i)), in + n - 8, 8);
                     o += n - i;
