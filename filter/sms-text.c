@@ -274,8 +274,10 @@ static inline int gsm_same16(const uint8_t *p)
 }
 #endif
 
-/* GSM decode over a septet source: packed (in, len, fill) or unpacked. */
-static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, unsigned fill)
+/* GSM decode over a septet source: packed (in, len, fill) or unpacked.
+ * packed: a constant (decode_gsm below). */
+static inline __attribute__((always_inline)) void decode_gsm_t(struct wr *w, const uint8_t *in, size_t len,
+                                                              int packed, unsigned fill)
 {
     size_t n = packed ? packed_count(in, len, fill) : len;
     size_t i = 0;
@@ -392,6 +394,16 @@ static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, 
                 wr_put(w, gsm_default[c]);
         }
     }
+}
+
+/* Unpacked septets (the usual SMPP form) and packed ones in copies of
+ * their own, so that neither tests the packing per septet. */
+static void decode_gsm(struct wr *w, const uint8_t *in, size_t len, int packed, unsigned fill)
+{
+    if (packed)
+        decode_gsm_t(w, in, len, 1, fill);
+    else
+        decode_gsm_t(w, in, len, 0, 0);
 }
 
 #if defined(__SSE2__)
