@@ -637,7 +637,16 @@ static inline __attribute__((target("ssse3"))) void utf16_blocks_ssse3(const uin
     size_t i = *ip, from = i;
     char *o = *op;
     unsigned ascii_lanes = 0;
-    while (i + 16 <= len && utf16_block8_ssse3(in + i, &o, &ascii_lanes))
+    /* two blocks a turn: one loop test for sixteen units */
+    while (i + 32 <= len) {
+        if (!utf16_block8_ssse3(in + i, &o, &ascii_lanes))
+            break;
+        i += 16;
+        if (!utf16_block8_ssse3(in + i, &o, &ascii_lanes))
+            break;
+        i += 16;
+    }
+    if (i + 32 > len && i + 16 <= len && utf16_block8_ssse3(in + i, &o, &ascii_lanes))
         i += 16;
     if (i > from && i + 16 > len && len - i >= 2) {
         size_t k = (len - i) / 2;
