@@ -940,53 +940,129 @@ static size_t onepass_collapse(norm_ctx_t *c, char *out, size_t from, size_t to,
     return from + w + (o - to);
 }
 
-/* Decodes the word out[from..to) (ASCII and two-byte letters only) into
- * c->cp and folds it with fold_word; returns its code points. */
-static size_t word_fold_cps(norm_ctx_t *c, const char *out, size_t from, size_t to)
+/* fold_word on the word w[0..n) as the one pass and the block pass write
+ * words, and on nothing else: ASCII letters (lower case) and digits, the
+ * Latin-1 letters U+00E0..U+00FF (lead C3) and the basic Cyrillic а-я
+ * (U+0430..U+044F, lead D0 or D1; ё is е by then).  Writes the folded word
+ * to dst (room for 2 * n bytes: a Latin letter may become a two-byte
+ * Cyrillic one) and returns its length.
+ *
+ * fold_word takes code points and a mark per position, and pays for that
+ * generality (a decode, a range test per script, a table search per
+ * letter): some 500 instructions a word on replay-20k, for the 1 in 5
+ * texts with a word to fold.  Here the same rules work on the bytes:
+ * within this alphabet is_cyrillic() is "lead D0 or D1", is_latin() the
+ * rest of the letters, cmap_get(to_latin) is cmap_index.latin_of (ASCII
+ * and Latin-1 map to nothing below U+0131), cmap_get(to_cyrillic) is
+ * cmap_index.cyrillic_of for ASCII and nothing for the others (ё, its one
+ * entry above ASCII, is not met).  tests/test-fastpaths.c compares the
+ * result with NORM_SLOW_PATH (fold_word) on every letter of the alphabet,
+ * in words of one script and mixed, with digit runs everywhere. */
+static size_t fold_word_bytes(const char *w, size_t n, char *dst)
 {
-    size_t n = 0;
-    for (size_t i = from; i < to; i++) {
-        uint8_t b = (uint8_t)out[i];
+    size_t cyr_only = 0, lat_only = 0, cyr_all = 0, lat_all = 0;
+    for (size_t i = 0; i < n;) {
+        const uint8_t b = (uint8_t)w[i];
         if (b < 0x80) {
-            c->cp[n] = b;
-        } else {
-            c->cp[n] = ((int32_t)(b & 0x1F) << 6) | ((uint8_t)out[i + 1] & 0x3F);
+            if (b > '9') { /* a letter, not a digit */
+                lat_all++;
+                lat_only += !cmap_index.cyrillic_of[b];
+            }
             i++;
+        } else if (b == 0xC3) { /* Latin-1: no Cyrillic look-alike */
+            lat_all++;
+            lat_only++;
+            i += 2;
+        } else { /* D0 or D1: U+0400..U+047F */
+            const unsigned cp = ((b & 1u) << 6 | ((uint8_t)w[i + 1] & 0x3Fu));
+            cyr_all++;
+            cyr_only += cp >= 0x60 || !cmap_index.latin_of[cp];
+            i += 2;
         }
-        c->cls[n++] = 1; /* fold_word's mark: every position is part of the word */
     }
-    fold_word(c->cp, c->cls, 0, n);
-    return n;
+    if (cyr_all + lat_all == 0) {
+        memcpy(dst, w, n); /* a number: never touched */
+        return n;
+    }
+    int cyr;
+    if (cyr_all && !lat_all)
+        cyr = 1;
+    else if (!cyr_all)
+        cyr = 0;
+    else
+        cyr = cyr_only > lat_only || (cyr_only == lat_only && cyr_all > lat_all);
+    size_t o = 0, letters_before = 0;
+    for (size_t i = 0; i < n;) {
+        const uint8_t b = (uint8_t)w[i];
+        if (b > '9') { /* a letter */
+            letters_before++;
+            if (b < 0x80) {
+                const uint16_t r = cyr ? cmap_index.cyrillic_of[b] : 0;
+                if (r) {
+                    dst[o++] = (char)(0xC0 | (r >> 6));
+                    dst[o++] = (char)(0x80 | (r & 0x3F));
+                } else {
+                    dst[o++] = (char)b;
+                }
+                i++;
+                continue;
+            }
+            const unsigned cp = ((b & 1u) << 6 | ((uint8_t)w[i + 1] & 0x3Fu));
+            const uint8_t r = !cyr && b != 0xC3 && cp < 0x60 ? cmap_index.latin_of[cp] : 0;
+            if (r) {
+                dst[o++] = (char)r;
+            } else {
+                dst[o++] = (char)b;
+                dst[o++] = w[i + 1];
+            }
+            i += 2;
+            continue;
+        }
+        /* a run of digits: fold_word's rule (digit_run_folds), the run
+         * folded only when every digit resembles a letter */
+        size_t j = i;
+        int lookalike = 1;
+        for (; j < n && (uint8_t)w[j] <= '9'; j++) {
+            const char d = w[j]; /* digit_cyr and digit_latin */
+            if (cyr ? d != '0' && d != '3' && d != '4' && d != '6'
+                    : d != '0' && d != '1' && d != '3' && d != '5')
+                lookalike = 0;
+        }
+        if (lookalike && digit_run_folds(letters_before, j < n, j - i, cyr)) {
+            for (; i < j; i++) {
+                const int32_t r = cyr ? cmap_get(digit_cyr, SG_ARRAY_LEN(digit_cyr), w[i])
+                                      : cmap_get(digit_latin, SG_ARRAY_LEN(digit_latin), w[i]);
+                if (r < 0x80) {
+                    dst[o++] = (char)r;
+                } else {
+                    dst[o++] = (char)(0xC0 | (r >> 6));
+                    dst[o++] = (char)(0x80 | (r & 0x3F));
+                }
+            }
+        } else {
+            for (; i < j; i++)
+                dst[o++] = w[i];
+        }
+    }
+    return o;
 }
 
 /* Folds the word out[from..o) (ASCII and two-byte letters only) with
- * fold_word and writes it back; returns its new end, or 0 when the result
- * does not fit in cap (a word is never empty: 0 is no end).  *changed is
- * set when the word's bytes changed. */
+ * fold_word_bytes and writes it back; returns its new end, or 0 when the
+ * result does not fit in cap (a word is never empty: 0 is no end).
+ * *changed is set when the word's bytes changed.  c->tmp is the scratch
+ * (4 * c->cap bytes; the word is at most len <= c->cap bytes, its fold
+ * twice that). */
 static size_t onepass_fold_word(norm_ctx_t *c, char *out, size_t from, size_t o, size_t cap,
                                 unsigned *changed)
 {
-    size_t n = word_fold_cps(c, out, from, o);
-    size_t w = from;
-    unsigned diff = 0;
-    for (size_t i = 0; i < n; i++) {
-        int32_t cp = c->cp[i];
-        if (w + 3 > cap)
-            return 0; /* room for this character and the final NUL */
-        char b0 = (char)cp, b1 = 0;
-        if (cp >= 0x80) {
-            b0 = (char)(0xC0 | (cp >> 6));
-            b1 = (char)(0x80 | (cp & 0x3F));
-        }
-        diff |= w >= o || out[w] != b0;
-        out[w++] = b0;
-        if (cp >= 0x80) {
-            diff |= w >= o || out[w] != b1;
-            out[w++] = b1;
-        }
-    }
-    *changed |= diff | (w != o);
-    return w;
+    char *folded = (char *)c->tmp;
+    const size_t n = fold_word_bytes(out + from, o - from, folded);
+    if (from + n + 1 > cap)
+        return 0; /* room for the word and the final NUL */
+    *changed |= n != o - from || memcmp(out + from, folded, n) != 0;
+    memcpy(out + from, folded, n);
+    return from + n;
 }
 
 /* 1 when fold_word would leave the word out[from..o) as it is, known
@@ -1414,31 +1490,18 @@ static inline void bm_set(uint16_t *a, size_t q)
 static size_t blocks_fold_word(norm_ctx_t *c, char *out, size_t from, size_t to, size_t o,
                                unsigned *resized, unsigned *changed)
 {
-    size_t n = word_fold_cps(c, out, from, to), bytes = 0;
-    for (size_t i = 0; i < n; i++)
-        bytes += c->cp[i] < 0x80 ? 1 : 2; /* folding maps to ASCII and U+04xx only */
-    unsigned diff = 0;
+    char *folded = (char *)c->tmp; /* 4 * c->cap bytes, the word at most len <= c->cap */
+    const size_t bytes = fold_word_bytes(out + from, to - from, folded);
     if (bytes != to - from) {
         if (++*resized > BLOCKS_RESIZE)
             return 0;
         memmove(out + from + bytes, out + to, o - to);
-        diff = 1;
+        *changed = 1;
+    } else if (memcmp(out + from, folded, bytes) != 0) {
+        *changed = 1;
     }
-    size_t w = from;
-    for (size_t i = 0; i < n; i++) {
-        int32_t cp = c->cp[i];
-        if (cp < 0x80) {
-            diff |= out[w] != (char)cp;
-            out[w++] = (char)cp;
-        } else {
-            char b0 = (char)(0xC0 | (cp >> 6)), b1 = (char)(0x80 | (cp & 0x3F));
-            diff |= (out[w] != b0) | (out[w + 1] != b1);
-            out[w++] = b0;
-            out[w++] = b1;
-        }
-    }
-    *changed |= diff;
-    return w;
+    memcpy(out + from, folded, bytes);
+    return from + bytes;
 }
 
 /* The end of the word that holds byte q (the first byte after it that is

@@ -214,6 +214,59 @@ int main(void)
         same(in, n);
         same_cap(in, n, 1 + (size_t)round % (n + 6));
     }
+    /* confusable folding of whole words on the fast paths (fold_word_bytes)
+     * against fold_word: words over every letter those paths keep in a
+     * word (ASCII either case, every digit, А-я and Ё ё, the Latin-1
+     * letters), one script or mixed, digit runs leading, inside and
+     * trailing; texts short (the one pass) and long (the block pass). */
+    {
+        uint32_t letters[26 * 2 + 10 + 64 + 2 + 62];
+        size_t nl = 0;
+        for (uint32_t ch = 'a'; ch <= 'z'; ch++) {
+            letters[nl++] = ch;
+            letters[nl++] = ch - 32;
+        }
+        for (uint32_t ch = '0'; ch <= '9'; ch++)
+            letters[nl++] = ch;
+        for (uint32_t ch = 0x0410; ch <= 0x044F; ch++)
+            letters[nl++] = ch;
+        letters[nl++] = 0x0401;
+        letters[nl++] = 0x0451;
+        for (uint32_t ch = 0x00C0; ch <= 0x00FF; ch++)
+            if (ch != 0x00D7 && ch != 0x00F7 && ch != 0x00DF)
+                letters[nl++] = ch;
+        CHECK(nl <= SG_ARRAY_LEN(letters));
+        /* biased pools: a word drawn mostly from one of them, a few
+         * letters from another, so mixed words and ties are common */
+        static const uint32_t lookalike[] = {'a', 'b', 'c', 'e', 'h', 'k', 'm', 'o', 'p', 't', 'x',
+                                             'y', 0x0430, 0x0432, 0x0435, 0x043A, 0x043C, 0x043D,
+                                             0x043E, 0x0440, 0x0441, 0x0442, 0x0443, 0x0445, '0',
+                                             '1', '3', '4', '5', '6', 0x0451, 0x00E9};
+        static const char *const between[] = {" ", " ", " ", ", ", ". ", "-", "!", " (", ") "};
+        uint32_t fseed = 23;
+        for (int round = 0; round < 30000; round++) {
+            char in[1024];
+            size_t n = 0, words = 1 + (size_t)round % 12;
+            for (size_t w = 0; w < words; w++) {
+                fseed = fseed * 1103515245u + 12345u;
+                size_t wl = 2 + (fseed >> 16) % 9;
+                for (size_t k = 0; k < wl; k++) {
+                    fseed = fseed * 1103515245u + 12345u;
+                    unsigned r = fseed >> 16;
+                    n += put_utf8(r & 1 ? lookalike[(r >> 1) % SG_ARRAY_LEN(lookalike)]
+                                        : letters[(r >> 1) % nl],
+                                  in + n);
+                }
+                fseed = fseed * 1103515245u + 12345u;
+                const char *sp = between[(fseed >> 16) % SG_ARRAY_LEN(between)];
+                if (w + 1 < words) {
+                    memcpy(in + n, sp, strlen(sp));
+                    n += strlen(sp);
+                }
+            }
+            same(in, n);
+        }
+    }
     static const char *const folded[] = {"w1n fr33 3айм зaйм frее ещё ЁЛКА", "з а й м w-i-n 1 2 3",
                                          "150ppm 1st box95 kl341 3pm", "я и ты", "a b cd e f g",
                                          "\xd0\x81\xd0\x81 ё-ё-ё", "0IWI QIW1 4ac"};
