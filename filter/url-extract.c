@@ -540,14 +540,23 @@ static size_t scan_step(const char *text, size_t len, size_t i, struct url_hit *
     if (hs) {
         h->flags |= URL_F_SCHEME | (defanged ? URL_F_DEFANGED : 0);
         /* Authority ends at '/', '?', '#' or white space; a user part
-         * before '@' is skipped (RFC 3986 §3.2.1). */
-        size_t at = 0, lim = hs + 512 < len ? hs + 512 : len;
-        find_end(text, hs, lim, 1, &at);
-        if (at) {
-            h->flags |= URL_F_USERINFO;
-            hs = at;
-        }
+         * before '@' is skipped (RFC 3986 §3.2.1).  The host is parsed
+         * first: when it ends where the authority does (or the text
+         * does), the authority is all label characters and separators,
+         * with no '@', and the search for one is saved (the common URL);
+         * else the authority is searched and the host parsed again,
+         * with the flags of before (a defanged dot in a user part does
+         * not count). */
+        const unsigned flags = h->flags;
         e = parse_host(text, len, hs, h, &labels, &last, &too_long);
+        if (too_long || (e < len && !(uclass[(unsigned char)text[e]] & UC_AUTH))) {
+            size_t at = 0, lim = hs + 512 < len ? hs + 512 : len;
+            find_end(text, hs, lim, 1, &at);
+            if (at) {
+                h->flags = flags | URL_F_USERINFO;
+                e = parse_host(text, len, at, h, &labels, &last, &too_long);
+            }
+        }
         if (too_long || labels < 2) {
             return e > i ? e : i + 1;
         }

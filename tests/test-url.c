@@ -216,6 +216,55 @@ static void test_shortcuts(void)
     CHECK(url_tld_known("services", 8) && !url_tld_known("servicess", 9));
 }
 
+/* Scheme authorities: the host is parsed before the search for a user
+ * part, which runs only when the host does not end where the authority
+ * does.  Random authorities of user parts, ports, hosts with defanged
+ * dots and the bytes that end them ('/', '?', '#', white space, '<', end
+ * of text) or do not ('@', ':', '-', '_', '.', '%'), some longer than the
+ * 512 bytes searched for an '@'; against the reference. */
+static void test_authority(void)
+{
+    static const char *const schemes[] = {"http://", "https://", "hxxp://", "h**ps://", "HTTP://",
+                                          "http : //", "http[:]//", "http:\\/\\/"};
+    static const char *const atoms[] = {
+        "qiwi", "secure-", "x_", "evil", ".", "[.]", "(dot)", "{.}", "[dot]", "ru", "xyz", "com",
+        "\xd1\x81\xd0\xb1\xd0\xb5\xd1\x80", "\xd1\x80\xd1\x84", "@", "@", ":", ":8080", "user:pw",
+        "-", "_", "%40", "192", "168", "1", "..", ".@",
+    };
+    static const char *const ends[] = {"", "/", "/login", "?a=1", "#x", " ", "\t", "<", ">", "\"",
+                                       ".", "-", "_", "@", ":", "/x@y.ru", " next.ru"};
+    uint32_t seed = 41;
+    char buf[1400];
+    for (int round = 0; round < 40000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t len = (size_t)snprintf(buf, sizeof buf, "%s%s", round & 1 ? "go " : "",
+                                      schemes[(seed >> 16) % SG_ARRAY_LEN(schemes)]);
+        len += random_text(atoms, SG_ARRAY_LEN(atoms), 1 + (size_t)round % 12, &seed, buf + len,
+                           sizeof buf - 20 - len);
+        seed = seed * 1103515245u + 12345u;
+        const char *e = ends[(seed >> 16) % SG_ARRAY_LEN(ends)];
+        memcpy(buf + len, e, strlen(e));
+        len += strlen(e);
+        same_as_ref(buf, len);
+    }
+    /* authorities past 512 bytes: a host of defanged dots ("a[dot]"
+     * is six bytes of text for two of host), an '@' before and after
+     * the 512th byte, or none */
+    for (size_t labels = 60; labels < 110; labels += 3)
+        for (int at = 0; at < 3; at++) {
+            size_t len = (size_t)snprintf(buf, sizeof buf, "http://");
+            for (size_t k = 0; k < labels; k++) {
+                memcpy(buf + len, k + 1 < labels ? "a[dot]" : "ru", k + 1 < labels ? 6 : 2);
+                len += k + 1 < labels ? 6 : 2;
+                if (at && k == (at == 1 ? 10 : 95))
+                    buf[len++] = '@';
+            }
+            memcpy(buf + len, "/p", 2);
+            same_as_ref(buf, len + 2);
+            same_as_ref(buf, len);
+        }
+}
+
 static void test_parents(void)
 {
     domain_set_t *s = domain_set_new();
@@ -288,6 +337,7 @@ int main(void)
     test_vectors();
     test_bounds();
     test_shortcuts();
+    test_authority();
     test_parents();
     test_files();
     return test_summary();
