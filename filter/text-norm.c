@@ -1499,6 +1499,15 @@ static size_t blocks_fold_word(norm_ctx_t *c, char *out, size_t from, size_t to,
         *changed = 1;
     } else if (memcmp(out + from, folded, bytes) != 0) {
         *changed = 1;
+        /* The same width: every letter kept its width (a fold maps all
+         * its letters one way, to one script), so the digits it made
+         * letters lie where they did.  With no move before, out's bytes
+         * lie where the input's do, and their bits go from the digit
+         * mask: it stays out's, for blocks_fingerprint. */
+        if (!*resized)
+            for (size_t k = from; k < to; k++)
+                if (out[k] >= '0' && out[k] <= '9' && folded[k - from] != out[k])
+                    c->bm[BM_D][k >> 4] = (uint16_t)(c->bm[BM_D][k >> 4] & ~(1u << (k & 15)));
     }
     memcpy(out + from, folded, bytes);
     return from + bytes;
@@ -1800,8 +1809,8 @@ static int norm_text_blocks(norm_ctx_t *c, const uint8_t *in, size_t len, char *
     if (outlen)
         *outlen = o;
     c->case_only = !rewritten && o == len;
-    if (want_fp) /* unfolded, out is the input lower-cased (Ё ё aside): the input's digits */
-        c->fp = !folded && o == len ? blocks_fingerprint(c, out, len, nw) : norm_fingerprint(out, o);
+    if (want_fp) /* no word moved: the digit mask is out's (blocks_fold_word keeps it) */
+        c->fp = !resized && o == len ? blocks_fingerprint(c, out, len, nw) : norm_fingerprint(out, o);
     return 1;
 }
 #endif
