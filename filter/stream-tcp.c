@@ -533,6 +533,26 @@ static void dir_drop_inorder(stream_table_t *t, struct flow *f, int di, const ui
     dir_skip_to(t, f, di, d->clen + n, ts, "memcap: data dropped");
 }
 
+
+/* What a direction at its base keeps of a segment after the PDUs taken
+ * from it: the n bytes left (a header cut short, or a PDU not yet whole)
+ * buffered, or dropped as an in-order overflow when the buffer cannot
+ * hold them.  Returns 0 (tail-called). */
+static inline int dir_buffer_rest(stream_table_t *t, struct flow *f, int di, const uint8_t *data, uint32_t n,
+                           sg_time_us ts)
+{
+    struct dir *d = &f->d[di];
+    if (!n)
+        return 0;
+    if (dir_reserve(t, d, n) != 0) {
+        dir_drop_inorder(t, f, di, data, n, ts);
+        return 0;
+    }
+    copy_small(d->buf, data, n);
+    d->clen = n;
+    t->st.copied_bytes += n;
+    return 0;
+}
 /* In-order bytes data[0..n) of a direction with nothing buffered (clen
  * and nr 0): the PDUs parse_run() finds are delivered straight from the
  * segment, no copy, and what is left (an incomplete PDU, a header cut
@@ -550,18 +570,7 @@ static int dir_parse_segment(stream_table_t *t, struct flow *f, int di, const ui
         return 0;
     d->base_seq += (uint32_t)c;
     d->base_off += c;
-    data += c;
-    n -= (uint32_t)c;
-    if (!n)
-        return 0;
-    if (dir_reserve(t, d, n) != 0) {
-        dir_drop_inorder(t, f, di, data, n, ts);
-        return 0;
-    }
-    copy_small(d->buf, data, n);
-    d->clen = n;
-    t->st.copied_bytes += n;
-    return 0;
+    return dir_buffer_rest(t, f, di, data + c, n - (uint32_t)c, ts);
 }
 
 /* dir_parse_segment() for a direction at a PDU boundary: in sync, nothing
@@ -602,18 +611,7 @@ static __attribute__((noinline)) int dir_sync_run(stream_table_t *t, struct flow
     }
     d->base_seq += pos;
     d->base_off += pos;
-    data += pos;
-    n -= pos;
-    if (!n)
-        return 0;
-    if (dir_reserve(t, d, n) != 0) {
-        dir_drop_inorder(t, f, di, data, n, ts);
-        return 0;
-    }
-    copy_small(d->buf, data, n);
-    d->clen = n;
-    t->st.copied_bytes += n;
-    return 0;
+    return dir_buffer_rest(t, f, di, data + pos, n - pos, ts);
 }
 
 /* Returns 0, always: stream_feed() ends in a tail call to it, which spares
