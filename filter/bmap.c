@@ -243,18 +243,23 @@ static __attribute__((noinline)) uint32_t evict_for(bmap_t *m, uint32_t h)
     return i;
 }
 
+/* A free slot of a map with room: the last one freed (its lines are the
+ * likeliest to be cached), else the first never used. */
+static inline __attribute__((always_inline)) uint32_t take_slot(bmap_t *m)
+{
+    if (m->free_head == NIL)
+        return m->unused++;
+    uint32_t s = m->free_head;
+    m->free_head = m->slots[s].next;
+    return s;
+}
+
 /* Takes a slot for key (mixed to h) at empty probe cell i of a map with
  * room; returns the slot. */
 static inline __attribute__((always_inline)) uint32_t insert_at(bmap_t *m, uint64_t key, uint32_t h,
                                                                 uint32_t i)
 {
-    uint32_t s;
-    if (m->free_head != NIL) {
-        s = m->free_head;
-        m->free_head = m->slots[s].next;
-    } else {
-        s = m->unused++;
-    }
+    uint32_t s = take_slot(m);
     m->slots[s].key = key;
     m->probe[i] = (struct probe_cell){h, s + 1};
     m->slots[s].probe = i;
@@ -358,13 +363,7 @@ void *bmap_append(bmap_t *m, uint64_t key, uint32_t *slot)
             m->on_evict(m->ctx, m->slots[old].key, value_of(m, old));
         release_unindexed(m, old);
     }
-    uint32_t s;
-    if (m->free_head != NIL) {
-        s = m->free_head;
-        m->free_head = m->slots[s].next;
-    } else {
-        s = m->unused++;
-    }
+    uint32_t s = take_slot(m);
     m->slots[s].key = key;
     list_append(m, s);
     m->count++;
