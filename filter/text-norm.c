@@ -212,6 +212,19 @@ static int digit_run_folds(size_t letters_before, int letter_after, size_t run, 
     return letters_before >= 2 && run <= letters_before;
 }
 
+
+/* The script a word is spelled in, from its letters: all of them, and
+ * those found only in that script.  A word in one script keeps it; a word
+ * mixing scripts takes the one with more letters found only in it, then
+ * with more letters, Latin on a tie.  1: Cyrillic, 0: Latin. */
+static inline int word_is_cyrillic(size_t cyr_all, size_t lat_all, size_t cyr_only, size_t lat_only)
+{
+    if (cyr_all && !lat_all)
+        return 1;
+    if (!cyr_all)
+        return 0;
+    return cyr_only > lat_only || (cyr_only == lat_only && cyr_all > lat_all);
+}
 /* Folds the letters and digits at the marked positions of cp[from..to) (one
  * word) to one script, 1:1 in code points.  mark[i] == 1: a letter or digit
  * of the word; 2: a letter of a regex class inside the word (spelled like
@@ -259,16 +272,8 @@ static void fold_word(int32_t *cp, const uint8_t *mark, size_t from, size_t to)
             else if (is_latin(c) && cmap_get(to_cyrillic, SG_ARRAY_LEN(to_cyrillic), c) < 0)
                 lat_only++;
         }
-    /* A word in one script keeps it (only ё -> е and the digits change); a
-     * word mixing scripts is spelled in the one with more letters found
-     * only in it, then with more letters, Latin on a tie. */
-    int cyr;
-    if (cyr_all && !lat_all)
-        cyr = 1;
-    else if (!cyr_all)
-        cyr = 0;
-    else
-        cyr = cyr_only > lat_only || (cyr_only == lat_only && cyr_all > lat_all);
+    /* A word in one script keeps it (only ё -> е and the digits change). */
+    int cyr = word_is_cyrillic(cyr_all, lat_all, cyr_only, lat_only);
     /* Digits stand for letters only where a number cannot be meant: a run
      * between letters ("w1n"), a run ending a word of at least as many
      * letters ("fr33"), and in a Cyrillic word a single leading digit
@@ -984,13 +989,7 @@ static size_t fold_word_bytes(const char *w, size_t n, char *dst)
         memcpy(dst, w, n); /* a number: never touched */
         return n;
     }
-    int cyr;
-    if (cyr_all && !lat_all)
-        cyr = 1;
-    else if (!cyr_all)
-        cyr = 0;
-    else
-        cyr = cyr_only > lat_only || (cyr_only == lat_only && cyr_all > lat_all);
+    int cyr = word_is_cyrillic(cyr_all, lat_all, cyr_only, lat_only);
     size_t o = 0, letters_before = 0;
     for (size_t i = 0; i < n;) {
         const uint8_t b = (uint8_t)w[i];
