@@ -121,17 +121,11 @@
  * transaction, from which it writes them early (writer_main). */
 #define KEYS_EARLY_MIN 65536
 /* Key-table entries per INSERT: one statement run (cursor open, halt,
- * reset: about 2,800 instructions) per KEY_ROWS entries instead of per
- * entry; 3 parameters each.  The last n % KEY_ROWS entries of a list go
- * one per statement (a transaction's lists are long: a few hundred single
- * inserts at most per commit). */
-#define KEY_ROWS 256
+ * reset) per KEY_ROWS entries instead of per entry; 3 parameters each. */
+#define KEY_ROWS 64
 /* Rows per multi-row message_log INSERT, when that many follow each other
- * in the drain (the same saving); ROW_PARAMS values each.  32 rather than
- * 16: -1.7% of the writer's instructions with KEY_ROWS 256 rather than 64
- * (bench-msglog -n 100000, docs/state.md); a drain's last n % ROW_CHUNK
- * rows go one per statement. */
-#define ROW_CHUNK 32
+ * in the ring (the same saving); ROW_PARAMS values each. */
+#define ROW_CHUNK 16
 #define ROW_PARAMS 23
 #define CACHE_LINE 64
 /* Sender statistics: distinct (sender, bucket) entries aggregated before

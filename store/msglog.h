@@ -57,7 +57,7 @@ struct msglog_config {
                                 writer takes at a time (its per-drain
                                 tables: 32 bytes per unit) */
     size_t batch_max;        /* most entries per transaction; 0 = 400000,
-                                at most 1,000,000 (the writer keeps 72 bytes
+                                at most 1,000,000 (the writer keeps 96 bytes
                                 of key lists per entry) */
     unsigned batch_window_ms; /* a transaction ends this long after it
                                 began; 0 = 1000.  It also ends at batch_max

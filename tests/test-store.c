@@ -1606,7 +1606,7 @@ static void test_msglog_partial_failure(void)
     if (getenv("TEST_VERBOSE"))
         fprintf(stderr, "partial failure: written %llu failed %llu\n",
                 (unsigned long long)st.written, (unsigned long long)st.failed);
-    CHECK(st.failed >= 1 && st.failed <= 32 /* ROW_CHUNK: one statement's rows */);
+    CHECK(st.failed >= 1 && st.failed <= 16 /* ROW_CHUNK: one statement's rows */);
     CHECK_EQ_INT(st.written + st.failed, 1 + NR);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE action = 'allow'"),
                  st.written);
