@@ -222,7 +222,6 @@ enum {
     Q_CLR_RESP,
     Q_CLR_RCPT,
     Q_MAX_ID, /* the table's largest id (insert_rows) */
-    Q_MID_ANY, /* does a row in the table have this mid_key (mid_in_table) */
     Q_BEGIN,
     Q_COMMIT,
     Q_ROLLBACK,
@@ -294,7 +293,6 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_CLR_RESP] = "DELETE FROM temp.msglog_resp",
     [Q_CLR_RCPT] = "DELETE FROM temp.msglog_rcpt",
     [Q_MAX_ID] = "SELECT MAX(id) FROM message_log",
-    [Q_MID_ANY] = "SELECT 1 FROM message_log WHERE mid_key = ?1 LIMIT 1",
     [Q_BEGIN] = "BEGIN",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -1270,22 +1268,6 @@ static uint64_t queue_rcpt(msglog_t *m, uint32_t i)
     return nfail;
 }
 
-/* Whether a row already in the table may carry message_id mid: one probe
- * of the index on mid_key (a row with a shared key counts too: only the
- * set-wise pass compares the text).  1 when the probe fails, so that the
- * receipt then goes set-wise as it always did. */
-static int mid_in_table(msglog_t *m, const char *mid)
-{
-    sqlite3_stmt *st = m->q[Q_MID_ANY];
-    int rc;
-    if (m->tx_lost)
-        return 1;
-    sqlite3_bind_int64(st, 1, store_mid_key(mid)); /* never empty: a receipt's */
-    rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc != SQLITE_DONE;
-}
-
 /* Gives a waiting row its message_id's chain (receipts find it there). */
 static void link_row_mid(msglog_t *m, uint32_t i)
 {
@@ -1465,17 +1447,6 @@ static uint64_t apply_drain(msglog_t *m, uint64_t t, uint64_t h, uint64_t lim, u
             }
             if (folded)
                 atomic_fetch_add_explicit(&m->st_folded, 1, memory_order_relaxed);
-            /* Folded, with no response queued before it (one could give a
-             * row of the table this message_id) and no row of the table
-             * under its key: every row it reaches waits in this drain and
-             * has it already, so its set-wise pass (a temp-table insert and
-             * its share of the UPDATE, about 6,000 instructions) would
-             * change nothing.  A receipt that follows its message within
-             * the drain (a fast SMSC's, or bench-msglog's) ends here. */
-            if (folded && !m->nd_resp && !mid_in_table(m, mid)) {
-                atomic_fetch_add_explicit(&m->st_updates, 1, memory_order_relaxed);
-                break;
-            }
             nfail += queue_rcpt(m, i);
             break;
         }

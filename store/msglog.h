@@ -144,7 +144,7 @@ struct msglog_stats {
     uint64_t folded;     /* updates written by their row's INSERT: it was
                             still waiting in the writer when they came (a
                             receipt goes to the rows already in the table
-                            as well, when one may match it) */
+                            as well) */
     uint64_t early_keys; /* times the writer, idle inside a transaction,
                             wrote its key-table entries before the COMMIT */
     uint64_t submitted_bytes; /* ring bytes the submitted entries took

@@ -1507,65 +1507,6 @@ static void test_msglog_mid_keys(void)
     CHECK_EQ_INT(mid_key_mismatches(path), 0);
 }
 
-/* A receipt folded into the rows of its drain skips its set-wise pass only
- * when no row of the table can match it (apply_drain): here it must not,
- * once because a row of an earlier transaction carries its message_id, once
- * because a response queued before it in the drain gives one that
- * message_id.  Another connection holds the write lock while the writer is
- * stuck on a first row, so that the entries after it wait in the ring and
- * come in one drain. */
-static void test_msglog_folded_receipt_reach(void)
-{
-    char path[320], err[256], q[200];
-    snprintf(path, sizeof path, "%s/foldreach.db", dir);
-    struct msglog_config cfg = {.queue_capacity = 1024, .batch_window_ms = 60000};
-    msglog_t *m = msglog_new(path, &cfg, err);
-    CHECK_MSG(m != NULL, "%s", err);
-    if (!m)
-        return;
-    struct msglog_row row = {.ts_us = 1800000000000000LL, .account = "acc", .action = "allow",
-                             .dest_addr = "79120000001"};
-    int64_t t_x, t_y, w_x, w_y, first;
-    CHECK_EQ_INT(msglog_submit(m, &row, &t_x), 0); /* gets "X" set-wise below */
-    row.message_id = "Y";
-    CHECK_EQ_INT(msglog_submit(m, &row, &t_y), 0); /* carries "Y" already */
-    row.message_id = NULL;
-    CHECK_EQ_INT(msglog_flush(m), 0);
-
-    sqlite3 *lock = NULL;
-    CHECK(sqlite3_open(path, &lock) == SQLITE_OK);
-    CHECK(sqlite3_exec(lock, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK);
-    CHECK_EQ_INT(msglog_submit(m, &row, &first), 0);
-    usleep(100 * 1000); /* the writer takes it and waits for the lock */
-    CHECK_EQ_INT(msglog_update_response(m, t_x, "X", 0, 1), 0);
-    CHECK_EQ_INT(msglog_submit(m, &row, &w_x), 0);
-    CHECK_EQ_INT(msglog_update_response(m, w_x, "X", 0, 2), 0);
-    CHECK_EQ_INT(msglog_update_receipt(m, "X", NULL, "DELIVRD", "000", 3), 0);
-    CHECK_EQ_INT(msglog_submit(m, &row, &w_y), 0);
-    CHECK_EQ_INT(msglog_update_response(m, w_y, "Y", 0, 4), 0);
-    CHECK_EQ_INT(msglog_update_receipt(m, "Y", NULL, "UNDELIV", "001", 5), 0);
-    CHECK(sqlite3_exec(lock, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
-    sqlite3_close(lock);
-    CHECK_EQ_INT(msglog_flush(m), 0);
-    struct msglog_stats st;
-    msglog_get_stats(m, &st);
-    CHECK_EQ_INT(st.failed, 0);
-    CHECK_EQ_INT(st.updates, 5);
-    CHECK(st.folded >= 4); /* W's responses and both receipts: one drain */
-    msglog_free(m);
-    const int64_t want_x[] = {t_x, w_x}, want_y[] = {t_y, w_y};
-    for (int i = 0; i < 2; i++) {
-        snprintf(q, sizeof q, "SELECT COUNT(*) FROM message_log WHERE id = %lld"
-                 " AND message_id = 'X' AND receipt_stat = 'DELIVRD'", (long long)want_x[i]);
-        CHECK_MSG(sql_count(path, q) == 1, "row %lld: no receipt for X", (long long)want_x[i]);
-        snprintf(q, sizeof q, "SELECT COUNT(*) FROM message_log WHERE id = %lld"
-                 " AND message_id = 'Y' AND receipt_stat = 'UNDELIV'", (long long)want_y[i]);
-        CHECK_MSG(sql_count(path, q) == 1, "row %lld: no receipt for Y", (long long)want_y[i]);
-    }
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE receipt_stat IS NOT NULL"),
-                 4);
-}
-
 /* A multi-row INSERT that stops on a constraint (OR FAIL) keeps the rows
  * before the failing one: the writer counts them as written and gives them
  * their key-table entries and statistics; the rest are counted failed.  A
@@ -2003,7 +1944,6 @@ int main(void)
     test_msglog();
     test_msglog_updates();
     test_msglog_mid_keys();
-    test_msglog_folded_receipt_reach();
     test_msglog_partial_failure();
     test_msglog_early_keys();
     test_msglog_ring_wrap();
