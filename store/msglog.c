@@ -45,14 +45,10 @@
  * are already in the CPU cache.  Ordinary indexes on message_log would take
  * their inserts in id order, one cache-missing descent per row and index
  * (docs/state.md: about half the rate with the same keys).  Receipts find
- * their rows through an ordinary index on mid_key (the integer key of the
- * message_id, store_mid_key; schema 5), which the row INSERT fills: an
- * SMSC's message_ids come from a counter and their keys keep its order,
- * so rows in id order reach that index in key order already, each entry
- * next to the previous one, without the sort, binds and statements of a
- * key table (the key table message_log_mid of schema 4 cost 2,300
- * instructions an entry, the index 1,700; docs/state.md).  A set-wise
- * receipt (flush_updates) sees every row written before it.
+ * their rows through a third one, message_log_mid ((mid_key, id), the
+ * integer key of the message_id, store_mid_key), filled the same way, and
+ * also before a set-wise receipt runs (flush_updates), so that it sees
+ * every row written before it.
  *
  * Updates (responses, receipts): the writer applies a drain (what the ring
  * held when it looked, up to dcap records) at once.  Its rows wait in
@@ -121,7 +117,8 @@
  * transaction, from which it writes them early (writer_main). */
 #define KEYS_EARLY_MIN 65536
 /* Key-table entries per INSERT: one statement run (cursor open, halt,
- * reset) per KEY_ROWS entries instead of per entry; 3 parameters each. */
+ * reset) per KEY_ROWS entries instead of per entry; 3 parameters each (2
+ * for message_log_mid). */
 #define KEY_ROWS 64
 /* Rows per multi-row message_log INSERT, when that many follow each other
  * in the ring (the same saving); ROW_PARAMS values each. */
@@ -210,13 +207,16 @@ enum {
     Q_INSERT,
     Q_KEY_DEST,
     Q_KEY_SOURCE,
+    Q_KEY_MID,
     Q_INSERT_MANY,   /* ROW_CHUNK rows per statement, built in msglog_new */
     Q_KEY_DEST_MANY, /* KEY_ROWS entries per statement, built in msglog_new */
     Q_KEY_SOURCE_MANY,
+    Q_KEY_MID_MANY,
     Q_STATS,      /* one sender_stats upsert */
     Q_STATS_MANY, /* SS_ROWS upserts per statement, built in msglog_new */
     Q_TMP_RESP, /* one coalesced response into the temp table */
     Q_TMP_RCPT, /* one coalesced receipt into the temp table */
+    Q_MID_RESP, /* key-table entries of the rows the responses give a message_id */
     Q_UPD_RESP, /* the temp table's responses, set-wise */
     Q_UPD_RCPT, /* the temp table's receipts, set-wise */
     Q_CLR_RESP,
@@ -253,6 +253,7 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_KEY_DEST] = "INSERT OR FAIL INTO message_log_dest (dest_key, ts, id) VALUES (?1, ?2, ?3)",
     [Q_KEY_SOURCE] =
         "INSERT OR FAIL INTO message_log_source (source_key, ts, id) VALUES (?1, ?2, ?3)",
+    [Q_KEY_MID] = "INSERT OR FAIL INTO message_log_mid (mid_key, id) VALUES (?1, ?2)",
     /* Counts add up: a (sender, bucket) written by an earlier transaction,
      * or earlier in this one, gets this one's counts on top. */
     [Q_STATS] = "INSERT INTO sender_stats (sender, bucket, total, allowed, flagged, blocked,"
@@ -266,6 +267,15 @@ static const char *const q_sql[Q__COUNT] = {
                    " VALUES (?1, ?2, ?3, ?4, ?5)",
     [Q_TMP_RCPT] = "INSERT INTO temp.msglog_rcpt (r_mid, r_account, r_stat, r_err, r_ts, r_key)"
                    " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    /* A row that gets its message_id from a set-wise response gets its
+     * key-table entry here, before the UPDATE (which sets mid_key to
+     * match); the rows that keep their first message_id get none.  OR
+     * IGNORE: an entry an earlier failed phase left in place is the same
+     * entry. */
+    [Q_MID_RESP] = "INSERT OR IGNORE INTO message_log_mid (mid_key, id)"
+                   " SELECT u.u_key, u.u_id FROM temp.msglog_resp AS u"
+                   " JOIN message_log AS m ON m.id = u.u_id"
+                   " WHERE u.u_key IS NOT NULL AND m.message_id IS NULL",
     [Q_UPD_RESP] = "UPDATE message_log SET"
                    " message_id = COALESCE(message_log.message_id, u.u_mid),"
                    " mid_key = CASE WHEN message_log.message_id IS NULL THEN u.u_key"
@@ -277,19 +287,17 @@ static const char *const q_sql[Q__COUNT] = {
     /* The unary + keeps the planner from scanning message_log and probing
      * the temp table (it has no statistics to say which is small): the
      * temp table is scanned in id order and each row found by its id.
-     * The message_id index follows mid_key (Q_UPD_RESP sets both).
      * Receipts: the temp table scanned, each receipt's key probed in the
-     * message_id index (message_log_mid_key, schema 5), the text compared
-     * (a key may stand for several message_ids).  The + on r.r_mid and
-     * r.r_account leaves the planner no index to reach the temp table by;
-     * with automatic indexes off (msglog_new) it scans the temp table and
-     * probes message_log by mid_key whatever it guesses about the tables'
-     * sizes (no ANALYZE). */
+     * key table, each entry's row found by its id, the text compared (a
+     * key may stand for several message_ids).  The + on k.id leaves the
+     * planner no way to reach the key table but by mid_key; with automatic
+     * indexes off (msglog_new) that is the plan whatever it guesses about
+     * the tables' sizes (no ANALYZE). */
     [Q_UPD_RCPT] = "UPDATE message_log SET"
                    " receipt_stat = r.r_stat, receipt_err = r.r_err, receipt_ts = r.r_ts"
-                   " FROM temp.msglog_rcpt AS r"
-                   " WHERE message_log.mid_key = r.r_key AND message_log.message_id = +r.r_mid"
-                   " AND (+r.r_account IS NULL OR message_log.account = +r.r_account)",
+                   " FROM temp.msglog_rcpt AS r JOIN message_log_mid AS k ON k.mid_key = r.r_key"
+                   " WHERE message_log.id = +k.id AND message_log.message_id = r.r_mid"
+                   " AND (r.r_account IS NULL OR message_log.account = r.r_account)",
     [Q_CLR_RESP] = "DELETE FROM temp.msglog_resp",
     [Q_CLR_RCPT] = "DELETE FROM temp.msglog_rcpt",
     [Q_MAX_ID] = "SELECT MAX(id) FROM message_log",
@@ -354,10 +362,10 @@ struct msglog {
     /* The records of the current drain, by index (dcap of them). */
     struct rec **drec;
     /* Writer's key lists, batch_max entries each: (dest_key, ts, id),
-     * (source_key, ts, id); radix-sort scratch. */
-    struct keyent *kdest, *ksrc;
+     * (source_key, ts, id), (mid_key, 0, id); radix-sort scratch. */
+    struct keyent *kdest, *ksrc, *kmid;
     struct keyent *ktmp;
-    size_t nkdest, nksrc;
+    size_t nkdest, nksrc, nkmid;
     struct sstat *agg;   /* AGG_MAX entries, nagg used */
     uint32_t *agg_slot;  /* AGG_SLOTS: 0 = free, else index in agg + 1 */
     uint32_t *agg_order; /* AGG_MAX: sort scratch */
@@ -1113,6 +1121,8 @@ static void row_done(msglog_t *m, const struct rec *r, const struct rowkeys *k)
         m->kdest[m->nkdest++] = (struct keyent){k->kd, r->ts_us, r->id};
     if (k->ks)
         m->ksrc[m->nksrc++] = (struct keyent){k->ks, r->ts_us, r->id};
+    if (k->km)
+        m->kmid[m->nkmid++] = (struct keyent){k->km, 0, r->id};
     count_sender(m, r, k->kd, k->ks);
     atomic_fetch_add_explicit(&m->st_written, 1, memory_order_relaxed);
 }
@@ -1128,15 +1138,20 @@ static uint64_t str_hash(const char *s)
     return sg_mix64(h);
 }
 
+static uint64_t write_keys(msglog_t *m, int q1, int qmany, int ncols, struct keyent *k,
+                           size_t n);
+
 /* Runs the coalesced updates of rows already in the table (d_resp, then
  * d_rcpt) through the temp tables, one UPDATE ... FROM each, and empties
  * both.  Responses go first: a receipt queued after a response must see
  * the message_id it set; queue_resp() runs this early in the one case
  * where a response could change what an earlier receipt matches.  The
- * receipts find rows through the index on mid_key, which the row INSERTs
- * fill, so it holds every row a receipt may reach.  A failure fails every
- * update record of the phase (counted in failed).  Bound: nd_resp +
- * nd_rcpt temp-table inserts and six statements. */
+ * receipts find rows through message_log_mid: the entries of the rows
+ * this transaction wrote so far are written first (sorted, as at the
+ * commit), so the key table holds every row a receipt may reach.  A
+ * failure fails every update record of the phase (counted in failed).
+ * Bound: nd_resp + nd_rcpt temp-table inserts, six statements, and the
+ * pending key-table entries (at most batch_max per transaction). */
 static uint64_t flush_updates(msglog_t *m)
 {
     int ok = 1;
@@ -1172,9 +1187,12 @@ static uint64_t flush_updates(msglog_t *m)
         m->h_rcpt[str_hash(mid) & m->dmask] = 0;
     }
     if (m->nd_resp)
-        ok &= run_q(m, Q_UPD_RESP) == 0;
-    if (m->nd_rcpt)
+        ok &= run_q(m, Q_MID_RESP) == 0 && run_q(m, Q_UPD_RESP) == 0;
+    if (m->nd_rcpt) {
+        nfail += write_keys(m, Q_KEY_MID, Q_KEY_MID_MANY, 2, m->kmid, m->nkmid);
+        m->nkmid = 0;
         ok &= run_q(m, Q_UPD_RCPT) == 0;
+    }
     /* Emptied whatever happened above: a leftover row would apply again. */
     if (m->nd_resp)
         ok &= run_q(m, Q_CLR_RESP) == 0;
@@ -1543,18 +1561,21 @@ static void sort_keys(struct keyent *k, struct keyent *tmp, size_t n)
         memcpy(k, src, n * sizeof *k);
 }
 
-/* Binds one key-table entry (key, ts, id) at parameters base+1... */
-static void bind_keyent(sqlite3_stmt *st, int base, const struct keyent *e)
+/* Binds one key-table entry at parameters base+1..: (key, ts, id), or
+ * (key, id) for the two-column message_log_mid. */
+static void bind_keyent(sqlite3_stmt *st, int base, int ncols, const struct keyent *e)
 {
     sqlite3_bind_int64(st, base + 1, e->key);
-    sqlite3_bind_int64(st, base + 2, e->ts);
-    sqlite3_bind_int64(st, base + 3, e->id);
+    if (ncols == 3)
+        sqlite3_bind_int64(st, base + 2, e->ts);
+    sqlite3_bind_int64(st, base + ncols, e->id);
 }
 
-/* Inserts a key list in key order (see the top of the file).  Returns the
- * number of entries that failed (OR FAIL: a statement's entries before the
- * failing one are in). */
-static uint64_t write_keys(msglog_t *m, int q1, int qmany, struct keyent *k, size_t n)
+/* Inserts a key list in key order (see the top of the file); ncols: 3 for
+ * (key, ts, id), 2 for (key, id).  Returns the number of entries that
+ * failed (OR FAIL: a statement's entries before the failing one are in). */
+static uint64_t write_keys(msglog_t *m, int q1, int qmany, int ncols, struct keyent *k,
+                           size_t n)
 {
     uint64_t nfail = 0;
     size_t i = 0;
@@ -1564,7 +1585,7 @@ static uint64_t write_keys(msglog_t *m, int q1, int qmany, struct keyent *k, siz
     for (; i + KEY_ROWS <= n; i += KEY_ROWS) {
         sqlite3_stmt *st = m->q[qmany];
         for (int j = 0; j < KEY_ROWS; j++)
-            bind_keyent(st, 3 * j, &k[i + j]);
+            bind_keyent(st, ncols * j, ncols, &k[i + j]);
         if (!step(m, st)) {
             int in = m->tx_lost ? 0 : sqlite3_changes(m->db);
             nfail += KEY_ROWS - (uint64_t)(in >= 0 && in < KEY_ROWS ? in : 0);
@@ -1572,7 +1593,7 @@ static uint64_t write_keys(msglog_t *m, int q1, int qmany, struct keyent *k, siz
     }
     for (; i < n; i++) {
         sqlite3_stmt *st = m->q[q1];
-        bind_keyent(st, 0, &k[i]);
+        bind_keyent(st, 0, ncols, &k[i]);
         if (!step(m, st))
             nfail++;
     }
@@ -1628,9 +1649,10 @@ static void idle_wait(msglog_t *m)
  * (sorted; write_keys).  Returns the entries that failed. */
 static uint64_t write_tx_keys(msglog_t *m)
 {
-    uint64_t nfail = write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, m->kdest, m->nkdest);
-    nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, m->ksrc, m->nksrc);
-    m->nkdest = m->nksrc = 0;
+    uint64_t nfail = write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, 3, m->kdest, m->nkdest);
+    nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, 3, m->ksrc, m->nksrc);
+    nfail += write_keys(m, Q_KEY_MID, Q_KEY_MID_MANY, 2, m->kmid, m->nkmid);
+    m->nkdest = m->nksrc = m->nkmid = 0;
     return nfail;
 }
 
@@ -1664,7 +1686,7 @@ static void *writer_main(void *arg)
                 in_tx = 1;
                 tx_start = mono_ms();
                 tx_n = nfail = 0;
-                m->nkdest = m->nksrc = 0;
+                m->nkdest = m->nksrc = m->nkmid = 0;
                 m->tx_lost = 0;
                 m->append_next = 0; /* another process may have written */
                 if (run_tx(m, Q_BEGIN) != 0)
@@ -1804,6 +1826,7 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->drec = calloc(m->dcap, sizeof *m->drec);
     m->kdest = calloc(m->cfg.batch_max, sizeof *m->kdest);
     m->ksrc = calloc(m->cfg.batch_max, sizeof *m->ksrc);
+    m->kmid = calloc(m->cfg.batch_max, sizeof *m->kmid);
     m->ktmp = calloc(m->cfg.batch_max, sizeof *m->ktmp);
     m->agg = calloc(AGG_MAX, sizeof *m->agg);
     m->agg_slot = calloc(AGG_SLOTS, sizeof *m->agg_slot);
@@ -1823,7 +1846,7 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->h_rowmid = calloc(m->dcap, sizeof *m->h_rowmid);
     m->h_resp = calloc(m->dcap, sizeof *m->h_resp);
     m->h_rcpt = calloc(m->dcap, sizeof *m->h_rcpt);
-    if (!m->buf || !m->drec || !m->kdest || !m->ksrc || !m->ktmp || !m->agg ||
+    if (!m->buf || !m->drec || !m->kdest || !m->ksrc || !m->kmid || !m->ktmp || !m->agg ||
         !m->agg_slot || !m->agg_order || !m->pairs || !m->bc_many || !m->bc_one ||
         !m->d_rows || !m->d_resp || !m->d_rcpt || !m->h_rowmid || !m->h_resp || !m->h_rcpt)
         goto fail_oom;
@@ -1857,9 +1880,10 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     for (int i = 0; i < Q__COUNT; i++) {
         char many[ROW_CHUNK * ROW_PARAMS * 8 + 512];
         const char *sql = q_sql[i];
-        int want = i == Q_INSERT_MANY  ? ROW_CHUNK * ROW_PARAMS
-                   : i == Q_STATS_MANY ? SS_ROWS * SS_PARAMS
-                                       : 3 * KEY_ROWS;
+        int want = i == Q_INSERT_MANY    ? ROW_CHUNK * ROW_PARAMS
+                   : i == Q_STATS_MANY   ? SS_ROWS * SS_PARAMS
+                   : i == Q_KEY_MID_MANY ? 2 * KEY_ROWS
+                                         : 3 * KEY_ROWS;
         if (i == Q_INSERT_MANY) {
             /* Fixed text only: Q_INSERT's column list and ROW_CHUNK rows of
              * ROW_PARAMS "?". */
@@ -1871,14 +1895,17 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
                                       j % ROW_PARAMS ? "," : j ? ",(" : "(",
                                       j % ROW_PARAMS == ROW_PARAMS - 1 ? ")" : "");
             sql = many;
-        } else if (i == Q_KEY_DEST_MANY || i == Q_KEY_SOURCE_MANY) {
+        } else if (i == Q_KEY_DEST_MANY || i == Q_KEY_SOURCE_MANY || i == Q_KEY_MID_MANY) {
             /* Fixed text only: the single INSERT's table and columns and
-             * KEY_ROWS "(?,?,?)". */
-            const char *one = q_sql[i == Q_KEY_DEST_MANY ? Q_KEY_DEST : Q_KEY_SOURCE];
+             * KEY_ROWS "(?,?,?)" or "(?,?)". */
+            const char *one = q_sql[i == Q_KEY_DEST_MANY     ? Q_KEY_DEST
+                                    : i == Q_KEY_SOURCE_MANY ? Q_KEY_SOURCE
+                                                             : Q_KEY_MID];
             const char *v = strstr(one, " VALUES");
+            const char *grp = i == Q_KEY_MID_MANY ? "(?,?)" : "(?,?,?)";
             size_t o = (size_t)snprintf(many, sizeof many, "%.*s VALUES ", (int)(v - one), one);
             for (int j = 0; j < KEY_ROWS && o + 9 < sizeof many; j++)
-                o += (size_t)snprintf(many + o, sizeof many - o, "%s(?,?,?)", j ? "," : "");
+                o += (size_t)snprintf(many + o, sizeof many - o, "%s%s", j ? "," : "", grp);
             sql = many;
         } else if (i == Q_STATS_MANY) {
             /* Fixed text only: Q_STATS's column list, SS_ROWS groups of
@@ -1973,6 +2000,7 @@ void msglog_free(msglog_t *m)
     free(m->drec);
     free(m->kdest);
     free(m->ksrc);
+    free(m->kmid);
     free(m->ktmp);
     free(m->agg);
     free(m->agg_slot);

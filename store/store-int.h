@@ -24,8 +24,8 @@ int store_sqlite_prune(sqlite3 *db, int64_t older_than_us, int64_t max_rows,
  * in msglog.c; the stored keys depend on it (see the migration 1 -> 2). */
 int64_t store_addr_key(const char *addr);
 
-/* The integer key of a message_id in message_log.mid_key and its index
- * message_log_mid_key (receipts find their rows through it): the message_id's
+/* The integer key of a message_id in message_log.mid_key and the key table
+ * message_log_mid (receipts find their rows through it): the message_id's
  * last hex digits (at most STORE_MID_DIGITS) read as a number, below a
  * 15-bit hash (never 0) of the text before them:
  *
@@ -34,8 +34,8 @@ int64_t store_addr_key(const char *addr);
  * SMSCs give message_ids out from counters, decimal or hex, often behind a
  * fixed prefix ("1042", "0001a2f3", "MSG00017"): consecutive ids then get
  * ascending keys (a decimal counter read as hex ascends too), so a
- * transaction's keys land next to each other in the index instead of all
- * over it.  Any other text (a UUID, random hex) gets a key as random as
+ * transaction's keys land next to each other in the key table instead of
+ * all over it.  Any other text (a UUID, random hex) gets a key as random as
  * a hash.  Several message_ids may share a key ("x0042" and "x42", "ABC"
  * and "abc", prefixes whose hashes meet): lookups compare the text too.
  * 0 for NULL or "" (no key); any other key is at least 2^48.  Defined in

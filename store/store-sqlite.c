@@ -261,28 +261,9 @@ static const char *const migrations[] = {
     "  DELETE FROM message_log_mid WHERE mid_key = old.mid_key AND id = old.id;\n"
     "END;\n"
     "DROP INDEX message_log_message_id;\n",
-    /* 4 -> 5: receipts find their rows through an index on mid_key, which
-     * the row INSERT fills as it writes the row, instead of the key table
-     * message_log_mid that the writer filled in sorted batches of its own
-     * statements.  The keys keep the order of an SMSC's counter
-     * (store_mid_key), so the rows, written in id order, reach the index in
-     * key order too: each entry appends next to the previous one, as the
-     * sorted batches did, without a sort, eight binds and a statement run
-     * per 64 entries (docs/state.md "Message_id index (schema 5)").  Partial:
-     * a row without a message_id has no key and takes no entry.  The delete
-     * trigger no longer needs to take a key-table entry along. */
-    "CREATE INDEX message_log_mid_key ON message_log (mid_key) WHERE mid_key IS NOT NULL;\n"
-    "DROP TRIGGER message_log_keys_delete;\n"
-    "CREATE TRIGGER message_log_keys_delete AFTER DELETE ON message_log BEGIN\n"
-    "  DELETE FROM message_log_dest"
-    "   WHERE dest_key = old.dest_key AND ts = old.ts AND id = old.id;\n"
-    "  DELETE FROM message_log_source"
-    "   WHERE source_key = old.source_key AND ts = old.ts AND id = old.id;\n"
-    "END;\n"
-    "DROP TABLE message_log_mid;\n",
 };
 
-#if STORE_SCHEMA_VERSION != 5
+#if STORE_SCHEMA_VERSION != 4
 #error "migrations[] and STORE_SCHEMA_VERSION disagree"
 #endif
 

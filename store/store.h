@@ -64,7 +64,7 @@ int store_schema_version(store_t *s);
 int store_read_begin(store_t *s);
 int store_read_end(store_t *s);
 /* Current schema version this build migrates to. */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 4
 
 /* Who, when and why, for the audit row every change writes. */
 struct store_change {

@@ -117,8 +117,8 @@ int main(void)
     CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log_dest d JOIN message_log m"
                                   " ON m.id = d.id AND m.dest_key = d.dest_key AND m.ts = d.ts"),
                  (int64_t)rows);
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                " WHERE mid_key IS NOT NULL"),
+    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log_mid k JOIN message_log m"
+                                  " ON m.id = k.id AND m.mid_key = k.mid_key"),
                  (int64_t)resp);
 
     /* batch_max still ends a transaction while a flush waits. */
@@ -132,9 +132,7 @@ int main(void)
     CHECK_EQ_INT(st.updates, resp);
     CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log WHERE message_id IS NULL"),
                  (int64_t)(rows - resp));
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                  " WHERE mid_key IS NOT NULL"),
-                 (int64_t)resp);
+    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log_mid"), (int64_t)resp);
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

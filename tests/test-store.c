@@ -227,22 +227,23 @@ static void t_mid_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_null(ctx);
 }
 
-/* The message_id keys against the rows (schema 5): every row's mid_key is
- * store_mid_key(message_id), and the index on mid_key (message_log_mid_key,
- * through which receipts find their rows) holds every keyed row.  Returns
- * the number of rows that break this, -1 without the index. */
+/* The message_id key table against the rows (schema 4): every row's
+ * mid_key is store_mid_key(message_id), every keyed row has its entry in
+ * message_log_mid and every entry its row.  Returns the number of rows and
+ * entries that break this. */
 static int64_t mid_key_mismatches(const char *path)
 {
     sqlite3 *db;
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int64_t n = -1;
     sqlite3_open(path, &db);
     sqlite3_create_function(db, "t_mid_key", 1, SQLITE_UTF8, NULL, t_mid_key, NULL, NULL);
     if (sqlite3_prepare_v2(db,
             "SELECT (SELECT COUNT(*) FROM message_log WHERE mid_key IS NOT t_mid_key(message_id))"
-            " + abs((SELECT COUNT(*) FROM message_log NOT INDEXED WHERE mid_key IS NOT NULL)"
-            "   - (SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-            "      WHERE mid_key IS NOT NULL))",
+            " + (SELECT COUNT(*) FROM message_log m WHERE m.mid_key IS NOT NULL AND NOT EXISTS"
+            "   (SELECT 1 FROM message_log_mid k WHERE k.mid_key = m.mid_key AND k.id = m.id))"
+            " + (SELECT COUNT(*) FROM message_log_mid k WHERE NOT EXISTS"
+            "   (SELECT 1 FROM message_log m WHERE m.id = k.id AND m.mid_key = k.mid_key))",
             -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
@@ -250,42 +251,14 @@ static int64_t mid_key_mismatches(const char *path)
     return n;
 }
 
-/* The delete trigger of schema 4 (migration 3 -> 4): the address key
- * tables' entries and the message_id key table's. */
-#define TRIGGER_V4                                                                    \
-    "CREATE TRIGGER message_log_keys_delete AFTER DELETE ON message_log BEGIN\n"      \
-    "  DELETE FROM message_log_dest"                                                  \
-    "   WHERE dest_key = old.dest_key AND ts = old.ts AND id = old.id;\n"             \
-    "  DELETE FROM message_log_source"                                                \
-    "   WHERE source_key = old.source_key AND ts = old.ts AND id = old.id;\n"         \
-    "  DELETE FROM message_log_mid WHERE mid_key = old.mid_key AND id = old.id;\n"    \
-    "END;"
-
-/* Turns a schema 5 database back into schema 4 (as migrations 0..4 left
- * it: the key table message_log_mid, filled from the rows, instead of the
- * index on mid_key), to test the 4 -> 5 migration on real rows.
- * SQLITE_OK or an error. */
-static int downgrade_to_v4(sqlite3 *db)
-{
-    return sqlite3_exec(db,
-        "DROP INDEX message_log_mid_key;"
-        "DROP TRIGGER message_log_keys_delete;"
-        "CREATE TABLE message_log_mid (mid_key INTEGER NOT NULL, id INTEGER NOT NULL,"
-        " PRIMARY KEY (mid_key, id)) WITHOUT ROWID;"
-        "INSERT INTO message_log_mid (mid_key, id)"
-        " SELECT mid_key, id FROM message_log WHERE mid_key IS NOT NULL;"
-        TRIGGER_V4
-        "PRAGMA user_version = 4;", NULL, NULL, NULL);
-}
-
-/* Turns a schema 5 database back into schema 3 (as migrations 0..3 left
- * it: message_id indexed as text, no key column, index or trigger line),
+/* Turns a schema 4 database back into schema 3 (as migrations 0..3 left
+ * it: message_id indexed as text, no key column, table or trigger line),
  * to test the 3 -> 4 migration on real rows.  SQLITE_OK or an error. */
 static int downgrade_to_v3(sqlite3 *db)
 {
     return sqlite3_exec(db,
         "DROP TRIGGER message_log_keys_delete;"
-        "DROP INDEX message_log_mid_key;"
+        "DROP TABLE message_log_mid;"
         "ALTER TABLE message_log DROP COLUMN mid_key;"
         "CREATE TRIGGER message_log_keys_delete AFTER DELETE ON message_log BEGIN\n"
         "  DELETE FROM message_log_dest"
@@ -379,11 +352,10 @@ static void test_migrate_msglog_v1(void)
     CHECK_EQ_INT(store_sender_stats(s, "", 0, &ss), 0);
     CHECK_EQ_INT(ss.total, 1);
     /* 3 -> 4: every message_id keyed ('A1', 'a1' and '0a1' share a key). */
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                 " WHERE mid_key IS NOT NULL"), 6);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), 6);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(DISTINCT mid_key) FROM message_log"), 2);
     CHECK_EQ_INT(mid_key_mismatches(path), 0);
-    /* A receipt finds the migrated row through the index, and only it. */
+    /* A receipt finds the migrated row through the key table, and only it. */
     msglog_t *m = msglog_new(path, NULL, err);
     CHECK_MSG(m != NULL, "%s", err);
     if (m) {
@@ -408,8 +380,7 @@ static void test_migrate_msglog_v1(void)
     store_close(s);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_dest"), 3);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_source"), 3);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                 " WHERE mid_key IS NOT NULL"), 3);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), 3);
     CHECK_EQ_INT(mid_key_mismatches(path), 0);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE dest_key IS NULL"
                                  " OR (source_key IS NULL) <> (source_addr IS NULL)"), 0);
@@ -1219,7 +1190,7 @@ static void msglog_diff_run(unsigned seed, size_t ring, size_t batch, int nops)
     msglog_free(m);
     ref_close(&r);
 
-    CHECK_MSG(mid_key_mismatches(path) == 0, "seed %u: message_id keys out of step", seed);
+    CHECK_MSG(mid_key_mismatches(path) == 0, "seed %u: message_id key table out of step", seed);
     static char a[4 << 20], b[4 << 20];
     dump_updates(path, a, sizeof a);
     dump_updates(rpath, b, sizeof b);
@@ -1434,9 +1405,8 @@ static void test_msglog_mid_keys(void)
                       want[i][a] ? want[i][a] : "none");
         }
     /* Three keys for six ids; each key on its four rows. */
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(DISTINCT mid_key) FROM message_log"), 3);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                 " WHERE mid_key IS NOT NULL"), 2 * NI);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(DISTINCT mid_key) FROM message_log_mid"), 3);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), 2 * NI);
     CHECK_EQ_INT(mid_key_mismatches(path), 0);
 
     /* 3 -> 4 on these rows: the schema 3 text index goes, the keys come
@@ -1466,34 +1436,6 @@ static void test_msglog_mid_keys(void)
              (long long)link[2][1]);
     CHECK_EQ_INT(sql_count(path, q), 1);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE receipt_stat = 'R2'"), 1);
-
-    /* 4 -> 5 on these rows: the key table goes, the index on mid_key
-     * comes with every keyed row, receipts find their rows through it, and
-     * the delete trigger no longer names the key table (the prune below
-     * would fail on it). */
-    sqlite3_open(path, &db);
-    CHECK_EQ_INT(downgrade_to_v4(db), SQLITE_OK);
-    sqlite3_close(db);
-    CHECK_EQ_INT(sql_count(path, "PRAGMA user_version"), 4);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), 2 * NI);
-    m = msglog_new(path, &cfg, err); /* opens the store: migrates */
-    CHECK_MSG(m != NULL, "%s", err);
-    if (!m)
-        return;
-    CHECK_EQ_INT(sql_count(path, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM sqlite_schema"
-                                 " WHERE name = 'message_log_mid'"), 0);
-    CHECK_EQ_INT(mid_key_mismatches(path), 0);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                 " WHERE mid_key IS NOT NULL"), 2 * NI);
-    CHECK_EQ_INT(msglog_update_receipt(m, c1, "acc1", "R6", "6", 16), 0);
-    CHECK_EQ_INT(msglog_flush(m), 0);
-    msglog_free(m);
-    snprintf(q, sizeof q,
-             "SELECT COUNT(*) FROM message_log WHERE receipt_stat = 'R6' AND id = %lld",
-             (long long)link[4][1]);
-    CHECK_EQ_INT(sql_count(path, q), 1);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE receipt_stat = 'R6'"), 1);
     /* Retention takes the key-table entries along. */
     store_t *s = NULL;
     char serr[STORE_ERRBUF_SIZE];
@@ -1502,8 +1444,7 @@ static void test_msglog_mid_keys(void)
     CHECK_EQ_INT(store_msglog_prune(s, 0, 5, &del), 0);
     CHECK_EQ_INT(del, 2 * NI - 5);
     store_close(s);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                 " WHERE mid_key IS NOT NULL"), 5);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), 5);
     CHECK_EQ_INT(mid_key_mismatches(path), 0);
 }
 
@@ -1555,8 +1496,7 @@ static void test_msglog_partial_failure(void)
     /* Every row in the table has its entries, and no entry lacks its row. */
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_dest"), st.written);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_source"), st.written);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                 " WHERE mid_key IS NOT NULL"), st.written - 1);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), st.written - 1);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log m WHERE action = 'allow'"
                                  " AND NOT EXISTS (SELECT 1 FROM message_log_dest k"
                                  " WHERE k.id = m.id)"), 0);
@@ -1617,8 +1557,7 @@ static void test_msglog_early_keys(void)
     msglog_free(m);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_dest"), n1 + n2);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_source"), n1 + n2);
-    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log INDEXED BY message_log_mid_key"
-                                 " WHERE mid_key IS NOT NULL"), n1 + n2);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), n1 + n2);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log m JOIN message_log_dest d"
                                  " ON d.dest_key = m.dest_key AND d.id = m.id"), n1 + n2);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE receipt_stat = 'DELIVRD'"), 100);
