@@ -65,34 +65,45 @@ static void remove_cache(void)
     rmdir(cache_dir);
 }
 
-/* The shipped rules, or, with flood, 300 rules that all match "flood" in
- * the text: more hits than one scan's list keeps. */
-static rules_db_t *test_rules(int flood)
+/* A rule set from source text. */
+static rules_db_t *rules_from(const char *src)
 {
     rules_db_t *db = NULL;
     rules_diag_t *d = rules_diag_new(0);
-    int rc;
-    if (!flood) {
-        struct rules_build_opts opts = {.cache_dir = cache_dir};
-        rc = rules_db_load(test_source_path("rules"), &opts, &db, d, NULL);
-    } else {
-        size_t cap = 300 * 96, n = 0;
-        char *buf = malloc(cap);
-        CHECK(buf != NULL);
-        for (int i = 0; i < 300; i++)
-            n += (size_t)snprintf(buf + n, cap - n,
-                                  "rule F-%03d\n  name \"flood %d\"\n  match \"flood\"\n  score 1\nend\n",
-                                  i, i);
-        rules_set_t *set = rules_set_new();
-        rc = rules_parse_buffer(set, "flood.rules", buf, n, d);
-        if (rc == 0)
-            rc = rules_db_build(set, NULL, &db, d, NULL);
-        free(buf);
-    }
+    rules_set_t *set = rules_set_new();
+    int rc = rules_parse_buffer(set, "test.rules", src, strlen(src), d);
+    if (rc == 0)
+        rc = rules_db_build(set, NULL, &db, d, NULL);
     if (rc)
         rules_diag_print(d, stderr);
     CHECK_EQ_INT(rc, 0);
     rules_diag_free(d);
+    return db;
+}
+
+/* The shipped rules, or, with flood, 300 rules that all match "flood" in
+ * the text: more hits than one scan's list keeps. */
+static rules_db_t *test_rules(int flood)
+{
+    if (!flood) {
+        rules_db_t *db = NULL;
+        rules_diag_t *d = rules_diag_new(0);
+        struct rules_build_opts opts = {.cache_dir = cache_dir};
+        int rc = rules_db_load(test_source_path("rules"), &opts, &db, d, NULL);
+        if (rc)
+            rules_diag_print(d, stderr);
+        CHECK_EQ_INT(rc, 0);
+        rules_diag_free(d);
+        return db;
+    }
+    size_t cap = 300 * 96, n = 0;
+    char *buf = malloc(cap);
+    CHECK(buf != NULL);
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "rule F-%03d\n  name \"flood %d\"\n  match \"flood\"\n  score 1\nend\n", i, i);
+    rules_db_t *db = rules_from(buf);
+    free(buf);
     return db;
 }
 
@@ -337,22 +348,6 @@ static void differential(int flood, unsigned messages)
     verdict_worker_free(wb);
     verdict_engine_free(ea);
     verdict_engine_free(eb);
-}
-
-/* A rule set from source text. */
-static rules_db_t *rules_from(const char *src)
-{
-    rules_db_t *db = NULL;
-    rules_diag_t *d = rules_diag_new(0);
-    rules_set_t *set = rules_set_new();
-    int rc = rules_parse_buffer(set, "memo.rules", src, strlen(src), d);
-    if (rc == 0)
-        rc = rules_db_build(set, NULL, &db, d, NULL);
-    if (rc)
-        rules_diag_print(d, stderr);
-    CHECK_EQ_INT(rc, 0);
-    rules_diag_free(d);
-    return db;
 }
 
 /* The memo after a reload: a text the memo holds, judged under a new rule
