@@ -31,6 +31,9 @@ struct capture_opts {
     int libpcap_only;  /* file: read every packet through libpcap, even where
                           the direct pcap reader applies (capture.c): for
                           comparisons and benchmarks */
+    size_t map_window; /* file: the direct reader's window over the mapped
+                          file, in octets; 0 = its default (8 MiB).  Tests
+                          use a few hundred octets to cross many window ends */
 };
 
 struct capture_pkt {

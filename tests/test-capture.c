@@ -1,10 +1,11 @@
 /* capture.c: the direct pcap reader against libpcap.  Each file below is
- * read twice, once by the direct reader and once by libpcap
- * (capture_opts.libpcap_only), and both must
- * hand out the same packets, time stamps, lengths, end and error: classic
- * pcap in micro- and nanoseconds, the other byte order, negative time
- * stamps, a record longer than the read buffer, a record longer than the
- * snapshot length, and files that end inside a record header or a record.
+ * read three times: by libpcap (capture_opts.libpcap_only), by the direct
+ * reader, and by the direct reader through a window of a few records
+ * (capture_opts.map_window); all must hand out the same packets, time
+ * stamps, lengths, end and error: classic pcap in micro- and nanoseconds,
+ * the other byte order, negative time stamps, a record longer than the
+ * window, a record longer than the snapshot length, files that end inside
+ * a record header or a record, and a file that grows after it is opened.
  *
  * Then a live capture on loopback (skipped without the right to capture):
  * capture_next() reports an idle point (SG_EAGAIN) about every timeout_ms
@@ -82,10 +83,21 @@ struct out {
     uint64_t progress;
 };
 
-static void read_all(const char *path, int libpcap_only, struct out *o)
+/* FNV-1a over everything a packet is: time, lengths, link type, octets. */
+static uint64_t hash_pkt(uint64_t h, const struct capture_pkt *p)
+{
+    uint64_t v[4] = {p->ts, p->caplen, p->wirelen, (uint64_t)p->dlt};
+    for (int i = 0; i < 4; i++)
+        h = (h ^ v[i]) * 1099511628211ULL;
+    for (uint32_t i = 0; i < p->caplen; i++)
+        h = (h ^ p->data[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void read_all(const char *path, int libpcap_only, size_t map_window, struct out *o)
 {
     memset(o, 0, sizeof *o);
-    struct capture_opts opts = {.file = path, .libpcap_only = libpcap_only};
+    struct capture_opts opts = {.file = path, .libpcap_only = libpcap_only, .map_window = map_window};
     capture_t *c = NULL;
     char err[256];
     int rc = capture_open(&c, &opts, err, sizeof err);
@@ -96,11 +108,7 @@ static void read_all(const char *path, int libpcap_only, struct out *o)
     uint64_t h = 1469598103934665603ULL;
     while ((rc = capture_next(c, &p)) == 1) {
         o->packets++;
-        uint64_t v[4] = {p.ts, p.caplen, p.wirelen, (uint64_t)p.dlt};
-        for (int i = 0; i < 4; i++)
-            h = (h ^ v[i]) * 1099511628211ULL;
-        for (uint32_t i = 0; i < p.caplen; i++)
-            h = (h ^ p.data[i]) * 1099511628211ULL;
+        h = hash_pkt(h, &p);
         uint64_t pos, size;
         if (capture_progress(c, &pos, &size) == 0)
             o->progress = pos;
@@ -111,18 +119,74 @@ static void read_all(const char *path, int libpcap_only, struct out *o)
     capture_free(c);
 }
 
+/* The file read by libpcap, by the direct reader, and by the direct
+ * reader through a window of a few records (every window end crossed,
+ * records longer than the window among them): all must agree. */
 static void same(const char *what, const char *path, long want_packets)
 {
-    struct out a, b;
-    read_all(path, 0, &a); /* direct */
-    read_all(path, 1, &b); /* libpcap */
-    CHECK_MSG(a.packets == b.packets, "%s: %ld != %ld packets", what, a.packets, b.packets);
-    CHECK_MSG(a.sum == b.sum, "%s: different packets", what);
-    CHECK_MSG(a.last_rc == b.last_rc, "%s: end %d != %d", what, a.last_rc, b.last_rc);
-    CHECK_MSG(strcmp(a.err, b.err) == 0, "%s: \"%s\" != \"%s\"", what, a.err, b.err);
-    CHECK_MSG(a.packets == want_packets, "%s: %ld packets, want %ld", what, a.packets, want_packets);
+    struct out ref, d[2];
+    read_all(path, 1, 0, &ref);
+    read_all(path, 0, 0, &d[0]);
+    read_all(path, 0, 100, &d[1]);
+    for (int i = 0; i < 2; i++) {
+        const struct out *a = &d[i];
+        const char *how = i ? "small window" : "direct";
+        CHECK_MSG(a->packets == ref.packets, "%s (%s): %ld != %ld packets", what, how, a->packets, ref.packets);
+        CHECK_MSG(a->sum == ref.sum, "%s (%s): different packets", what, how);
+        CHECK_MSG(a->last_rc == ref.last_rc, "%s (%s): end %d != %d", what, how, a->last_rc, ref.last_rc);
+        CHECK_MSG(strcmp(a->err, ref.err) == 0, "%s (%s): \"%s\" != \"%s\"", what, how, a->err, ref.err);
+    }
+    CHECK_MSG(ref.packets == want_packets, "%s: %ld packets, want %ld", what, ref.packets, want_packets);
 }
-
+/* A file that grows after it was opened (the direct reader maps it as it
+ * was): its first records are written, the capture opened, the rest
+ * appended; every record must come, in order, as from the whole file. */
+static void grown_file(const char *path, const struct rec *r)
+{
+    enum { N = 300, FIRST = 120 };
+    write_pcap(path, 0xa1b2c3d4u, 0, 262144, 1, r, N, -1);
+    struct out whole;
+    read_all(path, 1, 0, &whole);
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    static uint8_t bytes[N * (16 + 1500) + 24];
+    size_t len = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    size_t head = 24;
+    for (int i = 0; i < FIRST; i++)
+        head += 16 + r[i].caplen;
+    CHECK(head < len);
+    for (size_t window = 0; window <= 100; window += 100) {
+        f = fopen(path, "wb");
+        CHECK(f != NULL && fwrite(bytes, 1, head, f) == head);
+        if (f)
+            fclose(f);
+        struct capture_opts opts = {.file = path, .map_window = window};
+        capture_t *c = NULL;
+        char err[256];
+        CHECK_MSG(capture_open(&c, &opts, err, sizeof err) == 0, "%s", err);
+        if (!c)
+            return;
+        f = fopen(path, "ab");
+        CHECK(f != NULL && fwrite(bytes + head, 1, len - head, f) == len - head);
+        if (f)
+            fclose(f);
+        struct capture_pkt p;
+        uint64_t h = 1469598103934665603ULL;
+        long n = 0;
+        int rc;
+        while ((rc = capture_next(c, &p)) == 1) {
+            n++;
+            h = hash_pkt(h, &p);
+        }
+        CHECK_EQ_INT(rc, 0);
+        CHECK_EQ_INT(n, N);
+        CHECK_MSG(h == whole.sum, "grown file (window %zu): different packets", window);
+        capture_free(c);
+    }
+}
 
 #define LIVE_TIMEOUT_MS 50
 /* What a loaded CI machine (sanitizers, two shared cores) may add to a
@@ -287,8 +351,8 @@ int main(void)
         return test_summary();
     close(fd);
 
-    /* Many ordinary records, so the 64 KiB buffer refills many times with
-     * records split across its end. */
+    /* Many ordinary records: through the small window, records split
+     * across its end over and over. */
     static struct rec r[5000];
     for (size_t i = 0; i < 5000; i++)
         r[i] = (struct rec){1700000000u + (uint32_t)(i / 10), (uint32_t)(i * 997 % 1000000),
@@ -311,7 +375,7 @@ int main(void)
     write_pcap(path, 0xa1b23c4du, 0, 262144, 1, t, 4, -1);
     same("signed nanoseconds", path, 4);
 
-    /* A record longer than the read buffer (grows it), then small ones. */
+    /* A record longer than the small window, then small ones. */
     struct rec big[3] = {{1, 0, 100, 100}, {1, 1, 200000, 200000}, {1, 2, 100, 100}};
     write_pcap(path, 0xa1b2c3d4u, 0, 262144, 1, big, 3, -1);
     same("long record", path, 3);
@@ -339,9 +403,10 @@ int main(void)
     /* The progress position of the direct reader is the file offset. */
     struct out o;
     write_pcap(path, 0xa1b2c3d4u, 0, 262144, 1, t, 4, -1);
-    read_all(path, 0, &o);
+    read_all(path, 0, 0, &o);
     CHECK_EQ_INT(o.progress, 24 + 4 * (16 + 60));
 
+    grown_file(path, r);
     unlink(path);
     live_tests();
     return test_summary();

@@ -4,11 +4,12 @@
  * Input: the bytes of a capture file.  Inputs that do not start with a
  * pcap magic number get a valid classic header (host byte order, Ethernet,
  * snapshot length 65535) in front, so most runs reach the record parser
- * rather than libpcap's rejection of the file.  The file is read twice,
- * once with no filter (the direct reader, where the file qualifies) and
- * once with an accept-all BPF filter (libpcap alone): both must hand out
- * the same packets, time stamps, lengths and link types, and end the same
- * way.  A difference aborts.
+ * rather than libpcap's rejection of the file.  The file is read three
+ * times: by libpcap alone (capture_opts.libpcap_only), by the direct
+ * reader where the file qualifies, and by the direct reader through a
+ * 64-octet window (records across its ends): all must hand out the same
+ * packets, time stamps, lengths and link types, and end the same way.  A
+ * difference aborts.
  *
  *   CC=clang cmake -S . -B build-fuzz -DSMSGUARD_FUZZ=ON -DSMSGUARD_SANITIZE=ON
  *   ./build-fuzz/tests/fuzz-capture -max_total_time=600 corpus/
@@ -30,10 +31,10 @@ struct run {
     int opened;
 };
 
-static void read_all(const char *path, int libpcap_only, struct run *r)
+static void read_all(const char *path, int libpcap_only, size_t map_window, struct run *r)
 {
     memset(r, 0, sizeof *r);
-    struct capture_opts opts = {.file = path, .libpcap_only = libpcap_only};
+    struct capture_opts opts = {.file = path, .libpcap_only = libpcap_only, .map_window = map_window};
     capture_t *c = NULL;
     char err[256];
     if (capture_open(&c, &opts, err, sizeof err) != 0)
@@ -94,12 +95,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
 
-    struct run direct, pcap;
-    read_all(path, 0, &direct);
-    read_all(path, 1, &pcap);
-    if (direct.opened != pcap.opened ||
-        (direct.packets != pcap.packets || direct.sum != pcap.sum || direct.last_rc != pcap.last_rc))
-        abort();
+    struct run pcap, direct[2];
+    read_all(path, 1, 0, &pcap);
+    read_all(path, 0, 0, &direct[0]);
+    read_all(path, 0, 64, &direct[1]); /* records across window ends */
+    for (int i = 0; i < 2; i++)
+        if (direct[i].opened != pcap.opened || direct[i].packets != pcap.packets ||
+            direct[i].sum != pcap.sum || direct[i].last_rc != pcap.last_rc)
+            abort();
     close(fd);
     return 0;
 }
