@@ -122,12 +122,7 @@ static void test_start_checks(void)
     if (admin_start(&a, &c, err, sizeof err) == 0) /* IPv6 may be off in a container */
         admin_stop(a);
     admin_stop(NULL);
-    unlink(db);
-    char side[80];
-    snprintf(side, sizeof side, "%s-wal", db);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", db);
-    unlink(side);
+    test_remove_db(db);
     rmdir(dir);
 }
 

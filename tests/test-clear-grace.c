@@ -157,11 +157,6 @@ int main(void)
     verdict_worker_free(wk);
     verdict_engine_free(eng);
     store_close(st);
-    unlink(path);
-    char side[sizeof path + 8];
-    snprintf(side, sizeof side, "%s-wal", path);
-    unlink(side);
-    snprintf(side, sizeof side, "%s-shm", path);
-    unlink(side);
+    test_remove_db(path);
     return test_summary();
 }

@@ -198,12 +198,7 @@ int main(void)
     }
     sqlite3_close(db);
 
-    char p[400];
-    const char *sfx[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", dbpath, sfx[i]);
-        unlink(p);
-    }
+    test_remove_db(dbpath);
     rmdir(dir);
     return test_summary();
 }

@@ -602,7 +602,7 @@ static void test_monitor_multipart(void)
         proxy_free(p);
         msglog_free(log);
         nrows[enforce] = read_rows(path, rows[enforce], 8);
-        unlink(path);
+        test_remove_db(path);
     }
     /* Monitor: one row per message, the spam blocked (not enforced). */
     CHECK_EQ_INT(nrows[0], 3);

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 int test_passed, test_failed;
 
@@ -61,4 +62,14 @@ long test_unhex(const char *hex, uint8_t *buf, size_t cap)
         }
     }
     return hi < 0 ? (long)n : -1;
+}
+
+void test_remove_db(const char *path)
+{
+    static const char *const beside[] = {"", "-wal", "-shm", "-journal"};
+    for (size_t i = 0; i < sizeof beside / sizeof beside[0]; i++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s%s", path, beside[i]);
+        unlink(p);
+    }
 }

@@ -26,6 +26,10 @@ int test_summary(void);
 const char *test_shared_path(const char *rel);
 /* Path under the source tree ($SG_SOURCE, else .). */
 const char *test_source_path(const char *rel);
+/* Removes an SQLite database and the files beside it (-wal, -shm,
+ * -journal) that a connection may leave: a read-only one cannot delete
+ * its WAL. */
+void test_remove_db(const char *path);
 /* Decodes hex (whitespace ignored) into buf; returns length or -1. */
 long test_unhex(const char *hex, uint8_t *buf, size_t cap);
 
