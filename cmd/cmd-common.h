@@ -86,7 +86,7 @@ enum {
     "                     auto (default), same, hex-dec, dec-hex\n" \
     "  --link ADDR[:PORT]=OPTS  per-SMSC settings, OPTS a comma list of\n" \
     "                     dc0=CHARSET, gsm-packed, dc1-gsm, msgid=F (repeatable)\n" \
-    "  --max-flows N      TCP flows tracked (default 262144)\n" \
+    "  --max-flows N      TCP flows tracked (default 131072)\n" \
     "  --memcap BYTES     reassembly buffer cap, K/M/G suffixes (default 256M)\n" \
     "  --max-multipart N  partial multipart messages held (default 65536)\n"
 

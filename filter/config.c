@@ -117,7 +117,7 @@ static const struct config_key keys[] = {
     {SEC_VERDICT, "volume_corroborate_score", SY_NUM, ST_INT, V(volume_corroborate_score), 0, 1000000, 0},
     {SEC_VERDICT, "auto_blacklist", SY_BOOL, ST_INT, V(auto_blacklist), 0, 1, 0},
     {SEC_VERDICT, "auto_blacklist_ttl", SY_DUR, ST_I64, V(auto_blacklist_ttl_s), 0, 1LL << 40, 1000},
-    {SEC_VERDICT, "clear_grace", SY_DUR, ST_I64, V(clear_grace_s), 0, 1LL << 40, 1000},
+    {SEC_VERDICT, "clear_grace", SY_DUR, ST_I64, V(clear_grace_s), 0, LISTS_CLEARED_LOOKBACK_S, 1000},
     {SEC_VERDICT, "sender_table_keys", SY_NUM, ST_SZ, V(sender_table_keys), 1, TBLMAX, 0},
     {SEC_VERDICT, "fingerprint_table_keys", SY_NUM, ST_SZ, V(fingerprint_table_keys), 1, TBLMAX, 0},
     {SEC_VERDICT, "account_table_keys", SY_NUM, ST_SZ, V(account_table_keys), 1, TBLMAX, 0},

@@ -6,7 +6,7 @@
  *
  *   # smsguard.conf
  *   [decoder]
- *   max_flows = 262144
+ *   max_flows = 131072
  *   memcap = 256M
  *   [link "10.20.0.10:2775"]
  *   dc0 = latin1

@@ -150,6 +150,12 @@ const struct lists_blacklist_entry *lists_blacklist_find(const lists_t *l,
                                                          const char *value, size_t len,
                                                          int64_t now);
 
+/* How far back a snapshot built from a store keeps cleared blacklist
+ * entries (store_load_lists), and so the longest grace period
+ * lists_blacklist_cleared_within() can answer for: the engine's
+ * clear_grace_s is bounded by it (the configuration refuses more). */
+#define LISTS_CLEARED_LOOKBACK_S (7 * 86400)
+
 /* The most recent entry for (kind, value) cleared at or after
  * now - grace_s, or NULL. */
 const struct lists_blacklist_entry *lists_blacklist_cleared_within(

@@ -53,7 +53,7 @@ struct stream_config {
                                     that never framed before it is ignored */
 };
 
-/* max_flows 262144, memcap 256 MiB, 256 KiB per direction, 64 KiB window,
+/* max_flows 131072, memcap 256 MiB, 256 KiB per direction, 64 KiB window,
  * idle 300 s, gap timeout 2 s, not-SMPP after 2 * SMPP_MAX_PDU_LEN bytes
  * (a capture may start inside the largest PDU). */
 void stream_config_default(struct stream_config *c);

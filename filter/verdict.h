@@ -122,7 +122,8 @@ struct verdict_config {
     int auto_blacklist;                  /* default 1 */
     int64_t auto_blacklist_ttl_s;        /* default 86400 */
     /* After a clear, the same key is not blacklisted automatically again
-     * and its messages are exempt from volume rules for this long. */
+     * and its messages are exempt from volume rules for this long: at
+     * most LISTS_CLEARED_LOOKBACK_S, the clears a lists snapshot holds. */
     int64_t clear_grace_s;               /* default 86400 */
     /* Bounds: keys per volume table, automatic entries kept in memory,
      * automatic-blacklist events queued for the front end. */

@@ -1100,7 +1100,7 @@ int store_load_lists(store_t *s, int64_t now, lists_t **out)
             goto out_tx;
         }
         sqlite3_bind_int64(st, 1, now);
-        sqlite3_bind_int64(st, 2, now - STORE_CLEARED_LOOKBACK_S);
+        sqlite3_bind_int64(st, 2, now - LISTS_CLEARED_LOOKBACK_S);
         WALK(s, st, b, read_bl_row, add_bl, l, "load blacklist");
         if (rc)
             goto out_tx;

@@ -78,11 +78,10 @@ struct store_change {
 
 /* Builds a fresh sealed snapshot of the active rows (not removed / cleared,
  * not expired at `now`: expires_at == 0 or expires_at > now), plus the
- * blacklist entries cleared within STORE_CLEARED_LOOKBACK_S before now, so
- * that lists_blacklist_cleared_within() can answer the grace-period question
- * without touching the database.  *out is owned by the caller (lists_free).
- * Cost: one scan of the three list tables. */
-#define STORE_CLEARED_LOOKBACK_S (7 * 86400)
+ * blacklist entries cleared within LISTS_CLEARED_LOOKBACK_S (lists.h)
+ * before now, so that lists_blacklist_cleared_within() can answer the
+ * grace-period question without touching the database.  *out is owned by
+ * the caller (lists_free).  Cost: one scan of the three list tables. */
 int store_load_lists(store_t *s, int64_t now, lists_t **out);
 
 /* A number that changes whenever the list tables (whitelist, blacklist,

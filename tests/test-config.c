@@ -198,11 +198,14 @@ static void test_values(void)
     CHECK_EQ_INT(c.verdict.fingerprint_max_recipients, 0);
     /* Overflow and range. */
     CHECK_EQ_INT(parse(&c, "[decoder]\nmemcap = 99999999999999999999\nmax_flows = 4294967296\n"
-                           "[verdict]\nsender_max_recipients = 100001\n"),
+                           "[verdict]\nsender_max_recipients = 100001\n"
+                           "clear_grace = 8d\n"), /* past the clears a lists snapshot holds */
                  SG_EPARSE);
     CHECK_MSG(has_error(2, "is not a non-negative number") && has_error(3, "out of range") &&
-                  has_error(5, "out of range (0..100000)"),
+                  has_error(5, "out of range (0..100000)") && has_error(6, "clear_grace"),
               "%s", err);
+    CHECK_EQ_INT(parse(&c, "[verdict]\nclear_grace = 7d\n"), 0);
+    CHECK_EQ_INT(c.verdict.clear_grace_s, 7 * 86400);
     /* Bounds on the input. */
     char *big = malloc(CONFIG_MAX_LINE + 64);
     CHECK(big != NULL);
