@@ -269,7 +269,7 @@ static void usage(FILE *f, const char *cmd)
             "\n"
             "Decodes SMPP and judges every logical message: one {\"event\":\"verdict\"} JSON\n"
             "object per message on stdout (the message fields of decode plus action, score,\n"
-            "reasons), a summary on stderr.%s\n"
+            "reasons), a summary on stderr.%s%s\n"
             "\n"
             "  -r FILE          read packets from FILE (pcap or pcapng)\n"
             "%s"
@@ -286,6 +286,8 @@ static void usage(FILE *f, const char *cmd)
             "  -h, --help       this help\n",
             cmd, strcmp(cmd, "run") == 0 ? " | -i IFACE" : "",
             strcmp(cmd, "run") == 0 ? "\nSIGHUP reloads rules and lists; SIGTERM stops after logging everything." : "",
+            strcmp(cmd, "run") == 0 ? "\nWith [proxy \"NAME\"] sections in --config, -r and -i are optional: the\n"
+                                      "proxy links are judged by the same engine." : "",
             strcmp(cmd, "run") == 0 ? "  -i IFACE         capture live on IFACE\n" : "",
             DEFAULT_RULES_DIR,
             strcmp(cmd, "run") == 0 ? " (default smsguard.db)" : "\n                   (without it, lists are empty and nothing is logged)");
