@@ -125,7 +125,7 @@ int msglog_update_receipt(msglog_t *m, const char *message_id,
 
 /* Blocks until every entry queued before the call is committed (or failed
  * and counted).  For SIGTERM and the end of a replay.  0 or SG_EDB if a
- * batch failed since the last flush. */
+ * batch failed since the last flush (then msglog_last_error says why). */
 int msglog_flush(msglog_t *m);
 
 struct msglog_stats {
@@ -154,6 +154,23 @@ struct msglog_stats {
 };
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);
+
+/* Failures that cost entries (counted in failed): the writer keeps a
+ * description of the most recent one, for the operator, since an entry
+ * lost is a verdict missing from the log.  The text names the phase (the
+ * statement that failed first in the transaction, or BEGIN IMMEDIATE or
+ * COMMIT), SQLite's message and extended result code, and the entries the
+ * transaction lost, e.g. "message_log INSERT: database is locked
+ * (SQLITE_BUSY_SNAPSHOT, extended code 517); 1873 entries lost".
+ *
+ * msglog_last_error writes the description (at most cap - 1 bytes and a
+ * NUL; "" when there is none) and returns how many such failures there
+ * have been since msglog_new (0 = none).  With cap 0 (buf may then be
+ * NULL) it only returns the count, with one atomic load and no lock: cheap
+ * enough for a daemon to call at every tick and report each new failure.
+ * Safe from any thread. */
+#define MSGLOG_ERROR_MAX 256
+uint64_t msglog_last_error(msglog_t *m, char *buf, size_t cap);
 
 /* Masks every digit run in UTF-8 text as the snippet is masked
  * (norm_redact_digits, filter/text-norm.h): each run of decimal digits, in
