@@ -135,6 +135,10 @@ int admin_h_metrics(admin_t *a, struct admin_req *r)
         gauge(f, "queue_depth", "Entries waiting in the message-log ring.", ms.queued);
         counter(f, "msglog_written_total", "Message-log rows committed.", ms.written);
         counter(f, "msglog_pruned_total", "Message-log rows deleted by retention.", ms.pruned);
+        counter(f, "msglog_lock_waits_total",
+                "Message-log transactions whose BEGIN timed out on another connection's write lock "
+                "and was tried again (entries lost only after the last try: drops_total{cause=\"msglog_failed\"}).",
+                ms.lock_waits);
         counter(f, "sender_stats_failed_total",
                 "Sender-statistics upserts that failed (their rows are logged).", ms.stats_failed);
     }

@@ -69,6 +69,11 @@
  * message too big for all of it (a text in message_payload TLVs of many
  * parts) is judged unbatched. */
 #define JUDGE_BATCH_BYTES (256u << 10)
+/* The message log's write failures are reported as they happen, at a
+ * tick, at most once per this many seconds (a disk that fails every
+ * transaction must not flood the log; the next report counts what came
+ * in between). */
+#define LOG_FAILURE_REPORT_S 10
 
 struct judge {
     const char *cmd;
@@ -79,6 +84,8 @@ struct judge {
     jw_t *w;
     decoder_t *dec;        /* for the API's metrics copy */
     int write_failed;
+    uint64_t log_failures_reported; /* msglog_last_error's count, as last reported */
+    time_t log_failure_report_at;   /* when that was */
     msg_batch_t *batch;    /* events not judged or logged yet, in order */
     bool live;             /* -i: verdict lines are flushed at every tick */
     bool unflushed;        /* a verdict line written since the last flush */
@@ -87,6 +94,26 @@ struct judge {
 };
 
 static void drain(struct judge *j);
+
+/* A message-log transaction that lost entries is a hole in the log: say so
+ * on stderr when it happens, not only in the summary at the end (a daemon
+ * may run for months).  Every tick costs one atomic load; a report waits
+ * LOG_FAILURE_REPORT_S after the previous one. */
+static void report_log_failures(struct judge *j, bool now_anyway)
+{
+    uint64_t n = msglog_last_error(j->log, NULL, 0);
+    if (n == j->log_failures_reported)
+        return;
+    time_t now = time(NULL);
+    if (!now_anyway && j->log_failures_reported && now - j->log_failure_report_at < LOG_FAILURE_REPORT_S)
+        return;
+    char e[MSGLOG_ERROR_MAX];
+    n = msglog_last_error(j->log, e, sizeof e);
+    fprintf(stderr, "smsguard %s: message log: %llu failed write%s since the last report, entries lost; last: %s\n",
+            j->cmd, (unsigned long long)(n - j->log_failures_reported), n - j->log_failures_reported == 1 ? "" : "s", e);
+    j->log_failures_reported = n;
+    j->log_failure_report_at = now;
+}
 
 static void tick(void *ctx)
 {
@@ -100,6 +127,8 @@ static void tick(void *ctx)
         j->unflushed = false;
     }
     cmd_host_tick(&j->host, cmd_host_take_sighup(), j->dec);
+    if (j->log)
+        report_log_failures(j, false);
 }
 
 /* Returns the row's message-log id (0 when the ring dropped it). */
@@ -460,8 +489,9 @@ static int judge_main(int argc, char **argv, bool daemon)
     tick(&j);
     sigaction(SIGHUP, &old_hup, NULL);
     fflush(stdout);
-    if (j.log)
-        msglog_flush(j.log);
+    /* Everything queued is committed or counted in failed: the exit status
+     * says whether the log is complete. */
+    int log_rc = j.log ? msglog_flush(j.log) : 0;
 
     struct decoder_stats st;
     decoder_get_stats(d, &st);
@@ -482,11 +512,23 @@ static int judge_main(int argc, char **argv, bool daemon)
     if (j.log) {
         struct msglog_stats ms;
         msglog_get_stats(j.log, &ms);
-        fprintf(stderr, "  log       %llu rows written to %s, %llu dropped; %llu automatic blacklist entries; "
+        fprintf(stderr, "  log       %llu rows written to %s, %llu dropped, %llu failed; %llu automatic blacklist entries; "
                         "%llu rule reloads (%llu refused), %llu list reloads\n",
                 (unsigned long long)ms.written, j.host.db_path, (unsigned long long)ms.dropped,
-                (unsigned long long)j.host.autobl_written, (unsigned long long)j.host.reloads,
-                (unsigned long long)j.host.reload_failures, (unsigned long long)j.host.list_reloads);
+                (unsigned long long)ms.failed, (unsigned long long)j.host.autobl_written,
+                (unsigned long long)j.host.reloads, (unsigned long long)j.host.reload_failures,
+                (unsigned long long)j.host.list_reloads);
+        if (ms.failed && !log_rc)
+            log_rc = SG_EDB;
+        if (log_rc) {
+            char e[MSGLOG_ERROR_MAX];
+            uint64_t nerr = msglog_last_error(j.log, e, sizeof e);
+            fprintf(stderr, "  log error %llu failed writes; last: %s\n", (unsigned long long)nerr,
+                    e[0] ? e : "(none recorded)");
+            fprintf(stderr, "smsguard %s: message log %s is incomplete: %llu entries failed to be written\n", cmd,
+                    j.host.db_path, (unsigned long long)ms.failed);
+            j.log_failures_reported = nerr; /* reported here: not again by a later tick */
+        }
     }
     if (j.host.webhook) {
         struct admin_webhook_stats ws;
@@ -495,13 +537,19 @@ static int judge_main(int argc, char **argv, bool daemon)
                 (unsigned long long)ws.posted, (unsigned long long)ws.failed,
                 (unsigned long long)ws.dropped, (unsigned long long)ws.queued);
     }
-    status = rc == 0 && !j.write_failed ? 0 : 1;
+    status = rc == 0 && !j.write_failed && !log_rc ? 0 : 1;
     if (serve_after) {
         if (j.host.api) {
             cmd_api_serve_until_signal(j.host.api, cmd, tick, &j);
         } else if (links) {
             fprintf(stderr, "smsguard %s: capture done; the proxy links run until SIGTERM or Ctrl-C\n", cmd);
             cmd_serve_until_signal(tick, &j);
+        }
+        /* What was logged while serving: a failure since the summary is
+         * reported now and fails the exit status too. */
+        if (j.log && msglog_flush(j.log) != 0) {
+            report_log_failures(&j, true);
+            status = 1;
         }
     }
 out:

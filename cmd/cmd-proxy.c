@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "admin-webhook.h"
 #include "cmd-api.h"
@@ -28,7 +29,13 @@
 struct pctx {
     struct cmd_host host; /* engine, store, API and their reloads */
     msglog_t *log;
+    uint64_t log_failures_reported; /* msglog_last_error's count, as last reported */
+    time_t log_failure_report_at;   /* when that was */
 };
+
+/* Message-log write failures are reported when they happen (as `smsguard
+ * run` does, cmd/cmd-judge.c), at most once per this many seconds. */
+#define LOG_FAILURE_REPORT_S 10
 
 static volatile sig_atomic_t stop_requested;
 
@@ -43,6 +50,18 @@ static void tick(void *ctx)
 {
     struct pctx *x = ctx;
     cmd_host_tick(&x->host, cmd_host_take_sighup(), NULL);
+    /* One atomic load unless a transaction lost entries since the last
+     * report: a hole in the log is said on stderr as it happens. */
+    uint64_t n = msglog_last_error(x->log, NULL, 0);
+    if (n != x->log_failures_reported &&
+        (!x->log_failures_reported || time(NULL) - x->log_failure_report_at >= LOG_FAILURE_REPORT_S)) {
+        char e[MSGLOG_ERROR_MAX];
+        n = msglog_last_error(x->log, e, sizeof e);
+        fprintf(stderr, "smsguard proxy: message log: %llu failed write%s since the last report, entries lost; last: %s\n",
+                (unsigned long long)(n - x->log_failures_reported), n - x->log_failures_reported == 1 ? "" : "s", e);
+        x->log_failures_reported = n;
+        x->log_failure_report_at = time(NULL);
+    }
 }
 
 static void usage(FILE *f)
@@ -231,10 +250,27 @@ int cmd_proxy(int argc, char **argv)
             pc.upstream, pc.enforce ? "enforcing" : "monitor only");
     int rc = proxy_run(p, &stop_requested, tick, &x);
     tick(&x);
-    msglog_flush(x.log);
+    /* Everything queued is committed or counted in failed: the exit status
+     * says whether the log is complete. */
+    int log_rc = msglog_flush(x.log);
     struct proxy_stats st;
     proxy_get_stats(p, &st);
     cmd_proxy_print_summary(stderr, "smsguard proxy", &st);
+    struct msglog_stats ms;
+    msglog_get_stats(x.log, &ms);
+    fprintf(stderr, "smsguard proxy: log %llu rows written to %s, %llu dropped, %llu failed\n",
+            (unsigned long long)ms.written, x.host.db_path, (unsigned long long)ms.dropped,
+            (unsigned long long)ms.failed);
+    if (ms.failed && !log_rc)
+        log_rc = SG_EDB;
+    if (log_rc) {
+        char e[MSGLOG_ERROR_MAX];
+        uint64_t nerr = msglog_last_error(x.log, e, sizeof e);
+        fprintf(stderr, "smsguard proxy: log error %llu failed writes; last: %s\n", (unsigned long long)nerr,
+                e[0] ? e : "(none recorded)");
+        fprintf(stderr, "smsguard proxy: message log %s is incomplete: %llu entries failed to be written\n",
+                x.host.db_path, (unsigned long long)ms.failed);
+    }
     if (x.host.webhook) {
         struct admin_webhook_stats ws;
         admin_webhook_get_stats(x.host.webhook, &ws);
@@ -242,7 +278,7 @@ int cmd_proxy(int argc, char **argv)
                 (unsigned long long)ws.posted, (unsigned long long)ws.failed,
                 (unsigned long long)ws.dropped, (unsigned long long)ws.queued);
     }
-    status = rc == 0 ? 0 : 1;
+    status = rc == 0 && !log_rc ? 0 : 1;
 out:
     admin_stop(x.host.api);
     cmd_host_finish(&x.host); /* a reload still building: joined before the engine goes */

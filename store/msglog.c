@@ -65,6 +65,12 @@
  * a statement that fails keeps the rows before the failing one (counted as
  * written, with their keys) and an error SQLite cannot undo one statement
  * for rolls the transaction back (step: the rest of it fails, counted).
+ * The transaction takes the write lock at its BEGIN IMMEDIATE (q_sql),
+ * before anything is taken from the ring: a BEGIN that another
+ * connection's lock times out is tried again with the entries still
+ * there, MSGLOG_LOCK_ATTEMPTS times (writer_main), so a lock held for
+ * seconds costs a wait, not the entries.  The first error of a transaction
+ * that lost entries is kept for msglog_last_error (publish_error).
  *
  * Sender statistics: each row written also counts into an in-memory table
  * keyed by (sender, 10-minute bucket of packet time); before the commit the
@@ -98,6 +104,7 @@
 #include <time.h>
 
 #define IDLE_WAIT_MS 5
+#define LOCK_TIMEOUT_MAX_MS 600000 /* msglog.h */
 /* queue_capacity counts KiB of ring (msglog.h): it used to count slots of
  * 1,072 bytes, so a configured value keeps about its memory (a little
  * less) and holds about five times the entries.  It also bounds a drain
@@ -301,7 +308,46 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_CLR_RESP] = "DELETE FROM temp.msglog_resp",
     [Q_CLR_RCPT] = "DELETE FROM temp.msglog_rcpt",
     [Q_MAX_ID] = "SELECT MAX(id) FROM message_log",
-    [Q_BEGIN] = "BEGIN",
+    /* IMMEDIATE: the write lock is taken here, where SQLite's busy
+     * handler waits for it and a timeout has cost nothing yet (writer_main
+     * tries again with the entries still in the ring).  A deferred BEGIN
+     * takes it at the first write; a statement that read the database
+     * before that (a SELECT, an INSERT ... SELECT) holds a snapshot, and
+     * then SQLite cannot wait: the write fails at once with SQLITE_BUSY if
+     * another connection is writing, or SQLITE_BUSY_SNAPSHOT for good if
+     * it has committed since, and so does every later write of the
+     * transaction.  (A reverted writer with a SELECT probe before its
+     * receipts UPDATE lost whole transactions that way, 12,000 to 24,000
+     * entries each, when the run's own store connection was writing an
+     * automatic blacklist entry: "receipts UPDATE: database is locked
+     * (SQLITE_BUSY, extended code 5)".) */
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+};
+
+/* What each statement does, for the failure report (msglog_last_error):
+ * the operator needs the phase, not 400 bytes of SQL. */
+static const char *const q_name[Q__COUNT] = {
+    [Q_INSERT] = "message_log INSERT",
+    [Q_KEY_DEST] = "message_log_dest INSERT",
+    [Q_KEY_SOURCE] = "message_log_source INSERT",
+    [Q_KEY_MID] = "message_log_mid INSERT",
+    [Q_INSERT_MANY] = "message_log INSERT",
+    [Q_KEY_DEST_MANY] = "message_log_dest INSERT",
+    [Q_KEY_SOURCE_MANY] = "message_log_source INSERT",
+    [Q_KEY_MID_MANY] = "message_log_mid INSERT",
+    [Q_STATS] = "sender_stats upsert",
+    [Q_STATS_MANY] = "sender_stats upsert",
+    [Q_TMP_RESP] = "responses staging INSERT",
+    [Q_TMP_RCPT] = "receipts staging INSERT",
+    [Q_MID_RESP] = "responses' message_log_mid INSERT",
+    [Q_UPD_RESP] = "responses UPDATE",
+    [Q_UPD_RCPT] = "receipts UPDATE",
+    [Q_CLR_RESP] = "responses staging DELETE",
+    [Q_CLR_RCPT] = "receipts staging DELETE",
+    [Q_MAX_ID] = "largest id SELECT",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
 };
@@ -401,7 +447,22 @@ struct msglog {
     int64_t newest_ts_us; /* writer thread only */
 
     _Atomic uint64_t st_written, st_updates, st_dropped, st_batches, st_failed,
-        st_pruned, st_writer_cpu_ns, st_stats_failed, st_folded, st_early_keys;
+        st_pruned, st_writer_cpu_ns, st_stats_failed, st_folded, st_early_keys,
+        st_lock_waits;
+
+    /* Writer only: the first SQLite error of the open transaction (later
+     * ones are usually its consequences), published with the entries it
+     * cost when the transaction ends (publish_error). */
+    struct {
+        int set;
+        int q;    /* Q_* of the statement */
+        int code; /* sqlite3_extended_errcode */
+        char msg[160];
+    } tx_err;
+    /* The most recent published failure (msglog_last_error), under mu;
+     * err_count is read without it. */
+    char last_err[MSGLOG_ERROR_MAX];
+    _Atomic uint64_t err_count;
 };
 
 /* ---- redaction and bounded copies ------------------------------------- */
@@ -777,6 +838,81 @@ static void bind_key(sqlite3_stmt *st, int i, int64_t k)
         sqlite3_bind_null(st, i);
 }
 
+/* SQLite's name for a result code: the primary code's, and the extended
+ * codes the writer can meet under lock contention, since those tell
+ * which kind of contention it was (BUSY_SNAPSHOT: the transaction read
+ * before it wrote, and another connection committed in between). */
+static const char *sqlite_code_name(int code)
+{
+    switch (code) {
+    case SQLITE_BUSY_SNAPSHOT: return "SQLITE_BUSY_SNAPSHOT";
+    case SQLITE_BUSY_RECOVERY: return "SQLITE_BUSY_RECOVERY";
+    case SQLITE_BUSY_TIMEOUT: return "SQLITE_BUSY_TIMEOUT";
+    case SQLITE_LOCKED_SHAREDCACHE: return "SQLITE_LOCKED_SHAREDCACHE";
+    default: break;
+    }
+    switch (code & 0xff) {
+    case SQLITE_ERROR: return "SQLITE_ERROR";
+    case SQLITE_ABORT: return "SQLITE_ABORT";
+    case SQLITE_BUSY: return "SQLITE_BUSY";
+    case SQLITE_LOCKED: return "SQLITE_LOCKED";
+    case SQLITE_NOMEM: return "SQLITE_NOMEM";
+    case SQLITE_READONLY: return "SQLITE_READONLY";
+    case SQLITE_INTERRUPT: return "SQLITE_INTERRUPT";
+    case SQLITE_IOERR: return "SQLITE_IOERR";
+    case SQLITE_CORRUPT: return "SQLITE_CORRUPT";
+    case SQLITE_FULL: return "SQLITE_FULL";
+    case SQLITE_CANTOPEN: return "SQLITE_CANTOPEN";
+    case SQLITE_SCHEMA: return "SQLITE_SCHEMA";
+    case SQLITE_TOOBIG: return "SQLITE_TOOBIG";
+    case SQLITE_CONSTRAINT: return "SQLITE_CONSTRAINT";
+    case SQLITE_MISMATCH: return "SQLITE_MISMATCH";
+    case SQLITE_NOTADB: return "SQLITE_NOTADB";
+    default: return "SQLite error";
+    }
+}
+
+/* Records the connection's error for the statement that just failed, if
+ * it is the transaction's first (see tx_err).  Called before the
+ * statement's reset, while sqlite3_errmsg still describes it.  Failure
+ * path only: the statement's phase is found by a scan of q. */
+static void note_error(msglog_t *m, sqlite3_stmt *st)
+{
+    int q = 0;
+    if (m->tx_err.set)
+        return;
+    while (q < Q__COUNT && m->q[q] != st)
+        q++;
+    m->tx_err.set = 1;
+    m->tx_err.q = q;
+    m->tx_err.code = sqlite3_extended_errcode(m->db);
+    snprintf(m->tx_err.msg, sizeof m->tx_err.msg, "%s", sqlite3_errmsg(m->db));
+}
+
+/* The transaction that just ended lost nfail entries: its first error
+ * becomes the last error msglog_last_error reports, and the count goes up
+ * with it (under mu: a reader gets a text and its count). */
+static void publish_error(msglog_t *m, uint64_t nfail)
+{
+    pthread_mutex_lock(&m->mu);
+    if (m->tx_err.set)
+        snprintf(m->last_err, sizeof m->last_err, "%s: %s (%s, extended code %d); %llu entries lost",
+                 m->tx_err.q < Q__COUNT ? q_name[m->tx_err.q] : "statement", m->tx_err.msg,
+                 sqlite_code_name(m->tx_err.code), m->tx_err.code, (unsigned long long)nfail);
+    else /* never: every counted loss follows a failed statement */
+        snprintf(m->last_err, sizeof m->last_err, "%llu entries lost (no SQLite error recorded)",
+                 (unsigned long long)nfail);
+    atomic_fetch_add_explicit(&m->err_count, 1, memory_order_release);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* A result code that says another connection held a lock SQLite waited
+ * for (busy timeout) or could not wait for. */
+static int lock_busy(int code)
+{
+    return (code & 0xff) == SQLITE_BUSY || (code & 0xff) == SQLITE_LOCKED;
+}
+
 /* Runs a statement of the open transaction: 1 if it completed.  On some
  * errors (I/O, disk full, no memory; q_sql) SQLite rolls the whole
  * transaction back, and a statement run after that would commit on its
@@ -785,8 +921,11 @@ static void bind_key(sqlite3_stmt *st, int i, int64_t k)
 static int step(msglog_t *m, sqlite3_stmt *st)
 {
     int rc = SQLITE_ABORT;
-    if (!m->tx_lost)
+    if (!m->tx_lost) {
         rc = sqlite3_step(st);
+        if (rc != SQLITE_DONE)
+            note_error(m, st);
+    }
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return 1;
@@ -806,6 +945,8 @@ static int run_tx(msglog_t *m, int q)
 {
     sqlite3_stmt *st = m->q[q];
     int rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        note_error(m, st);
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : SG_EDB;
 }
@@ -1666,7 +1807,7 @@ static void *writer_main(void *arg)
 {
     msglog_t *m = arg;
     int64_t last_prune = mono_s(), tx_start = 0;
-    int in_tx = 0;
+    int in_tx = 0, lock_tries = 0;
     uint64_t tx_n = 0, nfail = 0;
 
 #ifdef __linux__
@@ -1683,14 +1824,27 @@ static void *writer_main(void *arg)
             if (lim > m->dcap)
                 lim = m->dcap;
             if (!in_tx) {
-                in_tx = 1;
-                tx_start = mono_ms();
                 tx_n = nfail = 0;
                 m->nkdest = m->nksrc = m->nkmid = 0;
                 m->tx_lost = 0;
+                m->tx_err.set = 0;
                 m->append_next = 0; /* another process may have written */
-                if (run_tx(m, Q_BEGIN) != 0)
+                if (run_tx(m, Q_BEGIN) == 0) {
+                    in_tx = 1;
+                } else if (lock_busy(m->tx_err.code) && ++lock_tries < MSGLOG_LOCK_ATTEMPTS) {
+                    /* Another connection held the write lock for all of
+                     * lock_timeout_ms.  Nothing is taken from the ring
+                     * yet: the entries wait there, and BEGIN is tried
+                     * again (its busy wait paces the loop).  Bounded, so
+                     * that a flush or a stop is not held forever by a
+                     * lock that is never given back. */
+                    atomic_fetch_add_explicit(&m->st_lock_waits, 1, memory_order_relaxed);
+                    continue;
+                } else {
                     in_tx = -1; /* count the entries as failed, commit nothing */
+                }
+                lock_tries = 0;
+                tx_start = mono_ms();
             }
             if (in_tx < 0)
                 nfail += (n = skip_drain(m, t, h, lim, &end));
@@ -1739,8 +1893,10 @@ static void *writer_main(void *arg)
             }
             if (nfail) {
                 atomic_fetch_add_explicit(&m->st_failed, nfail, memory_order_relaxed);
+                publish_error(m, nfail);
                 atomic_store(&m->batch_failed, 1);
             }
+            m->tx_err.set = 0;
             in_tx = 0;
             tx_n = nfail = 0;
             atomic_store_explicit(&m->committed, done, memory_order_release);
@@ -1859,6 +2015,10 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
             SQLITE_OK ||
         store_sqlite_configure(m->db, "NORMAL") != 0)
         goto fail_db;
+    if (m->cfg.lock_timeout_ms)
+        sqlite3_busy_timeout(m->db, (int)(m->cfg.lock_timeout_ms < LOCK_TIMEOUT_MAX_MS
+                                              ? m->cfg.lock_timeout_ms
+                                              : LOCK_TIMEOUT_MAX_MS));
     /* A large page cache keeps the index pages hot; a larger WAL between
      * checkpoints amortises them over more batches. */
     sqlite3_exec(m->db, "PRAGMA cache_size = -262144", NULL, NULL, NULL);
@@ -2038,4 +2198,22 @@ void msglog_get_stats(msglog_t *m, struct msglog_stats *out)
     out->stats_failed = atomic_load_explicit(&m->st_stats_failed, memory_order_relaxed);
     out->folded = atomic_load_explicit(&m->st_folded, memory_order_relaxed);
     out->early_keys = atomic_load_explicit(&m->st_early_keys, memory_order_relaxed);
+    out->lock_waits = atomic_load_explicit(&m->st_lock_waits, memory_order_relaxed);
+}
+
+uint64_t msglog_last_error(msglog_t *m, char *buf, size_t cap)
+{
+    uint64_t n;
+    if (!m) {
+        if (cap)
+            buf[0] = '\0';
+        return 0;
+    }
+    if (!cap)
+        return atomic_load_explicit(&m->err_count, memory_order_acquire);
+    pthread_mutex_lock(&m->mu);
+    n = atomic_load_explicit(&m->err_count, memory_order_acquire);
+    snprintf(buf, cap, "%s", n ? m->last_err : "");
+    pthread_mutex_unlock(&m->mu);
+    return n;
 }

@@ -74,7 +74,22 @@ struct msglog_config {
                                 the newest row); 0 = keep */
     int64_t max_rows;        /* keep at most this many rows; 0 = no bound */
     int prune_every_s;       /* how often the writer prunes; 0 = 60 */
+    unsigned lock_timeout_ms; /* how long one BEGIN IMMEDIATE waits for
+                                another connection's write lock (SQLite's
+                                busy timeout on the writer's connection);
+                                0 = 5000, at most 600000.  A BEGIN that
+                                times out takes nothing from the ring: the
+                                entries wait there and it is tried again,
+                                MSGLOG_LOCK_ATTEMPTS times in all, before
+                                they are given up (counted in failed).  So
+                                by default the writer waits up to 30 s for
+                                a lock (the ring fills meanwhile: dropped,
+                                or block_when_full waits) */
 };
+
+/* Tries of a transaction's BEGIN IMMEDIATE against another connection's
+ * write lock before its entries are given up (lock_timeout_ms). */
+#define MSGLOG_LOCK_ATTEMPTS 6
 
 /* One logical message.  Pointers are borrowed for the call only (the
  * submit copies); NULL means empty.  snippet is redacted again by the
@@ -125,7 +140,9 @@ int msglog_update_receipt(msglog_t *m, const char *message_id,
 
 /* Blocks until every entry queued before the call is committed (or failed
  * and counted).  For SIGTERM and the end of a replay.  0 or SG_EDB if a
- * batch failed since the last flush. */
+ * batch failed since the last flush (then msglog_last_error says why).
+ * Another connection's write lock can hold it up to MSGLOG_LOCK_ATTEMPTS x
+ * lock_timeout_ms per transaction (30 s by default). */
 int msglog_flush(msglog_t *m);
 
 struct msglog_stats {
@@ -151,9 +168,29 @@ struct msglog_stats {
                                  (records, without the padding at a wrap):
                                  / submitted = the mean entry, for sizing
                                  queue_capacity */
+    uint64_t lock_waits; /* BEGINs that found the database locked past
+                            lock_timeout_ms and were tried again (the
+                            entries waited in the ring, nothing lost) */
 };
 /* Safe from any thread. */
 void msglog_get_stats(msglog_t *m, struct msglog_stats *out);
+
+/* Failures that cost entries (counted in failed): the writer keeps a
+ * description of the most recent one, for the operator, since an entry
+ * lost is a verdict missing from the log.  The text names the phase (the
+ * statement that failed first in the transaction, or BEGIN IMMEDIATE or
+ * COMMIT; a BEGIN's lock timeout counts only after its last attempt), SQLite's message and extended result code, and the entries the
+ * transaction lost, e.g. "message_log INSERT: database is locked
+ * (SQLITE_BUSY_SNAPSHOT, extended code 517); 1873 entries lost".
+ *
+ * msglog_last_error writes the description (at most cap - 1 bytes and a
+ * NUL; "" when there is none) and returns how many such failures there
+ * have been since msglog_new (0 = none).  With cap 0 (buf may then be
+ * NULL) it only returns the count, with one atomic load and no lock: cheap
+ * enough for a daemon to call at every tick and report each new failure.
+ * Safe from any thread. */
+#define MSGLOG_ERROR_MAX 256
+uint64_t msglog_last_error(msglog_t *m, char *buf, size_t cap);
 
 /* Masks every digit run in UTF-8 text as the snippet is masked
  * (norm_redact_digits, filter/text-norm.h): each run of decimal digits, in

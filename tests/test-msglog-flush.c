@@ -6,8 +6,8 @@
  * returns, with its key-table entries.
  *
  * The ring is filled while another connection holds the write lock, so
- * that the writer is stuck in its first drain (busy_timeout) and the flush
- * starts with many drains' worth of records in the ring.
+ * that the writer is stuck at its first BEGIN IMMEDIATE (busy timeout)
+ * and the flush starts with many drains' worth of records in the ring.
  */
 #include <pthread.h>
 #include <stdio.h>
