@@ -42,6 +42,7 @@
 #include "cmd-common.h"
 #include "admin-webhook.h"
 #include "cmd-host.h"
+#include "cmd-log.h"
 #include "cmd-links.h"
 #include "commands.h"
 #include "config.h"
@@ -69,11 +70,6 @@
  * message too big for all of it (a text in message_payload TLVs of many
  * parts) is judged unbatched. */
 #define JUDGE_BATCH_BYTES (256u << 10)
-/* The message log's write failures are reported as they happen, at a
- * tick, at most once per this many seconds (a disk that fails every
- * transaction must not flood the log; the next report counts what came
- * in between). */
-#define LOG_FAILURE_REPORT_S 10
 
 struct judge {
     const char *cmd;
@@ -84,8 +80,7 @@ struct judge {
     jw_t *w;
     decoder_t *dec;        /* for the API's metrics copy */
     int write_failed;
-    uint64_t log_failures_reported; /* msglog_last_error's count, as last reported */
-    time_t log_failure_report_at;   /* when that was */
+    struct cmd_log_reports log_reports; /* what was said of the log's failures */
     msg_batch_t *batch;    /* events not judged or logged yet, in order */
     bool live;             /* -i: verdict lines are flushed at every tick */
     bool unflushed;        /* a verdict line written since the last flush */
@@ -94,26 +89,6 @@ struct judge {
 };
 
 static void drain(struct judge *j);
-
-/* A message-log transaction that lost entries is a hole in the log: say so
- * on stderr when it happens, not only in the summary at the end (a daemon
- * may run for months).  Every tick costs one atomic load; a report waits
- * LOG_FAILURE_REPORT_S after the previous one. */
-static void report_log_failures(struct judge *j, bool now_anyway)
-{
-    uint64_t n = msglog_last_error(j->log, NULL, 0);
-    if (n == j->log_failures_reported)
-        return;
-    time_t now = time(NULL);
-    if (!now_anyway && j->log_failures_reported && now - j->log_failure_report_at < LOG_FAILURE_REPORT_S)
-        return;
-    char e[MSGLOG_ERROR_MAX];
-    n = msglog_last_error(j->log, e, sizeof e);
-    fprintf(stderr, "smsguard %s: message log: %llu failed write%s since the last report, entries lost; last: %s\n",
-            j->cmd, (unsigned long long)(n - j->log_failures_reported), n - j->log_failures_reported == 1 ? "" : "s", e);
-    j->log_failures_reported = n;
-    j->log_failure_report_at = now;
-}
 
 static void tick(void *ctx)
 {
@@ -127,8 +102,10 @@ static void tick(void *ctx)
         j->unflushed = false;
     }
     cmd_host_tick(&j->host, cmd_host_take_sighup(), j->dec);
+    /* A hole in the log is said as it happens, not only in the summary
+     * (a daemon may run for months). */
     if (j->log)
-        report_log_failures(j, false);
+        cmd_log_report_failures(j->log, j->cmd, &j->log_reports, false);
 }
 
 /* Returns the row's message-log id (0 when the ring dropped it). */
@@ -425,14 +402,9 @@ static int judge_main(int argc, char **argv, bool daemon)
             goto out;
         }
         /* Offline replay may wait for the writer; the daemon never does. */
-        struct msglog_config mc = {
-            .block_when_full = !daemon,
-            .multi_producer = links != NULL, /* each proxy link's thread logs too */
-            .queue_capacity = (size_t)cfg.msglog.queue_capacity, .batch_max = (size_t)cfg.msglog.batch_max,
-            .batch_window_ms = (unsigned)cfg.msglog.batch_window_ms,
-            .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
-            .prune_every_s = (int)cfg.msglog.prune_every_s,
-        };
+        struct msglog_config mc = cmd_log_config(&cfg.msglog);
+        mc.block_when_full = !daemon;
+        mc.multi_producer = links != NULL; /* each proxy link's thread logs too */
         j.log = msglog_new(j.host.db_path, &mc, serr);
         if (!j.log) {
             fprintf(stderr, "smsguard %s: message log %s: %s\n", cmd, j.host.db_path, serr);
@@ -518,17 +490,7 @@ static int judge_main(int argc, char **argv, bool daemon)
                 (unsigned long long)ms.failed, (unsigned long long)j.host.autobl_written,
                 (unsigned long long)j.host.reloads, (unsigned long long)j.host.reload_failures,
                 (unsigned long long)j.host.list_reloads);
-        if (ms.failed && !log_rc)
-            log_rc = SG_EDB;
-        if (log_rc) {
-            char e[MSGLOG_ERROR_MAX];
-            uint64_t nerr = msglog_last_error(j.log, e, sizeof e);
-            fprintf(stderr, "  log error %llu failed writes; last: %s\n", (unsigned long long)nerr,
-                    e[0] ? e : "(none recorded)");
-            fprintf(stderr, "smsguard %s: message log %s is incomplete: %llu entries failed to be written\n", cmd,
-                    j.host.db_path, (unsigned long long)ms.failed);
-            j.log_failures_reported = nerr; /* reported here: not again by a later tick */
-        }
+        log_rc = cmd_log_report_end(j.log, cmd, "  log", j.host.db_path, log_rc, &j.log_reports);
     }
     if (j.host.webhook) {
         struct admin_webhook_stats ws;
@@ -548,7 +510,7 @@ static int judge_main(int argc, char **argv, bool daemon)
         /* What was logged while serving: a failure since the summary is
          * reported now and fails the exit status too. */
         if (j.log && msglog_flush(j.log) != 0) {
-            report_log_failures(&j, true);
+            cmd_log_report_failures(j.log, cmd, &j.log_reports, true);
             status = 1;
         }
     }

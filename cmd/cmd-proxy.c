@@ -18,6 +18,7 @@
 #include "cmd-api.h"
 #include "cmd-common.h"
 #include "cmd-host.h"
+#include "cmd-log.h"
 #include "cmd-links.h"
 #include "commands.h"
 #include "config.h"
@@ -29,13 +30,9 @@
 struct pctx {
     struct cmd_host host; /* engine, store, API and their reloads */
     msglog_t *log;
-    uint64_t log_failures_reported; /* msglog_last_error's count, as last reported */
-    time_t log_failure_report_at;   /* when that was */
+    struct cmd_log_reports log_reports; /* what was said of the log's failures */
 };
 
-/* Message-log write failures are reported when they happen (as `smsguard
- * run` does, cmd/cmd-judge.c), at most once per this many seconds. */
-#define LOG_FAILURE_REPORT_S 10
 
 static volatile sig_atomic_t stop_requested;
 
@@ -50,18 +47,8 @@ static void tick(void *ctx)
 {
     struct pctx *x = ctx;
     cmd_host_tick(&x->host, cmd_host_take_sighup(), NULL);
-    /* One atomic load unless a transaction lost entries since the last
-     * report: a hole in the log is said on stderr as it happens. */
-    uint64_t n = msglog_last_error(x->log, NULL, 0);
-    if (n != x->log_failures_reported &&
-        (!x->log_failures_reported || time(NULL) - x->log_failure_report_at >= LOG_FAILURE_REPORT_S)) {
-        char e[MSGLOG_ERROR_MAX];
-        n = msglog_last_error(x->log, e, sizeof e);
-        fprintf(stderr, "smsguard proxy: message log: %llu failed write%s since the last report, entries lost; last: %s\n",
-                (unsigned long long)(n - x->log_failures_reported), n - x->log_failures_reported == 1 ? "" : "s", e);
-        x->log_failures_reported = n;
-        x->log_failure_report_at = time(NULL);
-    }
+    /* A hole in the log is said as it happens (cmd-log.h). */
+    cmd_log_report_failures(x->log, "proxy", &x->log_reports, false);
 }
 
 static void usage(FILE *f)
@@ -213,12 +200,7 @@ int cmd_proxy(int argc, char **argv)
         fprintf(stderr, "smsguard proxy: %s: %s\n", x.host.db_path, serr);
         goto out;
     }
-    struct msglog_config mc = {
-        .queue_capacity = (size_t)cfg.msglog.queue_capacity, .batch_max = (size_t)cfg.msglog.batch_max,
-        .batch_window_ms = (unsigned)cfg.msglog.batch_window_ms,
-        .retention_days = cfg.msglog.retention_days, .max_rows = cfg.msglog.max_rows,
-        .prune_every_s = (int)cfg.msglog.prune_every_s,
-    };
+    struct msglog_config mc = cmd_log_config(&cfg.msglog);
     x.log = msglog_new(x.host.db_path, &mc, serr);
     if (!x.log) {
         fprintf(stderr, "smsguard proxy: message log %s: %s\n", x.host.db_path, serr);
@@ -261,16 +243,7 @@ int cmd_proxy(int argc, char **argv)
     fprintf(stderr, "smsguard proxy: log %llu rows written to %s, %llu dropped, %llu failed\n",
             (unsigned long long)ms.written, x.host.db_path, (unsigned long long)ms.dropped,
             (unsigned long long)ms.failed);
-    if (ms.failed && !log_rc)
-        log_rc = SG_EDB;
-    if (log_rc) {
-        char e[MSGLOG_ERROR_MAX];
-        uint64_t nerr = msglog_last_error(x.log, e, sizeof e);
-        fprintf(stderr, "smsguard proxy: log error %llu failed writes; last: %s\n", (unsigned long long)nerr,
-                e[0] ? e : "(none recorded)");
-        fprintf(stderr, "smsguard proxy: message log %s is incomplete: %llu entries failed to be written\n",
-                x.host.db_path, (unsigned long long)ms.failed);
-    }
+    log_rc = cmd_log_report_end(x.log, "proxy", "smsguard proxy: log", x.host.db_path, log_rc, &x.log_reports);
     if (x.host.webhook) {
         struct admin_webhook_stats ws;
         admin_webhook_get_stats(x.host.webhook, &ws);

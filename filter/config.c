@@ -128,7 +128,7 @@ static const struct config_key keys[] = {
     {SEC_VERDICT, "trunk_prefix", SY_DIGITS, ST_DIGITS, P(trunk_prefix), 0, 3, 0},
     /* [msglog]: store/msglog.h; 0 = that module's default */
     {SEC_MSGLOG, "queue_capacity", SY_NUM, ST_U64, M(queue_capacity), 0, 1LL << 24, 0},
-    {SEC_MSGLOG, "batch_max", SY_NUM, ST_U64, M(batch_max), 0, 1LL << 24, 0},
+    {SEC_MSGLOG, "batch_max", SY_NUM, ST_U64, M(batch_max), 0, CONFIG_MSGLOG_BATCH_MAX, 0},
     {SEC_MSGLOG, "batch_window", SY_DUR, ST_I64, M(batch_window_ms), 10, 60000, 1},
     {SEC_MSGLOG, "retention_days", SY_NUM, ST_I64, M(retention_days), 0, 100000, 0},
     {SEC_MSGLOG, "max_rows", SY_NUM, ST_I64, M(max_rows), 0, 1LL << 50, 0},

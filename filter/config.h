@@ -49,6 +49,10 @@
  * does not depend on store/: the front end copies them into its
  * msglog_config (store/msglog.h documents each; 0 = that module's
  * default). */
+/* msglog_config.batch_max's bound (MSGLOG_BATCH_MAX), here so that the
+ * parser refuses more at FILE:LINE; cmd/cmd-log.c checks the two agree. */
+#define CONFIG_MSGLOG_BATCH_MAX 1000000
+
 struct config_msglog {
     uint64_t queue_capacity;
     uint64_t batch_max;

@@ -118,7 +118,6 @@
  * the WAL and checkpoint volume per row falls as transactions grow
  * (docs/state.md "Transaction size"). */
 #define DEFAULT_BATCH 400000
-#define MAX_BATCH 1000000 /* bounds the key lists: 3 x 24 B per row */
 #define DEFAULT_WINDOW_MS 1000
 /* Address keys waiting when the writer finds the ring empty inside a
  * transaction, from which it writes them early (writer_main). */
@@ -1964,8 +1963,8 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
         m->cfg.batch_max = DEFAULT_BATCH;
     if (!m->cfg.batch_window_ms)
         m->cfg.batch_window_ms = DEFAULT_WINDOW_MS;
-    if (m->cfg.batch_max > MAX_BATCH)
-        m->cfg.batch_max = MAX_BATCH;
+    if (m->cfg.batch_max > MSGLOG_BATCH_MAX)
+        m->cfg.batch_max = MSGLOG_BATCH_MAX;
     if (m->cfg.prune_every_s <= 0)
         m->cfg.prune_every_s = 60;
     if (m->cfg.queue_capacity > RING_UNITS_MAX)

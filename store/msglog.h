@@ -40,6 +40,9 @@ typedef struct msglog msglog_t;
 #define MSGLOG_MSGID_MAX 65
 #define MSGLOG_STAT_MAX 8
 
+/* The largest batch_max the writer takes; more is cut to it. */
+#define MSGLOG_BATCH_MAX 1000000
+
 struct msglog_config {
     size_t queue_capacity;   /* the ring's memory in KiB, rounded up to a
                                 power of two (at least 4, at most 2^24);
@@ -57,8 +60,8 @@ struct msglog_config {
                                 writer takes at a time (its per-drain
                                 tables: 32 bytes per unit) */
     size_t batch_max;        /* most entries per transaction; 0 = 400000,
-                                at most 1,000,000 (the writer keeps 96 bytes
-                                of key lists per entry) */
+                                at most MSGLOG_BATCH_MAX (the writer keeps
+                                96 bytes of key lists per entry) */
     unsigned batch_window_ms; /* a transaction ends this long after it
                                 began; 0 = 1000.  It also ends at batch_max
                                 entries, and as soon as it holds everything

@@ -204,6 +204,9 @@ static void test_values(void)
     CHECK_MSG(has_error(2, "is not a non-negative number") && has_error(3, "out of range") &&
                   has_error(5, "out of range (0..100000)") && has_error(6, "clear_grace"),
               "%s", err);
+    CHECK_EQ_INT(parse(&c, "[msglog]\nbatch_max = 1000001\n"), SG_EPARSE); /* past the writer's bound */
+    CHECK_MSG(has_error(2, "batch_max"), "%s", err);
+    CHECK_EQ_INT(parse(&c, "[msglog]\nbatch_max = 1000000\n"), 0);
     CHECK_EQ_INT(parse(&c, "[verdict]\nclear_grace = 7d\n"), 0);
     CHECK_EQ_INT(c.verdict.clear_grace_s, 7 * 86400);
     /* Bounds on the input. */
