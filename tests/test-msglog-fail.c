@@ -23,19 +23,6 @@
 
 static char dir[] = "/tmp/test-msglog-fail-XXXXXX";
 
-static int64_t count_rows(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 static void submit_rows(msglog_t *m, int n, int64_t ts0)
 {
     for (int i = 0; i < n; i++) {
@@ -181,7 +168,7 @@ static void test_lock_timeout(void)
               (unsigned long long)st.lock_waits);
     check_contains(e, "BEGIN IMMEDIATE: database is locked (SQLITE_BUSY, extended code 5); ");
     check_contains(e, " entries lost");
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log"), (int64_t)st.written);
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log"), (int64_t)st.written);
 }
 
 /* A lock given back within the attempts costs a wait, not the entries:
@@ -199,8 +186,8 @@ static void test_lock_wait(void)
     CHECK_EQ_INT(st.written, 40);
     CHECK_MSG(st.lock_waits >= 1, "%llu lock waits", (unsigned long long)st.lock_waits);
     CHECK_EQ_STR(e, "");
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log"), 40);
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log_dest"), 40);
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log"), 40);
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log_dest"), 40);
 }
 
 int main(void)

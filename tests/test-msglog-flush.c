@@ -25,19 +25,6 @@
 
 static char dir[] = "/tmp/test-msglog-flush-XXXXXX";
 
-static int64_t count_rows(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-    if (sqlite3_open(path, &db) == SQLITE_OK &&
-        sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    sqlite3_close(db);
-    return n;
-}
-
 /* Releases the write lock a while after the flush began waiting. */
 static void *release_later(void *arg)
 {
@@ -113,11 +100,11 @@ int main(void)
     CHECK_EQ_INT(st.updates, resp);
     CHECK_EQ_INT(st.failed, 0);
     CHECK_EQ_INT(st.batches, 1);
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log"), (int64_t)rows);
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log_dest d JOIN message_log m"
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log"), (int64_t)rows);
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log_dest d JOIN message_log m"
                                   " ON m.id = d.id AND m.dest_key = d.dest_key AND m.ts = d.ts"),
                  (int64_t)rows);
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log_mid k JOIN message_log m"
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log_mid k JOIN message_log m"
                                   " ON m.id = k.id AND m.mid_key = k.mid_key"),
                  (int64_t)resp);
 
@@ -130,9 +117,9 @@ int main(void)
     CHECK_MSG(st.batches >= (rows + resp) / 100, "%llu transactions for %llu entries",
               (unsigned long long)st.batches, (unsigned long long)(rows + resp));
     CHECK_EQ_INT(st.updates, resp);
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log WHERE message_id IS NULL"),
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log WHERE message_id IS NULL"),
                  (int64_t)(rows - resp));
-    CHECK_EQ_INT(count_rows(path, "SELECT COUNT(*) FROM message_log_mid"), (int64_t)resp);
+    CHECK_EQ_INT(test_sql_int(path, "SELECT COUNT(*) FROM message_log_mid"), (int64_t)resp);
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);

@@ -30,6 +30,9 @@ const char *test_source_path(const char *rel);
  * -journal) that a connection may leave: a read-only one cannot delete
  * its WAL. */
 void test_remove_db(const char *path);
+/* The first column of the first row sql gives on the database at path
+ * (a connection of its own), or -1. */
+int64_t test_sql_int(const char *path, const char *sql);
 /* Decodes hex (whitespace ignored) into buf; returns length or -1. */
 long test_unhex(const char *hex, uint8_t *buf, size_t cap);
 
