@@ -78,6 +78,15 @@ enum {
     {"memcap", required_argument, NULL, CMD_OPT_MEMCAP}, \
     {"max-multipart", required_argument, NULL, CMD_OPT_MAX_MULTIPART}
 
+/* Help for -c and CMD_COMMON_CAPTURE_LONGOPTS (-r and -i are each
+ * command's own: run alone of the judging commands captures live). */
+#define CMD_COMMON_CAPTURE_HELP \
+    "  -c COUNT           stop after COUNT packets\n" \
+    "  --port PORT        only TCP port PORT carries SMPP (repeatable; default:\n" \
+    "                     any port, recognised by framing)\n" \
+    "  --pace N           read -r FILE at N messages/s at most (a known load for\n" \
+    "                     benchmarks); the summary says whether the pace was kept\n"
+
 #define CMD_COMMON_DECODER_HELP \
     "  --dc0 CHARSET      what data_coding 0 means: gsm (default), latin1, ascii\n" \
     "  --gsm-packed       GSM 03.38 text is packed septets (default: unpacked)\n" \

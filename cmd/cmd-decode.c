@@ -71,12 +71,10 @@ static void usage(FILE *f)
           "\n"
           "  -r FILE            read packets from FILE (pcap or pcapng; - for stdin)\n"
           "  -i IFACE           capture live on IFACE\n"
-          "  -c COUNT           stop after COUNT packets\n"
           "  -q                 no events on stdout, only the summary on stderr\n"
           "  --events LIST      events to write, comma-separated (default\n"
           "                     pdu,message,receipt,error)\n"
-          "  --port PORT        only TCP port PORT carries SMPP (repeatable; default:\n"
-          "                     any port, recognised by framing)\n"
+          CMD_COMMON_CAPTURE_HELP
           CMD_COMMON_DECODER_HELP
           "  --no-progress      no progress line on a terminal\n"
           "  -h, --help         this help\n"

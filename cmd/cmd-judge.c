@@ -277,17 +277,15 @@ static void usage(FILE *f, const char *cmd)
             "object per message on stdout (the message fields of decode plus action, score,\n"
             "reasons), a summary on stderr.%s%s\n"
             "\n"
-            "  -r FILE          read packets from FILE (pcap or pcapng)\n"
+            "  -r FILE          read packets from FILE (pcap or pcapng; - for stdin)\n"
             "%s"
             "  --rules DIR      rule set (default: %s)\n"
             "  --db FILE        SQLite state: lists in, message log out%s\n"
             "  --rules-cache DIR  compiled rule databases (default: DIR/.cache when writable)\n"
             "  --config FILE    configuration file (docs/configuration.md, etc/smsguard.conf);\n"
             "                   options given here override it\n"
-            "  -c COUNT         stop after COUNT packets\n"
-            "  --pace N         judge -r FILE at N messages/s at most (a known load for\n"
-            "                   benchmarks); the summary says whether the pace was kept\n"
             "  -q               no verdicts on stdout, only the summary\n"
+            CMD_COMMON_CAPTURE_HELP
             CMD_COMMON_DECODER_HELP
             "  -h, --help       this help\n",
             cmd, strcmp(cmd, "run") == 0 ? " | -i IFACE" : "",

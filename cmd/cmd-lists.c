@@ -568,7 +568,7 @@ static int tok_list(struct args *a, store_t *s)
 
 static const struct action_spec wl_actions[] = {
     {"add", "--sender S --verified-by NAME [--ton N] [--account A] [--provider P] "
-            "[--cidr CIDR]... [--expires-in-days N] [--by NAME] --db FILE",
+            "[--cidr CIDR]... [--expires-in-days N] [--reason R] [--ticket T] [--by NAME] --db FILE",
      wl_add, A([O_SENDER] = 1, [O_TON] = 1, [O_ACCOUNT] = 1, [O_PROVIDER] = 1,
                [O_VERIFIED_BY] = 1, [O_CIDR] = 1, [O_EXPIRES_IN_DAYS] = 1, [O_BY] = 1,
                [O_REASON] = 1, [O_TICKET] = 1)},
@@ -579,7 +579,7 @@ static const struct action_spec wl_actions[] = {
 };
 
 static const struct action_spec bl_actions[] = {
-    {"add", "--sender V | --kind sender|account|domain|fingerprint --value V  --reason R "
+    {"add", "--sender V | [--kind sender|account|domain|fingerprint] --value V  --reason R "
             "[--ttl-hours H] [--ticket T] [--by NAME] --db FILE",
      bl_add, A([O_SENDER] = 1, [O_KIND] = 1, [O_VALUE] = 1, [O_REASON] = 1, [O_TTL_HOURS] = 1,
                [O_TICKET] = 1, [O_BY] = 1)},
@@ -595,7 +595,7 @@ static const struct action_spec ex_actions[] = {
             "[--country-code 7] [--trunk-prefix 8] --db FILE",
      ex_add, A([O_SENDER] = 1, [O_MSISDN] = 1, [O_TTL_HOURS] = 1, [O_REASON] = 1,
                [O_TICKET] = 1, [O_BY] = 1, [O_COUNTRY_CODE] = 1, [O_TRUNK_PREFIX] = 1)},
-    {"list", "[--all] [--sender S] [--msisdn M] --db FILE", ex_list,
+    {"list", "[--all] [--sender S] [--msisdn M] [--country-code 7] [--trunk-prefix 8] --db FILE", ex_list,
      A([O_ALL] = 1, [O_SENDER] = 1, [O_MSISDN] = 1, [O_COUNTRY_CODE] = 1,
        [O_TRUNK_PREFIX] = 1)},
     {"remove", "--id N [--reason R] [--ticket T] [--by NAME] --db FILE", ex_remove,
@@ -605,9 +605,9 @@ static const struct action_spec ex_actions[] = {
 
 static const struct action_spec tok_actions[] = {
     {"create", "--role callcentre|ops|provider --name NAME [--provider NAME] "
-               "[--expires-in 24h|30d] [--by NAME] --db FILE",
+               "[--expires-in N{s,m,h,d,w}] [--by NAME] --db FILE",
      tok_create, A([O_ROLE] = 1, [O_NAME] = 1, [O_PROVIDER] = 1, [O_EXPIRES_IN] = 1, [O_BY] = 1)},
-    {"revoke", "--name NAME | --id N [--by NAME] --db FILE", tok_revoke,
+    {"revoke", "--name NAME | --id N [--reason R] [--ticket T] [--by NAME] --db FILE", tok_revoke,
      A([O_NAME] = 1, [O_ID] = 1, [O_BY] = 1, [O_REASON] = 1, [O_TICKET] = 1)},
     {"list", "[--all] --db FILE", tok_list, A([O_ALL] = 1)},
     {NULL, NULL, NULL, {0}},

@@ -108,7 +108,7 @@ static int cmd_check(int argc, char **argv)
 static int cmd_test(int argc, char **argv)
 {
     if (argc > 2 || (argc == 2 && argv[1][0] == '-')) {
-        if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+        if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             usage(stdout);
             return 0;
         }
