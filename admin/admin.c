@@ -608,7 +608,7 @@ int admin_start(admin_t **out, const struct admin_config *c, char *err, size_t e
     }
     if (!loopback && !tls && !c->insecure_listen) {
         snprintf(err, errcap,
-                 "--listen %s is not a loopback address: configure --tls-cert and --tls-key, or "
+                 "the API's address %s is not a loopback address: configure --tls-cert and --tls-key, or "
                  "pass --insecure-listen if a TLS proxy on this host fronts it",
                  listen);
         return SG_EINVAL;

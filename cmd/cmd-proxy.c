@@ -62,7 +62,11 @@ static void usage(FILE *f)
           "\n"
           "  --listen ADDR:PORT    SMPP side, where ESMEs connect\n"
           "  --upstream HOST:PORT  the SMSC\n"
-          "  --api ADDR:PORT       admin API and console (off without it)\n"
+          "  --api ADDR:PORT       admin API and console (off without it); a non-loopback\n"
+          "                        address needs --tls-cert/--tls-key or --insecure-listen\n"
+          "  --tls-cert FILE, --tls-key FILE  PEM certificate and key: the API over HTTPS\n"
+          "  --insecure-listen     allow the API in plain HTTP on a non-loopback address\n"
+          "  --console DIR         console files served at / (default admin/console)\n"
           "  --db FILE             SQLite state: lists in, message log out (default smsguard.db)\n"
           "  --rules DIR           rule set (default rules)\n"
           "  --rules-cache DIR     compiled rule databases (default DIR/.cache when writable)\n"
@@ -103,6 +107,8 @@ int cmd_proxy(int argc, char **argv)
     proxy_config_default(&pc);
     struct pctx x = {.host = {.cmd = "proxy", .rules_dir = "rules", .db_path = "smsguard.db"}};
     const char *api_listen = NULL;
+    struct cmd_api_args aa; /* --api's TLS and console options; listen is --api's */
+    cmd_api_args_init(&aa);
     /* The configuration file first, so that every option overrides it;
      * the engine config's numbering-plan strings point into cfg. */
     static struct config cfg;
@@ -133,6 +139,10 @@ int cmd_proxy(int argc, char **argv)
         {"timeout-status", required_argument, NULL, O_TSTAT},
         {"judge-budget", required_argument, NULL, O_BUDGET},
         {"multipart", required_argument, NULL, O_MPMODE}, {"config", required_argument, NULL, O_CONFIG},
+        {"console", required_argument, NULL, CMD_OPT_CONSOLE},
+        {"tls-cert", required_argument, NULL, CMD_OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, CMD_OPT_TLS_KEY},
+        {"insecure-listen", no_argument, NULL, CMD_OPT_INSECURE_LISTEN},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -172,7 +182,11 @@ int cmd_proxy(int argc, char **argv)
             break;
         }
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default:
+            if (cmd_api_option(&aa, c, optarg))
+                break;
+            usage(stderr);
+            return 2;
         }
     }
     if (!pc.listen || !pc.upstream || optind != argc) {
@@ -214,8 +228,6 @@ int cmd_proxy(int argc, char **argv)
         goto out;
     }
     if (api_listen) {
-        struct cmd_api_args aa;
-        cmd_api_args_init(&aa);
         aa.listen = api_listen;
         if (cmd_api_start(&aa, "proxy", x.host.db_path, x.host.engine, x.log, verdict_engine_config(x.host.engine), &x.host.api) != 0)
             goto out;

@@ -64,6 +64,25 @@ if sg run -r "$tmp/first.pcap" --db "$tmp/other.db" -q --listen 0.0.0.0:0 >/dev/
     echo "api: FAIL --listen 0.0.0.0 without TLS was accepted" >&2; exit 1
 fi
 grep -q "not a loopback address" "$tmp/refuse.err" || { echo "api: FAIL refusal message:"; cat "$tmp/refuse.err"; exit 1; } >&2
+# The proxy's --api takes the same TLS options: refused without, served
+# in plain HTTP with --insecure-listen.
+proxy_api=(proxy --listen 127.0.0.1:0 --upstream 127.0.0.1:9 --db "$tmp/other.db" --rules "$SG_SOURCE/rules"
+           --api 0.0.0.0:0)
+if sg "${proxy_api[@]}" >/dev/null 2>"$tmp/refuse-proxy.err"; then
+    echo "api: FAIL proxy --api 0.0.0.0 without TLS was accepted" >&2; exit 1
+fi
+grep -q "not a loopback address" "$tmp/refuse-proxy.err" ||
+    { echo "api: FAIL proxy refusal message:"; cat "$tmp/refuse-proxy.err"; exit 1; } >&2
+"$SMSGUARD" "${proxy_api[@]}" --insecure-listen >/dev/null 2>"$tmp/proxy-api.err" &
+proxy_pid=$!
+for _ in $(seq 100); do
+    grep -q "admin API and console on http://0.0.0.0:0/" "$tmp/proxy-api.err" 2>/dev/null && break
+    kill -0 "$proxy_pid" 2>/dev/null || break
+    sleep 0.1
+done
+grep -q "admin API and console on http://0.0.0.0:0/" "$tmp/proxy-api.err" ||
+    { echo "api: FAIL proxy --api with --insecure-listen:"; cat "$tmp/proxy-api.err"; kill "$proxy_pid"; exit 1; } >&2
+kill "$proxy_pid"; wait "$proxy_pid" 2>/dev/null || true
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 "$SMSGUARD" run -r "$tmp/first.pcap" --db "$db" -q --listen "127.0.0.1:$port" \
