@@ -196,7 +196,11 @@ start_proxy "$pp" "$sp" "$tmp/proxy-b.log" --judge-budget 200 --fail-closed
 node "$here/proxy/failures.js" "127.0.0.1:$pp" budget "$tmp/go" >"$tmp/budget.json" 2>"$tmp/budget.err" & n=$!
 for _ in $(seq 600); do grep -q ready "$tmp/budget.err" 2>/dev/null && break; sleep 0.05; done
 kill -STOP "$proxy_pid"
-touch "$tmp/go"; sleep 0.8
+touch "$tmp/go"
+# The stall counts from when both PDUs are in the sockets: on a loaded
+# machine node may take a while to notice the file and send them.
+for _ in $(seq 600); do grep -q sent "$tmp/budget.err" 2>/dev/null && break; sleep 0.05; done
+sleep 0.8
 kill -CONT "$proxy_pid"
 wait "$n" || die "budget: $(cat "$tmp/budget.json")"
 kill -TERM "$proxy_pid"; wait "$proxy_pid" || die "proxy exit status after the budget test"

@@ -19,7 +19,8 @@
 //     message passes (judged; the verified account only binds: the proxy
 //     never judged its sender); then, once the file argv[4] exists
 //     (tests/proxy.sh creates it while the proxy is stopped), a verified
-//     one-time code and the ham are sent: both wait past the budget, the
+//     one-time code and the ham are sent ("sent" on stderr once both are
+//     in the sockets): both wait past the budget, the
 //     ham is refused (fail closed), the verified sender's code passes
 //     unjudged (the engine's lists say it is verified).
 //   "monitor": the proxy runs with --monitor.  The three-part phishing
@@ -132,7 +133,9 @@ async function budget() {
   check(h1.r.command_status === 0 && /^smsc-/.test(h1.r.message_id), 'ham judged in time and forwarded');
   console.error('ready');
   for (let i = 0; i < 600 && !fs.existsSync(process.argv[4]); i++) await sleep(50);
-  const [o2, h2] = await Promise.all([submit(bank, otp(654321)), submit(e, ham)]);
+  const answers = Promise.all([submit(bank, otp(654321)), submit(e, ham)]);
+  console.error('sent'); // both PDUs are in the sockets: the wait starts now
+  const [o2, h2] = await answers;
   check(o2.r.command_status === 0 && /^smsc-/.test(o2.r.message_id),
         'verified OTP passes although not judged in time: ' + o2.r.command_status);
   check(h2.r.command_status === 0x45, 'ham not judged in time refused (fail closed): ' + h2.r.command_status);
