@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 /* ---- one option ------------------------------------------------------------ */
 
@@ -18,18 +17,6 @@ static int key_is(const char *key, const char *name)
         if (*key != *name && !((*key == '_' || *key == '-') && *name == '-'))
             return 0;
     return !*key && !*name;
-}
-
-static int parse_bool(const char *v, int *out)
-{
-    static const char *const yes[] = {"true", "yes", "on", "1"}, *const no[] = {"false", "no", "off", "0"};
-    for (size_t i = 0; i < 4; i++) {
-        if (strcasecmp(v, yes[i]) == 0)
-            return *out = 1, 0;
-        if (strcasecmp(v, no[i]) == 0)
-            return *out = 0, 0;
-    }
-    return -1;
 }
 
 /* An unsigned number in [lo, hi], any base strtoul reads (0x45, 69). */
@@ -69,7 +56,7 @@ int cmd_proxy_setting(struct proxy_config *c, const char *key, const char *value
         else
             c->block_mode = PROXY_BLOCK_ERROR, c->block_status = (uint32_t)v;
     } else if (key_is(key, "fail-closed") || key_is(key, "monitor")) {
-        if (parse_bool(value, &b) != 0) {
+        if (config_bool(value, &b) != 0) {
             snprintf(err, cap, "%s %s: expected true or false", key, value);
             return -1;
         }

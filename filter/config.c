@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "text-memo.h"
 
@@ -285,6 +286,16 @@ static const struct name_val actions[] = {{"allow", VERDICT_ALLOW}, {"flag", VER
 static const struct name_val bools[] = {{"true", 1}, {"false", 0}, {"yes", 1}, {"no", 0},
                                         {"on", 1},   {"off", 0},   {"1", 1},    {"0", 0}};
 
+int config_bool(const char *v, int *out)
+{
+    for (size_t i = 0; i < SG_ARRAY_LEN(bools); i++)
+        if (strcasecmp(bools[i].name, v) == 0) {
+            *out = bools[i].val;
+            return 0;
+        }
+    return -1;
+}
+
 static int lookup(const struct name_val *t, size_t n, const char *v, int *out)
 {
     for (size_t i = 0; i < n; i++)
@@ -359,7 +370,7 @@ static int apply_value(const struct config_key *k, void *base, const char *v, ch
         }
         break;
     case SY_BOOL:
-        e = lookup(bools, SG_ARRAY_LEN(bools), v, (int *)&num);
+        e = config_bool(v, (int *)&num);
         if (e) {
             snprintf(msg, msgcap, "'%s' is not a boolean (true, false, yes, no, on, off, 1, 0)", v);
             return -1;

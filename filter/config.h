@@ -111,6 +111,10 @@ struct config {
 /* The bundled defaults: decoder_config_default(), verdict_config_default(),
  * message-log module defaults, no paths. */
 void config_default(struct config *c);
+/* A boolean as the file writes one: true/false, yes/no, on/off, 1/0, in
+ * any case; 0 with *out set, or -1.  Also for the [proxy] sections'
+ * values, which the front end parses. */
+int config_bool(const char *v, int *out);
 
 /* Parses len bytes of text (need not be NUL-terminated) named name in
  * messages, applying every valid key to c.

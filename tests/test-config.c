@@ -204,6 +204,10 @@ static void test_values(void)
     CHECK_MSG(has_error(2, "is not a non-negative number") && has_error(3, "out of range") &&
                   has_error(5, "out of range (0..100000)") && has_error(6, "clear_grace"),
               "%s", err);
+    /* Booleans in any case, as the [proxy] sections' (cmd-links.c). */
+    CHECK_EQ_INT(parse(&c, "[verdict]\nauto_blacklist = OFF\ntrust_unknown_account = Yes\n"), 0);
+    CHECK_EQ_INT(c.verdict.auto_blacklist, 0);
+    CHECK_EQ_INT(c.verdict.trust_unknown_account, 1);
     CHECK_EQ_INT(parse(&c, "[msglog]\nbatch_max = 1000001\n"), SG_EPARSE); /* past the writer's bound */
     CHECK_MSG(has_error(2, "batch_max"), "%s", err);
     CHECK_EQ_INT(parse(&c, "[msglog]\nbatch_max = 1000000\n"), 0);
