@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "msglog.h"
+#include "store.h"
 
 static double cpu_s(void)
 {
@@ -94,6 +95,9 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     int c;
+    /* As the front ends that run the writer (run, replay, proxy) do. */
+    if (store_init_process() != 0)
+        fprintf(stderr, "bench-msglog: store_init_process failed: SQLite's default page cache\n");
     while ((c = getopt_long(argc, argv, "n:d:UL:r:q:w:b:W:", opts, NULL)) != -1) {
         switch (c) {
         case 'n': n = strtol(optarg, NULL, 10); break;

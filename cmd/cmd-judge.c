@@ -302,6 +302,10 @@ static void usage(FILE *f, const char *cmd)
 static int judge_main(int argc, char **argv, bool daemon)
 {
     const char *cmd = daemon ? "run" : "replay";
+    /* Before any database is opened: the message-log writer's page cache
+     * on huge pages (store.h).  Should it fail, SQLite allocates as it
+     * does by default: slower, nothing else. */
+    (void)store_init_process();
     struct judge j = {.cmd = cmd, .daemon = daemon,
                       .host = {.cmd = cmd, .rules_dir = DEFAULT_RULES_DIR}};
     struct cmd_capture_args cap;

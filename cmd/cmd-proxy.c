@@ -103,6 +103,7 @@ static void usage(FILE *f)
 
 int cmd_proxy(int argc, char **argv)
 {
+    (void)store_init_process(); /* before any database is opened, as run's (store.h) */
     struct proxy_config pc;
     proxy_config_default(&pc);
     struct pctx x = {.host = {.cmd = "proxy", .rules_dir = "rules", .db_path = "smsguard.db"}};

@@ -2020,6 +2020,7 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
                                               : LOCK_TIMEOUT_MAX_MS));
     /* A large page cache keeps the index pages hot; a larger WAL between
      * checkpoints amortises them over more batches. */
+    _Static_assert(STORE_WRITER_CACHE_KIB == 262144, "the PRAGMA below says 262144");
     sqlite3_exec(m->db, "PRAGMA cache_size = -262144", NULL, NULL, NULL);
     sqlite3_exec(m->db, "PRAGMA wal_autocheckpoint = 8192", NULL, NULL, NULL);
     /* The set-wise updates' staging tables (flush_updates), this

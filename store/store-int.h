@@ -46,4 +46,10 @@ int64_t store_mid_key(const char *message_id);
 
 #define STORE_BUSY_TIMEOUT_MS 5000
 
+/* The message-log writer's page cache (PRAGMA cache_size), which
+ * store_init_process() sizes its region for, and the page size new
+ * databases get (store_sqlite_configure). */
+#define STORE_WRITER_CACHE_KIB 262144
+#define STORE_PAGE_SIZE 8192
+
 #endif

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -740,6 +741,37 @@ static void sql_key(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_null(ctx);
 }
 
+int store_init_process(void)
+{
+    static int done;
+    if (done)
+        return 0;
+    int hdr = 0;
+    if (sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &hdr) != SQLITE_OK)
+        return SG_EINVAL; /* already initialised: too late to configure */
+    /* A slot holds one page and SQLite's header for it; the writer's pages
+     * and as many again for the other connections (the store's, the API's
+     * readers: SQLite's default cache is 2 MiB each). */
+    size_t slot = ((size_t)STORE_PAGE_SIZE + (size_t)hdr + 7) & ~(size_t)7;
+    size_t slots = (size_t)STORE_WRITER_CACHE_KIB * 1024 / STORE_PAGE_SIZE * 9 / 8;
+    size_t len = slot * slots, huge = (size_t)2 << 20;
+    /* Anonymous memory is mapped lazily: untouched slots cost no memory.
+     * Aligned to 2 MiB so that the kernel can back it with huge pages. */
+    uint8_t *map = mmap(NULL, len + huge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED)
+        return -ENOMEM;
+    uint8_t *at = (uint8_t *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));
+#ifdef MADV_HUGEPAGE
+    (void)madvise(at, len, MADV_HUGEPAGE); /* a hint: refused is fine */
+#endif
+    if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, at, (int)slot, (int)slots) != SQLITE_OK) {
+        munmap(map, len + huge);
+        return SG_EINVAL;
+    }
+    done = 1;
+    return 0;
+}
+
 int store_sqlite_configure(sqlite3 *db, const char *synchronous)
 {
     char sql[96];
@@ -750,6 +782,7 @@ int store_sqlite_configure(sqlite3 *db, const char *synchronous)
     /* page_size takes effect only on a new, empty file, and only before WAL
      * is on: 8 KB pages make the message log's B-trees one level shallower
      * than 4 KB (docs/state.md). */
+    _Static_assert(STORE_PAGE_SIZE == 8192, "the PRAGMA below says 8192");
     if (sqlite3_exec(db, "PRAGMA page_size = 8192", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "sg_addr_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                 (void *)&addr_key_fn, sql_key, NULL, NULL) != SQLITE_OK ||

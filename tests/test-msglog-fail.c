@@ -197,6 +197,9 @@ int main(void)
         return 1;
     }
     test_constraint();
+    /* SQLite is in use now: too late to configure its page cache, and
+     * said so (the front ends call it first thing). */
+    CHECK_EQ_INT(store_init_process(), SG_EINVAL);
     test_lock_timeout();
     test_lock_wait();
     if (getenv("TEST_VERBOSE"))
