@@ -29,7 +29,9 @@
  * map also spares the kernel's copy of every octet out of the page cache,
  * which pread() into a buffer needed: with the judge's tables and
  * Hyperscan's state between two reads, that copy wrote to lines long
- * evicted, 16% of `replay -q`'s samples (perf, 1M-message capture).
+ * evicted, 16% of `replay -q`'s samples (perf, 1M-message capture).  The
+ * CPU time saved is smaller, 2-4% (docs/benchmarks.md, tenth session): the
+ * reader now takes the first touch of each packet's lines itself.
  * libpcap still opens and checks the file (and gives the link type);
  * anything the direct reader does not handle exactly as libpcap 1.10 does
  * (another byte order, pcapng, a BPF filter, a link type libpcap
@@ -48,10 +50,11 @@
  * of the 1M-message capture either way.)
  *
  * A capture file truncated by another process while it is read would
- * raise SIGBUS at the next access past its new end.  Captures are read
- * once written (tcpdump -w finishes a file before it rotates to the
- * next); one still being appended to is safe: the map ends where the file
- * did, and libpcap reads what came after. */
+ * raise SIGBUS at the next access past its new end, as would a disk error
+ * reading a page of it (pread() returned EIO).  Captures are read once
+ * written (tcpdump -w finishes a file before it rotates to the next); one
+ * still being appended to is safe: the map ends where the file did, and
+ * libpcap reads what came after. */
 #define CAPTURE_MAP_WINDOW (8u << 20)
 #define PCAP_MAGIC_US 0xa1b2c3d4u
 #define PCAP_MAGIC_NS 0xa1b23c4du
@@ -472,9 +475,9 @@ static __attribute__((noinline)) int capture_next_slow(capture_t *c, struct capt
                 c->st.truncated++;
             return 1;
         }
-        int rc = direct_give_up(c);
-        if (rc < 0)
-            return rc;
+        int given = direct_give_up(c);
+        if (given < 0)
+            return given;
     }
     int rc = c->is_file ? pcap_next_ex(c->p, &h, &data) : live_next(c, &h, &data);
     switch (rc) {
