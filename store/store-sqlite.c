@@ -746,6 +746,12 @@ int store_init_process(void)
     static int done;
     if (done)
         return 0;
+    /* No memory statistics: with them every SQLite allocation takes a
+     * global mutex to count itself, and nothing here reads them
+     * (sqlite3_memory_used, a soft heap limit).  bench-msglog, 6 alternated
+     * pairs: +1.9% rows per writer CPU-second (median 177,700 -> 181,000),
+     * faster in all six. */
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     int hdr = 0;
     if (sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &hdr) != SQLITE_OK)
         return SG_EINVAL; /* already initialised: too late to configure */

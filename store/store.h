@@ -56,6 +56,8 @@ enum store_open_flags {
  * per writer CPU-second without, 177,704-181,771 with (docs/state.md).
  * Pages past the region, and pages of databases with pages over 8 KiB,
  * come from malloc as before.  The region lives as long as the process.
+ * SQLite's memory statistics are turned off too (they cost a mutex per
+ * allocation; sqlite3_memory_used() then reads 0).
  * 0; SG_EINVAL when SQLite is already in use in this process (it can then
  * not be configured; everything works as without the call); -ENOMEM. */
 int store_init_process(void);
