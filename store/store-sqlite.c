@@ -755,9 +755,9 @@ int store_init_process(void)
     int hdr = 0;
     if (sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &hdr) != SQLITE_OK)
         return SG_EINVAL; /* already initialised: too late to configure */
-    /* A slot holds one page and SQLite's header for it; the writer's pages
-     * and as many again for the other connections (the store's, the API's
-     * readers: SQLite's default cache is 2 MiB each). */
+    /* A slot holds one page and SQLite's header for it: the writer's pages
+     * and an eighth more for the other connections (the store's, the API's
+     * readers: SQLite's default cache is 2 MiB each); past that, malloc. */
     size_t slot = ((size_t)STORE_PAGE_SIZE + (size_t)hdr + 7) & ~(size_t)7;
     size_t slots = (size_t)STORE_WRITER_CACHE_KIB * 1024 / STORE_PAGE_SIZE * 9 / 8;
     size_t len = slot * slots, huge = (size_t)2 << 20;
