@@ -36,19 +36,23 @@
  * entries, batch_window_ms after it began, or until its drains hold all
  * that a waiting flush / stop waits for (urgent).  Rows go into
  * message_log in arrival (id) order, so the table B-tree only ever
- * appends.  The timeline and sender lookups are served by
- * two key tables (message_log_dest, message_log_source: (key, ts, id),
- * WITHOUT ROWID) that the writer fills at the end of each transaction (or
- * before, when it finds the ring empty with KEYS_EARLY_MIN of them waiting)
- * from an in-memory list sorted by key: random keys then reach the B-tree in key
- * order, each insert lands next to the previous one, and the pages it walks
- * are already in the CPU cache.  Ordinary indexes on message_log would take
- * their inserts in id order, one cache-missing descent per row and index
- * (docs/state.md: about half the rate with the same keys).  Receipts find
- * their rows through a third one, message_log_mid ((mid_key, id), the
- * integer key of the message_id, store_mid_key), filled the same way, and
- * also before a set-wise receipt runs (flush_updates), so that it sees
- * every row written before it.
+ * appends.  The timeline is served by a key table (message_log_dest:
+ * (key, ts, id), WITHOUT ROWID) that the writer fills at the end of each
+ * transaction (or before, when it finds the ring empty with KEYS_EARLY_MIN
+ * entries waiting) from an in-memory list sorted by key: random keys then
+ * reach the B-tree in key order, each insert lands next to the previous
+ * one, and the pages it walks are already in the CPU cache.  Ordinary
+ * indexes on message_log would take their inserts in id order, one
+ * cache-missing descent per row and index (docs/state.md: about half the
+ * rate with the same keys).  Receipts find their rows through a second
+ * one, message_log_mid ((mid_key, id), the integer key of the message_id,
+ * store_mid_key), filled the same way, and also before a set-wise receipt
+ * runs (flush_updates), so that it sees every row written before it.
+ * Senders are few and each sends a lot: their rows are found through
+ * posting lists (postings.h), one message_log_sender_runs row per sender
+ * and transaction, written at the COMMIT from the same sorted list
+ * (write_sender_runs); an entry per row in a key table had cost a fifth
+ * of the writer's time (docs/state.md "Sender runs").
  *
  * Updates (responses, receipts): the writer applies a drain (what the ring
  * held when it looked, up to dcap records) at once.  Its rows wait in
@@ -89,6 +93,7 @@
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include "msglog.h"
+#include "postings.h"
 #include "store.h"
 #include "store-int.h"
 #include "text-norm.h"
@@ -212,11 +217,10 @@ _Static_assert(sizeof(struct rec) % REC_ALIGN == 0 && sizeof(struct rec_row) % R
 enum {
     Q_INSERT,
     Q_KEY_DEST,
-    Q_KEY_SOURCE,
     Q_KEY_MID,
+    Q_SENDER_RUN, /* one sender's posting list (write_sender_runs) */
     Q_INSERT_MANY,   /* ROW_CHUNK rows per statement, built in msglog_new */
     Q_KEY_DEST_MANY, /* KEY_ROWS entries per statement, built in msglog_new */
-    Q_KEY_SOURCE_MANY,
     Q_KEY_MID_MANY,
     Q_STATS,      /* one sender_stats upsert */
     Q_STATS_MANY, /* SS_ROWS upserts per statement, built in msglog_new */
@@ -257,9 +261,9 @@ static const char *const q_sql[Q__COUNT] = {
                  " ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,"
                  " ?22, ?23)",
     [Q_KEY_DEST] = "INSERT OR FAIL INTO message_log_dest (dest_key, ts, id) VALUES (?1, ?2, ?3)",
-    [Q_KEY_SOURCE] =
-        "INSERT OR FAIL INTO message_log_source (source_key, ts, id) VALUES (?1, ?2, ?3)",
     [Q_KEY_MID] = "INSERT OR FAIL INTO message_log_mid (mid_key, id) VALUES (?1, ?2)",
+    [Q_SENDER_RUN] = "INSERT OR FAIL INTO message_log_sender_runs (source_key, ts_last, first_id,"
+                     " entries) VALUES (?1, ?2, ?3, ?4)",
     /* Counts add up: a (sender, bucket) written by an earlier transaction,
      * or earlier in this one, gets this one's counts on top. */
     [Q_STATS] = "INSERT INTO sender_stats (sender, bucket, total, allowed, flagged, blocked,"
@@ -330,11 +334,10 @@ static const char *const q_sql[Q__COUNT] = {
 static const char *const q_name[Q__COUNT] = {
     [Q_INSERT] = "message_log INSERT",
     [Q_KEY_DEST] = "message_log_dest INSERT",
-    [Q_KEY_SOURCE] = "message_log_source INSERT",
     [Q_KEY_MID] = "message_log_mid INSERT",
+    [Q_SENDER_RUN] = "message_log_sender_runs INSERT",
     [Q_INSERT_MANY] = "message_log INSERT",
     [Q_KEY_DEST_MANY] = "message_log_dest INSERT",
-    [Q_KEY_SOURCE_MANY] = "message_log_source INSERT",
     [Q_KEY_MID_MANY] = "message_log_mid INSERT",
     [Q_STATS] = "sender_stats upsert",
     [Q_STATS_MANY] = "sender_stats upsert",
@@ -411,6 +414,7 @@ struct msglog {
     struct keyent *kdest, *ksrc, *kmid;
     struct keyent *ktmp;
     size_t nkdest, nksrc, nkmid;
+    unsigned char *runbuf; /* one posting list, POSTINGS_BYTES_MAX */
     struct sstat *agg;   /* AGG_MAX entries, nagg used */
     uint32_t *agg_slot;  /* AGG_SLOTS: 0 = free, else index in agg + 1 */
     uint32_t *agg_order; /* AGG_MAX: sort scratch */
@@ -1785,15 +1789,58 @@ static void idle_wait(msglog_t *m)
     pthread_mutex_unlock(&m->mu);
 }
 
-/* The key-table entries of the transaction so far, into their tables
- * (sorted; write_keys).  Returns the entries that failed. */
-static uint64_t write_tx_keys(msglog_t *m)
+/* The sender entries of the transaction so far, as posting lists: sorted
+ * by key (stable: a sender's entries stay in id order), then one
+ * message_log_sender_runs row per sender, or per POSTINGS_MAX entries of
+ * one.  Returns the entries that failed (a list's, when its INSERT
+ * fails).  Bound: nksrc entries, one statement per list. */
+static uint64_t write_sender_runs(msglog_t *m)
+{
+    struct keyent *k = m->ksrc;
+    size_t n = m->nksrc;
+    uint64_t nfail = 0;
+    sqlite3_stmt *st = m->q[Q_SENDER_RUN];
+
+    sort_keys(k, m->ktmp, n);
+    for (size_t i = 0; i < n;) {
+        struct postings_writer w;
+        int64_t ts_last = k[i].ts;
+        size_t j = i;
+        postings_begin(&w, m->runbuf);
+        for (; j < n && k[j].key == k[i].key && postings_add(&w, k[j].ts, k[j].id) == 0; j++)
+            if (k[j].ts > ts_last)
+                ts_last = k[j].ts;
+        sqlite3_bind_int64(st, 1, k[i].key);
+        sqlite3_bind_int64(st, 2, ts_last);
+        sqlite3_bind_int64(st, 3, k[i].id); /* the list's smallest id */
+        sqlite3_bind_blob(st, 4, m->runbuf, (int)postings_len(&w), SQLITE_STATIC);
+        if (!step(m, st))
+            nfail += j - i;
+        i = j;
+    }
+    m->nksrc = 0;
+    return nfail;
+}
+
+/* The recipient and message_id key-table entries of the transaction so
+ * far, into their tables (sorted; write_keys).  Returns the entries that
+ * failed. */
+static uint64_t write_early_keys(msglog_t *m)
 {
     uint64_t nfail = write_keys(m, Q_KEY_DEST, Q_KEY_DEST_MANY, 3, m->kdest, m->nkdest);
-    nfail += write_keys(m, Q_KEY_SOURCE, Q_KEY_SOURCE_MANY, 3, m->ksrc, m->nksrc);
     nfail += write_keys(m, Q_KEY_MID, Q_KEY_MID_MANY, 2, m->kmid, m->nkmid);
-    m->nkdest = m->nksrc = m->nkmid = 0;
+    m->nkdest = m->nkmid = 0;
     return nfail;
+}
+
+/* All the transaction's key entries: the above and the senders' lists,
+ * which wait for the commit, so that each sender gets one list a
+ * transaction however often the keys were written early.  Returns the
+ * entries that failed. */
+static uint64_t write_tx_keys(msglog_t *m)
+{
+    uint64_t nfail = write_early_keys(m);
+    return nfail + write_sender_runs(m);
 }
 
 /* The open transaction has run for its batch_window_ms. */
@@ -1867,8 +1914,8 @@ static void *writer_main(void *arg)
                  * at the end, so that the stall at the end, which the ring
                  * must absorb, is mostly the COMMIT (docs/state.md
                  * "Transaction size"). */
-                if (in_tx > 0 && m->nkdest + m->nksrc >= KEYS_EARLY_MIN) {
-                    nfail += write_tx_keys(m);
+                if (in_tx > 0 && m->nkdest >= KEYS_EARLY_MIN) {
+                    nfail += write_early_keys(m);
                     atomic_fetch_add_explicit(&m->st_early_keys, 1, memory_order_relaxed);
                 } else {
                     idle_wait(m);
@@ -1981,6 +2028,7 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->drec = calloc(m->dcap, sizeof *m->drec);
     m->kdest = calloc(m->cfg.batch_max, sizeof *m->kdest);
     m->ksrc = calloc(m->cfg.batch_max, sizeof *m->ksrc);
+    m->runbuf = malloc(POSTINGS_BYTES_MAX);
     m->kmid = calloc(m->cfg.batch_max, sizeof *m->kmid);
     m->ktmp = calloc(m->cfg.batch_max, sizeof *m->ktmp);
     m->agg = calloc(AGG_MAX, sizeof *m->agg);
@@ -2001,7 +2049,7 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->h_rowmid = calloc(m->dcap, sizeof *m->h_rowmid);
     m->h_resp = calloc(m->dcap, sizeof *m->h_resp);
     m->h_rcpt = calloc(m->dcap, sizeof *m->h_rcpt);
-    if (!m->buf || !m->drec || !m->kdest || !m->ksrc || !m->kmid || !m->ktmp || !m->agg ||
+    if (!m->buf || !m->drec || !m->kdest || !m->ksrc || !m->runbuf || !m->kmid || !m->ktmp || !m->agg ||
         !m->agg_slot || !m->agg_order || !m->pairs || !m->bc_many || !m->bc_one ||
         !m->d_rows || !m->d_resp || !m->d_rcpt || !m->h_rowmid || !m->h_resp || !m->h_rcpt)
         goto fail_oom;
@@ -2055,12 +2103,10 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
                                       j % ROW_PARAMS ? "," : j ? ",(" : "(",
                                       j % ROW_PARAMS == ROW_PARAMS - 1 ? ")" : "");
             sql = many;
-        } else if (i == Q_KEY_DEST_MANY || i == Q_KEY_SOURCE_MANY || i == Q_KEY_MID_MANY) {
+        } else if (i == Q_KEY_DEST_MANY || i == Q_KEY_MID_MANY) {
             /* Fixed text only: the single INSERT's table and columns and
              * KEY_ROWS "(?,?,?)" or "(?,?)". */
-            const char *one = q_sql[i == Q_KEY_DEST_MANY     ? Q_KEY_DEST
-                                    : i == Q_KEY_SOURCE_MANY ? Q_KEY_SOURCE
-                                                             : Q_KEY_MID];
+            const char *one = q_sql[i == Q_KEY_DEST_MANY ? Q_KEY_DEST : Q_KEY_MID];
             const char *v = strstr(one, " VALUES");
             const char *grp = i == Q_KEY_MID_MANY ? "(?,?)" : "(?,?,?)";
             size_t o = (size_t)snprintf(many, sizeof many, "%.*s VALUES ", (int)(v - one), one);
@@ -2160,6 +2206,7 @@ void msglog_free(msglog_t *m)
     free(m->drec);
     free(m->kdest);
     free(m->ksrc);
+    free(m->runbuf);
     free(m->kmid);
     free(m->ktmp);
     free(m->agg);

@@ -15,8 +15,9 @@ int store_sqlite_configure(sqlite3 *db, const char *synchronous);
 int store_sqlite_prune(sqlite3 *db, int64_t older_than_us, int64_t max_rows,
                        int64_t *deleted);
 
-/* The integer key of an address in message_log.dest_key / source_key and
- * the key tables message_log_dest / message_log_source: a canonical digit
+/* The integer key of an address in message_log.dest_key / source_key, the
+ * key table message_log_dest and the senders' posting lists
+ * (message_log_sender_runs.source_key): a canonical digit
  * string (1 to 18 digits, no leading zero: a normalised MSISDN) is its
  * number; any other text is a 64-bit hash with the top bit set (negative,
  * so never a number; "" too).  Lookups compare the text column too, so a

@@ -15,6 +15,7 @@
  * uses 0 for that.
  */
 #include "store.h"
+#include "postings.h"
 #include "store-int.h"
 
 #include <errno.h>
@@ -262,9 +263,43 @@ static const char *const migrations[] = {
     "  DELETE FROM message_log_mid WHERE mid_key = old.mid_key AND id = old.id;\n"
     "END;\n"
     "DROP INDEX message_log_message_id;\n",
+    /* 4 -> 5: a sender's rows are found through posting lists (postings.h)
+     * instead of a key-table entry per row: one row per sender and writer
+     * transaction, (source_key, newest ts, first id, the (ts, id) entries
+     * packed), so the writer inserts one B-tree entry per sender where it
+     * inserted one per row, each at the end of that sender's range of a
+     * large table (a fifth of the writer's time, docs/state.md "Sender
+     * runs").  The entries already in message_log_source are packed here,
+     * at most 1024 (POSTINGS_MAX) consecutive ids a list; sg_postings() is
+     * the aggregate that packs them, registered on every connection by
+     * store_sqlite_configure().  Deletes no longer touch the lists: a
+     * list may name a row that is gone, and the lookups skip it
+     * (store_sender_messages); retention deletes a list once every row it
+     * names is older than the oldest row left (store_sqlite_prune), through
+     * the index on ts_last. */
+    "CREATE TABLE message_log_sender_runs (\n"
+    "  source_key INTEGER NOT NULL,\n"
+    "  ts_last INTEGER NOT NULL,\n"
+    "  first_id INTEGER NOT NULL,\n"
+    "  entries BLOB NOT NULL,\n"
+    "  PRIMARY KEY (source_key, ts_last, first_id)\n"
+    ") WITHOUT ROWID;\n"
+    "CREATE INDEX message_log_sender_runs_ts ON message_log_sender_runs (ts_last);\n"
+    "INSERT INTO message_log_sender_runs (source_key, ts_last, first_id, entries)"
+    " SELECT source_key, MAX(ts), MIN(id), sg_postings(ts, id) FROM message_log_source"
+    " GROUP BY source_key, id / 1024;\n"
+    "DROP TRIGGER message_log_keys_delete;\n"
+    "CREATE TRIGGER message_log_keys_delete AFTER DELETE ON message_log BEGIN\n"
+    "  DELETE FROM message_log_dest"
+    "   WHERE dest_key = old.dest_key AND ts = old.ts AND id = old.id;\n"
+    "  DELETE FROM message_log_mid WHERE mid_key = old.mid_key AND id = old.id;\n"
+    "END;\n"
+    "DROP TABLE message_log_source;\n",
 };
 
-#if STORE_SCHEMA_VERSION != 4
+_Static_assert(POSTINGS_MAX == 1024, "the 4 -> 5 migration groups ids by 1024");
+
+#if STORE_SCHEMA_VERSION != 5
 #error "migrations[] and STORE_SCHEMA_VERSION disagree"
 #endif
 
@@ -311,9 +346,10 @@ enum stmt_id {
     ST_REQ_DECIDE,
     ST_AUDIT_LIST,
     ST_MSG_TIMELINE,
-    ST_MSG_BY_SENDER,
+    ST_SENDER_RUNS,
+    ST_MSG_SENDER_ROW,
+    ST_MSG_BY_ID,
     ST_MSG_SENDER_STATS,
-    ST_MSG_SENDER_LATEST,
     ST_MSG_ALERTS,
     ST_META_SET,
     ST_META_DEL,
@@ -448,18 +484,22 @@ static const char *const stmt_sql[ST__COUNT] = {
         " AND (?5 IS NULL OR ticket = ?5) AND (?6 = 0 OR ts >= ?6)"
         " AND (?7 = 0 OR ts < ?7) AND (?8 = 0 OR id < ?8)"
         " ORDER BY id DESC LIMIT ?9",
-    /* Timeline and sender lookups walk a key table ((key, ts, id), newest
-     * first) and join the rows; the text comparison drops hash collisions
-     * (store_addr_key).  ?6 / ?4 / ?3: the key of ?1. */
+    /* The timeline walks the recipient key table ((key, ts, id), newest
+     * first) and joins the rows; the text comparison drops hash collisions
+     * (store_addr_key).  ?6: the key of ?1. */
     [ST_MSG_TIMELINE] = "SELECT " MSG_COLS_M " FROM message_log_dest k"
                         " JOIN message_log m ON m.id = k.id"
                         " WHERE k.dest_key = ?6 AND k.ts >= ?2 AND k.ts < ?3"
                         " AND m.dest_addr = ?1 AND (?4 IS NULL OR m.source_addr = ?4)"
                         " ORDER BY k.ts DESC, k.id LIMIT ?5",
-    [ST_MSG_BY_SENDER] = "SELECT " MSG_COLS_M " FROM message_log_source k"
-                         " JOIN message_log m ON m.id = k.id"
-                         " WHERE k.source_key = ?4 AND k.ts >= ?2 AND m.source_addr = ?1"
-                         " ORDER BY k.ts DESC, k.id DESC LIMIT ?3",
+    /* Sender lookups read the sender's posting lists newest first
+     * (sender_newest), check each entry they keep against its row (the
+     * row may be gone, or another sender's whose key collides), then
+     * read the rows by id. */
+    [ST_SENDER_RUNS] = "SELECT ts_last, entries FROM message_log_sender_runs"
+                       " WHERE source_key = ?1 AND ts_last >= ?2 ORDER BY ts_last DESC",
+    [ST_MSG_SENDER_ROW] = "SELECT ts FROM message_log WHERE id = ?1 AND source_addr = ?2",
+    [ST_MSG_BY_ID] = "SELECT " MSG_COLS " FROM message_log WHERE id = ?1",
     /* The sender's buckets from ?2 on: one range of the primary key, one
      * row per 10 minutes of traffic (a day is 144 rows at most), whatever
      * the sender's volume. */
@@ -468,9 +508,6 @@ static const char *const stmt_sql[ST__COUNT] = {
         " COALESCE(SUM(flagged), 0), COALESCE(SUM(blocked), 0), COALESCE(SUM(recipients), 0),"
         " MIN(bucket), MAX(bucket)"
         " FROM sender_stats WHERE sender = ?1 AND bucket >= ?2",
-    [ST_MSG_SENDER_LATEST] =
-        "SELECT k.ts FROM message_log_source k JOIN message_log m ON m.id = k.id"
-        " WHERE k.source_key = ?2 AND m.source_addr = ?1 ORDER BY k.ts DESC LIMIT 1",
     /* Alerts are derived from the reasons the engine logged (see
      * store_alert_messages); a walk from the newest row that stops at the
      * limit, so its cost follows how rare alerts are, not the table size. */
@@ -778,6 +815,62 @@ int store_init_process(void)
     return 0;
 }
 
+/* sg_postings(ts, id): the aggregate that packs a group's entries into a
+ * posting list, in id order (SQLite does not say in which order an
+ * aggregate sees its rows), for the 4 -> 5 migration.  At most
+ * POSTINGS_MAX entries a group: the migration groups by id / 1024. */
+struct postings_agg {
+    size_t n;
+    int overflow;
+    struct posting e[POSTINGS_MAX];
+};
+
+static void postings_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    struct postings_agg *a = sqlite3_aggregate_context(ctx, sizeof *a);
+    if (!a) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (a->n == POSTINGS_MAX) {
+        a->overflow = 1;
+        return;
+    }
+    a->e[a->n++] = (struct posting){sqlite3_value_int64(argv[0]), sqlite3_value_int64(argv[1])};
+}
+
+static int posting_id_cmp(const void *x, const void *y)
+{
+    const struct posting *a = x, *b = y;
+    return (a->id > b->id) - (a->id < b->id);
+}
+
+static void postings_final(sqlite3_context *ctx)
+{
+    struct postings_agg *a = sqlite3_aggregate_context(ctx, 0);
+    struct postings_writer w;
+    unsigned char *buf;
+
+    if (!a || a->n == 0) { /* no rows: no list */
+        sqlite3_result_null(ctx);
+        return;
+    }
+    if (a->overflow) {
+        sqlite3_result_error(ctx, "sg_postings: more than 1024 entries in a group", -1);
+        return;
+    }
+    if (!(buf = sqlite3_malloc(POSTINGS_BYTES_MAX))) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    qsort(a->e, a->n, sizeof a->e[0], posting_id_cmp);
+    postings_begin(&w, buf);
+    for (size_t i = 0; i < a->n; i++)
+        postings_add(&w, a->e[i].ts, a->e[i].id);
+    sqlite3_result_blob(ctx, buf, (int)postings_len(&w), sqlite3_free);
+}
+
 int store_sqlite_configure(sqlite3 *db, const char *synchronous)
 {
     char sql[96];
@@ -794,6 +887,8 @@ int store_sqlite_configure(sqlite3 *db, const char *synchronous)
                                 (void *)&addr_key_fn, sql_key, NULL, NULL) != SQLITE_OK ||
         sqlite3_create_function(db, "sg_mid_key", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC,
                                 (void *)&mid_key_fn, sql_key, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(db, "sg_postings", 2, SQLITE_UTF8, NULL, NULL, postings_step,
+                                postings_final) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA journal_mode = WAL", NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK ||
         sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK)
@@ -2415,26 +2510,194 @@ out:
     return rc;
 }
 
+/* (ts, id) order: a before b when a is newer. */
+static int posting_newer(const struct posting *a, const struct posting *b)
+{
+    return a->ts != b->ts ? a->ts > b->ts : a->id > b->id;
+}
+
+static int posting_newest_first(const void *x, const void *y)
+{
+    const struct posting *a = x, *b = y;
+    return posting_newer(a, b) ? -1 : posting_newer(b, a) ? 1 : 0;
+}
+
+/* The kept entries: a heap of at most `limit`, the oldest at the top. */
+static void heap_sift_down(struct posting *h, size_t n, size_t i)
+{
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, o = i;
+        if (l < n && posting_newer(&h[o], &h[l]))
+            o = l;
+        if (r < n && posting_newer(&h[o], &h[r]))
+            o = r;
+        if (o == i)
+            return;
+        struct posting t = h[i];
+        h[i] = h[o];
+        h[o] = t;
+        i = o;
+    }
+}
+
+static void heap_push(struct posting *h, size_t *n, size_t limit, struct posting e)
+{
+    if (*n == limit) { /* e is newer than the top (the caller checked) */
+        h[0] = e;
+        heap_sift_down(h, *n, 0);
+        return;
+    }
+    size_t i = (*n)++;
+    h[i] = e;
+    while (i > 0 && posting_newer(&h[(i - 1) / 2], &h[i])) {
+        struct posting t = h[i];
+        h[i] = h[(i - 1) / 2];
+        h[(i - 1) / 2] = t;
+        i = (i - 1) / 2;
+    }
+}
+
+/* Whether entry e of a sender's list names a row of that sender at that
+ * time: 1, 0, or SG_EDB.  Not when the row was deleted after the list was
+ * written (deletes leave the lists alone) or belongs to another sender
+ * whose key collides with this one's (store_addr_key). */
+static int sender_row_is(store_t *s, const char *sender, const struct posting *e)
+{
+    sqlite3_stmt *st = stmt(s, ST_MSG_SENDER_ROW);
+    int rc;
+    if (!st)
+        return SG_EDB;
+    sqlite3_bind_int64(st, 1, e->id);
+    bind_text(st, 2, sender);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        rc = sqlite3_column_int64(st, 0) == e->ts;
+    else if (rc == SQLITE_DONE)
+        rc = 0;
+    else
+        rc = db_err(s, "sender row");
+    sqlite3_reset(st);
+    return rc;
+}
+
+/* The sender's newest `limit` rows from since_us on, as (ts, id), newest
+ * first, in top[] (limit entries), their number in *n; run[] is scratch of
+ * POSTINGS_MAX entries.  The lists come newest (ts_last) first; a list
+ * whose newest entry is older than the oldest kept one cannot give
+ * anything, and neither can any list after it, so the walk stops there:
+ * the work follows the rows asked for, not the sender's volume.  An entry
+ * is checked against its row (sender_row_is) only when it would be kept,
+ * so a sender's latest message costs one list and one row read.  Under
+ * s's lock. */
+static int sender_newest(store_t *s, const char *sender, int64_t since_us, size_t limit,
+                         struct posting *top, struct posting *run, size_t *n)
+{
+    sqlite3_stmt *st = stmt(s, ST_SENDER_RUNS);
+    int rc = 0, step_rc;
+
+    *n = 0;
+    if (!st)
+        return SG_EDB;
+    sqlite3_bind_int64(st, 1, store_addr_key(sender));
+    sqlite3_bind_int64(st, 2, since_us);
+    while ((step_rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct postings_reader r;
+        size_t nrun = 0;
+        int got;
+
+        if (*n == limit && sqlite3_column_int64(st, 0) < top[0].ts)
+            break;
+        if (postings_open(&r, sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1)) != 0)
+            got = -1;
+        else
+            while ((got = postings_next(&r, &run[nrun])) == 1)
+                nrun++; /* bound: postings_next stops at POSTINGS_MAX */
+        if (got < 0) {
+            set_err(s, "sender lookup: a damaged posting list in message_log_sender_runs"
+                       " (source_key %lld, ts_last %lld)",
+                    (long long)store_addr_key(sender), (long long)sqlite3_column_int64(st, 0));
+            rc = SG_EDB;
+            break;
+        }
+        /* Newest ids first: their times are the newest but for packets
+         * out of order, so the heap fills from the first entries and the
+         * rest mostly fail the comparison, without a row read. */
+        for (size_t i = nrun; i-- > 0;) {
+            if (run[i].ts < since_us || (*n == limit && !posting_newer(&run[i], &top[0])))
+                continue;
+            if ((rc = sender_row_is(s, sender, &run[i])) < 0)
+                break;
+            if (rc == 1)
+                heap_push(top, n, limit, run[i]);
+            rc = 0;
+        }
+        if (rc)
+            break;
+    }
+    if (rc == 0 && step_rc != SQLITE_ROW && step_rc != SQLITE_DONE)
+        rc = db_err(s, "sender lists");
+    sqlite3_reset(st);
+    if (rc == 0)
+        qsort(top, *n, sizeof *top, posting_newest_first);
+    return rc;
+}
+
+/* sender_newest() with its buffers; *top_out is the caller's to free. */
+static int sender_newest_alloc(store_t *s, const char *sender, int64_t since_us, size_t limit,
+                               struct posting **top_out, size_t *n)
+{
+    struct posting *top = malloc(limit * sizeof *top);
+    struct posting *run = malloc(POSTINGS_MAX * sizeof *run);
+    int rc;
+    *top_out = NULL;
+    *n = 0;
+    if (!top || !run) {
+        free(top);
+        free(run);
+        set_err(s, "sender lookup: out of memory");
+        return SG_ENOSPC;
+    }
+    rc = sender_newest(s, sender, since_us, limit, top, run, n);
+    free(run);
+    if (rc) {
+        free(top);
+        return rc;
+    }
+    *top_out = top;
+    return 0;
+}
+
 int store_sender_messages(store_t *s, const char *sender, int64_t since_us, int limit,
                           store_msg_cb cb, void *arg)
 {
     struct store_msg_row r;
-    sqlite3_stmt *st;
+    struct posting *top;
+    size_t n;
     int rc;
 
     if (!sender)
         return SG_EINVAL;
     LOCK(s);
-    if (!(st = stmt(s, ST_MSG_BY_SENDER))) {
-        rc = SG_EDB;
-        goto out;
+    rc = sender_newest_alloc(s, sender, since_us > 0 ? since_us : INT64_MIN,
+                             limit > 0 ? (limit > 10000 ? 10000 : (size_t)limit) : 100, &top, &n);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        sqlite3_stmt *st = stmt(s, ST_MSG_BY_ID);
+        int step_rc;
+        if (!st) {
+            rc = SG_EDB;
+            break;
+        }
+        sqlite3_bind_int64(st, 1, top[i].id);
+        /* DONE: pruned since sender_newest() saw it; not an error. */
+        if ((step_rc = sqlite3_step(st)) == SQLITE_ROW) {
+            read_msg_row(st, &r);
+            rc = cb(arg, &r);
+        } else if (step_rc != SQLITE_DONE) {
+            rc = db_err(s, "sender messages");
+        }
+        sqlite3_reset(st);
     }
-    bind_text(st, 1, sender);
-    sqlite3_bind_int64(st, 2, since_us > 0 ? since_us : INT64_MIN);
-    sqlite3_bind_int64(st, 3, limit > 0 ? (limit > 10000 ? 10000 : limit) : 100);
-    sqlite3_bind_int64(st, 4, store_addr_key(sender));
-    WALK(s, st, r, read_msg_row, cb, arg, "sender messages");
-out:
+    free(top);
     UNLOCK(s);
     return rc;
 }
@@ -2477,29 +2740,20 @@ out:
 
 int store_sender_latest(store_t *s, const char *sender, int64_t *ts_us)
 {
-    sqlite3_stmt *st;
+    struct posting *top;
+    size_t n;
     int rc;
+
     *ts_us = 0;
     if (!sender)
         return SG_EINVAL;
     LOCK(s);
-    if (!(st = stmt(s, ST_MSG_SENDER_LATEST))) {
-        rc = SG_EDB;
-        goto out;
-    }
-    bind_text(st, 1, sender);
-    sqlite3_bind_int64(st, 2, store_addr_key(sender));
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *ts_us = sqlite3_column_int64(st, 0);
-        rc = 0;
-    } else if (rc == SQLITE_DONE) {
+    rc = sender_newest_alloc(s, sender, INT64_MIN, 1, &top, &n);
+    if (rc == 0 && n == 0)
         rc = SG_ENOTFOUND;
-    } else {
-        rc = db_err(s, "sender latest");
-    }
-    sqlite3_reset(st);
-out:
+    else if (rc == 0)
+        *ts_us = top[0].ts;
+    free(top);
     UNLOCK(s);
     return rc;
 }
@@ -2556,13 +2810,17 @@ static int prune_exec(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_
     return rc;
 }
 
-/* Sender statistics go with the rows they count: every bucket that ends
- * at or before the start of the oldest row's bucket (the bucket holding the
- * oldest row stays, counting some pruned rows, until the log leaves it).
- * An empty log keeps no statistics.  Sliced like the rows; the index on
- * bucket makes each slice a range read.  Bound: each loop deletes at least
- * one row or stops. */
-static int prune_sender_stats(sqlite3 *db)
+/* Sender statistics and posting lists go with the rows they count or
+ * name: every bucket that ends at or before the start of the oldest row's
+ * bucket (the bucket holding the oldest row stays, counting some pruned
+ * rows, until the log leaves it), and every list whose newest entry is
+ * older than that start (a list with an entry in the oldest row's bucket
+ * or later stays, naming some pruned rows, which the lookups skip: the
+ * bucket's margin keeps the lists of rows a little older than the oldest
+ * id, which packets out of order give).  An empty log keeps neither.
+ * Sliced like the rows; the indexes on bucket and ts_last make each slice
+ * a range read.  Bound: each loop deletes at least one row or stops. */
+static int prune_sender_tables(sqlite3 *db)
 {
     int64_t oldest = -1, n;
     int rc;
@@ -2574,6 +2832,15 @@ static int prune_sender_stats(sqlite3 *db)
         if ((rc = prune_exec(db, "DELETE FROM sender_stats WHERE (sender, bucket) IN"
                                  " (SELECT sender, bucket FROM sender_stats WHERE bucket < ?1"
                                  "  LIMIT ?2)", cut, PRUNE_SLICE, &n)) != 0 || n == 0)
+            break;
+    }
+    for (;;) {
+        if (rc != 0 ||
+            (rc = prune_exec(db, "DELETE FROM message_log_sender_runs"
+                                 " WHERE (source_key, ts_last, first_id) IN"
+                                 " (SELECT source_key, ts_last, first_id FROM message_log_sender_runs"
+                                 "  WHERE ts_last < ?1 LIMIT ?2)", cut, PRUNE_SLICE, &n)) != 0 ||
+            n == 0)
             break;
     }
     return rc;
@@ -2612,7 +2879,7 @@ int store_sqlite_prune(sqlite3 *db, int64_t older_than_us, int64_t max_rows, int
         }
     }
     if (rc == 0)
-        rc = prune_sender_stats(db);
+        rc = prune_sender_tables(db);
     if (deleted)
         *deleted = total;
     return rc;

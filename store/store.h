@@ -82,7 +82,7 @@ int store_schema_version(store_t *s);
 int store_read_begin(store_t *s);
 int store_read_end(store_t *s);
 /* Current schema version this build migrates to. */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Who, when and why, for the audit row every change writes. */
 struct store_change {
@@ -348,11 +348,15 @@ struct store_timeline_query {
     int limit;           /* 0 = 100; capped at 10000 */
 };
 typedef int (*store_msg_cb)(void *arg, const struct store_msg_row *r);
-/* Messages to msisdn, newest first; one index range scan on
- * (dest_addr, ts DESC). */
+/* Messages to msisdn, newest first; one range read of the recipient key
+ * table (dest key, ts DESC, id), each row joined by id. */
 int store_timeline(store_t *s, const struct store_timeline_query *q,
                    store_msg_cb cb, void *arg);
-/* Messages from sender, newest first (index (source_addr, ts)). */
+/* Messages from sender with ts >= since_us (0 = any), newest first (equal
+ * times: larger id first), at most limit (0 = 100; capped at 10000).  Read
+ * from the sender's posting lists newest first, stopping at the first list
+ * older than the rows kept, so the cost follows limit, not the sender's
+ * volume; an entry whose row was deleted is skipped. */
 int store_sender_messages(store_t *s, const char *sender, int64_t since_us,
                           int limit, store_msg_cb cb, void *arg);
 
@@ -383,7 +387,8 @@ struct store_sender_stats {
 int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
                        struct store_sender_stats *out);
 /* Packet time (µs) of the sender's newest logged message; SG_ENOTFOUND
- * when it has none.  One index probe: what "recent" is measured from. */
+ * when it has none.  Its newest posting list and one row read: what
+ * "recent" is measured from. */
 int store_sender_latest(store_t *s, const char *sender, int64_t *ts_us);
 /* Messages an operator must see, newest first: those whose logged reasons
  * name spoofing or a look-alike of a protected sender, and those from a
