@@ -27,11 +27,17 @@ static unsigned char *put_varint(unsigned char *p, uint64_t v)
 }
 
 /* Reads a varint from *pp (before end); -1 if it is cut short by end or
- * does not fit 64 bits (a tenth byte above 1, or an eleventh). */
-static int get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
+ * does not fit 64 bits (a tenth byte above 1, or an eleventh).  Most id
+ * deltas are one byte: that case first, without the loop. */
+static inline int get_varint(const unsigned char **pp, const unsigned char *end, uint64_t *out)
 {
     const unsigned char *p = *pp;
     uint64_t v = 0;
+    if (p < end && *p < 0x80) {
+        *out = *p;
+        *pp = p + 1;
+        return 0;
+    }
     for (int i = 0; i < POSTINGS_VARINT_MAX; i++) {
         if (p == end)
             return -1;

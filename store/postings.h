@@ -30,7 +30,7 @@
 #include <stdint.h>
 
 #define POSTINGS_VERSION 1
-#define POSTINGS_MAX 1024
+#define POSTINGS_MAX 256
 #define POSTINGS_VARINT_MAX 10
 /* The longest list: the version byte and POSTINGS_MAX entries of two
  * 10-byte varints. */

@@ -270,7 +270,7 @@ static const char *const migrations[] = {
      * inserted one per row, each at the end of that sender's range of a
      * large table (a fifth of the writer's time, docs/state.md "Sender
      * runs").  The entries already in message_log_source are packed here,
-     * at most 1024 (POSTINGS_MAX) consecutive ids a list; sg_postings() is
+     * in id order, 256 (POSTINGS_MAX) a list; sg_postings() is
      * the aggregate that packs them, registered on every connection by
      * store_sqlite_configure().  Deletes no longer touch the lists: a
      * list may name a row that is gone, and the lookups skip it
@@ -286,8 +286,11 @@ static const char *const migrations[] = {
     ") WITHOUT ROWID;\n"
     "CREATE INDEX message_log_sender_runs_ts ON message_log_sender_runs (ts_last);\n"
     "INSERT INTO message_log_sender_runs (source_key, ts_last, first_id, entries)"
-    " SELECT source_key, MAX(ts), MIN(id), sg_postings(ts, id) FROM message_log_source"
-    " GROUP BY source_key, id / 1024;\n"
+    " SELECT source_key, MAX(ts), MIN(id), sg_postings(ts, id) FROM"
+    " (SELECT source_key, ts, id,"
+    "  (ROW_NUMBER() OVER (PARTITION BY source_key ORDER BY id) - 1) / 256 AS list"
+    "  FROM message_log_source)"
+    " GROUP BY source_key, list;\n"
     "DROP TRIGGER message_log_keys_delete;\n"
     "CREATE TRIGGER message_log_keys_delete AFTER DELETE ON message_log BEGIN\n"
     "  DELETE FROM message_log_dest"
@@ -297,7 +300,7 @@ static const char *const migrations[] = {
     "DROP TABLE message_log_source;\n",
 };
 
-_Static_assert(POSTINGS_MAX == 1024, "the 4 -> 5 migration groups ids by 1024");
+_Static_assert(POSTINGS_MAX == 256, "the 4 -> 5 migration makes lists of 256");
 
 #if STORE_SCHEMA_VERSION != 5
 #error "migrations[] and STORE_SCHEMA_VERSION disagree"
@@ -347,7 +350,6 @@ enum stmt_id {
     ST_AUDIT_LIST,
     ST_MSG_TIMELINE,
     ST_SENDER_RUNS,
-    ST_MSG_SENDER_ROW,
     ST_MSG_BY_ID,
     ST_MSG_SENDER_STATS,
     ST_MSG_ALERTS,
@@ -493,12 +495,11 @@ static const char *const stmt_sql[ST__COUNT] = {
                         " AND m.dest_addr = ?1 AND (?4 IS NULL OR m.source_addr = ?4)"
                         " ORDER BY k.ts DESC, k.id LIMIT ?5",
     /* Sender lookups read the sender's posting lists newest first
-     * (sender_newest), check each entry they keep against its row (the
-     * row may be gone, or another sender's whose key collides), then
-     * read the rows by id. */
+     * (sender_newest), then the rows by id, each checked against its
+     * entry (sender_walk: the row may be gone, or another sender's whose
+     * key collides). */
     [ST_SENDER_RUNS] = "SELECT ts_last, entries FROM message_log_sender_runs"
                        " WHERE source_key = ?1 AND ts_last >= ?2 ORDER BY ts_last DESC",
-    [ST_MSG_SENDER_ROW] = "SELECT ts FROM message_log WHERE id = ?1 AND source_addr = ?2",
     [ST_MSG_BY_ID] = "SELECT " MSG_COLS " FROM message_log WHERE id = ?1",
     /* The sender's buckets from ?2 on: one range of the primary key, one
      * row per 10 minutes of traffic (a day is 144 rows at most), whatever
@@ -818,7 +819,7 @@ int store_init_process(void)
 /* sg_postings(ts, id): the aggregate that packs a group's entries into a
  * posting list, in id order (SQLite does not say in which order an
  * aggregate sees its rows), for the 4 -> 5 migration.  At most
- * POSTINGS_MAX entries a group: the migration groups by id / 1024. */
+ * POSTINGS_MAX entries a group: the migration's groups are 256 a sender. */
 struct postings_agg {
     size_t n;
     int overflow;
@@ -857,7 +858,7 @@ static void postings_final(sqlite3_context *ctx)
         return;
     }
     if (a->overflow) {
-        sqlite3_result_error(ctx, "sg_postings: more than 1024 entries in a group", -1);
+        sqlite3_result_error(ctx, "sg_postings: more than 256 entries in a group", -1);
         return;
     }
     if (!(buf = sqlite3_malloc(POSTINGS_BYTES_MAX))) {
@@ -2557,40 +2558,18 @@ static void heap_push(struct posting *h, size_t *n, size_t limit, struct posting
     }
 }
 
-/* Whether entry e of a sender's list names a row of that sender at that
- * time: 1, 0, or SG_EDB.  Not when the row was deleted after the list was
- * written (deletes leave the lists alone) or belongs to another sender
- * whose key collides with this one's (store_addr_key). */
-static int sender_row_is(store_t *s, const char *sender, const struct posting *e)
-{
-    sqlite3_stmt *st = stmt(s, ST_MSG_SENDER_ROW);
-    int rc;
-    if (!st)
-        return SG_EDB;
-    sqlite3_bind_int64(st, 1, e->id);
-    bind_text(st, 2, sender);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        rc = sqlite3_column_int64(st, 0) == e->ts;
-    else if (rc == SQLITE_DONE)
-        rc = 0;
-    else
-        rc = db_err(s, "sender row");
-    sqlite3_reset(st);
-    return rc;
-}
-
-/* The sender's newest `limit` rows from since_us on, as (ts, id), newest
- * first, in top[] (limit entries), their number in *n; run[] is scratch of
- * POSTINGS_MAX entries.  The lists come newest (ts_last) first; a list
- * whose newest entry is older than the oldest kept one cannot give
+/* The sender's newest `limit` entries from since_us on and, when after is
+ * not NULL, older than *after, as (ts, id), newest first, in top[] (limit
+ * entries), their number in *n; run[] is scratch of POSTINGS_MAX entries.
+ * Entries only: whether each still names a row of this sender is for the
+ * caller to see (sender_walk).  The lists come newest (ts_last) first; a
+ * list whose newest entry is older than the oldest kept one cannot give
  * anything, and neither can any list after it, so the walk stops there:
- * the work follows the rows asked for, not the sender's volume.  An entry
- * is checked against its row (sender_row_is) only when it would be kept,
- * so a sender's latest message costs one list and one row read.  Under
+ * the work follows the rows asked for, not the sender's volume.  Under
  * s's lock. */
-static int sender_newest(store_t *s, const char *sender, int64_t since_us, size_t limit,
-                         struct posting *top, struct posting *run, size_t *n)
+static int sender_newest(store_t *s, const char *sender, int64_t since_us,
+                         const struct posting *after, size_t limit, struct posting *top,
+                         struct posting *run, size_t *n)
 {
     sqlite3_stmt *st = stmt(s, ST_SENDER_RUNS);
     int rc = 0, step_rc;
@@ -2619,20 +2598,16 @@ static int sender_newest(store_t *s, const char *sender, int64_t since_us, size_
             rc = SG_EDB;
             break;
         }
-        /* Newest ids first: their times are the newest but for packets
-         * out of order, so the heap fills from the first entries and the
-         * rest mostly fail the comparison, without a row read. */
+        /* Newest ids first: their times are the newest but for rows out
+         * of order (a multipart message is logged when its last part
+         * comes), so the heap fills from the first entries and most of the
+         * rest fail the first comparison. */
         for (size_t i = nrun; i-- > 0;) {
-            if (run[i].ts < since_us || (*n == limit && !posting_newer(&run[i], &top[0])))
+            if (run[i].ts < since_us || (after && !posting_newer(after, &run[i])) ||
+                (*n == limit && !posting_newer(&run[i], &top[0])))
                 continue;
-            if ((rc = sender_row_is(s, sender, &run[i])) < 0)
-                break;
-            if (rc == 1)
-                heap_push(top, n, limit, run[i]);
-            rc = 0;
+            heap_push(top, n, limit, run[i]);
         }
-        if (rc)
-            break;
     }
     if (rc == 0 && step_rc != SQLITE_ROW && step_rc != SQLITE_DONE)
         rc = db_err(s, "sender lists");
@@ -2642,62 +2617,95 @@ static int sender_newest(store_t *s, const char *sender, int64_t since_us, size_
     return rc;
 }
 
-/* sender_newest() with its buffers; *top_out is the caller's to free. */
-static int sender_newest_alloc(store_t *s, const char *sender, int64_t since_us, size_t limit,
-                               struct posting **top_out, size_t *n)
+/* Candidates a walk takes beyond the rows asked for, so that a few entries
+ * whose rows are gone do not cost a second walk; and the most it takes at
+ * once when many are gone. */
+#define SENDER_SLACK(limit) ((limit) / 4 + 4)
+#define SENDER_WANT_MAX 65536
+
+/* Gives cb the sender's newest `limit` rows from since_us on, newest first
+ * (equal times: larger id first).  The entries come from sender_newest();
+ * each row is read by id and given only when it is still this sender's
+ * at that time: a list may name a row deleted since (deletes leave the
+ * lists alone), or one of another sender whose key collides with this
+ * one's (store_addr_key).  When too many were not, the lists are walked
+ * again for the entries older than the last one seen, with twice the
+ * candidates.  Bound: each walk either ends the loop or moves past `want`
+ * entries of the sender's lists.  Under s's lock. */
+static int sender_walk(store_t *s, const char *sender, int64_t since_us, size_t limit,
+                       store_msg_cb cb, void *arg)
 {
-    struct posting *top = malloc(limit * sizeof *top);
+    size_t want = limit + SENDER_SLACK(limit), given = 0, n;
+    struct posting *top = malloc(want * sizeof *top);
     struct posting *run = malloc(POSTINGS_MAX * sizeof *run);
-    int rc;
-    *top_out = NULL;
-    *n = 0;
+    struct posting last;
+    int rc = 0, have_last = 0;
+    /* One read transaction for the lists and the rows, unless the caller
+     * has one open (store_read_begin): one snapshot, and one lock taken
+     * and given back instead of one per statement (a system call each). */
+    int own_tx = sqlite3_get_autocommit(s->db);
+
     if (!top || !run) {
-        free(top);
-        free(run);
         set_err(s, "sender lookup: out of memory");
-        return SG_ENOSPC;
+        rc = SG_ENOSPC;
+    } else if (own_tx) {
+        rc = run_simple(s, ST_BEGIN, "sender lookup begin");
     }
-    rc = sender_newest(s, sender, since_us, limit, top, run, n);
+    while (rc == 0) {
+        rc = sender_newest(s, sender, since_us, have_last ? &last : NULL, want, top, run, &n);
+        for (size_t i = 0; rc == 0 && i < n && given < limit; i++) {
+            sqlite3_stmt *st = stmt(s, ST_MSG_BY_ID);
+            struct store_msg_row r;
+            int step_rc;
+            if (!st) {
+                rc = SG_EDB;
+                break;
+            }
+            last = top[i];
+            have_last = 1;
+            sqlite3_bind_int64(st, 1, top[i].id);
+            if ((step_rc = sqlite3_step(st)) == SQLITE_ROW) {
+                read_msg_row(st, &r);
+                if (r.ts_us == top[i].ts && r.source_addr && strcmp(r.source_addr, sender) == 0) {
+                    given++;
+                    rc = cb(arg, &r);
+                }
+            } else if (step_rc != SQLITE_DONE) {
+                rc = db_err(s, "sender messages");
+            }
+            sqlite3_reset(st);
+        }
+        if (rc || given == limit || n < want)
+            break; /* done, or the lists hold nothing more */
+        if (want < SENDER_WANT_MAX) {
+            struct posting *more = realloc(top, 2 * want * sizeof *top);
+            if (!more) {
+                set_err(s, "sender lookup: out of memory");
+                rc = SG_ENOSPC;
+                break;
+            }
+            top = more;
+            want *= 2;
+        }
+    }
+    if (own_tx && !sqlite3_get_autocommit(s->db)) {
+        int end = run_simple(s, ST_COMMIT, "sender lookup commit");
+        rc = rc ? rc : end;
+    }
+    free(top);
     free(run);
-    if (rc) {
-        free(top);
-        return rc;
-    }
-    *top_out = top;
-    return 0;
+    return rc;
 }
 
 int store_sender_messages(store_t *s, const char *sender, int64_t since_us, int limit,
                           store_msg_cb cb, void *arg)
 {
-    struct store_msg_row r;
-    struct posting *top;
-    size_t n;
     int rc;
-
     if (!sender)
         return SG_EINVAL;
     LOCK(s);
-    rc = sender_newest_alloc(s, sender, since_us > 0 ? since_us : INT64_MIN,
-                             limit > 0 ? (limit > 10000 ? 10000 : (size_t)limit) : 100, &top, &n);
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        sqlite3_stmt *st = stmt(s, ST_MSG_BY_ID);
-        int step_rc;
-        if (!st) {
-            rc = SG_EDB;
-            break;
-        }
-        sqlite3_bind_int64(st, 1, top[i].id);
-        /* DONE: pruned since sender_newest() saw it; not an error. */
-        if ((step_rc = sqlite3_step(st)) == SQLITE_ROW) {
-            read_msg_row(st, &r);
-            rc = cb(arg, &r);
-        } else if (step_rc != SQLITE_DONE) {
-            rc = db_err(s, "sender messages");
-        }
-        sqlite3_reset(st);
-    }
-    free(top);
+    rc = sender_walk(s, sender, since_us > 0 ? since_us : INT64_MIN,
+                     limit > 0 ? (limit > 10000 ? 10000 : (size_t)limit) : 100, cb, arg);
     UNLOCK(s);
     return rc;
 }
@@ -2738,23 +2746,32 @@ out:
     return rc;
 }
 
+struct latest {
+    int found;
+    int64_t ts_us;
+};
+
+static int latest_ts(void *arg, const struct store_msg_row *r)
+{
+    struct latest *l = arg;
+    l->found = 1;
+    l->ts_us = r->ts_us;
+    return 0;
+}
+
 int store_sender_latest(store_t *s, const char *sender, int64_t *ts_us)
 {
-    struct posting *top;
-    size_t n;
+    struct latest l = {0};
     int rc;
-
     *ts_us = 0;
     if (!sender)
         return SG_EINVAL;
     LOCK(s);
-    rc = sender_newest_alloc(s, sender, INT64_MIN, 1, &top, &n);
-    if (rc == 0 && n == 0)
-        rc = SG_ENOTFOUND;
-    else if (rc == 0)
-        *ts_us = top[0].ts;
-    free(top);
+    rc = sender_walk(s, sender, INT64_MIN, 1, latest_ts, &l);
     UNLOCK(s);
+    if (rc == 0 && !l.found)
+        return SG_ENOTFOUND;
+    *ts_us = l.ts_us;
     return rc;
 }
 
