@@ -795,8 +795,10 @@ static void dir_data(stream_table_t *t, struct flow *f, int di, uint32_t seq, co
 
 /* ---- flows: table, LRU ---------------------------------------------------- */
 
+#if !defined(__SSE2__)
 /* Endpoints compared as two 64-bit words and the port: this runs for
- * every segment, and a memcmp call costs more than the compare. */
+ * every segment, and a memcmp call costs more than the compare.  (With
+ * SSE2, flow_dir() compares both endpoints at once instead.) */
 static inline int ep_eq(const struct sg_endpoint *a, const struct sg_endpoint *b)
 {
     uint64_t a0, a1, b0, b1;
@@ -806,6 +808,7 @@ static inline int ep_eq(const struct sg_endpoint *a, const struct sg_endpoint *b
     memcpy(&b1, b->addr + 8, 8);
     return ((a0 ^ b0) | (a1 ^ b1) | (uint64_t)(a->port ^ b->port)) == 0;
 }
+#endif
 
 /* The table's random seed goes in before the finaliser: endpoints are
  * chosen by whoever sends the traffic, and without the seed they cannot
