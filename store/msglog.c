@@ -124,7 +124,7 @@
  * (docs/state.md "Transaction size"). */
 #define DEFAULT_BATCH 400000
 #define DEFAULT_WINDOW_MS 1000
-/* Address keys waiting when the writer finds the ring empty inside a
+/* Recipient keys waiting when the writer finds the ring empty inside a
  * transaction, from which it writes them early (writer_main). */
 #define KEYS_EARLY_MIN 65536
 /* Key-table entries per INSERT: one statement run (cursor open, halt,
@@ -2049,8 +2049,8 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
     m->h_rowmid = calloc(m->dcap, sizeof *m->h_rowmid);
     m->h_resp = calloc(m->dcap, sizeof *m->h_resp);
     m->h_rcpt = calloc(m->dcap, sizeof *m->h_rcpt);
-    if (!m->buf || !m->drec || !m->kdest || !m->ksrc || !m->runbuf || !m->kmid || !m->ktmp || !m->agg ||
-        !m->agg_slot || !m->agg_order || !m->pairs || !m->bc_many || !m->bc_one ||
+    if (!m->buf || !m->drec || !m->kdest || !m->ksrc || !m->runbuf || !m->kmid || !m->ktmp ||
+        !m->agg || !m->agg_slot || !m->agg_order || !m->pairs || !m->bc_many || !m->bc_one ||
         !m->d_rows || !m->d_resp || !m->d_rcpt || !m->h_rowmid || !m->h_resp || !m->h_rcpt)
         goto fail_oom;
     pthread_mutex_init(&m->prod_lock, NULL);

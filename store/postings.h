@@ -2,11 +2,13 @@
  *
  * The message log finds a sender's rows through message_log_sender_runs
  * (docs/state.md "Sender runs"): one row per sender and transaction of
- * the writer, holding the ids and packet times of that sender's rows in
- * the transaction as a posting list, where a key table entry per row had
- * cost a fifth of the writer's time.  Senders are few and each sends a
- * lot, the case posting lists are made for; recipients are many and each
- * gets little, and keep their entry per row (message_log_dest).
+ * the writer (and per POSTINGS_MAX of its rows), holding the ids and
+ * packet times of that sender's rows in the transaction as a posting
+ * list, where a key-table entry per row had cost a fifth of the writer's
+ * time.  POSTINGS_MAX bounds what a lookup decodes to reach a sender's
+ * newest rows.  Senders are few and each sends a lot, the case posting
+ * lists are made for; recipients are many and each gets little, and keep
+ * their entry per row (message_log_dest).
  *
  * Format, version 1:
  *
