@@ -263,7 +263,7 @@ static const char *const q_sql[Q__COUNT] = {
     [Q_KEY_DEST] = "INSERT OR FAIL INTO message_log_dest (dest_key, ts, id) VALUES (?1, ?2, ?3)",
     [Q_KEY_MID] = "INSERT OR FAIL INTO message_log_mid (mid_key, id) VALUES (?1, ?2)",
     [Q_SENDER_RUN] = "INSERT OR FAIL INTO message_log_sender_runs (source_key, ts_last, first_id,"
-                     " entries) VALUES (?1, ?2, ?3, ?4)",
+                     " last_id, entries) VALUES (?1, ?2, ?3, ?4, ?5)",
     /* Counts add up: a (sender, bucket) written by an earlier transaction,
      * or earlier in this one, gets this one's counts on top. */
     [Q_STATS] = "INSERT INTO sender_stats (sender, bucket, total, allowed, flagged, blocked,"
@@ -1812,8 +1812,9 @@ static uint64_t write_sender_runs(msglog_t *m)
                 ts_last = k[j].ts;
         sqlite3_bind_int64(st, 1, k[i].key);
         sqlite3_bind_int64(st, 2, ts_last);
-        sqlite3_bind_int64(st, 3, k[i].id); /* the list's smallest id */
-        sqlite3_bind_blob(st, 4, m->runbuf, (int)postings_len(&w), SQLITE_STATIC);
+        sqlite3_bind_int64(st, 3, k[i].id);     /* the list's smallest id */
+        sqlite3_bind_int64(st, 4, k[j - 1].id); /* and its largest */
+        sqlite3_bind_blob(st, 5, m->runbuf, (int)postings_len(&w), SQLITE_STATIC);
         if (!step(m, st))
             nfail += j - i;
         i = j;
@@ -2131,8 +2132,15 @@ msglog_t *msglog_new(const char *db_path, const struct msglog_config *cfg, char 
         if (sql == many && sqlite3_bind_parameter_count(m->q[i]) != want)
             goto fail_db; /* never: the buffer holds all the rows */
     }
-    if (sqlite3_prepare_v2(m->db, "SELECT COALESCE(MAX(id), 0) FROM message_log", -1, &st,
-                           NULL) != SQLITE_OK ||
+    /* Ids go on after the largest in use, and after the largest a sender
+     * list names: a list outlives its rows until retention passes them
+     * (store-sqlite.c, migration 4 -> 5), so an id given again after the
+     * newest rows were deleted would be found twice by the sender lookups,
+     * and its list would collide with the stale one. */
+    if (sqlite3_prepare_v2(m->db,
+                           "SELECT MAX(COALESCE((SELECT MAX(id) FROM message_log), 0),"
+                           " COALESCE((SELECT MAX(last_id) FROM message_log_sender_runs), 0))",
+                           -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW)
         goto fail_db;
     m->next_id = sqlite3_column_int64(st, 0) + 1;

@@ -265,28 +265,30 @@ static const char *const migrations[] = {
     "DROP INDEX message_log_message_id;\n",
     /* 4 -> 5: a sender's rows are found through posting lists (postings.h)
      * instead of a key-table entry per row: one row per sender and writer
-     * transaction, (source_key, newest ts, first id, the (ts, id) entries
-     * packed), so the writer inserts one B-tree entry per sender where it
-     * inserted one per row, each at the end of that sender's range of a
-     * large table (a fifth of the writer's time, docs/state.md "Sender
-     * runs").  The entries already in message_log_source are packed here,
-     * in id order, 256 (POSTINGS_MAX) a list; sg_postings() is
-     * the aggregate that packs them, registered on every connection by
-     * store_sqlite_configure().  Deletes no longer touch the lists: a
-     * list may name a row that is gone, and the lookups skip it
-     * (store_sender_messages); retention deletes a list once every row it
-     * names is older than the oldest row left (store_sqlite_prune), through
-     * the index on ts_last. */
+     * transaction, (source_key, newest ts, smallest and largest id, the
+     * (ts, id) entries packed), so the writer inserts one B-tree entry per
+     * sender where it inserted one per row, each at the end of that
+     * sender's range of a large table (a fifth of the writer's time,
+     * docs/state.md "Sender runs").  The entries already in
+     * message_log_source are packed here, in id order, 256 (POSTINGS_MAX)
+     * a list; sg_postings() is the aggregate that packs them, registered
+     * on every connection by store_sqlite_configure().  Deletes no longer
+     * touch the lists: a list may name a row that is gone, and the lookups
+     * skip it (store_sender_messages); retention deletes a list once every
+     * id it names is below the smallest id left (store_sqlite_prune),
+     * through the index on last_id, and the writer never gives an id a
+     * list names again (msglog_new). */
     "CREATE TABLE message_log_sender_runs (\n"
     "  source_key INTEGER NOT NULL,\n"
     "  ts_last INTEGER NOT NULL,\n"
     "  first_id INTEGER NOT NULL,\n"
+    "  last_id INTEGER NOT NULL,\n"
     "  entries BLOB NOT NULL,\n"
     "  PRIMARY KEY (source_key, ts_last, first_id)\n"
     ") WITHOUT ROWID;\n"
-    "CREATE INDEX message_log_sender_runs_ts ON message_log_sender_runs (ts_last);\n"
-    "INSERT INTO message_log_sender_runs (source_key, ts_last, first_id, entries)"
-    " SELECT source_key, MAX(ts), MIN(id), sg_postings(ts, id) FROM"
+    "CREATE INDEX message_log_sender_runs_last_id ON message_log_sender_runs (last_id);\n"
+    "INSERT INTO message_log_sender_runs (source_key, ts_last, first_id, last_id, entries)"
+    " SELECT source_key, MAX(ts), MIN(id), MAX(id), sg_postings(ts, id) FROM"
     " (SELECT source_key, ts, id,"
     "  (ROW_NUMBER() OVER (PARTITION BY source_key ORDER BY id) - 1) / 256 AS list"
     "  FROM message_log_source)"
@@ -2661,6 +2663,10 @@ static int sender_walk(store_t *s, const char *sender, int64_t since_us, size_t 
                 rc = SG_EDB;
                 break;
             }
+            /* The same entry twice (a list written twice: never by this
+             * writer, msglog_new) is one row. */
+            if (i > 0 && top[i].id == top[i - 1].id && top[i].ts == top[i - 1].ts)
+                continue;
             last = top[i];
             have_last = 1;
             sqlite3_bind_int64(st, 1, top[i].id);
@@ -2690,6 +2696,8 @@ static int sender_walk(store_t *s, const char *sender, int64_t since_us, size_t 
     }
     if (own_tx && !sqlite3_get_autocommit(s->db)) {
         int end = run_simple(s, ST_COMMIT, "sender lookup commit");
+        if (end != 0 && !sqlite3_get_autocommit(s->db))
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL); /* never hold the snapshot */
         rc = rc ? rc : end;
     }
     free(top);
@@ -2830,21 +2838,24 @@ static int prune_exec(sqlite3 *db, const char *sql, int64_t a, int64_t b, int64_
 /* Sender statistics and posting lists go with the rows they count or
  * name: every bucket that ends at or before the start of the oldest row's
  * bucket (the bucket holding the oldest row stays, counting some pruned
- * rows, until the log leaves it), and every list whose newest entry is
- * older than that start (a list with an entry in the oldest row's bucket
- * or later stays, naming some pruned rows, which the lookups skip: the
- * bucket's margin keeps the lists of rows a little older than the oldest
- * id, which packets out of order give).  An empty log keeps neither.
- * Sliced like the rows; the indexes on bucket and ts_last make each slice
- * a range read.  Bound: each loop deletes at least one row or stops. */
+ * rows, until the log leaves it), and every list all of whose ids are
+ * below the smallest id left (by id, not time: a row logged late, a
+ * multipart message or another link's, may be older than rows with
+ * smaller ids, and keeps its list as long as it is there; a list that
+ * names some pruned rows stays, and the lookups skip them).  An empty log
+ * keeps neither.  Sliced like the rows; the indexes on bucket and last_id
+ * make each slice a range read.  Bound: each loop deletes at least one
+ * row or stops. */
 static int prune_sender_tables(sqlite3 *db)
 {
-    int64_t oldest = -1, n;
+    int64_t oldest = -1, min_id = -1, n;
     int rc;
     if ((rc = prune_exec(db, "SELECT (SELECT ts FROM message_log ORDER BY id LIMIT 1)", 0, 0,
-                         &oldest)) != 0)
+                         &oldest)) != 0 ||
+        (rc = prune_exec(db, "SELECT MIN(id) FROM message_log", 0, 0, &min_id)) != 0)
         return rc;
     int64_t cut = oldest >= 0 ? STORE_SENDER_BUCKET(oldest) : INT64_MAX;
+    int64_t id_cut = min_id >= 0 ? min_id : INT64_MAX;
     for (;;) {
         if ((rc = prune_exec(db, "DELETE FROM sender_stats WHERE (sender, bucket) IN"
                                  " (SELECT sender, bucket FROM sender_stats WHERE bucket < ?1"
@@ -2856,7 +2867,7 @@ static int prune_sender_tables(sqlite3 *db)
             (rc = prune_exec(db, "DELETE FROM message_log_sender_runs"
                                  " WHERE (source_key, ts_last, first_id) IN"
                                  " (SELECT source_key, ts_last, first_id FROM message_log_sender_runs"
-                                 "  WHERE ts_last < ?1 LIMIT ?2)", cut, PRUNE_SLICE, &n)) != 0 ||
+                                 "  WHERE last_id < ?1 LIMIT ?2)", id_cut, PRUNE_SLICE, &n)) != 0 ||
             n == 0)
             break;
     }

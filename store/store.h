@@ -387,8 +387,8 @@ struct store_sender_stats {
 int store_sender_stats(store_t *s, const char *sender, int64_t since_us,
                        struct store_sender_stats *out);
 /* Packet time (µs) of the sender's newest logged message; SG_ENOTFOUND
- * when it has none.  Its newest posting list and one row read: what
- * "recent" is measured from. */
+ * when it has none.  Its newest posting list and, unless rows were
+ * deleted behind it, one row read: what "recent" is measured from. */
 int store_sender_latest(store_t *s, const char *sender, int64_t *ts_us);
 /* Messages an operator must see, newest first: those whose logged reasons
  * name spoofing or a look-alike of a protected sender, and those from a

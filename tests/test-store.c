@@ -229,7 +229,8 @@ static int list_entry_cmp(const void *x, const void *y)
 }
 
 /* The senders' posting lists against the rows (schema 5): every list
- * decodes, its ts_last is its newest entry and first_id its smallest id;
+ * decodes, its ts_last is its newest entry and first_id and last_id its
+ * smallest and largest id;
  * every row with a source_key is named by exactly one entry, of a list of
  * that key, with its ts.  Returns the number of lists, entries and rows
  * that break this; *stale (if not NULL) gets the entries whose row is
@@ -243,14 +244,14 @@ static int64_t sender_list_mismatches(const char *path, int64_t *stale)
     struct list_entry *e = malloc(cap * sizeof *e);
 
     sqlite3_open(path, &db);
-    sqlite3_prepare_v2(db, "SELECT source_key, ts_last, first_id, entries"
+    sqlite3_prepare_v2(db, "SELECT source_key, ts_last, first_id, last_id, entries"
                            " FROM message_log_sender_runs", -1, &st, NULL);
     while (e && sqlite3_step(st) == SQLITE_ROW) {
         struct postings_reader r;
         struct posting p;
-        int64_t newest = INT64_MIN, smallest = INT64_MAX;
+        int64_t newest = INT64_MIN, smallest = INT64_MAX, largest = INT64_MIN;
         int got;
-        if (postings_open(&r, sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3))) {
+        if (postings_open(&r, sqlite3_column_blob(st, 4), (size_t)sqlite3_column_bytes(st, 4))) {
             bad++;
             continue;
         }
@@ -260,9 +261,10 @@ static int64_t sender_list_mismatches(const char *path, int64_t *stale)
             e[n++] = (struct list_entry){p.id, sqlite3_column_int64(st, 0), p.ts};
             newest = p.ts > newest ? p.ts : newest;
             smallest = p.id < smallest ? p.id : smallest;
+            largest = p.id > largest ? p.id : largest;
         }
         bad += got < 0 || newest != sqlite3_column_int64(st, 1) ||
-               smallest != sqlite3_column_int64(st, 2);
+               smallest != sqlite3_column_int64(st, 2) || largest != sqlite3_column_int64(st, 3);
     }
     sqlite3_finalize(st);
     if (!e) {
@@ -501,11 +503,13 @@ static void test_migrate_msglog_v1(void)
     CHECK_EQ_INT(ss.total, 4);
     store_close(s);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_dest"), 3);
-    /* The senders' lists stay (the oldest row left is in their bucket)
-     * and name the deleted rows too, which the lookups skip. */
+    /* A sender list goes when all its rows have (79001234567's: row 3);
+     * BANK's stays for rows 5 and 6 and names rows 1 and 2 too, which the
+     * lookups skip. */
     int64_t stale = 0;
     CHECK_EQ_INT(sender_list_mismatches(path, &stale), 0);
-    CHECK_EQ_INT(stale, 3); /* rows 1 and 2 of BANK, 3 of 79001234567 */
+    CHECK_EQ_INT(stale, 2);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_sender_runs"), 2);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_mid"), 3);
     CHECK_EQ_INT(mid_key_mismatches(path), 0);
     CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log WHERE dest_key IS NULL"
@@ -1796,6 +1800,76 @@ static void test_sender_lists(void)
     store_close(s);
 }
 
+/* Writes n rows of sender src at ts, ts + 1, ... through a writer of its
+ * own; the links in links[] (if not NULL); returns the writer's failed
+ * count. */
+static uint64_t write_sender_rows(const char *path, const char *src, int n, int64_t ts,
+                                  int64_t *links)
+{
+    char err[256];
+    struct msglog_stats st = {0};
+    msglog_t *m = msglog_new(path, NULL, err);
+    CHECK_MSG(m != NULL, "%s", err);
+    if (!m)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        struct msglog_row row = {.ts_us = ts + i, .action = "allow", .source_addr = src,
+                                 .dest_addr = "79120000003"};
+        CHECK_EQ_INT(msglog_submit(m, &row, links ? &links[i] : NULL), 0);
+    }
+    CHECK_EQ_INT(msglog_flush(m), 0);
+    msglog_get_stats(m, &st);
+    msglog_free(m);
+    return st.failed;
+}
+
+/* The lists against ids rather than times: retention keeps the list of a
+ * row logged late (an older time than the oldest id's bucket), and ids
+ * freed by deleting the newest rows are not given again while a list
+ * names them (found by review: the lookups gave such rows twice, and the
+ * new list collided with the stale one). */
+static void test_sender_list_ids(void)
+{
+    char path[320], serr[STORE_ERRBUF_SIZE];
+    const int64_t t = 1800000000000000LL; /* a bucket's start */
+    int64_t links[10], del = -1;
+    store_t *s = NULL;
+    snprintf(path, sizeof path, "%s/senderids.db", dir);
+
+    CHECK_EQ_INT(write_sender_rows(path, "X", 1, t, NULL), 0);
+    CHECK_EQ_INT(write_sender_rows(path, "Y", 1, t - 1, NULL), 0); /* logged late */
+    CHECK_EQ_INT(store_open(&s, path, 0, serr), 0);
+    if (!s)
+        return;
+    CHECK_EQ_INT(store_msglog_prune(s, 0, 1000, &del), 0);
+    CHECK_EQ_INT(del, 0);
+    CHECK_EQ_INT(sender_answers_differ(s, path, "Y", 0, 10), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_sender_runs"), 2);
+
+    /* Ten rows of A (ids 3 to 12), the newest five deleted by hand, five
+     * more: ids from 13 on, each row once. */
+    CHECK_EQ_INT(write_sender_rows(path, "A", 10, t + 100, links), 0);
+    CHECK_EQ_INT(links[0], 3);
+    sqlite3 *db;
+    sqlite3_open(path, &db);
+    CHECK_EQ_INT(sqlite3_exec(db, "DELETE FROM message_log WHERE id > 7", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    CHECK_EQ_INT(write_sender_rows(path, "A", 5, t + 105, links), 0);
+    CHECK_EQ_INT(links[0], 13);
+    CHECK_EQ_INT(sender_answers_differ(s, path, "A", 0, 50), 0);
+    CHECK_EQ_INT(sender_list_mismatches(path, NULL), 0);
+
+    /* All of it pruned: no list is left, and ids start again at 1. */
+    CHECK_EQ_INT(store_msglog_prune(s, INT64_MAX, 0, &del), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log"), 0);
+    CHECK_EQ_INT(sql_count(path, "SELECT COUNT(*) FROM message_log_sender_runs"), 0);
+    CHECK_EQ_INT(write_sender_rows(path, "A", 5, t + 200, links), 0);
+    CHECK_EQ_INT(links[0], 1);
+    CHECK_EQ_INT(sender_answers_differ(s, path, "A", 0, 50), 0);
+    CHECK_EQ_INT(sender_list_mismatches(path, NULL), 0);
+    store_close(s);
+}
+
 /* The writer, idle inside a long transaction with many key-table entries
  * waiting, writes them before the COMMIT (writer_main): every row must
  * still have exactly one entry in each key table (the senders' lists,
@@ -2182,6 +2256,7 @@ int main(void)
     test_msglog_partial_failure();
     test_msglog_early_keys();
     test_sender_lists();
+    test_sender_list_ids();
     test_msglog_ring_wrap();
     test_msglog_ring_full();
     test_msglog_ring_bounds();
