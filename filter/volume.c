@@ -47,9 +47,12 @@ struct vkey {
     uint32_t last;   /* last observation, seconds */
     uint32_t n;      /* recipients held, | VK_SET when in the set arrays */
     union {
-        uint32_t oldest; /* set form: <= the oldest last-seen in the set:
-                            while it is inside the window no expiry pass
-                            is needed */
+        struct {
+            uint32_t oldest; /* <= the oldest last-seen in the set: while
+                                it is inside the window no expiry pass is
+                                needed */
+            uint32_t set;    /* the set's number (see struct volume_table) */
+        } s;             /* set form */
         struct {
             uint32_t rh[VOLUME_INLINE], ts[VOLUME_INLINE];
         } in;            /* inline form: the recipients themselves */
@@ -57,12 +60,14 @@ struct vkey {
 };
 _Static_assert(VOLUME_INLINE > 1 || sizeof(struct vkey) == 24, "a bucket of 8 keys in 3 lines");
 
-/* volume_prefetch_set() reads a key's `key` and `n` without the caller's
- * lock: a hint, which at worst fetches the wrong lines.  So that this is
- * not a data race (C11 5.1.2.4; ThreadSanitizer saw it between two proxy
- * links' workers), those two fields are written with relaxed atomic
- * stores and read there with relaxed loads: plain moves on x86-64 and
- * arm64.  Other reads hold the lock that orders them after every write. */
+/* volume_prefetch_set() reads a key's `key`, `n` and set number without
+ * the caller's lock: a hint, which at worst fetches the wrong lines.  So
+ * that this is not a data race (C11 5.1.2.4; ThreadSanitizer saw it
+ * between two proxy links' workers), those fields, and the inline
+ * recipients that share the set number's bytes, are written with relaxed
+ * atomic stores and read there with relaxed loads: plain moves on x86-64
+ * and arm64.  Other reads hold the lock that orders them after every
+ * write. */
 static inline void vk_set_key(struct vkey *k, uint64_t key)
 {
     __atomic_store_n(&k->key, key, __ATOMIC_RELAXED);
@@ -75,6 +80,9 @@ static inline void vk_set_n(struct vkey *k, uint32_t n)
 
 static inline unsigned vk_count(const struct vkey *k) { return k->n & ~VK_SET; }
 
+/* An inline recipient's hash or time (vk_set_key). */
+static inline void vk_put(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+
 /* Indexed sets (cap >= VOLUME_INDEXED_CAP): a key's recipients also sit
  * in a doubly linked list in order of last touch, and in an open-addressing
  * hash from recipient hash to slot.  A key's time only moves forward, so the
@@ -86,27 +94,54 @@ static inline unsigned vk_count(const struct vkey *k) { return k->n & ~VK_SET; }
 #define VOLUME_INDEXED_CAP 256u
 #define NONE UINT32_MAX
 
-struct vlink {
+/* An indexed set's slot, everything an observation reads or writes of one
+ * recipient on one line (four slots a line): with the hashes, times and
+ * links in three arrays, overwriting the oldest recipient of a full set
+ * touched five lines at random in the key's 48 KB, and the account
+ * counter (one observation a message, for a few busy keys whose sets the
+ * cache cannot hold) cost 9% of `replay -q` (docs/verdict-engine.md). */
+struct islot {
+    uint32_t rh;         /* recipient hash */
+    uint32_t ts;         /* last seen */
     uint32_t prev, next; /* slot numbers in the key's set, NONE at the ends */
+};
+
+/* A cell of an indexed set's hash: the recipient hash beside its slot, so
+ * that a probe and a deletion's backward shift compare and rehash without
+ * reading the slots. */
+struct icell {
+    uint32_t rh;
+    uint32_t slot1; /* slot + 1; 0 = empty */
 };
 
 struct vlist {
     uint32_t head, tail; /* least and most recently touched slots */
-    uint32_t free;       /* released slots, chained through vlink.next */
+    uint32_t free;       /* released slots, chained through islot.next */
     uint32_t used;       /* slots [0, used) have been handed out */
 };
 
 struct volume_table {
     struct vkey *keys;  /* nbuckets * VOLUME_WAYS, 64-byte aligned */
     void *keys_mem;     /* what calloc returned for them */
-    /* Sets, structure-of-arrays: the recipient search reads only rh, 4
-     * bytes per recipient, a tight loop over one cache-line run. */
+    /* The sets below are numbered, one per key at most, and handed to keys
+     * as they spill (a number freed by an evicted or forgotten key is the
+     * next one handed out), so that the sets in use lie together at the
+     * front of the arrays, whatever buckets their keys hash to: most keys
+     * never spill, and a set placed by its key's position, with the keys
+     * at random over 27 MB of senders' sets and 53 MB of fingerprints',
+     * cost a TLB miss (a nested page walk on a VM) and often a page fault
+     * per observation (docs/verdict-engine.md). */
+    uint32_t *free_sets; /* numbers given back, a stack */
+    uint32_t n_free, sets_used; /* sets [0, sets_used) have been handed out */
+    /* Small sets, structure-of-arrays: the recipient search reads only
+     * rh, 4 bytes per recipient, a tight loop over one cache-line run.
+     * NULL in a table of indexed sets. */
     uint32_t *rh;       /* (nbuckets * VOLUME_WAYS) * cap recipient hashes */
     uint32_t *ts;       /* ... and their last-seen seconds */
     /* indexed sets only (NULL otherwise) */
-    struct vlink *link; /* per slot, like rh */
+    struct islot *slots; /* per key cap slots */
     struct vlist *list; /* per key */
-    uint32_t *hx;       /* per key hcap entries: slot + 1, 0 = empty */
+    struct icell *hx;   /* per key hcap cells */
     size_t hcap;
     unsigned hshift;
     size_t nbuckets, bmask;
@@ -145,30 +180,37 @@ volume_table_t *volume_new(size_t max_keys, unsigned threshold, uint32_t window_
     t->keys_mem = calloc(nk * sizeof *t->keys + 63, 1);
     if (t->keys_mem)
         t->keys = (struct vkey *)(((uintptr_t)t->keys_mem + 63) & ~(uintptr_t)63);
-    /* calloc: untouched pages of a large table cost nothing until used. */
-    t->rh = calloc(nk * t->cap, sizeof *t->rh);
-    t->ts = calloc(nk * t->cap, sizeof *t->ts);
-    if (!t->keys || !t->rh || !t->ts) {
+    t->free_sets = malloc(nk * sizeof *t->free_sets);
+    if (!t->keys || !t->free_sets) {
         volume_free(t);
         return NULL;
     }
     t->st.max_keys = nk;
-    t->st.bytes = sizeof *t + nk * sizeof *t->keys + 63 + nk * t->cap * (sizeof *t->rh + sizeof *t->ts);
-    if (t->cap >= VOLUME_INDEXED_CAP) {
+    t->st.bytes = sizeof *t + nk * (sizeof *t->keys + sizeof *t->free_sets) + 63;
+    if (t->cap < VOLUME_INDEXED_CAP) {
+        /* calloc: untouched pages of a large table cost nothing until used. */
+        t->rh = calloc(nk * t->cap, sizeof *t->rh);
+        t->ts = calloc(nk * t->cap, sizeof *t->ts);
+        if (!t->rh || !t->ts) {
+            volume_free(t);
+            return NULL;
+        }
+        t->st.bytes += nk * t->cap * (sizeof *t->rh + sizeof *t->ts);
+    } else {
         /* the hash at most half full: short probe runs */
         unsigned bits = 1;
         while (((size_t)1 << bits) < 2 * (size_t)t->cap)
             bits++;
         t->hcap = (size_t)1 << bits;
         t->hshift = 32 - bits;
-        t->link = calloc(nk * t->cap, sizeof *t->link);
+        t->slots = calloc(nk * t->cap, sizeof *t->slots);
         t->list = calloc(nk, sizeof *t->list);
         t->hx = calloc(nk * t->hcap, sizeof *t->hx);
-        if (!t->link || !t->list || !t->hx) {
+        if (!t->slots || !t->list || !t->hx) {
             volume_free(t);
             return NULL;
         }
-        t->st.bytes += nk * (t->cap * sizeof *t->link + sizeof *t->list + t->hcap * sizeof *t->hx);
+        t->st.bytes += nk * (t->cap * sizeof *t->slots + sizeof *t->list + t->hcap * sizeof *t->hx);
     }
     return t;
 }
@@ -178,9 +220,10 @@ void volume_free(volume_table_t *t)
     if (!t)
         return;
     free(t->keys_mem);
+    free(t->free_sets);
     free(t->rh);
     free(t->ts);
-    free(t->link);
+    free(t->slots);
     free(t->list);
     free(t->hx);
     free(t);
@@ -198,7 +241,21 @@ static struct vkey *bucket(const volume_table_t *t, uint64_t key)
 
 static size_t set_of(const volume_table_t *t, const struct vkey *k)
 {
-    return (size_t)(k - t->keys) * t->cap;
+    return (size_t)k->u.s.set * t->cap;
+}
+
+/* A set number for a key that spills (one is always free: there are as
+ * many as keys, and each key in set form holds one). */
+static uint32_t set_take(volume_table_t *t)
+{
+    return t->n_free ? t->free_sets[--t->n_free] : t->sets_used++;
+}
+
+/* Gives back k's set, if it has one: k is evicted or forgotten. */
+static void set_release(volume_table_t *t, const struct vkey *k)
+{
+    if (k->key && (k->n & VK_SET))
+        t->free_sets[t->n_free++] = k->u.s.set;
 }
 
 /* In (now - window, now]? */
@@ -323,16 +380,15 @@ static uint32_t set_min(const volume_table_t *t, const uint32_t *a, unsigned n)
 
 struct iset {
     struct vlist *l;
-    struct vlink *ln;
-    uint32_t *rh, *ts, *hx;
+    struct islot *sl;
+    struct icell *hx;
     size_t mask;
 };
 
 static struct iset iset_of(const volume_table_t *t, const struct vkey *k)
 {
-    size_t ki = (size_t)(k - t->keys);
-    return (struct iset){&t->list[ki], t->link + ki * t->cap, t->rh + ki * t->cap,
-                         t->ts + ki * t->cap, t->hx + ki * t->hcap, t->hcap - 1};
+    size_t si = k->u.s.set;
+    return (struct iset){&t->list[si], t->slots + si * t->cap, t->hx + si * t->hcap, t->hcap - 1};
 }
 
 static size_t ix_home(const volume_table_t *t, uint32_t rh)
@@ -341,65 +397,66 @@ static size_t ix_home(const volume_table_t *t, uint32_t rh)
 }
 
 /* Slot of rh in the set, or NONE.  The hash is at most half full, so a
- * probe always meets an empty entry. */
+ * probe always meets an empty cell. */
 static uint32_t ix_find(const struct iset *s, size_t home, uint32_t rh)
 {
     for (size_t i = home;; i = (i + 1) & s->mask) {
-        uint32_t e = s->hx[i];
-        if (!e)
+        struct icell c = s->hx[i];
+        if (!c.slot1)
             return NONE;
-        if (s->rh[e - 1] == rh)
-            return e - 1;
+        if (c.rh == rh)
+            return c.slot1 - 1;
     }
 }
 
-static void ix_insert(struct iset *s, size_t home, uint32_t slot)
+static void ix_insert(struct iset *s, size_t home, uint32_t rh, uint32_t slot)
 {
     size_t i = home;
-    while (s->hx[i])
+    while (s->hx[i].slot1)
         i = (i + 1) & s->mask;
-    s->hx[i] = slot + 1;
+    s->hx[i] = (struct icell){rh, slot + 1};
 }
 
-/* Removes slot (still holding its recipient hash) from the hash; linear
- * probing's backward shift keeps every probe run unbroken, no tombstones. */
-static void ix_delete(const volume_table_t *t, struct iset *s, uint32_t slot)
+/* Removes recipient rh (in the set) from the hash; linear probing's
+ * backward shift keeps every probe run unbroken, no tombstones.  A set's
+ * recipient hashes are distinct, so rh names its cell. */
+static void ix_delete(const volume_table_t *t, struct iset *s, uint32_t rh)
 {
-    size_t i = ix_home(t, s->rh[slot]);
-    while (s->hx[i] != slot + 1)
+    size_t i = ix_home(t, rh);
+    while (s->hx[i].rh != rh || !s->hx[i].slot1)
         i = (i + 1) & s->mask;
     for (size_t j = i;;) {
         j = (j + 1) & s->mask;
-        if (!s->hx[j])
+        if (!s->hx[j].slot1)
             break;
-        size_t h = ix_home(t, s->rh[s->hx[j] - 1]);
+        size_t h = ix_home(t, s->hx[j].rh);
         if (((j - h) & s->mask) >= ((j - i) & s->mask)) { /* may move back to i */
             s->hx[i] = s->hx[j];
             i = j;
         }
     }
-    s->hx[i] = 0;
+    s->hx[i].slot1 = 0;
 }
 
 static void list_unlink(struct iset *s, uint32_t slot)
 {
-    uint32_t p = s->ln[slot].prev, n = s->ln[slot].next;
+    uint32_t p = s->sl[slot].prev, n = s->sl[slot].next;
     if (p != NONE)
-        s->ln[p].next = n;
+        s->sl[p].next = n;
     else
         s->l->head = n;
     if (n != NONE)
-        s->ln[n].prev = p;
+        s->sl[n].prev = p;
     else
         s->l->tail = p;
 }
 
 static void list_append(struct iset *s, uint32_t slot)
 {
-    s->ln[slot].prev = s->l->tail;
-    s->ln[slot].next = NONE;
+    s->sl[slot].prev = s->l->tail;
+    s->sl[slot].next = NONE;
     if (s->l->tail != NONE)
-        s->ln[s->l->tail].next = slot;
+        s->sl[s->l->tail].next = slot;
     else
         s->l->head = slot;
     s->l->tail = slot;
@@ -413,22 +470,40 @@ static void iset_reset(const volume_table_t *t, const struct vkey *k)
     memset(s.hx, 0, t->hcap * sizeof *s.hx);
 }
 
+/* What the next observation of the set will read first if it removes the
+ * head (it left the window, or makes room): the slot after the head (the
+ * removal relinks it) and the head's cell in the hash.  Called when this
+ * observation removed the head before it, which wrote the new head's
+ * slot: reading it costs no miss. */
+static void iset_prefetch_head(const volume_table_t *t, const struct iset *s)
+{
+    uint32_t h = s->l->head;
+    if (h == NONE)
+        return;
+    const struct islot *hs = &s->sl[h];
+    if (hs->next != NONE)
+        __builtin_prefetch(&s->sl[hs->next], 1);
+    __builtin_prefetch(&s->hx[ix_home(t, hs->rh)], 1);
+}
+
 static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, uint32_t now)
 {
     struct iset s = iset_of(t, k);
+    int head_moved = 0;
     /* the list is in last-seen order: what left the window is at its head */
-    while (s.l->head != NONE && !in_window(t, s.ts[s.l->head], now)) {
+    while (s.l->head != NONE && !in_window(t, s.sl[s.l->head].ts, now)) {
         uint32_t old = s.l->head;
-        ix_delete(t, &s, old);
+        head_moved = 1;
+        ix_delete(t, &s, s.sl[old].rh);
         list_unlink(&s, old);
-        s.ln[old].next = s.l->free;
+        s.sl[old].next = s.l->free;
         s.l->free = old;
         vk_set_n(k, k->n - 1); /* n >= 1: VK_SET stays */
     }
     size_t home = ix_home(t, rh);
     uint32_t slot = ix_find(&s, home, rh);
     if (slot != NONE) {
-        s.ts[slot] = now;
+        s.sl[slot].ts = now;
         if (slot != s.l->tail) {
             list_unlink(&s, slot);
             list_append(&s, slot);
@@ -437,24 +512,27 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
         if (vk_count(k) < t->cap) {
             if (s.l->free != NONE) {
                 slot = s.l->free;
-                s.l->free = s.ln[slot].next;
+                s.l->free = s.sl[slot].next;
             } else {
                 slot = s.l->used++;
             }
             vk_set_n(k, k->n + 1);
         } else { /* past the threshold: the least recently seen makes room */
             slot = s.l->head;
-            ix_delete(t, &s, slot);
+            ix_delete(t, &s, s.sl[slot].rh);
             list_unlink(&s, slot);
             t->st.overwrites++;
+            head_moved = 1;
         }
-        s.rh[slot] = rh;
-        s.ts[slot] = now;
+        s.sl[slot].rh = rh;
+        s.sl[slot].ts = now;
         list_append(&s, slot);
-        ix_insert(&s, home, slot);
+        ix_insert(&s, home, rh, slot);
     }
-    k->u.oldest = s.ts[s.l->head];
+    k->u.s.oldest = s.sl[s.l->head].ts;
     k->last = now;
+    if (head_moved)
+        iset_prefetch_head(t, &s);
     return vk_count(k);
 }
 
@@ -472,8 +550,8 @@ static uint32_t observe_inline(const volume_table_t *t, struct vkey *k, uint32_t
     for (unsigned i = 0; i < n; i++) {
         if (!in_window(t, ts_a[i], now))
             continue;
-        rh_a[out] = rh_a[i];
-        ts_a[out] = ts_a[i];
+        vk_put(&rh_a[out], rh_a[i]);
+        vk_put(&ts_a[out], ts_a[i]);
         out++;
     }
     unsigned i = 0;
@@ -481,15 +559,17 @@ static uint32_t observe_inline(const volume_table_t *t, struct vkey *k, uint32_t
         i++;
     uint32_t ret = out;
     if (i < out) {
-        if (t->link) { /* to the end: last touched */
-            for (; i + 1 < out; i++)
-                rh_a[i] = rh_a[i + 1], ts_a[i] = ts_a[i + 1];
-            rh_a[i] = rh;
+        if (t->slots) { /* to the end: last touched */
+            for (; i + 1 < out; i++) {
+                vk_put(&rh_a[i], rh_a[i + 1]);
+                vk_put(&ts_a[i], ts_a[i + 1]);
+            }
+            vk_put(&rh_a[i], rh);
         }
-        ts_a[i] = now;
+        vk_put(&ts_a[i], now);
     } else if (out < t->ninline) {
-        rh_a[out] = rh;
-        ts_a[out] = now;
+        vk_put(&rh_a[out], rh);
+        vk_put(&ts_a[out], now);
         ret = ++out;
     } else {
         ret = UINT32_MAX;
@@ -509,15 +589,16 @@ static void spill(volume_table_t *t, struct vkey *k)
     memcpy(rh_in, k->u.in.rh, sizeof rh_in);
     memcpy(ts_in, k->u.in.ts, sizeof ts_in);
     uint32_t oldest = ts_in[0]; /* n >= 1: ninline >= 1 */
-    if (t->link) {
+    vk_put(&k->u.s.set, set_take(t)); /* over the inline recipients, now copied */
+    if (t->slots) {
         iset_reset(t, k);
         struct iset s = iset_of(t, k);
         for (unsigned i = 0; i < n; i++) {
             uint32_t slot = s.l->used++;
-            s.rh[slot] = rh_in[i];
-            s.ts[slot] = ts_in[i];
+            s.sl[slot].rh = rh_in[i];
+            s.sl[slot].ts = ts_in[i];
             list_append(&s, slot);
-            ix_insert(&s, ix_home(t, rh_in[i]), slot);
+            ix_insert(&s, ix_home(t, rh_in[i]), rh_in[i], slot);
         }
     } else {
         size_t base = set_of(t, k);
@@ -527,7 +608,7 @@ static void spill(volume_table_t *t, struct vkey *k)
             oldest = ts_in[i] < oldest ? ts_in[i] : oldest;
         }
     }
-    k->u.oldest = oldest;
+    k->u.s.oldest = oldest;
     vk_set_n(k, n | VK_SET);
 }
 
@@ -554,20 +635,21 @@ void volume_prefetch_set(const volume_table_t *t, uint64_t key, uint64_t recipie
         if (__atomic_load_n(&b[w].key, __ATOMIC_RELAXED) != key) /* unlocked: vk_set_key() */
             continue;
         unsigned n = __atomic_load_n(&b[w].n, __ATOMIC_RELAXED);
-        /* Inline recipients are in the bucket, already on its way; the set
-         * is needed only if this observation may move them there (the
-         * inline slots full: this recipient is probably a new one). */
-        if (!(n & VK_SET) && n < t->ninline)
+        /* Inline recipients are in the bucket, already on its way; a key
+         * that is about to spill has no set yet (the one it will get is
+         * the last one freed or the next unused, near those in use). */
+        if (!(n & VK_SET))
             return;
         n &= ~VK_SET;
-        if (t->link) { /* the recipient's probe run in the set's hash */
-            const struct iset s = iset_of(t, &b[w]);
-            __builtin_prefetch(&s.hx[ix_home(t, (uint32_t)recipient)]);
+        size_t si = __atomic_load_n(&b[w].u.s.set, __ATOMIC_RELAXED);
+        if (t->slots) { /* the recipient's probe run in the set's hash, and its list */
+            __builtin_prefetch(&t->hx[si * t->hcap + ix_home(t, (uint32_t)recipient)]);
+            __builtin_prefetch(&t->list[si]);
             return;
         }
         /* A small set: its recipients and times, searched whole (bound:
          * cap entries each, a few cache lines). */
-        size_t base = set_of(t, &b[w]);
+        size_t base = si * t->cap;
         n = n < t->cap ? n + 1 : t->cap;
         for (unsigned i = 0; i < n; i += 16) {
             __builtin_prefetch(&t->rh[base + i]);
@@ -600,6 +682,7 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
             if (!b[w].key || b[w].last < victim->last)
                 victim = &b[w];
         k = victim;
+        set_release(t, k);
         if (k->key) {
             t->st.evictions++;
             if (in_window(t, k->last, now > k->last ? now : k->last))
@@ -621,14 +704,14 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
         }
         spill(t, k); /* and add rh to the set below */
     }
-    if (t->link)
+    if (t->slots)
         return observe_indexed(t, k, rh, now);
     size_t base = set_of(t, k);
     uint32_t *rh_a = t->rh + base, *ts_a = t->ts + base;
     unsigned n = vk_count(k);
     /* Expiry pass only when something may have left the window (bound:
      * cap = N+1 entries). */
-    if (n && !in_window(t, k->u.oldest, now)) {
+    if (n && !in_window(t, k->u.s.oldest, now)) {
         unsigned out = 0;
         uint32_t oldest = now;
         for (unsigned i = 0; i < n; i++) {
@@ -642,14 +725,14 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
         }
         n = out;
         vk_set_n(k, n | VK_SET);
-        k->u.oldest = oldest;
+        k->u.s.oldest = oldest;
     }
     unsigned i = set_find(rh_a, n, rh);
     if (i < n) {
-        ts_a[i] = now; /* k->u.oldest stays a lower bound */
+        ts_a[i] = now; /* k->u.s.oldest stays a lower bound */
     } else if (n < t->cap) {
         if (n == 0)
-            k->u.oldest = now;
+            k->u.s.oldest = now;
         rh_a[n] = rh;
         ts_a[n] = now;
         vk_set_n(k, ++n | VK_SET);
@@ -657,13 +740,13 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
         /* Already past the threshold: keep the set at N+1 by replacing
          * the oldest, so the newest recipients define the window.  The
          * minimum is a reduction and its index a search, both vectorised;
-         * the replaced time stays a valid lower bound for k->u.oldest (the
+         * the replaced time stays a valid lower bound for k->u.s.oldest (the
          * next expiry pass makes it exact again). */
         uint32_t min_ts = set_min(t, ts_a, n);
         unsigned min_i = set_find(ts_a, n, min_ts);
         rh_a[min_i] = rh;
         ts_a[min_i] = now;
-        k->u.oldest = min_ts;
+        k->u.s.oldest = min_ts;
         t->st.overwrites++;
     }
     k->last = now;
@@ -685,11 +768,11 @@ unsigned volume_peek(const volume_table_t *t, uint64_t key, uint32_t now)
         const uint32_t *ts_a = k->u.in.ts;
         unsigned n = vk_count(k);
         if (k->n & VK_SET) {
-            if (t->link) { /* n less what left the window, from the list's head */
+            if (t->slots) { /* n less what left the window, from the list's head */
                 struct iset s = iset_of(t, k);
                 unsigned gone = 0;
-                for (uint32_t i = s.l->head; i != NONE && !in_window(t, s.ts[i], now);
-                     i = s.ln[i].next)
+                for (uint32_t i = s.l->head; i != NONE && !in_window(t, s.sl[i].ts, now);
+                     i = s.sl[i].next)
                     gone++;
                 return n - gone;
             }
@@ -711,6 +794,7 @@ void volume_forget(volume_table_t *t, uint64_t key)
     struct vkey *b = bucket(t, key);
     for (unsigned w = 0; w < VOLUME_WAYS; w++)
         if (b[w].key == key) {
+            set_release(t, &b[w]);
             vk_set_key(&b[w], 0);
             vk_set_n(&b[w], 0);
             b[w].last = 0;

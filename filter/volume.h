@@ -14,9 +14,11 @@
  *     and drops out exactly W seconds later, no bucket granularity;
  *   - bounded: past N+1 live recipients the oldest is overwritten, so the
  *     count stays at N+1 (triggered) without growing.  Memory is
- *     8 * (N+1) bytes per key: 408 bytes at N = 50 (from N = 255 on, an
- *     index doubles that and adds 8 to 16 bytes per entry: 48 KB per key
- *     at an account's N = 2,000; pages of unused keys are never touched).
+ *     8 * (N+1) bytes per key: 408 bytes at N = 50 (from N = 255 on, with
+ *     an index, 16 bytes per entry and 8 per cell of a hash of twice as
+ *     many: 64 KB per key at an account's N = 2,000).  Sets are handed to
+ *     keys as they need one and packed at the front of the table, so only
+ *     the pages of the sets in use are ever touched.
  *     A key's first recipients (VOLUME_INLINE, see volume.c) are kept in
  *     its own 24 to 32-byte record; its set is touched only once more
  *     distinct recipients than that share a window, which most keys (a
@@ -73,8 +75,9 @@ struct volume_stats {
 
 /* max_keys is rounded up to a multiple of VOLUME_WAYS (and a power of two
  * buckets); threshold N in 1..VOLUME_MAX_THRESHOLD; window_s >= 1.
- * Allocates everything now: 8*(N+1)*keys + 24*keys bytes.  NULL on bad
- * arguments or allocation failure. */
+ * Allocates everything now: 8*(N+1)*keys + 28*keys bytes below N = 255
+ * (more with the index above).  NULL on bad arguments or allocation
+ * failure. */
 volume_table_t *volume_new(size_t max_keys, unsigned threshold, uint32_t window_s);
 void volume_free(volume_table_t *t);
 

@@ -82,7 +82,9 @@ static rules_db_t *rules_from(const char *src)
 }
 
 /* The shipped rules, or, with flood, 300 rules that all match "flood" in
- * the text: more hits than one scan's list keeps. */
+ * the text: more hits than one scan's list keeps; and rules on the sender
+ * (the shipped set has none), eight of them for the same senders: more
+ * hits than the sender memo keeps. */
 static rules_db_t *test_rules(int flood)
 {
     if (!flood) {
@@ -96,12 +98,20 @@ static rules_db_t *test_rules(int flood)
         rules_diag_free(d);
         return db;
     }
-    size_t cap = 300 * 96, n = 0;
+    size_t cap = 310 * 96, n = 0;
     char *buf = malloc(cap);
     CHECK(buf != NULL);
     for (int i = 0; i < 300; i++)
         n += (size_t)snprintf(buf + n, cap - n,
                               "rule F-%03d\n  name \"flood %d\"\n  match \"flood\"\n  score 1\nend\n", i, i);
+    for (int i = 0; i < 8; i++)
+        n += (size_t)snprintf(buf + n, cap - n,
+                              "rule S-%d\n  name \"p2p %d\"\n  field sender\n  match \"7900555\"\n  score 1\nend\n",
+                              i, i);
+    n += (size_t)snprintf(buf + n, cap - n, "rule S-SHOP\n  name \"shop\"\n  field sender\n  match \"SHOP\"\n"
+                                            "  score 2\nend\n");
+    n += (size_t)snprintf(buf + n, cap - n, "rule S-Q\n  name \"q\"\n  field sender\n  match /^Q.WI$/\n"
+                                            "  score 1\nend\n");
     rules_db_t *db = rules_from(buf);
     free(buf);
     return db;
@@ -112,6 +122,7 @@ static verdict_engine_t *engine_with(rules_db_t *rules, size_t memo_entries)
     struct verdict_config cfg;
     verdict_config_default(&cfg);
     cfg.text_memo_entries = memo_entries;
+    cfg.sender_memo_entries = memo_entries;
     /* Low thresholds: volume triggers and automatic entries every few
      * messages, so later messages of one vector meet them. */
     cfg.sender_max_recipients = 4;
@@ -301,9 +312,11 @@ static void test_uncounted_early_exit(void)
     CHECK(v[2].action == VERDICT_ALLOW && v[2].reasons[0].type == VERDICT_R_EXCEPTION);
     CHECK(v[1].n_reasons > 0 && v[1].reasons[0].type == VERDICT_R_RULE);
     CHECK_EQ_INT(verdict_engine_with_rules(e, rule_hits, hits), 0);
-    CHECK_EQ_INT(hits[0], 300);
-    for (int i = 1; i <= 300; i++)
+    CHECK_EQ_INT(hits[0], 310);
+    /* the flood rules, and the eight on 79005550001's prefix */
+    for (int i = 1; i <= 308; i++)
         CHECK_EQ_INT(hits[i], 1);
+    CHECK(hits[309] == 0 && hits[310] == 0);
     verdict_worker_free(w);
     verdict_engine_free(e);
 }
@@ -339,6 +352,9 @@ static void differential(int flood, unsigned messages)
     CHECK_EQ_INT(sa.text_memo_hits, 0);
     CHECK_MSG(sb.text_memo_hits > messages / 4, "the memo found %llu of %u texts: it was not tested",
               (unsigned long long)sb.text_memo_hits, messages);
+    CHECK_EQ_INT(sa.sender_memo_hits, 0);
+    CHECK_MSG(sb.sender_memo_hits > messages / 4, "the sender memo found %llu of %u senders: it was not tested",
+              (unsigned long long)sb.sender_memo_hits, messages);
     if (flood) {
         struct verdict_stats s;
         verdict_engine_get_stats(eb, &s);
@@ -355,9 +371,15 @@ static void differential(int flood, unsigned messages)
  * old one), in a vector and alone. */
 static void test_memo_reload(void)
 {
-    static const char *const SET_A = "rule A-1\n  name \"prize\"\n  match \"prize\"\n  score 9\nend\n";
+    /* A-2's hits on the sender are remembered by its index, 2, which in
+     * SET_B is a rule that matches nothing here: kept over the reload,
+     * they would add it. */
+    static const char *const SET_A = "rule A-1\n  name \"prize\"\n  match \"prize\"\n  score 9\nend\n"
+                                     "rule A-0\n  name \"none\"\n  match \"zzzz\"\n  score 1\nend\n"
+                                     "rule A-2\n  name \"shop\"\n  field sender\n  match \"SHOP\"\n  score 1\nend\n";
     static const char *const SET_B = "rule B-1\n  name \"claim\"\n  match \"claim\"\n  score 4\nend\n"
-                                     "rule B-2\n  name \"call\"\n  field raw\n  match \"Call\"\n  score 1\nend\n";
+                                     "rule B-2\n  name \"call\"\n  field raw\n  match \"Call\"\n  score 1\nend\n"
+                                     "rule B-3\n  name \"nope\"\n  field sender\n  match \"NOPE\"\n  score 1\nend\n";
     verdict_engine_t *e = engine_with(rules_from(SET_A), 256), *fresh = engine_with(rules_from(SET_B), 0);
     verdict_worker_t *w = verdict_worker_new(e), *wf = verdict_worker_new(fresh);
     CHECK(w && wf);
@@ -378,6 +400,8 @@ static void test_memo_reload(void)
     verdict_engine_get_stats(e, &s);
     CHECK_EQ_INT(s.text_memo_hits, 1);
     CHECK(v[2].n_reasons > 0 && strcmp(v[2].reasons[0].id, "A-1") == 0);
+    CHECK(v[2].n_reasons > 1 && strcmp(v[2].reasons[1].id, "A-2") == 0);
+    CHECK_EQ_INT(s.sender_memo_hits, 2); /* the sender's hits, stored by the first */
     CHECK_EQ_INT(verdict_engine_set_rules(e, rules_from(SET_B)), 0);
     CHECK_EQ_INT(verdict_judge_batch(w, in, v, 4), 0);
     CHECK_EQ_INT(verdict_judge(wf, &in[0], &ref), 0);
