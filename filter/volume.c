@@ -97,9 +97,9 @@ static inline void vk_put(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __AT
 /* An indexed set's slot, everything an observation reads or writes of one
  * recipient on one line (four slots a line): with the hashes, times and
  * links in three arrays, overwriting the oldest recipient of a full set
- * touched five lines at random in the key's 48 KB, and the account
- * counter (one observation a message, for a few busy keys whose sets the
- * cache cannot hold) cost 9% of `replay -q` (docs/verdict-engine.md). */
+ * touched up to eight lines at random in the key's 48 KB (an account's,
+ * observed for most messages; a few busy accounts' sets are more than the
+ * cache holds). */
 struct islot {
     uint32_t rh;         /* recipient hash */
     uint32_t ts;         /* last seen */
@@ -129,8 +129,8 @@ struct volume_table {
      * front of the arrays, whatever buckets their keys hash to: most keys
      * never spill, and a set placed by its key's position, with the keys
      * at random over 27 MB of senders' sets and 53 MB of fingerprints',
-     * cost a TLB miss (a nested page walk on a VM) and often a page fault
-     * per observation (docs/verdict-engine.md). */
+     * spread the few in use over as many pages: TLB misses (nested page
+     * walks on a VM) and a page fault for each (docs/verdict-engine.md). */
     uint32_t *free_sets; /* numbers given back, a stack */
     uint32_t n_free, sets_used; /* sets [0, sets_used) have been handed out */
     /* Small sets, structure-of-arrays: the recipient search reads only
@@ -423,7 +423,7 @@ static void ix_insert(struct iset *s, size_t home, uint32_t rh, uint32_t slot)
 static void ix_delete(const volume_table_t *t, struct iset *s, uint32_t rh)
 {
     size_t i = ix_home(t, rh);
-    while (s->hx[i].rh != rh || !s->hx[i].slot1)
+    while (!(s->hx[i].slot1 && s->hx[i].rh == rh))
         i = (i + 1) & s->mask;
     for (size_t j = i;;) {
         j = (j + 1) & s->mask;
@@ -470,30 +470,12 @@ static void iset_reset(const volume_table_t *t, const struct vkey *k)
     memset(s.hx, 0, t->hcap * sizeof *s.hx);
 }
 
-/* What the next observation of the set will read first if it removes the
- * head (it left the window, or makes room): the slot after the head (the
- * removal relinks it) and the head's cell in the hash.  Called when this
- * observation removed the head before it, which wrote the new head's
- * slot: reading it costs no miss. */
-static void iset_prefetch_head(const volume_table_t *t, const struct iset *s)
-{
-    uint32_t h = s->l->head;
-    if (h == NONE)
-        return;
-    const struct islot *hs = &s->sl[h];
-    if (hs->next != NONE)
-        __builtin_prefetch(&s->sl[hs->next], 1);
-    __builtin_prefetch(&s->hx[ix_home(t, hs->rh)], 1);
-}
-
 static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, uint32_t now)
 {
     struct iset s = iset_of(t, k);
-    int head_moved = 0;
     /* the list is in last-seen order: what left the window is at its head */
     while (s.l->head != NONE && !in_window(t, s.sl[s.l->head].ts, now)) {
         uint32_t old = s.l->head;
-        head_moved = 1;
         ix_delete(t, &s, s.sl[old].rh);
         list_unlink(&s, old);
         s.sl[old].next = s.l->free;
@@ -522,7 +504,6 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
             ix_delete(t, &s, s.sl[slot].rh);
             list_unlink(&s, slot);
             t->st.overwrites++;
-            head_moved = 1;
         }
         s.sl[slot].rh = rh;
         s.sl[slot].ts = now;
@@ -531,8 +512,6 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
     }
     k->u.s.oldest = s.sl[s.l->head].ts;
     k->last = now;
-    if (head_moved)
-        iset_prefetch_head(t, &s);
     return vk_count(k);
 }
 
