@@ -483,8 +483,6 @@ static int judge_main(int argc, char **argv, bool daemon)
     fputc('\n', stderr);
     fprintf(stderr, "  text memo %llu texts were repeats of a recent text, judged from its findings\n",
             (unsigned long long)vs.text_memo_hits);
-    fprintf(stderr, "  sender memo %llu senders were repeats of a recent sender, their rule hits from the memo\n",
-            (unsigned long long)vs.sender_memo_hits);
     if (j.log) {
         struct msglog_stats ms;
         msglog_get_stats(j.log, &ms);

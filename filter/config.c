@@ -28,7 +28,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include "sender-memo.h"
 #include "text-memo.h"
 
 enum config_section { SEC_NONE = -1, SEC_DECODER = 0, SEC_LINK, SEC_VERDICT, SEC_MSGLOG, SEC_ALERTS, SEC_PATHS, SEC_PROXY, SEC_COUNT };
@@ -126,7 +125,6 @@ static const struct config_key keys[] = {
     {SEC_VERDICT, "overlay_max", SY_NUM, ST_SZ, V(overlay_max), 1, TBLMAX, 0},
     {SEC_VERDICT, "autobl_queue_max", SY_NUM, ST_SZ, V(autobl_queue_max), 1, TBLMAX, 0},
     {SEC_VERDICT, "text_memo_entries", SY_NUM, ST_SZ, V(text_memo_entries), 0, TEXT_MEMO_MAX_ENTRIES, 0},
-    {SEC_VERDICT, "sender_memo_entries", SY_NUM, ST_SZ, V(sender_memo_entries), 0, SENDER_MEMO_MAX_ENTRIES, 0},
     {SEC_VERDICT, "country_code", SY_DIGITS, ST_DIGITS, P(country_code), 1, 3, 0},
     {SEC_VERDICT, "trunk_prefix", SY_DIGITS, ST_DIGITS, P(trunk_prefix), 0, 3, 0},
     /* [msglog]: store/msglog.h; 0 = that module's default */

@@ -17,7 +17,6 @@
 
 #include "msisdn.h"
 #include "rules-db.h"
-#include "sender-memo.h"
 #include "text-memo.h"
 #include "text-norm.h"
 
@@ -81,7 +80,7 @@ struct counters {
     atomic_uint_fast64_t messages, by_action[3], by_reason[VERDICT_R_COUNT], alerts,
         shadow_hits, autobl_created, autobl_suppressed_grace, autobl_queue_dropped,
         overlay_evictions, overlay_retired, volume_exempt_grace, volume_uncorroborated, lists_swaps, rules_swaps,
-        domains_swaps, norm_truncated, rule_hits_dropped, text_memo_hits, sender_memo_hits;
+        domains_swaps, norm_truncated, rule_hits_dropped, text_memo_hits;
 };
 
 #define COUNT(e, field) atomic_fetch_add_explicit(&(e)->c.field, 1, memory_order_relaxed)
@@ -210,8 +209,6 @@ struct verdict_worker {
     /* Findings for texts that repeat word for word, emptied with each new
      * rule set (its hits are that set's). */
     text_memo_t *memo;
-    /* Likewise the sender scans' hits, for senders that come again. */
-    sender_memo_t *smemo;
     int snippet; /* verdict_worker_set_snippet */
     /* h[H_RULES] has a domain database, read at each swap: most rule
      * sets have none, and then no URL costs a call. */
@@ -249,7 +246,6 @@ void verdict_config_default(struct verdict_config *c)
     c->overlay_max = 4096;
     c->autobl_queue_max = 4096;
     c->text_memo_entries = 256;
-    c->sender_memo_entries = 1024;
 }
 
 static int config_check(const struct verdict_config *c, char *err, size_t errcap)
@@ -272,9 +268,6 @@ static int config_check(const struct verdict_config *c, char *err, size_t errcap
     if (c->sender_table_keys == 0 || c->fingerprint_table_keys == 0 || c->account_table_keys == 0 ||
         c->overlay_max == 0 || c->autobl_queue_max == 0)
         BAD("table bounds must be >= 1");
-    if (c->text_memo_entries > TEXT_MEMO_MAX_ENTRIES || c->sender_memo_entries > SENDER_MEMO_MAX_ENTRIES)
-        BAD("text_memo_entries must be <= %u and sender_memo_entries <= %u", TEXT_MEMO_MAX_ENTRIES,
-            SENDER_MEMO_MAX_ENTRIES);
     return 0;
 #undef BAD
 }
@@ -649,7 +642,6 @@ void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *s)
     s->norm_truncated = LD(norm_truncated);
     s->rule_hits_dropped = LD(rule_hits_dropped);
     s->text_memo_hits = LD(text_memo_hits);
-    s->sender_memo_hits = LD(sender_memo_hits);
 #undef LD
     vol_lock(&e->vol_busy);
     volume_get_stats(e->v_sender, &s->vol_sender);
@@ -676,8 +668,7 @@ verdict_worker_t *verdict_worker_new(verdict_engine_t *e)
     w->content_hits = malloc((size_t)VERDICT_BATCH_MAX * CONTENT_FIELDS * CONTENT_HITS *
                              sizeof *w->content_hits);
     w->memo = text_memo_new(e->cfg.text_memo_entries);
-    w->smemo = sender_memo_new(e->cfg.sender_memo_entries);
-    if (!w->nc || !w->norm || !w->content || !w->content_hits || !w->memo || !w->smemo) {
+    if (!w->nc || !w->norm || !w->content || !w->content_hits || !w->memo) {
         verdict_worker_free(w);
         return NULL;
     }
@@ -702,7 +693,6 @@ void verdict_worker_free(verdict_worker_t *w)
     free(w->content);
     free(w->content_hits);
     text_memo_free(w->memo);
-    sender_memo_free(w->smemo);
     free(w);
 }
 
@@ -730,7 +720,6 @@ static void worker_refresh(verdict_worker_t *w)
         rules_scratch_free(w->scratch);
         w->scratch = w->h[H_RULES] ? rules_scratch_new(w->h[H_RULES]->a) : NULL;
         text_memo_clear(w->memo); /* its hits were the old set's */
-        sender_memo_clear(w->smemo);
     }
     w->scan_domains = w->h[H_RULES] && rules_db_has_field(w->h[H_RULES]->a, RULES_FIELD_DOMAIN);
     w->bad_domains = w->h[H_DOMAINS] && domain_set_count(w->h[H_DOMAINS]->a) > 0;
@@ -1635,23 +1624,11 @@ static void content_scan(verdict_worker_t *w, const rules_db_t *db, const struct
             }
             struct rules_hits *h = &c->hits[field];
             *h = content_hit_list(w, j, field);
-            if (field == RULES_FIELD_SENDER) {
-                /* sender_vkey hashes a run of the sender's bytes: it picks
-                 * the slot, the memo compares them all */
-                int n = sender_memo_find(w->smemo, c->sender_vkey, data, len, h->idx);
-                if (n >= 0) {
-                    h->n = (uint32_t)n;
-                    COUNT(w->e, sender_memo_hits);
-                    continue;
-                }
-            }
             if (rules_scan_uncounted(db, w->scratch, field, data, len, h) != 0) {
                 h->n = h->dropped = 0; /* as scan_field: a failed scan adds nothing */
                 c->memo = MEMO_NONE;   /* and what it found is not the text's */
             } else if (h->dropped) {
                 c->scan_late |= 1u << field;
-            } else if (field == RULES_FIELD_SENDER) {
-                sender_memo_store(w->smemo, c->sender_vkey, data, len, h->idx, h->n);
             }
         }
     }

@@ -132,9 +132,6 @@ struct verdict_config {
     /* Texts whose content findings a worker keeps, for texts that repeat
      * word for word (text-memo.h); 0: none. */
     size_t text_memo_entries;            /* default 256 */
-    /* Senders whose rule hits a worker keeps, for senders that come again
-     * (sender-memo.h); 0: none. */
-    size_t sender_memo_entries;          /* default 1024 */
     /* Numbering plan for recipient normalisation (msisdn.h); NULL = the
      * defaults ("7" and "8"). */
     const char *country_code, *trunk_prefix;
@@ -254,7 +251,6 @@ struct verdict_stats {
     uint64_t norm_truncated;        /* texts longer than the normaliser's capacity */
     uint64_t rule_hits_dropped;     /* hits past the per-message bound */
     uint64_t text_memo_hits;        /* texts whose content findings came from the text memo */
-    uint64_t sender_memo_hits;      /* senders whose rule hits came from the sender memo */
     struct volume_stats vol_sender, vol_fingerprint, vol_account;
 };
 void verdict_engine_get_stats(verdict_engine_t *e, struct verdict_stats *out);

@@ -83,8 +83,7 @@ static rules_db_t *rules_from(const char *src)
 
 /* The shipped rules, or, with flood, 300 rules that all match "flood" in
  * the text: more hits than one scan's list keeps; and rules on the sender
- * (the shipped set has none), eight of them for the same senders: more
- * hits than the sender memo keeps. */
+ * (the shipped set has none), eight of them for the same senders. */
 static rules_db_t *test_rules(int flood)
 {
     if (!flood) {
@@ -122,7 +121,6 @@ static verdict_engine_t *engine_with(rules_db_t *rules, size_t memo_entries)
     struct verdict_config cfg;
     verdict_config_default(&cfg);
     cfg.text_memo_entries = memo_entries;
-    cfg.sender_memo_entries = memo_entries;
     /* Low thresholds: volume triggers and automatic entries every few
      * messages, so later messages of one vector meet them. */
     cfg.sender_max_recipients = 4;
@@ -352,9 +350,6 @@ static void differential(int flood, unsigned messages)
     CHECK_EQ_INT(sa.text_memo_hits, 0);
     CHECK_MSG(sb.text_memo_hits > messages / 4, "the memo found %llu of %u texts: it was not tested",
               (unsigned long long)sb.text_memo_hits, messages);
-    CHECK_EQ_INT(sa.sender_memo_hits, 0);
-    CHECK_MSG(sb.sender_memo_hits > messages / 4, "the sender memo found %llu of %u senders: it was not tested",
-              (unsigned long long)sb.sender_memo_hits, messages);
     if (flood) {
         struct verdict_stats s;
         verdict_engine_get_stats(eb, &s);
@@ -371,15 +366,9 @@ static void differential(int flood, unsigned messages)
  * old one), in a vector and alone. */
 static void test_memo_reload(void)
 {
-    /* A-2's hits on the sender are remembered by its index, 2, which in
-     * SET_B is a rule that matches nothing here: kept over the reload,
-     * they would add it. */
-    static const char *const SET_A = "rule A-1\n  name \"prize\"\n  match \"prize\"\n  score 9\nend\n"
-                                     "rule A-0\n  name \"none\"\n  match \"zzzz\"\n  score 1\nend\n"
-                                     "rule A-2\n  name \"shop\"\n  field sender\n  match \"SHOP\"\n  score 1\nend\n";
+    static const char *const SET_A = "rule A-1\n  name \"prize\"\n  match \"prize\"\n  score 9\nend\n";
     static const char *const SET_B = "rule B-1\n  name \"claim\"\n  match \"claim\"\n  score 4\nend\n"
-                                     "rule B-2\n  name \"call\"\n  field raw\n  match \"Call\"\n  score 1\nend\n"
-                                     "rule B-3\n  name \"nope\"\n  field sender\n  match \"NOPE\"\n  score 1\nend\n";
+                                     "rule B-2\n  name \"call\"\n  field raw\n  match \"Call\"\n  score 1\nend\n";
     verdict_engine_t *e = engine_with(rules_from(SET_A), 256), *fresh = engine_with(rules_from(SET_B), 0);
     verdict_worker_t *w = verdict_worker_new(e), *wf = verdict_worker_new(fresh);
     CHECK(w && wf);
@@ -400,8 +389,6 @@ static void test_memo_reload(void)
     verdict_engine_get_stats(e, &s);
     CHECK_EQ_INT(s.text_memo_hits, 1);
     CHECK(v[2].n_reasons > 0 && strcmp(v[2].reasons[0].id, "A-1") == 0);
-    CHECK(v[2].n_reasons > 1 && strcmp(v[2].reasons[1].id, "A-2") == 0);
-    CHECK_EQ_INT(s.sender_memo_hits, 2); /* the sender's hits, stored by the first */
     CHECK_EQ_INT(verdict_engine_set_rules(e, rules_from(SET_B)), 0);
     CHECK_EQ_INT(verdict_judge_batch(w, in, v, 4), 0);
     CHECK_EQ_INT(verdict_judge(wf, &in[0], &ref), 0);
