@@ -16,9 +16,11 @@ command -v taskset >/dev/null || pin=""
 big=$tmp/decode-$pdus.pcap
 [ -f "$big" ] || "$build/bench/smsgen" -o "$big" --seed 42 --pdus "$pdus" --sessions 64 >/dev/null
 
-# Best of three wall-clock runs (bench-lib.sh).
+# Best of three wall-clock runs (bench-lib.sh), with the capture held in
+# memory (pin_captures).
 . "$(dirname "$0")/bench-lib.sh"
 secs() { best_secs "${BENCH_RUNS:-3}" "$@"; }
+pin_captures "$build" "$big"
 
 packets=$("$build/bench/pcap-readloop" "$big" | awk '{print $2}')
 msgs=$("$build/cmd/smsguard" decode -q -r "$big" 2>&1 | awk '/messages /{print $2}')

@@ -30,6 +30,9 @@ if [ ! -f "$rules/gen.rules" ]; then
 fi
 mkdir -p "$rules/.cache"
 "$sg" rules check --cache "$rules/.cache" "$rules" >/dev/null
+# The capture held in memory for the rounds (bench-lib.sh).
+. "$(dirname "$0")/bench-lib.sh"
+pin_captures "$build" "$big"
 
 confs=$tmp/stages
 mkdir -p "$confs"
