@@ -26,7 +26,9 @@ print("%.3f" % best)' "$@"
 # these run on, a DAMON scheme pages out what looks cold for a minute,
 # and a capture read every few seconds does: docs/benchmarks.md).  When
 # the lock is refused (no CAP_IPC_LOCK, a small RLIMIT_MEMLOCK) or
-# BENCH_PIN=0, says so and goes on unpinned.
+# BENCH_PIN=0, says so and goes on unpinned.  Sets the script's EXIT trap
+# (to stop the holder): a script with a trap of its own calls this first
+# and adds to it.
 pin_captures() {
     local build=$1
     shift

@@ -37,8 +37,13 @@ static int pin(const char *path)
         return -1;
     }
     struct stat st;
-    if (fstat(fd, &st) != 0 || st.st_size == 0) {
-        fprintf(stderr, "pin-pages: %s: %s\n", path, st.st_size == 0 ? "empty" : strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        fprintf(stderr, "pin-pages: %s: %s\n", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (st.st_size == 0) { /* nothing to hold, and mmap refuses a length of 0 */
+        fprintf(stderr, "pin-pages: %s: empty\n", path);
         close(fd);
         return -1;
     }
