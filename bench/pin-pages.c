@@ -31,35 +31,27 @@
 
 static int pin(const char *path)
 {
+    const char *what = NULL; /* set when the failure is not errno's */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        fprintf(stderr, "pin-pages: %s: %s\n", path, strerror(errno));
-        return -1;
-    }
+    if (fd < 0)
+        goto fail;
     struct stat st;
-    if (fstat(fd, &st) != 0) {
-        fprintf(stderr, "pin-pages: %s: %s\n", path, strerror(errno));
-        close(fd);
-        return -1;
+    void *map = MAP_FAILED;
+    if (fstat(fd, &st) == 0) {
+        if (st.st_size == 0) /* nothing to hold, and mmap refuses a length of 0 */
+            what = "empty";
+        else
+            map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     }
-    if (st.st_size == 0) { /* nothing to hold, and mmap refuses a length of 0 */
-        fprintf(stderr, "pin-pages: %s: empty\n", path);
-        close(fd);
-        return -1;
-    }
-    void *map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
     int err = errno;
-    close(fd); /* the map keeps the file */
-    if (map == MAP_FAILED) {
-        fprintf(stderr, "pin-pages: %s: cannot map: %s\n", path, strerror(err));
-        return -1;
-    }
-    if (mlock(map, (size_t)st.st_size) != 0) {
-        fprintf(stderr, "pin-pages: %s: cannot lock %lld octets in memory: %s\n", path,
-                (long long)st.st_size, strerror(errno));
-        return -1;
-    }
+    close(fd); /* a map keeps the file */
+    errno = err;
+    if (map == MAP_FAILED || mlock(map, (size_t)st.st_size) != 0)
+        goto fail;
     return 0;
+fail:
+    fprintf(stderr, "pin-pages: %s: cannot hold it in memory: %s\n", path, what ? what : strerror(errno));
+    return -1;
 }
 
 int main(int argc, char **argv)
