@@ -6,13 +6,6 @@
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
-/* SSE4.1's unsigned minimum (pminud), for set_min, where the CPU has it
- * (checked once per table): SSE2 needs five operations for what it does
- * in one. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <smmintrin.h>
-#define VOLUME_SSE41 1
-#endif
 
 /* A key's first few recipients live in its own record ("inline"), not in
  * its slots of the set arrays: most keys (a fingerprint of a one-off or
@@ -27,7 +20,7 @@
  * in the same order (see observe_inline()).
  *
  * VOLUME_INLINE pairs, 8 bytes each, share the union with the set form's
- * `oldest`: at 1 the record stays at 24 bytes and a bucket at three cache
+ * fields: at 1 the record stays at 24 bytes and a bucket at three cache
  * lines (the keys are 64-byte aligned); at 2 it is 32 bytes, four lines.
  * Replaying a million messages, 2 kept 0.7k fewer pages (14.4k faults
  * against 15.1k, 73 MB against 77 MB, 148 MB before) and CPU time did not
@@ -48,9 +41,9 @@ struct vkey {
     uint32_t n;      /* recipients held, | VK_SET when in the set arrays */
     union {
         struct {
-            uint32_t oldest; /* <= the oldest last-seen in the set: while
-                                it is inside the window no expiry pass is
-                                needed */
+            uint32_t head;   /* small sets: ring position of the least
+                                recently seen recipient (see observe_small);
+                                indexed sets keep theirs in their list */
             uint32_t set;    /* the set's number (see struct volume_table) */
         } s;             /* set form */
         struct {
@@ -60,13 +53,13 @@ struct vkey {
 };
 _Static_assert(VOLUME_INLINE > 1 || sizeof(struct vkey) == 24, "a bucket of 8 keys in 3 lines");
 
-/* volume_prefetch_set() reads a key's `key`, `n` and set number without
- * the caller's lock: a hint, which at worst fetches the wrong lines.  So
- * that this is not a data race (C11 5.1.2.4; ThreadSanitizer saw it
- * between two proxy links' workers), those fields, and the inline
- * recipients that share the set number's bytes, are written with relaxed
- * atomic stores and read there with relaxed loads: plain moves on x86-64
- * and arm64.  Other reads hold the lock that orders them after every
+/* volume_prefetch_set() reads a key's `key`, `n`, set number and ring
+ * head without the caller's lock: a hint, which at worst fetches the wrong
+ * lines.  So that this is not a data race (C11 5.1.2.4; ThreadSanitizer
+ * saw it between two proxy links' workers), those fields, and the inline
+ * recipients that share their bytes, are written with relaxed atomic
+ * stores and read there with relaxed loads: plain moves on x86-64 and
+ * arm64.  Other reads hold the lock that orders them after every
  * write. */
 static inline void vk_set_key(struct vkey *k, uint64_t key)
 {
@@ -148,7 +141,6 @@ struct volume_table {
     unsigned threshold, cap;
     unsigned ninline;   /* inline recipients: min(VOLUME_INLINE, cap - 1) */
     uint32_t window;
-    int sse41; /* set_min may use SSE4.1 */
     struct volume_stats st;
 };
 
@@ -170,9 +162,6 @@ volume_table_t *volume_new(size_t max_keys, unsigned threshold, uint32_t window_
     /* below cap, so that the inline form never has to overwrite */
     t->ninline = VOLUME_INLINE < t->cap - 1 ? VOLUME_INLINE : t->cap - 1;
     t->window = window_s;
-#ifdef VOLUME_SSE41
-    t->sse41 = __builtin_cpu_supports("sse4.1");
-#endif
     size_t nk = nb * VOLUME_WAYS;
     /* Aligned to a cache line, so that a bucket spans the fewest lines
      * (malloc's 16-byte alignment put every bucket across one more);
@@ -325,55 +314,80 @@ static unsigned set_find(const uint32_t *a, unsigned n, uint32_t v)
 #endif
 }
 
-#ifdef VOLUME_SSE41
-/* set_min with pminud, n >= 8: two accumulators, the last four loaded
- * first (overlapping the others does not change a minimum). */
-__attribute__((target("sse4.1"))) static uint32_t set_min_sse41(const uint32_t *a, unsigned n)
+/* Small sets are rings in last-seen order: the ring's head
+ * (k->u.s.head) is the least recently seen recipient, the n live ones
+ * follow it, wrapping at cap.  A key's time only moves forward (see
+ * volume_observe), so the ring is in time order too: expiry drops from
+ * the head while it is out of the window, and past the threshold the
+ * newcomer takes the head's place, which then moves on, in O(1).  (A
+ * search of the times for their minimum, and of its index, cost a set
+ * with a busy sender or template, saturated on every message, two more
+ * passes over its N+1 entries.)  A recipient seen again moves to the
+ * ring's end, the entries after it one step back: O(N+1) at worst, like
+ * the search that found it, and rare in a saturated set, whose
+ * recipients are mostly new. */
+static unsigned ring_next(const volume_table_t *t, unsigned pos)
 {
-#define LD4(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
-    __m128i m0 = LD4(a), m1 = LD4(a + n - 4);
-    unsigned i = 4;
-    for (; i + 8 <= n; i += 8) {
-        m0 = _mm_min_epu32(m0, LD4(a + i));
-        m1 = _mm_min_epu32(m1, LD4(a + i + 4));
-    }
-    if (i + 4 <= n)
-        m0 = _mm_min_epu32(m0, LD4(a + i));
-#undef LD4
-    m0 = _mm_min_epu32(m0, m1);
-    m0 = _mm_min_epu32(m0, _mm_shuffle_epi32(m0, 0x4E));
-    m0 = _mm_min_epu32(m0, _mm_shuffle_epi32(m0, 0xB1));
-    return (uint32_t)_mm_cvtsi128_si32(m0);
+    return pos + 1 == t->cap ? 0 : pos + 1;
 }
-#endif
 
-/* Smallest of a[0..n), n >= 1. */
-static uint32_t set_min(const volume_table_t *t, const uint32_t *a, unsigned n)
+/* The position off entries after pos (off <= cap), without a division. */
+static unsigned ring_pos(const volume_table_t *t, unsigned pos, unsigned off)
 {
-#ifdef VOLUME_SSE41
-    if (t->sse41 && n >= 8)
-        return set_min_sse41(a, n);
-#else
-    (void)t;
-#endif
-    unsigned i = 0;
-    uint32_t m = a[0];
-    if (n >= 4) {
-        u32x4 acc;
-        memcpy(&acc, a, sizeof acc);
-        for (i = 4; i + 4 <= n; i += 4) {
-            u32x4 x;
-            memcpy(&x, a + i, sizeof x);
-            u32x4 lt = (u32x4)(x < acc);
-            acc = (x & lt) | (acc & ~lt);
-        }
-        m = acc[0];
-        for (int j = 1; j < 4; j++)
-            m = acc[j] < m ? acc[j] : m;
+    pos += off;
+    return pos >= t->cap ? pos - t->cap : pos;
+}
+
+/* Starts loading count entries from p (count >= 1). */
+static void prefetch_run(const uint32_t *p, unsigned count)
+{
+    for (unsigned i = 0; i < count; i += 16)
+        __builtin_prefetch(p + i);
+    __builtin_prefetch(p + count - 1);
+}
+
+/* Ring position of rh among the n live entries from h, or NONE. */
+static uint32_t ring_find(const volume_table_t *t, const uint32_t *rh_a, unsigned h, unsigned n,
+                          uint32_t rh)
+{
+    if (n == t->cap) /* every entry is live: one search of the array */
+        h = 0;
+    unsigned first = t->cap - h < n ? t->cap - h : n;
+    unsigned i = set_find(rh_a + h, first, rh);
+    if (i < first)
+        return h + i;
+    i = set_find(rh_a, n - first, rh);
+    return i < n - first ? i : NONE;
+}
+
+static unsigned observe_small(volume_table_t *t, struct vkey *k, uint32_t rh, uint32_t now)
+{
+    size_t base = set_of(t, k);
+    uint32_t *rh_a = t->rh + base, *ts_a = t->ts + base;
+    unsigned n = vk_count(k), h = k->u.s.head;
+    while (n && !in_window(t, ts_a[h], now)) {
+        h = ring_next(t, h);
+        n--;
     }
-    for (; i < n; i++)
-        m = a[i] < m ? a[i] : m;
-    return m;
+    uint32_t pos = ring_find(t, rh_a, h, n, rh);
+    if (pos != NONE) { /* to the end: the entries after it one step back */
+        for (unsigned next, end = ring_pos(t, h, n); (next = ring_next(t, pos)) != end; pos = next) {
+            rh_a[pos] = rh_a[next];
+            ts_a[pos] = ts_a[next];
+        }
+    } else if (n < t->cap) {
+        pos = ring_pos(t, h, n);
+        n++;
+    } else { /* already past the threshold: the least recently seen makes room */
+        pos = h;
+        h = ring_next(t, h);
+        t->st.overwrites++;
+    }
+    rh_a[pos] = rh;
+    ts_a[pos] = now;
+    vk_put(&k->u.s.head, h);
+    vk_set_n(k, n | VK_SET);
+    return n;
 }
 
 /* ---- indexed sets ---------------------------------------------------------- */
@@ -510,18 +524,23 @@ static unsigned observe_indexed(volume_table_t *t, struct vkey *k, uint32_t rh, 
         list_append(&s, slot);
         ix_insert(&s, home, rh, slot);
     }
-    k->u.s.oldest = s.sl[s.l->head].ts;
+    /* The head is the recipient the next observation of a full set
+     * evicts (or expires), and its hash cell is a random line of the
+     * set's: start loading it now, from the head's slot, which the unlink
+     * above has just brought in, so that this key's next observation (a
+     * few messages later for a busy account) does not wait for it. */
+    if (vk_count(k) == t->cap)
+        __builtin_prefetch(&s.hx[ix_home(t, s.sl[s.l->head].rh)], 1);
     k->last = now;
     return vk_count(k);
 }
 
 /* The inline form (k->n without VK_SET): the same pairs in the same order
  * as the set form would hold, so that moving them there changes nothing:
- * for small sets in order of arrival, the expired dropped in place, as the
- * expiry pass does; for indexed sets in order of last touch, as their list.
- * Returns the count, or UINT32_MAX when rh is a new recipient and the
- * inline slots are full (the expired already dropped): the caller moves
- * them into the set.  Bound: ninline <= VOLUME_INLINE entries. */
+ * in order of last touch, as a small set's ring and an indexed set's list
+ * hold them.  Returns the count, or UINT32_MAX when rh is a new recipient
+ * and the inline slots are full (the expired already dropped): the caller
+ * moves them into the set.  Bound: ninline <= VOLUME_INLINE entries. */
 static uint32_t observe_inline(const volume_table_t *t, struct vkey *k, uint32_t rh, uint32_t now)
 {
     uint32_t *rh_a = k->u.in.rh, *ts_a = k->u.in.ts;
@@ -537,14 +556,12 @@ static uint32_t observe_inline(const volume_table_t *t, struct vkey *k, uint32_t
     while (i < out && rh_a[i] != rh)
         i++;
     uint32_t ret = out;
-    if (i < out) {
-        if (t->slots) { /* to the end: last touched */
-            for (; i + 1 < out; i++) {
-                vk_put(&rh_a[i], rh_a[i + 1]);
-                vk_put(&ts_a[i], ts_a[i + 1]);
-            }
-            vk_put(&rh_a[i], rh);
+    if (i < out) { /* to the end: last touched */
+        for (; i + 1 < out; i++) {
+            vk_put(&rh_a[i], rh_a[i + 1]);
+            vk_put(&ts_a[i], ts_a[i + 1]);
         }
+        vk_put(&rh_a[i], rh);
         vk_put(&ts_a[i], now);
     } else if (out < t->ninline) {
         vk_put(&rh_a[out], rh);
@@ -567,7 +584,6 @@ static void spill(volume_table_t *t, struct vkey *k)
     uint32_t rh_in[VOLUME_INLINE], ts_in[VOLUME_INLINE];
     memcpy(rh_in, k->u.in.rh, sizeof rh_in);
     memcpy(ts_in, k->u.in.ts, sizeof ts_in);
-    uint32_t oldest = ts_in[0]; /* n >= 1: ninline >= 1 */
     vk_put(&k->u.s.set, set_take(t)); /* over the inline recipients, now copied */
     if (t->slots) {
         iset_reset(t, k);
@@ -584,10 +600,9 @@ static void spill(volume_table_t *t, struct vkey *k)
         for (unsigned i = 0; i < n; i++) {
             t->rh[base + i] = rh_in[i];
             t->ts[base + i] = ts_in[i];
-            oldest = ts_in[i] < oldest ? ts_in[i] : oldest;
         }
     }
-    k->u.s.oldest = oldest;
+    vk_put(&k->u.s.head, 0); /* over the inline recipients, now copied */
     vk_set_n(k, n | VK_SET);
 }
 
@@ -626,16 +641,22 @@ void volume_prefetch_set(const volume_table_t *t, uint64_t key, uint64_t recipie
             __builtin_prefetch(&t->list[si]);
             return;
         }
-        /* A small set: its recipients and times, searched whole (bound:
-         * cap entries each, a few cache lines). */
+        /* A small set: the recipients from its head, searched, and the
+         * position after them; of the times, the head's (expiry, the one
+         * overwritten) and that position's (an append).  Bound: cap
+         * entries, a few cache lines.  A head read while the key changed
+         * form may be an inline recipient: no hint then. */
+        unsigned h = __atomic_load_n(&b[w].u.s.head, __ATOMIC_RELAXED);
+        if (h >= t->cap || n > t->cap)
+            return;
         size_t base = si * t->cap;
-        n = n < t->cap ? n + 1 : t->cap;
-        for (unsigned i = 0; i < n; i += 16) {
-            __builtin_prefetch(&t->rh[base + i]);
-            __builtin_prefetch(&t->ts[base + i]);
-        }
-        __builtin_prefetch(&t->rh[base + n - 1]);
-        __builtin_prefetch(&t->ts[base + n - 1]);
+        unsigned span = n < t->cap ? n + 1 : t->cap;
+        unsigned first = t->cap - h < span ? t->cap - h : span;
+        prefetch_run(&t->rh[base + h], first);
+        if (span > first)
+            prefetch_run(&t->rh[base], span - first);
+        __builtin_prefetch(&t->ts[base + h]);
+        __builtin_prefetch(&t->ts[base + ring_pos(t, h, n)]);
         return;
     }
 }
@@ -685,49 +706,7 @@ unsigned volume_observe(volume_table_t *t, uint64_t key, uint64_t recipient, uin
     }
     if (t->slots)
         return observe_indexed(t, k, rh, now);
-    size_t base = set_of(t, k);
-    uint32_t *rh_a = t->rh + base, *ts_a = t->ts + base;
-    unsigned n = vk_count(k);
-    /* Expiry pass only when something may have left the window (bound:
-     * cap = N+1 entries). */
-    if (n && !in_window(t, k->u.s.oldest, now)) {
-        unsigned out = 0;
-        uint32_t oldest = now;
-        for (unsigned i = 0; i < n; i++) {
-            if (!in_window(t, ts_a[i], now))
-                continue;
-            rh_a[out] = rh_a[i];
-            ts_a[out] = ts_a[i];
-            if (ts_a[out] < oldest)
-                oldest = ts_a[out];
-            out++;
-        }
-        n = out;
-        vk_set_n(k, n | VK_SET);
-        k->u.s.oldest = oldest;
-    }
-    unsigned i = set_find(rh_a, n, rh);
-    if (i < n) {
-        ts_a[i] = now; /* k->u.s.oldest stays a lower bound */
-    } else if (n < t->cap) {
-        if (n == 0)
-            k->u.s.oldest = now;
-        rh_a[n] = rh;
-        ts_a[n] = now;
-        vk_set_n(k, ++n | VK_SET);
-    } else {
-        /* Already past the threshold: keep the set at N+1 by replacing
-         * the oldest, so the newest recipients define the window.  The
-         * minimum is a reduction and its index a search, both vectorised;
-         * the replaced time stays a valid lower bound for k->u.s.oldest (the
-         * next expiry pass makes it exact again). */
-        uint32_t min_ts = set_min(t, ts_a, n);
-        unsigned min_i = set_find(ts_a, n, min_ts);
-        rh_a[min_i] = rh;
-        ts_a[min_i] = now;
-        k->u.s.oldest = min_ts;
-        t->st.overwrites++;
-    }
+    unsigned n = observe_small(t, k, rh, now);
     k->last = now;
     return n;
 }
@@ -746,16 +725,20 @@ unsigned volume_peek(const volume_table_t *t, uint64_t key, uint32_t now)
             now = k->last;
         const uint32_t *ts_a = k->u.in.ts;
         unsigned n = vk_count(k);
-        if (k->n & VK_SET) {
-            if (t->slots) { /* n less what left the window, from the list's head */
+        if (k->n & VK_SET) { /* n less what left the window, from the head */
+            unsigned gone = 0;
+            if (t->slots) {
                 struct iset s = iset_of(t, k);
-                unsigned gone = 0;
                 for (uint32_t i = s.l->head; i != NONE && !in_window(t, s.sl[i].ts, now);
                      i = s.sl[i].next)
                     gone++;
-                return n - gone;
+            } else {
+                ts_a = t->ts + set_of(t, k);
+                for (unsigned i = k->u.s.head; gone < n && !in_window(t, ts_a[i], now);
+                     i = ring_next(t, i))
+                    gone++;
             }
-            ts_a = t->ts + set_of(t, k);
+            return n - gone;
         }
         unsigned live = 0;
         for (unsigned i = 0; i < n; i++)

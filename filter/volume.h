@@ -32,11 +32,12 @@
  * ("live"), the ones that cost accuracy: a key evicted and seen again
  * starts from zero, so an attacker would need to spread keys over more
  * than the table to hide, which the live-eviction counter shows.  Work per
- * observation: O(8) to find the key plus, below N = 255, vectorised scans
- * of its set (O(N+1), a few dozen instructions at N = 50); from N = 255 on
- * O(1) on average: a hash of the set's recipients and a list of them in
- * last-seen order, so expiry and overwriting the oldest take the list's
- * head (an account's N is 2,000 by default, up to 100,000).
+ * observation: O(8) to find the key plus, below N = 255, one vectorised
+ * search of its set (O(N+1), a few dozen instructions at N = 50), which is
+ * a ring in last-seen order, so expiry and overwriting the oldest take the
+ * ring's head; from N = 255 on O(1) on average: a hash of the set's
+ * recipients and a list of them in last-seen order, whose head expiry and
+ * overwriting take (an account's N is 2,000 by default, up to 100,000).
  *
  * Keys and recipients are 64-bit hashes chosen by the caller (XXH3 of the
  * sender key, of the normalised recipient, the fingerprint itself); two

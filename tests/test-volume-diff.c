@@ -2,7 +2,13 @@
  * replaced, copied below as a reference (ref_*, volume.c at 887e55b): the
  * first recipients of a key now live inline in its record and move into
  * its set only when one more distinct recipient arrives within the window,
- * which must change nothing.  Randomised streams, for each threshold (1,
+ * which must change nothing.  One change to the reference since: its small
+ * sets keep their recipients in order of last touch, plainly, with a
+ * memmove (a recipient seen again moves to the end; past the threshold the
+ * first, the least recently seen, makes room), as volume.c's rings do
+ * without moving more than a re-seen recipient's followers.  Before, the
+ * first in array order of the oldest times made room: the same but for
+ * ties within a second.  Randomised streams, for each threshold (1,
  * 2, 3 and 4 around the inline slots, small sets, 255 and up indexed) and
  * window, into tables small enough to evict all the time and large enough
  * not to: many keys with one to three recipients, keys that grow past the
@@ -24,13 +30,6 @@ static void ref_free(ref_table_t *t);
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
-#endif
-/* SSE4.1's unsigned minimum (pminud), for set_min, where the CPU has it
- * (checked once per table): SSE2 needs five operations for what it does
- * in one. */
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <smmintrin.h>
-#define VOLUME_SSE41 1
 #endif
 
 /* Hot fields of a key first: a lookup reads only key and last of the 8
@@ -96,7 +95,6 @@ struct ref_table {
     size_t nbuckets, bmask;
     unsigned threshold, cap;
     uint32_t window;
-    int sse41; /* set_min may use SSE4.1 */
     struct volume_stats st;
 };
 
@@ -116,9 +114,6 @@ static ref_table_t *ref_new(size_t max_keys, unsigned threshold, uint32_t window
     t->threshold = threshold;
     t->cap = threshold + 1;
     t->window = window_s;
-#ifdef VOLUME_SSE41
-    t->sse41 = __builtin_cpu_supports("sse4.1");
-#endif
     size_t nk = nb * VOLUME_WAYS;
     t->keys = calloc(nk, sizeof *t->keys);
     /* calloc: untouched pages of a large table cost nothing until used. */
@@ -242,57 +237,6 @@ static unsigned set_find(const uint32_t *a, unsigned n, uint32_t v)
         i++;
     return i;
 #endif
-}
-
-#ifdef VOLUME_SSE41
-/* set_min with pminud, n >= 8: two accumulators, the last four loaded
- * first (overlapping the others does not change a minimum). */
-__attribute__((target("sse4.1"))) static uint32_t set_min_sse41(const uint32_t *a, unsigned n)
-{
-#define LD4(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
-    __m128i m0 = LD4(a), m1 = LD4(a + n - 4);
-    unsigned i = 4;
-    for (; i + 8 <= n; i += 8) {
-        m0 = _mm_min_epu32(m0, LD4(a + i));
-        m1 = _mm_min_epu32(m1, LD4(a + i + 4));
-    }
-    if (i + 4 <= n)
-        m0 = _mm_min_epu32(m0, LD4(a + i));
-#undef LD4
-    m0 = _mm_min_epu32(m0, m1);
-    m0 = _mm_min_epu32(m0, _mm_shuffle_epi32(m0, 0x4E));
-    m0 = _mm_min_epu32(m0, _mm_shuffle_epi32(m0, 0xB1));
-    return (uint32_t)_mm_cvtsi128_si32(m0);
-}
-#endif
-
-/* Smallest of a[0..n), n >= 1. */
-static uint32_t set_min(const ref_table_t *t, const uint32_t *a, unsigned n)
-{
-#ifdef VOLUME_SSE41
-    if (t->sse41 && n >= 8)
-        return set_min_sse41(a, n);
-#else
-    (void)t;
-#endif
-    unsigned i = 0;
-    uint32_t m = a[0];
-    if (n >= 4) {
-        u32x4 acc;
-        memcpy(&acc, a, sizeof acc);
-        for (i = 4; i + 4 <= n; i += 4) {
-            u32x4 x;
-            memcpy(&x, a + i, sizeof x);
-            u32x4 lt = (u32x4)(x < acc);
-            acc = (x & lt) | (acc & ~lt);
-        }
-        m = acc[0];
-        for (int j = 1; j < 4; j++)
-            m = acc[j] < m ? acc[j] : m;
-    }
-    for (; i < n; i++)
-        m = a[i] < m ? a[i] : m;
-    return m;
 }
 
 /* ---- indexed sets ---------------------------------------------------------- */
@@ -528,27 +472,25 @@ static unsigned ref_observe(ref_table_t *t, uint64_t key, uint64_t recipient, ui
         vk_set_n(k, out);
         k->oldest = oldest;
     }
+    /* In order of last touch (the one change since 887e55b, see the top):
+     * a recipient seen again moves to the end, and past the threshold the
+     * first, the least recently seen, makes room at the end. */
     unsigned i = set_find(rh_a, k->n, rh);
-    if (i < k->n) {
-        ts_a[i] = now; /* k->oldest stays a lower bound */
-    } else if (k->n < t->cap) {
+    if (i < k->n || k->n == t->cap) {
+        if (i == k->n) {
+            i = 0;
+            t->st.overwrites++;
+        }
+        memmove(rh_a + i, rh_a + i + 1, (k->n - i - 1) * sizeof *rh_a);
+        memmove(ts_a + i, ts_a + i + 1, (k->n - i - 1) * sizeof *ts_a);
+        rh_a[k->n - 1] = rh;
+        ts_a[k->n - 1] = now; /* k->oldest stays a lower bound */
+    } else {
         if (k->n == 0)
             k->oldest = now;
         rh_a[k->n] = rh;
         ts_a[k->n] = now;
         vk_set_n(k, k->n + 1);
-    } else {
-        /* Already past the threshold: keep the set at N+1 by replacing
-         * the oldest, so the newest recipients define the window.  The
-         * minimum is a reduction and its index a search, both vectorised;
-         * the replaced time stays a valid lower bound for k->oldest (the
-         * next expiry pass makes it exact again). */
-        uint32_t min_ts = set_min(t, ts_a, k->n);
-        unsigned min_i = set_find(ts_a, k->n, min_ts);
-        rh_a[min_i] = rh;
-        ts_a[min_i] = now;
-        k->oldest = min_ts;
-        t->st.overwrites++;
     }
     k->last = now;
     return k->n;
