@@ -11,7 +11,9 @@
  * SMSC endpoint (computed once per direction of a flow and kept with its
  * session) mixed with the number; a receipt ties on another flow to the
  * same SMSC endpoint, never when the same number comes from another SMSC
- * address or port (decoder.c: tie_key_number, link_hash_src). */
+ * address or port (decoder.c: tie_key_number, link_hash_src).
+ *
+ * And the tie table's bound (test_tie_bound). */
 #include <stdio.h>
 #include <string.h>
 
@@ -136,6 +138,50 @@ static int link_ties(const char *resp_id, const char *receipt_id, const uint8_t 
     return s.tied_count;
 }
 
+/* The tie table's bound: with room for two ties, a third submit's evicts
+ * the first.  The decoder holds its last tie put back until the next put
+ * or lookup (decoder.c: tie_commit); the statistics read in between count
+ * the eviction it will make, and a tie put again (an id repeated) evicts
+ * nothing. */
+static void test_tie_bound(void)
+{
+    struct seen s;
+    struct decoder_config c;
+    decoder_config_default(&c);
+    c.max_receipt_ties = 2;
+    memset(&s, 0, sizeof s);
+    struct decoder_sink sink = {.ctx = &s, .message = on_msg, .receipt = on_receipt};
+    decoder_t *d = decoder_new(&c, &sink);
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    struct wire_end esme = {{10, 0, 0, 1}, 40000, 1000}, smsc = {{10, 9, 9, 9}, 2775, 9000};
+    struct wire_buf b;
+    struct decoder_stats st;
+    sg_time_us t = 1700000000000000ull;
+    submit_answered(d, &esme, &smsc, "11", t);
+    submit_answered(d, &esme, &smsc, "12", t + 10000);
+    decoder_get_stats(d, &st);
+    CHECK_EQ_INT(st.ties_evicted, 0);
+    submit_answered(d, &esme, &smsc, "13", t + 20000);
+    decoder_get_stats(d, &st);
+    CHECK_EQ_INT(st.ties_evicted, 1);
+    submit_answered(d, &esme, &smsc, "13", t + 30000); /* the same id again */
+    decoder_get_stats(d, &st);
+    CHECK_EQ_INT(st.ties_evicted, 1);
+    static const char *const ids[] = {"11", "12", "13"};
+    for (int i = 0; i < 3; i++) {
+        receipt(&b, 60 + (uint32_t)i, ids[i]);
+        wire_feed(d, &smsc, &esme, &b, t + 40000 + (sg_time_us)i);
+        CHECK_MSG(s.tied == (i > 0), "receipt %s: tied %d", ids[i], s.tied);
+    }
+    decoder_flush(d);
+    decoder_get_stats(d, &st);
+    CHECK_EQ_INT(st.ties_evicted, 1);
+    CHECK_EQ_INT(s.receipts, 3);
+    decoder_free(d);
+}
+
 struct tie_case {
     enum decoder_msgid_format f;
     const char *resp, *receipt;
@@ -201,5 +247,6 @@ int main(void)
         CHECK_MSG(link_ties(r, q, other, 2775, 40000) == 0, "%s/%s: other SMSC address", r, q);
         CHECK_MSG(link_ties(r, q, same, 2776, 40000) == 0, "%s/%s: other SMSC port", r, q);
     }
+    test_tie_bound();
         return test_summary();
 }
