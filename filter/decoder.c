@@ -516,7 +516,7 @@ static enum decoder_msgid_format msgid_format(const decoder_t *d, const struct s
  * kept as numbers so that a receipt may write them in the other base; a
  * response id that parses as hexadecimal is taken as hexadecimal (a
  * decimal-looking id is then found through the hex reading of the receipt,
- * see tie_lookup).  One key per submit keeps the table, the largest the
+ * see tie_probe_start).  One key per submit keeps the table, the largest the
  * decoder has, to one cache miss per message. */
 static uint64_t tie_key_of_response(const decoder_t *d, const struct sg_endpoint *smsc, uint64_t lh,
                                     const char *id, size_t len)
@@ -639,21 +639,28 @@ static void tie_insert(decoder_t *d, const struct sg_endpoint *smsc, const char 
     tie_insert_key(d, tie_key_of_response(d, smsc, link_hash(smsc), id, strlen(id)), uid, ts);
 }
 
+/* A receipt's numeric tie keys, computed and their cells prefetched by
+ * tie_probe_start, looked up by tie_probe_finish. */
+struct tie_probe {
+    uint64_t keys[2];
+    unsigned n;
+};
+
 /* Tries the readings of a receipt's id that the link's format allows:
  * as a decimal number (hex response, decimal receipt), as a hexadecimal
  * number (the same base on both sides), as text.  The numeric keys are
- * computed and their cells prefetched before the first lookup: the table
- * is far larger than the cache, and the misses then overlap instead of
- * following one another.  The text key, needed only when both miss, is
- * not computed before.  id: len octets (its strlen, which the caller
- * has), ending at least sixteen octets into its buffer (for
- * parse_numbers_tail16).  Returns 1 with *uid and *submit_ts set. */
-static int tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, uint64_t lh, const char *id, size_t len,
-                      uint64_t *uid, sg_time_us *submit_ts)
+ * computed and their cells prefetched here, before the first lookup: the
+ * table is far larger than the cache, and the misses then overlap instead
+ * of following one another, and with whatever the caller does before
+ * tie_probe_finish.  The text key, needed only when both miss, is not
+ * computed before.  id: len octets (its strlen, which the caller has),
+ * ending at least sixteen octets into its buffer (for
+ * parse_numbers_tail16). */
+static void tie_probe_start(const decoder_t *d, const struct sg_endpoint *smsc, uint64_t lh, const char *id,
+                            size_t len, struct tie_probe *tp)
 {
-    tie_commit(d);
     enum decoder_msgid_format f = msgid_format(d, smsc);
-    uint64_t keys[3], v;
+    uint64_t *keys = tp->keys, v;
     unsigned n = 0;
     if (f == DECODER_MSGID_AUTO) {
         uint64_t h;
@@ -672,9 +679,18 @@ static int tie_lookup(decoder_t *d, const struct sg_endpoint *smsc, uint64_t lh,
     }
     for (unsigned i = 0; i < n; i++)
         bfifo_prefetch(d->ties, keys[i]);
+    tp->n = n;
+}
+
+/* The lookups of tie_probe_start's keys, then of the text key.  Returns 1
+ * with *uid and *submit_ts set. */
+static int tie_probe_finish(decoder_t *d, const struct sg_endpoint *smsc, const char *id, size_t len,
+                            const struct tie_probe *tp, uint64_t *uid, sg_time_us *submit_ts)
+{
+    tie_commit(d);
     const uint64_t *t = NULL;
-    for (unsigned i = 0; i < n && !t; i++)
-        t = bfifo_get(d->ties, keys[i]);
+    for (unsigned i = 0; i < tp->n && !t; i++)
+        t = bfifo_get(d->ties, tp->keys[i]);
     if (!t)
         t = bfifo_get(d->ties, tie_key_text(smsc, id, len));
     if (!t || d->now > t[1] + (sg_time_us)d->cfg.receipt_tie_ttl_s * 1000000u)
@@ -958,20 +974,29 @@ static void fill_origin(decoder_t *d, struct message_origin *o, const struct ses
 static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, struct session *s, const struct smpp_pdu *p,
                            const uint8_t *ud, size_t ud_len)
 {
-    struct smpp_receipt r; /* cleared by smpp_receipt_parse(), found fields or not */
-    int have_text = smpp_receipt_parse(ud, ud_len, &r) == 0;
-    /* The id, behind sixteen octets that tie_lookup may read with it
+    /* The id, behind sixteen octets that tie_probe_start may read with it
      * (zeros, so that nothing it reads is undefined). */
     char id_buf[16 + MSGID_CAP];
     char *id = id_buf + 16;
     memset(id_buf, 0, 16);
     size_t id_len = 0; /* strlen(id): neither view holds a NUL */
-    if (p->tlv.receipted_message_id.len)
+    id[0] = '\0';
+    /* An id in receipted_message_id is known before the text is read: its
+     * tie cells load while smpp_receipt_parse runs. */
+    struct tie_probe tp;
+    uint64_t lh = link_hash_src(s, f);
+    if (p->tlv.receipted_message_id.len) {
         id_len = copy_view(id, MSGID_CAP, p->tlv.receipted_message_id);
-    else if (have_text && r.id.len)
+        if (id[0])
+            tie_probe_start(d, f->src, lh, id, id_len, &tp);
+    }
+    struct smpp_receipt r; /* cleared by smpp_receipt_parse(), found fields or not */
+    int have_text = smpp_receipt_parse(ud, ud_len, &r) == 0;
+    if (!p->tlv.receipted_message_id.len && have_text && r.id.len) {
         id_len = copy_view(id, MSGID_CAP, r.id);
-    else
-        id[0] = '\0';
+        if (id[0])
+            tie_probe_start(d, f->src, lh, id, id_len, &tp);
+    }
     struct decoder_receipt e = {
         .ts = d->now, .esme = f->dst, .smsc = f->src,
         .message_id = id[0] ? id : NULL,
@@ -980,7 +1005,7 @@ static void handle_receipt(decoder_t *d, const struct stream_flow_info *f, struc
         .message_state = p->tlv.message_state,
         .source_addr = p->source_addr, .destination_addr = p->destination_addr,
     };
-    if (id[0] && tie_lookup(d, f->src, link_hash_src(s, f), id, id_len, &e.message_uid, &e.submit_ts)) {
+    if (id[0] && tie_probe_finish(d, f->src, id, id_len, &tp, &e.message_uid, &e.submit_ts)) {
         e.tied = true;
         d->st.receipts_tied++;
     }
